@@ -1,0 +1,13 @@
+/* Placeholder until its issue lands: listed so the table is stable. */
+#include <string.h>
+
+#include "cli/cli.h"
+
+int cmd_list(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+		puts("Usage: mse list\n\nNot implemented yet.");
+		return MSE_EXIT_OK;
+	}
+	return cli_failf("list", "not implemented yet");
+}

@@ -1,0 +1,146 @@
+#include "common/err.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+void mse_err_clear(struct mse_err *e)
+{
+	if (e)
+		memset(e, 0, sizeof(*e));
+}
+
+static void vset(struct mse_err *e, const char *fmt, va_list ap)
+{
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+}
+
+int mse_err_set(struct mse_err *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!e)
+		return -1;
+	va_start(ap, fmt);
+	vset(e, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int mse_err_at(struct mse_err *e, const char *file, int line, int col, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!e)
+		return -1;
+	if (file)
+		snprintf(e->file, sizeof(e->file), "%s", file);
+	e->line = line;
+	e->col = col;
+	va_start(ap, fmt);
+	vset(e, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int mse_err_field(struct mse_err *e, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!e)
+		return -1;
+	snprintf(e->field, sizeof(e->field), "%s", field ? field : "");
+	va_start(ap, fmt);
+	vset(e, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int mse_err_expect(struct mse_err *e, const char *field, const char *expected, const char *actual)
+{
+	return mse_err_field(e, field, "expected %s, got %s", expected, actual);
+}
+
+void mse_err_step(struct mse_err *e, const char *step)
+{
+	if (e)
+		snprintf(e->step, sizeof(e->step), "%s", step ? step : "");
+}
+
+void mse_err_file(struct mse_err *e, const char *file)
+{
+	if (e && !e->file[0] && file)
+		snprintf(e->file, sizeof(e->file), "%s", file);
+}
+
+void mse_err_prefix(struct mse_err *e, const char *fmt, ...)
+{
+	char out[sizeof(e->msg)];
+	size_t n, m;
+	va_list ap;
+
+	if (!e)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(out, sizeof(out), fmt, ap);
+	va_end(ap);
+	n = strlen(out);
+	if (n + 3 < sizeof(out)) {
+		memcpy(out + n, ": ", 2);
+		n += 2;
+		m = strnlen(e->msg, sizeof(out) - n - 1);
+		memcpy(out + n, e->msg, m);
+		n += m;
+	}
+	out[n] = 0;
+	memcpy(e->msg, out, n + 1);
+}
+
+/* Appends s to out[*n..size), always NUL-terminated, truncating. */
+static void put(char *out, size_t size, size_t *n, const char *s)
+{
+	size_t k = strnlen(s, size - 1 - *n);
+
+	memcpy(out + *n, s, k);
+	*n += k;
+	out[*n] = 0;
+}
+
+const char *mse_err_str(const struct mse_err *e, char *out, size_t size)
+{
+	char num[32];
+	size_t n = 0;
+
+	if (!size)
+		return out;
+	out[0] = 0;
+	if (e->step[0]) {
+		put(out, size, &n, "[");
+		put(out, size, &n, e->step);
+		put(out, size, &n, "] ");
+	}
+	if (e->file[0]) {
+		put(out, size, &n, e->file);
+		if (e->line > 0) {
+			snprintf(num, sizeof(num), ":%d", e->line);
+			put(out, size, &n, num);
+		}
+		if (e->col > 0) {
+			snprintf(num, sizeof(num), ":%d", e->col);
+			put(out, size, &n, num);
+		}
+		put(out, size, &n, ": ");
+	}
+	if (e->field[0]) {
+		put(out, size, &n, e->field);
+		put(out, size, &n, ": ");
+	}
+	put(out, size, &n, e->msg[0] ? e->msg : "unknown error");
+	return out;
+}
+
+void mse_err_print(const struct mse_err *e, const char *prog, FILE *f)
+{
+	char buf[2048];
+
+	fprintf(f, "%s: %s\n", prog, mse_err_str(e, buf, sizeof(buf)));
+}
