@@ -9,7 +9,7 @@ void mse_err_clear(struct mse_err *e)
 		memset(e, 0, sizeof(*e));
 }
 
-static void vset(struct mse_err *e, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void vset(struct mse_err *e, const char *fmt, va_list ap)
 {
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 }
