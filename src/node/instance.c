@@ -1,6 +1,7 @@
 #include "node/instance.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <jansson.h>
 
 #include "common/file.h"
+#include "net/client.h"
 
 #define STATE_FILE "state.json"
 #define STATE_VERSION 1
@@ -320,4 +322,191 @@ void mse_instance_names_free(char **names, size_t count)
 	for (size_t i = 0; i < count; i++)
 		free(names[i]);
 	free(names);
+}
+
+void mse_instance_ratls_path(const struct mse_instance *inst, char *out, size_t size)
+{
+	snprintf(out, size, "%.4000s/ratls.pem", inst->dir);
+}
+
+static int record_argv(const struct mse_instance *inst, const char *exe, char *const argv[],
+		       struct mse_err *err)
+{
+	char path[PATH_MAX + 16];
+	size_t total = strlen(exe) + 1, off = 0;
+	char *buf;
+	int rc;
+
+	for (size_t i = 0; argv[i]; i++)
+		total += strlen(argv[i]) + 1;
+	buf = malloc(total);
+	if (!buf)
+		return mse_err_set(err, "out of memory");
+	/* First the executable, then argv: each NUL-terminated. */
+	memcpy(buf, exe, strlen(exe) + 1);
+	off = strlen(exe) + 1;
+	for (size_t i = 0; argv[i]; i++) {
+		memcpy(buf + off, argv[i], strlen(argv[i]) + 1);
+		off += strlen(argv[i]) + 1;
+	}
+	snprintf(path, sizeof(path), "%s/argv", inst->dir);
+	rc = mse_file_write_atomic(path, buf, total, 0600, err);
+	free(buf);
+	return rc;
+}
+
+int mse_instance_launch(struct mse_instance *inst, const char *exe, char *const argv[],
+			struct mse_err *err)
+{
+	int fd_null, fd_log, pipefd[2];
+	pid_t pid;
+	ssize_t n;
+	int child_errno = 0;
+
+	if (record_argv(inst, exe, argv, err) != 0)
+		return -1;
+	fd_log = open(inst->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd_log < 0)
+		return mse_err_field(err, inst->log_path, "cannot open the log: %s", strerror(errno));
+	fd_null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd_null < 0 || pipe2(pipefd, O_CLOEXEC) != 0) {
+		close(fd_log);
+		if (fd_null >= 0)
+			close(fd_null);
+		return mse_err_set(err, "cannot prepare the process: %s", strerror(errno));
+	}
+	pid = fork();
+	if (pid < 0) {
+		close(fd_log);
+		close(fd_null);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return mse_err_set(err, "fork failed: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		int e;
+
+		/* Detach: the enclave outlives the command that spawned it. */
+		setsid();
+		dup2(fd_null, 0);
+		dup2(fd_log, 1);
+		dup2(fd_log, 2);
+		execv(exe, argv);
+		e = errno;
+		if (write(pipefd[1], &e, sizeof(e)) < 0)
+			_exit(126);
+		_exit(127);
+	}
+	close(fd_log);
+	close(fd_null);
+	close(pipefd[1]);
+	/* The pipe closes on a successful exec (O_CLOEXEC) or carries errno. */
+	n = read(pipefd[0], &child_errno, sizeof(child_errno));
+	close(pipefd[0]);
+	if (n == (ssize_t)sizeof(child_errno)) {
+		waitpid(pid, NULL, 0);
+		return mse_err_field(err, exe, "cannot execute: %s", strerror(child_errno));
+	}
+	inst->pid = pid;
+	return mse_instance_save(inst, err);
+}
+
+int mse_instance_relaunch(struct mse_instance *inst, struct mse_err *err)
+{
+	char path[PATH_MAX + 16], *argv[256];
+	uint8_t *buf = NULL;
+	size_t len, argc = 0, off = 0;
+	const char *exe;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/argv", inst->dir);
+	if (mse_file_read(path, 1 << 20, &buf, &len, err) != 0)
+		return -1;
+	if (len == 0 || buf[len - 1] != 0) {
+		free(buf);
+		return mse_err_field(err, path, "corrupt argv record");
+	}
+	exe = (const char *)buf;
+	off = strlen(exe) + 1;
+	while (off < len && argc < sizeof(argv) / sizeof(argv[0]) - 1) {
+		argv[argc++] = (char *)buf + off;
+		off += strlen((char *)buf + off) + 1;
+	}
+	argv[argc] = NULL;
+	rc = argc ? mse_instance_launch(inst, exe, argv, err)
+		  : mse_err_field(err, path, "corrupt argv record");
+	free(buf);
+	return rc;
+}
+
+const char *mse_instance_status_name(enum mse_instance_status s)
+{
+	switch (s) {
+	case MSE_STATUS_STOPPED:
+		return "stopped";
+	case MSE_STATUS_ON_ERROR:
+		return "on error";
+	case MSE_STATUS_INITIALIZING:
+		return "initializing";
+	case MSE_STATUS_WAITING:
+		return "waiting secret keys";
+	case MSE_STATUS_RUNNING:
+		return "running";
+	}
+	return "unknown";
+}
+
+enum mse_instance_status mse_instance_probe(const struct mse_instance *inst, char *detail,
+					    size_t size)
+{
+	char pem[PATH_MAX + 16], dummy[8];
+	struct mse_client_opts o = {
+		.host = inst->host[0] && strcmp(inst->host, "0.0.0.0") != 0 ? inst->host : "127.0.0.1",
+		.port = inst->port,
+		.server_name = inst->san,
+		.pin_pem = pem,
+		.timeout_ms = 3000,
+		.max_body = 1 << 20,
+	};
+	const char *path = inst->healthcheck[0] ? inst->healthcheck : "/";
+	struct mse_client_resp r;
+	struct mse_err err = {0};
+	int rc;
+
+	if (!detail) {
+		detail = dummy;
+		size = sizeof(dummy);
+	}
+	detail[0] = 0;
+	if (!mse_instance_alive(inst)) {
+		if (inst->pid == 0)
+			return MSE_STATUS_STOPPED;
+		snprintf(detail, size, "process %d has exited; see 'mse logs %s'", (int)inst->pid,
+			 inst->name);
+		return MSE_STATUS_ON_ERROR;
+	}
+	mse_instance_ratls_path(inst, pem, sizeof(pem));
+	rc = mse_client_request(&o, "GET", path, NULL, NULL, 0, &r, &err);
+	if (rc != 0 && strcmp(inst->cert_mode, "certificate") == 0 && inst->certificate[0]) {
+		/* After provisioning, the app serves the owner's certificate. */
+		o.pin_pem = NULL;
+		o.ca_bundle = inst->certificate;
+		rc = mse_client_request(&o, "GET", path, NULL, NULL, 0, &r, &err);
+	}
+	if (rc != 0 && strcmp(inst->cert_mode, "no-ssl") == 0) {
+		o.pin_pem = NULL;
+		o.plain_http = 1;
+		rc = mse_client_request(&o, "GET", path, NULL, NULL, 0, &r, &err);
+	}
+	if (rc != 0) {
+		snprintf(detail, size, "%s", err.msg);
+		return MSE_STATUS_INITIALIZING;
+	}
+	if (strcmp(r.mse_status, "Waiting") == 0) {
+		mse_client_resp_free(&r);
+		return MSE_STATUS_WAITING;
+	}
+	snprintf(detail, size, "%s answered HTTP %ld", path, r.status);
+	mse_client_resp_free(&r);
+	return MSE_STATUS_RUNNING;
 }

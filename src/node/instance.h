@@ -76,4 +76,34 @@ int mse_instance_list(char ***names, size_t *count, struct mse_err *err);
 void mse_instance_names_free(char **names, size_t count);
 const char *mse_instance_mode_name(enum mse_instance_mode m);
 
+/*
+ * Starts the enclave process: `exe` with argv (NULL-terminated, argv[0]
+ * included), detached in its own session, stdin from /dev/null, stdout and
+ * stderr appended to inst->log_path. Records the pid and the argv (in
+ * <dir>/argv, NUL-separated, so `restart` can start it again) and saves.
+ */
+int mse_instance_launch(struct mse_instance *inst, const char *exe, char *const argv[],
+			struct mse_err *err);
+/* Starts it again with the recorded executable and argv. */
+int mse_instance_relaunch(struct mse_instance *inst, struct mse_err *err);
+
+/* What `mse status` reports, as MSE does. */
+enum mse_instance_status {
+	MSE_STATUS_STOPPED,      /* not running, stopped on purpose */
+	MSE_STATUS_ON_ERROR,     /* not running, but it should be: it died */
+	MSE_STATUS_INITIALIZING, /* running, not answering yet */
+	MSE_STATUS_WAITING,      /* configuration server: waiting secret keys */
+	MSE_STATUS_RUNNING,      /* the app answers */
+};
+const char *mse_instance_status_name(enum mse_instance_status s);
+/*
+ * Probes a GET on the health-check path: through the pinned <dir>/ratls.pem
+ * (and, after provisioning, the owner's certificate or plain HTTP in those
+ * modes). Nothing secret is sent. detail (may be NULL) receives why.
+ */
+enum mse_instance_status mse_instance_probe(const struct mse_instance *inst, char *detail,
+					    size_t size);
+/* <dir>/ratls.pem: the certificate captured at spawn (the operator's copy). */
+void mse_instance_ratls_path(const struct mse_instance *inst, char *out, size_t size);
+
 #endif
