@@ -12,7 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include <jansson.h>
+#include <sodium.h>
 
 #include "common/file.h"
 #include "net/client.h"
@@ -509,4 +514,74 @@ enum mse_instance_status mse_instance_probe(const struct mse_instance *inst, cha
 	snprintf(detail, size, "%s answered HTTP %ld", path, r.status);
 	mse_client_resp_free(&r);
 	return MSE_STATUS_RUNNING;
+}
+
+void mse_instance_new_uuid(char out[37])
+{
+	uint8_t b[16];
+
+	randombytes_buf(b, sizeof(b));
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 (RFC 9562 §5.4) */
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* variant 10 */
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
+}
+
+int mse_instance_free_port(const char *host, uint16_t *port, struct mse_err *err)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
+	struct addrinfo *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = -1, rc = -1;
+
+	if (getaddrinfo(host, "0", &hints, &ai) != 0 || !ai)
+		return mse_err_field(err, "host", "expected a numeric IP address, got \"%s\"", host);
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		mse_err_field(err, "host", "cannot bind %s: %s", host, strerror(errno));
+		goto out;
+	}
+	*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					       : ((struct sockaddr_in *)&ss)->sin_port);
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return rc;
+}
+
+int mse_instance_bootstrap_path(char *out, size_t size, struct mse_err *err)
+{
+	const char *env = getenv("MSE_BOOTSTRAP");
+	char self[PATH_MAX];
+	ssize_t n;
+	char *slash;
+
+	if (env && *env) {
+		if (snprintf(out, size, "%s", env) >= (int)size)
+			return mse_err_set(err, "MSE_BOOTSTRAP too long");
+	} else {
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n <= 0)
+			return mse_err_set(err, "cannot find the running executable");
+		self[n] = 0;
+		slash = strrchr(self, '/');
+		if (slash)
+			*slash = 0;
+		if (snprintf(out, size, "%s/mse-bootstrap", self) >= (int)size)
+			return mse_err_set(err, "path too long");
+	}
+	if (access(out, X_OK) != 0)
+		return mse_err_field(err, out, "mse-bootstrap is not installed here (build it with "
+					       "'make', or set MSE_BOOTSTRAP)");
+	return 0;
+}
+
+int mse_instance_sgx_device(void)
+{
+	return access("/dev/sgx_enclave", F_OK) == 0 || access("/dev/sgx/enclave", F_OK) == 0;
 }

@@ -106,4 +106,16 @@ enum mse_instance_status mse_instance_probe(const struct mse_instance *inst, cha
 /* <dir>/ratls.pem: the certificate captured at spawn (the operator's copy). */
 void mse_instance_ratls_path(const struct mse_instance *inst, char *out, size_t size);
 
+/* A random (version 4) UUID, lowercase, 36 characters + NUL. */
+void mse_instance_new_uuid(char out[37]);
+/* A free TCP port on host (binds port 0 and reads what the kernel chose). */
+int mse_instance_free_port(const char *host, uint16_t *port, struct mse_err *err);
+/*
+ * The mse-bootstrap to run: $MSE_BOOTSTRAP if set, else the one installed
+ * beside the running `mse` executable.
+ */
+int mse_instance_bootstrap_path(char *out, size_t size, struct mse_err *err);
+/* 1 if this machine has an SGX device (/dev/sgx_enclave or /dev/sgx/enclave). */
+int mse_instance_sgx_device(void);
+
 #endif
