@@ -180,7 +180,7 @@ static int on_path(const char *program)
 int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, struct mse_err *err)
 {
 	char bootstrap[PATH_MAX], pkgdir[PATH_MAX + 16], app_tar[PATH_MAX + 32], port[8], exp[32],
-		size[16], sim_dir[PATH_MAX], subject[600];
+		size[16], sim_dir[PATH_MAX], subject[sizeof(((struct mse_instance *)0)->subject)];
 	struct mse_instance *inst = &res->inst;
 	struct mse_package_info info;
 	int created = 0, launched = 0;
@@ -219,7 +219,7 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 	if (o->subject)
 		snprintf(subject, sizeof(subject), "%s", o->subject);
 	else
-		snprintf(subject, sizeof(subject), "CN=%s,O=mse-c", o->san);
+		snprintf(subject, sizeof(subject), "CN=%.200s,O=mse-c", o->san);
 	snprintf(inst->subject, sizeof(inst->subject), "%s", subject);
 	snprintf(inst->cert_mode, sizeof(inst->cert_mode), "%s",
 		 o->certificate ? "certificate" : o->no_ssl ? "no-ssl" : "ratls");
