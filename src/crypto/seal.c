@@ -51,7 +51,7 @@ int mse_seal_load_key(const char *path, enum mse_seal_key_use use, struct mse_se
 	int rc = -1;
 
 	memset(kp, 0, sizeof(*kp));
-	if (mse_file_read(path, 64, &data, &len, err) != 0) {
+	if (mse_file_read(path, 4096, &data, &len, err) != 0) {
 		if (err && strstr(err->msg, "too large"))
 			mse_err_field(err, path,
 				      "not a key file: expected 32 or 64 bytes, got more");
