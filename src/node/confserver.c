@@ -17,21 +17,19 @@
 #include <sodium.h>
 
 #include "common/b64.h"
+#include "crypto/codefile.h"
 #include "common/file.h"
 #include "common/hex.h"
 #include "common/log.h"
 
-/* MSE code file: nonce(24) ‖ tag(16) ‖ ciphertext (libsodium secretbox "easy"). */
-#define CODE_NONCE crypto_secretbox_NONCEBYTES
-#define CODE_TAG crypto_secretbox_MACBYTES
-#define CODE_FILE_MAX ((size_t)1 << 30)
-_Static_assert(CODE_NONCE == 24 && CODE_TAG == 16, "MSE code file layout");
-_Static_assert(crypto_secretbox_KEYBYTES == MSE_CODE_KEY_LEN, "code key is 32 bytes");
+#define CODE_FILE_MAX MSE_CODEFILE_MAX_PLAIN
+_Static_assert(MSE_CODEFILE_KEY_BYTES == MSE_CODE_KEY_LEN, "code key is 32 bytes");
 _Static_assert(crypto_box_SEALBYTES == 48, "sealed box overhead");
 
 struct mse_confserver {
 	struct mse_confserver_config cfg; /* strings below are our copies */
 	char *uuid, *app_dir, *module_path, *secrets_path, *sealed_secrets_path;
+	char *certificate_pem, *ssl_key_path;
 	uint8_t sk[32], pk[32];
 	pthread_mutex_t lock; /* serialises provisioning */
 	pthread_mutex_t state_lock;
@@ -222,6 +220,21 @@ int mse_confserver_parse(const struct mse_confserver_config *cfg, const uint8_t 
 			bad(status, 400, err, "ssl_private_key", "not a PEM private key");
 			goto out;
 		}
+		if (cfg->certificate_pem) {
+			BIO *cb = BIO_new_mem_buf(cfg->certificate_pem, -1);
+			X509 *c = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+			int match = c && X509_check_private_key(c, k) == 1;
+
+			X509_free(c);
+			BIO_free(cb);
+			ERR_clear_error();
+			if (!match) {
+				EVP_PKEY_free(k);
+				bad(status, 400, err, "ssl_private_key",
+				    "does not match the certificate this enclave serves");
+				goto out;
+			}
+		}
 		EVP_PKEY_free(k);
 		out->ssl_private_key_len = json_string_length(v);
 		out->ssl_private_key = malloc(out->ssl_private_key_len + 1);
@@ -301,38 +314,19 @@ static int install_tree(const char *src_root, const char *dst_root, const char *
 		} else if (!S_ISREG(st.st_mode)) {
 			*status = 500;
 			rc = mse_err_field(err, sub, "not a regular file");
+		} else if (!plaincode && is_enc(de->d_name)) {
+			/* src/crypto/codefile; a wrong key or corrupt file is the client's: 400. */
+			dst[strlen(dst) - 4] = '\0';
+			rc = mse_codefile_decrypt_file(p->code_key, src, dst, err);
+			if (rc != 0)
+				*status = mse_file_exists(dst) ? 500 : 400;
 		} else {
-			uint8_t *data = NULL, *plain = NULL;
+			uint8_t *data = NULL;
 			size_t len = 0;
 
 			if (mse_file_read(src, CODE_FILE_MAX, &data, &len, err) != 0) {
 				*status = 500;
 				rc = -1;
-			} else if (!plaincode && is_enc(de->d_name)) {
-				dst[strlen(dst) - 4] = '\0';
-				if (len < CODE_NONCE + CODE_TAG) {
-					*status = 400;
-					rc = mse_err_field(err, sub, "too short for an MSE code file");
-				} else if (!(plain = malloc(len - CODE_NONCE - CODE_TAG + 1))) {
-					*status = 500;
-					rc = mse_err_set(err, "out of memory");
-				} else if (crypto_secretbox_open_easy(plain, data + CODE_NONCE,
-								      len - CODE_NONCE, data,
-								      p->code_key) != 0) {
-					*status = 400;
-					rc = mse_err_field(err, sub,
-							   "cannot decrypt: wrong code key or "
-							   "corrupt file");
-				} else {
-					rc = mse_file_write_new(dst, plain,
-								len - CODE_NONCE - CODE_TAG,
-								MSE_MODE_SECRET, err);
-					if (rc != 0)
-						*status = 500;
-				}
-				if (plain)
-					sodium_memzero(plain, len - CODE_NONCE - CODE_TAG);
-				free(plain);
 			} else {
 				rc = mse_file_write_new(dst, data, len, MSE_MODE_SECRET, err);
 				if (rc != 0)
@@ -376,7 +370,7 @@ static int apply(const struct mse_confserver_config *cfg, const struct mse_provi
 		 int *status, struct mse_err *err)
 {
 	char tmp[4200], dir[4096];
-	int rc = -1, wrote_secrets = 0, wrote_sealed = 0;
+	int rc = -1, wrote_secrets = 0, wrote_sealed = 0, wrote_key = 0;
 	struct mse_err ignored;
 
 	*status = 500;
@@ -405,6 +399,12 @@ static int apply(const struct mse_confserver_config *cfg, const struct mse_provi
 			goto out;
 		wrote_sealed = 1;
 	}
+	if (p->ssl_private_key && cfg->ssl_key_path) {
+		if (write_secret_file(cfg->ssl_key_path, p->ssl_private_key, p->ssl_private_key_len,
+				      err) != 0)
+			goto out;
+		wrote_key = 1;
+	}
 	/* The commit point: MODULE_PATH appears whole or not at all. */
 	if (rename(tmp, cfg->module_path) != 0) {
 		mse_err_set(err, "cannot rename %s to %s: %s", tmp, cfg->module_path,
@@ -422,6 +422,8 @@ out:
 			mse_warn("cannot remove %s", cfg->secrets_path);
 		if (wrote_sealed && unlink(cfg->sealed_secrets_path) != 0)
 			mse_warn("cannot remove %s", cfg->sealed_secrets_path);
+		if (wrote_key && unlink(cfg->ssl_key_path) != 0)
+			mse_warn("cannot remove %s", cfg->ssl_key_path);
 	}
 	return rc;
 }
@@ -467,6 +469,10 @@ int mse_confserver_new(const struct mse_confserver_config *cfg, struct mse_confs
 	cs->module_path = dup_or_null(cfg->module_path, &fail);
 	cs->secrets_path = dup_or_null(cfg->secrets_path, &fail);
 	cs->sealed_secrets_path = dup_or_null(cfg->sealed_secrets_path, &fail);
+	cs->certificate_pem = dup_or_null(cfg->certificate_pem, &fail);
+	cs->ssl_key_path = dup_or_null(cfg->ssl_key_path, &fail);
+	cs->cfg.certificate_pem = cs->certificate_pem;
+	cs->cfg.ssl_key_path = cs->ssl_key_path;
 	memcpy(cs->sk, cfg->enclave_sk, 32);
 	memcpy(cs->pk, cfg->enclave_pk, 32);
 	cs->cfg.uuid = cs->uuid;
@@ -501,6 +507,8 @@ void mse_confserver_free(struct mse_confserver *cs)
 	free(cs->module_path);
 	free(cs->secrets_path);
 	free(cs->sealed_secrets_path);
+	free(cs->certificate_pem);
+	free(cs->ssl_key_path);
 	if (cs->ssl_key)
 		sodium_memzero(cs->ssl_key, cs->ssl_key_len);
 	free(cs->ssl_key);

@@ -56,6 +56,10 @@ struct mse_confserver_config {
 	int plaincode;                   /* code is not encrypted: no key needed */
 	int want_ssl_key;                /* --certificate mode: ssl_private_key required */
 	size_t max_body;                 /* 0 = MSE_CONFSERVER_MAX_BODY_DEFAULT */
+	const char *certificate_pem;     /* want_ssl_key: the key must match this
+					    certificate (leaf first); may be NULL */
+	const char *ssl_key_path;        /* want_ssl_key: where the key is kept
+					    (0600) for restarts; may be NULL */
 };
 
 struct mse_provision {

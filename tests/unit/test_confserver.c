@@ -296,7 +296,7 @@ static void bad_inputs_are_400_and_write_nothing(void **state)
 		 "{\"uuid\":\"" UUID "\",\"code_secret_key\":\"%s\",\"app_secrets\":{\"s\":1}}", wrong);
 	call(e->cs, "POST", "/", body, &f);
 	assert_int_equal(f.status, 400);
-	assert_non_null(strstr(f.out, "wrong code key"));
+	assert_non_null(strstr(f.out, "wrong key"));
 	assert_nothing_written(e);
 	free(notobj);
 	free(badkey);
