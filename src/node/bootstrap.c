@@ -82,7 +82,8 @@ static int resolve_paths(const struct mse_bootstrap_opts *o, int sim, struct pat
 		    setp(p->module, p->ws, "mse-app", err))
 			return -1;
 	} else {
-		if (o->workspace && !realpath(o->workspace, p->ws))
+		if (o->workspace && (mse_file_mkdirs(o->workspace, 0700, err) != 0 ||
+				     !realpath(o->workspace, p->ws)))
 			return mse_err_set(err, "workspace %s: %s", o->workspace, strerror(errno));
 		snprintf(p->home, PATH_SZ, "%s", (e = getenv("HOME")) && *e ? e : "/root");
 		snprintf(p->tmp, PATH_SZ, "%s", (e = getenv("TMP_PATH")) && *e ? e : "/tmp");
