@@ -84,10 +84,11 @@ def expected_mrenclave(app_dir, args):
 
 
 class Enclave:
-    def __init__(self, tmp, simdir, app_dir, mode=("--ratls",), extra=(), env=None, ws=None):
+    def __init__(self, tmp, simdir, app_dir, mode=("--ratls",), extra=(), env=None, ws=None,
+                 exp=None):
         self.ws = ws or tmp / "ws"
         self.log = open(tmp / f"boot-{time.monotonic_ns()}.log", "w+")
-        self.exp = int(time.time()) + 3600
+        self.exp = exp or int(time.time()) + 3600
         self.app_dir = app_dir
         m = list(mode)
         if m == ["--ratls"]:
@@ -303,7 +304,8 @@ def test_restart_skips_provisioning(tmp_path, simdir, app, enclaves):
     st, _, body = enc.post(cert, {"uuid": UUID, "code_secret_key": key.hex()})
     assert st == 200, body
     enc.stop()
-    again = Enclave(tmp_path, simdir, app_dir, ws=enc.ws)
+    # The expiration is an input of the measurement: a restart passes the same one.
+    again = Enclave(tmp_path, simdir, app_dir, ws=enc.ws, exp=enc.exp)
     enclaves.append(again)
     # Same enclave on the same machine: the same X25519 key, without storing it.
     assert again.info["enclave_public_key"] == pk.hex()
