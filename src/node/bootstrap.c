@@ -444,10 +444,8 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 						   : (int64_t)time(NULL) + MSE_BOOT_CONF_CERT_SECONDS};
 	if (mse_ratlscert_create(prov, &rp, pk, &cert, err) != 0)
 		goto out;
-	if (sim) {
-		memcpy(mre, cert.quote + 48 + 64, 32);
-		memcpy(mrs, cert.quote + 48 + 128, 32);
-	} else if (cert.quote_len >= 48 + 384) {
+	/* What the quote says (REPORTBODY offsets: MRENCLAVE 64, MRSIGNER 128). */
+	if (cert.quote_len >= 48 + 384) {
 		memcpy(mre, cert.quote + 48 + 64, 32);
 		memcpy(mrs, cert.quote + 48 + 128, 32);
 	}
@@ -481,12 +479,7 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 		}
 	}
 	sodium_memzero(sk, sizeof(sk));
-	{
-		struct mse_ratlscert_params fixed = rp;
-
-		(void)fixed;
-		rc = serve_app(o, &p, fd, &cert, ssl_key, ssl_key_len, err);
-	}
+	rc = serve_app(o, &p, fd, &cert, ssl_key, ssl_key_len, err);
 out:
 	sodium_memzero(sk, sizeof(sk));
 	if (fd >= 0)
