@@ -406,6 +406,11 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 
 	snprintf(attfile, sizeof(attfile), "%s/attestation_type", att);
 	sim = o->simulation || (!o->attestation_dir && !mse_file_exists(attfile));
+	/* Before resolve_paths: it points HOME into the workspace. */
+	if (o->sim_dir)
+		snprintf(sim_dir, sizeof(sim_dir), "%s", o->sim_dir);
+	else if (sim && mse_sim_dir(sim_dir, sizeof(sim_dir), err) != 0)
+		goto out;
 	if (resolve_paths(o, sim, &p, err) != 0)
 		goto out;
 	if (o->tls_mode == MSE_BOOT_CERTIFICATE) {
@@ -421,10 +426,6 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 					     o->size_mb, o->uuid, o->application};
 		if (mse_simmeasure_file_sha256("/proc/self/exe", boot_sha, err) != 0 ||
 		    mse_simmeasure_compute(boot_sha, &args, o->app_dir, mre, err) != 0)
-			goto out;
-		if (o->sim_dir)
-			snprintf(sim_dir, sizeof(sim_dir), "%s", o->sim_dir);
-		else if (mse_sim_dir(sim_dir, sizeof(sim_dir), err) != 0)
 			goto out;
 		if (!mse_sim_exists(sim_dir)) {
 			mse_info("no SGX simulation in %s: creating one", sim_dir);

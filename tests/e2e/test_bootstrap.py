@@ -325,6 +325,25 @@ def test_timeout(tmp_path, simdir, app):
     nothing_written(enc.ws)
 
 
+def test_default_sim_dir_is_the_operators(tmp_path, app):
+    """Without $MSE_SIM_DIR the simulation is ~/.config/mse/sim of the caller's HOME (the
+    one `mse verify --allow-simulation` trusts), not one inside the enclave's HOME."""
+    app_dir, _ = app
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "MSE_SIM_DIR"}
+    env["HOME"] = str(home)
+    ws = tmp_path / "ws"
+    p = subprocess.Popen([BOOT, "app:app", "--app-dir", str(app_dir), "--id", UUID, "--host",
+                          "127.0.0.1", "--port", "0", "--workspace", str(ws), "--no-ssl",
+                          "--timeout", "1"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    out, _ = p.communicate(timeout=60)
+    assert p.returncode == 1, out
+    assert (home / ".config/mse/sim/root_ca.der").exists(), out
+    assert not (ws / "root/.config").exists()
+
+
 def test_sigterm_before_provisioning(tmp_path, simdir, app):
     app_dir, _ = app
     enc = Enclave(tmp_path, simdir, app_dir)
