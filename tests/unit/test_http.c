@@ -324,8 +324,8 @@ static void every_split_point(void **state)
 {
 	static const char *reqs[] = {
 		"GET /a?b=c HTTP/1.1\r\nHost: h\r\nUser-Agent: t/1\r\nAccept: */*\r\n\r\n",
-		"\r\nPOST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nExpect: "
-		"100-continue\r\n\r\n",
+		("\r\nPOST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nExpect: "
+		 "100-continue\r\n\r\n"),
 		"GET / HTTP/1.0\r\n\r\n",
 	};
 	char both[1024];
