@@ -362,6 +362,24 @@ out:
 	return rc;
 }
 
+int mse_pccs_root_crl_url(const char *base, char *out, size_t out_size, struct mse_err *err)
+{
+	static const char pcs[] = "https://api.trustedservices.intel.com/";
+	int n;
+
+	/*
+	 * Intel's PCS has no rootcacrl route (a PCCS does): the Intel SGX Root CA
+	 * CRL is published at the CRL distribution point its certificates name.
+	 */
+	if (strncasecmp(base, pcs, sizeof(pcs) - 1) == 0)
+		n = snprintf(out, out_size, "%s", MSE_PCCS_INTEL_ROOT_CRL_URL);
+	else
+		n = snprintf(out, out_size, "%srootcacrl", base);
+	if (n < 0 || (size_t)n >= out_size)
+		return mse_err_set(err, "URL too long: %srootcacrl", base);
+	return 0;
+}
+
 int mse_pccs_base_url(const struct mse_pccs_opts *o, char *out, size_t out_size,
 		      struct mse_err *err)
 {
@@ -637,7 +655,9 @@ static int http_get(struct client *c, const char *path, const char *const *want,
 
 	resp_reset(r);
 	r->want = want;
-	if (snprintf(url, sizeof(c->url), "%s%s", c->base, path) >= (int)sizeof(c->url))
+	/* path is relative to the base URL, or a whole URL (the root CA CRL on PCS). */
+	if (snprintf(url, sizeof(c->url), "%s%s", strncmp(path, "http", 4) == 0 ? "" : c->base,
+		     path) >= (int)sizeof(c->url))
 		return mse_err_set(err, "URL too long: %s%s", c->base, path);
 	c->errbuf[0] = '\0';
 	curl_easy_setopt(c->curl, CURLOPT_URL, url);
@@ -829,7 +849,8 @@ static int download(struct client *c, const char *fmspc_upper, const char *ca,
 	    take_crl(&r, c->url, &pcs[P_PCK_CRL], err) != 0 ||
 	    take_chain(&r, c->url, &pcs[P_PCK_CHAIN], err) != 0)
 		goto out;
-	if (http_get(c, "rootcacrl", NULL, &r, err) != 0 ||
+	if (mse_pccs_root_crl_url(c->base, path, sizeof(path), err) != 0 ||
+	    http_get(c, path, NULL, &r, err) != 0 ||
 	    take_crl(&r, c->url, &pcs[P_ROOT_CRL], err) != 0)
 		goto out;
 	rc = 0;

@@ -11,7 +11,8 @@
  *                                 Enclave-Identity-Issuer-Chain, URL-decoded
  *     pck_crl.der                 GET pckcrl?ca=platform|processor&encoding=der
  *     pck_crl_issuer_chain.pem    header SGX-PCK-CRL-Issuer-Chain
- *     root_ca_crl.der             GET rootcacrl
+ *     root_ca_crl.der             GET rootcacrl (on Intel's PCS, which lacks
+ *                                 it: MSE_PCCS_INTEL_ROOT_CRL_URL)
  *
  * (Intel "Provisioning Certification Service API v4" and the PCCS
  * `/sgx/certification/v4/` routes; a PCCS answers CRLs as DER or, in its
@@ -47,6 +48,9 @@
 /* Largest response accepted (a platform CA CRL is a few hundred KiB at most). */
 #define MSE_PCCS_MAX_BODY (4u << 20)
 #define MSE_PCCS_DEFAULT_TIMEOUT 30L
+/* Where Intel publishes the Root CA CRL (the CRL distribution point of its certificates). */
+#define MSE_PCCS_INTEL_ROOT_CRL_URL "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
+
 
 struct mse_pccs_opts {
 	const char *url;       /* PCCS base URL; NULL: read from the QCNL config */
@@ -106,6 +110,13 @@ int mse_pccs_qcnl_url(const char *path, char *out, size_t out_size,
 /* Normalises url as mse_pccs_base_url does. */
 int mse_pccs_normalize_url(const char *url, char *out, size_t out_size,
 			   struct mse_err *err) MSE_MUST_CHECK;
+/*
+ * URL of the root CA CRL for a normalised base URL: base + "rootcacrl" on a
+ * PCCS; MSE_PCCS_INTEL_ROOT_CRL_URL when base is Intel's PCS
+ * (api.trustedservices.intel.com), which has no such route.
+ */
+int mse_pccs_root_crl_url(const char *base, char *out, size_t out_size,
+			  struct mse_err *err) MSE_MUST_CHECK;
 /* The cache directory for this FMSPC and CA (not created). */
 int mse_pccs_cache_path(const struct mse_pccs_opts *o, const char *fmspc_hex, const char *ca,
 			char *out, size_t out_size, struct mse_err *err) MSE_MUST_CHECK;

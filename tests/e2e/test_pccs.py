@@ -176,6 +176,7 @@ def garbage_cases():
         ("pckcrl", crl_truncated, "do not parse as one DER X.509 CRL"),
         ("rootcacrl", root_odd_hex, "expected DER, hex text or PEM"),
         ("rootcacrl", (403, b"forbidden\x00\x01", {}), "HTTP 403 (expected 200): forbidden.."),
+        ("qe/identity", (200, b" " * (5 << 20), {}), "response larger than 4194304 bytes"),
     ]
 
 

@@ -125,6 +125,18 @@ static void normalize_urls(void **state)
 	assert_int_equal(mse_pccs_normalize_url("https://h/ x", out, sizeof(out), &err), -1);
 	assert_int_equal(mse_pccs_normalize_url("https://h/?a=b", out, sizeof(out), &err), -1);
 	assert_int_equal(mse_pccs_normalize_url("https://h", out, 20, &err), -1);
+	assert_int_equal(mse_pccs_root_crl_url("https://pccs:8081/sgx/certification/v4/", out,
+					       sizeof(out), &err),
+			 0);
+	assert_string_equal(out, "https://pccs:8081/sgx/certification/v4/rootcacrl");
+	assert_int_equal(mse_pccs_root_crl_url("https://api.trustedservices.intel.com/sgx/"
+					       "certification/v4/",
+					       out, sizeof(out), &err),
+			 0);
+	/* The CRL distribution point in Intel's own PCK Platform CA certificate. */
+	assert_int_equal(tu_sh("openssl x509 -in '%s' -noout -text | grep -qF '%s'",
+			       tu_vector("dcap-quotes/sgx3-automata/pck_crl_issuer_chain.pem"), out),
+			 0);
 }
 
 static void qcnl_sample_and_comments(void **state)
