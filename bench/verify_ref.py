@@ -638,6 +638,13 @@ def verify(inp, now, accept_expired=False, allow_missing_crl=False):
         "missing_crls": missing,
     }
     if "ratls_cert" in inp:
+        rc_ = inp["ratls_cert"]
+        if not rc_.not_valid_before <= now <= rc_.not_valid_after:
+            # Reported like expired collateral (only fatal without --accept-expired).
+            soft.append(f"RA-TLS certificate outside its validity ({rc_.not_valid_before}Z .. "
+                        f"{rc_.not_valid_after}Z)")
+            if not accept_expired:
+                fail("expired", "RA-TLS certificate: " + soft[-1])
         pub = inp["ratls_cert"].public_key().public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
         if hashlib.sha256(pub).digest() != body["report_data"][:32]:
