@@ -162,6 +162,11 @@ static const char *closest(const char *key, const char *const *known)
 	size_t bd = SIZE_MAX, d, len = strlen(key);
 
 	for (; *known; known++) {
+		size_t kl = strlen(*known);
+
+		/* a truncated or extended key ("domain" for "domain_name") */
+		if (len >= 3 && kl >= 3 && strncmp(key, *known, len < kl ? len : kl) == 0)
+			return *known;
 		d = edit_distance(key, *known);
 		if (d < bd) {
 			bd = d;
@@ -489,9 +494,11 @@ static int get_expiration(struct loader *L, const struct mse_toml_value *cloud, 
 			     got);
 			return -1;
 		}
-	} else if (mse_toml_get_datetime(v, &dt, &kind) != 0 || kind == MSE_TOML_TIME_LOCAL) {
+	} else if (mse_toml_get_datetime(v, &dt, &kind) != 0 ||
+		   (kind != MSE_TOML_DATETIME && kind != MSE_TOML_DATETIME_LOCAL)) {
 		describe(v, got, sizeof(got));
-		lerr(L, v->pos, "cloud.expiration_date", "expected a date-time, got %s", got);
+		lerr(L, v->pos, "cloud.expiration_date",
+		     "expected a date-time with a time of day (2024-03-14T00:00:00Z), got %s", got);
 		return -1;
 	}
 	*out = dt_to_time(&dt, kind);

@@ -496,8 +496,10 @@ static int parse_string(struct parser *p, int multiline_ok, char **out, size_t *
 	} else {
 		p->off++;
 	}
+	/* an empty string still gets its NUL */
 	if (sb_reserve(&b, 0) != 0)
 		return oom(p);
+	b.p[0] = 0;
 	for (;;) {
 		c = peek(p);
 		if (c < 0)

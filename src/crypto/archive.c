@@ -82,7 +82,13 @@ int mse_tar_writer_new(struct mse_tar_writer **out, int fd, struct mse_err *err)
 		mse_tar_writer_free(w);
 		return mse_err_set(err, "out of memory");
 	}
+	/*
+	 * hdrcharset=BINARY: names are stored as the bytes given, never
+	 * converted through the process locale, so the archive does not depend
+	 * on LANG (a UTF-8 locale would otherwise write other pax records).
+	 */
 	if (archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK ||
+	    archive_write_set_format_option(w->a, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
 	    archive_write_add_filter_none(w->a) != ARCHIVE_OK ||
 	    archive_write_open(w->a, w, NULL, w_write, NULL) != ARCHIVE_OK) {
 		mse_err_set(err, "cannot start a tar archive: %s", archive_error_string(w->a));
@@ -101,8 +107,8 @@ static int w_header(struct mse_tar_writer *w, const char *name, uint64_t size,
 	if (!*name || strlen(name) > MSE_TAR_MAX_NAME || size > INT64_MAX)
 		return mse_err_field(err, name, "cannot be stored in a tar archive");
 	archive_entry_clear(e);
-	/* UTF-8 as given: no dependence on the process locale. */
-	archive_entry_update_pathname_utf8(e, name);
+	/* Bytes as given (see hdrcharset=BINARY in mse_tar_writer_new). */
+	archive_entry_set_pathname(e, name);
 	archive_entry_set_filetype(e, AE_IFREG);
 	archive_entry_set_perm(e, 0644);
 	archive_entry_set_size(e, (la_int64_t)size);

@@ -163,6 +163,73 @@ static int walk_tree(const char *root, mse_package_filter filter, void *ctx, uin
 	return 0;
 }
 
+/* Relative, '/'-separated, no empty, "." or ".." component. */
+static int rel_ok(const char *p)
+{
+	if (!*p || *p == '/')
+		return 0;
+	for (const char *c = p; *c;) {
+		size_t k = strcspn(c, "/");
+
+		if (k == 0 || (k == 1 && c[0] == '.') || (k == 2 && c[0] == '.' && c[1] == '.'))
+			return 0;
+		c += k;
+		if (*c == '/' && !*++c)
+			return 0;
+	}
+	return 1;
+}
+
+/* The caller's list: each must be a regular file (after links) within the bound. */
+static int list_from_paths(const char *root, const char *const *files, size_t n,
+			   uint64_t max_size, struct file_list *out, struct mse_err *err)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < n; i++) {
+		const char *rel = files[i];
+
+		if (!rel_ok(rel)) {
+			mse_err_field(err, rel, "not a relative path inside the code directory");
+			goto fail;
+		}
+		if (snprintf(path, sizeof(path), "%s/%s", root, rel) >= (int)sizeof(path)) {
+			mse_err_field(err, rel, "path too long");
+			goto fail;
+		}
+		if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+			mse_err_file(err, root);
+			mse_err_field(err, rel, "not a regular file");
+			goto fail;
+		}
+		if (max_size && (uint64_t)st.st_size > max_size) {
+			mse_err_file(err, root);
+			mse_err_field(err, rel,
+				      "%lld bytes, over the limit of %llu bytes per file (each file "
+				      "is encrypted whole in memory); add it to .mseignore or split it",
+				      (long long)st.st_size, (unsigned long long)max_size);
+			goto fail;
+		}
+		if (file_list_add(out, rel, (uint64_t)st.st_size) != 0) {
+			mse_err_set(err, "out of memory");
+			goto fail;
+		}
+	}
+	if (out->len)
+		qsort(out->v, out->len, sizeof(*out->v), cmp_item);
+	for (size_t i = 1; i < out->len; i++)
+		if (strcmp(out->v[i - 1].rel, out->v[i].rel) == 0) {
+			mse_err_field(err, out->v[i].rel, "listed twice");
+			goto fail;
+		}
+	return 0;
+fail:
+	file_list_free(out);
+	return -1;
+}
+
 /* ---- building ----------------------------------------------------------- */
 
 int mse_package_check_name(const char *name, struct mse_err *err)
@@ -379,8 +446,10 @@ int mse_package_build(const struct mse_package_spec *s, struct mse_package_resul
 
 	if (mse_file_read(s->config_path, MSE_PACKAGE_MAX_CONFIG, &config, &config_len, err) != 0)
 		goto out;
-	if (walk_tree(s->code_dir, s->filter, s->filter_ctx, MSE_CODEFILE_MAX_PLAIN, &code,
-		      err) != 0)
+	if (s->files ? list_from_paths(s->code_dir, s->files, s->n_files, MSE_CODEFILE_MAX_PLAIN,
+				       &code, err) != 0
+		     : walk_tree(s->code_dir, s->filter, s->filter_ctx, MSE_CODEFILE_MAX_PLAIN,
+				 &code, err) != 0)
 		goto out;
 	if (code.len == 0) {
 		mse_err_field(err, s->code_dir, "no file to package (all ignored?)");

@@ -19,10 +19,12 @@
  * to the package go package_<name>_<ns>.nonces.json (the map, no key; 0644)
  * and, from the CLI when no key was given, package_<name>_<ns>.key.
  *
- * Files in the code directory: regular files only. A symbolic link or a
- * special file that the filter keeps is an error (say it in .mseignore or
- * replace it): a link could pull in files from outside the project. Each
- * file is encrypted whole in memory: see MSE_CODEFILE_MAX_PLAIN.
+ * Files in the code directory: either the caller's list (spec->files: the
+ * .mseignore walker's output, which follows links that stay inside the
+ * code directory), or our own walk with spec->filter, which accepts regular
+ * files only: a symbolic link or a special file it keeps is an error (a
+ * link could pull in files from outside the project). Each file is
+ * encrypted whole in memory: see MSE_CODEFILE_MAX_PLAIN.
  *
  * Ownership: specs and results are caller-owned structs; the key is borrowed.
  */
@@ -71,6 +73,13 @@ struct mse_package_spec {
 	const char *healthcheck_endpoint;
 	const uint8_t *key;                /* MSE_CODEFILE_KEY_BYTES, required */
 	const struct mse_nonces *nonces;   /* NULL: a fresh random nonce per file */
+	/*
+	 * The code files to package, '/'-separated relative to code_dir (e.g.
+	 * from mse_ignore_list, which has already applied .mseignore and
+	 * checked links). NULL: walk code_dir with `filter` instead.
+	 */
+	const char *const *files;
+	size_t n_files;
 	mse_package_filter filter;         /* NULL: keep everything */
 	void *filter_ctx;
 	mse_package_filter tests_filter;   /* NULL: keep everything */

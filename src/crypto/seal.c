@@ -3,33 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bio.h>
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/objects.h>
-#include <openssl/pem.h>
-#include <openssl/sha.h>
-#include <openssl/x509.h>
-
+#include "attest/quote.h"
+#include "attest/ratls.h"
 #include "common/file.h"
 #include "common/hex.h"
-
-/*
- * Intel SGX DCAP quote v3/v4 (Intel SGX ECDSA Quote Library API, appendix A
- * "Quote format"): a 48-byte header, then the 384-byte ISV enclave report
- * body whose report_data field is its last 64 bytes (offset 320).
- */
-#define QUOTE_HEADER_BYTES 48
-#define REPORT_BODY_BYTES 384
-#define REPORT_DATA_OFFSET_IN_BODY 320
-#define REPORT_DATA_BYTES 64
-#define QUOTE_REPORT_DATA_OFFSET (QUOTE_HEADER_BYTES + REPORT_DATA_OFFSET_IN_BODY)
-_Static_assert(QUOTE_REPORT_DATA_OFFSET == 368, "report_data offset in a DCAP quote");
-_Static_assert(REPORT_DATA_OFFSET_IN_BODY + REPORT_DATA_BYTES == REPORT_BODY_BYTES,
-	       "report_data ends the report body");
-/* RA-TLS (Gramine, MSE): the quote is the extension's OCTET STRING. */
-#define RATLS_QUOTE_OID "1.2.840.113741.1337.6"
 
 void mse_seal_keypair_generate(struct mse_seal_keypair *kp)
 {
@@ -51,7 +28,7 @@ int mse_seal_load_key(const char *path, enum mse_seal_key_use use, struct mse_se
 	int rc = -1;
 
 	memset(kp, 0, sizeof(*kp));
-	if (mse_file_read(path, 64, &data, &len, err) != 0) {
+	if (mse_file_read(path, 4096, &data, &len, err) != 0) {
 		if (err && strstr(err->msg, "too large"))
 			mse_err_field(err, path,
 				      "not a key file: expected 32 or 64 bytes, got more");
@@ -172,93 +149,34 @@ int mse_seal_open(const struct mse_seal_keypair *kp, const uint8_t *in, size_t l
 	return 0;
 }
 
-/* 0x04 ‖ X ‖ Y (SEC 1 §2.3.3 uncompressed point) of a P-256 key. */
-static int p256_point(EVP_PKEY *pkey, uint8_t out[65], struct mse_err *err)
-{
-	char group[64];
-	BIGNUM *x = NULL, *y = NULL;
-	int rc = -1;
-
-	if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC ||
-	    !EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group,
-					    sizeof(group), NULL) ||
-	    strcmp(group, "prime256v1") != 0)
-		return mse_err_set(err, "RA-TLS certificate key is not ECDSA P-256");
-	if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, &x) ||
-	    !EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, &y) ||
-	    BN_bn2binpad(x, out + 1, 32) != 32 || BN_bn2binpad(y, out + 33, 32) != 32) {
-		mse_err_set(err, "cannot read the certificate's P-256 public key");
-		goto out;
-	}
-	out[0] = 0x04;
-	rc = 0;
-out:
-	BN_free(x);
-	BN_free(y);
-	return rc;
-}
-
 int mse_seal_pk_from_ratls_mem(const uint8_t *cert, size_t len, uint8_t pk[MSE_SEAL_PK_BYTES],
 			       struct mse_err *err)
 {
-	X509 *x = NULL;
-	BIO *bio = NULL;
-	ASN1_OBJECT *oid = NULL;
-	const ASN1_OCTET_STRING *val;
-	const uint8_t *quote, *rd, *p;
-	struct mse_buf r;
-	uint8_t point[65], digest[SHA256_DIGEST_LENGTH];
-	int idx, rc = -1;
+	struct mse_ratls c;
+	struct mse_quote q;
+	int rc = -1;
 
-	if (len > 0 && len <= INT32_MAX && memmem(cert, len, "-----BEGIN", 10)) {
-		bio = BIO_new_mem_buf(cert, (int)len);
-		x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-	} else if (len <= INT32_MAX) {
-		p = cert;
-		x = d2i_X509(NULL, &p, (long)len);
-	}
-	if (!x) {
-		mse_err_set(err, "not an X.509 certificate (PEM or DER)");
+	memset(&c, 0, sizeof(c));
+	/*
+	 * The quote is only parsed here, not verified: the certificate is the
+	 * ratls.pem that `mse verify` already checked. The binding is checked
+	 * again so that a certificate swapped after verification is caught.
+	 */
+	if (mse_ratls_parse(&c, cert, len, err) != 0)
+		goto out;
+	if (mse_quote_parse(&q, c.quote, c.quote_len, 0, err) != 0) {
+		mse_err_prefix(err, "RA-TLS quote");
 		goto out;
 	}
-	oid = OBJ_txt2obj(RATLS_QUOTE_OID, 1);
-	idx = oid ? X509_get_ext_by_OBJ(x, oid, -1) : -1;
-	if (idx < 0) {
-		mse_err_set(err, "not an RA-TLS certificate: no quote extension %s",
-			    RATLS_QUOTE_OID);
+	if (mse_ratls_check_binding(&c, q.body.report_data, err) != 0)
 		goto out;
-	}
-	val = X509_EXTENSION_get_data(X509_get_ext(x, idx));
-	mse_buf_init(&r, ASN1_STRING_get0_data(val), (size_t)ASN1_STRING_length(val));
-	if (mse_buf_bytes(&r, QUOTE_REPORT_DATA_OFFSET, &quote) != 0 ||
-	    mse_buf_bytes(&r, REPORT_DATA_BYTES, &rd) != 0) {
-		mse_err_set(err, "RA-TLS quote too short: %zu bytes, report_data ends at %d",
-			    r.len, QUOTE_REPORT_DATA_OFFSET + REPORT_DATA_BYTES);
+	/* report_data[32:64]: the enclave's X25519 key (MSE sealing). */
+	if (mse_seal_check_public_key(q.body.report_data + 32, err) != 0)
 		goto out;
-	}
-	if (p256_point(X509_get0_pubkey(x), point, err) != 0)
-		goto out;
-	SHA256(point, sizeof(point), digest);
-	if (CRYPTO_memcmp(digest, rd, sizeof(digest)) != 0) {
-		char want[65], got[65];
-
-		if (mse_hex_encode(want, sizeof(want), digest, 32) != 0 ||
-		    mse_hex_encode(got, sizeof(got), rd, 32) != 0)
-			want[0] = got[0] = 0;
-		mse_err_step(err, "binding");
-		mse_err_expect(err, "report_data[0:32]", want, got);
-		mse_err_prefix(err, "the quote is not bound to this certificate's key "
-				    "(SHA-256 of 0x04||X||Y)");
-		goto out;
-	}
-	if (mse_seal_check_public_key(rd + 32, err) != 0)
-		goto out;
-	memcpy(pk, rd + 32, MSE_SEAL_PK_BYTES);
+	memcpy(pk, q.body.report_data + 32, MSE_SEAL_PK_BYTES);
 	rc = 0;
 out:
-	ASN1_OBJECT_free(oid);
-	X509_free(x);
-	BIO_free(bio);
+	mse_ratls_free(&c);
 	return rc;
 }
 
