@@ -83,12 +83,12 @@ int mse_tar_writer_new(struct mse_tar_writer **out, int fd, struct mse_err *err)
 		return mse_err_set(err, "out of memory");
 	}
 	/*
-	 * hdrcharset=BINARY: names are stored as the bytes given, never
-	 * converted through the process locale, so the archive does not depend
-	 * on LANG (a UTF-8 locale would otherwise write other pax records).
+	 * GNU tar format: plain headers, long names as ././@LongLink entries,
+	 * names stored as the bytes given (no conversion through the process
+	 * locale, unlike pax, whose UTF-8 path records would make the archive
+	 * depend on LANG). Python's tarfile, GNU tar and libarchive read it.
 	 */
-	if (archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK ||
-	    archive_write_set_format_option(w->a, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
+	if (archive_write_set_format_gnutar(w->a) != ARCHIVE_OK ||
 	    archive_write_add_filter_none(w->a) != ARCHIVE_OK ||
 	    archive_write_open(w->a, w, NULL, w_write, NULL) != ARCHIVE_OK) {
 		mse_err_set(err, "cannot start a tar archive: %s", archive_error_string(w->a));
@@ -107,7 +107,7 @@ static int w_header(struct mse_tar_writer *w, const char *name, uint64_t size,
 	if (!*name || strlen(name) > MSE_TAR_MAX_NAME || size > INT64_MAX)
 		return mse_err_field(err, name, "cannot be stored in a tar archive");
 	archive_entry_clear(e);
-	/* Bytes as given (see hdrcharset=BINARY in mse_tar_writer_new). */
+	/* Bytes as given (see the format choice in mse_tar_writer_new). */
 	archive_entry_set_pathname(e, name);
 	archive_entry_set_filetype(e, AE_IFREG);
 	archive_entry_set_perm(e, 0644);

@@ -2,8 +2,8 @@
  * mse_tar — tar archives through libarchive: deterministic writing and
  * safe reading/extraction of untrusted archives.
  *
- * Writing (POSIX pax, "restricted": plain ustar headers unless a name needs
- * a pax extended header). Every entry is a regular file with owner 0:0, no
+ * Writing (GNU tar format: ustar-like headers, ././@LongLink for names over
+ * 100 bytes, names stored as given bytes whatever the locale). Every entry is a regular file with owner 0:0, no
  * user/group names, mode 0644 and mtime 0, so the bytes depend only on the
  * names and contents given, in the order given: the caller sorts. The
  * writer hashes everything it writes (SHA-256), so a package can record the
