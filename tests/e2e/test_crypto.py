@@ -401,7 +401,7 @@ def test_package_opens_with_pynacl_and_tarfile(tmp_path):
     key = keys[0].read_bytes()
     assert len(key) == 32 and mode(keys[0]) == 0o600
     members = read_members(tars[0].read_bytes())
-    assert [m[0] for m in members] == ["package.json", "mse.toml", "app.tar", "tests.tar"]
+    assert sorted(m[0] for m in members) == ["app.tar", "mse.toml", "package.json", "tests.tar"]
     files = dict(members)
     pj = json.loads(files["package.json"])
     assert pj == {"format_version": 1, "name": "demo", "python_application": "app:app",
