@@ -226,3 +226,17 @@ def test_flipped_quote_bytes_agree(tmp_path):
             # every reported value must be unchanged.
             assert c["mrenclave"] == r["mrenclave"]
     assert not disagreements, disagreements
+
+
+def test_verify_pccs_needs_a_pck_chain(tmp_path):
+    p, _ = mse_verify("--quote", DQ / "sgx3-oasis" / "negative" / "quote_v3_eppid.bin",
+                      "--offline", home=tmp_path)
+    assert p.returncode == 1 and "not a PCK chain (5)" in p.stderr, p.stderr
+
+
+@pytest.mark.skipif(os.path.exists("/etc/sgx_default_qcnl.conf"),
+                    reason="this machine has a QCNL config")
+def test_verify_default_source_is_qcnl_config(tmp_path):
+    p, _ = mse_verify("--quote", DQ / "sgx3-dcapqvl" / "quote.bin", home=tmp_path)
+    assert p.returncode == 1
+    assert "/etc/sgx_default_qcnl.conf" in p.stderr and "--pccs URL" in p.stderr, p.stderr
