@@ -265,6 +265,34 @@ static void nonces_choose_reuses_only_for_unchanged_plaintext(void **state)
 	mse_nonces_free(n);
 }
 
+static void nonces_read_mse_context_toml(void **state)
+{
+	struct mse_nonces *n = NULL;
+	uint8_t want[24];
+	struct mse_err err;
+	const char *dir = tu_tmpdir();
+	char p[512];
+
+	(void)state;
+	mse_err_clear(&err);
+	if (mse_nonces_load(tu_vector("mse-evidence/context.toml"), &n, &err) != 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(mse_nonces_count(n), 1);
+	assert_int_equal(mse_hex_decode_exact(want, 24, N1, 48), 0);
+	assert_memory_equal(mse_nonces_get(n, "app.py")->nonce, want, 24);
+	mse_nonces_free(n);
+	/* A bad nonce is reported at its line and column. */
+	path_join(p, sizeof(p), dir, "context.toml");
+	write_str(dir, "context.toml", "[instance]\nid = \"x\"\n\n[instance.nonces]\n\"a.py\" = \"00\"\n");
+	mse_err_clear(&err);
+	assert_int_equal(mse_nonces_load(p, &n, &err), -1);
+	assert_int_equal(err.line, 5);
+	assert_int_equal(err.col, 10);
+	write_str(dir, "context.toml", "[config]\nname = \"x\"\n");
+	assert_int_equal(mse_nonces_load(p, &n, &err), -1);
+	tu_rmtree(dir);
+}
+
 /* ---- sealing ----------------------------------------------------------- */
 
 static void seal_round_trip_and_wrong_key(void **state)
@@ -801,6 +829,7 @@ int main(void)
 		cmocka_unit_test(nonces_parse_both_forms_and_round_trip),
 		cmocka_unit_test(nonces_refuse_bad_maps),
 		cmocka_unit_test(nonces_choose_reuses_only_for_unchanged_plaintext),
+		cmocka_unit_test(nonces_read_mse_context_toml),
 		cmocka_unit_test(seal_round_trip_and_wrong_key),
 		cmocka_unit_test(seal_refuses_zero_and_small_order_keys),
 		cmocka_unit_test(seal_key_files_32_and_64_bytes),
