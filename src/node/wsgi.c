@@ -389,8 +389,12 @@ static PyObject *input_read(PyObject *o, PyObject *args)
 
 	if (!r || parse_size(args, &size) != 0)
 		return NULL;
-	/* Without a size the app asked for the whole body: grow as it comes. */
-	cap = size >= 0 ? size : INPUT_BUF;
+	/*
+	 * Grow as the bytes come, whatever size was asked: read(10**9) on a
+	 * small body (or a client lying about its Content-Length) must not
+	 * allocate 1 GB up front.
+	 */
+	cap = size >= 0 && size < 4 * INPUT_BUF ? size : 4 * INPUT_BUF;
 	out = PyBytes_FromStringAndSize(NULL, cap);
 	if (!out)
 		return NULL;
@@ -401,6 +405,8 @@ static PyObject *input_read(PyObject *o, PyObject *args)
 			break;
 		if (have == cap) {
 			cap = cap * 2;
+			if (size >= 0 && cap > size)
+				cap = size;
 			if (_PyBytes_Resize(&out, cap) != 0)
 				return NULL;
 		}
