@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -90,12 +91,12 @@ struct wsgi_req {
 	int close_conn; /* close the connection after this exchange */
 	int net_failed; /* an exchange op failed: the client is gone */
 	int truncated;	/* app wrote past its Content-Length */
-	/* request body read-ahead, for readline */
-	char ibuf[INPUT_BUF];
-	size_t ilen, ioff;
+	size_t ilen, ioff; /* read-ahead: ibuf[ioff, ilen) */
 	int eof, body_failed, busy;
 	char cl_buf[24]; /* Content-Length we add for one-element results */
 	struct deferred *def; /* the last piece, sent once the GIL is released */
+	/* request body read-ahead, for readline; last: not zeroed per request */
+	char ibuf[INPUT_BUF];
 };
 
 /* ---- thread states ------------------------------------------------------ */
@@ -1381,7 +1382,9 @@ int mse_wsgi_handle(struct mse_exchange *x, void *user)
 	int rc;
 
 	/* The read-ahead buffer makes this too big for small thread stacks. */
-	r = calloc(1, sizeof(*r));
+	r = malloc(sizeof(*r));
+	if (r)
+		memset(r, 0, offsetof(struct wsgi_req, ibuf));
 	ts = r ? thread_state(w) : NULL;
 	if (!ts) {
 		free(r);
