@@ -7,15 +7,17 @@
 
 #include "cli/cli.h"
 #include "node/instance.h"
+#include "node/spawn.h"
 
 static const char usage[] =
 	"Usage: mse restart NAME [--timeout SECONDS]\n"
 	"\n"
 	"Stop the enclave NAME if it runs, then start mse-bootstrap again with the\n"
 	"arguments it was spawned with (same uuid, port and workspace). Its keys are\n"
-	"derived from the sealing key, so it comes back with the same RA-TLS public\n"
-	"key; an enclave that was provisioned serves its app again without new secrets;\n"
-	"one that was not waits for 'mse run' again.\n"
+	"derived from the sealing key, so it comes back with the same X25519 key (sealed\n"
+	"secrets still open) but a new TLS key and certificate, to verify again. An\n"
+	"enclave that was provisioned serves its app again without new secrets; one\n"
+	"that was not waits for 'mse run' again.\n"
 	"\n"
 	"Options:\n"
 	"  --timeout S   how long to wait for it to answer (default 60)\n"
@@ -52,6 +54,9 @@ int cmd_restart(int argc, char **argv)
 		return cli_fail("restart", &err);
 	if (mse_instance_stop(&inst, 10000, &err) != 0 || mse_instance_relaunch(&inst, &err) != 0)
 		return cli_fail("restart", &err);
+	/* A new start means a new RA-TLS key: capture the new certificate first. */
+	if (mse_spawn_wait_ready(&inst, (int)timeout, &err) != 0)
+		return cli_fail("restart", &err);
 	for (long waited = 0; waited < timeout * 10; waited++) {
 		st = mse_instance_probe(&inst, detail, sizeof(detail));
 		if (st != MSE_STATUS_INITIALIZING)
@@ -59,6 +64,9 @@ int cmd_restart(int argc, char **argv)
 		usleep(100 * 1000);
 	}
 	printf("%s: %s (pid %d)\n", inst.name, mse_instance_status_name(st), (int)inst.pid);
+	printf("Its RA-TLS certificate is new (a fresh TLS key; the sealing key is the same): the\n"
+	       "code provider verifies it again ('mse evidence %s --output DIR', 'mse verify').\n",
+	       inst.name);
 	if (st == MSE_STATUS_RUNNING || st == MSE_STATUS_WAITING)
 		return MSE_EXIT_OK;
 	return cli_failf("restart", "%s did not come back: %s (see 'mse logs %s')", inst.name,
