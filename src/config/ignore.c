@@ -847,7 +847,8 @@ int mse_ignore_list(const char *code_dir, const struct mse_ignore *ign,
 	rel[0] = 0;
 	if (walk_dir(w, fd, rel, 0) != 0)
 		goto out;
-	qsort(out->paths, out->n, sizeof(*out->paths), entry_cmp);
+	if (out->n > 1)
+		qsort(out->paths, out->n, sizeof(*out->paths), entry_cmp);
 	rc = 0;
 out:
 	if (rc != 0)

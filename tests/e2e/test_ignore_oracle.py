@@ -243,7 +243,7 @@ class Oracle:
                        env=dict(os.environ, GIT_CONFIG_NOSYSTEM="1",
                                 GIT_CONFIG_GLOBAL="/dev/null"))
         (self.gitdir / "info").mkdir(exist_ok=True)
-        self.files, self.dirs = make_tree(random.Random(1), self.tree, 2500)
+        self.files, self.dirs = make_tree(random.Random(1), self.tree, 1800)
         self.paths = self.files + self.dirs
         self.pfile = tmp / "patterns"
 
@@ -287,7 +287,7 @@ def oracle():
     shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
     with tempfile.TemporaryDirectory(prefix="mse-ignore-oracle.", dir=shm) as tmp:
         o = Oracle(Path(tmp))
-        assert len(o.paths) > 3000
+        assert len(o.paths) > 2000
         yield o
 
 
@@ -296,8 +296,8 @@ def single_patterns():
     pats = [line for line in TRICKY.split("\n") if line and not line.startswith("#")]
     forms = ["{}", "/{}", "{}/", "**/{}", "{}/**", "*/{}", "a/{}", "{}/b", "!{}"]
     for i, atom in enumerate(ATOMS):
-        # Each atom alone, plus two of the other forms (rotating, to stay fast).
-        for k in (0, 1 + i % 8, 1 + (i + 4) % 8):
+        # Each atom alone, plus one of the other forms (rotating, to stay fast).
+        for k in (0, 1 + i % 8):
             pats.append(forms[k].format(atom))
     return pats
 
@@ -325,7 +325,7 @@ def test_mse_default_mseignore(oracle):
     oracle.check_walker(text, want)
 
 
-@pytest.mark.parametrize("seed", range(100, 130))
+@pytest.mark.parametrize("seed", range(100, 116))
 def test_random_pattern_files(oracle, seed):
     """Seeded random files: negations, anchoring, CRLF, BOM, comments."""
     rng = random.Random(seed)
