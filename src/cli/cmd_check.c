@@ -1,13 +1,115 @@
-/* Placeholder until its issue lands: listed so the table is stable. */
+/* mse check — load an mse.toml and print the resolved settings or every error. */
+#include <getopt.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
+#include "config/project.h"
+#include "config/toml.h"
+
+static const char usage[] =
+	"Usage: mse check [--config FILE] [--code DIR] [--now TIME]\n"
+	"\n"
+	"Load an app's mse.toml, check every setting, and print the resolved\n"
+	"settings (absolute paths, module file, expiration as UTC) on stdout, or\n"
+	"every error found on stderr, one per line, as\n"
+	"  mse.toml:3:22: python_application: expected \"module:variable\", got \"app\"\n"
+	"\n"
+	"Options:\n"
+	"  -c, --config FILE  the mse.toml to load (default: ./mse.toml)\n"
+	"      --code DIR     the code directory, instead of [cloud] code or mse_src/\n"
+	"                     next to the mse.toml (relative to the current directory)\n"
+	"      --now TIME     the time expiration dates are checked against, as a TOML /\n"
+	"                     RFC 3339 date-time (2024-01-01T00:00:00Z; no offset = local\n"
+	"                     time) or a date (2024-01-01, local midnight); default: now\n"
+	"  -h, --help         this help\n"
+	"\n"
+	"Keys: name, python_application, healthcheck_endpoint, tests_cmd,\n"
+	"tests_requirements; [cloud] code, tests, docker, project, hardware,\n"
+	"expiration_date, secrets, dev_mode; [cloud.ssl] domain_name, private_key,\n"
+	"certificate. See README.md, \"Configuration: mse.toml, mse check\".\n"
+	"\n"
+	"Exit status: 0 the file loads, 1 it has errors, 2 usage error.\n";
+
+/* --now: any TOML date/date-time; local forms are local time. */
+static int parse_now(const char *s, time_t *out)
+{
+	struct mse_toml_datetime dt;
+	enum mse_toml_type kind;
+	struct tm tm;
+
+	if (mse_toml_parse_datetime(s, strlen(s), &dt, &kind) != 0 || kind == MSE_TOML_TIME_LOCAL)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = dt.year - 1900;
+	tm.tm_mon = dt.month - 1;
+	tm.tm_mday = dt.day;
+	tm.tm_hour = dt.hour;
+	tm.tm_min = dt.minute;
+	tm.tm_sec = dt.second;
+	if (kind == MSE_TOML_DATETIME) {
+		*out = timegm(&tm) - (time_t)dt.offset_minutes * 60;
+	} else {
+		tm.tm_isdst = -1;
+		*out = mktime(&tm);
+	}
+	return 0;
+}
 
 int cmd_check(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-		puts("Usage: mse check\n\nNot implemented yet.");
-		return MSE_EXIT_OK;
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"code", required_argument, NULL, 'C'},
+		{"now", required_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct mse_project_opts opts = {0};
+	struct mse_project *p = NULL;
+	struct mse_errlist errs;
+	const char *config = "mse.toml";
+	int c, rc;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'C':
+			opts.code_dir = optarg;
+			break;
+		case 'n':
+			if (parse_now(optarg, &opts.now) != 0)
+				return cli_usage_error("check", "--now: expected a date-time like 2024-01-01T00:00:00Z, got '%s'",
+						       optarg);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return MSE_EXIT_OK;
+		default:
+			if (optopt && strchr("c", optopt))
+				return cli_usage_error("check", "option -%c needs an argument", optopt);
+			return cli_usage_error("check", "unknown option or missing argument '%s'",
+					       argv[optind - 1]);
+		}
 	}
-	return cli_failf("check", "not implemented yet");
+	if (optind < argc)
+		return cli_usage_error("check", "unexpected argument '%s'", argv[optind]);
+	mse_errlist_init(&errs);
+	if (mse_project_load(config, &opts, &p, &errs) != 0) {
+		mse_errlist_print(&errs, "mse check", stderr);
+		fprintf(stderr, "mse check: %zu error%s in %s\n", mse_errlist_count(&errs),
+			mse_errlist_count(&errs) == 1 ? "" : "s", config);
+		rc = MSE_EXIT_FAIL;
+	} else {
+		mse_project_print(p, stdout);
+		rc = MSE_EXIT_OK;
+	}
+	mse_project_free(p);
+	mse_errlist_free(&errs);
+	return rc;
 }

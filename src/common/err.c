@@ -1,6 +1,7 @@
 #include "common/err.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 void mse_err_clear(struct mse_err *e)
@@ -143,4 +144,53 @@ void mse_err_print(const struct mse_err *e, const char *prog, FILE *f)
 	char buf[2048];
 
 	fprintf(f, "%s: %s\n", prog, mse_err_str(e, buf, sizeof(buf)));
+}
+
+void mse_errlist_init(struct mse_errlist *l)
+{
+	memset(l, 0, sizeof(*l));
+}
+
+int mse_errlist_add(struct mse_errlist *l, const struct mse_err *e)
+{
+	if (!l)
+		return -1;
+	if (l->len == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		struct mse_err *n = realloc(l->items, cap * sizeof(*n));
+
+		if (!n) {
+			l->dropped++;
+			return -1;
+		}
+		l->items = n;
+		l->cap = cap;
+	}
+	l->items[l->len++] = *e;
+	return -1;
+}
+
+size_t mse_errlist_count(const struct mse_errlist *l)
+{
+	return l ? l->len + l->dropped : 0;
+}
+
+void mse_errlist_print(const struct mse_errlist *l, const char *prog, FILE *f)
+{
+	size_t i;
+
+	if (!l)
+		return;
+	for (i = 0; i < l->len; i++)
+		mse_err_print(&l->items[i], prog, f);
+	if (l->dropped)
+		fprintf(f, "%s: %zu more error(s) not shown (out of memory)\n", prog, l->dropped);
+}
+
+void mse_errlist_free(struct mse_errlist *l)
+{
+	if (!l)
+		return;
+	free(l->items);
+	memset(l, 0, sizeof(*l));
 }

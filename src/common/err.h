@@ -46,4 +46,26 @@ const char *mse_err_str(const struct mse_err *e, char *out, size_t size);
 /* Prints "PROG: <error>\n" to f. */
 void mse_err_print(const struct mse_err *e, const char *prog, FILE *f);
 
+/*
+ * mse_errlist — every error of a check, in the order found (a config loader
+ * reports all problems at once instead of stopping at the first).
+ * Append-only. The list owns its array: mse_errlist_free releases it
+ * (NULL-safe) and leaves an empty, reusable list. A zeroed struct is an
+ * empty list.
+ */
+struct mse_errlist {
+	struct mse_err *items;
+	size_t len, cap;
+	size_t dropped; /* errors lost to out-of-memory (still counted as failures) */
+};
+
+void mse_errlist_init(struct mse_errlist *l);
+/* Appends a copy of e. Returns -1 (so callers can `return mse_errlist_add(..)`). */
+int mse_errlist_add(struct mse_errlist *l, const struct mse_err *e);
+/* Number of errors recorded (dropped ones included). */
+size_t mse_errlist_count(const struct mse_errlist *l);
+/* Prints one "PROG: <error>" line per error to f. */
+void mse_errlist_print(const struct mse_errlist *l, const char *prog, FILE *f);
+void mse_errlist_free(struct mse_errlist *l);
+
 #endif

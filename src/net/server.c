@@ -1,0 +1,1555 @@
+#include "net/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "common/log.h"
+#include "common/version.h"
+#include "net/http.h"
+#include "net/tls.h"
+
+/* Bytes of body read into the connection buffer beyond the head. */
+#define BODY_SLACK (16 * 1024)
+/* Response bytes gathered before a write (one TLS record's worth). */
+#define OUT_BUF (16 * 1024)
+/* After a response, at most this much unread request body is drained to
+ * keep the connection; more and the connection is closed instead. */
+#define DRAIN_MAX (1024 * 1024)
+/* After an error answer, how long unread input is swallowed before close,
+ * so the client reads our answer instead of a TCP reset. */
+#define LINGER_MS 1000
+
+enum conn_state { CS_WAITING, CS_QUEUED, CS_BUSY };
+
+struct conn {
+	struct mse_server *s;
+	int fd;
+	SSL *ssl;
+	int handshaken;
+	enum conn_state state; /* under s->lock */
+	struct conn *prev, *next; /* every open connection (s->conns) */
+	struct conn *qnext;       /* work queue */
+	int64_t deadline;         /* while waiting: when the loop acts */
+	int64_t accepted;         /* ms */
+	int64_t head_start;       /* first byte of the current head; 0 = none */
+	int64_t idle_since;       /* end of the last response; 0 = none yet */
+	int expired;              /* the head deadline passed (answer 408) */
+	int lingering;            /* closing: swallow input until EOF or deadline */
+	int want_write;           /* TLS needs the socket writable to progress */
+	unsigned requests;
+	char *buf;
+	size_t cap, len;
+	struct mse_conn_info info;
+};
+
+struct mse_server {
+	struct mse_server_config cfg;
+	char *host;
+	char *server_name;
+	int lfd, own_lfd;
+	uint16_t port;
+	int epfd, evfd;
+	int threads;
+
+	pthread_mutex_t lock;
+	pthread_cond_t qcond;    /* work queued, or workers must exit */
+	pthread_cond_t idlecond; /* busy count dropped to 0 */
+	struct conn *qhead, *qtail;
+	struct conn *conns;
+	size_t nconns, nbusy;
+	int workers_exit;
+	atomic_int stopping;
+	int64_t accept_paused_until;
+	int64_t last_full_warning;
+};
+
+/* Markers in epoll_event.data.ptr for the two non-connection fds. */
+static char g_mark_listen, g_mark_stop;
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void mse_server_config_init(struct mse_server_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->host = "127.0.0.1";
+	c->listen_fd = -1;
+	c->backlog = 511;
+	c->max_connections = 10000;
+	c->max_head_bytes = MSE_HTTP_MAX_HEAD_BYTES_DEFAULT;
+	c->max_headers = MSE_HTTP_MAX_HEADERS_DEFAULT;
+	c->max_body = MSE_HTTP_MAX_BODY_DEFAULT;
+	c->head_timeout_ms = 10000;
+	c->idle_timeout_ms = 30000;
+	c->read_timeout_ms = 30000;
+	c->write_timeout_ms = 30000;
+	c->drain_timeout_ms = 10000;
+}
+
+/* ---- socket and TLS I/O ------------------------------------------------ */
+
+enum { IO_AGAIN = -2, IO_ERR = -1, IO_TIMEOUT = -3 };
+
+/* One non-blocking read: > 0 bytes, 0 end of stream, IO_AGAIN or IO_ERR. */
+static ssize_t io_read_nb(struct conn *c, void *buf, size_t n)
+{
+	c->want_write = 0;
+	if (c->ssl) {
+		size_t got = 0;
+		int rc, e;
+
+		ERR_clear_error();
+		rc = SSL_read_ex(c->ssl, buf, n, &got);
+		if (rc == 1)
+			return (ssize_t)got;
+		e = SSL_get_error(c->ssl, rc);
+		if (e == SSL_ERROR_WANT_READ)
+			return IO_AGAIN;
+		if (e == SSL_ERROR_WANT_WRITE) {
+			c->want_write = 1;
+			return IO_AGAIN;
+		}
+		if (e == SSL_ERROR_ZERO_RETURN)
+			return 0;
+		ERR_clear_error();
+		return IO_ERR;
+	}
+	for (;;) {
+		ssize_t r = recv(c->fd, buf, n, 0);
+
+		if (r >= 0)
+			return r;
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_ERR;
+	}
+}
+
+static ssize_t io_write_nb(struct conn *c, const void *buf, size_t n)
+{
+	c->want_write = 1;
+	if (c->ssl) {
+		size_t put = 0;
+		int rc, e;
+
+		ERR_clear_error();
+		rc = SSL_write_ex(c->ssl, buf, n, &put);
+		if (rc == 1)
+			return (ssize_t)put;
+		e = SSL_get_error(c->ssl, rc);
+		if (e == SSL_ERROR_WANT_WRITE)
+			return IO_AGAIN;
+		if (e == SSL_ERROR_WANT_READ) {
+			c->want_write = 0;
+			return IO_AGAIN;
+		}
+		ERR_clear_error();
+		return IO_ERR;
+	}
+	for (;;) {
+		ssize_t r = send(c->fd, buf, n, MSG_NOSIGNAL);
+
+		if (r >= 0)
+			return r;
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_ERR;
+	}
+}
+
+/* Waits until the socket can make progress in the direction TLS asked for. */
+static int io_wait(struct conn *c, int64_t deadline)
+{
+	struct pollfd p = {.fd = c->fd, .events = c->want_write ? POLLOUT : POLLIN};
+
+	for (;;) {
+		int64_t left = deadline - now_ms();
+		int r;
+
+		if (left <= 0)
+			return IO_TIMEOUT;
+		r = poll(&p, 1, left > 1000000 ? 1000000 : (int)left);
+		if (r > 0)
+			return 0; /* readable, writable, or HUP/ERR: the next op tells */
+		if (r < 0 && errno != EINTR)
+			return IO_ERR;
+	}
+}
+
+/* Blocking read with a timeout: > 0 bytes, 0 EOF, IO_ERR or IO_TIMEOUT. */
+static ssize_t io_read_timed(struct conn *c, void *buf, size_t n, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+
+	for (;;) {
+		ssize_t r = io_read_nb(c, buf, n);
+		int w;
+
+		if (r != IO_AGAIN)
+			return r;
+		if ((w = io_wait(c, deadline)) != 0)
+			return w;
+	}
+}
+
+/* Writes everything; the timeout applies to each wait for progress. */
+static int io_write_all(struct conn *c, const void *data, size_t n, int timeout_ms)
+{
+	const char *p = data;
+
+	while (n > 0) {
+		ssize_t r = io_write_nb(c, p, n);
+
+		if (r > 0) {
+			p += r;
+			n -= (size_t)r;
+			continue;
+		}
+		if (r != IO_AGAIN)
+			return -1;
+		if (io_wait(c, now_ms() + timeout_ms) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- connection lifecycle ---------------------------------------------- */
+
+static void conn_free(struct conn *c)
+{
+	if (!c)
+		return;
+	SSL_free(c->ssl);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->buf);
+	free(c);
+}
+
+/* Unlinks and frees. Caller holds s->lock; c must not be armed in epoll. */
+static void conn_destroy_locked(struct mse_server *s, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconns--;
+	if (c->state != CS_WAITING) {
+		s->nbusy--;
+		if (s->nbusy == 0)
+			pthread_cond_broadcast(&s->idlecond);
+	}
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	conn_free(c);
+}
+
+/* A worker is done with c for now: close it. */
+static void conn_close(struct conn *c)
+{
+	struct mse_server *s = c->s;
+
+	pthread_mutex_lock(&s->lock);
+	conn_destroy_locked(s, c);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * A worker hands c back to the event loop until it is readable (or
+ * writable, for TLS) or deadline passes. Ownership passes to the loop the
+ * moment the fd is armed, so everything is done under the lock.
+ */
+static void conn_wait(struct conn *c, int64_t deadline)
+{
+	struct mse_server *s = c->s;
+	struct epoll_event ev = {
+		.events = (c->want_write ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT | EPOLLRDHUP,
+		.data.ptr = c,
+	};
+
+	if (c->len == 0) {
+		/* Idle connections keep no buffer: they must be cheap. */
+		free(c->buf);
+		c->buf = NULL;
+		c->cap = 0;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (atomic_load(&s->stopping) && !c->lingering) {
+		conn_destroy_locked(s, c);
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	c->state = CS_WAITING;
+	c->deadline = deadline;
+	s->nbusy--;
+	if (s->nbusy == 0)
+		pthread_cond_broadcast(&s->idlecond);
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
+		mse_warn("epoll_ctl: %s", strerror(errno));
+		c->state = CS_BUSY;
+		s->nbusy++;
+		conn_destroy_locked(s, c);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * Closes after an error answer: TLS close_notify, FIN, then the loop swallows
+ * whatever the client still sends for LINGER_MS (RFC 9112 §9.6: a server
+ * closing while input is unread must avoid the reset that would destroy
+ * the response it just sent).
+ */
+static void conn_linger(struct conn *c)
+{
+	if (c->ssl) {
+		ERR_clear_error();
+		SSL_shutdown(c->ssl);
+		ERR_clear_error();
+	}
+	shutdown(c->fd, SHUT_WR);
+	c->lingering = 1;
+	c->want_write = 0;
+	c->len = 0;
+	conn_wait(c, now_ms() + LINGER_MS);
+}
+
+/* ---- response helpers ---------------------------------------------------- */
+
+/* RFC 9110 §5.6.7 IMF-fixdate, independent of the C locale. */
+static void http_date(char out[32])
+{
+	static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
+		 tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+		 tm.tm_sec);
+}
+
+/* One Common Log Format line:
+ * host ident authuser [date] "request-line" status bytes */
+static void access_log(struct mse_server *s, const struct conn *c,
+		       const struct mse_http_request *req, int status, uint64_t bytes)
+{
+	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	char line[2048];
+	size_t o = 0;
+	time_t t;
+	struct tm tm;
+
+	if (!s->cfg.access_log)
+		return;
+	if (req && req->method) {
+		const char *parts[2] = {req->method, req->target};
+		size_t lens[2] = {req->method_len, req->target_len};
+
+		for (int k = 0; k < 2; k++) {
+			for (size_t i = 0; i < lens[k] && o + 8 < sizeof(line); i++) {
+				unsigned char ch = (unsigned char)parts[k][i];
+
+				/* Escape what could forge a log line or field. */
+				if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
+					o += (size_t)snprintf(line + o, sizeof(line) - o, "\\x%02x", ch);
+				else
+					line[o++] = (char)ch;
+			}
+			if (o + 12 < sizeof(line))
+				o += (size_t)snprintf(line + o, sizeof(line) - o, " ");
+		}
+		snprintf(line + o, sizeof(line) - o, "HTTP/1.%d", req->minor_version);
+	} else {
+		snprintf(line, sizeof(line), "-");
+	}
+	t = time(NULL);
+	gmtime_r(&t, &tm);
+	flockfile(s->cfg.access_log);
+	fprintf(s->cfg.access_log, "%s - - [%02d/%s/%04d:%02d:%02d:%02d +0000] \"%s\" %d ",
+		c->info.remote_addr, tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900,
+		tm.tm_hour, tm.tm_min, tm.tm_sec, line, status);
+	if (bytes)
+		fprintf(s->cfg.access_log, "%llu\n", (unsigned long long)bytes);
+	else
+		fputs("-\n", s->cfg.access_log);
+	fflush(s->cfg.access_log);
+	funlockfile(s->cfg.access_log);
+}
+
+/* Answers a request we refuse, then closes (lingering). */
+static void answer_error_and_close(struct conn *c, const struct mse_http_request *req,
+				   int status)
+{
+	struct mse_server *s = c->s;
+	char date[32], msg[1024];
+	const char *reason = mse_http_reason(status);
+	int n, body_len;
+
+	http_date(date);
+	body_len = (int)strlen(reason) + 5;
+	n = snprintf(msg, sizeof(msg),
+		     "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: %s\r\nContent-Type: text/plain; "
+		     "charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%d %s\n",
+		     status, reason, date, s->server_name, body_len, status, reason);
+	mse_debug("%s:%u: answering %d %s and closing", c->info.remote_addr,
+		  c->info.remote_port, status, reason);
+	if (n > 0 && (size_t)n < sizeof(msg))
+		(void)io_write_all(c, msg, (size_t)n, s->cfg.write_timeout_ms);
+	access_log(s, c, req, status, (uint64_t)body_len);
+	conn_linger(c);
+}
+
+/* ---- one exchange ---------------------------------------------------------- */
+
+enum out_mode { OUT_NONE, OUT_LENGTH, OUT_CHUNKED, OUT_CLOSE };
+
+struct xch {
+	struct mse_exchange x;
+	struct conn *c;
+	struct mse_http_request req;
+	size_t head_len;
+	/* request body */
+	struct mse_http_chunked dec;
+	uint64_t body_read;
+	size_t raw_off;          /* unread raw bytes: c->buf[raw_off, c->len) */
+	size_t dec_off, dec_len; /* decoded chunked bytes ready to hand out */
+	int body_done, body_error, body_too_large, body_timeout, continue_sent;
+	/* response */
+	int status;
+	enum out_mode mode;
+	int head_only;
+	int close_after;
+	int finished;
+	int failed; /* the connection broke or the framing was violated */
+	int64_t resp_cl;
+	uint64_t body_out; /* body bytes actually sent */
+	size_t outlen;
+	char out[OUT_BUF];
+};
+
+static int out_flush(struct xch *x)
+{
+	if (x->outlen == 0)
+		return 0;
+	if (io_write_all(x->c, x->out, x->outlen, x->c->s->cfg.write_timeout_ms) != 0) {
+		x->failed = 1;
+		x->outlen = 0;
+		return -1;
+	}
+	x->outlen = 0;
+	return 0;
+}
+
+static int out_put(struct xch *x, const void *p, size_t n)
+{
+	if (x->failed)
+		return -1;
+	if (n <= sizeof(x->out) - x->outlen) {
+		memcpy(x->out + x->outlen, p, n);
+		x->outlen += n;
+		return 0;
+	}
+	if (out_flush(x) != 0)
+		return -1;
+	if (n <= sizeof(x->out)) {
+		memcpy(x->out, p, n);
+		x->outlen = n;
+		return 0;
+	}
+	if (io_write_all(x->c, p, n, x->c->s->cfg.write_timeout_ms) != 0) {
+		x->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int out_str(struct xch *x, const char *s)
+{
+	return out_put(x, s, strlen(s));
+}
+
+static int send_continue(struct xch *x)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	x->continue_sent = 1;
+	if (io_write_all(x->c, cont, sizeof(cont) - 1, x->c->s->cfg.write_timeout_ms) != 0) {
+		x->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static ssize_t body_fail(struct xch *x, int too_large, int timeout)
+{
+	x->body_error = 1;
+	x->body_too_large |= too_large;
+	x->body_timeout |= timeout;
+	x->close_after = 1;
+	return -1;
+}
+
+static ssize_t xch_read_body(struct mse_exchange *ex, void *buf, size_t n)
+{
+	struct xch *x = ex->impl;
+	struct conn *c = x->c;
+	struct mse_server *s = c->s;
+
+	if (x->body_error)
+		return -1;
+	if (x->body_done || n == 0)
+		return 0;
+	if (x->req.expect_continue && !x->continue_sent && !x->x.started && send_continue(x) != 0)
+		return body_fail(x, 0, 0);
+	if (!x->req.chunked) {
+		uint64_t left = (uint64_t)x->req.content_length - x->body_read;
+		size_t k = n, avail = c->len - x->raw_off;
+		ssize_t r;
+
+		if (k > left)
+			k = (size_t)left;
+		if (avail > 0) {
+			if (k > avail)
+				k = avail;
+			memcpy(buf, c->buf + x->raw_off, k);
+			x->raw_off += k;
+			r = (ssize_t)k;
+		} else {
+			r = io_read_timed(c, buf, k, s->cfg.read_timeout_ms);
+			if (r <= 0) {
+				mse_debug("%s:%u: request body: %s", c->info.remote_addr,
+					  c->info.remote_port,
+					  r == IO_TIMEOUT ? "read timed out" : "client went away");
+				return body_fail(x, 0, r == IO_TIMEOUT);
+			}
+		}
+		x->body_read += (uint64_t)r;
+		if (x->body_read == (uint64_t)x->req.content_length)
+			x->body_done = 1;
+		return r;
+	}
+	for (;;) {
+		size_t sz;
+		long r;
+
+		if (x->dec_len > 0) {
+			size_t k = n < x->dec_len ? n : x->dec_len;
+
+			memcpy(buf, c->buf + x->dec_off, k);
+			x->dec_off += k;
+			x->dec_len -= k;
+			x->body_read += k;
+			return (ssize_t)k;
+		}
+		if (mse_http_chunked_done(&x->dec)) {
+			x->body_done = 1;
+			return 0;
+		}
+		if (x->raw_off == c->len) {
+			ssize_t got;
+
+			/* Reuse the space after the head for the next slice. */
+			x->raw_off = c->len = x->head_len;
+			got = io_read_timed(c, c->buf + c->len, c->cap - c->len,
+					    s->cfg.read_timeout_ms);
+			if (got <= 0)
+				return body_fail(x, 0, got == IO_TIMEOUT);
+			c->len += (size_t)got;
+		}
+		sz = c->len - x->raw_off;
+		r = mse_http_chunked_decode(&x->dec, c->buf + x->raw_off, &sz);
+		if (r == -1) {
+			mse_debug("%s:%u: %s", c->info.remote_addr, c->info.remote_port,
+				  x->dec.too_large ? "chunked body over the limit"
+						   : "malformed chunked body");
+			return body_fail(x, x->dec.too_large, 0);
+		}
+		x->dec_off = x->raw_off;
+		x->dec_len = sz;
+		if (r >= 0) {
+			/* The rest (r bytes) is the next pipelined request. */
+			x->raw_off += sz;
+			c->len = x->raw_off + (size_t)r;
+		} else {
+			x->raw_off = c->len = x->raw_off + sz;
+		}
+	}
+}
+
+static int header_is(const struct mse_http_header *h, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (h->name_len != n)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		int a = (unsigned char)h->name[i];
+
+		if (a >= 'A' && a <= 'Z')
+			a += 32;
+		if (a != name[i])
+			return 0;
+	}
+	return 1;
+}
+
+static int xch_start(struct mse_exchange *ex, int status, const char *reason,
+		     const struct mse_http_header *headers, size_t num_headers)
+{
+	struct xch *x = ex->impl;
+	struct mse_server *s = x->c->s;
+	int have_date = 0, have_server = 0, body_allowed;
+	int64_t cl = -1;
+	char line[128], date[32];
+
+	if (ex->started || x->failed)
+		return -1;
+	if (status < 200 || status > 999)
+		return -1;
+	if (!reason)
+		reason = mse_http_reason(status);
+	if (!mse_http_valid_field_value(reason, strlen(reason)) || strlen(reason) > 512)
+		return -1;
+	/* Validate everything before sending anything. */
+	for (size_t i = 0; i < num_headers; i++) {
+		const struct mse_http_header *h = &headers[i];
+
+		if (!mse_http_valid_token(h->name, h->name_len) ||
+		    !mse_http_valid_field_value(h->value, h->value_len))
+			return -1;
+		if (header_is(h, "content-length")) {
+			int64_t v = 0;
+
+			if (h->value_len == 0 || h->value_len > 18 || cl >= 0)
+				return -1;
+			for (size_t k = 0; k < h->value_len; k++) {
+				if (h->value[k] < '0' || h->value[k] > '9')
+					return -1;
+				v = v * 10 + (h->value[k] - '0');
+			}
+			cl = v;
+		} else if (header_is(h, "transfer-encoding")) {
+			return -1; /* framing is ours (PEP 3333: no hop-by-hop headers) */
+		}
+	}
+	x->status = status;
+	x->head_only = x->req.method_len == 4 && memcmp(x->req.method, "HEAD", 4) == 0;
+	body_allowed = !x->head_only && status != 204 && status != 304;
+	if (cl >= 0) {
+		x->mode = body_allowed ? OUT_LENGTH : OUT_NONE;
+		x->resp_cl = cl;
+	} else if (!body_allowed) {
+		x->mode = OUT_NONE;
+	} else if (x->req.minor_version >= 1) {
+		x->mode = OUT_CHUNKED;
+	} else {
+		x->mode = OUT_CLOSE; /* HTTP/1.0: the close delimits the body */
+		x->close_after = 1;
+	}
+	/* Answering before reading a body the client may still send (or was
+	 * told to wait for, Expect: 100-continue): we cannot reuse the stream. */
+	if (x->req.expect_continue && !x->continue_sent && !x->body_done)
+		x->close_after = 1;
+	if (!x->req.keep_alive || atomic_load(&s->stopping))
+		x->close_after = 1;
+
+	snprintf(line, sizeof(line), "HTTP/1.1 %d ", status);
+	out_str(x, line);
+	out_str(x, reason);
+	out_str(x, "\r\n");
+	for (size_t i = 0; i < num_headers; i++) {
+		const struct mse_http_header *h = &headers[i];
+
+		if (header_is(h, "connection")) {
+			/* Honour the handler's close; our own Connection is sent below. */
+			for (size_t k = 0; k + 5 <= h->value_len; k++)
+				if (strncasecmp(h->value + k, "close", 5) == 0)
+					x->close_after = 1;
+			continue;
+		}
+		if (header_is(h, "keep-alive"))
+			continue;
+		have_date |= header_is(h, "date");
+		have_server |= header_is(h, "server");
+		out_put(x, h->name, h->name_len);
+		out_str(x, ": ");
+		out_put(x, h->value, h->value_len);
+		out_str(x, "\r\n");
+	}
+	if (!have_date) {
+		http_date(date);
+		out_str(x, "Date: ");
+		out_str(x, date);
+		out_str(x, "\r\n");
+	}
+	if (!have_server) {
+		out_str(x, "Server: ");
+		out_str(x, s->server_name);
+		out_str(x, "\r\n");
+	}
+	if (x->mode == OUT_CHUNKED)
+		out_str(x, "Transfer-Encoding: chunked\r\n");
+	if (x->close_after)
+		out_str(x, "Connection: close\r\n");
+	else if (x->req.minor_version == 0)
+		out_str(x, "Connection: keep-alive\r\n");
+	if (out_str(x, "\r\n") != 0)
+		return -1;
+	ex->started = 1;
+	return 0;
+}
+
+static int xch_write(struct mse_exchange *ex, const void *data, size_t n)
+{
+	struct xch *x = ex->impl;
+	char hdr[24];
+
+	if (!ex->started || x->finished || x->failed)
+		return -1;
+	ex->body_sent += n;
+	if (n == 0 || x->mode == OUT_NONE)
+		return 0;
+	if (x->mode == OUT_LENGTH) {
+		uint64_t room = (uint64_t)x->resp_cl - x->body_out;
+
+		if (n > room) {
+			mse_error("handler wrote more than its Content-Length (%lld)",
+				  (long long)x->resp_cl);
+			if (room)
+				out_put(x, data, (size_t)room);
+			x->body_out += room;
+			x->close_after = 1;
+			x->failed = 1;
+			return -1;
+		}
+	}
+	if (x->mode == OUT_CHUNKED) {
+		snprintf(hdr, sizeof(hdr), "%zx\r\n", n);
+		if (out_str(x, hdr) != 0)
+			return -1;
+	}
+	if (out_put(x, data, n) != 0)
+		return -1;
+	if (x->mode == OUT_CHUNKED && out_str(x, "\r\n") != 0)
+		return -1;
+	x->body_out += n;
+	return 0;
+}
+
+static int xch_finish(struct mse_exchange *ex)
+{
+	struct xch *x = ex->impl;
+
+	if (!ex->started || x->finished)
+		return -1;
+	x->finished = 1;
+	if (x->failed)
+		return -1;
+	if (x->mode == OUT_CHUNKED && out_str(x, "0\r\n\r\n") != 0)
+		return -1;
+	if (x->mode == OUT_LENGTH && x->body_out < (uint64_t)x->resp_cl) {
+		mse_error("handler wrote %llu bytes of its Content-Length %lld",
+			  (unsigned long long)x->body_out, (long long)x->resp_cl);
+		x->close_after = 1;
+		out_flush(x);
+		x->failed = 1;
+		return -1;
+	}
+	return out_flush(x);
+}
+
+static const struct mse_exchange_ops g_ops = {
+	.read_body = xch_read_body,
+	.start = xch_start,
+	.write = xch_write,
+	.finish = xch_finish,
+};
+
+static void set_server_name(struct conn *c, const struct mse_http_request *req)
+{
+	const struct mse_http_header *h = mse_http_find_header(req, "host");
+	size_t n;
+
+	if (!h || h->value_len == 0)
+		return; /* keep the listen address set at accept */
+	n = h->value_len;
+	if (h->value[0] == '[') {
+		const char *end = memchr(h->value, ']', n);
+
+		if (end)
+			n = (size_t)(end - h->value) + 1;
+	} else {
+		const char *colon = memchr(h->value, ':', n);
+
+		if (colon)
+			n = (size_t)(colon - h->value);
+	}
+	if (n >= sizeof(c->info.server_name))
+		n = sizeof(c->info.server_name) - 1;
+	memcpy(c->info.server_name, h->value, n);
+	c->info.server_name[n] = 0;
+}
+
+/*
+ * Runs one request whose head is c->buf[0..head_len). Returns 0 if the
+ * connection may serve another request (pipelined bytes moved to the front of
+ * the buffer), -1 if it must close (already answered), -2 if it was handed
+ * to lingering close (caller must not touch it).
+ */
+static int handle_request(struct conn *c, const struct mse_http_request *req, size_t head_len)
+{
+	struct mse_server *s = c->s;
+	struct xch *x;
+	int rc, keep;
+	char saved_name[sizeof(c->info.server_name)];
+
+	x = calloc(1, sizeof(*x));
+	if (!x) {
+		mse_error("out of memory");
+		return -1;
+	}
+	x->c = c;
+	x->req = *req;
+	x->head_len = head_len;
+	x->raw_off = head_len;
+	x->x.ops = &g_ops;
+	x->x.req = &x->req;
+	x->x.conn = &c->info;
+	x->x.impl = x;
+	c->requests++;
+	if (x->req.chunked)
+		mse_http_chunked_init(&x->dec, s->cfg.max_body);
+	else if (x->req.content_length <= 0)
+		x->body_done = 1;
+
+	if (x->req.content_length > 0 && s->cfg.max_body &&
+	    (uint64_t)x->req.content_length > s->cfg.max_body) {
+		free(x);
+		answer_error_and_close(c, req, 413);
+		return -2;
+	}
+	if (x->req.method_len == 7 && memcmp(x->req.method, "CONNECT", 7) == 0) {
+		free(x);
+		answer_error_and_close(c, req, 501);
+		return -2;
+	}
+	memcpy(saved_name, c->info.server_name, sizeof(saved_name));
+	set_server_name(c, req);
+
+	rc = s->cfg.handler(&x->x, s->cfg.user);
+
+	memcpy(c->info.server_name, saved_name, sizeof(saved_name));
+	if (!x->x.started && !x->failed) {
+		/* The handler did not answer: a body error gets its own status. */
+		int status = x->body_too_large ? 413
+			     : x->body_timeout ? 408
+			     : x->body_error   ? 400
+					       : 500;
+
+		if (status == 500)
+			mse_error("handler returned without a response for %.*s %.*s",
+				  (int)x->req.method_len, x->req.method,
+				  (int)(x->req.target_len > 200 ? 200 : x->req.target_len),
+				  x->req.target);
+		if (status != 500 || rc != 0) {
+			free(x);
+			answer_error_and_close(c, req, status);
+			return -2;
+		}
+		{
+			static const struct mse_http_header ct = {"Content-Type", 12,
+								  "text/plain; charset=utf-8", 25};
+			static const char body[] = "500 Internal Server Error\n";
+			char len[16];
+			struct mse_http_header hs[2] = {ct, {"Content-Length", 14, len, 0}};
+
+			hs[1].value_len = (size_t)snprintf(len, sizeof(len), "%zu", sizeof(body) - 1);
+			if (xch_start(&x->x, 500, NULL, hs, 2) == 0)
+				xch_write(&x->x, body, sizeof(body) - 1);
+		}
+	}
+	if (x->x.started && !x->finished)
+		xch_finish(&x->x);
+	access_log(s, c, req, x->status, x->head_only ? 0 : x->body_out);
+
+	keep = rc == 0 && !x->failed && !x->close_after && x->mode != OUT_CLOSE &&
+	       !atomic_load(&s->stopping);
+	/* Drain what the handler left of the body, within reason. */
+	if (keep && !x->body_done) {
+		char scratch[8192];
+		uint64_t drained = 0;
+		ssize_t r;
+
+		while ((r = xch_read_body(&x->x, scratch, sizeof(scratch))) > 0) {
+			drained += (uint64_t)r;
+			if (drained > DRAIN_MAX)
+				break;
+		}
+		if (r != 0)
+			keep = 0;
+	}
+	if (keep) {
+		/* The next request's bytes, if pipelined, move to the front. */
+		size_t rest = c->len - x->raw_off;
+
+		memmove(c->buf, c->buf + x->raw_off, rest);
+		c->len = rest;
+	}
+	free(x);
+	return keep ? 0 : -1;
+}
+
+/* ---- the worker side ------------------------------------------------------ */
+
+static int64_t wait_deadline(const struct conn *c)
+{
+	const struct mse_server_config *cfg = &c->s->cfg;
+
+	if (c->len > 0)
+		return c->head_start + cfg->head_timeout_ms;
+	if (c->requests == 0)
+		return c->accepted + cfg->head_timeout_ms;
+	return c->idle_since + cfg->idle_timeout_ms;
+}
+
+/* Serves c while it has work; then closes it or hands it back to the loop. */
+static void conn_serve(struct conn *c)
+{
+	struct mse_server *s = c->s;
+	struct mse_http_header *headers = NULL;
+
+	if (c->expired) {
+		/* Head deadline passed with part of a request received. */
+		answer_error_and_close(c, NULL, 408);
+		return;
+	}
+	if (atomic_load(&s->stopping)) {
+		conn_close(c);
+		return;
+	}
+	if (!c->buf) {
+		c->cap = s->cfg.max_head_bytes + BODY_SLACK;
+		if (!(c->buf = malloc(c->cap))) {
+			mse_error("out of memory for a connection buffer");
+			conn_close(c);
+			return;
+		}
+	}
+	if (c->ssl && !c->handshaken) {
+		int rc, e;
+
+		ERR_clear_error();
+		rc = SSL_do_handshake(c->ssl);
+		if (rc != 1) {
+			e = SSL_get_error(c->ssl, rc);
+			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+				c->want_write = e == SSL_ERROR_WANT_WRITE;
+				conn_wait(c, wait_deadline(c));
+			} else {
+				unsigned long err = ERR_peek_error();
+				char msg[256] = "connection closed";
+
+				if (err)
+					ERR_error_string_n(err, msg, sizeof(msg));
+				mse_debug("%s:%u: TLS handshake failed: %s", c->info.remote_addr,
+					  c->info.remote_port, msg);
+				ERR_clear_error();
+				conn_close(c);
+			}
+			return;
+		}
+		c->handshaken = 1;
+	}
+	headers = malloc(s->cfg.max_headers * sizeof(*headers));
+	if (!headers) {
+		conn_close(c);
+		return;
+	}
+	for (;;) {
+		struct mse_http_request req;
+		int status = 400, r;
+		ssize_t n;
+
+		if (c->len > 0) {
+			r = mse_http_parse_request(c->buf, c->len, s->cfg.max_head_bytes, &req,
+						   headers, s->cfg.max_headers, &status);
+			if (r > 0) {
+				int hr = handle_request(c, &req, (size_t)r);
+
+				if (hr == -2)
+					goto out;
+				if (hr != 0) {
+					conn_close(c);
+					goto out;
+				}
+				c->idle_since = now_ms();
+				c->head_start = c->len > 0 ? c->idle_since : 0;
+				continue;
+			}
+			if (r == -1) {
+				mse_debug("%s:%u: bad request (%d)", c->info.remote_addr,
+					  c->info.remote_port, status);
+				answer_error_and_close(c, NULL, status);
+				goto out;
+			}
+		}
+		if (c->len >= c->cap) { /* cannot happen: the parser refuses first */
+			answer_error_and_close(c, NULL, 431);
+			goto out;
+		}
+		n = io_read_nb(c, c->buf + c->len, c->cap - c->len);
+		if (n > 0) {
+			if (c->len == 0)
+				c->head_start = now_ms();
+			c->len += (size_t)n;
+			continue;
+		}
+		if (n == IO_AGAIN) {
+			conn_wait(c, wait_deadline(c));
+			goto out;
+		}
+		/* EOF or error: a partial head is simply dropped. */
+		conn_close(c);
+		goto out;
+	}
+out:
+	free(headers);
+}
+
+static void *worker_main(void *arg)
+{
+	struct mse_server *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		struct conn *c;
+
+		while (!s->qhead && !s->workers_exit)
+			pthread_cond_wait(&s->qcond, &s->lock);
+		if (!s->qhead)
+			break;
+		c = s->qhead;
+		s->qhead = c->qnext;
+		if (!s->qhead)
+			s->qtail = NULL;
+		c->qnext = NULL;
+		c->state = CS_BUSY;
+		pthread_mutex_unlock(&s->lock);
+		conn_serve(c);
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* ---- the event loop ---------------------------------------------------------- */
+
+/* Caller holds the lock; c is WAITING and disarmed. */
+static void enqueue_locked(struct mse_server *s, struct conn *c)
+{
+	c->state = CS_QUEUED;
+	s->nbusy++;
+	c->qnext = NULL;
+	if (s->qtail)
+		s->qtail->qnext = c;
+	else
+		s->qhead = c;
+	s->qtail = c;
+	pthread_cond_signal(&s->qcond);
+}
+
+static void fill_addr(char *out, size_t size, uint16_t *port, const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &a->sin_addr, out, (socklen_t)size);
+		*port = ntohs(a->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &a->sin6_addr, out, (socklen_t)size);
+		*port = ntohs(a->sin6_port);
+	} else {
+		snprintf(out, size, "unix");
+		*port = 0;
+	}
+}
+
+static void accept_ready(struct mse_server *s)
+{
+	for (int k = 0; k < 64; k++) {
+		struct sockaddr_storage ss, local;
+		socklen_t sl = sizeof(ss), ll = sizeof(local);
+		struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT | EPOLLRDHUP};
+		struct conn *c;
+		int fd, one = 1;
+
+		fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* Out of descriptors: pause accepting so we do not spin. */
+				mse_warn("accept: %s; pausing 100 ms", strerror(errno));
+				epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+				s->accept_paused_until = now_ms() + 100;
+			}
+			return;
+		}
+		if (s->nconns >= s->cfg.max_connections) {
+			int64_t t = now_ms();
+
+			if (t - s->last_full_warning > 1000) {
+				mse_warn("connection limit (%zu) reached: refusing connections",
+					 s->cfg.max_connections);
+				s->last_full_warning = t;
+			}
+			close(fd);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->s = s;
+		c->fd = fd;
+		c->accepted = now_ms();
+		c->state = CS_WAITING;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		fill_addr(c->info.remote_addr, sizeof(c->info.remote_addr), &c->info.remote_port,
+			  &ss);
+		if (getsockname(fd, (struct sockaddr *)&local, &ll) == 0) {
+			uint16_t lport;
+
+			fill_addr(c->info.server_name, sizeof(c->info.server_name), &lport, &local);
+		}
+		c->info.server_port = s->port;
+		c->info.is_tls = s->cfg.tls != NULL;
+		if (s->cfg.tls) {
+			if (!(c->ssl = SSL_new(s->cfg.tls)) || SSL_set_fd(c->ssl, fd) != 1) {
+				ERR_clear_error();
+				conn_free(c);
+				continue;
+			}
+			SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+			SSL_set_accept_state(c->ssl);
+		}
+		c->deadline = c->accepted + s->cfg.head_timeout_ms;
+		ev.data.ptr = c;
+		pthread_mutex_lock(&s->lock);
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		s->nconns++;
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+			mse_warn("epoll_ctl: %s", strerror(errno));
+			conn_destroy_locked(s, c);
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+/* Reads and discards input of a lingering connection; 1 when it can go. */
+static int linger_drain(struct conn *c)
+{
+	char scratch[4096];
+
+	for (int k = 0; k < 16; k++) {
+		ssize_t r = recv(c->fd, scratch, sizeof(scratch), 0);
+
+		if (r == 0)
+			return 1;
+		if (r < 0)
+			return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+	}
+	return 0;
+}
+
+static void conn_event(struct mse_server *s, struct conn *c)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT | EPOLLRDHUP, .data.ptr = c};
+
+	pthread_mutex_lock(&s->lock);
+	if (c->state != CS_WAITING) {
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	if (c->lingering) {
+		if (linger_drain(c) || epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0)
+			conn_destroy_locked(s, c);
+	} else {
+		enqueue_locked(s, c);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Closes idle connections past their deadline; hands partial heads to a
+ * worker for a 408. */
+static void sweep(struct mse_server *s)
+{
+	int64_t t = now_ms();
+	struct conn *c, *next;
+
+	pthread_mutex_lock(&s->lock);
+	for (c = s->conns; c; c = next) {
+		next = c->next;
+		if (c->state != CS_WAITING || t < c->deadline)
+			continue;
+		if (c->lingering || c->len == 0) {
+			if (!c->lingering)
+				mse_debug("%s:%u: %s timed out", c->info.remote_addr,
+					  c->info.remote_port,
+					  c->requests ? "idle connection" : "connection without request");
+			conn_destroy_locked(s, c);
+		} else {
+			struct epoll_event ev = {.events = 0, .data.ptr = c};
+
+			/* Disarm before a worker owns it (see conn_event). */
+			epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+			mse_debug("%s:%u: request head timed out", c->info.remote_addr,
+				  c->info.remote_port);
+			c->expired = 1;
+			enqueue_locked(s, c);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int min_timeout(const struct mse_server_config *c)
+{
+	int m = c->head_timeout_ms;
+
+	if (c->idle_timeout_ms < m)
+		m = c->idle_timeout_ms;
+	if (LINGER_MS < m)
+		m = LINGER_MS;
+	m /= 4;
+	return m < 20 ? 20 : m > 1000 ? 1000 : m;
+}
+
+/* ---- public API --------------------------------------------------------------- */
+
+static int open_listener(struct mse_server *s, struct mse_err *err)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL, *ai;
+	char port[8];
+	int rc, fd = -1, one = 1, saved = 0;
+
+	snprintf(port, sizeof(port), "%u", s->cfg.port);
+	rc = getaddrinfo(s->host, port, &hints, &res);
+	if (rc != 0)
+		return mse_err_field(err, "host", "cannot resolve \"%s\": %s", s->host,
+				     gai_strerror(rc));
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, s->cfg.backlog) == 0)
+			break;
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		return mse_err_field(err, "port", "cannot listen on %s:%u: %s", s->host,
+				     s->cfg.port, strerror(saved));
+	s->lfd = fd;
+	s->own_lfd = 1;
+	return 0;
+}
+
+int mse_server_new(const struct mse_server_config *cfg, struct mse_server **out,
+		   struct mse_err *err)
+{
+	struct mse_server *s = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int flags, acc = 0;
+	socklen_t al = sizeof(acc);
+	char addr[64];
+	uint16_t port;
+
+	*out = NULL;
+	if (!cfg->handler)
+		return mse_err_field(err, "handler", "a request handler is required");
+	if (cfg->max_head_bytes < 256 || cfg->max_head_bytes > ((size_t)1 << 30))
+		return mse_err_field(err, "max_head_bytes", "expected 256..1 GiB, got %zu",
+				     cfg->max_head_bytes);
+	if (cfg->max_headers < 1 || cfg->max_headers > 100000)
+		return mse_err_field(err, "max_headers", "expected 1..100000, got %zu",
+				     cfg->max_headers);
+	if (cfg->head_timeout_ms <= 0 || cfg->idle_timeout_ms <= 0 || cfg->read_timeout_ms <= 0 ||
+	    cfg->write_timeout_ms <= 0 || cfg->drain_timeout_ms < 0)
+		return mse_err_field(err, "timeout", "timeouts must be positive");
+	if (cfg->threads < 0 || cfg->threads > 1024)
+		return mse_err_field(err, "threads", "expected 0..1024, got %d", cfg->threads);
+	if (!(s = calloc(1, sizeof(*s))))
+		return mse_err_set(err, "out of memory");
+	s->cfg = *cfg;
+	s->lfd = s->epfd = s->evfd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->qcond, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&s->idlecond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	s->host = strdup(cfg->host ? cfg->host : "127.0.0.1");
+	s->server_name = strdup(cfg->server_name ? cfg->server_name : "mse-c/" MSE_VERSION);
+	if (!s->host || !s->server_name) {
+		mse_err_set(err, "out of memory");
+		goto fail;
+	}
+	if (!mse_http_valid_field_value(s->server_name, strlen(s->server_name))) {
+		mse_err_field(err, "server_name", "not a valid header value");
+		goto fail;
+	}
+	s->cfg.host = s->host;
+	s->cfg.server_name = s->server_name;
+	if (s->cfg.max_connections == 0)
+		s->cfg.max_connections = 10000;
+	s->threads = cfg->threads;
+	if (s->threads == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		s->threads = (int)(n > 0 && n < 256 ? 2 * n : 4);
+	}
+	if (cfg->tls && SSL_CTX_up_ref(cfg->tls) != 1) {
+		s->cfg.tls = NULL;
+		mse_err_set(err, "cannot reference the TLS context");
+		goto fail;
+	}
+	if (cfg->listen_fd >= 0) {
+		if (getsockopt(cfg->listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) != 0 || !acc) {
+			mse_err_field(err, "listen_fd", "fd %d is not a listening socket",
+				      cfg->listen_fd);
+			goto fail;
+		}
+		s->lfd = cfg->listen_fd;
+		s->own_lfd = 0;
+	} else if (open_listener(s, err) != 0) {
+		goto fail;
+	}
+	/* The loop accepts until EAGAIN, which needs a non-blocking socket. */
+	flags = fcntl(s->lfd, F_GETFL);
+	if (flags < 0 || fcntl(s->lfd, F_SETFL, flags | O_NONBLOCK) != 0) {
+		mse_err_set(err, "fcntl(listen fd): %s", strerror(errno));
+		goto fail;
+	}
+	if (getsockname(s->lfd, (struct sockaddr *)&ss, &sl) != 0) {
+		mse_err_set(err, "getsockname: %s", strerror(errno));
+		goto fail;
+	}
+	fill_addr(addr, sizeof(addr), &port, &ss);
+	s->port = port;
+	s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->evfd < 0 || s->epfd < 0) {
+		mse_err_set(err, "epoll/eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	mse_server_free(s);
+	return -1;
+}
+
+uint16_t mse_server_port(const struct mse_server *s)
+{
+	return s->port;
+}
+
+void mse_server_stop(struct mse_server *s)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
+	/* Async-signal-safe: an atomic store and a write(2). */
+	atomic_store(&s->stopping, 1);
+	r = write(s->evfd, &one, sizeof(one));
+	(void)r;
+}
+
+static void drain_and_join(struct mse_server *s, pthread_t *tids, int started)
+{
+	struct timespec ts;
+	int64_t deadline = now_ms() + s->cfg.drain_timeout_ms;
+	struct conn *c, *next;
+
+	pthread_mutex_lock(&s->lock);
+	/* Waiting connections are the loop's: close them now. */
+	for (c = s->conns; c; c = next) {
+		next = c->next;
+		if (c->state == CS_WAITING)
+			conn_destroy_locked(s, c);
+	}
+	s->workers_exit = 1;
+	pthread_cond_broadcast(&s->qcond);
+	while (s->nbusy > 0 && now_ms() < deadline) {
+		int64_t left = deadline - now_ms();
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += left / 1000;
+		ts.tv_nsec += (left % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&s->idlecond, &s->lock, &ts);
+	}
+	if (s->nbusy > 0) {
+		mse_warn("stop: %zu connection(s) still busy after %d ms: cutting them", s->nbusy,
+			 s->cfg.drain_timeout_ms);
+		/* Wakes any worker blocked on these sockets; the handler's next
+		 * read or write fails and it returns. */
+		for (c = s->conns; c; c = c->next)
+			shutdown(c->fd, SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&s->lock);
+	for (int i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	/* Lingering connections handed back during the drain. */
+	pthread_mutex_lock(&s->lock);
+	while (s->conns)
+		conn_destroy_locked(s, s->conns);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int mse_server_run(struct mse_server *s, struct mse_err *err)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	struct epoll_event evs[64];
+	pthread_t *tids;
+	sigset_t all, old;
+	int started = 0, rc = 0, tick = min_timeout(&s->cfg);
+	int64_t next_sweep = now_ms() + tick;
+
+	tids = calloc((size_t)s->threads, sizeof(*tids));
+	if (!tids)
+		return mse_err_set(err, "out of memory");
+	ev.data.ptr = &g_mark_stop;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &ev) != 0) {
+		free(tids);
+		return mse_err_set(err, "epoll_ctl: %s", strerror(errno));
+	}
+	ev.data.ptr = &g_mark_listen;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev) != 0) {
+		free(tids);
+		return mse_err_set(err, "epoll_ctl(listen): %s", strerror(errno));
+	}
+	/* Workers block every signal: SIGPIPE from a TLS write to a closed
+	 * socket becomes EPIPE, and process signals go to the caller's threads. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	s->workers_exit = 0;
+	for (; started < s->threads; started++)
+		if (pthread_create(&tids[started], NULL, worker_main, s) != 0)
+			break;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (started == 0) {
+		rc = mse_err_set(err, "cannot start worker threads");
+		atomic_store(&s->stopping, 1);
+	}
+	mse_info("serving %s on port %u with %d threads", s->cfg.tls ? "HTTPS" : "HTTP", s->port,
+		 started);
+
+	while (!atomic_load(&s->stopping)) {
+		int64_t t = now_ms();
+		int n = epoll_wait(s->epfd, evs, 64, next_sweep > t ? (int)(next_sweep - t) : 0);
+
+		if (n < 0 && errno != EINTR) {
+			mse_error("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+
+			if (p == &g_mark_listen)
+				accept_ready(s);
+			else if (p != &g_mark_stop)
+				conn_event(s, p);
+		}
+		t = now_ms();
+		if (t >= next_sweep) {
+			sweep(s);
+			next_sweep = t + tick;
+		}
+		if (s->accept_paused_until && t >= s->accept_paused_until) {
+			s->accept_paused_until = 0;
+			ev.data.ptr = &g_mark_listen;
+			epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev);
+		}
+	}
+	mse_info("stopping: no new connections; finishing requests in flight");
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+	if (s->own_lfd) {
+		close(s->lfd);
+		s->lfd = -1;
+	}
+	drain_and_join(s, tids, started);
+	free(tids);
+	mse_info("stopped");
+	return rc;
+}
+
+void mse_server_free(struct mse_server *s)
+{
+	if (!s)
+		return;
+	while (s->conns) /* only if run was never called or failed early */
+		conn_destroy_locked(s, s->conns);
+	if (s->own_lfd && s->lfd >= 0)
+		close(s->lfd);
+	if (s->epfd >= 0)
+		close(s->epfd);
+	if (s->evfd >= 0)
+		close(s->evfd);
+	SSL_CTX_free(s->cfg.tls);
+	free(s->host);
+	free(s->server_name);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->qcond);
+	pthread_cond_destroy(&s->idlecond);
+	free(s);
+}

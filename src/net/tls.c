@@ -1,0 +1,175 @@
+#include "net/tls.h"
+
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+void mse_tls_err(struct mse_err *err, const char *what)
+{
+	char detail[512] = "";
+	unsigned long e;
+	size_t used = 0;
+
+	while ((e = ERR_get_error()) != 0) {
+		char one[256];
+
+		ERR_error_string_n(e, one, sizeof(one));
+		if (used + strlen(one) + 3 < sizeof(detail)) {
+			used += (size_t)snprintf(detail + used, sizeof(detail) - used, "%s%s",
+						 used ? "; " : "", one);
+		}
+	}
+	if (detail[0])
+		mse_err_set(err, "%s: %s", what, detail);
+	else
+		mse_err_set(err, "%s", what);
+}
+
+/* ALPN (RFC 7301 §3.2): choose http/1.1 if offered, otherwise no ALPN. */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		       const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char ours[] = "\x08http/1.1";
+	unsigned char *sel;
+
+	(void)ssl;
+	(void)arg;
+	if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static SSL_CTX *ctx_base(struct mse_err *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (!ctx) {
+		mse_tls_err(err, "cannot create a TLS context");
+		return NULL;
+	}
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL") != 1) {
+		mse_tls_err(err, "cannot set the TLS versions and ciphers");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+					 SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* Partial writes let the server's timed write loop resume after EAGAIN. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	return ctx;
+}
+
+static int ctx_check(SSL_CTX *ctx, struct mse_err *err)
+{
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		mse_err_step(err, "tls");
+		mse_tls_err(err, "the private key does not match the certificate");
+		return -1;
+	}
+	return 0;
+}
+
+SSL_CTX *mse_tls_ctx_from_files(const char *cert_path, const char *key_path,
+				struct mse_err *err)
+{
+	SSL_CTX *ctx = ctx_base(err);
+
+	if (!ctx)
+		return NULL;
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1) {
+		mse_err_file(err, cert_path);
+		mse_tls_err(err, "cannot load the certificate chain (PEM)");
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1) {
+		mse_err_file(err, key_path);
+		mse_tls_err(err, "cannot load the private key (PEM)");
+		goto fail;
+	}
+	if (ctx_check(ctx, err) != 0) {
+		mse_err_file(err, key_path);
+		goto fail;
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+SSL_CTX *mse_tls_ctx_from_x509(X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key,
+			       struct mse_err *err)
+{
+	SSL_CTX *ctx;
+
+	if (!cert || !key) {
+		mse_err_set(err, "TLS context: a certificate and a key are required");
+		return NULL;
+	}
+	if (!(ctx = ctx_base(err)))
+		return NULL;
+	/* SSL_CTX_use_* and set1_chain take their own references. */
+	if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
+	    (chain && SSL_CTX_set1_chain(ctx, chain) != 1)) {
+		mse_tls_err(err, "cannot install the certificate and key");
+		goto fail;
+	}
+	if (ctx_check(ctx, err) != 0)
+		goto fail;
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+SSL_CTX *mse_tls_ctx_from_pem(const char *cert_pem, size_t cert_len, const char *key_pem,
+			      size_t key_len, struct mse_err *err)
+{
+	STACK_OF(X509) *chain = NULL;
+	X509 *leaf = NULL, *x;
+	EVP_PKEY *key = NULL;
+	SSL_CTX *ctx = NULL;
+	BIO *b = NULL;
+
+	if (cert_len > (size_t)1 << 24 || key_len > (size_t)1 << 24) {
+		mse_err_set(err, "TLS context: PEM input too large");
+		return NULL;
+	}
+	if (!(b = BIO_new_mem_buf(cert_pem, (int)cert_len)) ||
+	    !(leaf = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+		mse_tls_err(err, "cannot parse the certificate (PEM)");
+		goto out;
+	}
+	if (!(chain = sk_X509_new_null()))
+		goto out;
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+		if (!sk_X509_push(chain, x)) {
+			X509_free(x);
+			goto out;
+		}
+	ERR_clear_error(); /* the loop ends on "no start line" */
+	BIO_free(b);
+	if (!(b = BIO_new_mem_buf(key_pem, (int)key_len)) ||
+	    !(key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL))) {
+		mse_tls_err(err, "cannot parse the private key (PEM)");
+		goto out;
+	}
+	ctx = mse_tls_ctx_from_x509(leaf, sk_X509_num(chain) ? chain : NULL, key, err);
+out:
+	BIO_free(b);
+	X509_free(leaf);
+	sk_X509_pop_free(chain, X509_free);
+	EVP_PKEY_free(key);
+	return ctx;
+}
+
+void mse_tls_ctx_free(SSL_CTX *ctx)
+{
+	SSL_CTX_free(ctx);
+}

@@ -1,0 +1,419 @@
+"""WSGI test apps for mse-c's bridge (unit tests through a fake exchange,
+e2e tests through `mse serve`). Each route is a plain WSGI app; the ones
+that follow the spec are wrapped in wsgiref.validate.validator with its
+warnings turned into errors, so any complaint fails the request (500) and
+any complaint at garbage collection is recorded by the unraisable hook and
+reported by /unraisable."""
+import hashlib
+import json
+import os
+import sys
+import threading
+import time
+import warnings
+from wsgiref import validate
+
+warnings.simplefilter("error", validate.WSGIWarning)
+
+UNRAISABLE = []
+
+
+def _unraisable(info):
+    UNRAISABLE.append("%s: %r" % (info.err_msg, info.exc_value))
+
+
+sys.unraisablehook = _unraisable
+
+STATE = {"closed": 0}
+LOCK = threading.Lock()
+
+
+def text(start_response, body, status="200 OK", ctype="text/plain"):
+    body = body.encode() if isinstance(body, str) else body
+    start_response(status, [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def environ_app(environ, start_response):
+    keys = [k for k in environ if k.isupper()]
+    out = {k: environ[k] for k in keys}
+    out["wsgi.version"] = list(environ["wsgi.version"])
+    for k in ("wsgi.url_scheme", "wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once",
+              "wsgi.input_terminated"):
+        out[k] = environ.get(k)
+    return text(start_response, json.dumps(out, sort_keys=True), ctype="application/json")
+
+
+def sha_app(environ, start_response):
+    """Streams the body in read(n) pieces; answers its size and SHA-256."""
+    inp = environ["wsgi.input"]
+    h = hashlib.sha256()
+    n = 0
+    while True:
+        b = inp.read(65536)
+        if not b:
+            break
+        n += len(b)
+        h.update(b)
+    return text(start_response, "%d %s" % (n, h.hexdigest()))
+
+
+def lines_app(environ, start_response):
+    inp = environ["wsgi.input"]
+    mode = environ["QUERY_STRING"]
+    if mode == "readline":
+        out = []
+        while True:
+            line = inp.readline()
+            if not line:
+                break
+            out.append(line.decode("latin-1"))
+    elif mode == "readline3":
+        out = []
+        while True:
+            line = inp.readline(3)
+            if not line:
+                break
+            out.append(line.decode("latin-1"))
+    elif mode == "readlines":
+        out = [x.decode("latin-1") for x in inp.readlines()]
+    elif mode == "iter":
+        out = [x.decode("latin-1") for x in inp]
+    else:
+        out = [inp.read(1 << 20).decode("latin-1")]
+    return text(start_response, json.dumps(out), ctype="application/json")
+
+
+def read_all_app(environ, start_response):
+    data = environ["wsgi.input"].read()
+    return text(start_response, "%d %s" % (len(data), hashlib.sha256(data).hexdigest()))
+
+
+def write_app(environ, start_response):
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    write(b"abc")
+    write(b"def")
+    return [b"ghi"]
+
+
+def gen_app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    n = int(environ["QUERY_STRING"] or "3")
+
+    def gen():
+        for i in range(n):
+            yield b""
+            yield (b"%08d\n" % i)
+    return gen()
+
+
+class Closing:
+    def __init__(self, chunks, fail=False):
+        self.chunks = chunks
+        self.fail = fail
+
+    def __iter__(self):
+        for c in self.chunks:
+            yield c
+        if self.fail:
+            raise RuntimeError("iteration failed on purpose")
+
+    def close(self):
+        with LOCK:
+            STATE["closed"] += 1
+
+
+def close_app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return Closing([b"one", b"two"], fail=environ["QUERY_STRING"] == "fail")
+
+
+def closed_count_app(environ, start_response):
+    return text(start_response, str(STATE["closed"]))
+
+
+def excinfo_app(environ, start_response):
+    """Starts a 200, fails before the body, replaces it with a 503 (PEP 3333)."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    try:
+        raise ValueError("backend down")
+    except ValueError:
+        start_response("503 Service Unavailable", [("Content-Type", "text/plain"),
+                                                  ("Content-Length", "5")], sys.exc_info())
+    return [b"sorry"]
+
+
+def excinfo_late_app(environ, start_response):
+    """Fails after the headers went out: start_response must re-raise."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+
+    def gen():
+        yield b"partial"
+        try:
+            raise ValueError("late failure")
+        except ValueError:
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain")],
+                           sys.exc_info())
+        yield b"never"
+    return gen()
+
+
+def file_app(environ, start_response):
+    path = environ["QUERY_STRING"]
+    start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                              ("Content-Length", str(os.path.getsize(path)))])
+    return environ["wsgi.file_wrapper"](open(path, "rb"), 8192)
+
+
+def errors_app(environ, start_response):
+    environ["wsgi.errors"].write("wsgi-errors-line-1\nwsgi-errors-")
+    environ["wsgi.errors"].writelines(["line-2\n"])
+    environ["wsgi.errors"].flush()
+    return text(start_response, "logged")
+
+
+def slow_read_app(environ, start_response):
+    """Blocks in wsgi.input (the fake exchange sleeps): the GIL must be free meanwhile."""
+    data = environ["wsgi.input"].read(10)
+    return text(start_response, data)
+
+
+def big_app(environ, start_response):
+    n = int(environ["QUERY_STRING"])
+    start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                              ("Content-Length", str(n))])
+
+    def gen():
+        block = b"x" * 65536
+        left = n
+        while left:
+            k = min(left, len(block))
+            yield block[:k]
+            left -= k
+    return gen()
+
+
+def sleep_app(environ, start_response):
+    """Answers in two chunks a delay apart (a request in flight for shutdown tests)."""
+    delay = float(environ["QUERY_STRING"] or "1")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+
+    def gen():
+        yield b"first "
+        time.sleep(delay)
+        yield b"second"
+    return gen()
+
+
+def hello_app(environ, start_response):
+    return text(start_response, "hello")
+
+
+def head_app(environ, start_response):
+    return text(start_response, "body-of-get")
+
+
+def unraisable_app(environ, start_response):
+    return text(start_response, json.dumps(UNRAISABLE), ctype="application/json")
+
+
+def subprocess_app(environ, start_response):
+    import subprocess
+    what = environ["QUERY_STRING"]
+    try:
+        if what == "fork":
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+        elif what == "ctypes-fork":
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            pid = libc.fork()
+            if pid == 0:
+                libc._exit(0)
+            if pid < 0:
+                raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+        elif what == "system":
+            os.system("true")
+        elif what == "popen":
+            os.popen("true").read()
+        else:
+            subprocess.run(["/bin/true"], check=True)
+        return text(start_response, "ran")
+    except OSError as e:
+        return text(start_response, "%s errno=%s %s" % (type(e).__name__, e.errno, e.strerror))
+
+
+def thread_app(environ, start_response):
+    out = []
+    t = threading.Thread(target=lambda: out.append(sum(range(1000))))
+    t.start()
+    t.join()
+    return text(start_response, str(out[0]))
+
+
+def memory_app(environ, start_response):
+    mb = int(environ["QUERY_STRING"])
+    try:
+        blob = bytearray(mb * 1024 * 1024)
+        n = len(blob)
+        del blob
+        return text(start_response, "allocated %d" % n)
+    except MemoryError:
+        return text(start_response, "MemoryError")
+
+
+VALID = {
+    "/environ": environ_app,
+    "/sha": sha_app,
+    "/lines": lines_app,
+    "/write": write_app,
+    "/gen": gen_app,
+    "/close": close_app,
+    "/closed": closed_count_app,
+    "/excinfo": excinfo_app,
+    "/file": file_app,
+    "/errors": errors_app,
+    "/slow": slow_read_app,
+    "/big": big_app,
+    "/hello": hello_app,
+    "/sleep": sleep_app,
+    "/head": head_app,
+    "/unraisable": unraisable_app,
+    "/subprocess": subprocess_app,
+    "/thread": thread_app,
+    "/memory": memory_app,
+}
+VALID = {k: validate.validator(v) for k, v in VALID.items()}
+
+
+# Apps that break the spec on purpose: the bridge itself must catch them.
+def raise_app(environ, start_response):
+    raise RuntimeError("boom from the app")
+
+
+def bad_status_app(environ, start_response):
+    start_response(environ["QUERY_STRING"].replace("+", " ") or "200OK", [])
+    return [b"x"]
+
+
+def bad_header_app(environ, start_response):
+    what = environ["QUERY_STRING"]
+    if what == "crlf":
+        h = [("X-Bad", "a\r\nInjected: yes")]
+    elif what == "name":
+        h = [("Bad Name", "v")]
+    elif what == "tuple":
+        h = [["X-List", "v"]]
+    elif what == "bytes":
+        h = [(b"X-Bytes", "v")]
+    elif what == "nonlist":
+        h = (("X-Tuple", "v"),)
+    elif what == "unicode":
+        h = [("X-Snow", "\u2603")]
+    else:
+        h = [("Content-Length", "x1")]
+    start_response("200 OK", h)
+    return [b"x"]
+
+
+def twice_app(environ, start_response):
+    start_response("200 OK", [])
+    start_response("200 OK", [])
+    return [b"x"]
+
+
+def str_body_app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return ["a str, not bytes"]
+
+
+def no_start_app(environ, start_response):
+    return [b"no start_response"]
+
+
+def hop_app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Connection", "close"),
+                              ("Keep-Alive", "timeout=5"), ("X-Kept", "yes"),
+                              ("Content-Length", "2")])
+    return [b"ok"]
+
+
+def short_app(environ, start_response):
+    start_response("200 OK", [("Content-Length", "10")])
+    return [b"12345"]
+
+
+def long_app(environ, start_response):
+    start_response("200 OK", [("Content-Length", "3")])
+    return [b"12345"]
+
+
+def late_raise_app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+
+    def gen():
+        yield b"partial"
+        raise RuntimeError("late boom")
+    return gen()
+
+
+def close_raises_app(environ, start_response):
+    class R:
+        def __iter__(self):
+            return iter([b"x"])
+
+        def close(self):
+            raise RuntimeError("close boom")
+    start_response("200 OK", [("Content-Length", "1")])
+    return R()
+
+
+def keep_objects_app(environ, start_response):
+    STATE["kept"] = (environ["wsgi.input"], start_response)
+    return text(start_response, "kept")
+
+
+def use_kept_app(environ, start_response):
+    inp, sr = STATE["kept"]
+    out = []
+    for f in (lambda: inp.read(1), lambda: sr("200 OK", [])):
+        try:
+            f()
+            out.append("no error")
+        except Exception as e:
+            out.append(type(e).__name__)
+    return text(start_response, " ".join(out))
+
+
+# Unvalidated: read() without a size is allowed by PEP 3333 ("a server
+# should allow read() to be called without an argument") but not by the validator.
+INVALID = {
+    "/readall": read_all_app,
+    "/raise": raise_app,
+    "/badstatus": bad_status_app,
+    "/badheader": bad_header_app,
+    "/twice": twice_app,
+    "/excinfo-late": excinfo_late_app,
+    "/strbody": str_body_app,
+    "/nostart": no_start_app,
+    "/hop": hop_app,
+    "/short": short_app,
+    "/long": long_app,
+    "/late-raise": late_raise_app,
+    "/close-raises": close_raises_app,
+    "/keep": keep_objects_app,
+    "/use-kept": use_kept_app,
+}
+
+
+def app(environ, start_response):
+    path = environ.get("PATH_INFO", "")
+    target = VALID.get(path) or INVALID.get(path)
+    if target is None:
+        if path.startswith("/environ"):
+            target = VALID["/environ"]
+        else:
+            return text(start_response, "no route " + path, status="404 Not Found")
+    return target(environ, start_response)
