@@ -406,6 +406,11 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 
 	snprintf(attfile, sizeof(attfile), "%s/attestation_type", att);
 	sim = o->simulation || (!o->attestation_dir && !mse_file_exists(attfile));
+	/* Before resolve_paths: it points HOME into the workspace. */
+	if (o->sim_dir)
+		snprintf(sim_dir, sizeof(sim_dir), "%s", o->sim_dir);
+	else if (sim && mse_sim_dir(sim_dir, sizeof(sim_dir), err) != 0)
+		goto out;
 	if (resolve_paths(o, sim, &p, err) != 0)
 		goto out;
 	if (o->tls_mode == MSE_BOOT_CERTIFICATE) {
@@ -421,10 +426,6 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 					     o->size_mb, o->uuid, o->application};
 		if (mse_simmeasure_file_sha256("/proc/self/exe", boot_sha, err) != 0 ||
 		    mse_simmeasure_compute(boot_sha, &args, o->app_dir, mre, err) != 0)
-			goto out;
-		if (o->sim_dir)
-			snprintf(sim_dir, sizeof(sim_dir), "%s", o->sim_dir);
-		else if (mse_sim_dir(sim_dir, sizeof(sim_dir), err) != 0)
 			goto out;
 		if (!mse_sim_exists(sim_dir)) {
 			mse_info("no SGX simulation in %s: creating one", sim_dir);
@@ -444,10 +445,8 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 						   : (int64_t)time(NULL) + MSE_BOOT_CONF_CERT_SECONDS};
 	if (mse_ratlscert_create(prov, &rp, pk, &cert, err) != 0)
 		goto out;
-	if (sim) {
-		memcpy(mre, cert.quote + 48 + 64, 32);
-		memcpy(mrs, cert.quote + 48 + 128, 32);
-	} else if (cert.quote_len >= 48 + 384) {
+	/* What the quote says (REPORTBODY offsets: MRENCLAVE 64, MRSIGNER 128). */
+	if (cert.quote_len >= 48 + 384) {
 		memcpy(mre, cert.quote + 48 + 64, 32);
 		memcpy(mrs, cert.quote + 48 + 128, 32);
 	}
@@ -481,12 +480,7 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 		}
 	}
 	sodium_memzero(sk, sizeof(sk));
-	{
-		struct mse_ratlscert_params fixed = rp;
-
-		(void)fixed;
-		rc = serve_app(o, &p, fd, &cert, ssl_key, ssl_key_len, err);
-	}
+	rc = serve_app(o, &p, fd, &cert, ssl_key, ssl_key_len, err);
 out:
 	sodium_memzero(sk, sizeof(sk));
 	if (fd >= 0)

@@ -226,3 +226,48 @@ def test_flipped_quote_bytes_agree(tmp_path):
             # every reported value must be unchanged.
             assert c["mrenclave"] == r["mrenclave"]
     assert not disagreements, disagreements
+
+
+def test_verify_pccs_needs_a_pck_chain(tmp_path):
+    p, _ = mse_verify("--quote", DQ / "sgx3-oasis" / "negative" / "quote_v3_eppid.bin",
+                      "--offline", home=tmp_path)
+    assert p.returncode == 1 and "not a PCK chain (5)" in p.stderr, p.stderr
+
+
+@pytest.mark.skipif(os.path.exists("/etc/sgx_default_qcnl.conf"),
+                    reason="this machine has a QCNL config")
+def test_verify_default_source_is_qcnl_config(tmp_path):
+    p, _ = mse_verify("--quote", DQ / "sgx3-dcapqvl" / "quote.bin", home=tmp_path)
+    assert p.returncode == 1
+    assert "/etc/sgx_default_qcnl.conf" in p.stderr and "--pccs URL" in p.stderr, p.stderr
+
+
+def test_flipped_collateral_bytes_agree(tmp_path):
+    """Both verifiers accept or refuse each mutated collateral file alike."""
+    src = DQ / "sgx3-automata"
+    now = "2025-08-15T05:45:00Z"
+    rng = random.Random(5)
+    plan = {"tcb_info.json": 6, "qe_identity.json": 4, "pck_crl.der": 4,
+            "root_ca_crl.der": 4, "tcb_info_issuer_chain.pem": 3,
+            "qe_identity_issuer_chain.pem": 2, "pck_crl_issuer_chain.pem": 2}
+    d = tmp_path / "set"
+    shutil.copytree(src, d)
+    for f in d.rglob("*"):
+        f.chmod(0o644 if f.is_file() else 0o755)
+    disagreements, refused = [], 0
+    for name, count in plan.items():
+        orig = (src / name).read_bytes()
+        for off in sorted(rng.sample(range(len(orig)), count)):
+            m = bytearray(orig)
+            m[off] ^= 0x01
+            (d / name).write_bytes(bytes(m))
+            p, _ = mse_verify("--quote", d / "quote.bin", "--collateral", d, "--now", now,
+                              "--accept-tcb-status", ALL_STATUSES, home=tmp_path)
+            assert p.returncode in (0, 1), (name, off, p.returncode, p.stderr)
+            r = ref("--collateral", d, "--now", now)
+            refused += p.returncode == 1
+            if (p.returncode == 0) != r["ok"]:
+                disagreements.append((name, off, p.stderr.strip(), r.get("error")))
+        (d / name).write_bytes(orig)
+    assert not disagreements, disagreements
+    assert refused >= 15  # the signed files' flips are all caught
