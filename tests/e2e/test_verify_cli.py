@@ -41,7 +41,7 @@ def test_help_and_usage_errors():
     assert run("--evidence", EVIDENCE, "--mrenclave", "zz").returncode == 2
     assert run("--evidence", EVIDENCE, "--accept-tcb-status", "Fine").returncode == 2
     assert run("--evidence", EVIDENCE, "--now", "yesterday").returncode == 2
-    assert run("--quote", DQ / "sgx3-dcapqvl" / "quote.bin").returncode == 2  # no collateral
+    assert run("--evidence", EVIDENCE, "--collateral", "x", "--offline").returncode == 2
     assert run("--evidence", EVIDENCE, "--bogus").returncode == 2
 
 
