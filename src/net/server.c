@@ -1110,7 +1110,7 @@ static void accept_ready(struct mse_server *s)
 		socklen_t sl = sizeof(ss), ll = sizeof(local);
 		struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT | EPOLLRDHUP};
 		struct conn *c;
-		int fd, one = 1;
+		int fd, one = 1, full;
 
 		fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -1125,7 +1125,10 @@ static void accept_ready(struct mse_server *s)
 			}
 			return;
 		}
-		if (s->nconns >= s->cfg.max_connections) {
+		pthread_mutex_lock(&s->lock);
+		full = s->nconns >= s->cfg.max_connections;
+		pthread_mutex_unlock(&s->lock);
+		if (full) {
 			int64_t t = now_ms();
 
 			if (t - s->last_full_warning > 1000) {
