@@ -1047,6 +1047,8 @@ static void *worker_main(void *arg)
 {
 	struct mse_server *s = arg;
 
+	if (s->cfg.thread_start)
+		s->cfg.thread_start(s->cfg.user);
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		struct conn *c;
@@ -1066,6 +1068,8 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);
+	if (s->cfg.thread_stop)
+		s->cfg.thread_stop(s->cfg.user);
 	return NULL;
 }
 

@@ -52,6 +52,11 @@ struct mse_server_config {
 
 	mse_exchange_handler handler;
 	void *user;
+	/* Optional: called in each worker thread when it starts and before it
+	 * exits (e.g. to keep one Python thread state per worker instead of
+	 * creating one per request). */
+	void (*thread_start)(void *user);
+	void (*thread_stop)(void *user);
 
 	int threads;             /* workers; 0 = 2 x online CPUs */
 	size_t max_connections;  /* open connections; default 10000 */

@@ -165,6 +165,7 @@ def test_parallel_keepalive_clients(server):
     for t in ts:
         t.join()
     assert not errors
+    assert "worker threads: 4 started, 4 stopped" in s.stop()
 
 
 def test_pipelined_requests_answered_in_order(server):

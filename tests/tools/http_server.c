@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,20 @@ static void set_server(struct mse_server *s)
 	pthread_mutex_unlock(&g_lock);
 }
 static int g_generation; /* 1 = first server, 2 = after handoff */
+
+static atomic_int g_thread_starts, g_thread_stops;
+
+static void on_thread_start(void *user)
+{
+	(void)user;
+	atomic_fetch_add(&g_thread_starts, 1);
+}
+
+static void on_thread_stop(void *user)
+{
+	(void)user;
+	atomic_fetch_add(&g_thread_stops, 1);
+}
 
 static int answer(struct mse_exchange *x, int status, const char *ctype, const void *body,
 		  size_t n)
@@ -264,6 +279,8 @@ int main(int argc, char **argv)
 	mse_err_clear(&err);
 	mse_server_config_init(&cfg);
 	cfg.handler = handler;
+	cfg.thread_start = on_thread_start;
+	cfg.thread_stop = on_thread_stop;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : "0";
@@ -356,6 +373,8 @@ int main(int argc, char **argv)
 		mse_server_free(s);
 		s = NULL;
 	}
+	fprintf(stderr, "worker threads: %d started, %d stopped\n", atomic_load(&g_thread_starts),
+		atomic_load(&g_thread_stops));
 	rc = 0;
 out:
 	set_server(NULL);
