@@ -1006,7 +1006,11 @@ static void conn_serve(struct conn *c)
 				if (hr == -2)
 					goto out;
 				if (hr != 0) {
-					conn_close(c);
+					/* Not a bare close: input the client already
+					 * sent (say, a pipelined request) would turn
+					 * it into a reset that can destroy the end of
+					 * the response we just wrote. */
+					conn_linger(c);
 					goto out;
 				}
 				c->idle_since = now_ms();

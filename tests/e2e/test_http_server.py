@@ -633,3 +633,17 @@ def test_tls_curl(server, cert, ver):
     text = out.stdout.decode()
     assert text.startswith("curl body") and "tls=1" in text
     assert text.endswith("0 1.1")  # second request reused the connection
+
+
+def test_close_with_unread_input_does_not_lose_the_response(server):
+    # After "Connection: close" the server must not reset the connection
+    # because of the request that followed: the client reads every byte.
+    s = server()
+    for _ in range(3):
+        sock = s.raw()
+        sock.sendall(b"GET /download?n=3000000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                     b"GET /info HTTP/1.1\r\nHost: x\r\n\r\n" * 50)
+        time.sleep(0.3)  # the server is done writing; much is still in flight
+        r = read_response(sock.makefile("rb"))
+        assert r.read() == pattern(3000000)
+        sock.close()
