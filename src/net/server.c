@@ -55,6 +55,8 @@ struct conn {
 	int lingering;            /* closing: swallow input until EOF or deadline */
 	int want_write;           /* TLS needs the socket writable to progress */
 	unsigned requests;
+	int64_t waited_ms; /* this exchange: time blocked on the socket */
+	uint64_t moved;    /* this exchange: body bytes read or written */
 	char *buf;
 	size_t cap, len;
 	struct mse_conn_info info;
@@ -107,6 +109,7 @@ void mse_server_config_init(struct mse_server_config *c)
 	c->read_timeout_ms = 30000;
 	c->write_timeout_ms = 30000;
 	c->drain_timeout_ms = 10000;
+	c->min_rate = 1024;
 }
 
 /* ---- socket and TLS I/O ------------------------------------------------ */
@@ -180,18 +183,27 @@ static ssize_t io_write_nb(struct conn *c, const void *buf, size_t n)
 	}
 }
 
-/* Waits until the socket can make progress in the direction TLS asked for. */
+/*
+ * Waits until the socket can make progress in the direction TLS asked for.
+ * Also enforces the min_rate floor: slowloris on bodies (a byte every
+ * read_timeout - 1 ms) would otherwise hold a worker indefinitely.
+ */
 static int io_wait(struct conn *c, int64_t deadline)
 {
+	const struct mse_server_config *cfg = &c->s->cfg;
 	struct pollfd p = {.fd = c->fd, .events = c->want_write ? POLLOUT : POLLIN};
 
+	if (cfg->min_rate && c->waited_ms > cfg->read_timeout_ms &&
+	    c->moved * 1000 < cfg->min_rate * (uint64_t)c->waited_ms)
+		return IO_TIMEOUT;
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t t0 = now_ms(), left = deadline - t0;
 		int r;
 
 		if (left <= 0)
 			return IO_TIMEOUT;
 		r = poll(&p, 1, left > 1000000 ? 1000000 : (int)left);
+		c->waited_ms += now_ms() - t0;
 		if (r > 0)
 			return 0; /* readable, writable, or HUP/ERR: the next op tells */
 		if (r < 0 && errno != EINTR)
@@ -208,6 +220,8 @@ static ssize_t io_read_timed(struct conn *c, void *buf, size_t n, int timeout_ms
 		ssize_t r = io_read_nb(c, buf, n);
 		int w;
 
+		if (r > 0)
+			c->moved += (uint64_t)r;
 		if (r != IO_AGAIN)
 			return r;
 		if ((w = io_wait(c, deadline)) != 0)
@@ -226,6 +240,7 @@ static int io_write_all(struct conn *c, const void *data, size_t n, int timeout_
 		if (r > 0) {
 			p += r;
 			n -= (size_t)r;
+			c->moved += (uint64_t)r;
 			continue;
 		}
 		if (r != IO_AGAIN)
@@ -413,6 +428,8 @@ static void answer_error_and_close(struct conn *c, const struct mse_http_request
 	int n, body_len;
 
 	http_date(date);
+	c->waited_ms = 0; /* the answer gets its own write timeout */
+	c->moved = 0;
 	body_len = (int)strlen(reason) + 5;
 	n = snprintf(msg, sizeof(msg),
 		     "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: %s\r\nContent-Type: text/plain; "
@@ -844,6 +861,8 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 	x->x.conn = &c->info;
 	x->x.impl = x;
 	c->requests++;
+	c->waited_ms = 0;
+	c->moved = 0;
 	if (x->req.chunked)
 		mse_http_chunked_init(&x->dec, s->cfg.max_body);
 	else if (x->req.content_length <= 0)

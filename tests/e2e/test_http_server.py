@@ -647,3 +647,40 @@ def test_close_with_unread_input_does_not_lose_the_response(server):
         r = read_response(sock.makefile("rb"))
         assert r.read() == pattern(3000000)
         sock.close()
+
+
+def test_body_trickle_below_min_rate_is_cut(server):
+    # Each read waits less than the read timeout, but the client keeps the
+    # server waiting far longer than that in total at ~30 bytes/s.
+    s = server("--read-timeout", 500, "--min-rate", 1024)
+    sock = s.raw()
+    sock.sendall(b"POST /sha256 HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+    t0 = time.monotonic()
+    got = b""
+    sock.settimeout(0.25)
+    while time.monotonic() - t0 < 5:
+        try:
+            sock.sendall(b"0123456789")
+        except OSError:
+            break
+        try:
+            got += sock.recv(1000)
+            if got:
+                break
+        except socket.timeout:
+            pass
+    sock.settimeout(5)
+    got += recv_all(sock)
+    assert got.startswith(b"HTTP/1.1 408 "), got[:60]
+    assert time.monotonic() - t0 < 3
+    sock.close()
+    # The same trickle is fine when the floor is off (it only hits the per-read timeout).
+    s2 = server("--read-timeout", 500, "--min-rate", 0)
+    sock = s2.raw()
+    sock.sendall(b"POST /sha256 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+    for _ in range(10):
+        time.sleep(0.2)
+        sock.sendall(b"0123456789")
+    r = read_response(sock.makefile("rb"))
+    assert r.read().decode().endswith(" 100")
+    sock.close()

@@ -6,7 +6,8 @@
  *   http_server [--tls CERT KEY] [--threads N] [--head-timeout MS]
  *               [--idle-timeout MS] [--read-timeout MS] [--drain-timeout MS]
  *               [--max-body N] [--max-head N] [--max-headers N]
- *               [--access-log FILE] [--handoff]
+ *               [--min-rate BYTES_PER_S] [--max-connections N]
+ *               [--access-log FILE] [--handoff] [--debug]
  *
  * Routes: /echo (body back, streamed), /sha256 (digest and length of the
  * body), /download?n=N[&chunked] (N pattern bytes), /info (what the handler
@@ -319,6 +320,8 @@ int main(int argc, char **argv)
 			cfg.max_head_bytes = strtoull(v, NULL, 10);
 		else if (strcmp(a, "--max-headers") == 0)
 			cfg.max_headers = strtoull(v, NULL, 10);
+		else if (strcmp(a, "--min-rate") == 0)
+			cfg.min_rate = strtoull(v, NULL, 10);
 		else if (strcmp(a, "--max-connections") == 0)
 			cfg.max_connections = strtoull(v, NULL, 10);
 		else if (strcmp(a, "--access-log") == 0) {
