@@ -26,8 +26,13 @@
 #include "net/http.h"
 #include "net/tls.h"
 
-/* Bytes of body read into the connection buffer beyond the head. */
+/* A connection buffer starts at BUF_INITIAL and doubles while a head needs
+ * more, up to max_head_bytes + BODY_SLACK: a slow client with a partial
+ * head costs 8 KiB, not the worst case. Chunked body slices are read into
+ * the room after the head, at least BODY_ROOM bytes. */
+#define BUF_INITIAL (8 * 1024)
 #define BODY_SLACK (16 * 1024)
+#define BODY_ROOM (4 * 1024)
 /* Response bytes gathered before a write (one TLS record's worth). */
 #define OUT_BUF (16 * 1024)
 /* After a response, at most this much unread request body is drained to
@@ -55,6 +60,7 @@ struct conn {
 	int lingering;            /* closing: swallow input until EOF or deadline */
 	int want_write;           /* TLS needs the socket writable to progress */
 	unsigned requests;
+	size_t parsed_len; /* c->len when the head was last found incomplete */
 	int64_t waited_ms; /* this exchange: time blocked on the socket */
 	uint64_t moved;    /* this exchange: body bytes read or written */
 	char *buf;
@@ -958,6 +964,25 @@ static int64_t wait_deadline(const struct conn *c)
 	return c->idle_since + cfg->idle_timeout_ms;
 }
 
+/* Grows the buffer to want bytes (at most the maximum). -1 if it cannot. */
+static int conn_grow(struct conn *c, size_t want)
+{
+	size_t max = c->s->cfg.max_head_bytes + BODY_SLACK;
+	char *p;
+
+	if (want > max)
+		want = max;
+	if (want <= c->cap)
+		return -1;
+	if (!(p = realloc(c->buf, want))) {
+		mse_error("out of memory for a connection buffer");
+		return -1;
+	}
+	c->buf = p;
+	c->cap = want;
+	return 0;
+}
+
 /* Serves c while it has work; then closes it or hands it back to the loop. */
 static void conn_serve(struct conn *c)
 {
@@ -974,7 +999,7 @@ static void conn_serve(struct conn *c)
 		return;
 	}
 	if (!c->buf) {
-		c->cap = s->cfg.max_head_bytes + BODY_SLACK;
+		c->cap = BUF_INITIAL;
 		if (!(c->buf = malloc(c->cap))) {
 			mse_error("out of memory for a connection buffer");
 			conn_close(c);
@@ -1016,9 +1041,26 @@ static void conn_serve(struct conn *c)
 		int status = 400, r;
 		ssize_t n;
 
-		if (c->len > 0) {
+		/*
+		 * Parse the first bytes, then again only when a line ended (or
+		 * the limit was reached): re-parsing a head on every byte of a
+		 * trickle would cost O(n^2) CPU (picohttpparser's last_len idea).
+		 */
+		if (c->len > 0 &&
+		    (c->parsed_len == 0 || c->len >= s->cfg.max_head_bytes ||
+		     memchr(c->buf + c->parsed_len, '\n', c->len - c->parsed_len))) {
 			r = mse_http_parse_request(c->buf, c->len, s->cfg.max_head_bytes, &req,
 						   headers, s->cfg.max_headers, &status);
+			c->parsed_len = r == -2 ? c->len : 0;
+			if (r > 0 && c->cap - (size_t)r < BODY_ROOM) {
+				/* Grow now, while nothing points into the buffer,
+				 * then parse again to point into the new one. */
+				if (conn_grow(c, (size_t)r + BODY_SLACK) != 0) {
+					conn_close(c);
+					goto out;
+				}
+				continue;
+			}
 			if (r > 0) {
 				int hr = handle_request(c, &req, (size_t)r);
 
@@ -1043,7 +1085,8 @@ static void conn_serve(struct conn *c)
 				goto out;
 			}
 		}
-		if (c->len >= c->cap) { /* cannot happen: the parser refuses first */
+		if (c->len == c->cap && conn_grow(c, c->cap * 2) != 0) {
+			/* At the maximum the parser has refused already. */
 			answer_error_and_close(c, NULL, 431);
 			goto out;
 		}

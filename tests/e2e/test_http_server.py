@@ -684,3 +684,24 @@ def test_body_trickle_below_min_rate_is_cut(server):
     r = read_response(sock.makefile("rb"))
     assert r.read().decode().endswith(" 100")
     sock.close()
+
+
+def test_large_heads_up_to_the_limit(server):
+    # Buffers start small and grow; a head just under 64 KiB still works,
+    # sent at once or line by line, with a chunked body after it.
+    s = server()
+    for split in (False, True):
+        sock = s.raw()
+        head = (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                + b"".join(b"X-%02d: %s\r\n" % (i, b"v" * 1000) for i in range(60)) + b"\r\n")
+        body = b"".join(b"%x\r\n%s\r\n" % (n, b"b" * n) for n in (1, 5000, 20000)) + b"0\r\n\r\n"
+        if split:
+            for line in head.split(b"\n"):
+                sock.sendall(line + b"\n" if line else b"")
+                time.sleep(0.001)
+            sock.sendall(body)
+        else:
+            sock.sendall(head + body)
+        r = read_response(sock.makefile("rb"))
+        assert r.status == 200 and r.read() == b"b" * 25001
+        sock.close()
