@@ -505,3 +505,55 @@ def test_memory_cap():
     r = subprocess.run([binary, "serve", "wsgi_testapp:app", "--code", APPS, "--no-tls",
                         "--port", "0", "--memory", "16"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "too small" in r.stderr, r.stderr
+
+
+# ---- a Flask app: JSON, multipart, send_file, streaming ---------------------------
+
+def multipart(fields, files):
+    boundary = "mse-boundary-7d9f"
+    parts = []
+    for k, v in fields.items():
+        parts.append(('--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+                      % (boundary, k, v)).encode())
+    for k, (fname, data) in files.items():
+        parts.append(('--%s\r\nContent-Disposition: form-data; name="%s"; filename="%s"\r\n'
+                      'Content-Type: application/octet-stream\r\n\r\n' % (boundary, k, fname)).encode()
+                     + data + b"\r\n")
+    parts.append(("--%s--\r\n" % boundary).encode())
+    return b"".join(parts), "multipart/form-data; boundary=" + boundary
+
+
+def test_flask_app(tls_files, tmp_path):
+    s = Server(app="flask_testapp:app", tls=tls_files)
+    try:
+        c = s.conn()
+        payload = {"a": [1, 2, 3], "b": "caf\u00e9"}
+        r, data = s.request("POST", "/json", body=json.dumps(payload),
+                            headers={"Content-Type": "application/json"}, conn=c)
+        assert r.status == 200 and json.loads(data) == {"received": payload, "n": 2}
+        f1, f2 = os.urandom(2 * 1024 * 1024 + 3), b"small\r\n--not-a-boundary\r\n"
+        body, ctype = multipart({"title": "hello"}, {"big": ("big.bin", f1), "small": ("s.txt", f2)})
+        r, data = s.request("POST", "/upload", body=body, headers={"Content-Type": ctype}, conn=c)
+        assert r.status == 200, data
+        got = json.loads(data)
+        assert got["big"] == ["big.bin", len(f1), hashlib.sha256(f1).hexdigest()]
+        assert got["small"] == ["s.txt", len(f2), hashlib.sha256(f2).hexdigest()]
+        assert got["fields"] == {"title": "hello"}
+        blob = tmp_path / "blob.bin"
+        blob.write_bytes(os.urandom(5 * 1024 * 1024 + 11))
+        r, data = s.request("GET", "/download?path=" + str(blob), conn=c)
+        assert r.status == 200 and data == blob.read_bytes()
+        r, data = s.request("GET", "/stream?n=500", conn=c)
+        assert data == "".join("line %d\n" % i for i in range(500)).encode()
+        r, data = s.request("GET", "/redirect", conn=c)
+        assert r.status == 302 and r.getheader("Location").endswith("/json")
+        r, data = s.request("GET", "/fail", conn=c)
+        assert r.status == 500
+        r, data = s.request("GET", "/env?x=1", headers={"User-Agent": "pytest-mse"}, conn=c)
+        e = json.loads(data)
+        assert e["scheme"] == "https" and e["path"] == "/env" and e["args"] == {"x": "1"}
+        assert e["ua"] == "pytest-mse" and e["remote"] == "127.0.0.1" and e["pid"] == s.proc.pid
+        c.close()
+        assert "KeyError: 'flask failure'" in s.text()
+    finally:
+        assert s.stop() == 0, s.text()
