@@ -220,8 +220,10 @@ def test_more_request_shapes(tls_server):
     assert r.status == 503 and data == b"sorry"
     r, data = tls_server.request("GET", "/nowhere", conn=c)
     assert r.status == 404
-    r, data = tls_server.request("GET", "/file?" + os.path.join(APPS, "wsgi_testapp.py"), conn=c)
+    r, data = tls_server.request("GET", "/file?path=" + os.path.join(APPS, "wsgi_testapp.py"), conn=c)
     assert data == open(os.path.join(APPS, "wsgi_testapp.py"), "rb").read()
+    r, data = tls_server.request("GET", "/rawfile?skip=5&cl=0&path=" + os.path.join(APPS, "wsgi_testapp.py"), conn=c)
+    assert data == open(os.path.join(APPS, "wsgi_testapp.py"), "rb").read()[5:]
     c.close()
 
 
