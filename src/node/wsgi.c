@@ -613,10 +613,11 @@ static int check_status(PyObject *status)
 		return -1;
 	}
 	s = latin1_data(status, &n);
-	if (!s || n < 4 || s[3] != ' ' || s[0] < '1' || s[0] > '5' || s[1] < '0' || s[1] > '9' ||
+	/* 1xx are interim responses (RFC 9110 §15.2): never a WSGI app's final one. */
+	if (!s || n < 4 || s[3] != ' ' || s[0] < '2' || s[0] > '5' || s[1] < '0' || s[1] > '9' ||
 	    s[2] < '0' || s[2] > '9') {
 		PyErr_Format(PyExc_ValueError,
-			     "status must look like \"200 OK\" (3 digits 100-599, a space, a "
+			     "status must look like \"200 OK\" (3 digits 200-599, a space, a "
 			     "reason), got %R",
 			     status);
 		return -1;

@@ -457,7 +457,7 @@ static void invalid_responses_become_500(void **state)
 {
 	static const char *targets[] = {
 		"/raise",		"/badstatus",		  "/badstatus?600+Huh",
-		"/badstatus?20+OK",	"/badstatus?200+OK\x01", "/badheader?crlf",
+		"/badstatus?20+OK",	"/badstatus?100+Continue",	"/badstatus?200+OK\x01", "/badheader?crlf",
 		"/badheader?name",	"/badheader?tuple",	  "/badheader?bytes",
 		"/badheader?nonlist",	"/badheader?unicode",	  "/badheader?cl",
 		"/strbody",		"/nostart",
