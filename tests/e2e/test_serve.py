@@ -248,13 +248,19 @@ def test_app_exception_gives_500_without_traceback(tls_server):
     assert "RuntimeError: boom from the app" in tls_server.text()
 
 
-def test_debug_puts_the_traceback_in_the_500():
-    s = Server(args=["--debug"])
+def test_debug_puts_the_traceback_in_the_500(tmp_path):
+    access = tmp_path / "access.log"
+    s = Server(args=["--debug", "--access-log", str(access)])
     try:
         r, data = s.request("GET", "/raise")
         assert r.status == 500 and b"RuntimeError: boom from the app" in data
+        assert s.get("/hello?x=1") == b"hello"
     finally:
         assert s.stop() == 0
+    lines = access.read_text().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("127.0.0.1 - - [") and lines[0].endswith('"GET /raise HTTP/1.1" 500 %d' % len(data))
+    assert lines[1].endswith('"GET /hello?x=1 HTTP/1.1" 200 5')
 
 
 def test_thousands_of_keepalive_requests(tls_server):
@@ -559,3 +565,30 @@ def test_flask_app(tls_files, tmp_path):
         assert "KeyError: 'flask failure'" in s.text()
     finally:
         assert s.stop() == 0, s.text()
+
+
+def test_stalled_upload_times_out_and_does_not_hold_the_gil(plain_server):
+    """A client stops halfway through its body: the app waits in wsgi.input
+    with the GIL released (others are served meanwhile), then gets an error
+    at the read timeout (2 s here), and the connection is closed."""
+    s = socket.create_connection(("127.0.0.1", plain_server.port), timeout=15)
+    s.sendall(b"POST /sha HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+    time.sleep(0.3)
+    t0 = time.time()
+    for _ in range(20):
+        assert plain_server.get("/hello") == b"hello"
+    assert time.time() - t0 < 1.5  # not serialised behind the stalled request
+    data = b""
+    while True:
+        try:
+            chunk = s.recv(4096)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    elapsed = time.time() - t0
+    s.close()
+    assert elapsed < 10, elapsed
+    assert data == b"" or data.split(b" ")[1] in (b"408", b"500"), data[:80]
+    assert plain_server.get("/hello") == b"hello"
