@@ -26,11 +26,26 @@ struct mse_tar_writer {
 	struct archive *a;
 	struct archive_entry *entry;
 	EVP_MD_CTX *sha;
-	int fd;
+	int fd;                          /* -1 when nested in `parent` */
+	struct mse_tar_writer *parent;   /* nested: our bytes are its current entry */
 	uint64_t total;
 	int io_errno;
 	uint8_t *chunk;
 };
+
+/* Appends to the parent's current entry (the parent checks its declared size). */
+static int parent_data(struct mse_tar_writer *parent, const uint8_t *p, size_t n)
+{
+	while (n) {
+		la_ssize_t k = archive_write_data(parent->a, p, n);
+
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
 
 static ssize_t w_write(struct archive *a, void *ctx, const void *buf, size_t n)
 {
@@ -39,6 +54,13 @@ static ssize_t w_write(struct archive *a, void *ctx, const void *buf, size_t n)
 	size_t left = n;
 
 	(void)a;
+	if (w->parent) {
+		if (parent_data(w->parent, p, n) != 0) {
+			archive_set_error(a, EIO, "%s", archive_error_string(w->parent->a));
+			return -1;
+		}
+		left = 0;
+	}
 	while (left) {
 		ssize_t k = write(w->fd, p, left);
 
@@ -67,7 +89,8 @@ static int w_fail(struct mse_tar_writer *w, const char *name, struct mse_err *er
 	return mse_err_field(err, name, "cannot write to the archive: %s", why ? why : "unknown");
 }
 
-int mse_tar_writer_new(struct mse_tar_writer **out, int fd, struct mse_err *err)
+static int writer_new(struct mse_tar_writer **out, int fd, struct mse_tar_writer *parent,
+		      struct mse_err *err)
 {
 	struct mse_tar_writer *w = calloc(1, sizeof(*w));
 
@@ -75,6 +98,7 @@ int mse_tar_writer_new(struct mse_tar_writer **out, int fd, struct mse_err *err)
 	if (!w)
 		return mse_err_set(err, "out of memory");
 	w->fd = fd;
+	w->parent = parent;
 	w->a = archive_write_new();
 	w->entry = archive_entry_new();
 	w->sha = EVP_MD_CTX_new();
@@ -83,13 +107,16 @@ int mse_tar_writer_new(struct mse_tar_writer **out, int fd, struct mse_err *err)
 		return mse_err_set(err, "out of memory");
 	}
 	/*
-	 * hdrcharset=BINARY: names are stored as the bytes given, never
-	 * converted through the process locale, so the archive does not depend
-	 * on LANG (a UTF-8 locale would otherwise write other pax records).
+	 * GNU tar format: plain headers, long names as ././@LongLink entries,
+	 * names stored as the bytes given (no conversion through the process
+	 * locale, unlike pax, whose UTF-8 path records would make the archive
+	 * depend on LANG). Python's tarfile, GNU tar and libarchive read it.
+	 * bytes_in_last_block = 1: no padding after the end-of-archive blocks,
+	 * so the size is exactly what mse_tar_predict_size says.
 	 */
-	if (archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK ||
-	    archive_write_set_format_option(w->a, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
+	if (archive_write_set_format_gnutar(w->a) != ARCHIVE_OK ||
 	    archive_write_add_filter_none(w->a) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(w->a, 1) != ARCHIVE_OK ||
 	    archive_write_open(w->a, w, NULL, w_write, NULL) != ARCHIVE_OK) {
 		mse_err_set(err, "cannot start a tar archive: %s", archive_error_string(w->a));
 		mse_tar_writer_free(w);
@@ -97,6 +124,32 @@ int mse_tar_writer_new(struct mse_tar_writer **out, int fd, struct mse_err *err)
 	}
 	*out = w;
 	return 0;
+}
+
+int mse_tar_writer_new(struct mse_tar_writer **out, int fd, struct mse_err *err)
+{
+	return writer_new(out, fd, NULL, err);
+}
+
+int mse_tar_writer_new_nested(struct mse_tar_writer **out, struct mse_tar_writer *parent,
+			      struct mse_err *err)
+{
+	return writer_new(out, -1, parent, err);
+}
+
+static uint64_t round512(uint64_t n)
+{
+	return (n + 511) & ~(uint64_t)511;
+}
+
+uint64_t mse_tar_entry_bytes(size_t name_len, uint64_t size)
+{
+	/* libarchive's GNU writer: a ././@LongLink entry (header + name + NUL) above 100 bytes. */
+	uint64_t n = 512 + round512(size);
+
+	if (name_len > 100)
+		n += 512 + round512((uint64_t)name_len + 1);
+	return n;
 }
 
 static int w_header(struct mse_tar_writer *w, const char *name, uint64_t size,
@@ -107,7 +160,7 @@ static int w_header(struct mse_tar_writer *w, const char *name, uint64_t size,
 	if (!*name || strlen(name) > MSE_TAR_MAX_NAME || size > INT64_MAX)
 		return mse_err_field(err, name, "cannot be stored in a tar archive");
 	archive_entry_clear(e);
-	/* Bytes as given (see hdrcharset=BINARY in mse_tar_writer_new). */
+	/* Bytes as given (see the format choice in mse_tar_writer_new). */
 	archive_entry_set_pathname(e, name);
 	archive_entry_set_filetype(e, AE_IFREG);
 	archive_entry_set_perm(e, 0644);
@@ -118,6 +171,12 @@ static int w_header(struct mse_tar_writer *w, const char *name, uint64_t size,
 	if (archive_write_header(w->a, e) != ARCHIVE_OK)
 		return w_fail(w, name, err);
 	return 0;
+}
+
+int mse_tar_writer_begin(struct mse_tar_writer *w, const char *name, uint64_t size,
+			 struct mse_err *err)
+{
+	return w_header(w, name, size, err);
 }
 
 int mse_tar_writer_add(struct mse_tar_writer *w, const char *name, const void *data, size_t len,

@@ -2,8 +2,9 @@
  * mse_tar — tar archives through libarchive: deterministic writing and
  * safe reading/extraction of untrusted archives.
  *
- * Writing (POSIX pax, "restricted": plain ustar headers unless a name needs
- * a pax extended header). Every entry is a regular file with owner 0:0, no
+ * Writing (GNU tar format: ustar-like headers, ././@LongLink for names over
+ * 100 bytes, names stored as given bytes whatever the locale; no padding
+ * after the end blocks, so sizes are predictable). Every entry is a regular file with owner 0:0, no
  * user/group names, mode 0644 and mtime 0, so the bytes depend only on the
  * names and contents given, in the order given: the caller sorts. The
  * writer hashes everything it writes (SHA-256), so a package can record the
@@ -46,6 +47,24 @@ struct mse_tar_writer;
 
 /* A writer appending to fd (which stays open and owned by the caller). */
 int mse_tar_writer_new(struct mse_tar_writer **w, int fd, struct mse_err *err) MSE_MUST_CHECK;
+/*
+ * A writer whose archive becomes the data of parent's current entry (begun
+ * with mse_tar_writer_begin and the exact size, see mse_tar_entry_bytes): a
+ * tar inside a tar, streamed, without a temporary file. Free it before
+ * adding the parent's next entry.
+ */
+int mse_tar_writer_new_nested(struct mse_tar_writer **w, struct mse_tar_writer *parent,
+			      struct mse_err *err) MSE_MUST_CHECK;
+/*
+ * Exact size of what the writer produces: the sum of mse_tar_entry_bytes
+ * over the entries, plus MSE_TAR_END_BYTES (two zero blocks; no padding to
+ * a record size).
+ */
+uint64_t mse_tar_entry_bytes(size_t name_len, uint64_t size);
+#define MSE_TAR_END_BYTES 1024
+/* Starts a regular file entry of `size` bytes, written with mse_tar_writer_new_nested. */
+int mse_tar_writer_begin(struct mse_tar_writer *w, const char *name, uint64_t size,
+			 struct mse_err *err) MSE_MUST_CHECK;
 /* Adds a regular file `name` holding len bytes of data. */
 int mse_tar_writer_add(struct mse_tar_writer *w, const char *name, const void *data, size_t len,
 		       struct mse_err *err) MSE_MUST_CHECK;

@@ -250,46 +250,58 @@ int mse_package_check_name(const char *name, struct mse_err *err)
 	return 0;
 }
 
-/* An anonymous temporary file in dir: unlinked at once, so never left behind. */
-static int temp_fd(const char *dir, struct mse_err *err)
+/* Exact size of the tar of `files` (encrypted: NAME.enc, 40 more bytes each). */
+static uint64_t predict_tar(const struct file_list *files, int encrypted)
 {
-	int fd = open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
-	char path[PATH_MAX];
+	uint64_t n = MSE_TAR_END_BYTES;
 
-	if (fd >= 0)
-		return fd;
-	/* Filesystems without O_TMPFILE: create and unlink at once. */
-	if (snprintf(path, sizeof(path), "%s/.mse-tmp.XXXXXX", dir) >= (int)sizeof(path))
-		return mse_err_field(err, dir, "path too long");
-	fd = mkstemp(path);
-	if (fd < 0)
-		return mse_err_field(err, dir, "cannot create a temporary file: %s",
-				     strerror(errno));
-	unlink(path);
-	return fd;
+	for (size_t i = 0; i < files->len; i++) {
+		size_t len = strlen(files->v[i].rel);
+		int clear = !encrypted || strcmp(files->v[i].rel, MSE_PACKAGE_CLEAR_FILE) == 0;
+
+		n += mse_tar_entry_bytes(clear ? len : len + strlen(MSE_CODEFILE_SUFFIX),
+					 files->v[i].size + (clear ? 0 : MSE_CODEFILE_HEADER_BYTES));
+	}
+	return n;
 }
 
-static int file_size_fd(int fd, uint64_t *size)
+/*
+ * Starts member `name` of the package and a tar nested in it. The size is
+ * predicted exactly, so the inner tar streams straight into the package:
+ * no temporary file, each byte written once.
+ */
+static int begin_nested(struct mse_tar_writer *pkg, const char *name, uint64_t size,
+			struct mse_tar_writer **inner, struct mse_err *err)
 {
-	struct stat st;
-
-	if (fstat(fd, &st) != 0)
+	if (mse_tar_writer_begin(pkg, name, size, err) != 0)
 		return -1;
-	*size = (uint64_t)st.st_size;
-	return lseek(fd, 0, SEEK_SET) == 0 ? 0 : -1;
+	return mse_tar_writer_new_nested(inner, pkg, err);
+}
+
+static int end_nested(struct mse_tar_writer *inner, const char *name, uint64_t predicted,
+		      uint8_t sha[32], struct mse_err *err)
+{
+	uint64_t total = 0;
+
+	if (mse_tar_writer_finish(inner, sha, &total, err) != 0)
+		return -1;
+	if (total != predicted)
+		return mse_err_field(err, name, "internal: wrote %llu bytes, predicted %llu",
+				     (unsigned long long)total, (unsigned long long)predicted);
+	return 0;
 }
 
 static int write_app_tar(const struct mse_package_spec *s, const struct file_list *files,
-			 int fd, struct mse_nonces *out_nonces, struct mse_package_result *res,
-			 struct mse_err *err)
+			 struct mse_tar_writer *pkg, struct mse_nonces *out_nonces,
+			 struct mse_package_result *res, struct mse_err *err)
 {
 	struct mse_tar_writer *w = NULL;
 	char path[PATH_MAX], name[PATH_MAX];
-	uint64_t done_bytes = 0;
+	uint64_t done_bytes = 0, predicted = predict_tar(files, 1);
 	int rc = -1;
 
-	if (mse_tar_writer_new(&w, fd, err) != 0)
-		return -1;
+	if (begin_nested(pkg, MSE_PACKAGE_APP_TAR, predicted, &w, err) != 0)
+		goto out;
 	for (size_t i = 0; i < files->len; i++) {
 		const char *rel = files->v[i].rel;
 		uint8_t *buf = NULL, sha[SHA256_DIGEST_LENGTH], nonce[MSE_CODEFILE_NONCE_BYTES];
@@ -338,23 +350,25 @@ static int write_app_tar(const struct mse_package_spec *s, const struct file_lis
 			s->progress(s->progress_ctx, i + 1, files->len, done_bytes, files->bytes);
 	}
 	res->bytes = done_bytes;
-	if (mse_tar_writer_finish(w, res->app_sha256, &res->app_tar_bytes, err) != 0)
+	if (end_nested(w, MSE_PACKAGE_APP_TAR, predicted, res->app_sha256, err) != 0)
 		goto out;
+	res->app_tar_bytes = predicted;
 	rc = 0;
 out:
 	mse_tar_writer_free(w);
 	return rc;
 }
 
-static int write_clear_tar(const char *dir, const struct file_list *files, int fd,
-			   struct mse_err *err)
+static int write_clear_tar(const char *dir, const struct file_list *files,
+			   struct mse_tar_writer *pkg, struct mse_err *err)
 {
 	struct mse_tar_writer *w = NULL;
 	char path[PATH_MAX];
+	uint64_t predicted = predict_tar(files, 0);
 	int rc = -1;
 
-	if (mse_tar_writer_new(&w, fd, err) != 0)
-		return -1;
+	if (begin_nested(pkg, MSE_PACKAGE_TESTS_TAR, predicted, &w, err) != 0)
+		goto out;
 	for (size_t i = 0; i < files->len; i++) {
 		int in;
 
@@ -375,7 +389,7 @@ static int write_clear_tar(const char *dir, const struct file_list *files, int f
 		}
 		close(in);
 	}
-	if (mse_tar_writer_finish(w, NULL, NULL, err) != 0)
+	if (end_nested(w, MSE_PACKAGE_TESTS_TAR, predicted, NULL, err) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -426,8 +440,7 @@ int mse_package_build(const struct mse_package_spec *s, struct mse_package_resul
 	size_t config_len = 0;
 	char *pjson = NULL;
 	char tmp_pkg[PATH_MAX];
-	int app_fd = -1, tests_fd = -1, pkg_fd = -1, rc = -1, linked = 0;
-	uint64_t size;
+	int pkg_fd = -1, rc = -1, linked = 0;
 
 	memset(res, 0, sizeof(*res));
 	tmp_pkg[0] = 0;
@@ -466,16 +479,6 @@ int mse_package_build(const struct mse_package_spec *s, struct mse_package_resul
 		goto out;
 	}
 
-	if ((app_fd = temp_fd(s->output_dir, err)) < 0 ||
-	    write_app_tar(s, &code, app_fd, out_nonces, res, err) != 0)
-		goto out;
-	if ((tests_fd = temp_fd(s->output_dir, err)) < 0 ||
-	    write_clear_tar(s->tests_dir, &tests, tests_fd, err) != 0)
-		goto out;
-	pjson = package_json(s, res->app_sha256, err);
-	if (!pjson)
-		goto out;
-
 	/* The package: a new temporary file, linked into place only when whole. */
 	if (snprintf(tmp_pkg, sizeof(tmp_pkg), "%s.tar.tmp.XXXXXX", res->stem) >=
 	    (int)sizeof(tmp_pkg)) {
@@ -489,17 +492,15 @@ int mse_package_build(const struct mse_package_spec *s, struct mse_package_resul
 		tmp_pkg[0] = 0;
 		goto out;
 	}
+	/* package.json comes last: it records the digest of app.tar, known only then. */
 	if (fchmod(pkg_fd, MSE_MODE_PUBLIC) != 0 || mse_tar_writer_new(&w, pkg_fd, err) != 0 ||
-	    mse_tar_writer_add(w, MSE_PACKAGE_JSON, pjson, strlen(pjson), err) != 0 ||
+	    write_app_tar(s, &code, w, out_nonces, res, err) != 0 ||
+	    write_clear_tar(s->tests_dir, &tests, w, err) != 0 ||
 	    mse_tar_writer_add(w, MSE_PACKAGE_CONFIG, config, config_len, err) != 0)
 		goto out;
-	if (file_size_fd(app_fd, &size) != 0 ||
-	    mse_tar_writer_add_fd(w, MSE_PACKAGE_APP_TAR, app_fd, size, err) != 0)
-		goto out;
-	if (file_size_fd(tests_fd, &size) != 0 ||
-	    mse_tar_writer_add_fd(w, MSE_PACKAGE_TESTS_TAR, tests_fd, size, err) != 0)
-		goto out;
-	if (mse_tar_writer_finish(w, NULL, NULL, err) != 0)
+	pjson = package_json(s, res->app_sha256, err);
+	if (!pjson || mse_tar_writer_add(w, MSE_PACKAGE_JSON, pjson, strlen(pjson), err) != 0 ||
+	    mse_tar_writer_finish(w, NULL, NULL, err) != 0)
 		goto out;
 	if (fsync(pkg_fd) != 0) {
 		mse_err_field(err, tmp_pkg, "cannot write: %s", strerror(errno));
@@ -521,13 +522,9 @@ out:
 		unlink(res->path);
 	if (tmp_pkg[0])
 		unlink(tmp_pkg);
+	mse_tar_writer_free(w);
 	if (pkg_fd >= 0)
 		close(pkg_fd);
-	if (app_fd >= 0)
-		close(app_fd);
-	if (tests_fd >= 0)
-		close(tests_fd);
-	mse_tar_writer_free(w);
 	mse_nonces_free(out_nonces);
 	file_list_free(&code);
 	file_list_free(&tests);
