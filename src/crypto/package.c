@@ -373,7 +373,7 @@ static int write_app_tar(const struct mse_package_spec *s, const struct file_lis
 		const char *rel = files->v[i].rel;
 		uint8_t *buf = NULL, sha[SHA256_DIGEST_LENGTH], nonce[MSE_CODEFILE_NONCE_BYTES];
 		size_t len = 0;
-		int reused = 0, k;
+		int reused = 0, sealed = 0, k;
 
 		if (snprintf(path, sizeof(path), "%s/%s", s->code_dir, rel) >= (int)sizeof(path)) {
 			mse_err_field(err, rel, "path too long");
@@ -394,6 +394,7 @@ static int write_app_tar(const struct mse_package_spec *s, const struct file_lis
 				k = mse_nonces_set(out_nonces, rel, nonce, sha, err);
 			if (k == 0 && mse_codefile_seal_inplace(s->key, nonce, buf, len) != 0)
 				k = mse_err_field(err, rel, "cannot encrypt");
+			sealed = k == 0;
 			if (k == 0 && snprintf(name, sizeof(name), "%s%s", rel,
 					       MSE_CODEFILE_SUFFIX) >= (int)sizeof(name))
 				k = mse_err_field(err, rel, "path too long");
@@ -405,7 +406,11 @@ static int write_app_tar(const struct mse_package_spec *s, const struct file_lis
 				res->reused += (size_t)reused;
 			}
 		}
-		mse_codefile_buf_free(buf, len + MSE_CODEFILE_HEADER_BYTES);
+		/* Once sealed in place the buffer holds only ciphertext: no wipe needed. */
+		if (sealed)
+			free(buf);
+		else
+			mse_codefile_buf_free(buf, len + MSE_CODEFILE_HEADER_BYTES);
 		if (k != 0) {
 			mse_err_file(err, s->code_dir);
 			goto out;
