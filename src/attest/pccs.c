@@ -30,6 +30,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "attest/collateral.h"
+#include "attest/pck.h"
+#include "attest/quote.h"
 #include "common/file.h"
 #include "common/hex.h"
 #include "common/log.h"
@@ -1020,5 +1023,44 @@ out:
 		free(pcs[i].data);
 	if (c.curl)
 		curl_easy_cleanup(c.curl);
+	return rc;
+}
+
+int mse_pccs_fetch_for_quote(const struct mse_pccs_opts *o, const uint8_t *quote, size_t len,
+			     char *out_dir, size_t out_size, struct mse_pccs_info *info,
+			     struct mse_err *err)
+{
+	struct mse_quote q;
+	struct mse_pck_info pck;
+	STACK_OF(X509) *chain = NULL;
+	char fmspc[2 * sizeof(pck.fmspc) + 1];
+	int rc = -1;
+
+	if (mse_quote_parse(&q, quote, len, 0, err) != 0)
+		return -1;
+	mse_err_step(err, "pccs");
+	if (q.cert_type != MSE_QUOTE_CERT_PCK_CHAIN)
+		return mse_err_set(err,
+				   "the quote's certification data is type %u, not a PCK chain (5): "
+				   "its FMSPC is unknown, so no collateral can be fetched for it",
+				   q.cert_type);
+	chain = mse_collateral_pem_chain(q.cert_data, q.cert_len, "pccs", "quote PCK chain", err);
+	if (!chain)
+		return -1;
+	if (mse_pck_from_x509(&pck, sk_X509_value(chain, 0), err) != 0)
+		goto out;
+	if (pck.ca == MSE_PCK_CA_UNKNOWN) {
+		mse_err_step(err, "pccs");
+		mse_err_set(err, "the PCK certificate's issuer is neither the Intel SGX PCK Platform "
+				 "CA nor the Processor CA: cannot tell which PCK CRL to fetch");
+		goto out;
+	}
+	if (mse_hex_encode(fmspc, sizeof(fmspc), pck.fmspc, sizeof(pck.fmspc)) != 0) {
+		mse_err_set(err, "cannot encode the FMSPC");
+		goto out;
+	}
+	rc = mse_pccs_fetch_info(o, fmspc, mse_pck_ca_name(pck.ca), out_dir, out_size, info, err);
+out:
+	sk_X509_pop_free(chain, X509_free);
 	return rc;
 }

@@ -90,6 +90,16 @@ int mse_pccs_fetch_info(const struct mse_pccs_opts *o, const char *fmspc_hex, co
 			char *out_dir, size_t out_size, struct mse_pccs_info *info,
 			struct mse_err *err) MSE_MUST_CHECK;
 
+/*
+ * As mse_pccs_fetch_info, for the platform that produced this quote: its
+ * FMSPC and PCK CA type are read from the PCK certificate in the quote's
+ * certification data (type 5). The chain is not verified here — it only
+ * says what to fetch; the verifier checks everything afterwards.
+ */
+int mse_pccs_fetch_for_quote(const struct mse_pccs_opts *o, const uint8_t *quote, size_t len,
+			     char *out_dir, size_t out_size, struct mse_pccs_info *info,
+			     struct mse_err *err) MSE_MUST_CHECK;
+
 /* ---- building blocks, exposed for the CLI and the tests ---------------- */
 
 /*

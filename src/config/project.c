@@ -659,6 +659,25 @@ static void load_cloud(struct loader *L, struct mse_project *p, const struct mse
 
 /* ------------------------------------------------------------------ */
 
+/*
+ * Puts the errors appended since index `from` in document order (file-level
+ * errors, line 0, first). Insertion sort: stable, and the lists are short.
+ */
+static void sort_errors(struct mse_errlist *l, size_t from)
+{
+	size_t i, j;
+
+	for (i = from + 1; i < l->len; i++) {
+		struct mse_err e = l->items[i];
+
+		for (j = i; j > from && (l->items[j - 1].line > e.line ||
+					 (l->items[j - 1].line == e.line && l->items[j - 1].col > e.col));
+		     j--)
+			l->items[j] = l->items[j - 1];
+		l->items[j] = e;
+	}
+}
+
 void mse_project_free(struct mse_project *p)
 {
 	size_t i;
@@ -713,8 +732,10 @@ int mse_project_load(const char *path, const struct mse_project_opts *opts, stru
 	char cwd[PATH_MAX], *abs = NULL, *slash;
 	const char *code_from = "the default " MSE_PROJECT_DEFAULT_CODE "/";
 	char got[128];
+	size_t first;
 
 	*out = NULL;
+	first = errs ? errs->len : 0;
 	L.file = path;
 	L.errs = errs;
 	L.now = opts && opts->now ? opts->now : time(NULL);
@@ -791,6 +812,8 @@ int mse_project_load(const char *path, const struct mse_project_opts *opts, stru
 	*out = p;
 	return 0;
 fail:
+	if (errs)
+		sort_errors(errs, first);
 	mse_project_free(p);
 	mse_toml_free(doc);
 	free(text);

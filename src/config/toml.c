@@ -7,6 +7,13 @@
  * document, so the scanner only has to care about ASCII structure and
  * control characters. Table semantics (§Table, §Array of Tables, §Keys on
  * dotted keys) are enforced with per-table flags, see T_* below.
+ *
+ * Bounds: a text lexer needs lookahead without consuming (is this `'''` or
+ * `''`? a date or a number?), which mse_buf does not offer, so the parser
+ * has its own cursor: every read goes through peek()/peek_at(), which return
+ * -1 at or past the end, or through an explicit `< len` check. The unit test
+ * places documents right before an unmapped page, and fuzz_toml runs under
+ * ASan, to hold that line.
  */
 #include "config/toml.h"
 

@@ -440,7 +440,7 @@ struct xch {
 	uint64_t body_read;
 	size_t raw_off;          /* unread raw bytes: c->buf[raw_off, c->len) */
 	size_t dec_off, dec_len; /* decoded chunked bytes ready to hand out */
-	int body_done, body_error, body_too_large, continue_sent;
+	int body_done, body_error, body_too_large, body_timeout, continue_sent;
 	/* response */
 	int status;
 	enum out_mode mode;
@@ -507,10 +507,11 @@ static int send_continue(struct xch *x)
 	return 0;
 }
 
-static ssize_t body_fail(struct xch *x, int too_large)
+static ssize_t body_fail(struct xch *x, int too_large, int timeout)
 {
 	x->body_error = 1;
 	x->body_too_large |= too_large;
+	x->body_timeout |= timeout;
 	x->close_after = 1;
 	return -1;
 }
@@ -526,7 +527,7 @@ static ssize_t xch_read_body(struct mse_exchange *ex, void *buf, size_t n)
 	if (x->body_done || n == 0)
 		return 0;
 	if (x->req.expect_continue && !x->continue_sent && !x->x.started && send_continue(x) != 0)
-		return body_fail(x, 0);
+		return body_fail(x, 0, 0);
 	if (!x->req.chunked) {
 		uint64_t left = (uint64_t)x->req.content_length - x->body_read;
 		size_t k = n, avail = c->len - x->raw_off;
@@ -546,7 +547,7 @@ static ssize_t xch_read_body(struct mse_exchange *ex, void *buf, size_t n)
 				mse_debug("%s:%u: request body: %s", c->info.remote_addr,
 					  c->info.remote_port,
 					  r == IO_TIMEOUT ? "read timed out" : "client went away");
-				return body_fail(x, 0);
+				return body_fail(x, 0, r == IO_TIMEOUT);
 			}
 		}
 		x->body_read += (uint64_t)r;
@@ -579,7 +580,7 @@ static ssize_t xch_read_body(struct mse_exchange *ex, void *buf, size_t n)
 			got = io_read_timed(c, c->buf + c->len, c->cap - c->len,
 					    s->cfg.read_timeout_ms);
 			if (got <= 0)
-				return body_fail(x, 0);
+				return body_fail(x, 0, got == IO_TIMEOUT);
 			c->len += (size_t)got;
 		}
 		sz = c->len - x->raw_off;
@@ -588,7 +589,7 @@ static ssize_t xch_read_body(struct mse_exchange *ex, void *buf, size_t n)
 			mse_debug("%s:%u: %s", c->info.remote_addr, c->info.remote_port,
 				  x->dec.too_large ? "chunked body over the limit"
 						   : "malformed chunked body");
-			return body_fail(x, x->dec.too_large);
+			return body_fail(x, x->dec.too_large, 0);
 		}
 		x->dec_off = x->raw_off;
 		x->dec_len = sz;
@@ -867,7 +868,10 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 	memcpy(c->info.server_name, saved_name, sizeof(saved_name));
 	if (!x->x.started && !x->failed) {
 		/* The handler did not answer: a body error gets its own status. */
-		int status = x->body_too_large ? 413 : x->body_error ? 400 : 500;
+		int status = x->body_too_large ? 413
+			     : x->body_timeout ? 408
+			     : x->body_error   ? 400
+					       : 500;
 
 		if (status == 500)
 			mse_error("handler returned without a response for %.*s %.*s",

@@ -75,6 +75,9 @@ def lines_app(environ, start_response):
             if not line:
                 break
             out.append(line.decode("latin-1"))
+    elif mode == "readhuge":
+        # A terabyte asked for, a few bytes there: nothing is allocated up front.
+        out = [inp.read(10 ** 12).decode("latin-1")]
     elif mode == "readlines":
         out = [x.decode("latin-1") for x in inp.readlines()]
     elif mode == "iter":
@@ -193,6 +196,18 @@ def big_app(environ, start_response):
     return gen()
 
 
+def sleep_app(environ, start_response):
+    """Answers in two chunks a delay apart (a request in flight for shutdown tests)."""
+    delay = float(environ["QUERY_STRING"] or "1")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+
+    def gen():
+        yield b"first "
+        time.sleep(delay)
+        yield b"second"
+    return gen()
+
+
 def hello_app(environ, start_response):
     return text(start_response, "hello")
 
@@ -266,6 +281,7 @@ VALID = {
     "/slow": slow_read_app,
     "/big": big_app,
     "/hello": hello_app,
+    "/sleep": sleep_app,
     "/head": head_app,
     "/unraisable": unraisable_app,
     "/subprocess": subprocess_app,

@@ -105,6 +105,8 @@ def test_every_error_and_default_config(tmp_path):
     assert any(l.startswith("mse check: mse.toml:3:24: healthcheck_endpoint: ") for l in lines)
     assert 'mse check: mse.toml:6:1: nmae: unknown key (did you mean "name"?)' in lines
     assert lines[-1] == "mse check: 3 errors in mse.toml"
+    # in document order
+    assert [int(POS.match(l)["line"]) for l in lines[:-1]] == [2, 3, 6]
 
 
 def test_syntax_error_and_missing_file(tmp_path):

@@ -337,6 +337,7 @@ static void input_readline_readlines_iter(void **state)
 		{"readline3", "[\"fir\", \"st\\n\", \"sec\", \"ond\", \" li\", \"ne\\n\", \"\\n\", "
 			      "\"las\", \"t-n\", \"o-n\", \"ewl\", \"ine\"]"},
 		{"read", "[\"first\\nsecond line\\n\\nlast-no-newline\"]"},
+		{"readhuge", "[\"first\\nsecond line\\n\\nlast-no-newline\"]"},
 	};
 	char target[64];
 	struct fake f;
