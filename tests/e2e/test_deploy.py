@@ -49,7 +49,6 @@ def state(env, name):
 
 
 def scaffold(tmp, env, name="demo"):
-    mse(env, "scaffold", name, "--output", str(tmp)) if False else None
     p = subprocess.run([MSE, "scaffold", name], cwd=tmp, env=env, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     return tmp / name
