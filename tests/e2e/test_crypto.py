@@ -497,6 +497,13 @@ def test_package_then_decrypt_app_tar(tmp_path):
     mse("decrypt", "--key", key, "--input", app, "--output", plain, check=0)
     got = {str(f.relative_to(plain)): f.read_bytes() for f in plain.rglob("*") if f.is_file()}
     assert got == SOURCES
+    # The whole package works too (after its app.tar digest is checked).
+    plain2 = tmp_path / "plain2"
+    mse("decrypt", "--key", key, "--input", tar, "--output", plain2, check=0)
+    got = {str(f.relative_to(plain2)): f.read_bytes() for f in plain2.rglob("*") if f.is_file()}
+    assert got == SOURCES
+    assert sorted(os.listdir(tmp_path)) == sorted(["app.tar", "mse.toml", "mse_src", "out",
+                                                   "plain", "plain2", "tests"])
 
 
 def test_package_errors(tmp_path):
