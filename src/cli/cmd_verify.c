@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 
 #include "attest/collateral.h"
+#include "attest/pccs.h"
 #include "attest/quote.h"
 #include "attest/ratls.h"
 #include "attest/tcb.h"
@@ -24,7 +25,8 @@
 
 static const char usage_text[] =
 	"Usage: mse verify (--quote FILE | --cert FILE | --url HOST:PORT | --evidence FILE)\n"
-	"                  [--collateral DIR] [--mrenclave HEX] [--mrsigner HEX | --signer-key PEM]\n"
+	"                  [--collateral DIR | --pccs URL [--pccs-ca FILE] | --offline]\n"
+	"                  [--mrenclave HEX] [--mrsigner HEX | --signer-key PEM]\n"
 	"                  [--isvprodid N] [--min-isvsvn N] [--now TIME] [--json] [--output DIR]\n"
 	"                  [--accept-tcb-status LIST] [--accept-expired-collateral]\n"
 	"                  [--allow-missing-crl] [--strict] [--allow-simulation] [--sim-root FILE]\n"
@@ -43,6 +45,13 @@ static const char usage_text[] =
 	"  --collateral DIR    tcb_info.json, qe_identity.json, *_issuer_chain.pem, pck_crl.der,\n"
 	"                      root_ca_crl.der (default with --evidence: the evidence's own;\n"
 	"                      with --allow-simulation: $MSE_SIM_DIR/collateral)\n"
+	"  --pccs URL          fetch it from this PCCS (or Intel's PCS) for the quote's FMSPC\n"
+	"                      and PCK CA, through the cache ~/.cache/mse/collateral/, reused\n"
+	"                      until its earliest nextUpdate. Without --collateral and --pccs,\n"
+	"                      the URL comes from /etc/sgx_default_qcnl.conf (pccs_url)\n"
+	"  --pccs-ca FILE      PEM CA bundle for the PCCS's TLS certificate (self-signed PCCS)\n"
+	"  --offline           use the collateral cache only, no network; fails if it has no\n"
+	"                      current entry for this platform\n"
 	"Expected enclave (each optional, each checked when given):\n"
 	"  --mrenclave HEX     64 hex digits\n"
 	"  --mrsigner HEX      64 hex digits\n"
@@ -76,12 +85,14 @@ struct verify_opts {
 	const char *now, *output, *accept, *sim_root;
 	const char *isvprodid, *min_isvsvn;
 	int json, accept_expired, allow_missing_crl, strict, allow_sim;
+	const char *pccs, *pccs_ca;
+	int offline;
 };
 
 enum {
 	O_QUOTE = 256, O_CERT, O_URL, O_EVIDENCE, O_COLLATERAL, O_MRENCLAVE, O_MRSIGNER, O_SIGNER_KEY, O_NOW,
 	O_JSON, O_OUTPUT, O_ACCEPT, O_EXPIRED, O_MISSING_CRL, O_STRICT, O_SIM, O_SIM_ROOT, O_ISVPRODID,
-	O_MIN_ISVSVN, O_HELP
+	O_MIN_ISVSVN, O_HELP, O_PCCS, O_PCCS_CA, O_OFFLINE
 };
 
 /* Adding an option = one line here, one field above, one case below. */
@@ -105,6 +116,9 @@ static const struct option longopts[] = {
 	{"strict", no_argument, NULL, O_STRICT},
 	{"allow-simulation", no_argument, NULL, O_SIM},
 	{"sim-root", required_argument, NULL, O_SIM_ROOT},
+	{"pccs", required_argument, NULL, O_PCCS},
+	{"pccs-ca", required_argument, NULL, O_PCCS_CA},
+	{"offline", no_argument, NULL, O_OFFLINE},
 	{"help", no_argument, NULL, O_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -123,6 +137,9 @@ static int parse_opts(int argc, char **argv, struct verify_opts *o)
 		case O_URL: o->url = optarg; break;
 		case O_EVIDENCE: o->evidence = optarg; break;
 		case O_COLLATERAL: o->collateral = optarg; break;
+		case O_PCCS: o->pccs = optarg; break;
+		case O_PCCS_CA: o->pccs_ca = optarg; break;
+		case O_OFFLINE: o->offline = 1; break;
 		case O_MRENCLAVE: o->mrenclave = optarg; break;
 		case O_MRSIGNER: o->mrsigner = optarg; break;
 		case O_SIGNER_KEY: o->signer_key = optarg; break;
@@ -148,6 +165,10 @@ static int parse_opts(int argc, char **argv, struct verify_opts *o)
 	sources = !!o->quote + !!o->cert + !!o->url + !!o->evidence;
 	if (sources != 1)
 		return cli_usage_error("verify", "give exactly one of --quote, --cert, --url, --evidence");
+	if (o->collateral && (o->pccs || o->pccs_ca || o->offline))
+		return cli_usage_error("verify", "--collateral excludes --pccs, --pccs-ca and --offline");
+	if (o->offline && (o->pccs || o->pccs_ca))
+		return cli_usage_error("verify", "--offline uses the cache only: drop --pccs/--pccs-ca");
 	if (o->mrsigner && o->signer_key)
 		return cli_usage_error("verify", "--mrsigner and --signer-key are exclusive");
 	if (o->output && o->quote)
@@ -480,7 +501,23 @@ int cmd_verify(int argc, char **argv)
 			goto fail;
 		}
 	}
-	if (o.collateral || (!o.evidence && o.allow_sim)) {
+	if (o.pccs || o.pccs_ca || o.offline || (!o.collateral && !o.evidence && !o.allow_sim)) {
+		/* Collateral from a PCCS, through the cache (README "Collateral from a PCCS"). */
+		struct mse_pccs_opts po;
+		char dir[4200];
+		const uint8_t *qb = have_cert ? cert.quote : input;
+		size_t ql = have_cert ? cert.quote_len : input_len;
+
+		mse_pccs_opts_init(&po);
+		po.url = o.pccs;
+		po.ca_file = o.pccs_ca;
+		po.offline = o.offline;
+		po.now = pol.now;
+		if (mse_pccs_fetch_for_quote(&po, qb, ql, dir, sizeof(dir), NULL, &err) ||
+		    mse_collateral_load_dir(&coll, dir, &err))
+			goto fail;
+		use = &coll;
+	} else if (o.collateral || (!o.evidence && o.allow_sim)) {
 		char dir[4200];
 
 		if (o.collateral)
@@ -490,9 +527,6 @@ int cmd_verify(int argc, char **argv)
 		if (mse_collateral_load_dir(&coll, dir, &err))
 			goto fail;
 		use = &coll;
-	} else if (!o.evidence) {
-		rc = cli_usage_error("verify", "--collateral DIR is required with --quote, --cert and --url");
-		goto out;
 	}
 
 	/* ---- verify ---- */

@@ -8,6 +8,7 @@
 
 #include "common/file.h"
 #include "common/hex.h"
+#include "config/toml.h"
 
 /* A JSON nonce map is small text; this bounds what we read. */
 #define NONCES_MAX_FILE ((size_t)64 << 20)
@@ -301,6 +302,81 @@ int mse_nonces_load_json(const char *path, struct mse_nonces **out, struct mse_e
 	rc = mse_nonces_parse_json((const char *)data, len, path, out, err);
 	free(data);
 	return rc;
+}
+
+int mse_nonces_load_mse_context(const char *path, struct mse_nonces **out, struct mse_err *err)
+{
+	struct mse_nonces *n = NULL;
+	struct mse_toml *doc = NULL;
+	const struct mse_toml_value *tab;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	*out = NULL;
+	if (mse_file_read(path, NONCES_MAX_FILE, &data, &len, err) != 0)
+		return -1;
+	if (mse_toml_parse((const char *)data, len, path, &doc, err) != 0)
+		goto out;
+	tab = mse_toml_table_get(mse_toml_table_get(mse_toml_root(doc), "instance"), "nonces");
+	if (!tab || tab->type != MSE_TOML_TABLE) {
+		mse_err_file(err, path);
+		mse_err_field(err, "instance.nonces", "no such table (an MSE context.toml has one)");
+		goto out;
+	}
+	n = mse_nonces_new();
+	if (!n) {
+		mse_err_set(err, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < mse_toml_len(tab); i++) {
+		const struct mse_toml_kv *kv = mse_toml_table_at(tab, i);
+		uint8_t nonce[MSE_CODEFILE_NONCE_BYTES];
+		const char *hex = NULL;
+		size_t hex_len = 0;
+
+		if (strlen(kv->key) != kv->key_len || !path_ok(kv->key)) {
+			mse_err_at(err, path, kv->pos.line, kv->pos.col,
+				   "instance.nonces: \"%s\" is not a relative path inside the code "
+				   "directory",
+				   kv->key);
+			goto out;
+		}
+		if (mse_toml_get_string(kv->value, &hex, &hex_len) != 0 ||
+		    mse_hex_decode_exact(nonce, sizeof(nonce), hex, hex_len) != 0) {
+			mse_err_at(err, path, kv->value->pos.line, kv->value->pos.col,
+				   "instance.nonces.\"%s\": expected a string of 48 hex digits",
+				   kv->key);
+			goto out;
+		}
+		if (append(n, kv->key, nonce, NULL) != 0) {
+			mse_err_set(err, "out of memory");
+			goto out;
+		}
+	}
+	if (n->len)
+		qsort(n->v, n->len, sizeof(*n->v), cmp_path);
+	if (mse_nonces_check_unique(n, err) != 0) {
+		mse_err_file(err, path);
+		goto out;
+	}
+	*out = n;
+	n = NULL;
+	rc = 0;
+out:
+	mse_nonces_free(n);
+	mse_toml_free(doc);
+	free(data);
+	return rc;
+}
+
+int mse_nonces_load(const char *path, struct mse_nonces **out, struct mse_err *err)
+{
+	size_t n = strlen(path);
+
+	if (n > 5 && strcmp(path + n - 5, ".toml") == 0)
+		return mse_nonces_load_mse_context(path, out, err);
+	return mse_nonces_load_json(path, out, err);
 }
 
 int mse_nonces_to_json(const struct mse_nonces *n, char **out, struct mse_err *err)

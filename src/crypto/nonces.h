@@ -9,8 +9,8 @@
  *
  *     { "app.py": { "nonce": "<48 hex>", "sha256": "<64 hex of the plaintext>" }, ... }
  *
- * Also read: MSE's form, a plain { "path": "<48 hex>" } (the `[instance.nonces]`
- * table of MSE's context.toml, once converted by the TOML reader).
+ * Also read: MSE's form, a plain { "path": "<48 hex>" }, and the
+ * `[instance.nonces]` table of MSE's context.toml (same pairs, in TOML).
  *
  * Safety: XSalsa20 with a repeated (key, nonce) reuses its keystream, so
  *   - a nonce recorded for a file whose plaintext has changed is refused
@@ -69,6 +69,15 @@ int mse_nonces_parse_json(const char *text, size_t len, const char *name, struct
 /* Reads and parses a JSON map file. */
 int mse_nonces_load_json(const char *path, struct mse_nonces **out,
 			 struct mse_err *err) MSE_MUST_CHECK;
+/*
+ * Reads MSE's context.toml (`mse cloud` deploy context): the table
+ * [instance.nonces], "path" = "<48 hex>". Errors carry file:line:col.
+ */
+int mse_nonces_load_mse_context(const char *path, struct mse_nonces **out,
+				struct mse_err *err) MSE_MUST_CHECK;
+/* Either loader, by name: *.toml is an MSE context, anything else JSON. */
+int mse_nonces_load(const char *path, struct mse_nonces **out, struct mse_err *err) MSE_MUST_CHECK;
+
 /* Our JSON form, keys sorted, 2-space indent, trailing newline. Caller frees *out. */
 int mse_nonces_to_json(const struct mse_nonces *n, char **out, struct mse_err *err) MSE_MUST_CHECK;
 /* Writes our JSON form atomically (mode 0644: it holds no key). */

@@ -1,0 +1,594 @@
+"""`mse serve` end to end: the WSGI bridge behind the real HTTP/TLS server.
+
+Every well-behaved route of tests/apps/wsgi_testapp.py runs under
+wsgiref.validate with warnings as errors; /unraisable reports anything the
+validator raised at garbage collection. Digests are computed here with
+hashlib, independently of the server. Servers listen on 127.0.0.1, port 0.
+"""
+import hashlib
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import pytest
+
+ROOT = os.environ.get("MSE_ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+MSE = os.environ.get("MSE_BIN", os.path.join(ROOT, "build", "mse"))
+APPS = os.path.join(ROOT, "tests", "apps")
+SEED = os.path.join(ROOT, "..", "shared", "seed", "mse-good-practices.md")
+
+
+def sanitized(binary):
+    return "/san/" in binary or "/fuzz/" in binary
+
+
+class Server:
+    """One `mse serve` process; stop() sends SIGTERM and returns the exit code."""
+
+    def __init__(self, app="wsgi_testapp:app", code=APPS, tls=None, args=(), env=None,
+                 binary=MSE, leaks=False):
+        self.dir = tempfile.mkdtemp(prefix="mse-serve-")
+        self.port_file = os.path.join(self.dir, "port")
+        self.log_path = os.path.join(self.dir, "log")
+        cmd = [binary, "serve", app, "--code", code, "--port", "0", "--port-file",
+               self.port_file, "--threads", "4"]
+        cmd += ["--cert", tls[0], "--key", tls[1]] if tls else ["--no-tls"]
+        cmd += list(args)
+        e = dict(os.environ)
+        if not leaks:
+            # LeakSanitizer cannot run under the seccomp filter (sandbox.h).
+            e["ASAN_OPTIONS"] = e.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+        e.update(env or {})
+        self.tls = tls
+        self.log = open(self.log_path, "w+")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        deadline = time.time() + 60
+        while not os.path.exists(self.port_file):
+            if self.proc.poll() is not None:
+                raise AssertionError("mse serve exited %d:\n%s" % (self.proc.returncode, self.text()))
+            if time.time() > deadline:
+                self.proc.kill()
+                raise AssertionError("mse serve did not start:\n" + self.text())
+            time.sleep(0.02)
+        self.port = int(open(self.port_file).read())
+
+    def text(self):
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def conn(self, timeout=30):
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=self.tls[0])
+            ctx.check_hostname = False
+            return http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=timeout)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, conn=None, chunked=False):
+        c = conn or self.conn()
+        c.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
+        r = c.getresponse()
+        data = r.read()
+        if conn is None:
+            c.close()
+        return r, data
+
+    def get(self, path):
+        r, data = self.request("GET", path)
+        assert r.status == 200, (path, r.status, data)
+        return data
+
+    def rss_kb(self, field="VmRSS"):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("mse serve did not stop on SIGTERM:\n" + self.text())
+        self.log.close()
+        return rc
+
+
+@pytest.fixture(scope="module")
+def tls_files():
+    d = tempfile.mkdtemp(prefix="mse-serve-tls-")
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.fixture(scope="module")
+def tls_server(tls_files):
+    s = Server(tls=tls_files)
+    yield s
+    assert s.stop() == 0, s.text()
+
+
+@pytest.fixture(scope="module")
+def plain_server():
+    s = Server(args=["--timeout", "2", "--idle-timeout", "3"])
+    yield s
+    assert s.stop() == 0, s.text()
+
+
+# ---- usage -------------------------------------------------------------------
+
+def test_help_and_usage_errors():
+    r = subprocess.run([MSE, "serve", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "MODULE:VARIABLE" in r.stdout and "--memory" in r.stdout
+    for args in (["app:app"], ["app:app", "--code", "x"], ["--code", "x", "--no-tls"],
+                 ["app:app", "--code", "x", "--no-tls", "--port", "70000"],
+                 ["app:app", "--code", "x", "--no-tls", "--bogus"],
+                 ["app:app", "--code", "x", "--no-tls", "--cert", "c.pem"]):
+        r = subprocess.run([MSE, "serve"] + args, capture_output=True, text=True)
+        assert r.returncode == 2, (args, r.stderr)
+        assert "mse serve:" in r.stderr
+
+
+def test_import_errors_exit_1(tmp_path):
+    env = dict(os.environ, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0")
+    (tmp_path / "broken.py").write_text("import nonexistent_module_xyz\napp = None\n")
+    (tmp_path / "notcallable.py").write_text("app = 42\n")
+    for spec, want in (("nosuchmodule:app", "ModuleNotFoundError"),
+                       ("broken:app", "nonexistent_module_xyz"),
+                       ("notcallable:app", "not a callable"),
+                       ("app", "MODULE:VARIABLE")):
+        r = subprocess.run([MSE, "serve", spec, "--code", str(tmp_path), "--no-tls", "--port", "0"],
+                           capture_output=True, text=True, env=env, timeout=60)
+        assert r.returncode == 1, (spec, r.returncode, r.stderr)
+        assert want in r.stderr, (spec, r.stderr)
+
+
+def test_bad_certificate_exit_1(tmp_path):
+    (tmp_path / "c.pem").write_text("not a certificate\n")
+    r = subprocess.run([MSE, "serve", "wsgi_testapp:app", "--code", APPS, "--port", "0",
+                        "--cert", str(tmp_path / "c.pem"), "--key", str(tmp_path / "c.pem")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "mse serve:" in r.stderr
+
+
+# ---- WSGI over TLS -------------------------------------------------------------
+
+def test_environ_over_tls(tls_server):
+    r, data = tls_server.request("GET", "/environ/caf%C3%A9?a=1&b=%2F",
+                                 headers={"X-Test": "v1", "Cookie": "k=v"})
+    assert r.status == 200
+    env = json.loads(data)
+    assert env["wsgi.url_scheme"] == "https"
+    assert env["PATH_INFO"] == "/environ/caf\u00c3\u00a9"  # bytes as latin-1 (PEP 3333)
+    assert env["QUERY_STRING"] == "a=1&b=%2F"
+    assert env["HTTP_X_TEST"] == "v1" and env["HTTP_COOKIE"] == "k=v"
+    assert env["SERVER_PORT"] == str(tls_server.port)
+    assert env["REMOTE_ADDR"] == "127.0.0.1"
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
+
+
+def test_request_shapes(tls_server):
+    c = tls_server.conn()
+    body = os.urandom(300000)
+    r, data = tls_server.request("POST", "/sha", body=body, conn=c)
+    assert data.decode() == "%d %s" % (len(body), hashlib.sha256(body).hexdigest())
+    c.close()
+
+
+def test_chunked_request_body(tls_server):
+    c = tls_server.conn()
+    pieces = [os.urandom(n) for n in (1, 1000, 70000, 5)]
+    r, data = tls_server.request("POST", "/sha", body=iter(pieces),
+                                 headers={"Transfer-Encoding": "chunked"}, conn=c, chunked=True)
+    whole = b"".join(pieces)
+    assert data.decode() == "%d %s" % (len(whole), hashlib.sha256(whole).hexdigest())
+    c.close()
+
+
+def test_more_request_shapes(tls_server):
+    c = tls_server.conn()
+    for mode in ("readline", "readlines", "iter"):
+        r, data = tls_server.request("POST", "/lines?" + mode, body=b"a\nbb\n\nccc", conn=c)
+        assert json.loads(data) == ["a\n", "bb\n", "\n", "ccc"], mode
+    r, data = tls_server.request("GET", "/write", conn=c)
+    assert data == b"abcdefghi"
+    r, data = tls_server.request("GET", "/gen?1000", conn=c)
+    assert data == b"".join(b"%08d\n" % i for i in range(1000))
+    assert r.getheader("Transfer-Encoding") == "chunked"
+    r, data = tls_server.request("HEAD", "/head", conn=c)
+    assert r.status == 200 and data == b"" and r.getheader("Content-Length") == "11"
+    r, data = tls_server.request("GET", "/head", conn=c)
+    assert data == b"body-of-get"
+    r, data = tls_server.request("GET", "/excinfo", conn=c)
+    assert r.status == 503 and data == b"sorry"
+    r, data = tls_server.request("GET", "/nowhere", conn=c)
+    assert r.status == 404
+    r, data = tls_server.request("GET", "/file?path=" + os.path.join(APPS, "wsgi_testapp.py"), conn=c)
+    assert data == open(os.path.join(APPS, "wsgi_testapp.py"), "rb").read()
+    r, data = tls_server.request("GET", "/rawfile?skip=5&cl=0&path=" + os.path.join(APPS, "wsgi_testapp.py"), conn=c)
+    assert data == open(os.path.join(APPS, "wsgi_testapp.py"), "rb").read()[5:]
+    c.close()
+
+
+def test_expect_100_continue(plain_server):
+    s = socket.create_connection(("127.0.0.1", plain_server.port), timeout=10)
+    s.sendall(b"POST /sha HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    assert s.recv(100).startswith(b"HTTP/1.1 100")
+    s.sendall(b"hello")
+    data = b""
+    while b"\r\n\r\n" not in data or not data.endswith(hashlib.sha256(b"hello").hexdigest().encode()):
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 200") and hashlib.sha256(b"hello").hexdigest().encode() in data
+    s.close()
+
+
+def test_app_exception_gives_500_without_traceback(tls_server):
+    r, data = tls_server.request("GET", "/raise")
+    assert r.status == 500 and b"boom" not in data and b"Traceback" not in data
+    assert "RuntimeError: boom from the app" in tls_server.text()
+
+
+def test_debug_puts_the_traceback_in_the_500(tmp_path):
+    access = tmp_path / "access.log"
+    s = Server(args=["--debug", "--access-log", str(access)])
+    try:
+        r, data = s.request("GET", "/raise")
+        assert r.status == 500 and b"RuntimeError: boom from the app" in data
+        assert s.get("/hello?x=1") == b"hello"
+    finally:
+        assert s.stop() == 0
+    lines = access.read_text().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("127.0.0.1 - - [") and lines[0].endswith('"GET /raise HTTP/1.1" 500 %d' % len(data))
+    assert lines[1].endswith('"GET /hello?x=1 HTTP/1.1" 200 5')
+
+
+def test_thousands_of_keepalive_requests(tls_server):
+    c = tls_server.conn()
+    c.connect()
+    sock = c.sock
+    for i in range(3000):
+        c.request("GET", "/hello")
+        r = c.getresponse()
+        assert r.status == 200 and r.read() == b"hello"
+    assert c.sock is sock  # the same TLS connection throughout
+    c.close()
+
+
+def test_concurrent_clients(tls_server):
+    errors = []
+
+    def client():
+        try:
+            c = tls_server.conn()
+            for _ in range(100):
+                c.request("GET", "/hello")
+                r = c.getresponse()
+                if r.read() != b"hello":
+                    errors.append(r.status)
+            c.close()
+        except Exception as e:  # reported below
+            errors.append(repr(e))
+    ts = [threading.Thread(target=client) for _ in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert errors == []
+
+
+@pytest.fixture
+def lean_server():
+    # ASan's quarantine keeps 256 MiB of freed blocks by default: shrink it so
+    # RSS measures what the server holds, not what ASan delays reusing.
+    s = Server(env={"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") +
+                    ":detect_leaks=0:quarantine_size_mb=4"})
+    yield s
+    assert s.stop() == 0, s.text()
+
+
+def test_large_upload_and_download_are_streamed(lean_server):
+    plain_server = lean_server
+    size = 96 * 1024 * 1024
+    plain_server.get("/hello")
+    before = plain_server.rss_kb()
+
+    def gen():
+        block = bytes(range(256)) * 4096  # 1 MiB
+        for _ in range(size // len(block)):
+            yield block
+    h = hashlib.sha256()
+    for block in gen():
+        h.update(block)
+    r, data = plain_server.request("POST", "/sha", body=gen(), headers={"Content-Length": str(size)})
+    assert data.decode() == "%d %s" % (size, h.hexdigest())
+    c = plain_server.conn()
+    c.request("GET", "/big?%d" % size)
+    r = c.getresponse()
+    h, n = hashlib.sha256(), 0
+    while True:
+        b = r.read(1 << 20)
+        if not b:
+            break
+        n += len(b)
+        h.update(b)
+    c.close()
+    assert n == size and h.hexdigest() == hashlib.sha256(b"x" * size).hexdigest()
+    # Neither body was held whole: the server grew by far less than its size.
+    grown = plain_server.rss_kb() - before
+    assert grown < 48 * 1024, "RSS grew by %d KiB moving %d MiB" % (grown, size >> 20)
+
+
+def test_malformed_requests_leave_the_server_up(plain_server):
+    for raw in (b"GARBAGE\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+                b"POST /sha HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"POST /sha HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n",
+                b"\x16\x03\x01\x00\xff" + os.urandom(300)):
+        s = socket.create_connection(("127.0.0.1", plain_server.port), timeout=10)
+        s.sendall(raw)
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+        s.close()
+        assert data == b"" or data.startswith(b"HTTP/1.1 4") or data.startswith(b"HTTP/1.1 5"), data[:80]
+        assert plain_server.get("/hello") == b"hello"
+
+
+def test_slow_client_is_timed_out(plain_server):
+    s = socket.create_connection(("127.0.0.1", plain_server.port), timeout=15)
+    s.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n")  # never finishes its head
+    t0 = time.time()
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    elapsed = time.time() - t0
+    s.close()
+    assert elapsed < 10, elapsed
+    assert data == b"" or data.startswith(b"HTTP/1.1 408"), data[:80]
+    assert plain_server.get("/hello") == b"hello"
+
+
+def test_subprocess_and_fork_fail_cleanly(plain_server):
+    for what in ("run", "fork", "system", "popen"):
+        data = plain_server.get("/subprocess?" + what).decode()
+        assert data == "PermissionError errno=1 subprocesses are not allowed in an enclave", (what, data)
+    # Below Python's audit hook, the seccomp filter answers EPERM to libc's fork.
+    data = plain_server.get("/subprocess?ctypes-fork").decode()
+    assert data.startswith("PermissionError errno=1"), data
+    assert "subprocesses are not allowed in an enclave" in plain_server.text()
+    # Threads are still allowed (clone with CLONE_THREAD, clone3 -> ENOSYS fallback).
+    assert plain_server.get("/thread") == b"499500"
+
+
+def test_validator_never_complained(tls_server, plain_server):
+    assert tls_server.get("/unraisable") == b"[]"
+    assert plain_server.get("/unraisable") == b"[]"
+
+
+def test_graceful_shutdown_drains_in_flight_requests():
+    s = Server()
+    result = {}
+
+    def slow():
+        r, data = s.request("GET", "/sleep?1.5")
+        result["status"], result["data"] = r.status, data
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.5)
+    s.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    # No new connections once stopping.
+    with pytest.raises(OSError):
+        c = s.conn(timeout=2)
+        c.request("GET", "/hello")
+        c.getresponse().read()
+    t.join(30)
+    assert result == {"status": 200, "data": b"first second"}
+    assert s.proc.wait(30) == 0, s.text()
+    assert s.stop() == 0, s.text()
+    assert "drained" in s.text()
+
+
+def test_leaks_unsandboxed():
+    """LeakSanitizer checks the whole serve path here, without the filter."""
+    if not sanitized(MSE):
+        pytest.skip("needs the sanitizer build")
+    s = Server(args=["--no-sandbox"], leaks=True)
+    try:
+        assert s.get("/hello") == b"hello"
+        s.request("GET", "/raise")
+        s.request("POST", "/sha", body=b"x" * 100000)
+    finally:
+        rc = s.stop()
+    assert rc == 0, s.text()
+    assert "LeakSanitizer" not in s.text()
+
+
+# ---- the seed's Flask examples (shared/seed/mse-good-practices.md) ----------------
+
+def seed_examples():
+    """The python code blocks of the seed page, as written there."""
+    text = open(SEED).read()
+    blocks, cur = [], None
+    for line in text.splitlines():
+        if line.strip() == "```python":
+            cur = []
+        elif line.strip() == "```" and cur is not None:
+            blocks.append("\n".join(cur) + "\n")
+            cur = None
+        elif cur is not None:
+            cur.append(line)
+    return [b for b in blocks if "Flask(__name__)" in b]
+
+
+def test_seed_flask_examples(tmp_path, tls_files):
+    if not os.path.exists(SEED):
+        pytest.skip("no seed docs at " + SEED)
+    examples = seed_examples()
+    assert len(examples) >= 2
+    home = tmp_path / "home"
+    (home / ".cache" / "mse").mkdir(parents=True)
+    secrets = home / ".cache" / "mse" / "secrets.json"
+    secrets.write_text(json.dumps({"login": "username", "password": "azerty"}))
+    env = {"HOME": str(home), "SECRETS_PATH": str(secrets)}
+    for i, code in enumerate(examples):
+        d = tmp_path / ("ex%d" % i)
+        d.mkdir()
+        (d / "app.py").write_text(code)
+        s = Server(app="app:app", code=str(d), tls=tls_files, env=env)
+        try:
+            if "/whoami" in code:
+                assert s.get("/whoami") == b"username"
+            if "WORKFILE" in code:
+                r, data = s.request("GET", "/")
+                assert r.status == 404 and b"write before read" in data
+                r, data = s.request("POST", "/")
+                assert r.status == 200
+                assert (home / "date.txt").exists()
+                r, data = s.request("GET", "/")
+                assert r.status == 200 and data.decode().startswith("20")
+        finally:
+            assert s.stop() == 0, s.text()
+
+
+# ---- the memory cap (non-sanitizer build: ASan's shadow would blur RSS) ------------
+
+def plain_build():
+    b = os.path.join(ROOT, "build", "mse")
+    if not os.path.exists(b):
+        r = subprocess.run(["make", "-C", ROOT, "-j2", "build/mse"], capture_output=True)
+        if r.returncode != 0:
+            return None
+    return b
+
+
+def test_memory_cap():
+    binary = plain_build()
+    if not binary:
+        pytest.skip("cannot build build/mse")
+    s = Server(binary=binary, args=["--memory", "256"])
+    try:
+        text = s.text()
+        assert "MiB left for the app" in text, text
+        left = int(text.split(" MiB left for the app")[0].rsplit(" ", 1)[1])
+        assert 100 < left < 256, text
+        assert s.get("/memory?64") == b"allocated %d" % (64 << 20)
+        assert s.get("/memory?400") == b"MemoryError"
+        assert s.get("/memory?%d" % (left + 8)) == b"MemoryError"
+        # The process is alive and the memory given back: allocate again.
+        assert s.get("/memory?64") == b"allocated %d" % (64 << 20)
+        assert s.get("/hello") == b"hello"
+    finally:
+        assert s.stop() == 0, s.text()
+    # A budget smaller than the interpreter itself is refused at start.
+    r = subprocess.run([binary, "serve", "wsgi_testapp:app", "--code", APPS, "--no-tls",
+                        "--port", "0", "--memory", "16"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "too small" in r.stderr, r.stderr
+
+
+# ---- a Flask app: JSON, multipart, send_file, streaming ---------------------------
+
+def multipart(fields, files):
+    boundary = "mse-boundary-7d9f"
+    parts = []
+    for k, v in fields.items():
+        parts.append(('--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+                      % (boundary, k, v)).encode())
+    for k, (fname, data) in files.items():
+        parts.append(('--%s\r\nContent-Disposition: form-data; name="%s"; filename="%s"\r\n'
+                      'Content-Type: application/octet-stream\r\n\r\n' % (boundary, k, fname)).encode()
+                     + data + b"\r\n")
+    parts.append(("--%s--\r\n" % boundary).encode())
+    return b"".join(parts), "multipart/form-data; boundary=" + boundary
+
+
+def test_flask_app(tls_files, tmp_path):
+    s = Server(app="flask_testapp:app", tls=tls_files)
+    try:
+        c = s.conn()
+        payload = {"a": [1, 2, 3], "b": "caf\u00e9"}
+        r, data = s.request("POST", "/json", body=json.dumps(payload),
+                            headers={"Content-Type": "application/json"}, conn=c)
+        assert r.status == 200 and json.loads(data) == {"received": payload, "n": 2}
+        f1, f2 = os.urandom(2 * 1024 * 1024 + 3), b"small\r\n--not-a-boundary\r\n"
+        body, ctype = multipart({"title": "hello"}, {"big": ("big.bin", f1), "small": ("s.txt", f2)})
+        r, data = s.request("POST", "/upload", body=body, headers={"Content-Type": ctype}, conn=c)
+        assert r.status == 200, data
+        got = json.loads(data)
+        assert got["big"] == ["big.bin", len(f1), hashlib.sha256(f1).hexdigest()]
+        assert got["small"] == ["s.txt", len(f2), hashlib.sha256(f2).hexdigest()]
+        assert got["fields"] == {"title": "hello"}
+        blob = tmp_path / "blob.bin"
+        blob.write_bytes(os.urandom(5 * 1024 * 1024 + 11))
+        r, data = s.request("GET", "/download?path=" + str(blob), conn=c)
+        assert r.status == 200 and data == blob.read_bytes()
+        r, data = s.request("GET", "/stream?n=500", conn=c)
+        assert data == "".join("line %d\n" % i for i in range(500)).encode()
+        r, data = s.request("GET", "/redirect", conn=c)
+        assert r.status == 302 and r.getheader("Location").endswith("/json")
+        r, data = s.request("GET", "/fail", conn=c)
+        assert r.status == 500
+        r, data = s.request("GET", "/env?x=1", headers={"User-Agent": "pytest-mse"}, conn=c)
+        e = json.loads(data)
+        assert e["scheme"] == "https" and e["path"] == "/env" and e["args"] == {"x": "1"}
+        assert e["ua"] == "pytest-mse" and e["remote"] == "127.0.0.1" and e["pid"] == s.proc.pid
+        c.close()
+        assert "KeyError: 'flask failure'" in s.text()
+    finally:
+        assert s.stop() == 0, s.text()
+
+
+def test_stalled_upload_times_out_and_does_not_hold_the_gil(plain_server):
+    """A client stops halfway through its body: the app waits in wsgi.input
+    with the GIL released (others are served meanwhile), then gets an error
+    at the read timeout (2 s here), and the connection is closed."""
+    s = socket.create_connection(("127.0.0.1", plain_server.port), timeout=15)
+    s.sendall(b"POST /sha HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+    time.sleep(0.3)
+    t0 = time.time()
+    for _ in range(20):
+        assert plain_server.get("/hello") == b"hello"
+    assert time.time() - t0 < 1.5  # not serialised behind the stalled request
+    data = b""
+    while True:
+        try:
+            chunk = s.recv(4096)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    elapsed = time.time() - t0
+    s.close()
+    assert elapsed < 10, elapsed
+    assert data == b"" or data.split(b" ")[1] in (b"408", b"500"), data[:80]
+    assert plain_server.get("/hello") == b"hello"
