@@ -25,7 +25,7 @@
 
 static const char usage_text[] =
 	"Usage: mse verify (--quote FILE | --cert FILE | --url HOST:PORT | --evidence FILE)\n"
-	"                  [--collateral DIR | --pccs URL [--pccs-ca FILE] | --offline]\n"
+	"                  [--collateral DIR | --pccs URL|QCNL_CONF [--pccs-ca FILE] | --offline]\n"
 	"                  [--mrenclave HEX] [--mrsigner HEX | --signer-key PEM]\n"
 	"                  [--isvprodid N] [--min-isvsvn N] [--now TIME] [--json] [--output DIR]\n"
 	"                  [--accept-tcb-status LIST] [--accept-expired-collateral]\n"
@@ -45,7 +45,7 @@ static const char usage_text[] =
 	"  --collateral DIR    tcb_info.json, qe_identity.json, *_issuer_chain.pem, pck_crl.der,\n"
 	"                      root_ca_crl.der (default with --evidence: the evidence's own;\n"
 	"                      with --allow-simulation: $MSE_SIM_DIR/collateral)\n"
-	"  --pccs URL|FILE     fetch it from this PCCS (or Intel's PCS) for the quote's FMSPC\n"
+	"  --pccs URL|QCNL_CONF fetch it from this PCCS (or Intel's PCS) for the quote's FMSPC\n"
 	"                      and PCK CA, through the cache ~/.cache/mse/collateral/, reused\n"
 	"                      until its earliest nextUpdate. A FILE (not http[s]://) is Intel's\n"
 	"                      QCNL config, e.g. /etc/sgx_default_qcnl.conf: its pccs_url is used\n"
