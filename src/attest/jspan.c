@@ -187,11 +187,15 @@ int mse_jspan_member(const char *json, size_t len, const char *key, struct mse_j
 	out->len = 0;
 	ws(&c);
 	if (c.pos >= c.len || json[c.pos] != '{' || container(&c, 0, &w) != 0) {
+		out->p = NULL;
+		out->len = 0;
 		mse_err_step(err, "collateral");
 		return mse_err_field(err, key, "not a valid JSON object (syntax error near byte %zu)", c.pos);
 	}
 	ws(&c);
 	if (c.pos != c.len) {
+		out->p = NULL;
+		out->len = 0;
 		mse_err_step(err, "collateral");
 		return mse_err_field(err, key, "unexpected bytes after the JSON object at byte %zu", c.pos);
 	}

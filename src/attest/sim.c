@@ -613,6 +613,11 @@ int mse_sim_init(const char *dir, int force, struct mse_err *err)
 	if (chmod(tmp, 0755) != 0 || generate(tmp, err) != 0)
 		goto out;
 	if (rename(tmp, dir) != 0) {
+		if ((errno == ENOTEMPTY || errno == EEXIST) && !force && mse_sim_exists(dir)) {
+			/* Created concurrently by another process: keep theirs. */
+			rc = 0;
+			goto out;
+		}
 		/* dir exists and is not empty: move it aside, then replace it. */
 		if ((errno != ENOTEMPTY && errno != EEXIST) || !mkdtemp(old) || rename(dir, old) != 0 ||
 		    rename(tmp, dir) != 0) {

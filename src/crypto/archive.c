@@ -26,35 +26,64 @@ struct mse_tar_writer {
 	struct archive *a;
 	struct archive_entry *entry;
 	EVP_MD_CTX *sha;
-	int fd;
+	int fd;                          /* -1 when nested in `parent` */
+	struct mse_tar_writer *parent;   /* nested: our bytes are its current entry */
 	uint64_t total;
 	int io_errno;
 	uint8_t *chunk;
 };
 
+/* Appends to the parent's current entry (the parent checks its declared size). */
+static int parent_data(struct mse_tar_writer *parent, const uint8_t *p, size_t n)
+{
+	while (n) {
+		la_ssize_t k = archive_write_data(parent->a, p, n);
+
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* Piece size for hashing and writing: both passes run while it is in cache. */
+#define W_PIECE ((size_t)256 << 10)
+
 static ssize_t w_write(struct archive *a, void *ctx, const void *buf, size_t n)
 {
 	struct mse_tar_writer *w = ctx;
 	const uint8_t *p = buf;
-	size_t left = n;
 
-	(void)a;
-	while (left) {
-		ssize_t k = write(w->fd, p, left);
+	for (size_t off = 0; off < n;) {
+		size_t piece = n - off < W_PIECE ? n - off : W_PIECE, left = piece;
+		const uint8_t *q = p + off;
 
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			w->io_errno = errno;
-			archive_set_error(a, errno, "write failed");
+		if (w->sha && EVP_DigestUpdate(w->sha, q, piece) != 1) {
+			archive_set_error(a, EIO, "SHA-256 failed");
 			return -1;
 		}
-		p += k;
-		left -= (size_t)k;
-	}
-	if (EVP_DigestUpdate(w->sha, buf, n) != 1) {
-		archive_set_error(a, EIO, "SHA-256 failed");
-		return -1;
+		if (w->parent) {
+			if (parent_data(w->parent, q, piece) != 0) {
+				archive_set_error(a, EIO, "%s", archive_error_string(w->parent->a));
+				return -1;
+			}
+			left = 0;
+		}
+		while (left) {
+			ssize_t k = write(w->fd, q, left);
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0) {
+				w->io_errno = errno;
+				archive_set_error(a, errno, "write failed");
+				return -1;
+			}
+			q += k;
+			left -= (size_t)k;
+		}
+		off += piece;
 	}
 	w->total += n;
 	return (ssize_t)n;
@@ -67,7 +96,8 @@ static int w_fail(struct mse_tar_writer *w, const char *name, struct mse_err *er
 	return mse_err_field(err, name, "cannot write to the archive: %s", why ? why : "unknown");
 }
 
-int mse_tar_writer_new(struct mse_tar_writer **out, int fd, struct mse_err *err)
+static int writer_new(struct mse_tar_writer **out, int fd, struct mse_tar_writer *parent,
+		      unsigned flags, struct mse_err *err)
 {
 	struct mse_tar_writer *w = calloc(1, sizeof(*w));
 
@@ -75,21 +105,27 @@ int mse_tar_writer_new(struct mse_tar_writer **out, int fd, struct mse_err *err)
 	if (!w)
 		return mse_err_set(err, "out of memory");
 	w->fd = fd;
+	w->parent = parent;
 	w->a = archive_write_new();
 	w->entry = archive_entry_new();
-	w->sha = EVP_MD_CTX_new();
-	if (!w->a || !w->entry || !w->sha || EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL) != 1) {
+	if (flags & MSE_TAR_HASH)
+		w->sha = EVP_MD_CTX_new();
+	if (!w->a || !w->entry || ((flags & MSE_TAR_HASH) && !w->sha) ||
+	    (w->sha && EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL) != 1)) {
 		mse_tar_writer_free(w);
 		return mse_err_set(err, "out of memory");
 	}
 	/*
-	 * hdrcharset=BINARY: names are stored as the bytes given, never
-	 * converted through the process locale, so the archive does not depend
-	 * on LANG (a UTF-8 locale would otherwise write other pax records).
+	 * GNU tar format: plain headers, long names as ././@LongLink entries,
+	 * names stored as the bytes given (no conversion through the process
+	 * locale, unlike pax, whose UTF-8 path records would make the archive
+	 * depend on LANG). Python's tarfile, GNU tar and libarchive read it.
+	 * bytes_in_last_block = 1: no padding after the end-of-archive blocks,
+	 * so the size is exactly what mse_tar_predict_size says.
 	 */
-	if (archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK ||
-	    archive_write_set_format_option(w->a, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
+	if (archive_write_set_format_gnutar(w->a) != ARCHIVE_OK ||
 	    archive_write_add_filter_none(w->a) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(w->a, 1) != ARCHIVE_OK ||
 	    archive_write_open(w->a, w, NULL, w_write, NULL) != ARCHIVE_OK) {
 		mse_err_set(err, "cannot start a tar archive: %s", archive_error_string(w->a));
 		mse_tar_writer_free(w);
@@ -97,6 +133,32 @@ int mse_tar_writer_new(struct mse_tar_writer **out, int fd, struct mse_err *err)
 	}
 	*out = w;
 	return 0;
+}
+
+int mse_tar_writer_new(struct mse_tar_writer **out, int fd, unsigned flags, struct mse_err *err)
+{
+	return writer_new(out, fd, NULL, flags, err);
+}
+
+int mse_tar_writer_new_nested(struct mse_tar_writer **out, struct mse_tar_writer *parent,
+			      unsigned flags, struct mse_err *err)
+{
+	return writer_new(out, -1, parent, flags, err);
+}
+
+static uint64_t round512(uint64_t n)
+{
+	return (n + 511) & ~(uint64_t)511;
+}
+
+uint64_t mse_tar_entry_bytes(size_t name_len, uint64_t size)
+{
+	/* libarchive's GNU writer: a ././@LongLink entry (header + name + NUL) above 100 bytes. */
+	uint64_t n = 512 + round512(size);
+
+	if (name_len > 100)
+		n += 512 + round512((uint64_t)name_len + 1);
+	return n;
 }
 
 static int w_header(struct mse_tar_writer *w, const char *name, uint64_t size,
@@ -107,7 +169,7 @@ static int w_header(struct mse_tar_writer *w, const char *name, uint64_t size,
 	if (!*name || strlen(name) > MSE_TAR_MAX_NAME || size > INT64_MAX)
 		return mse_err_field(err, name, "cannot be stored in a tar archive");
 	archive_entry_clear(e);
-	/* Bytes as given (see hdrcharset=BINARY in mse_tar_writer_new). */
+	/* Bytes as given (see the format choice in mse_tar_writer_new). */
 	archive_entry_set_pathname(e, name);
 	archive_entry_set_filetype(e, AE_IFREG);
 	archive_entry_set_perm(e, 0644);
@@ -118,6 +180,12 @@ static int w_header(struct mse_tar_writer *w, const char *name, uint64_t size,
 	if (archive_write_header(w->a, e) != ARCHIVE_OK)
 		return w_fail(w, name, err);
 	return 0;
+}
+
+int mse_tar_writer_begin(struct mse_tar_writer *w, const char *name, uint64_t size,
+			 struct mse_err *err)
+{
+	return w_header(w, name, size, err);
 }
 
 int mse_tar_writer_add(struct mse_tar_writer *w, const char *name, const void *data, size_t len,
@@ -176,10 +244,13 @@ int mse_tar_writer_finish(struct mse_tar_writer *w, uint8_t sha256[MSE_TAR_SHA25
 
 	if (archive_write_close(w->a) != ARCHIVE_OK)
 		return w_fail(w, "end of archive", err);
-	if (EVP_DigestFinal_ex(w->sha, md, &n) != 1 || n != MSE_TAR_SHA256_BYTES)
-		return mse_err_set(err, "SHA-256 failed");
-	if (sha256)
+	if (sha256 && !w->sha)
+		return mse_err_set(err, "internal: writer created without MSE_TAR_HASH");
+	if (sha256) {
+		if (EVP_DigestFinal_ex(w->sha, md, &n) != 1 || n != MSE_TAR_SHA256_BYTES)
+			return mse_err_set(err, "SHA-256 failed");
 		memcpy(sha256, md, MSE_TAR_SHA256_BYTES);
+	}
 	if (total)
 		*total = w->total;
 	return 0;

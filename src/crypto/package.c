@@ -250,72 +250,151 @@ int mse_package_check_name(const char *name, struct mse_err *err)
 	return 0;
 }
 
-/* An anonymous temporary file in dir: unlinked at once, so never left behind. */
-static int temp_fd(const char *dir, struct mse_err *err)
+/* Exact size of the tar of `files` (encrypted: NAME.enc, 40 more bytes each). */
+static uint64_t predict_tar(const struct file_list *files, int encrypted)
 {
-	int fd = open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
-	char path[PATH_MAX];
+	uint64_t n = MSE_TAR_END_BYTES;
 
-	if (fd >= 0)
-		return fd;
-	/* Filesystems without O_TMPFILE: create and unlink at once. */
-	if (snprintf(path, sizeof(path), "%s/.mse-tmp.XXXXXX", dir) >= (int)sizeof(path))
-		return mse_err_field(err, dir, "path too long");
-	fd = mkstemp(path);
-	if (fd < 0)
-		return mse_err_field(err, dir, "cannot create a temporary file: %s",
-				     strerror(errno));
-	unlink(path);
-	return fd;
+	for (size_t i = 0; i < files->len; i++) {
+		size_t len = strlen(files->v[i].rel);
+		int clear = !encrypted || strcmp(files->v[i].rel, MSE_PACKAGE_CLEAR_FILE) == 0;
+
+		n += mse_tar_entry_bytes(clear ? len : len + strlen(MSE_CODEFILE_SUFFIX),
+					 files->v[i].size + (clear ? 0 : MSE_CODEFILE_HEADER_BYTES));
+	}
+	return n;
 }
 
-static int file_size_fd(int fd, uint64_t *size)
+/*
+ * Starts member `name` of the package and a tar nested in it. The size is
+ * predicted exactly, so the inner tar streams straight into the package:
+ * no temporary file, each byte written once.
+ */
+static int begin_nested(struct mse_tar_writer *pkg, const char *name, uint64_t size,
+			struct mse_tar_writer **inner, struct mse_err *err)
 {
-	struct stat st;
-
-	if (fstat(fd, &st) != 0)
+	if (mse_tar_writer_begin(pkg, name, size, err) != 0)
 		return -1;
-	*size = (uint64_t)st.st_size;
-	return lseek(fd, 0, SEEK_SET) == 0 ? 0 : -1;
+	return mse_tar_writer_new_nested(inner, pkg, MSE_TAR_HASH, err);
+}
+
+static int end_nested(struct mse_tar_writer *inner, const char *name, uint64_t predicted,
+		      uint8_t sha[32], struct mse_err *err)
+{
+	uint64_t total = 0;
+
+	if (mse_tar_writer_finish(inner, sha, &total, err) != 0)
+		return -1;
+	if (total != predicted)
+		return mse_err_field(err, name, "internal: wrote %llu bytes, predicted %llu",
+				     (unsigned long long)total, (unsigned long long)predicted);
+	return 0;
+}
+
+/*
+ * Reads a code file into a new buffer after MSE_CODEFILE_HEADER_BYTES of
+ * room (for in-place encryption) and hashes it on the way. `expect` is the
+ * size the walk saw: a file that changed size since is an error.
+ */
+static int read_and_hash(const char *path, uint64_t expect, EVP_MD_CTX *md, uint8_t **out,
+			 size_t *len, uint8_t sha[32], struct mse_err *err)
+{
+	const size_t piece = (size_t)256 << 10;
+	struct stat st;
+	uint8_t *buf = NULL;
+	size_t size, got = 0;
+	unsigned int n = 0;
+	int fd, rc = -1;
+
+	*out = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return mse_err_field(err, path, "cannot open: %s", strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != expect ||
+	    expect > MSE_CODEFILE_MAX_PLAIN) {
+		mse_err_field(err, path, "changed while packaging (or not a regular file)");
+		goto out;
+	}
+	size = (size_t)expect;
+	buf = malloc(MSE_CODEFILE_HEADER_BYTES + size + 1);
+	if (!buf || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		mse_err_field(err, path, "out of memory for %zu bytes", size);
+		goto out;
+	}
+	while (got < size) {
+		uint8_t *p = buf + MSE_CODEFILE_HEADER_BYTES + got;
+		ssize_t k = read(fd, p, size - got < piece ? size - got : piece);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			mse_err_field(err, path, "cannot read: %s",
+				      k < 0 ? strerror(errno) : "file shrank");
+			goto out;
+		}
+		if (EVP_DigestUpdate(md, p, (size_t)k) != 1) {
+			mse_err_set(err, "SHA-256 failed");
+			goto out;
+		}
+		got += (size_t)k;
+	}
+	if (EVP_DigestFinal_ex(md, sha, &n) != 1 || n != 32) {
+		mse_err_set(err, "SHA-256 failed");
+		goto out;
+	}
+	*out = buf;
+	*len = size;
+	buf = NULL;
+	rc = 0;
+out:
+	mse_codefile_buf_free(buf, buf ? MSE_CODEFILE_HEADER_BYTES + got : 0);
+	close(fd);
+	return rc;
 }
 
 static int write_app_tar(const struct mse_package_spec *s, const struct file_list *files,
-			 int fd, struct mse_nonces *out_nonces, struct mse_package_result *res,
-			 struct mse_err *err)
+			 struct mse_tar_writer *pkg, struct mse_nonces *out_nonces,
+			 struct mse_package_result *res, struct mse_err *err)
 {
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	struct mse_tar_writer *w = NULL;
 	char path[PATH_MAX], name[PATH_MAX];
-	uint64_t done_bytes = 0;
+	uint64_t done_bytes = 0, predicted = predict_tar(files, 1);
 	int rc = -1;
 
-	if (mse_tar_writer_new(&w, fd, err) != 0)
-		return -1;
+	if (!md) {
+		mse_err_set(err, "out of memory");
+		goto out;
+	}
+	if (begin_nested(pkg, MSE_PACKAGE_APP_TAR, predicted, &w, err) != 0)
+		goto out;
 	for (size_t i = 0; i < files->len; i++) {
 		const char *rel = files->v[i].rel;
 		uint8_t *buf = NULL, sha[SHA256_DIGEST_LENGTH], nonce[MSE_CODEFILE_NONCE_BYTES];
 		size_t len = 0;
-		int reused = 0, k;
+		int reused = 0, sealed = 0, k;
 
 		if (snprintf(path, sizeof(path), "%s/%s", s->code_dir, rel) >= (int)sizeof(path)) {
 			mse_err_field(err, rel, "path too long");
 			goto out;
 		}
-		if (mse_codefile_read_file(path, MSE_CODEFILE_HEADER_BYTES, MSE_CODEFILE_MAX_PLAIN,
-					   &buf, &len, err) != 0)
+		/*
+		 * The hash of the plaintext goes into the nonce map so that a later
+		 * run can tell whether the file changed (nonce reuse); it is taken
+		 * while reading, each piece still in cache.
+		 */
+		if (read_and_hash(path, files->v[i].size, md, &buf, &len, sha, err) != 0)
 			goto out;
 		if (strcmp(rel, MSE_PACKAGE_CLEAR_FILE) == 0) {
 			k = mse_tar_writer_add(w, rel, buf + MSE_CODEFILE_HEADER_BYTES, len, err);
 		} else {
-			/*
-			 * The hash of the plaintext goes into the nonce map so that a
-			 * later run can tell whether the file changed (nonce reuse).
-			 */
-			SHA256(buf + MSE_CODEFILE_HEADER_BYTES, len, sha);
 			k = mse_nonces_choose(s->nonces, rel, sha, nonce, &reused, err);
 			if (k == 0)
 				k = mse_nonces_set(out_nonces, rel, nonce, sha, err);
 			if (k == 0 && mse_codefile_seal_inplace(s->key, nonce, buf, len) != 0)
 				k = mse_err_field(err, rel, "cannot encrypt");
+			sealed = k == 0;
 			if (k == 0 && snprintf(name, sizeof(name), "%s%s", rel,
 					       MSE_CODEFILE_SUFFIX) >= (int)sizeof(name))
 				k = mse_err_field(err, rel, "path too long");
@@ -327,7 +406,11 @@ static int write_app_tar(const struct mse_package_spec *s, const struct file_lis
 				res->reused += (size_t)reused;
 			}
 		}
-		mse_codefile_buf_free(buf, len + MSE_CODEFILE_HEADER_BYTES);
+		/* Once sealed in place the buffer holds only ciphertext: no wipe needed. */
+		if (sealed)
+			free(buf);
+		else
+			mse_codefile_buf_free(buf, len + MSE_CODEFILE_HEADER_BYTES);
 		if (k != 0) {
 			mse_err_file(err, s->code_dir);
 			goto out;
@@ -338,23 +421,26 @@ static int write_app_tar(const struct mse_package_spec *s, const struct file_lis
 			s->progress(s->progress_ctx, i + 1, files->len, done_bytes, files->bytes);
 	}
 	res->bytes = done_bytes;
-	if (mse_tar_writer_finish(w, res->app_sha256, &res->app_tar_bytes, err) != 0)
+	if (end_nested(w, MSE_PACKAGE_APP_TAR, predicted, res->app_sha256, err) != 0)
 		goto out;
+	res->app_tar_bytes = predicted;
 	rc = 0;
 out:
 	mse_tar_writer_free(w);
+	EVP_MD_CTX_free(md);
 	return rc;
 }
 
-static int write_clear_tar(const char *dir, const struct file_list *files, int fd,
-			   struct mse_err *err)
+static int write_clear_tar(const char *dir, const struct file_list *files,
+			   struct mse_tar_writer *pkg, struct mse_err *err)
 {
 	struct mse_tar_writer *w = NULL;
 	char path[PATH_MAX];
+	uint64_t predicted = predict_tar(files, 0);
 	int rc = -1;
 
-	if (mse_tar_writer_new(&w, fd, err) != 0)
-		return -1;
+	if (begin_nested(pkg, MSE_PACKAGE_TESTS_TAR, predicted, &w, err) != 0)
+		goto out;
 	for (size_t i = 0; i < files->len; i++) {
 		int in;
 
@@ -375,7 +461,7 @@ static int write_clear_tar(const char *dir, const struct file_list *files, int f
 		}
 		close(in);
 	}
-	if (mse_tar_writer_finish(w, NULL, NULL, err) != 0)
+	if (end_nested(w, MSE_PACKAGE_TESTS_TAR, predicted, NULL, err) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -426,8 +512,7 @@ int mse_package_build(const struct mse_package_spec *s, struct mse_package_resul
 	size_t config_len = 0;
 	char *pjson = NULL;
 	char tmp_pkg[PATH_MAX];
-	int app_fd = -1, tests_fd = -1, pkg_fd = -1, rc = -1, linked = 0;
-	uint64_t size;
+	int pkg_fd = -1, rc = -1, linked = 0;
 
 	memset(res, 0, sizeof(*res));
 	tmp_pkg[0] = 0;
@@ -466,16 +551,6 @@ int mse_package_build(const struct mse_package_spec *s, struct mse_package_resul
 		goto out;
 	}
 
-	if ((app_fd = temp_fd(s->output_dir, err)) < 0 ||
-	    write_app_tar(s, &code, app_fd, out_nonces, res, err) != 0)
-		goto out;
-	if ((tests_fd = temp_fd(s->output_dir, err)) < 0 ||
-	    write_clear_tar(s->tests_dir, &tests, tests_fd, err) != 0)
-		goto out;
-	pjson = package_json(s, res->app_sha256, err);
-	if (!pjson)
-		goto out;
-
 	/* The package: a new temporary file, linked into place only when whole. */
 	if (snprintf(tmp_pkg, sizeof(tmp_pkg), "%s.tar.tmp.XXXXXX", res->stem) >=
 	    (int)sizeof(tmp_pkg)) {
@@ -489,17 +564,15 @@ int mse_package_build(const struct mse_package_spec *s, struct mse_package_resul
 		tmp_pkg[0] = 0;
 		goto out;
 	}
-	if (fchmod(pkg_fd, MSE_MODE_PUBLIC) != 0 || mse_tar_writer_new(&w, pkg_fd, err) != 0 ||
-	    mse_tar_writer_add(w, MSE_PACKAGE_JSON, pjson, strlen(pjson), err) != 0 ||
+	/* package.json comes last: it records the digest of app.tar, known only then. */
+	if (fchmod(pkg_fd, MSE_MODE_PUBLIC) != 0 || mse_tar_writer_new(&w, pkg_fd, 0, err) != 0 ||
+	    write_app_tar(s, &code, w, out_nonces, res, err) != 0 ||
+	    write_clear_tar(s->tests_dir, &tests, w, err) != 0 ||
 	    mse_tar_writer_add(w, MSE_PACKAGE_CONFIG, config, config_len, err) != 0)
 		goto out;
-	if (file_size_fd(app_fd, &size) != 0 ||
-	    mse_tar_writer_add_fd(w, MSE_PACKAGE_APP_TAR, app_fd, size, err) != 0)
-		goto out;
-	if (file_size_fd(tests_fd, &size) != 0 ||
-	    mse_tar_writer_add_fd(w, MSE_PACKAGE_TESTS_TAR, tests_fd, size, err) != 0)
-		goto out;
-	if (mse_tar_writer_finish(w, NULL, NULL, err) != 0)
+	pjson = package_json(s, res->app_sha256, err);
+	if (!pjson || mse_tar_writer_add(w, MSE_PACKAGE_JSON, pjson, strlen(pjson), err) != 0 ||
+	    mse_tar_writer_finish(w, NULL, NULL, err) != 0)
 		goto out;
 	if (fsync(pkg_fd) != 0) {
 		mse_err_field(err, tmp_pkg, "cannot write: %s", strerror(errno));
@@ -521,13 +594,9 @@ out:
 		unlink(res->path);
 	if (tmp_pkg[0])
 		unlink(tmp_pkg);
+	mse_tar_writer_free(w);
 	if (pkg_fd >= 0)
 		close(pkg_fd);
-	if (app_fd >= 0)
-		close(app_fd);
-	if (tests_fd >= 0)
-		close(tests_fd);
-	mse_tar_writer_free(w);
 	mse_nonces_free(out_nonces);
 	file_list_free(&code);
 	file_list_free(&tests);

@@ -3,17 +3,21 @@
  * functions that open it again (spawn, verify, the enclave).
  *
  * package_<name>_<ns>.tar (<ns> = UNIX time in nanoseconds, as MSE) holds
- * exactly four regular files, written in this order:
+ * exactly four regular files, written in this order (readers must not rely
+ * on the order):
  *
+ *   app.tar       the code: every file kept, sorted by path (strcmp), each
+ *                 encrypted as PATH.enc (mse_codefile), except a top-level
+ *                 requirements.txt, stored clear
+ *   tests.tar     the tests directory, clear (empty archive if none)
+ *   mse.toml      the project configuration, byte for byte
  *   package.json  {"format_version": 1, "name", "python_application",
  *                  "healthcheck_endpoint", "app_sha256": hex SHA-256 of app.tar}
- *                 (keys sorted, 2-space indent, trailing newline)
- *   mse.toml      the project configuration, byte for byte
- *   app.tar       the code: every file the filter keeps, sorted by path
- *                 (strcmp), each encrypted as PATH.enc (mse_codefile), except
- *                 a top-level requirements.txt, stored clear
- *   tests.tar     the tests directory, clear (empty archive if none)
+ *                 (keys sorted, 2-space indent, trailing newline); last,
+ *                 since it records the digest of app.tar
  *
+ * app.tar and tests.tar are streamed into the package (their sizes are
+ * predicted exactly), so each byte is written once and no temporary is used.
  * Every tar is written by mse_tar (owner 0, mode 0644, mtime 0), so with the
  * same key and nonce map (mse_nonces) two runs give identical bytes. Next
  * to the package go package_<name>_<ns>.nonces.json (the map, no key; 0644)

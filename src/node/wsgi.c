@@ -14,9 +14,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/version.h"
@@ -90,11 +93,12 @@ struct wsgi_req {
 	int close_conn; /* close the connection after this exchange */
 	int net_failed; /* an exchange op failed: the client is gone */
 	int truncated;	/* app wrote past its Content-Length */
-	/* request body read-ahead, for readline */
-	char ibuf[INPUT_BUF];
-	size_t ilen, ioff;
+	size_t ilen, ioff; /* read-ahead: ibuf[ioff, ilen) */
 	int eof, body_failed, busy;
 	char cl_buf[24]; /* Content-Length we add for one-element results */
+	struct deferred *def; /* the last piece, sent once the GIL is released */
+	/* request body read-ahead, for readline; last: not zeroed per request */
+	char ibuf[INPUT_BUF];
 };
 
 /* ---- thread states ------------------------------------------------------ */
@@ -388,8 +392,12 @@ static PyObject *input_read(PyObject *o, PyObject *args)
 
 	if (!r || parse_size(args, &size) != 0)
 		return NULL;
-	/* Without a size the app asked for the whole body: grow as it comes. */
-	cap = size >= 0 ? size : INPUT_BUF;
+	/*
+	 * Grow as the bytes come, whatever size was asked: read(10**9) on a
+	 * small body (or a client lying about its Content-Length) must not
+	 * allocate 1 GB up front.
+	 */
+	cap = size >= 0 && size < 4 * INPUT_BUF ? size : 4 * INPUT_BUF;
 	out = PyBytes_FromStringAndSize(NULL, cap);
 	if (!out)
 		return NULL;
@@ -400,6 +408,8 @@ static PyObject *input_read(PyObject *o, PyObject *args)
 			break;
 		if (have == cap) {
 			cap = cap * 2;
+			if (size >= 0 && cap > size)
+				cap = size;
 			if (_PyBytes_Resize(&out, cap) != 0)
 				return NULL;
 		}
@@ -603,10 +613,11 @@ static int check_status(PyObject *status)
 		return -1;
 	}
 	s = latin1_data(status, &n);
-	if (!s || n < 4 || s[3] != ' ' || s[0] < '1' || s[0] > '5' || s[1] < '0' || s[1] > '9' ||
+	/* 1xx are interim responses (RFC 9110 §15.2): never a WSGI app's final one. */
+	if (!s || n < 4 || s[3] != ' ' || s[0] < '2' || s[0] > '5' || s[1] < '0' || s[1] > '9' ||
 	    s[2] < '0' || s[2] > '9') {
 		PyErr_Format(PyExc_ValueError,
-			     "status must look like \"200 OK\" (3 digits 100-599, a space, a "
+			     "status must look like \"200 OK\" (3 digits 200-599, a space, a "
 			     "reason), got %R",
 			     status);
 		return -1;
@@ -713,9 +724,93 @@ fail:
 }
 
 /*
+ * The last piece of a response whose length is known, copied out of Python
+ * so it can be sent after the GIL is released for good: a typical request
+ * then takes the GIL once and hands it over once, instead of once per
+ * write (each hand-over is a context switch between server threads).
+ */
+#define DEFER_MAX (256 * 1024)
+
+struct deferred {
+	int need_start;
+	int status;
+	const char *reason;
+	struct mse_http_header *hdrs;
+	size_t nh;
+	const char *body;
+	size_t len;
+	/* headers, then the strings and the body they point to */
+};
+
+/* Copies status, headers and body into one allocation. NULL if out of memory. */
+static struct deferred *defer(struct wsgi_req *r, int need_start, const char *reason,
+			      const struct mse_http_header *hdrs, size_t nh, const char *data,
+			      size_t len)
+{
+	size_t size = sizeof(struct deferred) + nh * sizeof(*hdrs) + len, rl = 0;
+	struct deferred *d;
+	char *p;
+
+	if (reason)
+		rl = strlen(reason) + 1;
+	size += rl;
+	for (size_t i = 0; i < nh; i++)
+		size += hdrs[i].name_len + hdrs[i].value_len;
+	d = malloc(size);
+	if (!d)
+		return NULL;
+	d->need_start = need_start;
+	d->status = r->status_code;
+	d->hdrs = (struct mse_http_header *)(d + 1);
+	d->nh = nh;
+	p = (char *)(d->hdrs + nh);
+	for (size_t i = 0; i < nh; i++) {
+		d->hdrs[i].name = memcpy(p, hdrs[i].name, hdrs[i].name_len);
+		d->hdrs[i].name_len = hdrs[i].name_len;
+		p += hdrs[i].name_len;
+		d->hdrs[i].value = memcpy(p, hdrs[i].value, hdrs[i].value_len);
+		d->hdrs[i].value_len = hdrs[i].value_len;
+		p += hdrs[i].value_len;
+	}
+	d->reason = reason ? memcpy(p, reason, rl) : NULL;
+	p += rl;
+	d->body = len ? memcpy(p, data, len) : p;
+	d->len = len;
+	return d;
+}
+
+/* Sends what was deferred. GIL released. 0 or -1 (connection failed). */
+static int flush_deferred(struct wsgi_req *r)
+{
+	struct deferred *d = r->def;
+	int rc = 0;
+
+	if (!d)
+		return 0;
+	r->def = NULL;
+	if (d->need_start)
+		rc = mse_exchange_start(r->x, d->status, d->reason, d->hdrs, d->nh);
+	if (rc == 0 && d->len > 0)
+		rc = mse_exchange_write(r->x, d->body, d->len);
+	free(d);
+	if (rc != 0) {
+		r->net_failed = 1;
+		r->close_conn = 1;
+	}
+	return rc;
+}
+
+/* 1 once the body the app announced is complete (PEP 3333: stop iterating then). */
+static int body_complete(const struct wsgi_req *r)
+{
+	return r->declared_len >= 0 && r->sent >= (uint64_t)r->declared_len;
+}
+
+/*
  * Sends the headers (if not sent yet) then data, GIL released around the
- * exchange. add_len >= 0 adds a Content-Length the app did not give.
- * Returns 0, or -1 if the connection failed (no exception set).
+ * exchange — or, for the last piece of a known length, defers both to
+ * after the app is done. add_len >= 0 adds a Content-Length the app did
+ * not give. Returns 0, or -1 if the connection failed (no exception set).
  */
 static int send_body(struct wsgi_req *r, const char *data, size_t len, int64_t add_len)
 {
@@ -727,6 +822,7 @@ static int send_body(struct wsgi_req *r, const char *data, size_t len, int64_t a
 	if (r->net_failed)
 		return -1;
 	if (r->declared_len >= 0 && r->sent + len > (uint64_t)r->declared_len) {
+		/* PEP 3333: never send more than the Content-Length allows. */
 		if (!r->truncated)
 			mse_warn("app: response body longer than its Content-Length %lld: "
 				 "truncated, connection closed",
@@ -767,6 +863,17 @@ static int send_body(struct wsgi_req *r, const char *data, size_t len, int64_t a
 		}
 		/* The reason follows "NNN " and is NUL-terminated (PEP 393 data). */
 		reason = sl > 4 ? s + 4 : NULL;
+	}
+	if (!r->def && len <= DEFER_MAX && r->declared_len >= 0 &&
+	    r->sent + len == (uint64_t)r->declared_len) {
+		r->def = defer(r, need_start, reason, hdrs, nh, data, len);
+		if (r->def) {
+			if (hdrs != stack_hdrs)
+				free(hdrs);
+			r->headers_sent = 1;
+			r->sent += len;
+			return 0;
+		}
 	}
 	Py_BEGIN_ALLOW_THREADS
 	if (need_start)
@@ -1109,9 +1216,102 @@ static int send_item(struct wsgi_req *r, PyObject *item, int64_t add_len)
 	return 0;
 }
 
+/*
+ * wsgi.file_wrapper over a regular file (PEP 3333 "Optional Platform-Specific
+ * File Handling"): after the headers, the file goes out from its current
+ * position without the GIL at all, so a large download does not hand the
+ * GIL back and forth per block. Returns 1 if it handled the response, 0 if
+ * the object is not such a file (iterate it normally), -1 with an exception.
+ */
+static int send_file_wrapper(struct wsgi_req *r, PyObject *result)
+{
+	PyObject *filelike = NULL, *o = NULL;
+	long long pos;
+	uint64_t left;
+	struct stat st;
+	int fd, rc = 0, net = 0;
+	char *buf;
+
+	if (!PyObject_TypeCheck(result, (PyTypeObject *)r->w->file_wrapper) || !r->status)
+		return 0;
+	filelike = PyObject_GetAttrString(result, "filelike");
+	if (!filelike)
+		goto fallback;
+	o = PyObject_CallMethod(filelike, "fileno", NULL);
+	fd = o ? (int)PyLong_AsLong(o) : -1;
+	Py_CLEAR(o);
+	if (fd < 0 || PyErr_Occurred() || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		goto fallback;
+	/* tell() is the logical position, whatever Python's buffer holds. */
+	o = PyObject_CallMethod(filelike, "tell", NULL);
+	pos = o ? PyLong_AsLongLong(o) : -1;
+	Py_CLEAR(o);
+	if (pos < 0 || PyErr_Occurred())
+		goto fallback;
+	Py_CLEAR(filelike);
+	left = pos < st.st_size ? (uint64_t)(st.st_size - pos) : 0;
+	if (r->declared_len >= 0 && left > (uint64_t)r->declared_len - r->sent)
+		left = (uint64_t)r->declared_len - r->sent;
+	/* Headers now (with the length if the app gave none), then the bytes. */
+	if (send_body(r, NULL, 0, r->declared_len < 0 ? (int64_t)left : -1) != 0 || r->def) {
+		if (r->net_failed) {
+			PyErr_SetString(PyExc_OSError, "the client connection is gone");
+			return -1;
+		}
+		return 1; /* an empty file: deferred headers carry it all */
+	}
+	buf = malloc(65536);
+	if (!buf) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	mse_debug("wsgi.file_wrapper: %llu bytes from offset %lld, without the GIL",
+		  (unsigned long long)left, pos);
+	Py_BEGIN_ALLOW_THREADS
+	while (left > 0) {
+		ssize_t n = pread(fd, buf, left < 65536 ? (size_t)left : 65536, (off_t)pos);
+
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			rc = -1; /* shorter than it was: the Content-Length cannot be met */
+			break;
+		}
+		if (mse_exchange_write(r->x, buf, (size_t)n) != 0) {
+			net = 1;
+			break;
+		}
+		pos += n;
+		left -= (uint64_t)n;
+		r->sent += (uint64_t)n;
+	}
+	Py_END_ALLOW_THREADS
+	free(buf);
+	if (net) {
+		r->net_failed = 1;
+		r->close_conn = 1;
+		PyErr_SetString(PyExc_OSError, "the client connection is gone");
+		return -1;
+	}
+	if (rc != 0) {
+		PyErr_SetFromErrno(PyExc_OSError);
+		return -1;
+	}
+	return 1;
+fallback:
+	PyErr_Clear();
+	Py_XDECREF(filelike);
+	return 0;
+}
+
 static int iterate(struct wsgi_req *r, PyObject *result)
 {
 	PyObject *it, *item;
+	int fw;
+
+	fw = send_file_wrapper(r, result);
+	if (fw != 0)
+		return fw < 0 ? -1 : 0;
 
 	/* A one-element list or tuple has a known length (PEP 3333 "Handling the Content-Length Header"). */
 	if ((PyList_CheckExact(result) || PyTuple_CheckExact(result)) &&
@@ -1129,7 +1329,7 @@ static int iterate(struct wsgi_req *r, PyObject *result)
 	it = PyObject_GetIter(result);
 	if (!it)
 		return -1;
-	while ((item = PyIter_Next(it)) != NULL) {
+	while (!body_complete(r) && (item = PyIter_Next(it)) != NULL) {
 		int rc = send_item(r, item, -1);
 
 		Py_DECREF(item);
@@ -1278,7 +1478,9 @@ int mse_wsgi_handle(struct mse_exchange *x, void *user)
 	int rc;
 
 	/* The read-ahead buffer makes this too big for small thread stacks. */
-	r = calloc(1, sizeof(*r));
+	r = malloc(sizeof(*r));
+	if (r)
+		memset(r, 0, offsetof(struct wsgi_req, ibuf));
 	ts = r ? thread_state(w) : NULL;
 	if (!ts) {
 		free(r);
@@ -1291,9 +1493,15 @@ int mse_wsgi_handle(struct mse_exchange *x, void *user)
 	PyEval_RestoreThread(ts);
 	out = run_app(r, &tb);
 	PyEval_SaveThread();
+	if (r->def)
+		flush_deferred(r);
 
 	switch (out) {
 	case APP_OK:
+		if (r->net_failed) {
+			r->close_conn = 1;
+			break;
+		}
 		if (r->declared_len >= 0 && r->sent < (uint64_t)r->declared_len &&
 		    !(x->req->method_len == 4 && memcmp(x->req->method, "HEAD", 4) == 0) &&
 		    r->status_code != 204 && r->status_code != 304) {

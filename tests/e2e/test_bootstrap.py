@@ -84,10 +84,11 @@ def expected_mrenclave(app_dir, args):
 
 
 class Enclave:
-    def __init__(self, tmp, simdir, app_dir, mode=("--ratls",), extra=(), env=None, ws=None):
+    def __init__(self, tmp, simdir, app_dir, mode=("--ratls",), extra=(), env=None, ws=None,
+                 exp=None):
         self.ws = ws or tmp / "ws"
         self.log = open(tmp / f"boot-{time.monotonic_ns()}.log", "w+")
-        self.exp = int(time.time()) + 3600
+        self.exp = exp or int(time.time()) + 3600
         self.app_dir = app_dir
         m = list(mode)
         if m == ["--ratls"]:
@@ -303,7 +304,8 @@ def test_restart_skips_provisioning(tmp_path, simdir, app, enclaves):
     st, _, body = enc.post(cert, {"uuid": UUID, "code_secret_key": key.hex()})
     assert st == 200, body
     enc.stop()
-    again = Enclave(tmp_path, simdir, app_dir, ws=enc.ws)
+    # The expiration is an input of the measurement: a restart passes the same one.
+    again = Enclave(tmp_path, simdir, app_dir, ws=enc.ws, exp=enc.exp)
     enclaves.append(again)
     # Same enclave on the same machine: the same X25519 key, without storing it.
     assert again.info["enclave_public_key"] == pk.hex()
@@ -321,6 +323,25 @@ def test_timeout(tmp_path, simdir, app):
     enc.stop()
     assert "no configuration received within 1 seconds" in out
     nothing_written(enc.ws)
+
+
+def test_default_sim_dir_is_the_operators(tmp_path, app):
+    """Without $MSE_SIM_DIR the simulation is ~/.config/mse/sim of the caller's HOME (the
+    one `mse verify --allow-simulation` trusts), not one inside the enclave's HOME."""
+    app_dir, _ = app
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "MSE_SIM_DIR"}
+    env["HOME"] = str(home)
+    ws = tmp_path / "ws"
+    p = subprocess.Popen([BOOT, "app:app", "--app-dir", str(app_dir), "--id", UUID, "--host",
+                          "127.0.0.1", "--port", "0", "--workspace", str(ws), "--no-ssl",
+                          "--timeout", "1"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    out, _ = p.communicate(timeout=60)
+    assert p.returncode == 1, out
+    assert (home / ".config/mse/sim/root_ca.der").exists(), out
+    assert not (ws / "root/.config").exists()
 
 
 def test_sigterm_before_provisioning(tmp_path, simdir, app):

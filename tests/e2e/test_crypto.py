@@ -338,3 +338,186 @@ def test_seal_to_ratls_refuses_unbound_or_keyless(tmp_path):
     mse("seal", "--input", secret, "--output", tmp_path / "o3", check=2)
     mse("seal", "--input", secret, "--receiver-enclave", pem, "--receiver-public-key", pem,
         "--output", tmp_path / "o3", check=2)
+
+
+# ---- package ---------------------------------------------------------------------
+
+MSE_TOML = b'''name = "demo"
+python_application = "app:app"
+healthcheck_endpoint = "/health"
+tests_cmd = "pytest"
+tests_requirements = ["pytest==7.2.0"]
+'''
+
+LONG = "pkg/" + "a_rather_long_module_name_" * 5 + ".py"  # > 100 bytes: GNU long name
+
+SOURCES = {
+    "app.py": b"from flask import Flask\napp = Flask(__name__)\n",
+    "requirements.txt": b"flask\n",
+    "pkg/__init__.py": b"",
+    "pkg/util.py": b"X = 1\n",
+    "pkg/déjà_vu.py": b"# accents\n",
+    LONG: b"LONG = True\n",
+    "static/blob.bin": os.urandom(100_000),
+}
+
+
+def make_project(root: Path):
+    src = root / "mse_src"
+    for rel, data in SOURCES.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(data)
+    # Never packaged: MSE's default .mseignore keeps secrets and caches out.
+    (src / "secrets.json").write_text('{"password": "nope"}')
+    (src / "__pycache__").mkdir()
+    (src / "__pycache__/app.cpython-311.pyc").write_bytes(b"\0")
+    (root / "tests").mkdir()
+    (root / "tests/test_app.py").write_text("def test_ok():\n    assert True\n")
+    (root / "mse.toml").write_bytes(MSE_TOML)
+    return src
+
+
+def outputs(out: Path):
+    tars = sorted(out.glob("package_demo_*.tar"))
+    keys = sorted(out.glob("package_demo_*.key"))
+    nonces = sorted(out.glob("package_demo_*.nonces.json"))
+    return tars, keys, nonces
+
+
+def read_members(tar_bytes: bytes):
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as t:
+        return [(m.name, t.extractfile(m).read() if m.isfile() else None) for m in t.getmembers()]
+
+
+def test_package_opens_with_pynacl_and_tarfile(tmp_path):
+    make_project(tmp_path)
+    out = tmp_path / "out"
+    p = mse("package", "--project", tmp_path, "--output", out, check=0)
+    tars, keys, nonces = outputs(out)
+    assert len(tars) == len(keys) == len(nonces) == 1
+    stem = tars[0].name[:-4]
+    assert keys[0].name == stem + ".key" and nonces[0].name == stem + ".nonces.json"
+    assert stem.split("_")[-1].isdigit() and len(stem.split("_")[-1]) >= 19  # UNIX ns
+    key = keys[0].read_bytes()
+    assert len(key) == 32 and mode(keys[0]) == 0o600
+    members = read_members(tars[0].read_bytes())
+    assert sorted(m[0] for m in members) == ["app.tar", "mse.toml", "package.json", "tests.tar"]
+    files = dict(members)
+    pj = json.loads(files["package.json"])
+    assert pj == {"format_version": 1, "name": "demo", "python_application": "app:app",
+                  "healthcheck_endpoint": "/health",
+                  "app_sha256": hashlib.sha256(files["app.tar"]).hexdigest()}
+    assert pj["app_sha256"] in p.stdout
+    assert files["mse.toml"] == MSE_TOML
+    app = read_members(files["app.tar"])
+    names = [n for n, _ in app]
+    assert names == sorted(names, key=lambda n: n[:-4] if n.endswith(".enc") else n)
+    box = SecretBox(key)
+    nmap = json.loads(nonces[0].read_text())
+    got = {}
+    for name, data in app:
+        if name == "requirements.txt":
+            got[name] = data  # clear, as MSE leaves it
+            continue
+        assert name.endswith(".enc")
+        rel = name[:-4]
+        got[rel] = box.decrypt(data)  # PyNaCl opens nonce ‖ tag ‖ ciphertext
+        assert data[:24].hex() == nmap[rel]["nonce"]
+        assert nmap[rel]["sha256"] == hashlib.sha256(got[rel]).hexdigest()
+    assert got == SOURCES
+    assert "secrets.json" not in str(names) and "__pycache__" not in str(names)
+    assert "requirements.txt" not in nmap and "key" not in nonces[0].read_text().lower()
+    tests = dict(read_members(files["tests.tar"]))
+    assert tests == {"test_app.py": b"def test_ok():\n    assert True\n"}
+
+
+def test_package_reproducible_across_runs_and_locales(tmp_path):
+    make_project(tmp_path)
+    out = tmp_path / "out"
+    mse("package", "--project", tmp_path, "--output", out, "--quiet", check=0)
+    (tar1,), (key,), (nonces,) = outputs(out)
+    out2 = tmp_path / "out2"
+    for lang in ("C", "C.UTF-8"):
+        env = dict(os.environ, LANG=lang, LC_ALL=lang)
+        p = subprocess.run([MSE, "package", "--code", tmp_path / "mse_src", "--config",
+                            tmp_path / "mse.toml", "--test", tmp_path / "tests", "--output",
+                            out2 / lang, "--key", key, "--nonces", nonces], env=env,
+                           capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        assert "with recorded nonces" in p.stdout
+        (tar2,) = sorted((out2 / lang).glob("package_demo_*.tar"))
+        assert tar2.read_bytes() == tar1.read_bytes(), lang
+        assert not list((out2 / lang).glob("*.key"))  # --key given: no new key
+    # Without the nonce map: fresh nonces, so different bytes (same plaintext).
+    out3 = tmp_path / "out3"
+    mse("package", "--project", tmp_path, "--output", out3, "--key", key, check=0)
+    (tar3,), _, _ = outputs(out3)
+    assert tar3.read_bytes() != tar1.read_bytes()
+
+
+def test_package_accepts_mse_context_nonces(tmp_path):
+    make_project(tmp_path)
+    ctx = tmp_path / "context.toml"
+    ctx.write_text('[instance]\nid = "x"\n\n[instance.nonces]\n'
+                   '"app.py" = "f33f4a1a1555660f9396aea7811b0ff7b0f19503a7485914"\n')
+    out = tmp_path / "out"
+    mse("package", "--project", tmp_path, "--output", out, "--nonces", ctx, check=0)
+    (tar,), (key,), _ = outputs(out)
+    app = dict(read_members(dict(read_members(tar.read_bytes()))["app.tar"]))
+    enc = app["app.py.enc"]
+    assert enc[:24].hex() == "f33f4a1a1555660f9396aea7811b0ff7b0f19503a7485914"
+    assert enc == bytes(SecretBox(key.read_bytes()).encrypt(
+        SOURCES["app.py"], bytes.fromhex("f33f4a1a1555660f9396aea7811b0ff7b0f19503a7485914")))
+
+
+def test_package_refuses_nonce_reuse_on_changed_file(tmp_path):
+    src = make_project(tmp_path)
+    out = tmp_path / "out"
+    mse("package", "--project", tmp_path, "--output", out, "--quiet", check=0)
+    _, (key,), (nonces,) = outputs(out)
+    (src / "pkg/util.py").write_bytes(b"X = 2\n")
+    out2 = tmp_path / "out2"
+    p = mse("package", "--project", tmp_path, "--output", out2, "--key", key, "--nonces",
+            nonces, check=1)
+    assert "pkg/util.py" in p.stderr and "keystream" in p.stderr
+    assert not out2.exists() or os.listdir(out2) == []
+    # Without --key a new key would be written first: it is removed again on failure.
+    p = mse("package", "--project", tmp_path, "--output", out2, "--nonces", nonces, check=1)
+    assert os.listdir(out2) == []
+
+
+def test_package_then_decrypt_app_tar(tmp_path):
+    make_project(tmp_path)
+    out = tmp_path / "out"
+    mse("package", "--project", tmp_path, "--output", out, "--quiet", check=0)
+    (tar,), (key,), _ = outputs(out)
+    app = tmp_path / "app.tar"
+    app.write_bytes(dict(read_members(tar.read_bytes()))["app.tar"])
+    plain = tmp_path / "plain"
+    mse("decrypt", "--key", key, "--input", app, "--output", plain, check=0)
+    got = {str(f.relative_to(plain)): f.read_bytes() for f in plain.rglob("*") if f.is_file()}
+    assert got == SOURCES
+    # The whole package works too (after its app.tar digest is checked).
+    plain2 = tmp_path / "plain2"
+    mse("decrypt", "--key", key, "--input", tar, "--output", plain2, check=0)
+    got = {str(f.relative_to(plain2)): f.read_bytes() for f in plain2.rglob("*") if f.is_file()}
+    assert got == SOURCES
+    assert sorted(os.listdir(tmp_path)) == sorted(["app.tar", "mse.toml", "mse_src", "out",
+                                                   "plain", "plain2", "tests"])
+
+
+def test_package_errors(tmp_path):
+    make_project(tmp_path)
+    mse("package", "--project", tmp_path, check=2)
+    mse("package", "--project", tmp_path, "--code", tmp_path, "--output", tmp_path / "o",
+        check=2)
+    mse("package", "--code", tmp_path / "mse_src", "--output", tmp_path / "o", check=2)
+    bad = tmp_path / "bad.key"
+    bad.write_bytes(b"short")
+    p = mse("package", "--project", tmp_path, "--output", tmp_path / "o", "--key", bad,
+            check=1)
+    assert "expected 32 raw bytes, got 5" in p.stderr
+    (tmp_path / "mse.toml").write_text('name = "demo"\npython_application = 5\n')
+    p = mse("package", "--project", tmp_path, "--output", tmp_path / "o", check=1)
+    assert "mse.toml:2" in p.stderr
+    assert not (tmp_path / "o").exists() or os.listdir(tmp_path / "o") == []

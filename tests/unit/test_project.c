@@ -386,6 +386,19 @@ static void name_must_be_usable_as_a_file_name(void **state)
 		assert_null(load(f, path, f->code, NOW_2024));
 		has_error(f, path, "name", 1, 8, "expected");
 	}
+	/* values and keys echoed in messages cannot drive the terminal */
+	path = write_toml(f, "mse.toml", "name = \"a\\u001b[31mb/\"\npython_application = \"app:app\"\n"
+					 "healthcheck_endpoint = \"/\"\ntests_cmd = \"\"\ntests_requirements = []\n"
+					 "\"k\\u001b\" = 1\n");
+	assert_null(load(f, path, f->code, NOW_2024));
+	assert_int_equal(mse_errlist_count(&f->errs), 2);
+	for (size_t i = 0; i < f->errs.len; i++) {
+		char buf[2048];
+
+		mse_err_str(&f->errs.items[i], buf, sizeof(buf));
+		assert_null(strchr(buf, 0x1b));
+		assert_non_null(strstr(buf, "\\x1b"));
+	}
 	/* MSE strips surrounding whitespace (pydantic strip_whitespace) */
 	path = write_toml(f, "mse.toml", "name = \"  spaced  \"\npython_application = \" app:app \"\n"
 					 "healthcheck_endpoint = \"/\"\ntests_cmd = \"\"\ntests_requirements = []\n");

@@ -213,6 +213,7 @@ static void evidence_today(void **state)
 	assert_true(res.flags & MSE_VERIFY_F_COLLATERAL_EXPIRED);
 	assert_non_null(strstr(res.notes, "TCB info expired"));
 	assert_non_null(strstr(res.notes, "RA-TLS certificate expired"));
+	assert_int_equal(res.steps[MSE_STEP_BINDING], MSE_STEP_WARN);
 	assert_int_equal(res.status, MSE_TCB_OUT_OF_DATE);
 	mse_ratls_free(&cert);
 	mse_evidence_free(&ev);
@@ -392,6 +393,22 @@ static void cache_is_transparent(void **state)
 	pol.now = at("2025-08-01T00:00:00Z");
 	assert_int_equal(mse_verify_quote(q, n, &c, &pol, cache, &r2, &e), -1);
 	assert_non_null(strstr(e.msg, "expired"));
+	/* a per-quote fact (trailing bytes) does not leak into the platform entry */
+	{
+		struct mse_verify_cache *c2 = mse_verify_cache_new(MSE_VERIFY_CACHE_PLATFORM);
+		uint8_t *qt = malloc(n + 3);
+
+		memcpy(qt, q, n);
+		memset(qt + n, 0, 3);
+		pol.now = at("2025-07-19T10:01:17Z");
+		assert_int_equal(mse_verify_quote(qt, n + 3, &c, &pol, c2, &r2, &e), 0);
+		assert_true(r2.flags & MSE_VERIFY_F_TRAILING);
+		assert_int_equal(mse_verify_quote(q, n, &c, &pol, c2, &r2, &e), 0);
+		assert_true(r2.flags & MSE_VERIFY_F_CACHED);
+		assert_false(r2.flags & MSE_VERIFY_F_TRAILING);
+		free(qt);
+		mse_verify_cache_free(c2);
+	}
 	/* a stricter policy is not served from a lenient entry */
 	pol.now = at("2025-07-19T10:01:17Z");
 	pol.accept_status = 0;
