@@ -26,7 +26,7 @@
 
 static const char usage_text[] =
 	"Usage: mse verify (--quote FILE | --cert FILE | --url HOST:PORT | --evidence FILE)\n"
-	"                  [--collateral DIR | --pccs URL [--pccs-ca FILE] | --offline]\n"
+	"                  [--collateral DIR | --pccs URL|QCNL_CONF [--pccs-ca FILE] | --offline]\n"
 	"                  [--mrenclave HEX] [--mrsigner HEX | --signer-key PEM]\n"
 	"                  [--isvprodid N] [--min-isvsvn N] [--now TIME] [--json] [--output DIR]\n"
 	"                  [--accept-tcb-status LIST] [--accept-expired-collateral]\n"
@@ -54,10 +54,10 @@ static const char usage_text[] =
 	"  --collateral DIR    tcb_info.json, qe_identity.json, *_issuer_chain.pem, pck_crl.der,\n"
 	"                      root_ca_crl.der (default with --evidence: the evidence's own;\n"
 	"                      with --allow-simulation: $MSE_SIM_DIR/collateral)\n"
-	"  --pccs URL          fetch it from this PCCS (or Intel's PCS) for the quote's FMSPC\n"
+	"  --pccs URL|QCNL_CONF fetch it from this PCCS (or Intel's PCS) for the quote's FMSPC\n"
 	"                      and PCK CA, through the cache ~/.cache/mse/collateral/, reused\n"
-	"                      until its earliest nextUpdate. Without --collateral and --pccs,\n"
-	"                      the URL comes from /etc/sgx_default_qcnl.conf (pccs_url)\n"
+	"                      until its earliest nextUpdate. A FILE (not http[s]://) is Intel's\n"
+	"                      QCNL config, e.g. /etc/sgx_default_qcnl.conf: its pccs_url is used\n"
 	"  --pccs-ca FILE      PEM CA bundle for the PCCS's TLS certificate (self-signed PCCS)\n"
 	"  --offline           use the collateral cache only, no network; fails if it has no\n"
 	"                      current entry for this platform\n"
@@ -185,6 +185,11 @@ static int parse_opts(int argc, char **argv, struct verify_opts *o)
 		return cli_usage_error("verify", "give exactly one of --quote, --cert, --url, --evidence");
 	if (o->collateral && (o->pccs || o->pccs_ca || o->offline))
 		return cli_usage_error("verify", "--collateral excludes --pccs, --pccs-ca and --offline");
+	if (!o->collateral && !o->pccs && !o->offline && !o->evidence && !o->allow_sim)
+		return cli_usage_error("verify", "no collateral: give --collateral DIR, --pccs URL|QCNL_CONF "
+					       "or --offline");
+	if (o->pccs_ca && !o->pccs)
+		return cli_usage_error("verify", "--pccs-ca needs --pccs");
 	if (o->offline && (o->pccs || o->pccs_ca))
 		return cli_usage_error("verify", "--offline uses the cache only: drop --pccs/--pccs-ca");
 	if (o->mrsigner && o->signer_key)
@@ -566,7 +571,7 @@ int cmd_verify(int argc, char **argv)
 			goto fail;
 		}
 	}
-	if (o.pccs || o.pccs_ca || o.offline || (!o.collateral && !o.evidence && !o.allow_sim)) {
+	if (o.pccs || o.pccs_ca || o.offline) {
 		/* Collateral from a PCCS, through the cache (README "Collateral from a PCCS"). */
 		struct mse_pccs_opts po;
 		char dir[4200];
@@ -574,7 +579,11 @@ int cmd_verify(int argc, char **argv)
 		size_t ql = have_cert ? cert.quote_len : input_len;
 
 		mse_pccs_opts_init(&po);
-		po.url = o.pccs;
+		/* Not a URL: the QCNL config file that names the machine's PCCS. */
+		if (o.pccs && strncmp(o.pccs, "http://", 7) != 0 && strncmp(o.pccs, "https://", 8) != 0)
+			po.qcnl_conf = o.pccs;
+		else
+			po.url = o.pccs;
 		po.ca_file = o.pccs_ca;
 		po.offline = o.offline;
 		po.now = pol.now;
