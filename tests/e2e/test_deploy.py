@@ -265,3 +265,46 @@ def test_operator_commands_fail_clearly(tmp_path):
     for cmd in ("spawn", "evidence", "run", "test", "status", "logs", "list", "stop", "restart", "deploy"):
         h = mse(env, cmd, "--help")
         assert h.stdout.startswith("Usage: mse " + cmd), cmd
+
+
+def test_localtest_runs_the_app_with_enclave_rules(tmp_path):
+    env = env_for(tmp_path)
+    proj = scaffold(tmp_path, env, "lt")
+    r = mse(env, "localtest", "--project", str(proj))
+    assert "tests passed" in r.stdout
+    # The enclave's rules apply: a subprocess fails inside the app, cleanly.
+    app = proj / "mse_src/app.py"
+    app.write_text(app.read_text() + '''
+
+@app.get("/spawn")
+def spawn():
+    import subprocess
+    try:
+        subprocess.run(["/bin/true"], check=True)
+        return "ran"
+    except OSError as e:
+        return "refused: %s" % e.__class__.__name__
+''')
+    (proj / "tests/test_spawn.py").write_text('''
+import os, requests
+def test_spawn_refused():
+    r = requests.get(os.environ["TEST_REMOTE_URL"] + "/spawn", timeout=10)
+    assert r.status_code == 200 and r.text.startswith("refused"), r.text
+''')
+    r = mse(env, "localtest", "--project", str(proj))
+    assert "tests passed" in r.stdout
+    # A failing test is a failure.
+    (proj / "tests/test_fail.py").write_text("def test_fail():\n    assert False\n")
+    r = mse(env, "localtest", "--project", str(proj), check=False)
+    assert r.returncode == 1
+    (proj / "tests/test_fail.py").unlink()
+    # A requirement that is not installed is named before anything starts.
+    (proj / "mse_src/requirements.txt").write_text("flask\nno_such_dist_for_mse\n")
+    r = mse(env, "localtest", "--project", str(proj), check=False)
+    assert r.returncode == 1
+    assert "requirements.txt:2: no_such_dist_for_mse: not installed" in r.stderr
+    assert "python3-no-such-dist-for-mse" in r.stderr
+    # deploy stops at step 1 for the same reason, and starts nothing.
+    r = mse(env, "deploy", "--project", str(proj), check=False)
+    assert r.returncode == 1 and "step 1 (check)" in r.stderr
+    assert mse(env, "list").stdout.strip().startswith("no enclaves")
