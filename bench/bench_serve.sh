@@ -126,32 +126,11 @@ stop_server() {
 	SERVER_PID=
 }
 
-RESULTS="$WORK/results"
-: >"$RESULTS"
-echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -r)"
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "wrk -t2 -d${DURATION}s --latency, connections: $CONNS"
-printf '%-11s %6s %11s %9s %9s %9s\n' server conns "req/s" "p50 ms" "p99 ms" "RSS MiB"
-for name in $SERVERS; do
-	port=$(free_port)
-	start_server "$name" "$port" || continue
-	# Warm up (imports, TLS session machinery, thread pools).
-	wrk -t2 -c16 -d1s "https://127.0.0.1:$port/" >/dev/null 2>&1 || true
-	for c in $CONNS; do
-		out=$(wrk -t2 -c"$c" -d"${DURATION}s" --latency "https://127.0.0.1:$port/" 2>&1)
-		rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
-		p50=$(to_ms "$(echo "$out" | awk '$1 == "50%" {print $2}')")
-		p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")
-		errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {printf "%s ", $0}')
-		rss=$(( $(tree_rss "$SERVER_PID") / 1024 ))
-		printf '%-11s %6s %11s %9s %9s %9s %s\n' "$name" "$c" "${rps:-0}" "$p50" "$p99" "$rss" "$errs"
-		echo "$name $c ${rps:-0} $p50 $p99 $rss" >>"$RESULTS"
-	done
-	stop_server
-done
-
 # The in-process limit: the WSGI call alone, same app, one Python thread.
-inproc=$(cd "$WORK/app" && "$PY" - "$DURATION" <<'EOF'
+# Sampled before each server and at the end: on a shared machine the limit
+# is the best sample.
+inproc_once() {
+	(cd "$WORK/app" && "$PY" - "$DURATION" <<'EOF'
 import sys, time
 from io import BytesIO
 from app import app
@@ -183,8 +162,38 @@ while True:
         break
 print("%.2f" % (n / t))
 EOF
-)
-printf '%-11s %6s %11s %9s %9s %9s\n' in-process - "$inproc" - - -
+	)
+}
+INPROC_SAMPLES=""
+RESULTS="$WORK/results"
+: >"$RESULTS"
+echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -r)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wrk -t2 -d${DURATION}s --latency, connections: $CONNS"
+printf '%-11s %6s %11s %9s %9s %9s\n' server conns "req/s" "p50 ms" "p99 ms" "RSS MiB"
+for name in $SERVERS; do
+	INPROC_SAMPLES="$INPROC_SAMPLES $(inproc_once)"
+	port=$(free_port)
+	start_server "$name" "$port" || continue
+	# Warm up (imports, TLS session machinery, thread pools).
+	wrk -t2 -c16 -d1s "https://127.0.0.1:$port/" >/dev/null 2>&1 || true
+	for c in $CONNS; do
+		out=$(wrk -t2 -c"$c" -d"${DURATION}s" --latency "https://127.0.0.1:$port/" 2>&1)
+		rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
+		p50=$(to_ms "$(echo "$out" | awk '$1 == "50%" {print $2}')")
+		p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")
+		errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {printf "%s ", $0}')
+		rss=$(( $(tree_rss "$SERVER_PID") / 1024 ))
+		printf '%-11s %6s %11s %9s %9s %9s %s\n' "$name" "$c" "${rps:-0}" "$p50" "$p99" "$rss" "$errs"
+		echo "$name $c ${rps:-0} $p50 $p99 $rss" >>"$RESULTS"
+	done
+	stop_server
+done
+
+
+INPROC_SAMPLES="$INPROC_SAMPLES $(inproc_once)"
+inproc=$(echo $INPROC_SAMPLES | tr ' ' '\n' | sort -g | tail -n 1)
+printf '%-11s %6s %11s %9s %9s %9s (samples:%s)\n' in-process - "$inproc" - - - "$INPROC_SAMPLES"
 echo "in-process - $inproc - - -" >>"$RESULTS"
 
 # Best run of each server, and the ratios.

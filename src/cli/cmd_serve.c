@@ -221,6 +221,8 @@ int cmd_serve(int argc, char **argv)
 		access = strcmp(access_path, "-") == 0 ? stdout : fopen(access_path, "a");
 		if (!access)
 			return cli_failf("serve", "--access-log %s: %s", access_path, strerror(errno));
+		/* One line per request, visible at once (tail -f, a pipe to a collector). */
+		setvbuf(access, NULL, _IOLBF, 0);
 		c.access_log = access;
 	}
 	c.on_ready = on_ready;

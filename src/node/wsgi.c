@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/version.h"
@@ -611,10 +613,11 @@ static int check_status(PyObject *status)
 		return -1;
 	}
 	s = latin1_data(status, &n);
-	if (!s || n < 4 || s[3] != ' ' || s[0] < '1' || s[0] > '5' || s[1] < '0' || s[1] > '9' ||
+	/* 1xx are interim responses (RFC 9110 §15.2): never a WSGI app's final one. */
+	if (!s || n < 4 || s[3] != ' ' || s[0] < '2' || s[0] > '5' || s[1] < '0' || s[1] > '9' ||
 	    s[2] < '0' || s[2] > '9') {
 		PyErr_Format(PyExc_ValueError,
-			     "status must look like \"200 OK\" (3 digits 100-599, a space, a "
+			     "status must look like \"200 OK\" (3 digits 200-599, a space, a "
 			     "reason), got %R",
 			     status);
 		return -1;
@@ -1213,9 +1216,102 @@ static int send_item(struct wsgi_req *r, PyObject *item, int64_t add_len)
 	return 0;
 }
 
+/*
+ * wsgi.file_wrapper over a regular file (PEP 3333 "Optional Platform-Specific
+ * File Handling"): after the headers, the file goes out from its current
+ * position without the GIL at all, so a large download does not hand the
+ * GIL back and forth per block. Returns 1 if it handled the response, 0 if
+ * the object is not such a file (iterate it normally), -1 with an exception.
+ */
+static int send_file_wrapper(struct wsgi_req *r, PyObject *result)
+{
+	PyObject *filelike = NULL, *o = NULL;
+	long long pos;
+	uint64_t left;
+	struct stat st;
+	int fd, rc = 0, net = 0;
+	char *buf;
+
+	if (!PyObject_TypeCheck(result, (PyTypeObject *)r->w->file_wrapper) || !r->status)
+		return 0;
+	filelike = PyObject_GetAttrString(result, "filelike");
+	if (!filelike)
+		goto fallback;
+	o = PyObject_CallMethod(filelike, "fileno", NULL);
+	fd = o ? (int)PyLong_AsLong(o) : -1;
+	Py_CLEAR(o);
+	if (fd < 0 || PyErr_Occurred() || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		goto fallback;
+	/* tell() is the logical position, whatever Python's buffer holds. */
+	o = PyObject_CallMethod(filelike, "tell", NULL);
+	pos = o ? PyLong_AsLongLong(o) : -1;
+	Py_CLEAR(o);
+	if (pos < 0 || PyErr_Occurred())
+		goto fallback;
+	Py_CLEAR(filelike);
+	left = pos < st.st_size ? (uint64_t)(st.st_size - pos) : 0;
+	if (r->declared_len >= 0 && left > (uint64_t)r->declared_len - r->sent)
+		left = (uint64_t)r->declared_len - r->sent;
+	/* Headers now (with the length if the app gave none), then the bytes. */
+	if (send_body(r, NULL, 0, r->declared_len < 0 ? (int64_t)left : -1) != 0 || r->def) {
+		if (r->net_failed) {
+			PyErr_SetString(PyExc_OSError, "the client connection is gone");
+			return -1;
+		}
+		return 1; /* an empty file: deferred headers carry it all */
+	}
+	buf = malloc(65536);
+	if (!buf) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	mse_debug("wsgi.file_wrapper: %llu bytes from offset %lld, without the GIL",
+		  (unsigned long long)left, pos);
+	Py_BEGIN_ALLOW_THREADS
+	while (left > 0) {
+		ssize_t n = pread(fd, buf, left < 65536 ? (size_t)left : 65536, (off_t)pos);
+
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			rc = -1; /* shorter than it was: the Content-Length cannot be met */
+			break;
+		}
+		if (mse_exchange_write(r->x, buf, (size_t)n) != 0) {
+			net = 1;
+			break;
+		}
+		pos += n;
+		left -= (uint64_t)n;
+		r->sent += (uint64_t)n;
+	}
+	Py_END_ALLOW_THREADS
+	free(buf);
+	if (net) {
+		r->net_failed = 1;
+		r->close_conn = 1;
+		PyErr_SetString(PyExc_OSError, "the client connection is gone");
+		return -1;
+	}
+	if (rc != 0) {
+		PyErr_SetFromErrno(PyExc_OSError);
+		return -1;
+	}
+	return 1;
+fallback:
+	PyErr_Clear();
+	Py_XDECREF(filelike);
+	return 0;
+}
+
 static int iterate(struct wsgi_req *r, PyObject *result)
 {
 	PyObject *it, *item;
+	int fw;
+
+	fw = send_file_wrapper(r, result);
+	if (fw != 0)
+		return fw < 0 ? -1 : 0;
 
 	/* A one-element list or tuple has a known length (PEP 3333 "Handling the Content-Length Header"). */
 	if ((PyList_CheckExact(result) || PyTuple_CheckExact(result)) &&

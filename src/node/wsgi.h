@@ -24,7 +24,7 @@
  * go to the error log), wsgi.multithread (True), wsgi.multiprocess,
  * wsgi.run_once (False), wsgi.file_wrapper.
  *
- * start_response validates the status ("NNN reason", 100..599, no control
+ * start_response validates the status ("NNN reason", 200..599, no control
  * characters) and headers (a list of (str, str), token names, latin-1
  * values without CR/LF), follows exc_info semantics (a second call needs
  * exc_info; after headers were sent it re-raises) and drops hop-by-hop

@@ -457,7 +457,7 @@ static void invalid_responses_become_500(void **state)
 {
 	static const char *targets[] = {
 		"/raise",		"/badstatus",		  "/badstatus?600+Huh",
-		"/badstatus?20+OK",	"/badstatus?200+OK\x01", "/badheader?crlf",
+		"/badstatus?20+OK",	"/badstatus?100+Continue",	"/badstatus?200+OK\x01", "/badheader?crlf",
 		"/badheader?name",	"/badheader?tuple",	  "/badheader?bytes",
 		"/badheader?nonlist",	"/badheader?unicode",	  "/badheader?cl",
 		"/strbody",		"/nostart",
@@ -525,8 +525,18 @@ static void headers_hop_by_hop_and_lengths(void **state)
 
 static void file_wrapper_streams_a_file(void **state)
 {
+	/* route, skip, Content-Length given, BytesIO instead of a file */
+	static const struct {
+		const char *route;
+		size_t skip;
+		int cl, bytesio;
+	} cases[] = {
+		{"/file", 0, 1, 0},    {"/rawfile", 0, 1, 0}, {"/rawfile", 12345, 1, 0},
+		{"/rawfile", 7, 0, 0}, {"/rawfile", 100, 1, 1}, {"/file", 5000, 0, 1},
+		{"/rawfile", 300000, 1, 0},
+	};
 	const char *dir = tu_tmpdir();
-	char path[256], target[300], hex[65];
+	char path[256], target[400];
 	size_t n = 300000;
 	uint8_t *data = malloc(n);
 	uint8_t d[32], got[32];
@@ -537,16 +547,19 @@ static void file_wrapper_streams_a_file(void **state)
 		data[i] = (uint8_t)(i % 251);
 	snprintf(path, sizeof(path), "%s/blob", dir);
 	tu_write(path, data, n);
-	snprintf(target, sizeof(target), "/file?%s", path);
-	fake_init(&f, "GET", target);
-	assert_int_equal(fake_run(&f), 0);
-	assert_int_equal(f.status, 200);
-	assert_int_equal(f.out_len, n);
-	SHA256(data, n, d);
-	SHA256(f.out, f.out_len, got);
-	assert_memory_equal(d, got, 32);
-	(void)hex;
-	fake_free(&f);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(target, sizeof(target), "%s?path=%s&skip=%zu&cl=%d&bytesio=%d", cases[i].route,
+			 path, cases[i].skip, cases[i].cl, cases[i].bytesio);
+		fake_init(&f, "GET", target);
+		assert_int_equal(fake_run(&f), 0);
+		assert_int_equal(f.status, 200);
+		assert_int_equal(f.nfinish, 1);
+		assert_int_equal(f.out_len, n - cases[i].skip);
+		SHA256(data + cases[i].skip, n - cases[i].skip, d);
+		SHA256(f.out, f.out_len, got);
+		assert_memory_equal(d, got, 32);
+		fake_free(&f);
+	}
 	free(data);
 	tu_rmtree(dir);
 }
