@@ -36,33 +36,38 @@ PYEOF
 head -c $((256 << 20)) /dev/urandom >"$W/large/mse_src/model.bin"
 head -c 32 /dev/urandom >"$W/key"
 
-# best_ms CMD...: best wall time in ms over RUNS runs (outputs removed between runs)
-best_ms() {
-	local best=0 s e ms
+# best CMD...: "WALL_MS CPU_MS", the best of RUNS runs (outputs removed between
+# runs). CPU = user + system time of the command: on a shared machine the wall
+# time also measures the neighbours, the CPU time much less so.
+best() {
+	local bw=0 bc=0 w c
 	for _ in $(seq "$RUNS"); do
 		rm -rf "$W/out" && mkdir -p "$W/out"
 		sync
-		s=$(date +%s%N)
-		"$@" >/dev/null
-		e=$(date +%s%N)
-		ms=$(((e - s) / 1000000))
-		if [ "$best" -eq 0 ] || [ "$ms" -lt "$best" ]; then best=$ms; fi
+		/usr/bin/time -f "%e %U %S" -o "$W/time" "$@" >/dev/null
+		read -r w c < <(awk '{ printf "%d %d\n", $1 * 1000, ($2 + $3) * 1000 }' "$W/time")
+		if [ "$bw" -eq 0 ] || [ "$w" -lt "$bw" ]; then bw=$w; fi
+		if [ "$bc" -eq 0 ] || [ "$c" -lt "$bc" ]; then bc=$c; fi
 	done
-	echo "$best"
+	echo "$bw $bc"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
-printf '%-22s %10s %10s %10s %12s %14s\n' case "mse-c ms" "python ms" "floor ms" "python/mse" "floor/mse"
+printf '%-16s %-5s %9s %9s %9s %11s %10s\n' case time "mse-c ms" "python ms" "floor ms" "python/mse" "floor/mse"
 for c in small large; do
 	cat "$W/$c/mse_src"/* "$W/$c/mse_src"/*/* >/dev/null 2>&1 || true # warm the page cache
-	m=$(best_ms "$MSE" package --code "$W/$c/mse_src" --config "$W/$c/mse.toml" \
+	read -r mw mc < <(best "$MSE" package --code "$W/$c/mse_src" --config "$W/$c/mse.toml" \
 		--output "$W/out" --key "$W/key" --quiet)
-	p=$(best_ms "$PY" bench/package_ref.py --code "$W/$c/mse_src" --config "$W/$c/mse.toml" \
-		--output "$W/out" --key "$W/key")
-	f=$(best_ms "$FLOOR" "$W/out/floor.bin" "$W/$c/mse_src")
+	read -r pw pc < <(best "$PY" bench/package_ref.py --code "$W/$c/mse_src" \
+		--config "$W/$c/mse.toml" --output "$W/out" --key "$W/key")
+	read -r fw fc < <(best "$FLOOR" "$W/out/floor.bin" "$W/$c/mse_src")
 	label=$([ $c = small ] && echo "10,000 x 4 KiB" || echo "1 x 256 MiB")
-	printf '%-22s %10s %10s %10s %12s %14s\n' "$label" "$m" "$p" "$f" "$(ratio "$p" "$m")" "$(ratio "$f" "$m")"
+	printf '%-16s %-5s %9s %9s %9s %11s %10s\n' "$label" wall "$mw" "$pw" "$fw" \
+		"$(ratio "$pw" "$mw")" "$(ratio "$fw" "$mw")"
+	printf '%-16s %-5s %9s %9s %9s %11s %10s\n' "" cpu "$mc" "$pc" "$fc" \
+		"$(ratio "$pc" "$mc")" "$(ratio "$fc" "$mc")"
 done
 echo "python/mse: how many times faster mse-c is than the Python reference (aim >= 4 on small files)"
-echo "floor/mse: mse-c throughput as a fraction of the floor (aim >= 0.5 on the large file)"
+echo "floor/mse: mse-c throughput as a fraction of the floor's (aim >= 0.5 on the large file)"
+echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"

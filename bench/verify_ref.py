@@ -25,6 +25,7 @@ Usage:
   verify_ref.py --quote quote.bin --collateral DIR [--now TIME] [options]
   verify_ref.py --collateral DIR            (reads DIR/quote.bin)
   verify_ref.py --evidence evidence.json    (MSE's evidence file)
+  verify_ref.py --quote FILE --quote-only   (no collateral: quote, PCK chain, QE report)
 Options:
   --now TIME             RFC 3339 instant to verify at (default: now)
   --accept-expired       collateral past its nextUpdate is reported, not fatal
@@ -506,7 +507,36 @@ def inputs_from_evidence(path):
 
 # ---- the verification ---------------------------------------------------------------
 
-def verify(inp, now, accept_expired=False, allow_missing_crl=False):
+def check_quote_signatures(q, leaf):
+    if not ecdsa_verify(raw_pubkey(q["attest_key"]), raw_sig_to_der(q["signature"]),
+                        q["header"] + q["body"]["raw"]):
+        fail("signature", "quote: ECDSA signature by the attestation key does not verify")
+    if not ecdsa_verify(leaf.public_key(), raw_sig_to_der(q["qe_report_sig"]),
+                        q["qe_report"]["raw"]):
+        fail("signature", "QE report: ECDSA signature by the PCK key does not verify")
+    want = hashlib.sha256(q["attest_key"] + q["qe_auth"]).digest() + bytes(32)
+    if q["qe_report"]["report_data"] != want:
+        fail("binding", f"QE report_data: expected {want.hex()}, "
+                        f"got {q['qe_report']['report_data'].hex()}")
+
+
+def quote_facts(q, ext, ca):
+    body = q["body"]
+    return {
+        "mrenclave": body["mrenclave"].hex(),
+        "mrsigner": body["mrsigner"].hex(),
+        "isvprodid": body["isvprodid"],
+        "isvsvn": body["isvsvn"],
+        "report_data": body["report_data"].hex(),
+        "debug": bool(body["attributes"][0] & 0x02),
+        "fmspc": ext["fmspc"].hex(),
+        "pce_id": ext["pceid"].hex(),
+        "ca": ca,
+        "trailing_bytes": q["trailing"],
+    }
+
+
+def verify(inp, now, accept_expired=False, allow_missing_crl=False, quote_only=False):
     soft = []
     q = parse_quote(inp["quote"])
 
@@ -529,6 +559,12 @@ def verify(inp, now, accept_expired=False, allow_missing_crl=False):
         fail("pck", f"PCK intermediate CA: unexpected subject CN {ca_cn!r}")
     ext = parse_sgx_ext(leaf)
 
+    if quote_only:
+        # No collateral: the quote, its PCK chain to the pinned root, the QE
+        # report and the binding only (no CRL, TCB info, QE identity, status).
+        check_quote_signatures(q, leaf)
+        return dict(quote_facts(q, ext, ca), ok=True, status=None, quote_only=True)
+
     # CRLs.
     missing = []
     root_crl = pck_crl = None
@@ -547,17 +583,7 @@ def verify(inp, now, accept_expired=False, allow_missing_crl=False):
     if missing and not allow_missing_crl:
         fail("crl", "missing CRL: " + ", ".join(missing))
 
-    # Signatures and the QE binding.
-    if not ecdsa_verify(raw_pubkey(q["attest_key"]), raw_sig_to_der(q["signature"]),
-                        q["header"] + q["body"]["raw"]):
-        fail("signature", "quote: ECDSA signature by the attestation key does not verify")
-    if not ecdsa_verify(leaf.public_key(), raw_sig_to_der(q["qe_report_sig"]),
-                        q["qe_report"]["raw"]):
-        fail("signature", "QE report: ECDSA signature by the PCK key does not verify")
-    want = hashlib.sha256(q["attest_key"] + q["qe_auth"]).digest() + bytes(32)
-    if q["qe_report"]["report_data"] != want:
-        fail("binding", f"QE report_data: expected {want.hex()}, "
-                        f"got {q['qe_report']['report_data'].hex()}")
+    check_quote_signatures(q, leaf)
 
     # Collateral.
     def chain_of(pem, what):
@@ -661,9 +687,12 @@ def main(argv):
     ap.add_argument("--now")
     ap.add_argument("--accept-expired", action="store_true")
     ap.add_argument("--allow-missing-crl", action="store_true")
+    ap.add_argument("--quote-only", action="store_true")
     ap.add_argument("--bench", type=int, default=0)
     a = ap.parse_args(argv)
-    if bool(a.evidence) == bool(a.collateral):
+    if a.quote_only and a.quote and not a.collateral and not a.evidence:
+        pass
+    elif bool(a.evidence) == bool(a.collateral):
         ap.print_usage(sys.stderr)
         print("verify_ref.py: give --evidence FILE or --collateral DIR", file=sys.stderr)
         return 2
@@ -674,6 +703,8 @@ def main(argv):
         return 2
 
     def load():
+        if a.quote_only and not a.evidence and not a.collateral:
+            return {"quote": need_file(a.quote)}
         if a.evidence:
             return inputs_from_evidence(a.evidence)
         return inputs_from_dir(a.quote or os.path.join(a.collateral, "quote.bin"), a.collateral)
@@ -681,7 +712,7 @@ def main(argv):
     def once(inp):
         # Everything is parsed again from the bytes each time (quote, PEM chains,
         # CRLs, JSON): a verifier without caches, like the C one's figure (b).
-        return verify(inp, now, a.accept_expired, a.allow_missing_crl)
+        return verify(inp, now, a.accept_expired, a.allow_missing_crl, a.quote_only)
 
     try:
         inp = load()

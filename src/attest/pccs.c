@@ -434,7 +434,8 @@ int mse_pccs_cache_path(const struct mse_pccs_opts *o, const char *fmspc_hex, co
 			home = pw ? pw->pw_dir : NULL;
 		}
 		if (!home)
-			return mse_err_set(err, "no cache directory: neither XDG_CACHE_HOME nor HOME is set");
+			return mse_err_set(
+			    err, "no cache directory: neither XDG_CACHE_HOME nor HOME is set");
 		n = snprintf(out, out_size, "%s/.cache/mse/collateral/%s-%s", home, fmspc, ca_norm);
 	}
 	if (n < 0 || (size_t)n >= out_size)
@@ -498,9 +499,8 @@ out:
 
 static const char *const dated_pieces[] = {"tcb_info.json", "qe_identity.json", "pck_crl.der",
 					   "root_ca_crl.der"};
-static const char *const chain_pieces[] = {"tcb_info_issuer_chain.pem",
-					   "qe_identity_issuer_chain.pem",
-					   "pck_crl_issuer_chain.pem"};
+static const char *const chain_pieces[] = {
+    "tcb_info_issuer_chain.pem", "qe_identity_issuer_chain.pem", "pck_crl_issuer_chain.pem"};
 
 int mse_pccs_dir_next_update(const char *dir, time_t *out, char *which, size_t which_size,
 			     struct mse_err *err)
@@ -515,7 +515,8 @@ int mse_pccs_dir_next_update(const char *dir, time_t *out, char *which, size_t w
 		time_t t;
 		int r;
 
-		if (snprintf(path, sizeof(path), "%s/%s", dir, dated_pieces[i]) >= (int)sizeof(path))
+		if (snprintf(path, sizeof(path), "%s/%s", dir, dated_pieces[i]) >=
+		    (int)sizeof(path))
 			return mse_err_set(err, "path too long");
 		if (mse_file_read(path, MSE_PCCS_MAX_BODY, &data, &len, err) != 0)
 			return -1;
@@ -548,7 +549,7 @@ struct resp {
 	size_t len, cap;
 	int too_big;
 	const char *const *want; /* header names of interest, NULL-terminated */
-	char *hdr;               /* value of the first of them seen (malloc'd) */
+	char *hdr;		 /* value of the first of them seen (malloc'd) */
 	char hdr_name[64];
 };
 
@@ -720,7 +721,7 @@ static int client_open(struct client *c, const struct mse_pccs_opts *o, struct m
 
 struct piece {
 	const char *name; /* file name in the collateral directory */
-	uint8_t *data;    /* malloc'd */
+	uint8_t *data;	  /* malloc'd */
 	size_t len;
 };
 
@@ -734,8 +735,8 @@ static int take_chain(struct resp *r, const char *url_path, struct piece *pc, st
 	int n = 0, rc = -1;
 
 	if (!r->hdr) {
-		mse_err_set(err, "GET %s: no issuer chain header (%s%s%s)", url_path,
-			    r->want[0], r->want[1] ? " or " : "", r->want[1] ? r->want[1] : "");
+		mse_err_set(err, "GET %s: no issuer chain header (%s%s%s)", url_path, r->want[0],
+			    r->want[1] ? " or " : "", r->want[1] ? r->want[1] : "");
 		return -1;
 	}
 	dec = malloc(strlen(r->hdr) + 1);
@@ -753,7 +754,8 @@ static int take_chain(struct resp *r, const char *url_path, struct piece *pc, st
 	}
 	ERR_clear_error();
 	if (n == 0) {
-		mse_err_field(err, r->hdr_name, "GET %s: header holds no PEM certificate", url_path);
+		mse_err_field(err, r->hdr_name, "GET %s: header holds no PEM certificate",
+			      url_path);
 		goto out;
 	}
 	pc->data = (uint8_t *)dec;
@@ -766,8 +768,8 @@ out:
 	return rc;
 }
 
-static int take_json(struct resp *r, const char *url_path, const char *obj_key,
-		     const char *fmspc, struct piece *pc, struct mse_err *err)
+static int take_json(struct resp *r, const char *url_path, const char *obj_key, const char *fmspc,
+		     struct piece *pc, struct mse_err *err)
 {
 	json_error_t jerr;
 	json_t *root = json_loadb((const char *)r->body, r->len, 0, &jerr), *obj, *f;
@@ -873,8 +875,9 @@ static int store(const char *final, struct piece pcs[P_COUNT], struct mse_err *e
 	const char *slash = strrchr(final, '/');
 	int rc = -1, made = 0;
 
-	if (!slash || snprintf(parent, sizeof(parent), "%.*s", (int)(slash - final), final) >=
-			      (int)sizeof(parent) ||
+	if (!slash ||
+	    snprintf(parent, sizeof(parent), "%.*s", (int)(slash - final), final) >=
+		(int)sizeof(parent) ||
 	    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp-XXXXXX", parent, slash + 1) >= (int)sizeof(tmp))
 		return mse_err_set(err, "cache path too long: %s", final);
 	if (mse_file_mkdirs(parent, 0700, err) != 0)
@@ -921,7 +924,8 @@ static int cache_complete(const char *dir)
 	char path[PATH_MAX];
 
 	for (size_t i = 0; i < sizeof(chain_pieces) / sizeof(chain_pieces[0]); i++) {
-		if (snprintf(path, sizeof(path), "%s/%s", dir, chain_pieces[i]) >= (int)sizeof(path) ||
+		if (snprintf(path, sizeof(path), "%s/%s", dir, chain_pieces[i]) >=
+			(int)sizeof(path) ||
 		    access(path, R_OK) != 0)
 			return 0;
 	}
@@ -943,10 +947,10 @@ int mse_pccs_fetch_info(const struct mse_pccs_opts *o, const char *fmspc_hex, co
 	const char *ca_norm;
 	struct mse_pccs_info dummy;
 	struct piece pcs[P_COUNT] = {
-		{"tcb_info.json"},    {"tcb_info_issuer_chain.pem"},
-		{"qe_identity.json"}, {"qe_identity_issuer_chain.pem"},
-		{"pck_crl.der"},      {"pck_crl_issuer_chain.pem"},
-		{"root_ca_crl.der"},
+	    {"tcb_info.json"},	  {"tcb_info_issuer_chain.pem"},
+	    {"qe_identity.json"}, {"qe_identity_issuer_chain.pem"},
+	    {"pck_crl.der"},	  {"pck_crl_issuer_chain.pem"},
+	    {"root_ca_crl.der"},
 	};
 	struct client c = {0};
 	struct mse_err cerr;
@@ -977,25 +981,27 @@ int mse_pccs_fetch_info(const struct mse_pccs_opts *o, const char *fmspc_hex, co
 	}
 	if (o->offline) {
 		if (!mse_file_exists(dir))
-			return mse_err_set(err,
-					   "offline: no cached collateral for FMSPC %s (%s CA) in %s; "
-					   "fetch it once without --offline",
-					   fmspc, ca_norm, dir);
+			return mse_err_set(
+			    err,
+			    "offline: no cached collateral for FMSPC %s (%s CA) in %s; "
+			    "fetch it once without --offline",
+			    fmspc, ca_norm, dir);
 		if (!have_cache) {
 			char m[sizeof(cerr.msg) + 300];
 
 			mse_err_str(&cerr, m, sizeof(m));
-			return mse_err_set(err, "offline: cached collateral in %s is unusable: %.900s",
-					   dir, m);
+			return mse_err_set(
+			    err, "offline: cached collateral in %s is unusable: %.900s", dir, m);
 		}
 		if (o->refresh)
 			return mse_err_set(err, "offline and refresh are contradictory");
 		fmt_time(next, when, sizeof(when));
-		return mse_err_set(err,
-				   "offline: cached collateral in %s expired at %s (%s nextUpdate); "
-				   "fetch it again without --offline, or pass --collateral %s to "
-				   "verify with the expired collateral explicitly",
-				   dir, when, which, dir);
+		return mse_err_set(
+		    err,
+		    "offline: cached collateral in %s expired at %s (%s nextUpdate); "
+		    "fetch it again without --offline, or pass --collateral %s to "
+		    "verify with the expired collateral explicitly",
+		    dir, when, which, dir);
 	}
 	if (client_open(&c, o, err) != 0)
 		goto out;
@@ -1040,10 +1046,11 @@ int mse_pccs_fetch_for_quote(const struct mse_pccs_opts *o, const uint8_t *quote
 		return -1;
 	mse_err_step(err, "pccs");
 	if (q.cert_type != MSE_QUOTE_CERT_PCK_CHAIN)
-		return mse_err_set(err,
-				   "the quote's certification data is type %u, not a PCK chain (5): "
-				   "its FMSPC is unknown, so no collateral can be fetched for it",
-				   q.cert_type);
+		return mse_err_set(
+		    err,
+		    "the quote's certification data is type %u, not a PCK chain (5): "
+		    "its FMSPC is unknown, so no collateral can be fetched for it",
+		    q.cert_type);
 	chain = mse_collateral_pem_chain(q.cert_data, q.cert_len, "pccs", "quote PCK chain", err);
 	if (!chain)
 		return -1;
@@ -1051,8 +1058,9 @@ int mse_pccs_fetch_for_quote(const struct mse_pccs_opts *o, const uint8_t *quote
 		goto out;
 	if (pck.ca == MSE_PCK_CA_UNKNOWN) {
 		mse_err_step(err, "pccs");
-		mse_err_set(err, "the PCK certificate's issuer is neither the Intel SGX PCK Platform "
-				 "CA nor the Processor CA: cannot tell which PCK CRL to fetch");
+		mse_err_set(err,
+			    "the PCK certificate's issuer is neither the Intel SGX PCK Platform "
+			    "CA nor the Processor CA: cannot tell which PCK CRL to fetch");
 		goto out;
 	}
 	if (mse_hex_encode(fmspc, sizeof(fmspc), pck.fmspc, sizeof(pck.fmspc)) != 0) {

@@ -49,26 +49,26 @@
 #define MSE_PCCS_MAX_BODY (4u << 20)
 #define MSE_PCCS_DEFAULT_TIMEOUT 30L
 /* Where Intel publishes the Root CA CRL (the CRL distribution point of its certificates). */
-#define MSE_PCCS_INTEL_ROOT_CRL_URL "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
-
+#define MSE_PCCS_INTEL_ROOT_CRL_URL                                                                \
+	"https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
 
 struct mse_pccs_opts {
 	const char *url;       /* PCCS base URL; NULL: read from the QCNL config */
 	const char *qcnl_conf; /* NULL: MSE_PCCS_QCNL_CONF */
 	const char *ca_file;   /* PEM CA bundle for the PCCS's TLS cert; NULL: system CAs */
 	const char *cache_dir; /* NULL: $XDG_CACHE_HOME/mse/collateral or ~/.cache/... */
-	int offline;           /* use the cache only; fail if missing or expired */
-	int refresh;           /* ignore a valid cache entry and fetch again */
-	long timeout_s;        /* whole-transfer timeout per request; 0: default */
-	time_t now;            /* expiry reference; 0: time(NULL) (tests and --now pin it) */
+	int offline;	       /* use the cache only; fail if missing or expired */
+	int refresh;	       /* ignore a valid cache entry and fetch again */
+	long timeout_s;	       /* whole-transfer timeout per request; 0: default */
+	time_t now;	       /* expiry reference; 0: time(NULL) (tests and --now pin it) */
 };
 
 /* What mse_pccs_fetch_info did. */
 struct mse_pccs_info {
-	int from_cache;        /* 1 if the cached directory was reused */
-	time_t next_update;    /* earliest nextUpdate of the pieces */
-	char next_piece[32];   /* which piece gives it, e.g. "pck_crl.der" */
-	char base_url[512];    /* the PCCS base used ("" when from cache) */
+	int from_cache;	     /* 1 if the cached directory was reused */
+	time_t next_update;  /* earliest nextUpdate of the pieces */
+	char next_piece[32]; /* which piece gives it, e.g. "pck_crl.der" */
+	char base_url[512];  /* the PCCS base used ("" when from cache) */
 };
 
 /* Zeroes *o (all defaults). */

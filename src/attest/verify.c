@@ -28,7 +28,7 @@
 
 static const char *const step_names[MSE_STEP_COUNT] = {
 	"parse",      "pck-chain",  "pck",       "crl",       "tcb-info",        "qe-identity", "qe-report",
-	"qe-binding", "quote-signature", "tcb-level", "enclave", "measurement", "tcb-status",
+	"qe-binding", "quote-signature", "tcb-level", "enclave", "measurement", "tcb-status", "binding",
 };
 
 const char *mse_verify_step_name(enum mse_verify_step s)
@@ -919,6 +919,8 @@ int mse_verify_quote(const uint8_t *quote, size_t len, const struct mse_collater
 			e->from = v.from;
 			e->until = v.until;
 			e->base = *res;
+			/* Per-quote facts are not part of the platform's entry. */
+			e->base.flags &= ~(MSE_VERIFY_F_TRAILING | MSE_VERIFY_F_CACHED);
 			e->attest = attest;
 			EVP_PKEY_up_ref(attest);
 		}
@@ -999,18 +1001,16 @@ int mse_verify_ratls(const struct mse_ratls *cert, const struct mse_collateral *
 	v.now = res->now;
 	res->ok = 0;
 	if (mse_ratls_check_binding(cert, res->report.report_data, err) != 0)
-		return -1;
+		return step_fail(&v, MSE_STEP_BINDING);
 	/* Self-signed by its own key: a certificate assembled from parts is refused. */
 	if (X509_verify(cert->cert, X509_get0_pubkey(cert->cert)) != 1) {
 		ERR_clear_error();
-		mse_err_step(err, "binding");
-		return mse_err_field(err, "certificate", "the RA-TLS certificate's self-signature does not verify");
+		return FAILF(&v, MSE_STEP_BINDING, "certificate", "the RA-TLS certificate's self-signature does not verify");
 	}
-	if (cert_window(&v, MSE_STEP_ENCLAVE, cert->cert, "RA-TLS certificate", 0) != 0) {
-		mse_err_step(err, "binding");
-		res->ok = 0;
+	if (cert_window(&v, MSE_STEP_BINDING, cert->cert, "RA-TLS certificate", 0) != 0)
 		return -1;
-	}
+	if (res->steps[MSE_STEP_BINDING] == MSE_STEP_NOT_RUN)
+		res->steps[MSE_STEP_BINDING] = MSE_STEP_OK;
 	res->ok = 1;
 	return 0;
 }

@@ -25,6 +25,8 @@
  *   [enclave]         debug enclaves refused
  *   [measurement]     expected MRENCLAVE / MRSIGNER / ISVPRODID / min ISVSVN
  *   [tcb-status]      status in the accepted set (default: UpToDate only)
+ *   [binding]         (RA-TLS) report_data[0:32] binds the certificate key;
+ *                     self-signature; the certificate's validity window
  * Collateral outside its validity window and missing CRLs fail at their
  * step unless the policy accepts them; accepted, they are recorded in the
  * result flags (never silent).
@@ -95,6 +97,7 @@ enum mse_verify_step {
 	MSE_STEP_ENCLAVE,
 	MSE_STEP_MEASUREMENT,
 	MSE_STEP_TCB_STATUS,
+	MSE_STEP_BINDING, /* mse_verify_ratls only */
 	MSE_STEP_COUNT
 };
 

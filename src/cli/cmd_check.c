@@ -91,9 +91,7 @@ int cmd_check(int argc, char **argv)
 			fputs(usage, stdout);
 			return MSE_EXIT_OK;
 		default:
-			if (optopt && strchr("c", optopt))
-				return cli_usage_error("check", "option -%c needs an argument", optopt);
-			return cli_usage_error("check", "unknown option or missing argument '%s'",
+			return cli_usage_error("check", "unknown option or missing argument: '%s'",
 					       argv[optind - 1]);
 		}
 	}

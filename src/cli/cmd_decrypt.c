@@ -21,7 +21,8 @@ static void usage(void)
 	     "\n"
 	     "  --key FILE      the 32-byte code key (package_<name>_<ns>.key)\n"
 	     "  --input PATH    one NAME.enc file       -> --output is the plaintext file;\n"
-	     "                  a directory of .enc files, or an app.tar (as in a package)\n"
+	     "                  a directory of .enc files, an app.tar, or a whole package\n"
+	     "                  (its app.tar digest is checked against package.json first)\n"
 	     "                                          -> --output is a new directory where\n"
 	     "                                             each NAME.enc becomes NAME and a\n"
 	     "                                             top-level requirements.txt is copied\n"
@@ -47,6 +48,37 @@ static int looks_like_tar(const char *path)
 		ok = memcmp(magic, "ustar", 5) == 0;
 	close(fd);
 	return ok;
+}
+
+/* A whole package (package.json + app.tar...), as opposed to an app.tar. */
+static int is_package(const char *path)
+{
+	struct mse_package_info info;
+	struct mse_err ignored;
+
+	return mse_package_inspect(path, &info, &ignored) == 0;
+}
+
+/* Verifies the package (app.tar digest), then decrypts its app.tar. */
+static int decrypt_package(const char *pkg, const uint8_t key[MSE_CODEFILE_KEY_BYTES],
+			   const char *output, size_t *files, struct mse_err *err)
+{
+	struct mse_package_info info;
+	struct mse_err ignored;
+	char tmp[4096], app[4200];
+	int rc = -1;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.pkg.XXXXXX", output) >= (int)sizeof(tmp) ||
+	    !mkdtemp(tmp))
+		return mse_err_field(err, output, "cannot create a temporary directory next to it");
+	snprintf(app, sizeof(app), "%s/x", tmp);
+	if (mse_package_extract(pkg, app, &info, err) == 0) {
+		snprintf(app, sizeof(app), "%s/x/%s", tmp, MSE_PACKAGE_APP_TAR);
+		rc = mse_package_decrypt_app(app, key, output, 0600, files, err);
+	}
+	if (mse_file_remove_tree(tmp, &ignored) != 0)
+		fprintf(stderr, "mse decrypt: warning: could not remove %s\n", tmp);
+	return rc;
 }
 
 int cmd_decrypt(int argc, char **argv)
@@ -99,6 +131,10 @@ int cmd_decrypt(int argc, char **argv)
 	}
 	if (S_ISDIR(st.st_mode)) {
 		if (mse_package_decrypt_dir(input, key, output, 0600, &files, &err) != 0)
+			goto out;
+		fprintf(stderr, "decrypted %zu files into %s\n", files, output);
+	} else if (looks_like_tar(input) && is_package(input)) {
+		if (decrypt_package(input, key, output, &files, &err) != 0)
 			goto out;
 		fprintf(stderr, "decrypted %zu files into %s\n", files, output);
 	} else if (looks_like_tar(input)) {

@@ -1,13 +1,66 @@
-/* Placeholder until its issue lands: listed so the table is stable. */
+/* mse list — the enclaves of this machine's operator. */
+#include <getopt.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "node/instance.h"
+
+static const char usage[] =
+	"Usage: mse list [--quiet]\n"
+	"\n"
+	"List the enclaves spawned on this machine (their state directories under\n"
+	"$XDG_STATE_HOME/mse, default ~/.local/state/mse) with their mode, address,\n"
+	"process and status.\n"
+	"\n"
+	"Options:\n"
+	"  -q, --quiet   print the names only\n"
+	"  -h, --help    show this help\n";
 
 int cmd_list(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-		puts("Usage: mse list\n\nNot implemented yet.");
-		return MSE_EXIT_OK;
+	static const struct option opts[] = {
+		{"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'}, {0}};
+	struct mse_err err = {0};
+	char **names;
+	size_t n;
+	int quiet = 0, c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(usage, stdout);
+			return MSE_EXIT_OK;
+		}
+		if (c == 'q')
+			quiet = 1;
+		else
+			return cli_usage_error("list", "unknown option");
 	}
-	return cli_failf("list", "not implemented yet");
+	if (optind != argc)
+		return cli_usage_error("list", "unexpected argument '%s'", argv[optind]);
+	if (mse_instance_list(&names, &n, &err) != 0)
+		return cli_fail("list", &err);
+	if (!quiet && n)
+		printf("%-20s %-10s %-22s %-8s %s\n", "NAME", "MODE", "ADDRESS", "PID", "STATUS");
+	for (size_t i = 0; i < n; i++) {
+		struct mse_instance inst;
+		char addr[300];
+
+		if (quiet) {
+			puts(names[i]);
+			continue;
+		}
+		if (mse_instance_load(&inst, names[i], &err) != 0) {
+			printf("%-20s (unreadable: %s)\n", names[i], err.msg);
+			continue;
+		}
+		snprintf(addr, sizeof(addr), "%s:%u", inst.host, (unsigned)inst.port);
+		printf("%-20s %-10s %-22s %-8d %s\n", inst.name, mse_instance_mode_name(inst.mode), addr,
+		       (int)inst.pid, mse_instance_status_name(mse_instance_probe(&inst, NULL, 0)));
+	}
+	if (!quiet && !n)
+		puts("no enclaves (start one with 'mse spawn' or 'mse deploy')");
+	mse_instance_names_free(names, n);
+	return MSE_EXIT_OK;
 }

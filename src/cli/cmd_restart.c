@@ -1,13 +1,74 @@
-/* Placeholder until its issue lands: listed so the table is stable. */
+/* mse restart NAME — start a stopped (or dead) enclave again, same arguments. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "node/instance.h"
+#include "node/spawn.h"
+
+static const char usage[] =
+	"Usage: mse restart NAME [--timeout SECONDS]\n"
+	"\n"
+	"Stop the enclave NAME if it runs, then start mse-bootstrap again with the\n"
+	"arguments it was spawned with (same uuid, port and workspace). Its keys are\n"
+	"derived from the sealing key, so it comes back with the same X25519 key (sealed\n"
+	"secrets still open) but a new TLS key and certificate, to verify again. An\n"
+	"enclave that was provisioned serves its app again without new secrets; one\n"
+	"that was not waits for 'mse run' again.\n"
+	"\n"
+	"Options:\n"
+	"  --timeout S   how long to wait for it to answer (default 60)\n"
+	"  -h, --help    show this help\n";
 
 int cmd_restart(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-		puts("Usage: mse restart\n\nNot implemented yet.");
-		return MSE_EXIT_OK;
+	static const struct option opts[] = {
+		{"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'}, {0}};
+	struct mse_instance inst;
+	struct mse_err err = {0};
+	enum mse_instance_status st = MSE_STATUS_INITIALIZING;
+	char detail[1100];
+	long timeout = 60;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		char *end;
+
+		if (c == 'h') {
+			fputs(usage, stdout);
+			return MSE_EXIT_OK;
+		}
+		if (c != 't')
+			return cli_usage_error("restart", "unknown option");
+		timeout = strtol(optarg, &end, 10);
+		if (*end || timeout <= 0)
+			return cli_usage_error("restart", "--timeout: expected seconds, got '%s'", optarg);
 	}
-	return cli_failf("restart", "not implemented yet");
+	if (optind + 1 != argc)
+		return cli_usage_error("restart", "expected one instance NAME");
+	if (mse_instance_load(&inst, argv[optind], &err) != 0)
+		return cli_fail("restart", &err);
+	if (mse_instance_stop(&inst, 10000, &err) != 0 || mse_instance_relaunch(&inst, &err) != 0)
+		return cli_fail("restart", &err);
+	/* A new start means a new RA-TLS key: capture the new certificate first. */
+	if (mse_spawn_wait_ready(&inst, (int)timeout, &err) != 0)
+		return cli_fail("restart", &err);
+	for (long waited = 0; waited < timeout * 10; waited++) {
+		st = mse_instance_probe(&inst, detail, sizeof(detail));
+		if (st != MSE_STATUS_INITIALIZING)
+			break;
+		usleep(100 * 1000);
+	}
+	printf("%s: %s (pid %d)\n", inst.name, mse_instance_status_name(st), (int)inst.pid);
+	printf("Its RA-TLS certificate is new (a fresh TLS key; the sealing key is the same): the\n"
+	       "code provider verifies it again ('mse evidence %s --output DIR', 'mse verify').\n",
+	       inst.name);
+	if (st == MSE_STATUS_RUNNING || st == MSE_STATUS_WAITING)
+		return MSE_EXIT_OK;
+	return cli_failf("restart", "%s did not come back: %s (see 'mse logs %s')", inst.name,
+			 detail, inst.name);
 }

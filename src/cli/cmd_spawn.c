@@ -1,13 +1,147 @@
-/* Placeholder until its issue lands: listed so the table is stable. */
+/* mse spawn NAME --package FILE — the operator starts an enclave for a package. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "attest/ratls.h"
+#include "attest/sim.h"
 #include "cli/cli.h"
+#include "node/spawn.h"
+#include "common/file.h"
+#include "crypto/archive.h"
+#include "crypto/package.h"
+#include "node/evidence.h"
+#include "node/instance.h"
+#include "node/manifest.h"
+
+static const char usage[] =
+	"Usage: mse spawn NAME --package FILE --output DIR [options]\n"
+	"\n"
+	"Start an enclave (mse-bootstrap) for an encrypted package, as the SGX operator.\n"
+	"It checks the package (package.json digest of app.tar), prepares the instance's\n"
+	"state directory ($XDG_STATE_HOME/mse/NAME), starts mse-bootstrap with a fresh\n"
+	"uuid and certificate expiration, waits for its configuration server, and writes\n"
+	"DIR/evidence.json and DIR/ratls.pem for the code provider to verify.\n"
+	"The enclave then waits for 'mse run NAME' to send the code key and secrets.\n"
+	"\n"
+	"Options:\n"
+	"  --package FILE         the package_<name>_<ns>.tar from 'mse package' (required)\n"
+	"  --output DIR           where to write evidence.json and ratls.pem (required)\n"
+	"  --san NAME             certificate subject alternative name (default localhost)\n"
+	"  --subject RFC4514      certificate subject (default CN=<san>,O=mse-c)\n"
+	"  --size MB              enclave size, a power of two (default 4096)\n"
+	"  --host ADDR            address to listen on (default 127.0.0.1)\n"
+	"  --port N               port (default: a free one in simulation, 443 with SGX)\n"
+	"  --days N               RA-TLS certificate validity in days (default 30)\n"
+	"  --certificate FILE     serve the app with this full chain (its key comes from\n"
+	"                         the code provider through 'mse run'); the configuration\n"
+	"                         server keeps a 10-hour RA-TLS certificate\n"
+	"  --no-ssl               serve the app in plain HTTP (behind a TLS proxy)\n"
+	"  --simulation | --sgx   attestation mode (default: sgx if this machine has an\n"
+	"                         SGX device, simulation otherwise)\n"
+	"  --pccs URL             PCCS for the collateral (sgx mode)\n"
+	"  --signer-key PEM       enclave signer RSA-3072 key (sgx mode: gramine-sgx-sign)\n"
+	"  --timeout S            how long to wait for the configuration server (default 60)\n"
+	"  -h, --help             show this help\n"
+	"\n"
+	"In simulation the attestation root is the local simulation CA ('mse sim init',\n"
+	"created on first use): SIMULATION — not confidential.\n";
 
 int cmd_spawn(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-		puts("Usage: mse spawn\n\nNot implemented yet.");
-		return MSE_EXIT_OK;
+	enum { O_PACKAGE = 256, O_OUTPUT, O_SAN, O_SUBJECT, O_SIZE, O_HOST, O_PORT, O_DAYS,
+	       O_CERT, O_NOSSL, O_SIM, O_SGX, O_PCCS, O_SIGNER, O_TIMEOUT };
+	static const struct option opts[] = {
+		{"package", required_argument, NULL, O_PACKAGE},
+		{"output", required_argument, NULL, O_OUTPUT},
+		{"san", required_argument, NULL, O_SAN},
+		{"subject", required_argument, NULL, O_SUBJECT},
+		{"size", required_argument, NULL, O_SIZE},
+		{"host", required_argument, NULL, O_HOST},
+		{"port", required_argument, NULL, O_PORT},
+		{"days", required_argument, NULL, O_DAYS},
+		{"certificate", required_argument, NULL, O_CERT},
+		{"no-ssl", no_argument, NULL, O_NOSSL},
+		{"simulation", no_argument, NULL, O_SIM},
+		{"sgx", no_argument, NULL, O_SGX},
+		{"pccs", required_argument, NULL, O_PCCS},
+		{"signer-key", required_argument, NULL, O_SIGNER},
+		{"timeout", required_argument, NULL, O_TIMEOUT},
+		{"help", no_argument, NULL, 'h'},
+		{0}};
+	struct mse_spawn_opts so = {.san = "localhost", .size_mb = 4096, .host = "127.0.0.1",
+				    .days = 30, .timeout_s = 60, .mode = -1};
+	struct mse_spawn_result res;
+	struct mse_err err = {0};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		char *end = NULL;
+		long v;
+
+		switch (c) {
+		case 'h':
+			fputs(usage, stdout);
+			return MSE_EXIT_OK;
+		case O_PACKAGE: so.package = optarg; break;
+		case O_OUTPUT: so.output_dir = optarg; break;
+		case O_SAN: so.san = optarg; break;
+		case O_SUBJECT: so.subject = optarg; break;
+		case O_HOST: so.host = optarg; break;
+		case O_CERT: so.certificate = optarg; break;
+		case O_NOSSL: so.no_ssl = 1; break;
+		case O_SIM: so.mode = MSE_MODE_SIMULATION; break;
+		case O_SGX: so.mode = MSE_MODE_SGX; break;
+		case O_PCCS: so.pccs_url = optarg; break;
+		case O_SIGNER: so.signer_key = optarg; break;
+		case O_SIZE:
+		case O_PORT:
+		case O_DAYS:
+		case O_TIMEOUT:
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || v <= 0 || (c == O_PORT && v > 65535) ||
+			    (c == O_SIZE && v > (1L << 20)) || (c == O_DAYS && v > 3650) ||
+			    (c == O_TIMEOUT && v > 3600))
+				return cli_usage_error("spawn", "--%s: expected a positive number in range, got '%s'",
+						       opts[c - O_PACKAGE].name, optarg);
+			if (c == O_SIZE)
+				so.size_mb = (uint32_t)v;
+			else if (c == O_PORT)
+				so.port = (uint16_t)v;
+			else if (c == O_DAYS)
+				so.days = (int)v;
+			else
+				so.timeout_s = (int)v;
+			break;
+		default:
+			return cli_usage_error("spawn", "unknown option");
+		}
 	}
-	return cli_failf("spawn", "not implemented yet");
+	if (optind + 1 != argc)
+		return cli_usage_error("spawn", "expected one instance NAME");
+	so.name = argv[optind];
+	if (!so.package || !so.output_dir)
+		return cli_usage_error("spawn", "--package and --output are required");
+	if (so.certificate && so.no_ssl)
+		return cli_usage_error("spawn", "--certificate and --no-ssl exclude each other");
+	so.progress = stdout;
+	if (mse_spawn(&so, &res, &err) != 0)
+		return cli_fail("spawn", &err);
+	printf("\n%s is waiting for its code key and secrets on https://%s:%u (pid %d)\n", so.name,
+	       res.inst.host, (unsigned)res.inst.port, (int)res.inst.pid);
+	printf("  evidence     %s\n  certificate  %s\n", res.evidence_path, res.ratls_path);
+	if (res.inst.mode == MSE_MODE_SIMULATION)
+		printf("  mode         SIMULATION — not confidential\n");
+	printf("Next: the code provider runs 'mse verify --package %s --evidence %s --output DIR',\n"
+	       "then 'mse run %s --ratls DIR/ratls.pem ...'.\n",
+	       so.package, res.evidence_path, so.name);
+	return MSE_EXIT_OK;
 }

@@ -27,6 +27,7 @@
 #include "config/toml.h"
 
 #define MAX_TOML_SIZE (1u << 20)
+#define MAX_SECRETS_SIZE (16u << 20)
 
 struct loader {
 	const char *file; /* as the user named it, for messages */
@@ -126,6 +127,45 @@ static int is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/*
+ * s as a quoted, printable string for messages: control characters escaped
+ * (a value must not be able to drive the user's terminal), cut after about
+ * 60 bytes on a UTF-8 boundary. Returns out.
+ */
+static const char *quote(const char *s, size_t len, char *out, size_t size)
+{
+	size_t n = 0, i = 0;
+
+	if (size < 16)
+		return "\"...\"";
+	out[n++] = '"';
+	while (i < len) {
+		unsigned char c = (unsigned char)s[i];
+		size_t k = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+
+		if (i >= 60 || n + 8 >= size) {
+			memcpy(out + n, "...", 3);
+			n += 3;
+			break;
+		}
+		if (c < 0x20 || c == 0x7f) {
+			n += (size_t)snprintf(out + n, size - n, c == '\t' ? "\\t" : c == '\n' ? "\\n" : "\\x%02x", c);
+			i++;
+			continue;
+		}
+		if (c == '"' || c == '\\')
+			out[n++] = '\\';
+		if (i + k > len)
+			k = len - i;
+		memcpy(out + n, s + i, k);
+		n += k;
+		i += k;
+	}
+	out[n++] = '"';
+	out[n] = 0;
+	return out;
+}
+
 /* ------------------------------------------------------------------ */
 /* "did you mean"                                                        */
 
@@ -195,7 +235,16 @@ static void check_keys(struct loader *L, const struct mse_toml_value *t, const c
 				found = 1;
 		if (found)
 			continue;
-		snprintf(field, sizeof(field), "%s%s", prefix, kv->key);
+		{
+			char q[100];
+			int plain = strlen(kv->key) == kv->key_len;
+
+			for (size_t k = 0; plain && k < kv->key_len; k++)
+				if ((unsigned char)kv->key[k] < 0x20 || kv->key[k] == 0x7f || kv->key[k] == '"')
+					plain = 0;
+			snprintf(field, sizeof(field), "%s%s", prefix,
+				 plain ? kv->key : quote(kv->key, kv->key_len, q, sizeof(q)));
+		}
 		hint = closest(kv->key, known);
 		if (hint)
 			lerr(L, kv->pos, field, "unknown key (did you mean \"%s\"?)", hint);
@@ -213,7 +262,7 @@ static void describe(const struct mse_toml_value *v, char *out, size_t size)
 	size_t len;
 
 	if (mse_toml_get_string(v, &s, &len) == 0)
-		snprintf(out, size, "\"%.60s\"%s", s, len > 60 ? "..." : "");
+		quote(s, len, out, size);
 	else if (v->type == MSE_TOML_INTEGER)
 		snprintf(out, size, "integer %lld", (long long)v->u.integer);
 	else if (v->type == MSE_TOML_BOOL)
@@ -339,16 +388,19 @@ static int is_module(const char *s, size_t n)
 
 static void check_name(struct loader *L, const char *name, struct mse_toml_pos pos)
 {
+	char q[128];
 	const char *c;
 
 	/* the name becomes part of file names (package_<name>_<ns>.tar, workspaces) */
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
-		lerr(L, pos, "name", "expected a name usable in a file name, got \"%s\"", name);
+		lerr(L, pos, "name", "expected a name usable in a file name, got %s",
+		     quote(name, strlen(name), q, sizeof(q)));
 		return;
 	}
 	for (c = name; *c; c++)
 		if (*c == '/' || *c == '\\' || (unsigned char)*c < 0x20 || *c == 0x7f) {
-			lerr(L, pos, "name", "expected no '/', '\\' or control characters, got \"%s\"", name);
+			lerr(L, pos, "name", "expected no '/', '\\' or control characters, got %s",
+			     quote(name, strlen(name), q, sizeof(q)));
 			return;
 		}
 }
@@ -357,12 +409,13 @@ static void check_python_app(struct loader *L, struct mse_project *p, struct mse
 			     const char *code_from)
 {
 	const char *s = p->python_application, *colon = strchr(s, ':');
-	char *rel = NULL, *f1 = NULL, *f2 = NULL;
+	char *rel = NULL, *f1 = NULL, *f2 = NULL, q[128];
 	size_t i, ml;
 
 	if (!colon || strchr(colon + 1, ':') || !is_module(s, (size_t)(colon - s)) ||
 	    !is_ident(colon + 1, strlen(colon + 1))) {
-		lerr(L, pos, "python_application", "expected \"module:variable\", got \"%s\"", s);
+		lerr(L, pos, "python_application", "expected \"module:variable\", got %s",
+		     quote(s, strlen(s), q, sizeof(q)));
 		return;
 	}
 	ml = (size_t)(colon - s);
@@ -548,7 +601,7 @@ static void load_ssl(struct loader *L, struct mse_project *p, const struct mse_t
 	struct mse_toml_pos dpos, cpos;
 	X509 *x = NULL;
 	struct tm tm;
-	char a[64], b[64], sans[512];
+	char a[64], b[64], sans[512], q[128];
 
 	if (!ssl) {
 		lerr(L, NOPOS, "cloud.ssl", "out of memory");
@@ -585,8 +638,8 @@ static void load_ssl(struct loader *L, struct mse_project *p, const struct mse_t
 			    NULL) != 1) {
 		san_list(x, sans, sizeof(sans));
 		lerr(L, dpos, "cloud.ssl.domain_name",
-		     "expected a name covered by the certificate's subject alternative names (%s), got \"%s\"",
-		     sans, ssl->domain_name);
+		     "expected a name covered by the certificate's subject alternative names (%s), got %s",
+		     sans, quote(ssl->domain_name, strlen(ssl->domain_name), q, sizeof(q)));
 	}
 	if (!has_exp) {
 		/* MSE: without expiration_date the app expires with its certificate */
@@ -626,12 +679,29 @@ static void load_cloud(struct loader *L, struct mse_project *p, const struct mse
 	c->hardware = get_str(L, t, "hardware", "cloud.hardware", 1, 1, 16, 1, NULL);
 	c->secrets = get_path(L, t, "secrets", "cloud.secrets", 0, p->dir, &spos);
 	if (c->secrets) {
+		/*
+		 * Only checked here (the packaging step reads it again to send it):
+		 * the raw bytes are wiped; jansson's parse tree is not, but it lives
+		 * only in this process, which already holds the plaintext file.
+		 */
+		struct mse_err fe;
+		uint8_t *buf = NULL;
+		size_t blen = 0;
 		json_error_t je;
-		json_t *j = json_load_file(c->secrets, JSON_DECODE_ANY, &je);
+		json_t *j;
 
-		if (!j)
-			lerr(L, spos, "cloud.secrets", "expected a JSON file, got %s: %s", c->secrets, je.text);
-		json_decref(j);
+		mse_err_clear(&fe);
+		if (mse_file_read(c->secrets, MAX_SECRETS_SIZE, &buf, &blen, &fe) != 0) {
+			lerr(L, spos, "cloud.secrets", "expected a readable JSON file, got %s: %s", c->secrets,
+			     fe.msg);
+		} else {
+			j = json_loadb((const char *)buf, blen, JSON_DECODE_ANY, &je);
+			if (!j)
+				lerr(L, spos, "cloud.secrets", "expected a JSON file, got %s:%d:%d: %s", c->secrets,
+				     je.line, je.column, je.text);
+			json_decref(j);
+		}
+		mse_file_free_secret(buf, blen);
 	}
 	v = mse_toml_table_get(t, "dev_mode");
 	if (v && mse_toml_get_bool(v, &c->dev_mode) != 0) {
@@ -774,8 +844,8 @@ int mse_project_load(const char *path, const struct mse_project_opts *opts, stru
 	p->python_application = get_str(&L, root, "python_application", "python_application", 1, 1, 255, 1, &papos);
 	p->healthcheck_endpoint = get_str(&L, root, "healthcheck_endpoint", "healthcheck_endpoint", 1, 1, 255, 1, &hpos);
 	if (p->healthcheck_endpoint && p->healthcheck_endpoint[0] != '/')
-		lerr(&L, hpos, "healthcheck_endpoint", "expected a path starting with \"/\", got \"%s\"",
-		     p->healthcheck_endpoint);
+		lerr(&L, hpos, "healthcheck_endpoint", "expected a path starting with \"/\", got %s",
+		     quote(p->healthcheck_endpoint, strlen(p->healthcheck_endpoint), got, sizeof(got)));
 	p->tests_cmd = get_str(&L, root, "tests_cmd", "tests_cmd", 1, 0, 0, 0, NULL);
 	get_tests_requirements(&L, p, root);
 	v = mse_toml_table_get(root, "cloud");
@@ -789,10 +859,12 @@ int mse_project_load(const char *path, const struct mse_project_opts *opts, stru
 	if (opts && opts->code_dir) {
 		p->code_dir = path_join(cwd, opts->code_dir);
 		code_from = "--code";
-	} else if (p->cloud && p->cloud->code) {
-		p->code_dir = xstrdup(&L, p->cloud->code);
+	} else if (p->cloud) {
+		/* NULL when [cloud] code is missing or bad: already reported, no module check */
+		if (p->cloud->code)
+			p->code_dir = xstrdup(&L, p->cloud->code);
 		code_from = "[cloud] code";
-	} else if (!p->cloud || mse_toml_table_get(v, "code") == NULL) {
+	} else {
 		p->code_dir = path_join(p->dir, MSE_PROJECT_DEFAULT_CODE);
 	}
 	if (p->cloud && p->cloud->tests)

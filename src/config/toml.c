@@ -1172,7 +1172,16 @@ static int parse_keyval(struct parser *p, struct mse_toml_value *table)
 			t = n;
 			continue;
 		}
-		/* §Keys: dotted keys may extend only tables that dotted keys created */
+		/*
+		 * §Keys: dotted keys "create and define a table for each key part
+		 * before the last one, provided that such tables were not previously
+		 * created" and may not redefine a table defined by a [header]. So they
+		 * extend tables that dotted keys created, and tables a header only
+		 * created implicitly (as tomllib and toml-test's reference decoder
+		 * do) — which are then defined, and cannot be opened by [header].
+		 */
+		if (kv->value->type == MSE_TOML_TABLE && kv->value->flags == T_IMPLICIT)
+			kv->value->flags = T_DOTTED;
 		if (kv->value->type != MSE_TOML_TABLE || !(kv->value->flags & T_DOTTED) ||
 		    (kv->value->flags & T_INLINE)) {
 			keypath_str(&k, i + 1, name, sizeof(name));

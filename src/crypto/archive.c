@@ -47,36 +47,43 @@ static int parent_data(struct mse_tar_writer *parent, const uint8_t *p, size_t n
 	return 0;
 }
 
+/* Piece size for hashing and writing: both passes run while it is in cache. */
+#define W_PIECE ((size_t)256 << 10)
+
 static ssize_t w_write(struct archive *a, void *ctx, const void *buf, size_t n)
 {
 	struct mse_tar_writer *w = ctx;
 	const uint8_t *p = buf;
-	size_t left = n;
 
-	(void)a;
-	if (w->parent) {
-		if (parent_data(w->parent, p, n) != 0) {
-			archive_set_error(a, EIO, "%s", archive_error_string(w->parent->a));
+	for (size_t off = 0; off < n;) {
+		size_t piece = n - off < W_PIECE ? n - off : W_PIECE, left = piece;
+		const uint8_t *q = p + off;
+
+		if (w->sha && EVP_DigestUpdate(w->sha, q, piece) != 1) {
+			archive_set_error(a, EIO, "SHA-256 failed");
 			return -1;
 		}
-		left = 0;
-	}
-	while (left) {
-		ssize_t k = write(w->fd, p, left);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			w->io_errno = errno;
-			archive_set_error(a, errno, "write failed");
-			return -1;
+		if (w->parent) {
+			if (parent_data(w->parent, q, piece) != 0) {
+				archive_set_error(a, EIO, "%s", archive_error_string(w->parent->a));
+				return -1;
+			}
+			left = 0;
 		}
-		p += k;
-		left -= (size_t)k;
-	}
-	if (EVP_DigestUpdate(w->sha, buf, n) != 1) {
-		archive_set_error(a, EIO, "SHA-256 failed");
-		return -1;
+		while (left) {
+			ssize_t k = write(w->fd, q, left);
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0) {
+				w->io_errno = errno;
+				archive_set_error(a, errno, "write failed");
+				return -1;
+			}
+			q += k;
+			left -= (size_t)k;
+		}
+		off += piece;
 	}
 	w->total += n;
 	return (ssize_t)n;
@@ -90,7 +97,7 @@ static int w_fail(struct mse_tar_writer *w, const char *name, struct mse_err *er
 }
 
 static int writer_new(struct mse_tar_writer **out, int fd, struct mse_tar_writer *parent,
-		      struct mse_err *err)
+		      unsigned flags, struct mse_err *err)
 {
 	struct mse_tar_writer *w = calloc(1, sizeof(*w));
 
@@ -101,8 +108,10 @@ static int writer_new(struct mse_tar_writer **out, int fd, struct mse_tar_writer
 	w->parent = parent;
 	w->a = archive_write_new();
 	w->entry = archive_entry_new();
-	w->sha = EVP_MD_CTX_new();
-	if (!w->a || !w->entry || !w->sha || EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL) != 1) {
+	if (flags & MSE_TAR_HASH)
+		w->sha = EVP_MD_CTX_new();
+	if (!w->a || !w->entry || ((flags & MSE_TAR_HASH) && !w->sha) ||
+	    (w->sha && EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL) != 1)) {
 		mse_tar_writer_free(w);
 		return mse_err_set(err, "out of memory");
 	}
@@ -126,15 +135,15 @@ static int writer_new(struct mse_tar_writer **out, int fd, struct mse_tar_writer
 	return 0;
 }
 
-int mse_tar_writer_new(struct mse_tar_writer **out, int fd, struct mse_err *err)
+int mse_tar_writer_new(struct mse_tar_writer **out, int fd, unsigned flags, struct mse_err *err)
 {
-	return writer_new(out, fd, NULL, err);
+	return writer_new(out, fd, NULL, flags, err);
 }
 
 int mse_tar_writer_new_nested(struct mse_tar_writer **out, struct mse_tar_writer *parent,
-			      struct mse_err *err)
+			      unsigned flags, struct mse_err *err)
 {
-	return writer_new(out, -1, parent, err);
+	return writer_new(out, -1, parent, flags, err);
 }
 
 static uint64_t round512(uint64_t n)
@@ -235,10 +244,13 @@ int mse_tar_writer_finish(struct mse_tar_writer *w, uint8_t sha256[MSE_TAR_SHA25
 
 	if (archive_write_close(w->a) != ARCHIVE_OK)
 		return w_fail(w, "end of archive", err);
-	if (EVP_DigestFinal_ex(w->sha, md, &n) != 1 || n != MSE_TAR_SHA256_BYTES)
-		return mse_err_set(err, "SHA-256 failed");
-	if (sha256)
+	if (sha256 && !w->sha)
+		return mse_err_set(err, "internal: writer created without MSE_TAR_HASH");
+	if (sha256) {
+		if (EVP_DigestFinal_ex(w->sha, md, &n) != 1 || n != MSE_TAR_SHA256_BYTES)
+			return mse_err_set(err, "SHA-256 failed");
 		memcpy(sha256, md, MSE_TAR_SHA256_BYTES);
+	}
 	if (total)
 		*total = w->total;
 	return 0;

@@ -6,9 +6,9 @@
  * 100 bytes, names stored as given bytes whatever the locale; no padding
  * after the end blocks, so sizes are predictable). Every entry is a regular file with owner 0:0, no
  * user/group names, mode 0644 and mtime 0, so the bytes depend only on the
- * names and contents given, in the order given: the caller sorts. The
- * writer hashes everything it writes (SHA-256), so a package can record the
- * digest of its app.tar without reading it again.
+ * names and contents given, in the order given: the caller sorts. With
+ * MSE_TAR_HASH the writer hashes everything it writes (SHA-256), so a
+ * package records the digest of its app.tar without reading it again.
  *
  * Reading refuses, naming the entry:
  *   - absolute names, any ".." component, empty components ("a//b");
@@ -45,8 +45,12 @@
 
 struct mse_tar_writer;
 
+/* Flag: hash everything written (SHA-256, returned by mse_tar_writer_finish). */
+#define MSE_TAR_HASH 1u
+
 /* A writer appending to fd (which stays open and owned by the caller). */
-int mse_tar_writer_new(struct mse_tar_writer **w, int fd, struct mse_err *err) MSE_MUST_CHECK;
+int mse_tar_writer_new(struct mse_tar_writer **w, int fd, unsigned flags,
+		       struct mse_err *err) MSE_MUST_CHECK;
 /*
  * A writer whose archive becomes the data of parent's current entry (begun
  * with mse_tar_writer_begin and the exact size, see mse_tar_entry_bytes): a
@@ -54,7 +58,7 @@ int mse_tar_writer_new(struct mse_tar_writer **w, int fd, struct mse_err *err) M
  * adding the parent's next entry.
  */
 int mse_tar_writer_new_nested(struct mse_tar_writer **w, struct mse_tar_writer *parent,
-			      struct mse_err *err) MSE_MUST_CHECK;
+			      unsigned flags, struct mse_err *err) MSE_MUST_CHECK;
 /*
  * Exact size of what the writer produces: the sum of mse_tar_entry_bytes
  * over the entries, plus MSE_TAR_END_BYTES (two zero blocks; no padding to
@@ -72,8 +76,8 @@ int mse_tar_writer_add(struct mse_tar_writer *w, const char *name, const void *d
 int mse_tar_writer_add_fd(struct mse_tar_writer *w, const char *name, int fd, uint64_t size,
 			  struct mse_err *err) MSE_MUST_CHECK;
 /*
- * Writes the end-of-archive blocks. sha256 (may be NULL) receives the digest
- * of every byte written, *total (may be NULL) their count.
+ * Writes the end-of-archive blocks. sha256 (may be NULL; needs MSE_TAR_HASH)
+ * receives the digest of every byte written, *total (may be NULL) their count.
  */
 int mse_tar_writer_finish(struct mse_tar_writer *w, uint8_t sha256[MSE_TAR_SHA256_BYTES],
 			  uint64_t *total, struct mse_err *err) MSE_MUST_CHECK;

@@ -275,7 +275,7 @@ static int begin_nested(struct mse_tar_writer *pkg, const char *name, uint64_t s
 {
 	if (mse_tar_writer_begin(pkg, name, size, err) != 0)
 		return -1;
-	return mse_tar_writer_new_nested(inner, pkg, err);
+	return mse_tar_writer_new_nested(inner, pkg, MSE_TAR_HASH, err);
 }
 
 static int end_nested(struct mse_tar_writer *inner, const char *name, uint64_t predicted,
@@ -291,43 +291,110 @@ static int end_nested(struct mse_tar_writer *inner, const char *name, uint64_t p
 	return 0;
 }
 
+/*
+ * Reads a code file into a new buffer after MSE_CODEFILE_HEADER_BYTES of
+ * room (for in-place encryption) and hashes it on the way. `expect` is the
+ * size the walk saw: a file that changed size since is an error.
+ */
+static int read_and_hash(const char *path, uint64_t expect, EVP_MD_CTX *md, uint8_t **out,
+			 size_t *len, uint8_t sha[32], struct mse_err *err)
+{
+	const size_t piece = (size_t)256 << 10;
+	struct stat st;
+	uint8_t *buf = NULL;
+	size_t size, got = 0;
+	unsigned int n = 0;
+	int fd, rc = -1;
+
+	*out = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return mse_err_field(err, path, "cannot open: %s", strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != expect ||
+	    expect > MSE_CODEFILE_MAX_PLAIN) {
+		mse_err_field(err, path, "changed while packaging (or not a regular file)");
+		goto out;
+	}
+	size = (size_t)expect;
+	buf = malloc(MSE_CODEFILE_HEADER_BYTES + size + 1);
+	if (!buf || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		mse_err_field(err, path, "out of memory for %zu bytes", size);
+		goto out;
+	}
+	while (got < size) {
+		uint8_t *p = buf + MSE_CODEFILE_HEADER_BYTES + got;
+		ssize_t k = read(fd, p, size - got < piece ? size - got : piece);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			mse_err_field(err, path, "cannot read: %s",
+				      k < 0 ? strerror(errno) : "file shrank");
+			goto out;
+		}
+		if (EVP_DigestUpdate(md, p, (size_t)k) != 1) {
+			mse_err_set(err, "SHA-256 failed");
+			goto out;
+		}
+		got += (size_t)k;
+	}
+	if (EVP_DigestFinal_ex(md, sha, &n) != 1 || n != 32) {
+		mse_err_set(err, "SHA-256 failed");
+		goto out;
+	}
+	*out = buf;
+	*len = size;
+	buf = NULL;
+	rc = 0;
+out:
+	mse_codefile_buf_free(buf, buf ? MSE_CODEFILE_HEADER_BYTES + got : 0);
+	close(fd);
+	return rc;
+}
+
 static int write_app_tar(const struct mse_package_spec *s, const struct file_list *files,
 			 struct mse_tar_writer *pkg, struct mse_nonces *out_nonces,
 			 struct mse_package_result *res, struct mse_err *err)
 {
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	struct mse_tar_writer *w = NULL;
 	char path[PATH_MAX], name[PATH_MAX];
 	uint64_t done_bytes = 0, predicted = predict_tar(files, 1);
 	int rc = -1;
 
+	if (!md) {
+		mse_err_set(err, "out of memory");
+		goto out;
+	}
 	if (begin_nested(pkg, MSE_PACKAGE_APP_TAR, predicted, &w, err) != 0)
 		goto out;
 	for (size_t i = 0; i < files->len; i++) {
 		const char *rel = files->v[i].rel;
 		uint8_t *buf = NULL, sha[SHA256_DIGEST_LENGTH], nonce[MSE_CODEFILE_NONCE_BYTES];
 		size_t len = 0;
-		int reused = 0, k;
+		int reused = 0, sealed = 0, k;
 
 		if (snprintf(path, sizeof(path), "%s/%s", s->code_dir, rel) >= (int)sizeof(path)) {
 			mse_err_field(err, rel, "path too long");
 			goto out;
 		}
-		if (mse_codefile_read_file(path, MSE_CODEFILE_HEADER_BYTES, MSE_CODEFILE_MAX_PLAIN,
-					   &buf, &len, err) != 0)
+		/*
+		 * The hash of the plaintext goes into the nonce map so that a later
+		 * run can tell whether the file changed (nonce reuse); it is taken
+		 * while reading, each piece still in cache.
+		 */
+		if (read_and_hash(path, files->v[i].size, md, &buf, &len, sha, err) != 0)
 			goto out;
 		if (strcmp(rel, MSE_PACKAGE_CLEAR_FILE) == 0) {
 			k = mse_tar_writer_add(w, rel, buf + MSE_CODEFILE_HEADER_BYTES, len, err);
 		} else {
-			/*
-			 * The hash of the plaintext goes into the nonce map so that a
-			 * later run can tell whether the file changed (nonce reuse).
-			 */
-			SHA256(buf + MSE_CODEFILE_HEADER_BYTES, len, sha);
 			k = mse_nonces_choose(s->nonces, rel, sha, nonce, &reused, err);
 			if (k == 0)
 				k = mse_nonces_set(out_nonces, rel, nonce, sha, err);
 			if (k == 0 && mse_codefile_seal_inplace(s->key, nonce, buf, len) != 0)
 				k = mse_err_field(err, rel, "cannot encrypt");
+			sealed = k == 0;
 			if (k == 0 && snprintf(name, sizeof(name), "%s%s", rel,
 					       MSE_CODEFILE_SUFFIX) >= (int)sizeof(name))
 				k = mse_err_field(err, rel, "path too long");
@@ -339,7 +406,11 @@ static int write_app_tar(const struct mse_package_spec *s, const struct file_lis
 				res->reused += (size_t)reused;
 			}
 		}
-		mse_codefile_buf_free(buf, len + MSE_CODEFILE_HEADER_BYTES);
+		/* Once sealed in place the buffer holds only ciphertext: no wipe needed. */
+		if (sealed)
+			free(buf);
+		else
+			mse_codefile_buf_free(buf, len + MSE_CODEFILE_HEADER_BYTES);
 		if (k != 0) {
 			mse_err_file(err, s->code_dir);
 			goto out;
@@ -356,6 +427,7 @@ static int write_app_tar(const struct mse_package_spec *s, const struct file_lis
 	rc = 0;
 out:
 	mse_tar_writer_free(w);
+	EVP_MD_CTX_free(md);
 	return rc;
 }
 
@@ -493,7 +565,7 @@ int mse_package_build(const struct mse_package_spec *s, struct mse_package_resul
 		goto out;
 	}
 	/* package.json comes last: it records the digest of app.tar, known only then. */
-	if (fchmod(pkg_fd, MSE_MODE_PUBLIC) != 0 || mse_tar_writer_new(&w, pkg_fd, err) != 0 ||
+	if (fchmod(pkg_fd, MSE_MODE_PUBLIC) != 0 || mse_tar_writer_new(&w, pkg_fd, 0, err) != 0 ||
 	    write_app_tar(s, &code, w, out_nonces, res, err) != 0 ||
 	    write_clear_tar(s->tests_dir, &tests, w, err) != 0 ||
 	    mse_tar_writer_add(w, MSE_PACKAGE_CONFIG, config, config_len, err) != 0)

@@ -1,5 +1,6 @@
 #include "net/http.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "common/buf.h"
@@ -13,16 +14,13 @@ enum {
 };
 
 static unsigned char g_class[256];
-static int g_class_ready;
+static pthread_once_t g_class_once = PTHREAD_ONCE_INIT;
 
-static void class_init(void)
+static void class_build(void)
 {
-	/* Idempotent and race-benign: every thread writes the same bytes. */
 	static const char tchar_extra[] = "!#$%&'*+-.^_`|~";
 	static const char host_extra[] = "-._~!$&'()*+,;=:[]%";
 
-	if (__atomic_load_n(&g_class_ready, __ATOMIC_ACQUIRE))
-		return;
 	for (int c = 0; c < 256; c++) {
 		unsigned char k = 0;
 		int alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
@@ -38,7 +36,11 @@ static void class_init(void)
 			k |= C_HOST;
 		g_class[c] = k;
 	}
-	__atomic_store_n(&g_class_ready, 1, __ATOMIC_RELEASE);
+}
+
+static void class_init(void)
+{
+	pthread_once(&g_class_once, class_build);
 }
 
 int mse_http_is_tchar(unsigned char c)

@@ -26,8 +26,13 @@
 #include "net/http.h"
 #include "net/tls.h"
 
-/* Bytes of body read into the connection buffer beyond the head. */
+/* A connection buffer starts at BUF_INITIAL and doubles while a head needs
+ * more, up to max_head_bytes + BODY_SLACK: a slow client with a partial
+ * head costs 8 KiB, not the worst case. Chunked body slices are read into
+ * the room after the head, at least BODY_ROOM bytes. */
+#define BUF_INITIAL (8 * 1024)
 #define BODY_SLACK (16 * 1024)
+#define BODY_ROOM (4 * 1024)
 /* Response bytes gathered before a write (one TLS record's worth). */
 #define OUT_BUF (16 * 1024)
 /* After a response, at most this much unread request body is drained to
@@ -55,6 +60,9 @@ struct conn {
 	int lingering;            /* closing: swallow input until EOF or deadline */
 	int want_write;           /* TLS needs the socket writable to progress */
 	unsigned requests;
+	size_t parsed_len; /* c->len when the head was last found incomplete */
+	int64_t waited_ms; /* this exchange: time blocked on the socket */
+	uint64_t moved;    /* this exchange: body bytes read or written */
 	char *buf;
 	size_t cap, len;
 	struct mse_conn_info info;
@@ -107,6 +115,7 @@ void mse_server_config_init(struct mse_server_config *c)
 	c->read_timeout_ms = 30000;
 	c->write_timeout_ms = 30000;
 	c->drain_timeout_ms = 10000;
+	c->min_rate = 1024;
 }
 
 /* ---- socket and TLS I/O ------------------------------------------------ */
@@ -180,18 +189,27 @@ static ssize_t io_write_nb(struct conn *c, const void *buf, size_t n)
 	}
 }
 
-/* Waits until the socket can make progress in the direction TLS asked for. */
+/*
+ * Waits until the socket can make progress in the direction TLS asked for.
+ * Also enforces the min_rate floor: slowloris on bodies (a byte every
+ * read_timeout - 1 ms) would otherwise hold a worker indefinitely.
+ */
 static int io_wait(struct conn *c, int64_t deadline)
 {
+	const struct mse_server_config *cfg = &c->s->cfg;
 	struct pollfd p = {.fd = c->fd, .events = c->want_write ? POLLOUT : POLLIN};
 
+	if (cfg->min_rate && c->waited_ms > cfg->read_timeout_ms &&
+	    c->moved * 1000 < cfg->min_rate * (uint64_t)c->waited_ms)
+		return IO_TIMEOUT;
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t t0 = now_ms(), left = deadline - t0;
 		int r;
 
 		if (left <= 0)
 			return IO_TIMEOUT;
 		r = poll(&p, 1, left > 1000000 ? 1000000 : (int)left);
+		c->waited_ms += now_ms() - t0;
 		if (r > 0)
 			return 0; /* readable, writable, or HUP/ERR: the next op tells */
 		if (r < 0 && errno != EINTR)
@@ -208,6 +226,8 @@ static ssize_t io_read_timed(struct conn *c, void *buf, size_t n, int timeout_ms
 		ssize_t r = io_read_nb(c, buf, n);
 		int w;
 
+		if (r > 0)
+			c->moved += (uint64_t)r;
 		if (r != IO_AGAIN)
 			return r;
 		if ((w = io_wait(c, deadline)) != 0)
@@ -226,6 +246,7 @@ static int io_write_all(struct conn *c, const void *data, size_t n, int timeout_
 		if (r > 0) {
 			p += r;
 			n -= (size_t)r;
+			c->moved += (uint64_t)r;
 			continue;
 		}
 		if (r != IO_AGAIN)
@@ -413,6 +434,8 @@ static void answer_error_and_close(struct conn *c, const struct mse_http_request
 	int n, body_len;
 
 	http_date(date);
+	c->waited_ms = 0; /* the answer gets its own write timeout */
+	c->moved = 0;
 	body_len = (int)strlen(reason) + 5;
 	n = snprintf(msg, sizeof(msg),
 		     "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: %s\r\nContent-Type: text/plain; "
@@ -844,6 +867,8 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 	x->x.conn = &c->info;
 	x->x.impl = x;
 	c->requests++;
+	c->waited_ms = 0;
+	c->moved = 0;
 	if (x->req.chunked)
 		mse_http_chunked_init(&x->dec, s->cfg.max_body);
 	else if (x->req.content_length <= 0)
@@ -939,6 +964,25 @@ static int64_t wait_deadline(const struct conn *c)
 	return c->idle_since + cfg->idle_timeout_ms;
 }
 
+/* Grows the buffer to want bytes (at most the maximum). -1 if it cannot. */
+static int conn_grow(struct conn *c, size_t want)
+{
+	size_t max = c->s->cfg.max_head_bytes + BODY_SLACK;
+	char *p;
+
+	if (want > max)
+		want = max;
+	if (want <= c->cap)
+		return -1;
+	if (!(p = realloc(c->buf, want))) {
+		mse_error("out of memory for a connection buffer");
+		return -1;
+	}
+	c->buf = p;
+	c->cap = want;
+	return 0;
+}
+
 /* Serves c while it has work; then closes it or hands it back to the loop. */
 static void conn_serve(struct conn *c)
 {
@@ -955,7 +999,7 @@ static void conn_serve(struct conn *c)
 		return;
 	}
 	if (!c->buf) {
-		c->cap = s->cfg.max_head_bytes + BODY_SLACK;
+		c->cap = BUF_INITIAL;
 		if (!(c->buf = malloc(c->cap))) {
 			mse_error("out of memory for a connection buffer");
 			conn_close(c);
@@ -997,16 +1041,37 @@ static void conn_serve(struct conn *c)
 		int status = 400, r;
 		ssize_t n;
 
-		if (c->len > 0) {
+		/*
+		 * Parse the first bytes, then again only when a line ended (or
+		 * the limit was reached): re-parsing a head on every byte of a
+		 * trickle would cost O(n^2) CPU (picohttpparser's last_len idea).
+		 */
+		if (c->len > 0 &&
+		    (c->parsed_len == 0 || c->len >= s->cfg.max_head_bytes ||
+		     memchr(c->buf + c->parsed_len, '\n', c->len - c->parsed_len))) {
 			r = mse_http_parse_request(c->buf, c->len, s->cfg.max_head_bytes, &req,
 						   headers, s->cfg.max_headers, &status);
+			c->parsed_len = r == -2 ? c->len : 0;
+			if (r > 0 && c->cap - (size_t)r < BODY_ROOM) {
+				/* Grow now, while nothing points into the buffer,
+				 * then parse again to point into the new one. */
+				if (conn_grow(c, (size_t)r + BODY_SLACK) != 0) {
+					conn_close(c);
+					goto out;
+				}
+				continue;
+			}
 			if (r > 0) {
 				int hr = handle_request(c, &req, (size_t)r);
 
 				if (hr == -2)
 					goto out;
 				if (hr != 0) {
-					conn_close(c);
+					/* Not a bare close: input the client already
+					 * sent (say, a pipelined request) would turn
+					 * it into a reset that can destroy the end of
+					 * the response we just wrote. */
+					conn_linger(c);
 					goto out;
 				}
 				c->idle_since = now_ms();
@@ -1020,7 +1085,8 @@ static void conn_serve(struct conn *c)
 				goto out;
 			}
 		}
-		if (c->len >= c->cap) { /* cannot happen: the parser refuses first */
+		if (c->len == c->cap && conn_grow(c, c->cap * 2) != 0) {
+			/* At the maximum the parser has refused already. */
 			answer_error_and_close(c, NULL, 431);
 			goto out;
 		}
@@ -1047,6 +1113,8 @@ static void *worker_main(void *arg)
 {
 	struct mse_server *s = arg;
 
+	if (s->cfg.thread_start)
+		s->cfg.thread_start(s->cfg.user);
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		struct conn *c;
@@ -1066,6 +1134,8 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);
+	if (s->cfg.thread_stop)
+		s->cfg.thread_stop(s->cfg.user);
 	return NULL;
 }
 
@@ -1110,7 +1180,7 @@ static void accept_ready(struct mse_server *s)
 		socklen_t sl = sizeof(ss), ll = sizeof(local);
 		struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT | EPOLLRDHUP};
 		struct conn *c;
-		int fd, one = 1;
+		int fd, one = 1, full;
 
 		fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -1125,7 +1195,10 @@ static void accept_ready(struct mse_server *s)
 			}
 			return;
 		}
-		if (s->nconns >= s->cfg.max_connections) {
+		pthread_mutex_lock(&s->lock);
+		full = s->nconns >= s->cfg.max_connections;
+		pthread_mutex_unlock(&s->lock);
+		if (full) {
 			int64_t t = now_ms();
 
 			if (t - s->last_full_warning > 1000) {

@@ -52,6 +52,11 @@ struct mse_server_config {
 
 	mse_exchange_handler handler;
 	void *user;
+	/* Optional: called in each worker thread when it starts and before it
+	 * exits (e.g. to keep one Python thread state per worker instead of
+	 * creating one per request). */
+	void (*thread_start)(void *user);
+	void (*thread_stop)(void *user);
 
 	int threads;             /* workers; 0 = 2 x online CPUs */
 	size_t max_connections;  /* open connections; default 10000 */
@@ -63,6 +68,12 @@ struct mse_server_config {
 	int read_timeout_ms;     /* one body read; default 30 s */
 	int write_timeout_ms;    /* one write making no progress; default 30 s */
 	int drain_timeout_ms;    /* graceful stop: wait for in-flight requests; default 10 s */
+	/* Slow-client floor for bodies (both ways): once the server has spent
+	 * more than read_timeout_ms in total waiting on one exchange's socket,
+	 * it must average min_rate bytes per second of that waiting, or the
+	 * exchange fails as a timeout. Time the handler itself spends (an app
+	 * streaming slowly) does not count. Default 1024; 0 = off. */
+	uint64_t min_rate;
 
 	FILE *access_log;        /* Common Log Format lines; NULL = none (not closed) */
 	const char *server_name; /* Server header; default "mse-c/VERSION" */

@@ -76,10 +76,30 @@ static int ctx_check(SSL_CTX *ctx, struct mse_err *err)
 	return 0;
 }
 
+/* Installs key after the certificate, saying plainly when they do not match. */
+static int use_key(SSL_CTX *ctx, EVP_PKEY *key, struct mse_err *err)
+{
+	X509 *cert = SSL_CTX_get0_certificate(ctx);
+
+	if (!cert || X509_check_private_key(cert, key) != 1) {
+		ERR_clear_error();
+		mse_err_step(err, "tls");
+		mse_err_set(err, "the private key does not match the certificate");
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || ctx_check(ctx, err) != 0) {
+		mse_tls_err(err, "cannot install the private key");
+		return -1;
+	}
+	return 0;
+}
+
 SSL_CTX *mse_tls_ctx_from_files(const char *cert_path, const char *key_path,
 				struct mse_err *err)
 {
 	SSL_CTX *ctx = ctx_base(err);
+	EVP_PKEY *key = NULL;
+	BIO *b = NULL;
 
 	if (!ctx)
 		return NULL;
@@ -88,17 +108,22 @@ SSL_CTX *mse_tls_ctx_from_files(const char *cert_path, const char *key_path,
 		mse_tls_err(err, "cannot load the certificate chain (PEM)");
 		goto fail;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1) {
+	if (!(b = BIO_new_file(key_path, "r")) ||
+	    !(key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL))) {
 		mse_err_file(err, key_path);
 		mse_tls_err(err, "cannot load the private key (PEM)");
 		goto fail;
 	}
-	if (ctx_check(ctx, err) != 0) {
+	if (use_key(ctx, key, err) != 0) {
 		mse_err_file(err, key_path);
 		goto fail;
 	}
+	BIO_free(b);
+	EVP_PKEY_free(key);
 	return ctx;
 fail:
+	BIO_free(b);
+	EVP_PKEY_free(key);
 	SSL_CTX_free(ctx);
 	return NULL;
 }
@@ -115,12 +140,12 @@ SSL_CTX *mse_tls_ctx_from_x509(X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key,
 	if (!(ctx = ctx_base(err)))
 		return NULL;
 	/* SSL_CTX_use_* and set1_chain take their own references. */
-	if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
+	if (SSL_CTX_use_certificate(ctx, cert) != 1 ||
 	    (chain && SSL_CTX_set1_chain(ctx, chain) != 1)) {
-		mse_tls_err(err, "cannot install the certificate and key");
+		mse_tls_err(err, "cannot install the certificate");
 		goto fail;
 	}
-	if (ctx_check(ctx, err) != 0)
+	if (use_key(ctx, key, err) != 0)
 		goto fail;
 	return ctx;
 fail:

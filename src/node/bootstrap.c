@@ -28,12 +28,7 @@
 #include "node/provider.h"
 #include "node/ratlscert.h"
 
-#if __has_include("node/appserver.h")
 #include "node/appserver.h"
-#define HAVE_APPSERVER 1
-#else
-#define HAVE_APPSERVER 0
-#endif
 
 #define PATH_SZ 4096
 
@@ -329,10 +324,9 @@ out:
 /* ---- the hand-over -------------------------------------------------------- */
 
 static int serve_app(const struct mse_bootstrap_opts *o, const struct paths *p, int fd,
-		     const struct mse_ratlscert *rc_cert, const char *ssl_key, size_t ssl_key_len,
-		     struct mse_err *err)
+		     const struct mse_ratlscert *rc_cert, const char *cert_pem, const char *ssl_key,
+		     size_t ssl_key_len, struct mse_err *err)
 {
-#if HAVE_APPSERVER
 	struct mse_appserver_config ac;
 
 	mse_appserver_config_init(&ac);
@@ -348,7 +342,9 @@ static int serve_app(const struct mse_bootstrap_opts *o, const struct paths *p, 
 		ac.key = rc_cert->key;
 		break;
 	case MSE_BOOT_CERTIFICATE:
-		ac.cert_file = o->certificate;
+		/* The operator's full chain, the key that came with the configuration. */
+		ac.cert_pem = cert_pem;
+		ac.cert_pem_len = strlen(cert_pem);
 		ac.key_pem = ssl_key;
 		ac.key_pem_len = ssl_key_len;
 		break;
@@ -356,37 +352,11 @@ static int serve_app(const struct mse_bootstrap_opts *o, const struct paths *p, 
 		ac.no_tls = 1;
 		break;
 	}
-	if (o->tls_mode == MSE_BOOT_CERTIFICATE) {
-		/* The app server takes PEM text for both or files for both. */
-		uint8_t *chain = NULL;
-		size_t chain_len = 0;
-		int rc;
-
-		if (mse_file_read(o->certificate, 1 << 20, &chain, &chain_len, err) != 0)
-			return -1;
-		ac.cert_file = NULL;
-		ac.cert_pem = (const char *)chain;
-		ac.cert_pem_len = chain_len;
-		mse_info("code provisioned: serving %s on port %u (custom certificate)",
-			 o->application, (unsigned)o->port);
-		rc = mse_appserver_run(&ac, err);
-		free(chain);
-		return rc;
-	}
-	mse_info("code provisioned: serving %s (%s)", o->application,
-		 o->tls_mode == MSE_BOOT_RATLS ? "RA-TLS certificate" : "plain HTTP");
+	mse_info("serving %s from %s (%s)", o->application, p->module,
+		 o->tls_mode == MSE_BOOT_RATLS	       ? "RA-TLS certificate"
+		 : o->tls_mode == MSE_BOOT_CERTIFICATE ? "custom certificate"
+						       : "plain HTTP");
 	return mse_appserver_run(&ac, err);
-#else
-	(void)o;
-	(void)p;
-	(void)fd;
-	(void)rc_cert;
-	(void)ssl_key;
-	(void)ssl_key_len;
-	return mse_err_set(err, "this build has no app server (src/node/appserver.c); the code "
-				"is provisioned in %s",
-			   p->module);
-#endif
 }
 
 int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
@@ -480,7 +450,7 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 		}
 	}
 	sodium_memzero(sk, sizeof(sk));
-	rc = serve_app(o, &p, fd, &cert, ssl_key, ssl_key_len, err);
+	rc = serve_app(o, &p, fd, &cert, cert_pem, ssl_key, ssl_key_len, err);
 out:
 	sodium_memzero(sk, sizeof(sk));
 	if (fd >= 0)

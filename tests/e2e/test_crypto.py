@@ -497,6 +497,13 @@ def test_package_then_decrypt_app_tar(tmp_path):
     mse("decrypt", "--key", key, "--input", app, "--output", plain, check=0)
     got = {str(f.relative_to(plain)): f.read_bytes() for f in plain.rglob("*") if f.is_file()}
     assert got == SOURCES
+    # The whole package works too (after its app.tar digest is checked).
+    plain2 = tmp_path / "plain2"
+    mse("decrypt", "--key", key, "--input", tar, "--output", plain2, check=0)
+    got = {str(f.relative_to(plain2)): f.read_bytes() for f in plain2.rglob("*") if f.is_file()}
+    assert got == SOURCES
+    assert sorted(os.listdir(tmp_path)) == sorted(["app.tar", "mse.toml", "mse_src", "out",
+                                                   "plain", "plain2", "tests"])
 
 
 def test_package_errors(tmp_path):
@@ -514,3 +521,25 @@ def test_package_errors(tmp_path):
     p = mse("package", "--project", tmp_path, "--output", tmp_path / "o", check=1)
     assert "mse.toml:2" in p.stderr
     assert not (tmp_path / "o").exists() or os.listdir(tmp_path / "o") == []
+
+
+def test_package_follows_mseignore(tmp_path):
+    src = make_project(tmp_path)
+    (src / ".mseignore").write_text("*.log\ndata/\n!keep.log\n")
+    (src / "debug.log").write_text("noise")
+    (src / "keep.log").write_text("kept")
+    (src / "data").mkdir()
+    (src / "data/big.csv").write_text("1,2,3")
+    out = tmp_path / "out"
+    mse("package", "--project", tmp_path, "--output", out, "--quiet", check=0)
+    (tar,), (key,), _ = outputs(out)
+    names = [n for n, _ in read_members(dict(read_members(tar.read_bytes()))["app.tar"])]
+    assert "keep.log.enc" in names
+    assert not [n for n in names if n.startswith(("debug.log", "data/"))]
+    # With a .mseignore of its own, MSE's defaults no longer apply (as in MSE and git):
+    # what it does not list ships, encrypted, .mseignore and secrets.json included.
+    assert "secrets.json.enc" in names and ".mseignore.enc" in names
+    # A link that leaves the code directory is refused, naming it.
+    os.symlink("/etc/passwd", src / "passwd")
+    p = mse("package", "--project", tmp_path, "--output", tmp_path / "o2", check=1)
+    assert "passwd" in p.stderr

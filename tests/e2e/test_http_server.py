@@ -165,6 +165,7 @@ def test_parallel_keepalive_clients(server):
     for t in ts:
         t.join()
     assert not errors
+    assert "worker threads: 4 started, 4 stopped" in s.stop()
 
 
 def test_pipelined_requests_answered_in_order(server):
@@ -632,3 +633,75 @@ def test_tls_curl(server, cert, ver):
     text = out.stdout.decode()
     assert text.startswith("curl body") and "tls=1" in text
     assert text.endswith("0 1.1")  # second request reused the connection
+
+
+def test_close_with_unread_input_does_not_lose_the_response(server):
+    # After "Connection: close" the server must not reset the connection
+    # because of the request that followed: the client reads every byte.
+    s = server()
+    for _ in range(3):
+        sock = s.raw()
+        sock.sendall(b"GET /download?n=3000000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                     b"GET /info HTTP/1.1\r\nHost: x\r\n\r\n" * 50)
+        time.sleep(0.3)  # the server is done writing; much is still in flight
+        r = read_response(sock.makefile("rb"))
+        assert r.read() == pattern(3000000)
+        sock.close()
+
+
+def test_body_trickle_below_min_rate_is_cut(server):
+    # Each read waits less than the read timeout, but the client keeps the
+    # server waiting far longer than that in total at ~30 bytes/s.
+    s = server("--read-timeout", 500, "--min-rate", 1024)
+    sock = s.raw()
+    sock.sendall(b"POST /sha256 HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+    t0 = time.monotonic()
+    got = b""
+    sock.settimeout(0.25)
+    while time.monotonic() - t0 < 5:
+        try:
+            sock.sendall(b"0123456789")
+        except OSError:
+            break
+        try:
+            got += sock.recv(1000)
+            if got:
+                break
+        except socket.timeout:
+            pass
+    sock.settimeout(5)
+    got += recv_all(sock)
+    assert got.startswith(b"HTTP/1.1 408 "), got[:60]
+    assert time.monotonic() - t0 < 3
+    sock.close()
+    # The same trickle is fine when the floor is off (it only hits the per-read timeout).
+    s2 = server("--read-timeout", 500, "--min-rate", 0)
+    sock = s2.raw()
+    sock.sendall(b"POST /sha256 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+    for _ in range(10):
+        time.sleep(0.2)
+        sock.sendall(b"0123456789")
+    r = read_response(sock.makefile("rb"))
+    assert r.read().decode().endswith(" 100")
+    sock.close()
+
+
+def test_large_heads_up_to_the_limit(server):
+    # Buffers start small and grow; a head just under 64 KiB still works,
+    # sent at once or line by line, with a chunked body after it.
+    s = server()
+    for split in (False, True):
+        sock = s.raw()
+        head = (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                + b"".join(b"X-%02d: %s\r\n" % (i, b"v" * 1000) for i in range(60)) + b"\r\n")
+        body = b"".join(b"%x\r\n%s\r\n" % (n, b"b" * n) for n in (1, 5000, 20000)) + b"0\r\n\r\n"
+        if split:
+            for line in head.split(b"\n"):
+                sock.sendall(line + b"\n" if line else b"")
+                time.sleep(0.001)
+            sock.sendall(body)
+        else:
+            sock.sendall(head + body)
+        r = read_response(sock.makefile("rb"))
+        assert r.status == 200 and r.read() == b"b" * 25001
+        sock.close()

@@ -131,6 +131,36 @@ def check_invalid(case):
     return None
 
 
+def batch(names):
+    """Decodes many cases in one decoder process: {case: (ok, tree-or-error)}."""
+    paths = [os.path.join(SUITE, n + ".toml") for n in names]
+    p = subprocess.run([DECODER, "--batch", *paths], capture_output=True, timeout=300)
+    assert p.returncode == 0, p.stderr.decode("utf-8", "replace")[-2000:]
+    out = {}
+    for line, name in zip(p.stdout.decode().splitlines(), names, strict=True):
+        d = json.loads(line)
+        assert d["file"] == os.path.join(SUITE, name + ".toml")
+        out[name] = (True, d["value"]) if "value" in d else (False, d["error"])
+    return out
+
+
+def check_valid_result(case, ok, res):
+    if not ok:
+        return f"{case}: rejected: {res}"
+    with open(os.path.join(SUITE, case + ".json")) as f:
+        exp = json.load(f)
+    r = same(exp, res)
+    return f"{case}: {r}" if r else None
+
+
+def check_invalid_result(case, ok, res):
+    if ok:
+        return f"{case}: accepted, decoded to {json.dumps(res)[:200]}"
+    if not POS.search(res):
+        return f"{case}: error does not name line and column: {res}"
+    return None
+
+
 def run_all(fn, names):
     # two workers: the machine is shared
     with ThreadPoolExecutor(max_workers=2) as ex:
@@ -145,16 +175,25 @@ def need_decoder():
 
 def test_every_valid_case_decodes_to_its_json():
     names = cases("valid")
-    assert len(names) > 200
-    failures = run_all(check_valid, names)
+    assert len(names) == 210
+    res = batch(names)
+    failures = [r for n in names if (r := check_valid_result(n, *res[n]))]
     assert not failures, f"{len(failures)}/{len(names)} valid cases fail:\n" + "\n".join(failures)
 
 
 def test_every_invalid_case_is_rejected_with_line_and_column():
     names = cases("invalid")
-    assert len(names) > 400
-    failures = run_all(check_invalid, names)
+    assert len(names) == 499
+    res = batch(names)
+    failures = [r for n in names if (r := check_invalid_result(n, *res[n]))]
     assert not failures, f"{len(failures)}/{len(names)} invalid cases fail:\n" + "\n".join(failures)
+
+
+def test_stdin_interface_as_toml_test_runs_it():
+    """A sample through the real toml-test interface: stdin, stdout, exit code."""
+    valid, invalid = cases("valid")[::15], cases("invalid")[::25]
+    failures = run_all(check_valid, valid) + run_all(check_invalid, invalid)
+    assert not failures, "\n".join(failures)
 
 
 def test_comparator_is_not_blind():

@@ -171,3 +171,25 @@ def test_bench_reports_rate():
 def test_usage_error():
     p = subprocess.run([PY, str(REF)], capture_output=True, text=True)
     assert p.returncode == 2
+
+
+def test_cosmian_quote_without_collateral():
+    """Issue 5 acceptance facts of sgx-quote-cosmian/quote.dat, independently."""
+    quote = VECTORS / "sgx-quote-cosmian" / "quote.dat"
+    out = ref("--quote", quote, "--quote-only", "--now", "2024-01-01T00:00:00Z", rc=0)
+    assert out["mrenclave"] == "e413a4ed616c7a79634d5ca05a2fda746a1f0c71349a80b25a02828846fab90e"
+    assert out["mrsigner"] == "ac2c9fa87e4c91768b1d0c47169466c50d5a98c790639fbaefe7352a59919980"
+    assert (out["isvprodid"], out["isvsvn"], out["debug"]) == (1, 10, False)
+    assert out["status"] is None and out["quote_only"] is True
+    # Its PCK leaf (not the one in pck_cert.pem: another serial) dates from 2023-03-09.
+    out = ref("--quote", quote, "--quote-only", "--now", "2023-03-01T00:00:00Z", rc=1)
+    assert out["step"] == "pck" and "not yet valid" in out["error"]
+
+
+def test_quote_only_catches_a_flipped_signature(tmp_path):
+    q = bytearray((VECTORS / "sgx-quote-cosmian" / "quote.dat").read_bytes())
+    q[440] ^= 1
+    (tmp_path / "q.bin").write_bytes(bytes(q))
+    out = ref("--quote", tmp_path / "q.bin", "--quote-only", "--now", "2024-01-01T00:00:00Z",
+              rc=1)
+    assert out["step"] == "signature"

@@ -6,7 +6,8 @@
  *   http_server [--tls CERT KEY] [--threads N] [--head-timeout MS]
  *               [--idle-timeout MS] [--read-timeout MS] [--drain-timeout MS]
  *               [--max-body N] [--max-head N] [--max-headers N]
- *               [--access-log FILE] [--handoff]
+ *               [--min-rate BYTES_PER_S] [--max-connections N]
+ *               [--access-log FILE] [--handoff] [--debug]
  *
  * Routes: /echo (body back, streamed), /sha256 (digest and length of the
  * body), /download?n=N[&chunked] (N pattern bytes), /info (what the handler
@@ -18,6 +19,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,20 @@ static void set_server(struct mse_server *s)
 	pthread_mutex_unlock(&g_lock);
 }
 static int g_generation; /* 1 = first server, 2 = after handoff */
+
+static atomic_int g_thread_starts, g_thread_stops;
+
+static void on_thread_start(void *user)
+{
+	(void)user;
+	atomic_fetch_add(&g_thread_starts, 1);
+}
+
+static void on_thread_stop(void *user)
+{
+	(void)user;
+	atomic_fetch_add(&g_thread_stops, 1);
+}
 
 static int answer(struct mse_exchange *x, int status, const char *ctype, const void *body,
 		  size_t n)
@@ -264,6 +280,8 @@ int main(int argc, char **argv)
 	mse_err_clear(&err);
 	mse_server_config_init(&cfg);
 	cfg.handler = handler;
+	cfg.thread_start = on_thread_start;
+	cfg.thread_stop = on_thread_stop;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : "0";
@@ -302,6 +320,8 @@ int main(int argc, char **argv)
 			cfg.max_head_bytes = strtoull(v, NULL, 10);
 		else if (strcmp(a, "--max-headers") == 0)
 			cfg.max_headers = strtoull(v, NULL, 10);
+		else if (strcmp(a, "--min-rate") == 0)
+			cfg.min_rate = strtoull(v, NULL, 10);
 		else if (strcmp(a, "--max-connections") == 0)
 			cfg.max_connections = strtoull(v, NULL, 10);
 		else if (strcmp(a, "--access-log") == 0) {
@@ -356,6 +376,8 @@ int main(int argc, char **argv)
 		mse_server_free(s);
 		s = NULL;
 	}
+	fprintf(stderr, "worker threads: %d started, %d stopped\n", atomic_load(&g_thread_starts),
+		atomic_load(&g_thread_stops));
 	rc = 0;
 out:
 	set_server(NULL);

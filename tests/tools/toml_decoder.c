@@ -5,6 +5,10 @@
  * for tables and arrays) and exits 0; on a parse error prints the error
  * (file:line:col: message) on stderr and exits 1.
  * See https://github.com/toml-lang/toml-test (README, "Implementing a decoder").
+ *
+ * `toml_decoder --batch FILE...` decodes many files in one process (the
+ * suite test uses it to avoid hundreds of sanitizer start-ups): one JSON
+ * line per file, {"file": F, "value": TREE} or {"file": F, "error": MSG}.
  */
 #include <math.h>
 #include <stdio.h>
@@ -72,31 +76,78 @@ static json_t *to_json(const struct mse_toml_value *v)
 	return json_null();
 }
 
+static char *read_all(FILE *f, size_t *len_out)
+{
+	char *text = NULL, *t;
+	size_t len = 0, cap = 0, n;
+
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			t = realloc(text, cap);
+			if (!t) {
+				free(text);
+				return NULL;
+			}
+			text = t;
+		}
+		n = fread(text + len, 1, cap - len, f);
+		if (!n)
+			break;
+		len += n;
+	}
+	*len_out = len;
+	return text;
+}
+
+static int batch(int argc, char **argv)
+{
+	for (int i = 2; i < argc; i++) {
+		struct mse_toml *doc = NULL;
+		struct mse_err err;
+		char msg[2048], *text;
+		size_t len;
+		FILE *f = fopen(argv[i], "rb");
+		json_t *line;
+
+		if (!f) {
+			perror(argv[i]);
+			return 2;
+		}
+		text = read_all(f, &len);
+		fclose(f);
+		if (!text)
+			return 2;
+		mse_err_clear(&err);
+		if (mse_toml_parse(text, len, "<stdin>", &doc, &err) == 0)
+			line = json_pack("{s:s, s:o}", "file", argv[i], "value", to_json(mse_toml_root(doc)));
+		else
+			line = json_pack("{s:s, s:s}", "file", argv[i], "error", mse_err_str(&err, msg, sizeof(msg)));
+		if (!line || json_dumpf(line, stdout, JSON_COMPACT) != 0)
+			return 2;
+		putchar('\n');
+		json_decref(line);
+		mse_toml_free(doc);
+		free(text);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct mse_toml *doc = NULL;
 	struct mse_err err;
 	char *text = NULL, msg[2048];
-	size_t len = 0, cap = 0, n;
+	size_t len = 0;
 	json_t *j;
 	int rc = 1;
 
+	if (argc > 1 && strcmp(argv[1], "--batch") == 0)
+		return batch(argc, argv);
 	mse_err_clear(&err);
-	for (;;) {
-		if (len == cap) {
-			char *t;
-
-			cap = cap ? cap * 2 : 65536;
-			t = realloc(text, cap);
-			if (!t)
-				goto out;
-			text = t;
-		}
-		n = fread(text + len, 1, cap - len, stdin);
-		if (!n)
-			break;
-		len += n;
-	}
+	text = read_all(stdin, &len);
+	if (!text)
+		goto out;
 	if (mse_toml_parse(text, len, argc > 1 ? argv[1] : "<stdin>", &doc, &err) != 0) {
 		fprintf(stderr, "%s\n", mse_err_str(&err, msg, sizeof(msg)));
 		goto out;

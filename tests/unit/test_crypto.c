@@ -430,7 +430,7 @@ static void tar_write(const char *path, uint8_t sha[32])
 	memset(longname, 'n', sizeof(longname));
 	memcpy(longname, "deep/", 5);
 	longname[sizeof(longname) - 1] = 0;
-	assert_int_equal(mse_tar_writer_new(&w, fd, &err), 0);
+	assert_int_equal(mse_tar_writer_new(&w, fd, MSE_TAR_HASH, &err), 0);
 	assert_int_equal(mse_tar_writer_add(w, "a.py", "print(1)\n", 9, &err), 0);
 	assert_int_equal(mse_tar_writer_add(w, "dir/b.txt", "", 0, &err), 0);
 	assert_int_equal(mse_tar_writer_add(w, "d\xc3\xa9j\xc3\xa0.py", "x", 1, &err), 0);

@@ -111,9 +111,8 @@ static void normalize_urls(void **state)
 	assert_string_equal(out, "https://pccs:8081/sgx/certification/v4/");
 	assert_int_equal(mse_pccs_normalize_url("https://pccs:8081//", out, sizeof(out), &err), 0);
 	assert_string_equal(out, "https://pccs:8081/sgx/certification/v4/");
-	assert_int_equal(mse_pccs_normalize_url("http://h/sgx/certification/v3", out, sizeof(out),
-						&err),
-			 0);
+	assert_int_equal(
+	    mse_pccs_normalize_url("http://h/sgx/certification/v3", out, sizeof(out), &err), 0);
 	assert_string_equal(out, "http://h/sgx/certification/v3/");
 	assert_int_equal(mse_pccs_normalize_url("https://api.trustedservices.intel.com/sgx/"
 						"certification/v4/",
@@ -135,7 +134,8 @@ static void normalize_urls(void **state)
 			 0);
 	/* The CRL distribution point in Intel's own PCK Platform CA certificate. */
 	assert_int_equal(tu_sh("openssl x509 -in '%s' -noout -text | grep -qF '%s'",
-			       tu_vector("dcap-quotes/sgx3-automata/pck_crl_issuer_chain.pem"), out),
+			       tu_vector("dcap-quotes/sgx3-automata/pck_crl_issuer_chain.pem"),
+			       out),
 			 0);
 }
 
@@ -145,9 +145,9 @@ static void qcnl_sample_and_comments(void **state)
 	char path[512], out[256];
 	struct mse_err err;
 	static const char tricky[] =
-		"/* block\n comment */ {\n"
-		"  \"note\": \"a // not a comment /* nor this */\", // trailing\n"
-		"  \"pccs_url\": \"http://127.0.0.1:8081\" /* inline */\n}\n";
+	    "/* block\n comment */ {\n"
+	    "  \"note\": \"a // not a comment /* nor this */\", // trailing\n"
+	    "  \"pccs_url\": \"http://127.0.0.1:8081\" /* inline */\n}\n";
 	static const char bad[] = "{\n  // c\n  \"pccs_url\": \"https://x/\",\n}\n";
 
 	(void)state;
@@ -188,27 +188,23 @@ static void cache_paths(void **state)
 	mse_pccs_opts_init(&o);
 	setenv("XDG_CACHE_HOME", "/x/cache", 1);
 	setenv("HOME", "/home/u", 1);
-	assert_int_equal(mse_pccs_cache_path(&o, "00A067110000", "Processor", out, sizeof(out),
-					     &err),
-			 0);
+	assert_int_equal(
+	    mse_pccs_cache_path(&o, "00A067110000", "Processor", out, sizeof(out), &err), 0);
 	assert_string_equal(out, "/x/cache/mse/collateral/00a067110000-processor");
 	setenv("XDG_CACHE_HOME", "relative", 1);
-	assert_int_equal(mse_pccs_cache_path(&o, "00606a000000", "platform", out, sizeof(out),
-					     &err),
-			 0);
+	assert_int_equal(
+	    mse_pccs_cache_path(&o, "00606a000000", "platform", out, sizeof(out), &err), 0);
 	assert_string_equal(out, "/home/u/.cache/mse/collateral/00606a000000-platform");
 	unsetenv("XDG_CACHE_HOME");
 	o.cache_dir = "/c";
-	assert_int_equal(mse_pccs_cache_path(&o, "00606a000000", "platform", out, sizeof(out),
-					     &err),
-			 0);
+	assert_int_equal(
+	    mse_pccs_cache_path(&o, "00606a000000", "platform", out, sizeof(out), &err), 0);
 	assert_string_equal(out, "/c/00606a000000-platform");
 	assert_int_equal(mse_pccs_cache_path(&o, "00606a00000", "platform", out, sizeof(out), &err),
 			 -1);
 	assert_string_equal(err.field, "fmspc");
-	assert_int_equal(mse_pccs_cache_path(&o, "../../etc/pw", "platform", out, sizeof(out),
-					     &err),
-			 -1);
+	assert_int_equal(
+	    mse_pccs_cache_path(&o, "../../etc/pw", "platform", out, sizeof(out), &err), -1);
 	assert_int_equal(mse_pccs_cache_path(&o, "00606a000000", "../x", out, sizeof(out), &err),
 			 -1);
 	assert_string_equal(err.field, "ca");
@@ -252,13 +248,13 @@ static void next_update_of_vector_sets(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(parse_time_rfc3339_utc),
-		cmocka_unit_test(url_decode_percent_only),
-		cmocka_unit_test(crl_der_hex_pem_and_garbage),
-		cmocka_unit_test(normalize_urls),
-		cmocka_unit_test(qcnl_sample_and_comments),
-		cmocka_unit_test(cache_paths),
-		cmocka_unit_test(next_update_of_vector_sets),
+	    cmocka_unit_test(parse_time_rfc3339_utc),
+	    cmocka_unit_test(url_decode_percent_only),
+	    cmocka_unit_test(crl_der_hex_pem_and_garbage),
+	    cmocka_unit_test(normalize_urls),
+	    cmocka_unit_test(qcnl_sample_and_comments),
+	    cmocka_unit_test(cache_paths),
+	    cmocka_unit_test(next_update_of_vector_sets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -268,6 +268,24 @@ static void never_reads_past_the_end(void **state)
 	munmap(map, (size_t)pg * 2);
 }
 
+/* Dotted keys and tables a header only created implicitly (TOML 1.0 §Keys, §Table). */
+static void dotted_keys_and_implicit_tables(void **state)
+{
+	struct mse_toml *doc;
+	const struct mse_toml_value *b;
+
+	(void)state;
+	doc = parse_ok("[a.b.x]\nz = 9\n[a]\nb.c.t = 1\n[a.b.y]\n");
+	b = mse_toml_table_get(mse_toml_table_get(mse_toml_root(doc), "a"), "b");
+	assert_int_equal(mse_toml_len(b), 3); /* x, c, y */
+	assert_non_null(mse_toml_table_get(mse_toml_table_get(b, "c"), "t"));
+	mse_toml_free(doc);
+	/* ... but then a.b is defined: no [a.b] header afterwards */
+	parse_bad("[a.b.x]\n[a]\nb.c = 1\n[a.b]\n", 26, 4, 4, "table 'a.b' is already defined");
+	/* and a header-defined table is never extended by dotted keys */
+	parse_bad("[a.b.c]\n[a]\nb.c.t = 1\n", 22, 3, 3, "cannot add keys to 'b.c'");
+}
+
 static void special_floats(void **state)
 {
 	struct mse_toml *doc;
@@ -299,6 +317,7 @@ int main(void)
 		cmocka_unit_test(nesting_is_bounded),
 		cmocka_unit_test(never_reads_past_the_end),
 		cmocka_unit_test(special_floats),
+		cmocka_unit_test(dotted_keys_and_implicit_tables),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,6 +23,7 @@
 #include "attest/ratls.h"
 #include "attest/tcb.h"
 #include "attest/verify.h"
+#include "common/b64.h"
 #include "common/hex.h"
 
 static time_t at(const char *iso)
@@ -213,6 +214,7 @@ static void evidence_today(void **state)
 	assert_true(res.flags & MSE_VERIFY_F_COLLATERAL_EXPIRED);
 	assert_non_null(strstr(res.notes, "TCB info expired"));
 	assert_non_null(strstr(res.notes, "RA-TLS certificate expired"));
+	assert_int_equal(res.steps[MSE_STEP_BINDING], MSE_STEP_WARN);
 	assert_int_equal(res.status, MSE_TCB_OUT_OF_DATE);
 	mse_ratls_free(&cert);
 	mse_evidence_free(&ev);
@@ -392,6 +394,22 @@ static void cache_is_transparent(void **state)
 	pol.now = at("2025-08-01T00:00:00Z");
 	assert_int_equal(mse_verify_quote(q, n, &c, &pol, cache, &r2, &e), -1);
 	assert_non_null(strstr(e.msg, "expired"));
+	/* a per-quote fact (trailing bytes) does not leak into the platform entry */
+	{
+		struct mse_verify_cache *c2 = mse_verify_cache_new(MSE_VERIFY_CACHE_PLATFORM);
+		uint8_t *qt = malloc(n + 3);
+
+		memcpy(qt, q, n);
+		memset(qt + n, 0, 3);
+		pol.now = at("2025-07-19T10:01:17Z");
+		assert_int_equal(mse_verify_quote(qt, n + 3, &c, &pol, c2, &r2, &e), 0);
+		assert_true(r2.flags & MSE_VERIFY_F_TRAILING);
+		assert_int_equal(mse_verify_quote(q, n, &c, &pol, c2, &r2, &e), 0);
+		assert_true(r2.flags & MSE_VERIFY_F_CACHED);
+		assert_false(r2.flags & MSE_VERIFY_F_TRAILING);
+		free(qt);
+		mse_verify_cache_free(c2);
+	}
 	/* a stricter policy is not served from a lenient entry */
 	pol.now = at("2025-07-19T10:01:17Z");
 	pol.accept_status = 0;
@@ -435,6 +453,55 @@ static void simulation_root_only_when_allowed(void **state)
 	mse_collateral_free(&c);
 }
 
+/* evidence.json: the base64-of-hex tcb_info quirk, plain base64 too, and bad fields named. */
+static void evidence_forms(void **state)
+{
+	size_t n;
+	uint8_t *raw = tu_read(tu_vector("mse-evidence/evidence.json"), &n);
+	json_error_t je;
+	json_t *j = json_loadb((char *)raw, n, 0, &je);
+	struct mse_evidence a, b;
+	struct mse_err e = {0};
+	char *text, *b64;
+	size_t blen;
+
+	(void)state;
+	assert_non_null(j);
+	assert_int_equal(mse_evidence_parse(&a, raw, n, &e), 0);
+	/* the quirk undone: a JSON body starting with {"tcbInfo" */
+	assert_memory_equal(a.coll.tcb_info.p, "{\"tcbInfo\"", 10);
+	assert_memory_equal(a.coll.qe_identity.p, "{\"enclaveIdentity\"", 18);
+	/* the same body as plain base64 gives the same bytes */
+	blen = a.coll.tcb_info.len / 3 * 4 + 8;
+	b64 = malloc(blen);
+	assert_int_equal(mse_b64_encode(b64, blen, a.coll.tcb_info.p, a.coll.tcb_info.len, MSE_B64_STD), 0);
+	json_object_set_new(j, "tcb_info", json_string(b64));
+	text = json_dumps(j, 0);
+	assert_int_equal(mse_evidence_parse(&b, (uint8_t *)text, strlen(text), &e), 0);
+	assert_int_equal(b.coll.tcb_info.len, a.coll.tcb_info.len);
+	assert_memory_equal(b.coll.tcb_info.p, a.coll.tcb_info.p, a.coll.tcb_info.len);
+	mse_evidence_free(&b);
+	free(text);
+	/* broken fields are named */
+	json_object_set_new(j, "tcb_info", json_string("***"));
+	text = json_dumps(j, 0);
+	assert_int_equal(mse_evidence_parse(&b, (uint8_t *)text, strlen(text), &e), -1);
+	assert_string_equal(e.field, "tcb_info");
+	assert_string_equal(e.step, "collateral");
+	free(text);
+	json_object_del(j, "ratls_certificate");
+	text = json_dumps(j, 0);
+	assert_int_equal(mse_evidence_parse(&b, (uint8_t *)text, strlen(text), &e), -1);
+	assert_string_equal(e.field, "ratls_certificate");
+	free(text);
+	assert_int_equal(mse_evidence_parse(&b, (const uint8_t *)"[1]", 3, &e), -1);
+	assert_int_equal(mse_evidence_parse(&b, (const uint8_t *)"{", 1, &e), -1);
+	free(b64);
+	mse_evidence_free(&a);
+	json_decref(j);
+	free(raw);
+}
+
 static void status_list_parsing(void **state)
 {
 	unsigned m;
@@ -461,6 +528,7 @@ int main(void)
 		cmocka_unit_test(tdx_sets_refused),
 		cmocka_unit_test(cache_is_transparent),
 		cmocka_unit_test(simulation_root_only_when_allowed),
+		cmocka_unit_test(evidence_forms),
 		cmocka_unit_test(status_list_parsing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,54 @@
+/*
+ * mse_client — the code provider's and operator's HTTPS client, pinned to a
+ * verified certificate.
+ *
+ * Every request that can carry a secret goes through here with `pin_pem`
+ * set to the trusted ratls.pem that `mse verify` wrote: the TLS handshake
+ * must present a certificate that chains to exactly that certificate (it is
+ * its own trust store) AND whose public key is that certificate's key
+ * (libcurl's public-key pinning), and whose name matches `server_name`.
+ * There is no option to turn verification off: MSE's client did, and a
+ * swapped server could then have received the code key.
+ *
+ * Responses are read into memory (bounded by max_body).
+ */
+#ifndef MSE_CLIENT_H
+#define MSE_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+struct mse_client_opts {
+	const char *host;        /* address to connect to: "127.0.0.1", "::1", a name */
+	uint16_t port;
+	const char *server_name; /* TLS name checked against the certificate (SAN); NULL: host */
+	const char *pin_pem;     /* trust exactly this certificate (PEM file) and pin its key */
+	const char *ca_bundle;   /* or: a CA bundle (the owner's certificate mode) */
+	int plain_http;          /* no TLS (apps behind a TLS-terminating proxy); never for secrets */
+	long timeout_ms;         /* whole request; 0: 10 s */
+	size_t max_body;         /* 0: 16 MiB */
+};
+
+struct mse_client_resp {
+	long status;
+	char mse_status[64]; /* the Mse-Status header, "" if absent */
+	char *body;          /* malloc'd, NUL-terminated */
+	size_t body_len;
+};
+
+/*
+ * Sends one request (method "GET", "POST", "HEAD") and reads the response.
+ * Returns 0 when a response arrived (whatever its status), -1 on a transport
+ * or TLS failure (err says which: connection refused, certificate mismatch…).
+ * Release the response with mse_client_resp_free.
+ */
+int mse_client_request(const struct mse_client_opts *o, const char *method, const char *path,
+		       const char *content_type, const void *body, size_t body_len,
+		       struct mse_client_resp *resp, struct mse_err *err);
+void mse_client_resp_free(struct mse_client_resp *r);
+/* sha256//BASE64 of the SubjectPublicKeyInfo of the first certificate in a PEM file. */
+int mse_client_spki_pin(const char *pem_path, char *out, size_t size, struct mse_err *err);
+
+#endif

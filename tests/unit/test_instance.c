@@ -1,0 +1,136 @@
+/* node/instance: the operator's state directories. */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/file.h"
+#include "node/instance.h"
+
+static char g_root[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(g_root, sizeof(g_root), "%s", tu_tmpdir());
+	setenv("XDG_STATE_HOME", g_root, 1);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tu_rmtree(g_root);
+	return 0;
+}
+
+static void names_are_validated(void **state)
+{
+	struct mse_err err = {0};
+
+	(void)state;
+	assert_int_equal(mse_instance_name_ok("my-app_1.2", &err), 0);
+	assert_int_equal(mse_instance_name_ok("", &err), -1);
+	assert_int_equal(mse_instance_name_ok("../etc", &err), -1);
+	assert_int_equal(mse_instance_name_ok("a/b", &err), -1);
+	assert_non_null(strstr(err.msg, "'/'"));
+	assert_int_equal(mse_instance_name_ok("-x", &err), -1);
+	assert_int_equal(mse_instance_name_ok("x\ny", &err), -1);
+}
+
+static void save_load_list_remove(void **state)
+{
+	struct mse_instance a = {0}, b = {0}, got;
+	struct mse_err err = {0};
+	char path[4200], **names;
+	struct stat st;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(mse_instance_locate(&a, "zeta", &err), 0);
+	assert_int_equal(mse_instance_create(&a, &err), 0);
+	snprintf(a.uuid, sizeof(a.uuid), "63322f85-1ff8-4483-91ae-f18d7398d157");
+	snprintf(a.application, sizeof(a.application), "app:app");
+	snprintf(a.host, sizeof(a.host), "127.0.0.1");
+	a.port = 44321;
+	a.pid = 0;
+	a.size_mb = 4096;
+	a.expiration = 1714058115;
+	a.mode = MSE_MODE_SIMULATION;
+	assert_int_equal(mse_instance_save(&a, &err), 0);
+	snprintf(path, sizeof(path), "%s/state.json", a.dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(stat(a.dir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	/* The state file is JSON an independent parser reads back. */
+	assert_int_equal(tu_sh("%s -c \"import json,sys; d=json.load(open('%s')); "
+			       "sys.exit(0 if d['port']==44321 and d['uuid'].startswith('63322f85') "
+			       "and d['mode']=='simulation' else 1)\"",
+			       tu_python(), path),
+			 0);
+	assert_int_equal(mse_instance_load(&got, "zeta", &err), 0);
+	assert_string_equal(got.uuid, a.uuid);
+	assert_int_equal(got.port, 44321);
+	assert_int_equal(got.size_mb, 4096);
+	assert_true(got.expiration == 1714058115);
+	/* A second create under the same name is refused. */
+	assert_int_equal(mse_instance_create(&a, &err), -1);
+	assert_non_null(strstr(err.msg, "already exists"));
+	assert_int_equal(mse_instance_locate(&b, "alpha", &err), 0);
+	assert_int_equal(mse_instance_create(&b, &err), 0);
+	assert_int_equal(mse_instance_save(&b, &err), 0);
+	assert_int_equal(mse_instance_list(&names, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(names[0], "alpha");
+	assert_string_equal(names[1], "zeta");
+	mse_instance_names_free(names, n);
+	assert_int_equal(mse_instance_remove(&a, &err), 0);
+	assert_false(mse_file_exists(a.dir));
+	assert_int_equal(mse_instance_load(&got, "zeta", &err), -1);
+	assert_non_null(strstr(err.msg, "no instance named \"zeta\""));
+}
+
+static void corrupt_state_names_the_file(void **state)
+{
+	struct mse_instance a = {0}, got;
+	struct mse_err err = {0};
+	char path[4200];
+
+	(void)state;
+	assert_int_equal(mse_instance_locate(&a, "broken", &err), 0);
+	assert_int_equal(mse_instance_create(&a, &err), 0);
+	snprintf(path, sizeof(path), "%s/state.json", a.dir);
+	tu_write(path, "{\"port\": ", 9);
+	assert_int_equal(mse_instance_load(&got, "broken", &err), -1);
+	assert_non_null(strstr(err.file, "broken/state.json"));
+	tu_write(path, "{\"port\": 1}", 11);
+	assert_int_equal(mse_instance_load(&got, "broken", &err), -1);
+}
+
+static void a_foreign_pid_is_not_alive(void **state)
+{
+	struct mse_instance a = {0};
+
+	(void)state;
+	/* Our own pid is alive but is not mse-bootstrap: a recycled pid must not count. */
+	a.pid = getpid();
+	assert_int_equal(mse_instance_alive(&a), 0);
+	a.pid = 0;
+	assert_int_equal(mse_instance_alive(&a), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(names_are_validated),
+		cmocka_unit_test_setup_teardown(save_load_list_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(corrupt_state_names_the_file, setup, teardown),
+		cmocka_unit_test(a_foreign_pid_is_not_alive),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,210 @@
+/*
+ * src/net/server: the API's edges in-process (configuration errors, port
+ * binding, adopted sockets, stop before/while running, a handler stopping
+ * its own server). Protocol behaviour is tested end to end in
+ * tests/e2e/test_http_server.py.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "net/server.h"
+
+static int hello(struct mse_exchange *x, void *user)
+{
+	struct mse_http_header h = {"Content-Length", 14, "5", 1};
+
+	(void)user;
+	if (mse_exchange_start(x, 200, NULL, &h, 1) != 0 || mse_exchange_write(x, "hello", 5) != 0)
+		return -1;
+	return mse_exchange_finish(x);
+}
+
+static struct mse_server *g_srv;
+
+static int stopper(struct mse_exchange *x, void *user)
+{
+	(void)user;
+	mse_server_stop(g_srv); /* as the configuration server does after its 200 */
+	return hello(x, NULL);
+}
+
+static void *run_thread(void *arg)
+{
+	struct mse_err err;
+
+	return (void *)(intptr_t)mse_server_run(arg, &err);
+}
+
+static int listening_socket(uint16_t *port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/* Sends one request, returns the whole answer up to the server's close. */
+static size_t request(uint16_t port, const char *req, char *out, size_t size)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				.sin_port = htons(port)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	size_t got = 0;
+	ssize_t n;
+
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	while (got < size - 1 && (n = read(fd, out + got, size - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = 0;
+	close(fd);
+	return got;
+}
+
+static void config_errors(void **state)
+{
+	struct mse_server_config cfg;
+	struct mse_server *s = (void *)1;
+	struct mse_err err;
+	uint16_t port;
+	int fd, file;
+
+	(void)state;
+	mse_server_config_init(&cfg);
+	assert_int_equal(cfg.listen_fd, -1);
+	mse_err_clear(&err);
+	assert_int_equal(mse_server_new(&cfg, &s, &err), -1);
+	assert_null(s);
+	assert_string_equal(err.field, "handler");
+	cfg.handler = hello;
+
+	cfg.max_head_bytes = 10;
+	mse_err_clear(&err);
+	assert_int_equal(mse_server_new(&cfg, &s, &err), -1);
+	assert_string_equal(err.field, "max_head_bytes");
+	cfg.max_head_bytes = 65536;
+
+	/* A file, and a socket that is not listening, cannot be adopted. */
+	file = open("/dev/null", O_RDONLY);
+	cfg.listen_fd = file;
+	mse_err_clear(&err);
+	assert_int_equal(mse_server_new(&cfg, &s, &err), -1);
+	assert_string_equal(err.field, "listen_fd");
+	close(file);
+	cfg.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	mse_err_clear(&err);
+	assert_int_equal(mse_server_new(&cfg, &s, &err), -1);
+	close(cfg.listen_fd);
+	cfg.listen_fd = -1;
+
+	/* A port already taken, a host that does not resolve. */
+	fd = listening_socket(&port);
+	cfg.port = port;
+	mse_err_clear(&err);
+	assert_int_equal(mse_server_new(&cfg, &s, &err), -1);
+	assert_string_equal(err.field, "port");
+	assert_non_null(strstr(err.msg, "Address already in use"));
+	close(fd);
+	cfg.port = 0;
+	cfg.host = "no such host.invalid";
+	mse_err_clear(&err);
+	assert_int_equal(mse_server_new(&cfg, &s, &err), -1);
+	assert_string_equal(err.field, "host");
+	mse_server_free(NULL);
+}
+
+static void stop_before_run_and_owned_socket(void **state)
+{
+	struct mse_server_config cfg;
+	struct mse_server *s;
+	struct mse_err err;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int probe;
+
+	(void)state;
+	mse_server_config_init(&cfg);
+	cfg.handler = hello;
+	cfg.threads = 2;
+	assert_int_equal(mse_server_new(&cfg, &s, &err), 0);
+	assert_true(mse_server_port(s) > 0);
+	a.sin_port = htons(mse_server_port(s));
+	mse_server_stop(s);
+	mse_server_stop(s); /* any number of times */
+	assert_int_equal(mse_server_run(s, &err), 0);
+	mse_server_free(s);
+	/* The server's own socket is closed: nobody listens there any more. */
+	probe = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(probe, (struct sockaddr *)&a, sizeof(a)), -1);
+	assert_int_equal(errno, ECONNREFUSED);
+	close(probe);
+}
+
+static void handler_stops_its_server_and_socket_is_handed_on(void **state)
+{
+	struct mse_server_config cfg;
+	struct mse_err err;
+	pthread_t t;
+	void *rc;
+	uint16_t port;
+	char out[4096];
+	int fd = listening_socket(&port), acc = 0;
+	socklen_t al = sizeof(acc);
+
+	(void)state;
+	mse_server_config_init(&cfg);
+	cfg.listen_fd = fd;
+	cfg.threads = 2;
+	cfg.handler = stopper;
+	assert_int_equal(mse_server_new(&cfg, &g_srv, &err), 0);
+	assert_int_equal(mse_server_port(g_srv), port);
+	assert_int_equal(pthread_create(&t, NULL, run_thread, g_srv), 0);
+	request(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof(out));
+	/* Keep-alive was asked for, but a stopping server says close. */
+	assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(out, "\r\nConnection: close\r\n"));
+	assert_non_null(strstr(out, "\r\n\r\nhello"));
+	pthread_join(t, &rc);
+	assert_int_equal((intptr_t)rc, 0);
+	mse_server_free(g_srv);
+	/* The adopted socket is still open and listening... */
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al), 0);
+	assert_int_equal(acc, 1);
+	/* ...and a second server on it answers the next client. */
+	cfg.handler = hello;
+	assert_int_equal(mse_server_new(&cfg, &g_srv, &err), 0);
+	assert_int_equal(pthread_create(&t, NULL, run_thread, g_srv), 0);
+	request(port, "GET / HTTP/1.0\r\n\r\n", out, sizeof(out));
+	assert_non_null(strstr(out, "\r\n\r\nhello"));
+	mse_server_stop(g_srv);
+	pthread_join(t, &rc);
+	mse_server_free(g_srv);
+	close(fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(config_errors),
+		cmocka_unit_test(stop_before_run_and_owned_socket),
+		cmocka_unit_test(handler_stops_its_server_and_socket_is_handed_on),
+	};
+
+	mse_log_init("test_server", MSE_LOG_WARN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
