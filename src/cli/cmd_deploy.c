@@ -333,8 +333,20 @@ int cmd_deploy(int argc, char **argv)
 	}
 	if (!no_tests) {
 		char *targv[] = {exe, "test", (char *)name, "--ratls", vr.ratls_path, NULL};
+		char e_sec[PATH_MAX + 160], e_sealed[PATH_MAX + 160];
+		char *tenv[3] = {NULL, NULL, NULL};
+		int k = 0;
 
-		if (mse_proc_run(NULL, targv, NULL, &status, &err) != 0)
+		/* The scaffold's tests compare answers with the secrets they were given. */
+		if (po.secrets_path) {
+			snprintf(e_sec, sizeof(e_sec), "TEST_SECRET_JSON=%s", secrets);
+			tenv[k++] = e_sec;
+		}
+		if (mse_file_exists(tosel)) {
+			snprintf(e_sealed, sizeof(e_sealed), "TEST_SEALED_SECRET_JSON=%s", tosel);
+			tenv[k++] = e_sealed;
+		}
+		if (mse_proc_run(NULL, targv, tenv, &status, &err) != 0)
 			goto fail;
 		if (status != 0) {
 			mse_err_set(&err, "the app's tests failed (the enclave keeps running: 'mse logs %s')",

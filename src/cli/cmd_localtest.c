@@ -1,13 +1,271 @@
-/* Placeholder until its issue lands: listed so the table is stable. */
+/*
+ * mse localtest — the code provider's quick loop: the app in the app server
+ * with the enclave's paths and rules, then its tests against it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/file.h"
+#include "config/ignore.h"
+#include "config/project.h"
+#include "config/requirements.h"
+#include "net/client.h"
+#include "node/instance.h"
+#include "node/proc.h"
+
+static const char usage[] =
+	"Usage: mse localtest [--project DIR] [--port N] [--memory MB] [--keep]\n"
+	"\n"
+	"Run the app of DIR (default .) as it will run in the enclave, then its tests:\n"
+	"  - in a temporary workspace: HOME, TMP_PATH, KEY_PATH, MODULE_PATH (only the files\n"
+	"    .mseignore keeps), SECRETS_PATH (a copy of secrets.json) and SEALED_SECRETS_PATH\n"
+	"    (a copy of secrets_to_seal.json: here it is not sealed);\n"
+	"  - served by 'mse serve' with the enclave's rules: no fork or exec, memory capped;\n"
+	"  - requirements.txt checked first against the Python in use (no pip in an enclave);\n"
+	"  - then tests_cmd runs in the tests directory with TEST_REMOTE_URL=http://127.0.0.1:PORT,\n"
+	"    TEST_SECRET_JSON and TEST_SEALED_SECRET_JSON.\n"
+	"No packaging and no attestation: for that, 'mse deploy'.\n"
+	"\n"
+	"Options:\n"
+	"  --project DIR   the project (default .)\n"
+	"  --port N        port (default: a free one)\n"
+	"  --memory MB     memory cap for the app (default 4096)\n"
+	"  --keep          keep the workspace and the server log (path printed)\n"
+	"  -h, --help      show this help\n"
+	"\n"
+	"Exit status: 0 if the tests pass, 1 otherwise.\n";
+
+static int copy_file(const char *src, const char *dst, mode_t mode, struct mse_err *err)
+{
+	uint8_t *data = NULL;
+	size_t len;
+	int rc;
+
+	if (mse_file_read(src, (size_t)1 << 30, &data, &len, err) != 0)
+		return -1;
+	rc = mse_file_write_atomic(dst, data, len, mode, err);
+	mse_file_free_secret(data, len);
+	return rc;
+}
+
+/* The kept files of the code directory, copied into dest. */
+static int copy_code(const char *code_dir, const char *dest, size_t *count, struct mse_err *err)
+{
+	struct mse_ignore *ign = NULL;
+	struct mse_ignore_files files = {0};
+	char src[PATH_MAX], dst[PATH_MAX], dir[PATH_MAX];
+	int rc = -1;
+
+	if (mse_ignore_load(code_dir, &ign, err) != 0 || mse_ignore_list(code_dir, ign, &files, err) != 0)
+		goto out;
+	for (size_t i = 0; i < files.n; i++) {
+		char *slash;
+
+		if (snprintf(src, sizeof(src), "%s/%s", code_dir, files.paths[i]) >= (int)sizeof(src) ||
+		    snprintf(dst, sizeof(dst), "%s/%s", dest, files.paths[i]) >= (int)sizeof(dst)) {
+			mse_err_field(err, files.paths[i], "path too long");
+			goto out;
+		}
+		memcpy(dir, dst, sizeof(dir));
+		slash = strrchr(dir, '/');
+		if (slash) {
+			*slash = 0;
+			if (mse_file_mkdirs(dir, 0700, err) != 0)
+				goto out;
+		}
+		if (copy_file(src, dst, 0600, err) != 0)
+			goto out;
+	}
+	*count = files.n;
+	rc = 0;
+out:
+	mse_ignore_files_free(&files);
+	mse_ignore_free(ign);
+	return rc;
+}
 
 int cmd_localtest(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-		puts("Usage: mse localtest\n\nNot implemented yet.");
-		return MSE_EXIT_OK;
+	enum { O_PROJECT = 256, O_PORT, O_MEMORY, O_KEEP };
+	static const struct option opts[] = {{"project", required_argument, NULL, O_PROJECT},
+					     {"port", required_argument, NULL, O_PORT},
+					     {"memory", required_argument, NULL, O_MEMORY},
+					     {"keep", no_argument, NULL, O_KEEP},
+					     {"help", no_argument, NULL, 'h'},
+					     {0}};
+	const char *project_dir = ".";
+	char toml[PATH_MAX], ws[] = "/tmp/mse-localtest.XXXXXX", path[PATH_MAX], exe[PATH_MAX];
+	/* The workspace path is short (ws above): fixed buffers suffice. */
+	char home[128], code[128], tmpd[128], keyd[128], log[128], secrets[192], sealed[192];
+	char portbuf[8], membuf[16], e_home[160], e_tmp[160], e_tmpdir[160], e_key[160], e_mod[160],
+		e_sec[256], e_sealed[256], e_url[64], t_sec[PATH_MAX + 32], t_sealed[PATH_MAX + 32];
+	struct mse_project *proj = NULL;
+	struct mse_errlist errs;
+	struct mse_err err = {0};
+	uint16_t port = 0;
+	long memory = 4096;
+	size_t nfiles = 0;
+	int keep = 0, c, status = 1, healthy = 0, rc = MSE_EXIT_FAIL;
+	pid_t server = -1;
+	ssize_t n;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		char *end;
+		long v;
+
+		switch (c) {
+		case 'h':
+			fputs(usage, stdout);
+			return MSE_EXIT_OK;
+		case O_PROJECT: project_dir = optarg; break;
+		case O_KEEP: keep = 1; break;
+		case O_PORT:
+		case O_MEMORY:
+			v = strtol(optarg, &end, 10);
+			if (*end || v <= 0 || v > (c == O_PORT ? 65535 : 1 << 20))
+				return cli_usage_error("localtest", "expected a positive number, got '%s'", optarg);
+			if (c == O_PORT)
+				port = (uint16_t)v;
+			else
+				memory = v;
+			break;
+		default:
+			return cli_usage_error("localtest", "unknown option");
+		}
 	}
-	return cli_failf("localtest", "not implemented yet");
+	if (optind != argc)
+		return cli_usage_error("localtest", "unexpected argument '%s'", argv[optind]);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return cli_failf("localtest", "cannot find the mse executable");
+	exe[n] = 0;
+	snprintf(toml, sizeof(toml), "%s/mse.toml", project_dir);
+	mse_errlist_init(&errs);
+	if (mse_project_load(toml, NULL, &proj, &errs) != 0) {
+		mse_errlist_print(&errs, "mse localtest", stderr);
+		mse_errlist_free(&errs);
+		return MSE_EXIT_FAIL;
+	}
+	mse_errlist_free(&errs);
+	snprintf(path, sizeof(path), "%s/requirements.txt", proj->code_dir);
+	if (mse_requirements_check(path, NULL, &err) != 0) {
+		cli_fail("localtest", &err);
+		mse_project_free(proj);
+		return MSE_EXIT_FAIL;
+	}
+	if (!mkdtemp(ws)) {
+		mse_project_free(proj);
+		return cli_failf("localtest", "cannot create a workspace: %s", strerror(errno));
+	}
+	snprintf(home, sizeof(home), "%s/root", ws);
+	snprintf(code, sizeof(code), "%s/mse-app", ws);
+	snprintf(tmpd, sizeof(tmpd), "%s/tmp", ws);
+	snprintf(keyd, sizeof(keyd), "%s/key", ws);
+	snprintf(log, sizeof(log), "%s/server.log", ws);
+	snprintf(secrets, sizeof(secrets), "%s/.cache/mse/secrets.json", home);
+	snprintf(sealed, sizeof(sealed), "%s/.cache/mse/sealed_secrets.json", home);
+	snprintf(path, sizeof(path), "%.200s/.cache/mse", home);
+	if (mse_file_mkdirs(path, 0700, &err) != 0 || mse_file_mkdirs(tmpd, 0700, &err) != 0 ||
+	    mse_file_mkdirs(keyd, 0700, &err) != 0 || mse_file_mkdirs(code, 0700, &err) != 0 ||
+	    copy_code(proj->code_dir, code, &nfiles, &err) != 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/secrets.json", proj->dir);
+	if (mse_file_exists(path) && copy_file(path, secrets, 0600, &err) != 0)
+		goto fail;
+	snprintf(t_sec, sizeof(t_sec), "TEST_SECRET_JSON=%s", path);
+	snprintf(path, sizeof(path), "%s/secrets_to_seal.json", proj->dir);
+	if (mse_file_exists(path) && copy_file(path, sealed, 0600, &err) != 0)
+		goto fail;
+	snprintf(t_sealed, sizeof(t_sealed), "TEST_SEALED_SECRET_JSON=%s", path);
+	if (!port && mse_instance_free_port("127.0.0.1", &port, &err) != 0)
+		goto fail;
+	snprintf(portbuf, sizeof(portbuf), "%u", (unsigned)port);
+	snprintf(membuf, sizeof(membuf), "%ld", memory);
+	snprintf(e_home, sizeof(e_home), "HOME=%s", home);
+	snprintf(e_tmp, sizeof(e_tmp), "TMP_PATH=%s", tmpd);
+	snprintf(e_tmpdir, sizeof(e_tmpdir), "TMPDIR=%s", tmpd);
+	snprintf(e_key, sizeof(e_key), "KEY_PATH=%s", keyd);
+	snprintf(e_mod, sizeof(e_mod), "MODULE_PATH=%s", code);
+	snprintf(e_sec, sizeof(e_sec), "SECRETS_PATH=%s", secrets);
+	snprintf(e_sealed, sizeof(e_sealed), "SEALED_SECRETS_PATH=%s", sealed);
+	printf("localtest: %s (%zu files) on http://127.0.0.1:%u, memory %ld MB, workspace %s\n",
+	       proj->python_application, nfiles, (unsigned)port, memory, ws);
+	fflush(stdout);
+	{
+		char *senv[] = {e_home, e_tmp, e_tmpdir, e_key, e_mod, e_sec, e_sealed, NULL};
+		char *sargv[] = {exe, "serve", proj->python_application, "--code", code, "--no-tls",
+				 "--host", "127.0.0.1", "--port", portbuf, "--memory", membuf, NULL};
+
+		server = mse_proc_start(ws, sargv, senv, log, &err);
+		if (server < 0)
+			goto fail;
+	}
+	for (int i = 0; i < 600 && !healthy; i++) {
+		struct mse_client_opts co = {.host = "127.0.0.1", .port = port, .plain_http = 1,
+					     .timeout_ms = 2000};
+		struct mse_client_resp r;
+
+		if (waitpid(server, &status, WNOHANG) == server) {
+			server = -1;
+			mse_err_set(&err, "the app server exited (see the log below)");
+			goto fail;
+		}
+		if (mse_client_request(&co, "GET", proj->healthcheck_endpoint, NULL, NULL, 0, &r, NULL) == 0) {
+			healthy = r.status == 200;
+			mse_client_resp_free(&r);
+		}
+		if (!healthy)
+			usleep(100 * 1000);
+	}
+	if (!healthy) {
+		mse_err_set(&err, "%s did not answer 200 within 60 s", proj->healthcheck_endpoint);
+		goto fail;
+	}
+	printf("localtest: healthy; running '%s' in %s\n", proj->tests_cmd, proj->tests_dir);
+	fflush(stdout);
+	snprintf(e_url, sizeof(e_url), "TEST_REMOTE_URL=http://127.0.0.1:%u", (unsigned)port);
+	{
+		char *tenv[] = {e_url, t_sec, t_sealed, "PYTHONDONTWRITEBYTECODE=1", NULL};
+		char *targv[] = {"/bin/sh", "-c", proj->tests_cmd, NULL};
+
+		if (mse_proc_run(proj->tests_dir, targv, tenv, &status, &err) != 0)
+			goto fail;
+	}
+	if (status == 0) {
+		printf("localtest: tests passed\n");
+		rc = MSE_EXIT_OK;
+	} else {
+		fprintf(stderr, "mse localtest: the tests failed (exit status %d)\n", status);
+	}
+	goto out;
+fail:
+	cli_fail("localtest", &err);
+	if (mse_file_exists(log)) {
+		uint8_t *text = NULL;
+		size_t len;
+
+		if (mse_file_read(log, 1 << 20, &text, &len, NULL) == 0) {
+			fprintf(stderr, "--- app server log (%s) ---\n%s", log, (char *)text);
+			free(text);
+		}
+	}
+out:
+	if (server > 0)
+		mse_proc_stop(server, 10000);
+	if (keep)
+		printf("localtest: workspace kept in %s\n", ws);
+	else if (mse_file_remove_tree(ws, NULL) != 0)
+		fprintf(stderr, "mse localtest: cannot remove %s\n", ws);
+	mse_project_free(proj);
+	return rc;
 }

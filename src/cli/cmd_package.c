@@ -13,13 +13,8 @@
 #include "cli/cli.h"
 #include "common/file.h"
 #include "common/hex.h"
-#include "config/project.h"
-#if __has_include("config/ignore.h")
 #include "config/ignore.h"
-#define HAVE_IGNORE 1
-#else
-#include <fnmatch.h>
-#endif
+#include "config/project.h"
 #include "crypto/codefile.h"
 #include "crypto/nonces.h"
 #include "crypto/package.h"
@@ -97,32 +92,6 @@ static int tests_filter(void *ctx, const char *rel, int is_dir, struct mse_err *
 	return !(n > 4 && strcmp(base + n - 4, ".pyc") == 0);
 }
 
-#ifndef HAVE_IGNORE
-/*
- * Until src/config/ignore.h (the .mseignore engine) is merged: MSE's default
- * .mseignore patterns, matched on each path's last component. Never used
- * once ignore.h exists.
- */
-static int default_ignore(void *ctx, const char *rel, int is_dir, struct mse_err *err)
-{
-	static const char *const any[] = {"mse.toml", "secrets.json", ".mseignore", ".git*",
-					  "*.egg", ".venv", ".env"};
-	static const char *const dirs[] = {"__pycache__", ".vscode", ".idea", "*.egg-info"};
-	const char *base = strrchr(rel, '/');
-
-	(void)ctx;
-	(void)err;
-	base = base ? base + 1 : rel;
-	for (size_t i = 0; i < sizeof(any) / sizeof(any[0]); i++)
-		if (fnmatch(any[i], base, 0) == 0)
-			return 0;
-	for (size_t i = 0; is_dir && i < sizeof(dirs) / sizeof(dirs[0]); i++)
-		if (fnmatch(dirs[i], base, 0) == 0)
-			return 0;
-	return 1;
-}
-#endif
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -153,10 +122,8 @@ int cmd_package(int argc, char **argv)
 	struct mse_project_opts popts = {0};
 	struct mse_project *proj = NULL;
 	struct mse_errlist errs = {0};
-#ifdef HAVE_IGNORE
 	struct mse_ignore *ign = NULL;
 	struct mse_ignore_files files = {0};
-#endif
 	struct mse_nonces *nonces = NULL;
 	struct mse_package_spec spec = {0};
 	struct mse_package_result res;
@@ -232,12 +199,10 @@ int cmd_package(int argc, char **argv)
 		mse_err_field(&err, test, "tests directory not found");
 		goto out;
 	}
-#ifdef HAVE_IGNORE
 	/* The files .mseignore keeps (its default list if the code has none). */
 	if (mse_ignore_load(proj->code_dir, &ign, &err) != 0 ||
 	    mse_ignore_list(proj->code_dir, ign, &files, &err) != 0)
 		goto out;
-#endif
 	if (nonces_path && mse_nonces_load(nonces_path, &nonces, &err) != 0)
 		goto out;
 
@@ -267,12 +232,8 @@ int cmd_package(int argc, char **argv)
 	spec.healthcheck_endpoint = proj->healthcheck_endpoint;
 	spec.key = key;
 	spec.nonces = nonces;
-#ifdef HAVE_IGNORE
 	spec.files = (const char *const *)files.paths;
 	spec.n_files = files.n;
-#else
-	spec.filter = default_ignore;
-#endif
 	spec.tests_filter = tests_filter;
 	prog.on = !quiet && cli_is_tty(stderr);
 	spec.progress = show_progress;
@@ -295,10 +256,8 @@ out:
 		unlink(keypath);
 	sodium_memzero(key, sizeof(key));
 	mse_nonces_free(nonces);
-#ifdef HAVE_IGNORE
 	mse_ignore_files_free(&files);
 	mse_ignore_free(ign);
-#endif
 	mse_project_free(proj);
 	mse_errlist_free(&errs);
 	return rc == 0 ? MSE_EXIT_OK : cli_fail("package", &err);

@@ -13,10 +13,12 @@
 #include <jansson.h>
 #include <openssl/pem.h>
 
+#include "attest/appverify.h"
 #include "attest/collateral.h"
 #include "attest/pccs.h"
 #include "attest/quote.h"
 #include "attest/ratls.h"
+#include "attest/sim.h"
 #include "attest/tcb.h"
 #include "attest/verify.h"
 #include "cli/cli.h"
@@ -25,17 +27,25 @@
 
 static const char usage_text[] =
 	"Usage: mse verify (--quote FILE | --cert FILE | --url HOST:PORT | --evidence FILE)\n"
-	"                  [--collateral DIR | --pccs URL [--pccs-ca FILE] | --offline]\n"
+	"                  [--collateral DIR | --pccs URL|QCNL_CONF [--pccs-ca FILE] | --offline]\n"
 	"                  [--mrenclave HEX] [--mrsigner HEX | --signer-key PEM]\n"
 	"                  [--isvprodid N] [--min-isvsvn N] [--now TIME] [--json] [--output DIR]\n"
 	"                  [--accept-tcb-status LIST] [--accept-expired-collateral]\n"
 	"                  [--allow-missing-crl] [--strict] [--allow-simulation] [--sim-root FILE]\n"
+	"       mse verify --package FILE --evidence FILE [--output DIR] [--bootstrap FILE]\n"
+	"                  [--allow-simulation] [policy options]\n"
 	"\n"
 	"Verify an SGX enclave's DCAP quote the way Intel's Quote Verification Library does:\n"
 	"PCK chain to the pinned Intel SGX Root CA, CRLs, signed TCB info and QE identity,\n"
 	"QE report, quote signature, TCB status and advisories, then the expected\n"
 	"measurements and, for an RA-TLS certificate, that the quote binds its key.\n"
 	"\n"
+	"A deployment (the code provider's check before 'mse run'):\n"
+	"  --package FILE      the package you built: the expected MRENCLAVE is recomputed from\n"
+	"                      its app.tar, the evidence's input arguments and the expected\n"
+	"                      mse-bootstrap (simulation; see docs/simulation.md), or given with\n"
+	"                      --mrenclave (SGX). MRSIGNER defaults to your simulation signer\n"
+	"  --bootstrap FILE    the mse-bootstrap you expect (default: the one beside mse)\n"
 	"What to verify (one):\n"
 	"  --quote FILE        a raw quote (quote.bin)\n"
 	"  --cert FILE         an RA-TLS certificate, PEM or DER (quote in 1.2.840.113741.1337.6)\n"
@@ -45,10 +55,10 @@ static const char usage_text[] =
 	"  --collateral DIR    tcb_info.json, qe_identity.json, *_issuer_chain.pem, pck_crl.der,\n"
 	"                      root_ca_crl.der (default with --evidence: the evidence's own;\n"
 	"                      with --allow-simulation: $MSE_SIM_DIR/collateral)\n"
-	"  --pccs URL          fetch it from this PCCS (or Intel's PCS) for the quote's FMSPC\n"
+	"  --pccs URL|QCNL_CONF fetch it from this PCCS (or Intel's PCS) for the quote's FMSPC\n"
 	"                      and PCK CA, through the cache ~/.cache/mse/collateral/, reused\n"
-	"                      until its earliest nextUpdate. Without --collateral and --pccs,\n"
-	"                      the URL comes from /etc/sgx_default_qcnl.conf (pccs_url)\n"
+	"                      until its earliest nextUpdate. A FILE (not http[s]://) is Intel's\n"
+	"                      QCNL config, e.g. /etc/sgx_default_qcnl.conf: its pccs_url is used\n"
 	"  --pccs-ca FILE      PEM CA bundle for the PCCS's TLS certificate (self-signed PCCS)\n"
 	"  --offline           use the collateral cache only, no network; fails if it has no\n"
 	"                      current entry for this platform\n"
@@ -87,12 +97,13 @@ struct verify_opts {
 	int json, accept_expired, allow_missing_crl, strict, allow_sim;
 	const char *pccs, *pccs_ca;
 	int offline;
+	const char *package, *bootstrap;
 };
 
 enum {
 	O_QUOTE = 256, O_CERT, O_URL, O_EVIDENCE, O_COLLATERAL, O_MRENCLAVE, O_MRSIGNER, O_SIGNER_KEY, O_NOW,
 	O_JSON, O_OUTPUT, O_ACCEPT, O_EXPIRED, O_MISSING_CRL, O_STRICT, O_SIM, O_SIM_ROOT, O_ISVPRODID,
-	O_MIN_ISVSVN, O_HELP, O_PCCS, O_PCCS_CA, O_OFFLINE
+	O_MIN_ISVSVN, O_HELP, O_PCCS, O_PCCS_CA, O_OFFLINE, O_PACKAGE, O_BOOTSTRAP
 };
 
 /* Adding an option = one line here, one field above, one case below. */
@@ -119,6 +130,8 @@ static const struct option longopts[] = {
 	{"pccs", required_argument, NULL, O_PCCS},
 	{"pccs-ca", required_argument, NULL, O_PCCS_CA},
 	{"offline", no_argument, NULL, O_OFFLINE},
+	{"package", required_argument, NULL, O_PACKAGE},
+	{"bootstrap", required_argument, NULL, O_BOOTSTRAP},
 	{"help", no_argument, NULL, O_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -154,6 +167,8 @@ static int parse_opts(int argc, char **argv, struct verify_opts *o)
 		case O_STRICT: o->strict = 1; break;
 		case O_SIM: o->allow_sim = 1; break;
 		case O_SIM_ROOT: o->sim_root = optarg; break;
+		case O_PACKAGE: o->package = optarg; break;
+		case O_BOOTSTRAP: o->bootstrap = optarg; break;
 		case 'h':
 		case O_HELP: fputs(usage_text, stdout); return 1;
 		case ':': return cli_usage_error("verify", "option %s needs a value", argv[optind - 1]);
@@ -162,11 +177,20 @@ static int parse_opts(int argc, char **argv, struct verify_opts *o)
 	}
 	if (optind < argc)
 		return cli_usage_error("verify", "unexpected argument '%s'", argv[optind]);
+	if (o->package && (!o->evidence || o->quote || o->cert || o->url))
+		return cli_usage_error("verify", "--package goes with --evidence (and no --quote, --cert, --url)");
+	if (o->bootstrap && !o->package)
+		return cli_usage_error("verify", "--bootstrap goes with --package");
 	sources = !!o->quote + !!o->cert + !!o->url + !!o->evidence;
 	if (sources != 1)
 		return cli_usage_error("verify", "give exactly one of --quote, --cert, --url, --evidence");
 	if (o->collateral && (o->pccs || o->pccs_ca || o->offline))
 		return cli_usage_error("verify", "--collateral excludes --pccs, --pccs-ca and --offline");
+	if (!o->collateral && !o->pccs && !o->offline && !o->evidence && !o->allow_sim)
+		return cli_usage_error("verify", "no collateral: give --collateral DIR, --pccs URL|QCNL_CONF "
+					       "or --offline");
+	if (o->pccs_ca && !o->pccs)
+		return cli_usage_error("verify", "--pccs-ca needs --pccs");
 	if (o->offline && (o->pccs || o->pccs_ca))
 		return cli_usage_error("verify", "--offline uses the cache only: drop --pccs/--pccs-ca");
 	if (o->mrsigner && o->signer_key)
@@ -207,13 +231,13 @@ static int parse_u16(const char *s, uint16_t *out)
 	return 0;
 }
 
+/* The simulation directory, resolved as every module does (mse_sim_dir). */
 static const char *sim_dir(char *buf, size_t n)
 {
-	const char *d = getenv("MSE_SIM_DIR"), *home = getenv("HOME");
+	struct mse_err e = {0};
 
-	if (d && *d)
-		return d;
-	snprintf(buf, n, "%s/.config/mse/sim", home ? home : ".");
+	if (mse_sim_dir(buf, n, &e) != 0)
+		snprintf(buf, n, ".");
 	return buf;
 }
 
@@ -387,6 +411,51 @@ static void print_json(const struct mse_verify_result *r, const struct mse_err *
 	json_decref(j);
 }
 
+/* --package: recompute the expected enclave from what the code provider holds. */
+static int verify_package(const struct verify_opts *o)
+{
+	struct mse_appverify_opts ao = {0};
+	struct mse_appverify_result ar;
+	struct mse_err err = {0};
+	uint8_t mrenclave[32];
+	char note[200], hex[65];
+	int ok;
+
+	if (o->collateral || o->pccs || o->offline || o->mrsigner)
+		return cli_usage_error("verify", "with --package the collateral is the evidence's and "
+						 "the signer comes from --signer-key");
+	if (o->mrenclave) {
+		if (mse_hex_decode_exact(mrenclave, 32, o->mrenclave, strlen(o->mrenclave)) != 0)
+			return cli_usage_error("verify", "--mrenclave: expected 64 hex digits, got \"%s\"", o->mrenclave);
+		ao.mrenclave = mrenclave;
+	}
+	if (o->now && parse_now(o->now, &ao.now) != 0)
+		return cli_usage_error("verify", "--now: expected YYYY-MM-DDTHH:MM:SSZ, YYYY-MM-DD or @EPOCH, got \"%s\"", o->now);
+	if (o->accept && mse_verify_parse_status_list(o->accept, &ao.accept_status, &err) != 0)
+		return cli_usage_error("verify", "--accept-tcb-status: %s", err.msg);
+	ao.package = o->package;
+	ao.evidence = o->evidence;
+	ao.output_dir = o->output;
+	ao.bootstrap = o->bootstrap;
+	ao.signer_key = o->signer_key;
+	ao.allow_simulation = o->allow_sim;
+	ao.sim_root = o->sim_root;
+	ao.accept_expired_collateral = o->accept_expired;
+	ok = mse_appverify(&ao, &ar, &err) == 0;
+	hex32(hex, ar.expected_mrenclave);
+	snprintf(note, sizeof(note), "expected MRENCLAVE %s (%s)", hex,
+		 o->mrenclave ? "given" : "recomputed from the package");
+	if (o->json) {
+		print_json(&ar.vr, &err, ok, note);
+	} else {
+		printf("expected:     %s\n", note);
+		print_text(&ar.vr, &err, ok, NULL);
+	}
+	if (ok && ar.ratls_path[0] && !o->json)
+		printf("trusted certificate: %s\n", ar.ratls_path);
+	return ok ? MSE_EXIT_OK : MSE_EXIT_FAIL;
+}
+
 int cmd_verify(int argc, char **argv)
 {
 	struct verify_opts o;
@@ -406,6 +475,8 @@ int cmd_verify(int argc, char **argv)
 	rc = parse_opts(argc, argv, &o);
 	if (rc)
 		return rc == 1 ? MSE_EXIT_OK : rc;
+	if (o.package)
+		return verify_package(&o);
 
 	/* ---- policy ---- */
 	if (o.mrenclave) {
@@ -501,7 +572,7 @@ int cmd_verify(int argc, char **argv)
 			goto fail;
 		}
 	}
-	if (o.pccs || o.pccs_ca || o.offline || (!o.collateral && !o.evidence && !o.allow_sim)) {
+	if (o.pccs || o.pccs_ca || o.offline) {
 		/* Collateral from a PCCS, through the cache (README "Collateral from a PCCS"). */
 		struct mse_pccs_opts po;
 		char dir[4200];
@@ -509,7 +580,11 @@ int cmd_verify(int argc, char **argv)
 		size_t ql = have_cert ? cert.quote_len : input_len;
 
 		mse_pccs_opts_init(&po);
-		po.url = o.pccs;
+		/* Not a URL: the QCNL config file that names the machine's PCCS. */
+		if (o.pccs && strncmp(o.pccs, "http://", 7) != 0 && strncmp(o.pccs, "https://", 8) != 0)
+			po.qcnl_conf = o.pccs;
+		else
+			po.url = o.pccs;
 		po.ca_file = o.pccs_ca;
 		po.offline = o.offline;
 		po.now = pol.now;

@@ -27,6 +27,7 @@
 #include "config/toml.h"
 
 #define MAX_TOML_SIZE (1u << 20)
+#define MAX_SECRETS_SIZE (16u << 20)
 
 struct loader {
 	const char *file; /* as the user named it, for messages */
@@ -678,12 +679,29 @@ static void load_cloud(struct loader *L, struct mse_project *p, const struct mse
 	c->hardware = get_str(L, t, "hardware", "cloud.hardware", 1, 1, 16, 1, NULL);
 	c->secrets = get_path(L, t, "secrets", "cloud.secrets", 0, p->dir, &spos);
 	if (c->secrets) {
+		/*
+		 * Only checked here (the packaging step reads it again to send it):
+		 * the raw bytes are wiped; jansson's parse tree is not, but it lives
+		 * only in this process, which already holds the plaintext file.
+		 */
+		struct mse_err fe;
+		uint8_t *buf = NULL;
+		size_t blen = 0;
 		json_error_t je;
-		json_t *j = json_load_file(c->secrets, JSON_DECODE_ANY, &je);
+		json_t *j;
 
-		if (!j)
-			lerr(L, spos, "cloud.secrets", "expected a JSON file, got %s: %s", c->secrets, je.text);
-		json_decref(j);
+		mse_err_clear(&fe);
+		if (mse_file_read(c->secrets, MAX_SECRETS_SIZE, &buf, &blen, &fe) != 0) {
+			lerr(L, spos, "cloud.secrets", "expected a readable JSON file, got %s: %s", c->secrets,
+			     fe.msg);
+		} else {
+			j = json_loadb((const char *)buf, blen, JSON_DECODE_ANY, &je);
+			if (!j)
+				lerr(L, spos, "cloud.secrets", "expected a JSON file, got %s:%d:%d: %s", c->secrets,
+				     je.line, je.column, je.text);
+			json_decref(j);
+		}
+		mse_file_free_secret(buf, blen);
 	}
 	v = mse_toml_table_get(t, "dev_mode");
 	if (v && mse_toml_get_bool(v, &c->dev_mode) != 0) {

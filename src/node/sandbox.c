@@ -12,6 +12,17 @@
 
 #include "common/log.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define MSE_UNDER_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MSE_UNDER_LSAN 1
+#endif
+#endif
+#ifdef MSE_UNDER_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 static int g_active;
 
 int mse_sandbox_install(struct mse_err *err)
@@ -57,6 +68,16 @@ int mse_sandbox_install(struct mse_err *err)
 		mse_err_set(err, "seccomp: rule for clone3: %s", strerror(-r));
 		goto out;
 	}
+#ifdef MSE_UNDER_LSAN
+	/*
+	 * LeakSanitizer's exit-time check clones a tracer task, which the
+	 * filter refuses (the process would end with LSan's fatal error, not
+	 * its own status). Check now instead: once this ran, LSan skips the
+	 * exit-time check (sanitizer/lsan_interface.h). Leaks made later are
+	 * found by unsandboxed runs.
+	 */
+	__lsan_do_leak_check();
+#endif
 	r = seccomp_load(ctx);
 	if (r != 0) {
 		mse_err_set(err, "seccomp: cannot load the filter: %s", strerror(-r));
@@ -115,13 +136,6 @@ int mse_sandbox_python_hook(struct mse_err *err)
 	return 0;
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define MSE_UNDER_LSAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MSE_UNDER_LSAN 1
-#endif
-#endif
 
 void mse_sandbox_exit(int status)
 {

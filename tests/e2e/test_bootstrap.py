@@ -85,7 +85,7 @@ def expected_mrenclave(app_dir, args):
 
 class Enclave:
     def __init__(self, tmp, simdir, app_dir, mode=("--ratls",), extra=(), env=None, ws=None,
-                 exp=None):
+                 exp=None, leaks=True):
         self.ws = ws or tmp / "ws"
         self.log = open(tmp / f"boot-{time.monotonic_ns()}.log", "w+")
         self.exp = exp or int(time.time()) + 3600
@@ -97,6 +97,9 @@ class Enclave:
         if info.exists():
             info.unlink()
         e = dict(os.environ, MSE_SIM_DIR=str(simdir), **(env or {}))
+        if not leaks:
+            # LeakSanitizer cannot stop the world under the app server's seccomp filter.
+            e["ASAN_OPTIONS"] = e.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
         self.proc = subprocess.Popen(
             [BOOT, "app:app", "--app-dir", str(app_dir), "--id", UUID, "--host", "127.0.0.1",
              "--port", "0", "--workspace", str(self.ws), "--size", "1024", *m, *extra],
@@ -151,7 +154,9 @@ class Enclave:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.log.close()
+        if not self.log.closed:
+            self.final_output = self.output()
+            self.log.close()
         return self.proc.returncode
 
 
@@ -192,6 +197,20 @@ def check_ratls(enc, simdir, cert):
     return qd, rd[32:]
 
 
+def wait_for_app(enc, cert):
+    """Polls until the app (not the configuration server) answers on the same port."""
+    deadline = time.time() + 90
+    while True:
+        try:
+            st, h, body = enc.request(cert, "GET", "/")
+            if "Mse-Status" not in h:
+                return st, h, body
+        except (ConnectionError, OSError, ssl.SSLError):
+            pass
+        assert time.time() < deadline, enc.output()
+        time.sleep(0.2)
+
+
 def nothing_written(ws):
     assert not (ws / "mse-app").exists()
     assert not (ws / "root/.cache/mse/secrets.json").exists()
@@ -217,7 +236,7 @@ def test_help_and_usage():
 
 def test_full_protocol_and_failures(tmp_path, simdir, app, enclaves):
     app_dir, key = app
-    enc = Enclave(tmp_path, simdir, app_dir)
+    enc = Enclave(tmp_path, simdir, app_dir, leaks=False)
     enclaves.append(enc)
     cert = enc.fetch_cert()
     qd, enclave_pk = check_ratls(enc, simdir, cert)
@@ -271,16 +290,7 @@ def test_full_protocol_and_failures(tmp_path, simdir, app, enclaves):
 
     if HAVE_APPSERVER:
         # Same port, same certificate, now the app.
-        deadline = time.time() + 60
-        while True:
-            try:
-                st, h, body = enc.request(cert, "GET", "/")
-                if "Mse-Status" not in h:
-                    break
-            except (ConnectionError, OSError):
-                pass
-            assert time.time() < deadline, enc.output()
-            time.sleep(0.2)
+        st, h, body = wait_for_app(enc, cert)
         assert st == 200 and body == b"hello from the enclave"
         assert enc.fetch_cert() == cert
         st, _, body = enc.request(cert, "GET", "/secrets")
@@ -289,23 +299,29 @@ def test_full_protocol_and_failures(tmp_path, simdir, app, enclaves):
         # A replayed configuration reaches the app, not the configuration server.
         st, h, _ = enc.post(cert, {"uuid": UUID, "code_secret_key": key.hex()})
         assert "Mse-Status" not in h
-        assert enc.stop() == 0
+        assert enc.stop() == 0, enc.final_output
     else:
         assert enc.proc.wait(timeout=30) == 1
         assert "no app server" in enc.output()
 
 
 def test_restart_skips_provisioning(tmp_path, simdir, app, enclaves):
+    # LeakSanitizer stays off once Python runs: CPython's _hashlib keeps references to the
+    # EVP_MDs that our own first SHA-256 created (leaks attributed to us, not CPython).
+    # Every path before the app is leak-checked by the tests that stop before provisioning
+    # and by test_confserver.
     app_dir, key = app
-    enc = Enclave(tmp_path, simdir, app_dir)
+    enc = Enclave(tmp_path, simdir, app_dir, leaks=False)
     enclaves.append(enc)
     cert = enc.fetch_cert()
     _, pk = check_ratls(enc, simdir, cert)
     st, _, body = enc.post(cert, {"uuid": UUID, "code_secret_key": key.hex()})
     assert st == 200, body
-    enc.stop()
+    if HAVE_APPSERVER:
+        wait_for_app(enc, cert)
+    assert enc.stop() == 0, enc.final_output
     # The expiration is an input of the measurement: a restart passes the same one.
-    again = Enclave(tmp_path, simdir, app_dir, ws=enc.ws, exp=enc.exp)
+    again = Enclave(tmp_path, simdir, app_dir, ws=enc.ws, exp=enc.exp, leaks=False)
     enclaves.append(again)
     # Same enclave on the same machine: the same X25519 key, without storing it.
     assert again.info["enclave_public_key"] == pk.hex()
@@ -313,6 +329,14 @@ def test_restart_skips_provisioning(tmp_path, simdir, app, enclaves):
     while "already provisioned" not in again.output():
         assert time.time() < deadline, again.output()
         time.sleep(0.1)
+    # A new RA-TLS certificate (fresh TLS key), bound to the same enclave key.
+    cert2 = again.fetch_cert()
+    assert cert2 != cert
+    _, pk2 = check_ratls(again, simdir, cert2)
+    assert pk2 == pk
+    if HAVE_APPSERVER:
+        wait_for_app(again, cert2)
+        assert again.stop() == 0, again.final_output
 
 
 def test_timeout(tmp_path, simdir, app):
@@ -348,7 +372,7 @@ def test_sigterm_before_provisioning(tmp_path, simdir, app):
     app_dir, _ = app
     enc = Enclave(tmp_path, simdir, app_dir)
     enc.fetch_cert()
-    assert enc.stop() == 0
+    assert enc.stop() == 0, enc.final_output
     nothing_written(enc.ws)
 
 
@@ -389,7 +413,8 @@ def make_custom_cert(tmp_path):
 def test_custom_certificate_mode(tmp_path, simdir, app, enclaves):
     app_dir, key = app
     custom, custom_key = make_custom_cert(tmp_path)
-    enc = Enclave(tmp_path, simdir, app_dir, mode=("--certificate", str(tmp_path / "chain.pem")))
+    enc = Enclave(tmp_path, simdir, app_dir, mode=("--certificate", str(tmp_path / "chain.pem")),
+                  leaks=False)
     enclaves.append(enc)
     cert = enc.fetch_cert()
     # The configuration server is on a 10-hour RA-TLS certificate.
@@ -453,4 +478,34 @@ def test_gramine_provider(tmp_path, app, enclaves):
     assert not (tmp_path / "nosim").exists(), "no simulation may be created in SGX mode"
     st, h, _ = enc.request(cert, "GET", "/")
     assert st == 200 and h["Mse-Status"] == "Waiting"
-    assert enc.stop() == 0
+    assert enc.stop() == 0, enc.final_output
+
+
+def test_no_ssl_mode(tmp_path, simdir, app, enclaves):
+    """RA-TLS for the configuration, then the app in plain HTTP (behind a TLS proxy)."""
+    app_dir, key = app
+    enc = Enclave(tmp_path, simdir, app_dir, mode=("--no-ssl",), leaks=False)
+    enclaves.append(enc)
+    cert = enc.fetch_cert()
+    check_ratls(enc, simdir, cert)
+    assert enc.info["tls"] == "none" and enc.info["input_args"]["expiration_date"] is None
+    st, _, body = enc.post(cert, {"uuid": UUID, "code_secret_key": key.hex()})
+    assert st == 200, body
+    if not HAVE_APPSERVER:
+        return
+    deadline = time.time() + 90
+    while True:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", enc.port, timeout=10)
+            c.request("GET", "/")
+            r = c.getresponse()
+            body = r.read()
+            c.close()
+            if r.status == 200:
+                break
+        except (ConnectionError, OSError, http.client.HTTPException):
+            pass
+        assert time.time() < deadline, enc.output()
+        time.sleep(0.2)
+    assert body == b"hello from the enclave"
+    assert enc.stop() == 0, enc.final_output

@@ -257,10 +257,12 @@ def test_debug_puts_the_traceback_in_the_500(tmp_path):
         assert s.get("/hello?x=1") == b"hello"
     finally:
         assert s.stop() == 0
-    lines = access.read_text().splitlines()
+    # Lines are written after each response, by whichever thread served it: any order.
+    lines = sorted(access.read_text().splitlines(), key=lambda l: "/raise" in l)
     assert len(lines) == 2, lines
-    assert lines[0].startswith("127.0.0.1 - - [") and lines[0].endswith('"GET /raise HTTP/1.1" 500 %d' % len(data))
-    assert lines[1].endswith('"GET /hello?x=1 HTTP/1.1" 200 5')
+    assert all(l.startswith("127.0.0.1 - - [") for l in lines), lines
+    assert lines[0].endswith('"GET /hello?x=1 HTTP/1.1" 200 5'), lines
+    assert lines[1].endswith('"GET /raise HTTP/1.1" 500 %d' % len(data)), lines
 
 
 def test_thousands_of_keepalive_requests(tls_server):
@@ -433,6 +435,18 @@ def test_leaks_unsandboxed():
     assert "LeakSanitizer" not in s.text()
 
 
+def test_sandboxed_process_exits_cleanly_under_leak_sanitizer():
+    """LSan cannot run under the filter: the sandbox checks before loading it
+    and LSan then skips its exit-time check, so the exit status is ours."""
+    if not sanitized(MSE):
+        pytest.skip("needs the sanitizer build")
+    s = Server(leaks=True)
+    assert s.get("/hello") == b"hello"
+    rc = s.stop()
+    assert rc == 0, s.text()
+    assert "LeakSanitizer" not in s.text()
+
+
 # ---- the seed's Flask examples (shared/seed/mse-good-practices.md) ----------------
 
 def seed_examples():
@@ -567,17 +581,26 @@ def test_flask_app(tls_files, tmp_path):
         assert s.stop() == 0, s.text()
 
 
-def test_stalled_upload_times_out_and_does_not_hold_the_gil(plain_server):
+@pytest.fixture
+def timeout4_server():
+    s = Server(args=["--timeout", "4"])
+    yield s
+    assert s.stop() == 0, s.text()
+
+
+def test_stalled_upload_times_out_and_does_not_hold_the_gil(timeout4_server):
     """A client stops halfway through its body: the app waits in wsgi.input
-    with the GIL released (others are served meanwhile), then gets an error
-    at the read timeout (2 s here), and the connection is closed."""
+    with the GIL released (others are served meanwhile, well before the
+    stalled read ends), then gets an error at the read timeout (4 s here),
+    and the connection is closed."""
+    plain_server = timeout4_server
     s = socket.create_connection(("127.0.0.1", plain_server.port), timeout=15)
     s.sendall(b"POST /sha HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
     time.sleep(0.3)
     t0 = time.time()
     for _ in range(20):
         assert plain_server.get("/hello") == b"hello"
-    assert time.time() - t0 < 1.5  # not serialised behind the stalled request
+    assert time.time() - t0 < 3  # not serialised behind the stalled request
     data = b""
     while True:
         try:
@@ -589,6 +612,6 @@ def test_stalled_upload_times_out_and_does_not_hold_the_gil(plain_server):
         data += chunk
     elapsed = time.time() - t0
     s.close()
-    assert elapsed < 10, elapsed
+    assert 3 < elapsed < 12, elapsed
     assert data == b"" or data.split(b" ")[1] in (b"408", b"500"), data[:80]
     assert plain_server.get("/hello") == b"hello"

@@ -123,6 +123,7 @@ def test_verify_pccs_bad_answer(tmp_path):
 
 
 @pytest.mark.parametrize("args", [
+    ["--pccs-ca", "/dev/null"],
     ["--collateral", DQ / "sgx3-dcapqvl", "--pccs", "http://127.0.0.1:1/"],
     ["--collateral", DQ / "sgx3-dcapqvl", "--offline"],
     ["--pccs", "http://127.0.0.1:1/", "--offline"],
@@ -234,12 +235,24 @@ def test_verify_pccs_needs_a_pck_chain(tmp_path):
     assert p.returncode == 1 and "not a PCK chain (5)" in p.stderr, p.stderr
 
 
-@pytest.mark.skipif(os.path.exists("/etc/sgx_default_qcnl.conf"),
-                    reason="this machine has a QCNL config")
-def test_verify_default_source_is_qcnl_config(tmp_path):
+def test_verify_pccs_from_qcnl_config(tmp_path):
+    now = "2025-07-19T10:01:17Z"
+    quote = DQ / "sgx3-dcapqvl" / "quote.bin"
+    sample = (VECTORS / "mse-cli-config" / "sgx_default_qcnl.conf").read_text()
+    conf = tmp_path / "qcnl.conf"
+    with PccsStub(DQ / "sgx3-dcapqvl", ca="processor") as s:
+        conf.write_text(sample.replace("https://example.cosmian.com/sgx/certification/v4/", s.url))
+        p, out = mse_verify("--quote", quote, "--pccs", conf, "--now", now,
+                            "--accept-tcb-status", ALL_STATUSES, home=tmp_path)
+        assert p.returncode == 0, p.stderr
+        assert s.total_hits() == 4
+    p, _ = mse_verify("--quote", quote, "--pccs", tmp_path / "missing.conf", home=tmp_path)
+    assert p.returncode == 1 and "missing.conf" in p.stderr and "QCNL" in p.stderr, p.stderr
+
+
+def test_verify_without_collateral_source_is_a_usage_error(tmp_path):
     p, _ = mse_verify("--quote", DQ / "sgx3-dcapqvl" / "quote.bin", home=tmp_path)
-    assert p.returncode == 1
-    assert "/etc/sgx_default_qcnl.conf" in p.stderr and "--pccs URL" in p.stderr, p.stderr
+    assert p.returncode == 2 and "--pccs URL|QCNL_CONF" in p.stderr, p.stderr
 
 
 def test_flipped_collateral_bytes_agree(tmp_path):

@@ -363,7 +363,7 @@ static void every_error_is_reported_with_position(void **state)
 	has_error(f, path, "cloud.dev_mode", 14, 12, "expected a boolean, got \"yes\"");
 	has_error(f, path, "cloud.hardwre", 15, 1, "did you mean \"hardware\"?");
 	has_error(f, path, "cloud.expiration_date", 16, 19, "expected a date-time like");
-	has_error(f, path, "cloud.secrets", 17, 11, "expected a JSON file");
+	has_error(f, path, "cloud.secrets", 17, 11, "expected a readable JSON file");
 	has_error(f, path, "cloud.ssl.domain", 19, 1, "did you mean \"domain_name\"?");
 	/* [cloud.ssl] is at 18:1: its missing keys point there */
 	has_error(f, path, "cloud.ssl.domain_name", 18, 1, "required key missing");
@@ -605,6 +605,20 @@ static void table_type_errors(void **state)
 			       "hardware = \"h\"\nssl = \"x\"\n");
 	assert_null(load(f, path, f->code, NOW_2024));
 	has_error(f, path, "cloud.ssl", 12, 7, "expected a table, got \"x\"");
+	/* secrets that are not JSON: position inside the secrets file too */
+	{
+		char text[1024], abs[512];
+
+		snprintf(abs, sizeof(abs), "%s/bad.json", f->dir);
+		tu_write(abs, "{\"a\": }", 8);
+		snprintf(text, sizeof(text),
+			 BASE "[cloud]\ncode = \"c\"\ntests = \"t\"\ndocker = \"d\"\nproject = \"p\"\n"
+			      "hardware = \"h\"\nsecrets = \"%s\"\n",
+			 abs);
+		path = write_toml(f, "mse.toml", text);
+		assert_null(load(f, path, f->code, NOW_2024));
+		has_error(f, path, "cloud.secrets", 12, 11, "bad.json:1:");
+	}
 	/* [cloud] with nothing in it: each required key is reported at the header */
 	path = write_toml(f, "mse.toml", BASE "\n[cloud]\n");
 	assert_null(load(f, path, f->code, NOW_2024));

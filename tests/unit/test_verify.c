@@ -23,6 +23,7 @@
 #include "attest/ratls.h"
 #include "attest/tcb.h"
 #include "attest/verify.h"
+#include "common/b64.h"
 #include "common/hex.h"
 
 static time_t at(const char *iso)
@@ -452,6 +453,55 @@ static void simulation_root_only_when_allowed(void **state)
 	mse_collateral_free(&c);
 }
 
+/* evidence.json: the base64-of-hex tcb_info quirk, plain base64 too, and bad fields named. */
+static void evidence_forms(void **state)
+{
+	size_t n;
+	uint8_t *raw = tu_read(tu_vector("mse-evidence/evidence.json"), &n);
+	json_error_t je;
+	json_t *j = json_loadb((char *)raw, n, 0, &je);
+	struct mse_evidence a, b;
+	struct mse_err e = {0};
+	char *text, *b64;
+	size_t blen;
+
+	(void)state;
+	assert_non_null(j);
+	assert_int_equal(mse_evidence_parse(&a, raw, n, &e), 0);
+	/* the quirk undone: a JSON body starting with {"tcbInfo" */
+	assert_memory_equal(a.coll.tcb_info.p, "{\"tcbInfo\"", 10);
+	assert_memory_equal(a.coll.qe_identity.p, "{\"enclaveIdentity\"", 18);
+	/* the same body as plain base64 gives the same bytes */
+	blen = a.coll.tcb_info.len / 3 * 4 + 8;
+	b64 = malloc(blen);
+	assert_int_equal(mse_b64_encode(b64, blen, a.coll.tcb_info.p, a.coll.tcb_info.len, MSE_B64_STD), 0);
+	json_object_set_new(j, "tcb_info", json_string(b64));
+	text = json_dumps(j, 0);
+	assert_int_equal(mse_evidence_parse(&b, (uint8_t *)text, strlen(text), &e), 0);
+	assert_int_equal(b.coll.tcb_info.len, a.coll.tcb_info.len);
+	assert_memory_equal(b.coll.tcb_info.p, a.coll.tcb_info.p, a.coll.tcb_info.len);
+	mse_evidence_free(&b);
+	free(text);
+	/* broken fields are named */
+	json_object_set_new(j, "tcb_info", json_string("***"));
+	text = json_dumps(j, 0);
+	assert_int_equal(mse_evidence_parse(&b, (uint8_t *)text, strlen(text), &e), -1);
+	assert_string_equal(e.field, "tcb_info");
+	assert_string_equal(e.step, "collateral");
+	free(text);
+	json_object_del(j, "ratls_certificate");
+	text = json_dumps(j, 0);
+	assert_int_equal(mse_evidence_parse(&b, (uint8_t *)text, strlen(text), &e), -1);
+	assert_string_equal(e.field, "ratls_certificate");
+	free(text);
+	assert_int_equal(mse_evidence_parse(&b, (const uint8_t *)"[1]", 3, &e), -1);
+	assert_int_equal(mse_evidence_parse(&b, (const uint8_t *)"{", 1, &e), -1);
+	free(b64);
+	mse_evidence_free(&a);
+	json_decref(j);
+	free(raw);
+}
+
 static void status_list_parsing(void **state)
 {
 	unsigned m;
@@ -478,6 +528,7 @@ int main(void)
 		cmocka_unit_test(tdx_sets_refused),
 		cmocka_unit_test(cache_is_transparent),
 		cmocka_unit_test(simulation_root_only_when_allowed),
+		cmocka_unit_test(evidence_forms),
 		cmocka_unit_test(status_list_parsing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
