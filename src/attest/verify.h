@@ -3,25 +3,28 @@
  * Verification Library does it, over buffers (no I/O), with a policy, a
  * result that records every step, and an optional cache.
  *
- * Steps, in order (each failure sets err->step to the name in brackets):
+ * Steps, in the order they run (each failure sets err->step to the name in
+ * brackets):
  *   [parse]           quote layout (mse_quote); TDX refused; QE vendor ID
  *   [pck-chain]       PCK leaf → PCK CA → root from the quote's certification
  *                     data (type 5); root pinned by SHA-256 (Intel, or the
  *                     simulation root when allowed); signatures, names,
- *                     validity windows at "now"
+ *                     validity windows at "now" (never waived)
  *   [pck]             PCK SGX extensions (FMSPC, PCE-ID, TCB components)
+ *   [tcb-info]        TCB signing chain → the same root; ECDSA over the exact
+ *                     tcbInfo bytes; signer "Intel SGX TCB Signing"; window;
+ *                     FMSPC and PCE-ID match the PCK's
+ *   [qe-identity]     same for enclaveIdentity
  *   [crl]             Root CA CRL (signed by the root) and PCK CRL (signed by
  *                     the PCK CA): signatures, windows, revocation of the PCK
  *                     CA, the PCK leaf and the TCB signing certificate
- *   [tcb-info]        TCB signing chain → root; ECDSA over the exact tcbInfo
- *                     bytes; windows; FMSPC and PCE-ID match the PCK's
- *   [qe-identity]     same for enclaveIdentity; then the QE report matches it
- *                     (MRSIGNER, ISVPRODID, masked MISCSELECT/ATTRIBUTES)
  *   [qe-report]       QE report signature by the PCK key
- *   [qe-binding]      qe_report.report_data[0:32] == SHA-256(attest_key ‖ qe_auth)
- *   [quote-signature] quote signature by the attestation key over header ‖ body
+ *   [qe-binding]      qe_report.report_data = SHA-256(attest_key ‖ qe_auth) ‖ 0³²
+ *   [qe-identity]     the QE report matches the identity (MRSIGNER, ISVPRODID,
+ *                     masked MISCSELECT/ATTRIBUTES) → QE TCB status
  *   [tcb-level]       platform TCB level (PCK components, PCESVN) → status,
  *                     converged with the QE's; advisory IDs (union)
+ *   [quote-signature] quote signature by the attestation key over header ‖ body
  *   [enclave]         debug enclaves refused
  *   [measurement]     expected MRENCLAVE / MRSIGNER / ISVPRODID / min ISVSVN
  *   [tcb-status]      status in the accepted set (default: UpToDate only)

@@ -18,6 +18,7 @@
 #include "attest/pccs.h"
 #include "attest/quote.h"
 #include "attest/ratls.h"
+#include "attest/sim.h"
 #include "attest/tcb.h"
 #include "attest/verify.h"
 #include "cli/cli.h"
@@ -230,13 +231,13 @@ static int parse_u16(const char *s, uint16_t *out)
 	return 0;
 }
 
+/* The simulation directory, resolved as every module does (mse_sim_dir). */
 static const char *sim_dir(char *buf, size_t n)
 {
-	const char *d = getenv("MSE_SIM_DIR"), *home = getenv("HOME");
+	struct mse_err e = {0};
 
-	if (d && *d)
-		return d;
-	snprintf(buf, n, "%s/.config/mse/sim", home ? home : ".");
+	if (mse_sim_dir(buf, n, &e) != 0)
+		snprintf(buf, n, ".");
 	return buf;
 }
 

@@ -99,7 +99,7 @@ struct mse_tar_entry {
 
 struct mse_tar_reader;
 
-/* Opens a tar file (`label` names it in errors; NULL = path). */
+/* Opens a tar file (its path names it in errors). */
 int mse_tar_reader_open_file(struct mse_tar_reader **r, const char *path,
 			     const struct mse_tar_limits *lim, struct mse_err *err) MSE_MUST_CHECK;
 /* Opens an in-memory tar (borrowed until _free). */

@@ -16,7 +16,7 @@
  * MSE_CODEFILE_MAX_PLAIN (1 GiB) are refused with a clear error before
  * anything is read.
  *
- * Ownership: buffers returned by mse_codefile_read_plain() are malloc'd and
+ * Ownership: buffers returned by mse_codefile_read_file() are malloc'd and
  * freed by the caller with mse_codefile_buf_free() (which wipes them).
  * Keys are borrowed, never copied, never kept.
  */

@@ -479,3 +479,33 @@ def test_gramine_provider(tmp_path, app, enclaves):
     st, h, _ = enc.request(cert, "GET", "/")
     assert st == 200 and h["Mse-Status"] == "Waiting"
     assert enc.stop() == 0, enc.final_output
+
+
+def test_no_ssl_mode(tmp_path, simdir, app, enclaves):
+    """RA-TLS for the configuration, then the app in plain HTTP (behind a TLS proxy)."""
+    app_dir, key = app
+    enc = Enclave(tmp_path, simdir, app_dir, mode=("--no-ssl",), leaks=False)
+    enclaves.append(enc)
+    cert = enc.fetch_cert()
+    check_ratls(enc, simdir, cert)
+    assert enc.info["tls"] == "none" and enc.info["input_args"]["expiration_date"] is None
+    st, _, body = enc.post(cert, {"uuid": UUID, "code_secret_key": key.hex()})
+    assert st == 200, body
+    if not HAVE_APPSERVER:
+        return
+    deadline = time.time() + 90
+    while True:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", enc.port, timeout=10)
+            c.request("GET", "/")
+            r = c.getresponse()
+            body = r.read()
+            c.close()
+            if r.status == 200:
+                break
+        except (ConnectionError, OSError, http.client.HTTPException):
+            pass
+        assert time.time() < deadline, enc.output()
+        time.sleep(0.2)
+    assert body == b"hello from the enclave"
+    assert enc.stop() == 0, enc.final_output

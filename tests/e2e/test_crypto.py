@@ -543,3 +543,27 @@ def test_package_follows_mseignore(tmp_path):
     os.symlink("/etc/passwd", src / "passwd")
     p = mse("package", "--project", tmp_path, "--output", tmp_path / "o2", check=1)
     assert "passwd" in p.stderr
+
+
+def test_package_refuses_files_over_the_memory_bound(tmp_path):
+    src = make_project(tmp_path)
+    with open(src / "huge.bin", "wb") as f:  # sparse: nothing is read before the refusal
+        f.truncate((1 << 30) + 1)
+    p = mse("package", "--project", tmp_path, "--output", tmp_path / "out", check=1)
+    assert "huge.bin" in p.stderr and "over the limit of 1073741824 bytes" in p.stderr
+    assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
+
+
+@pytest.mark.skipif(not Path("/usr/bin/script").exists(), reason="util-linux script missing")
+def test_package_progress_bar_on_a_terminal(tmp_path):
+    make_project(tmp_path)
+    cmd = f"{MSE} package --project {tmp_path} --output {tmp_path / 'out'}"
+    p = subprocess.run(["/usr/bin/script", "-qec", cmd, "/dev/null"], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stdout
+    assert "100%" in p.stdout and "files" in p.stdout and "[####" in p.stdout
+    # Not on a pipe, and not with --quiet.
+    p = mse("package", "--project", tmp_path, "--output", tmp_path / "o2", check=0)
+    assert "%" not in p.stderr
+    p = mse("package", "--project", tmp_path, "--output", tmp_path / "o3", "--quiet", check=0)
+    assert p.stdout == "" and p.stderr == ""

@@ -15,6 +15,7 @@ import importlib.util
 import ipaddress
 import json
 import os
+import re
 import resource
 import signal
 import ssl
@@ -342,3 +343,48 @@ def test_usage_and_output_errors(tmp_path):
     r = mse("scaffold", "here", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "here" / "mse.toml").is_file()
+
+
+def test_scaffold_then_deploy_end_to_end(tmp_path):
+    """The project as generated deploys (simulation) and answers as documented."""
+    import urllib.request
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home), XDG_STATE_HOME=str(home / ".local/state"),
+               XDG_CONFIG_HOME=str(home / ".config"), XDG_CACHE_HOME=str(home / ".cache"))
+    proj = scaffold(tmp_path, "e2e-app")
+    try:
+        r = subprocess.run([MSE, "deploy", "--project", str(proj), "--san", "localhost"],
+                           capture_output=True, text=True, env=env, timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+        # The generated tests ran with the pinned certificate and the secrets, and passed.
+        assert "4 passed" in r.stdout, r.stdout
+        url = re.search(r"URL\s+(https://\S+)/health", r.stdout).group(1)
+        ca = proj / ".mse" / "verified" / "ratls.pem"
+        ctx = ssl.create_default_context(cafile=str(ca))
+
+        def get(path, method="GET"):
+            req = urllib.request.Request(url + path, method=method)
+            with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+                return resp.status, resp.read().decode()
+
+        login = json.loads((proj / "secrets.json").read_text())["login"]
+        assert get("/whoami") == (200, login)
+        key = json.loads((proj / "secrets_to_seal.json").read_text())["api_key"].encode()
+        st, body = get("/sign?message=hi")
+        assert st == 200
+        assert json.loads(body)["hmac_sha256"] == hmac.new(key, b"hi", hashlib.sha256).hexdigest()
+        assert get("/", "POST")[0] == 200
+        st, body = get("/")
+        assert st == 200 and datetime.datetime.fromisoformat(body)
+        # The generated tests with the secret files: all four pass.
+        r = subprocess.run([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                           cwd=proj / "tests", capture_output=True, text=True, timeout=120,
+                           env=dict(env, TEST_REMOTE_URL=url, TEST_CA_BUNDLE=str(ca),
+                                    TEST_SECRET_JSON=str(proj / "secrets.json"),
+                                    TEST_SEALED_SECRET_JSON=str(proj / "secrets_to_seal.json")))
+        assert r.returncode == 0 and "4 passed" in r.stdout, r.stdout + r.stderr
+    finally:
+        subprocess.run([MSE, "stop", "e2e-app", "--remove"], capture_output=True, env=env,
+                       timeout=120)
