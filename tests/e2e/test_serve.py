@@ -158,6 +158,11 @@ def test_import_errors_exit_1(tmp_path):
                            capture_output=True, text=True, env=env, timeout=60)
         assert r.returncode == 1, (spec, r.returncode, r.stderr)
         assert want in r.stderr, (spec, r.stderr)
+    for code, want in ((tmp_path / "missing", "No such file or directory"),
+                       (tmp_path / "broken.py", "not a directory")):
+        r = subprocess.run([MSE, "serve", "app:app", "--code", str(code), "--no-tls", "--port", "0"],
+                           capture_output=True, text=True, env=env, timeout=60)
+        assert r.returncode == 1 and want in r.stderr and "code" in r.stderr, r.stderr
 
 
 def test_bad_certificate_exit_1(tmp_path):
@@ -497,11 +502,11 @@ def test_seed_flask_examples(tmp_path, tls_files):
 # ---- the memory cap (non-sanitizer build: ASan's shadow would blur RSS) ------------
 
 def plain_build():
+    """build/mse, brought up to date (a no-op when it is)."""
     b = os.path.join(ROOT, "build", "mse")
-    if not os.path.exists(b):
-        r = subprocess.run(["make", "-C", ROOT, "-j2", "build/mse"], capture_output=True)
-        if r.returncode != 0:
-            return None
+    r = subprocess.run(["make", "-C", ROOT, "-j2", "build/mse"], capture_output=True)
+    if r.returncode != 0 or not os.path.exists(b):
+        return None
     return b
 
 
