@@ -9,6 +9,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -63,6 +64,8 @@ class Server:
     def text(self):
         if not self.log.closed:
             self.log.flush()
+        elif not os.path.exists(self.log_path):
+            return self.output
         with open(self.log_path) as f:
             return f.read()
 
@@ -104,12 +107,14 @@ class Server:
             self.proc.wait()
             raise AssertionError("mse serve did not stop on SIGTERM:\n" + self.text())
         self.log.close()
+        self.output = self.text()
+        shutil.rmtree(self.dir, ignore_errors=True)
         return rc
 
 
 @pytest.fixture(scope="module")
-def tls_files():
-    d = tempfile.mkdtemp(prefix="mse-serve-tls-")
+def tls_files(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("tls"))
     cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=localhost",
