@@ -44,7 +44,8 @@ static const char usage[] =
 	"  7. run       send uuid, secrets.json and the sealed secrets, pinned to ratls.pem\n"
 	"  8. test      wait for the health check, then run the app's tests_cmd\n"
 	"Nothing secret leaves before step 5 succeeds. On any failure the enclave is\n"
-	"stopped and removed, and the step and reason are printed.\n"
+	"stopped and removed (its log kept in DIR/.mse/NAME-bootstrap.log), this run's\n"
+	"package and code key are deleted, and the step and reason are printed.\n"
 	"\n"
 	"On a machine without SGX the enclave is simulated: SIMULATION — not\n"
 	"confidential, and said so. With [cloud.ssl] in mse.toml the app is served\n"
@@ -158,6 +159,20 @@ out:
 	return rc;
 }
 
+/* Copies the enclave's log (it may hold what the app printed: mode 0600). */
+static int copy_log(const char *src, const char *dst)
+{
+	uint8_t *data = NULL;
+	size_t len;
+	int rc;
+
+	if (mse_file_read(src, 64u << 20, &data, &len, NULL) != 0)
+		return -1;
+	rc = mse_file_write_atomic(dst, data, len, 0600, NULL);
+	free(data);
+	return rc;
+}
+
 int cmd_deploy(int argc, char **argv)
 {
 	enum { O_PROJECT = 256, O_NAME, O_SAN, O_PORT, O_SIZE, O_DAYS, O_REPLACE, O_NOTESTS };
@@ -185,7 +200,7 @@ int cmd_deploy(int argc, char **argv)
 	struct mse_errlist errs;
 	struct mse_err err = {0};
 	struct step st = {0};
-	int replace = 0, no_tests = 0, spawned = 0, c, status;
+	int replace = 0, no_tests = 0, spawned = 0, packaged = 0, c, status;
 	enum mse_instance_status health = MSE_STATUS_INITIALIZING;
 
 	optind = 1;
@@ -254,6 +269,7 @@ int cmd_deploy(int argc, char **argv)
 	snprintf(pkgout, sizeof(pkgout), "%s/package.%lld", work, (long long)time(NULL));
 	if (mse_file_remove_tree(pkgout, &err) != 0)
 		goto fail;
+	packaged = 1;
 	{
 		char *pargv[] = {exe, "package", "--project", (char *)project_dir, "--output", pkgout,
 				 "--quiet", NULL};
@@ -294,6 +310,11 @@ int cmd_deploy(int argc, char **argv)
 	vo.allow_simulation = sr.inst.mode == MSE_MODE_SIMULATION && !mse_instance_sgx_device();
 	if (mse_appverify(&vo, &vr, &err) != 0)
 		goto fail;
+	/* The enclave we are about to provision is the one that was measured. */
+	if (strcmp(vr.app_id, sr.inst.uuid) != 0) {
+		mse_err_expect(&err, "input_args.app_id", sr.inst.uuid, vr.app_id);
+		goto fail;
+	}
 	if (mse_hex_encode(hex, sizeof(hex), vr.vr.report.mr_enclave, 32) != 0)
 		hex[0] = 0;
 	printf("          MRENCLAVE %s\n          TCB status %s%s%s\n", hex,
@@ -349,8 +370,7 @@ int cmd_deploy(int argc, char **argv)
 		if (mse_proc_run(NULL, targv, tenv, &status, &err) != 0)
 			goto fail;
 		if (status != 0) {
-			mse_err_set(&err, "the app's tests failed (the enclave keeps running: 'mse logs %s')",
-				    name);
+			mse_err_set(&err, "the app's tests failed (exit status %d)", status);
 			goto fail;
 		}
 	}
@@ -374,11 +394,17 @@ fail:
 	fprintf(stderr, "mse deploy: step %d (%s) failed\n", st.n, st.name ? st.name : "?");
 	cli_fail("deploy", &err);
 	if (spawned) {
-		fprintf(stderr, "mse deploy: stopping and removing %s (its log was %s)\n", name,
-			sr.inst.log_path);
+		/* Its log goes with the state directory: keep a copy for the user. */
+		snprintf(sealed, sizeof(sealed), "%s/%s-bootstrap.log", work, name);
+		if (copy_log(sr.inst.log_path, sealed) == 0)
+			fprintf(stderr, "mse deploy: the enclave's log is in %s\n", sealed);
+		fprintf(stderr, "mse deploy: stopping and removing %s\n", name);
 		if (mse_instance_stop(&sr.inst, 5000, NULL) != 0 || mse_instance_remove(&sr.inst, NULL) != 0)
 			fprintf(stderr, "mse deploy: could not clean up %s\n", sr.inst.dir);
 	}
+	/* This run's package and code key belong to no enclave now. */
+	if (packaged && mse_file_remove_tree(pkgout, NULL) != 0)
+		fprintf(stderr, "mse deploy: could not remove %s\n", pkgout);
 	mse_project_free(proj);
 	return MSE_EXIT_FAIL;
 }

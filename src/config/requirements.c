@@ -63,11 +63,15 @@ static int parse_line(const char *p, size_t n, int lineno, int col0, const char 
 		k--;
 	if (k - start >= sizeof(r->spec))
 		return mse_err_at(err, filename, lineno, col0 + (int)start + 1, "version specifier too long");
+	/* p[j] != 0: strchr finds the terminator too, and a NUL would cut the spec short. */
 	for (size_t j = start; j < k; j++)
-		if (!(isalnum((unsigned char)p[j]) || strchr("<>=!~.*, +-_", p[j])))
+		if (!(isalnum((unsigned char)p[j]) || (p[j] && strchr("<>=!~.*, +-_", p[j]))))
 			return mse_err_at(err, filename, lineno, col0 + (int)j + 1,
-					  "%s: unexpected character '%c' in the version specifier",
-					  r->name, p[j]);
+					  "%s: unexpected character %s%c%s (byte 0x%02x) in the version "
+					  "specifier",
+					  r->name, isprint((unsigned char)p[j]) ? "'" : "",
+					  isprint((unsigned char)p[j]) ? p[j] : '?',
+					  isprint((unsigned char)p[j]) ? "'" : "", (unsigned char)p[j]);
 	memcpy(r->spec, p + start, k - start);
 	r->spec[k - start] = 0;
 	return 0;

@@ -239,23 +239,26 @@ out:
 
 /*
  * 1 if the NUL-separated command line is inst's enclave: argv[0] is an
- * mse-bootstrap (or Gramine) program and, in simulation, the instance's own uuid among its
- * arguments (it is passed as --id): another instance's bootstrap, or any
- * process that merely mentions "mse-bootstrap", is not this enclave.
+ * mse-bootstrap (or Gramine) program and, in simulation, the instance's own
+ * workspace (<state dir>/workspace, passed as --workspace) is among its
+ * arguments: another instance's bootstrap, or any process that merely
+ * mentions "mse-bootstrap", is not this enclave.
  */
 static int cmdline_is_instance(const struct mse_instance *inst, const char *buf, size_t n)
 {
-	int program = 0, uuid = 0;
+	char ws[PATH_MAX + 16];
+	int program = 0, mine = 0;
 
+	snprintf(ws, sizeof(ws), "%s/workspace", inst->dir);
 	for (size_t off = 0; off < n; off += strlen(buf + off) + 1) {
 		const char *arg = buf + off, *base = strrchr(arg, '/');
 
 		base = base ? base + 1 : arg;
 		if (off == 0)
 			program = strstr(base, "mse-bootstrap") != NULL || strncmp(base, "gramine", 7) == 0;
-		uuid |= inst->uuid[0] && strcmp(arg, inst->uuid) == 0;
+		mine |= inst->dir[0] && strcmp(arg, ws) == 0;
 	}
-	return program && (inst->mode == MSE_MODE_SGX || uuid);
+	return program && (inst->mode == MSE_MODE_SGX || mine);
 }
 
 int mse_instance_alive(const struct mse_instance *inst)
@@ -606,26 +609,36 @@ out:
 	return rc;
 }
 
-int mse_instance_bootstrap_path(char *out, size_t size, struct mse_err *err)
+int mse_instance_installed_bootstrap(char *out, size_t size, struct mse_err *err)
 {
-	const char *env = getenv("MSE_BOOTSTRAP");
 	char self[PATH_MAX];
 	ssize_t n;
 	char *slash;
 
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return mse_err_set(err, "cannot find the running executable");
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	if (slash)
+		*slash = 0;
+	if (snprintf(out, size, "%s/mse-bootstrap", self) >= (int)size)
+		return mse_err_set(err, "path too long");
+	if (access(out, R_OK) != 0)
+		return mse_err_field(err, out, "mse-bootstrap is not installed beside mse (build it "
+					       "with 'make')");
+	return 0;
+}
+
+int mse_instance_bootstrap_path(char *out, size_t size, struct mse_err *err)
+{
+	const char *env = getenv("MSE_BOOTSTRAP");
+
 	if (env && *env) {
 		if (snprintf(out, size, "%s", env) >= (int)size)
 			return mse_err_set(err, "MSE_BOOTSTRAP too long");
-	} else {
-		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n <= 0)
-			return mse_err_set(err, "cannot find the running executable");
-		self[n] = 0;
-		slash = strrchr(self, '/');
-		if (slash)
-			*slash = 0;
-		if (snprintf(out, size, "%s/mse-bootstrap", self) >= (int)size)
-			return mse_err_set(err, "path too long");
+	} else if (mse_instance_installed_bootstrap(out, size, err) != 0) {
+		return -1;
 	}
 	if (access(out, X_OK) != 0)
 		return mse_err_field(err, out, "mse-bootstrap is not installed here (build it with "

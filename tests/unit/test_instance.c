@@ -143,41 +143,42 @@ static void create_claims_the_name(void **state)
 	assert_int_equal(got.pid, 0);
 }
 
-static pid_t start_sleeper(const char *arg0, const char *dollar0, const char *uuid)
+static pid_t start_sleeper(const char *arg0, const char *dollar0, const char *ws)
 {
 	pid_t pid = fork();
 
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		/* /bin/sh with argv[0] ARG0: ARG0 -c 'sleep 30' DOLLAR0 --id UUID. */
-		execl("/bin/sh", arg0, "-c", "sleep 30", dollar0, "--id", uuid, (char *)NULL);
+		/* /bin/sh with argv[0] ARG0: ARG0 -c 'sleep 30' DOLLAR0 --workspace WS. */
+		execl("/bin/sh", arg0, "-c", "sleep 30", dollar0, "--workspace", ws, (char *)NULL);
 		_exit(127);
 	}
 	usleep(100 * 1000);
 	return pid;
 }
 
-static void alive_needs_this_instance_uuid(void **state)
+static void alive_needs_this_instance_workspace(void **state)
 {
-	static const char uuid[] = "63322f85-1ff8-4483-91ae-f18d7398d157";
-	struct mse_instance a = {0};
+	struct mse_instance a = {0}, b = {0};
+	struct mse_err err = {0};
 	pid_t other, mine;
 
 	(void)state;
+	assert_int_equal(mse_instance_locate(&a, "mine", &err), 0);
+	assert_int_equal(mse_instance_locate(&b, "other", &err), 0);
 	a.mode = MSE_MODE_SIMULATION;
-	snprintf(a.uuid, sizeof(a.uuid), "%s", uuid);
 	/* Another instance's bootstrap (a recycled pid): not this enclave, never signalled. */
-	other = start_sleeper("/opt/x/mse-bootstrap", "x", "00000000-0000-4000-8000-000000000000");
+	other = start_sleeper("/opt/x/mse-bootstrap", "x", b.workspace);
 	a.pid = other;
 	assert_int_equal(mse_instance_alive(&a), 0);
 	/* This instance's: alive. */
-	mine = start_sleeper("/opt/x/mse-bootstrap", "x", uuid);
+	mine = start_sleeper("/opt/x/mse-bootstrap", "x", a.workspace);
 	a.pid = mine;
 	assert_int_equal(mse_instance_alive(&a), 1);
 	/* A process that only mentions mse-bootstrap in an argument is not one. */
 	kill(other, SIGKILL);
 	waitpid(other, NULL, 0);
-	other = start_sleeper("/bin/sh", "/opt/x/mse-bootstrap", uuid);
+	other = start_sleeper("/bin/sh", "/opt/x/mse-bootstrap", a.workspace);
 	a.pid = other;
 	assert_int_equal(mse_instance_alive(&a), 0);
 	kill(other, SIGKILL);
@@ -191,8 +192,6 @@ static void alive_needs_this_instance_uuid(void **state)
 /* A launch whose state cannot be saved leaves no process running untracked. */
 static void launch_without_saved_state_kills_the_process(void **state)
 {
-	static const char uuid[] = "63322f85-1ff8-4483-91ae-f18d7398d157";
-	char *argv[] = {"/opt/x/mse-bootstrap", "-c", "sleep 30", "x", "--id", (char *)uuid, NULL};
 	struct mse_instance a = {0};
 	struct mse_err err = {0};
 	char path[4200];
@@ -200,7 +199,8 @@ static void launch_without_saved_state_kills_the_process(void **state)
 	(void)state;
 	assert_int_equal(mse_instance_locate(&a, "unsaved", &err), 0);
 	assert_int_equal(mse_instance_create(&a, &err), 0);
-	snprintf(a.uuid, sizeof(a.uuid), "%s", uuid);
+	char *argv[] = {"/opt/x/mse-bootstrap", "-c", "sleep 30", "x", "--workspace", a.workspace, NULL};
+
 	/* state.json cannot be replaced by a directory: the save after the fork fails. */
 	snprintf(path, sizeof(path), "%s/state.json", a.dir);
 	assert_int_equal(unlink(path), 0);
@@ -219,7 +219,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(corrupt_state_names_the_file, setup, teardown),
 		cmocka_unit_test(a_foreign_pid_is_not_alive),
 		cmocka_unit_test_setup_teardown(create_claims_the_name, setup, teardown),
-		cmocka_unit_test(alive_needs_this_instance_uuid),
+		cmocka_unit_test_setup_teardown(alive_needs_this_instance_workspace, setup, teardown),
 		cmocka_unit_test_setup_teardown(launch_without_saved_state_kills_the_process, setup, teardown),
 	};
 

@@ -60,6 +60,10 @@ static void parse_columns_include_leading_blanks(void **state)
 	assert_int_equal(err.col, 10);
 	assert_int_equal(mse_requirements_parse("\t-e .\n", 6, "r", &r, &n, &err), -1);
 	assert_int_equal(err.col, 2);
+	/* Found by fuzz_requirements: a NUL in the specifier was taken as allowed. */
+	assert_int_equal(mse_requirements_parse("flask>=2.0 \0\0x\n", 15, "r", &r, &n, &err), -1);
+	assert_int_equal(err.col, 12);
+	assert_non_null(strstr(err.msg, "byte 0x00"));
 }
 
 static void check_against_the_real_interpreter(void **state)
