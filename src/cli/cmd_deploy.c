@@ -23,7 +23,6 @@
 #include "common/hex.h"
 #include "config/project.h"
 #include "config/requirements.h"
-#include "crypto/seal.h"
 #include "node/instance.h"
 #include "node/proc.h"
 #include "node/provision.h"
@@ -106,57 +105,6 @@ static int find_outputs(const char *dir, char *tar, size_t tar_size, char *key, 
 	}
 	closedir(d);
 	return tar[0] && key[0] ? 0 : -1;
-}
-
-/* secrets_to_seal.json (an object, or {} if absent) + code_secret_key, sealed to pk. */
-static int seal_secrets(const char *src, const char *key_path, const uint8_t pk[32],
-			const char *out_path, struct mse_err *err)
-{
-	uint8_t *text = NULL, *key = NULL, *sealed = NULL;
-	size_t len = 0, key_len = 0, sealed_len = 0;
-	char hex[65], *plain = NULL;
-	json_t *o = NULL;
-	json_error_t jerr;
-	int rc = -1;
-
-	if (mse_file_exists(src)) {
-		if (mse_file_read(src, 16u << 20, &text, &len, err) != 0)
-			return -1;
-		o = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &jerr);
-		if (!o) {
-			mse_err_at(err, src, jerr.line, jerr.column, "%s", jerr.text);
-			goto out;
-		}
-		if (!json_is_object(o)) {
-			mse_err_field(err, src, "expected a JSON object");
-			goto out;
-		}
-	} else {
-		o = json_object();
-	}
-	if (mse_file_read(key_path, 64, &key, &key_len, err) != 0)
-		goto out;
-	if (key_len != 32 || mse_hex_encode(hex, sizeof(hex), key, 32) != 0) {
-		mse_err_field(err, key_path, "expected a 32-byte key");
-		goto out;
-	}
-	json_object_set_new(o, "code_secret_key", json_string(hex));
-	plain = json_dumps(o, JSON_COMPACT);
-	if (!plain || mse_seal_check_public_key(pk, err) != 0 ||
-	    mse_seal_seal(pk, (const uint8_t *)plain, strlen(plain), &sealed, &sealed_len, err) != 0)
-		goto out;
-	rc = mse_file_write_atomic(out_path, sealed, sealed_len, 0600, err);
-out:
-	sodium_memzero(hex, sizeof(hex));
-	if (plain) {
-		sodium_memzero(plain, strlen(plain));
-		free(plain);
-	}
-	json_decref(o);
-	mse_file_free_secret(text, len);
-	mse_file_free_secret(key, key_len);
-	free(sealed);
-	return rc;
 }
 
 /* Copies the enclave's log (it may hold what the app printed: mode 0600). */
@@ -327,7 +275,7 @@ int cmd_deploy(int argc, char **argv)
 	step(&st, "seal", "secrets_to_seal.json + code key, to the enclave's X25519 key");
 	snprintf(tosel, sizeof(tosel), "%s/secrets_to_seal.json", proj->dir);
 	snprintf(sealed, sizeof(sealed), "%s/sealed_secrets.bin", work);
-	if (seal_secrets(tosel, key, vr.enclave_pk, sealed, &err) != 0)
+	if (mse_provision_seal(tosel, key, vr.enclave_pk, sealed, &err) != 0)
 		goto fail;
 
 	/* 7. run */
