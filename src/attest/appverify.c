@@ -120,7 +120,7 @@ int mse_appverify(const struct mse_appverify_opts *o, struct mse_appverify_resul
 		}
 		if (o->bootstrap)
 			snprintf(bootstrap, sizeof(bootstrap), "%s", o->bootstrap);
-		else if (mse_instance_bootstrap_path(bootstrap, sizeof(bootstrap), err) != 0)
+		else if (mse_instance_installed_bootstrap(bootstrap, sizeof(bootstrap), err) != 0)
 			goto out;
 		if (mse_simmeasure_file_sha256(bootstrap, boot_sha, err) != 0 ||
 		    mse_simmeasure_compute(boot_sha, &args, app_tar, res->expected_mrenclave, err) != 0)

@@ -32,7 +32,8 @@ struct mse_appverify_opts {
 	const char *package;        /* package_<name>_<ns>.tar (required) */
 	const char *evidence;       /* evidence.json (required) */
 	const char *output_dir;     /* where the trusted ratls.pem goes; NULL: not written */
-	const char *bootstrap;      /* expected mse-bootstrap binary; NULL: beside `mse` */
+	const char *bootstrap;      /* expected mse-bootstrap binary; NULL: beside `mse`
+				     * (never $MSE_BOOTSTRAP: the operator's choice) */
 	const uint8_t *mrenclave;   /* expected MRENCLAVE (SGX); NULL: recompute (simulation) */
 	const char *signer_key;     /* expected signer public key PEM; NULL: the simulation's */
 	int allow_simulation;

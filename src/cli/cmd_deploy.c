@@ -23,7 +23,6 @@
 #include "common/hex.h"
 #include "config/project.h"
 #include "config/requirements.h"
-#include "crypto/seal.h"
 #include "node/instance.h"
 #include "node/proc.h"
 #include "node/provision.h"
@@ -44,7 +43,8 @@ static const char usage[] =
 	"  7. run       send uuid, secrets.json and the sealed secrets, pinned to ratls.pem\n"
 	"  8. test      wait for the health check, then run the app's tests_cmd\n"
 	"Nothing secret leaves before step 5 succeeds. On any failure the enclave is\n"
-	"stopped and removed, and the step and reason are printed.\n"
+	"stopped and removed (its log kept in DIR/.mse/NAME-bootstrap.log), this run's\n"
+	"package and code key are deleted, and the step and reason are printed.\n"
 	"\n"
 	"On a machine without SGX the enclave is simulated: SIMULATION — not\n"
 	"confidential, and said so. With [cloud.ssl] in mse.toml the app is served\n"
@@ -107,54 +107,17 @@ static int find_outputs(const char *dir, char *tar, size_t tar_size, char *key, 
 	return tar[0] && key[0] ? 0 : -1;
 }
 
-/* secrets_to_seal.json (an object, or {} if absent) + code_secret_key, sealed to pk. */
-static int seal_secrets(const char *src, const char *key_path, const uint8_t pk[32],
-			const char *out_path, struct mse_err *err)
+/* Copies the enclave's log (it may hold what the app printed: mode 0600). */
+static int copy_log(const char *src, const char *dst)
 {
-	uint8_t *text = NULL, *key = NULL, *sealed = NULL;
-	size_t len = 0, key_len = 0, sealed_len = 0;
-	char hex[65], *plain = NULL;
-	json_t *o = NULL;
-	json_error_t jerr;
-	int rc = -1;
+	uint8_t *data = NULL;
+	size_t len;
+	int rc;
 
-	if (mse_file_exists(src)) {
-		if (mse_file_read(src, 16u << 20, &text, &len, err) != 0)
-			return -1;
-		o = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &jerr);
-		if (!o) {
-			mse_err_at(err, src, jerr.line, jerr.column, "%s", jerr.text);
-			goto out;
-		}
-		if (!json_is_object(o)) {
-			mse_err_field(err, src, "expected a JSON object");
-			goto out;
-		}
-	} else {
-		o = json_object();
-	}
-	if (mse_file_read(key_path, 64, &key, &key_len, err) != 0)
-		goto out;
-	if (key_len != 32 || mse_hex_encode(hex, sizeof(hex), key, 32) != 0) {
-		mse_err_field(err, key_path, "expected a 32-byte key");
-		goto out;
-	}
-	json_object_set_new(o, "code_secret_key", json_string(hex));
-	plain = json_dumps(o, JSON_COMPACT);
-	if (!plain || mse_seal_check_public_key(pk, err) != 0 ||
-	    mse_seal_seal(pk, (const uint8_t *)plain, strlen(plain), &sealed, &sealed_len, err) != 0)
-		goto out;
-	rc = mse_file_write_atomic(out_path, sealed, sealed_len, 0600, err);
-out:
-	sodium_memzero(hex, sizeof(hex));
-	if (plain) {
-		sodium_memzero(plain, strlen(plain));
-		free(plain);
-	}
-	json_decref(o);
-	mse_file_free_secret(text, len);
-	mse_file_free_secret(key, key_len);
-	free(sealed);
+	if (mse_file_read(src, 64u << 20, &data, &len, NULL) != 0)
+		return -1;
+	rc = mse_file_write_atomic(dst, data, len, 0600, NULL);
+	free(data);
 	return rc;
 }
 
@@ -185,7 +148,7 @@ int cmd_deploy(int argc, char **argv)
 	struct mse_errlist errs;
 	struct mse_err err = {0};
 	struct step st = {0};
-	int replace = 0, no_tests = 0, spawned = 0, c, status;
+	int replace = 0, no_tests = 0, spawned = 0, packaged = 0, c, status;
 	enum mse_instance_status health = MSE_STATUS_INITIALIZING;
 
 	optind = 1;
@@ -254,6 +217,7 @@ int cmd_deploy(int argc, char **argv)
 	snprintf(pkgout, sizeof(pkgout), "%s/package.%lld", work, (long long)time(NULL));
 	if (mse_file_remove_tree(pkgout, &err) != 0)
 		goto fail;
+	packaged = 1;
 	{
 		char *pargv[] = {exe, "package", "--project", (char *)project_dir, "--output", pkgout,
 				 "--quiet", NULL};
@@ -294,6 +258,11 @@ int cmd_deploy(int argc, char **argv)
 	vo.allow_simulation = sr.inst.mode == MSE_MODE_SIMULATION && !mse_instance_sgx_device();
 	if (mse_appverify(&vo, &vr, &err) != 0)
 		goto fail;
+	/* The enclave we are about to provision is the one that was measured. */
+	if (strcmp(vr.app_id, sr.inst.uuid) != 0) {
+		mse_err_expect(&err, "input_args.app_id", sr.inst.uuid, vr.app_id);
+		goto fail;
+	}
 	if (mse_hex_encode(hex, sizeof(hex), vr.vr.report.mr_enclave, 32) != 0)
 		hex[0] = 0;
 	printf("          MRENCLAVE %s\n          TCB status %s%s%s\n", hex,
@@ -306,7 +275,7 @@ int cmd_deploy(int argc, char **argv)
 	step(&st, "seal", "secrets_to_seal.json + code key, to the enclave's X25519 key");
 	snprintf(tosel, sizeof(tosel), "%s/secrets_to_seal.json", proj->dir);
 	snprintf(sealed, sizeof(sealed), "%s/sealed_secrets.bin", work);
-	if (seal_secrets(tosel, key, vr.enclave_pk, sealed, &err) != 0)
+	if (mse_provision_seal(tosel, key, vr.enclave_pk, sealed, &err) != 0)
 		goto fail;
 
 	/* 7. run */
@@ -349,8 +318,7 @@ int cmd_deploy(int argc, char **argv)
 		if (mse_proc_run(NULL, targv, tenv, &status, &err) != 0)
 			goto fail;
 		if (status != 0) {
-			mse_err_set(&err, "the app's tests failed (the enclave keeps running: 'mse logs %s')",
-				    name);
+			mse_err_set(&err, "the app's tests failed (exit status %d)", status);
 			goto fail;
 		}
 	}
@@ -374,11 +342,17 @@ fail:
 	fprintf(stderr, "mse deploy: step %d (%s) failed\n", st.n, st.name ? st.name : "?");
 	cli_fail("deploy", &err);
 	if (spawned) {
-		fprintf(stderr, "mse deploy: stopping and removing %s (its log was %s)\n", name,
-			sr.inst.log_path);
+		/* Its log goes with the state directory: keep a copy for the user. */
+		snprintf(sealed, sizeof(sealed), "%s/%s-bootstrap.log", work, name);
+		if (copy_log(sr.inst.log_path, sealed) == 0)
+			fprintf(stderr, "mse deploy: the enclave's log is in %s\n", sealed);
+		fprintf(stderr, "mse deploy: stopping and removing %s\n", name);
 		if (mse_instance_stop(&sr.inst, 5000, NULL) != 0 || mse_instance_remove(&sr.inst, NULL) != 0)
 			fprintf(stderr, "mse deploy: could not clean up %s\n", sr.inst.dir);
 	}
+	/* This run's package and code key belong to no enclave now. */
+	if (packaged && mse_file_remove_tree(pkgout, NULL) != 0)
+		fprintf(stderr, "mse deploy: could not remove %s\n", pkgout);
 	mse_project_free(proj);
 	return MSE_EXIT_FAIL;
 }

@@ -19,7 +19,8 @@ static int is_name_char(char c)
 	return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-';
 }
 
-static int parse_line(const char *p, size_t n, int lineno, const char *filename,
+/* p[0..n) is the line without its blanks; col0 is p's 0-based column in the file's line. */
+static int parse_line(const char *p, size_t n, int lineno, int col0, const char *filename,
 		      struct mse_requirement *r, struct mse_err *err)
 {
 	size_t i = 0, start, k;
@@ -27,17 +28,17 @@ static int parse_line(const char *p, size_t n, int lineno, const char *filename,
 	memset(r, 0, sizeof(*r));
 	r->line = lineno;
 	if (p[0] == '-')
-		return mse_err_at(err, filename, lineno, 1,
+		return mse_err_at(err, filename, lineno, col0 + 1,
 				  "options such as \"%.*s\" are not supported: nothing is installed "
 				  "in an enclave, list distribution names only",
 				  (int)(n > 40 ? 40 : n), p);
 	if (!isalnum((unsigned char)p[0]))
-		return mse_err_at(err, filename, lineno, 1, "expected a distribution name, got \"%.*s\"",
+		return mse_err_at(err, filename, lineno, col0 + 1, "expected a distribution name, got \"%.*s\"",
 				  (int)(n > 40 ? 40 : n), p);
 	while (i < n && is_name_char(p[i]))
 		i++;
 	if (i >= sizeof(r->name))
-		return mse_err_at(err, filename, lineno, 1, "distribution name too long");
+		return mse_err_at(err, filename, lineno, col0 + 1, "distribution name too long");
 	memcpy(r->name, p, i);
 	r->name[i] = 0;
 	while (i < n && isspace((unsigned char)p[i]))
@@ -46,13 +47,13 @@ static int parse_line(const char *p, size_t n, int lineno, const char *filename,
 		while (i < n && p[i] != ']')
 			i++;
 		if (i == n)
-			return mse_err_at(err, filename, lineno, (int)i + 1, "unterminated extras '['");
+			return mse_err_at(err, filename, lineno, col0 + (int)i + 1, "unterminated extras '['");
 		i++;
 	}
 	while (i < n && isspace((unsigned char)p[i]))
 		i++;
 	if (i < n && p[i] == '@')
-		return mse_err_at(err, filename, lineno, (int)i + 1,
+		return mse_err_at(err, filename, lineno, col0 + (int)i + 1,
 				  "%s: direct URL references cannot be installed in an enclave", r->name);
 	start = i;
 	while (i < n && p[i] != ';')
@@ -61,12 +62,16 @@ static int parse_line(const char *p, size_t n, int lineno, const char *filename,
 	while (k > start && isspace((unsigned char)p[k - 1]))
 		k--;
 	if (k - start >= sizeof(r->spec))
-		return mse_err_at(err, filename, lineno, (int)start + 1, "version specifier too long");
+		return mse_err_at(err, filename, lineno, col0 + (int)start + 1, "version specifier too long");
+	/* p[j] != 0: strchr finds the terminator too, and a NUL would cut the spec short. */
 	for (size_t j = start; j < k; j++)
-		if (!(isalnum((unsigned char)p[j]) || strchr("<>=!~.*, +-_", p[j])))
-			return mse_err_at(err, filename, lineno, (int)j + 1,
-					  "%s: unexpected character '%c' in the version specifier",
-					  r->name, p[j]);
+		if (!(isalnum((unsigned char)p[j]) || (p[j] && strchr("<>=!~.*, +-_", p[j]))))
+			return mse_err_at(err, filename, lineno, col0 + (int)j + 1,
+					  "%s: unexpected character %s%c%s (byte 0x%02x) in the version "
+					  "specifier",
+					  r->name, isprint((unsigned char)p[j]) ? "'" : "",
+					  isprint((unsigned char)p[j]) ? p[j] : '?',
+					  isprint((unsigned char)p[j]) ? "'" : "", (unsigned char)p[j]);
 	memcpy(r->spec, p + start, k - start);
 	r->spec[k - start] = 0;
 	return 0;
@@ -110,7 +115,7 @@ int mse_requirements_parse(const char *text, size_t len, const char *filename,
 			}
 			v = nv;
 		}
-		if (parse_line(line + a, b - a, lineno, filename, &v[n], err) != 0) {
+		if (parse_line(line + a, b - a, lineno, (int)a, filename, &v[n], err) != 0) {
 			free(v);
 			return -1;
 		}
@@ -123,32 +128,82 @@ int mse_requirements_parse(const char *text, size_t len, const char *filename,
 
 /*
  * Asks the interpreter about each requirement: one line out per line in,
- * "ok VERSION", "missing" or "mismatch VERSION".
+ * "ok VERSION", "missing", "mismatch VERSION" or "invalid" (a specifier
+ * that PEP 440 rejects, e.g. ">>1.0").
  */
 static const char check_script[] =
 	"import sys, importlib.metadata as md\n"
 	"try:\n"
-	"    from packaging.specifiers import SpecifierSet\n"
+	"    from packaging.specifiers import SpecifierSet, InvalidSpecifier\n"
 	"except ImportError:\n"
 	"    SpecifierSet = None\n"
 	"for line in sys.stdin.read().splitlines():\n"
 	"    name, _, spec = line.partition('\\t')\n"
+	"    if spec and SpecifierSet is not None:\n"
+	"        try:\n"
+	"            spec = SpecifierSet(spec)\n"
+	"        except InvalidSpecifier:\n"
+	"            print('invalid'); continue\n"
 	"    try:\n"
 	"        v = md.version(name)\n"
 	"    except md.PackageNotFoundError:\n"
 	"        print('missing'); continue\n"
-	"    if spec and SpecifierSet is not None and not SpecifierSet(spec).contains(v, prereleases=True):\n"
+	"    if spec and SpecifierSet is not None and not spec.contains(v, prereleases=True):\n"
 	"        print('mismatch', v); continue\n"
 	"    print('ok', v)\n";
+
+/*
+ * Runs the check script with in_fd as its stdin and out_fd as its stdout
+ * (both unlinked temporary files: no name in /tmp another user could
+ * pre-create or swap). Returns the wait status, or -1.
+ */
+static int run_check(const char *python, int in_fd, int out_fd)
+{
+	/* No shell: paths are passed as they are. */
+	char *argv[] = {(char *)python, "-I", "-c", (char *)check_script, NULL};
+	posix_spawn_file_actions_t fa;
+	int status = -1;
+	pid_t pid;
+
+	if (posix_spawn_file_actions_init(&fa) != 0)
+		return -1;
+	if (posix_spawn_file_actions_adddup2(&fa, in_fd, 0) == 0 &&
+	    posix_spawn_file_actions_adddup2(&fa, out_fd, 1) == 0 &&
+	    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0) == 0 &&
+	    posix_spawn(&pid, python, &fa, NULL, argv, environ) == 0) {
+		while (waitpid(pid, &status, 0) < 0)
+			if (errno != EINTR) {
+				status = -1;
+				break;
+			}
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	return status;
+}
+
+/* An unlinked temporary file, open read-write; NULL on error. */
+static FILE *anon_tmp(void)
+{
+	char tmpl[] = "/tmp/mse-req.XXXXXX";
+	int fd = mkostemp(tmpl, O_CLOEXEC);
+	FILE *f;
+
+	if (fd < 0)
+		return NULL;
+	unlink(tmpl);
+	f = fdopen(fd, "w+");
+	if (!f)
+		close(fd);
+	return f;
+}
 
 int mse_requirements_check(const char *path, const char *python, struct mse_err *err)
 {
 	struct mse_requirement *reqs = NULL;
-	char tmpl[] = "/tmp/mse-req.XXXXXX", outpath[64];
 	uint8_t *text = NULL;
 	size_t len, n = 0;
 	FILE *in = NULL, *out = NULL;
-	int fd, rc = -1, status;
+	int rc = -1, status;
 	size_t bad = 0;
 	char msg[4096] = "";
 
@@ -165,43 +220,22 @@ int mse_requirements_check(const char *path, const char *python, struct mse_err 
 		rc = 0;
 		goto out;
 	}
-	fd = mkstemp(tmpl);
-	if (fd < 0 || !(in = fdopen(fd, "w"))) {
+	if (!(in = anon_tmp()) || !(out = anon_tmp())) {
 		mse_err_set(err, "cannot create a temporary file: %s", strerror(errno));
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
 		fprintf(in, "%s\t%s\n", reqs[i].name, reqs[i].spec);
-	fclose(in);
-	snprintf(outpath, sizeof(outpath), "%s.out", tmpl);
-	{
-		/* No shell: paths are passed as they are. */
-		char *argv[] = {(char *)python, "-I", "-c", (char *)check_script, NULL};
-		posix_spawn_file_actions_t fa;
-		pid_t pid;
-
-		posix_spawn_file_actions_init(&fa);
-		posix_spawn_file_actions_addopen(&fa, 0, tmpl, O_RDONLY, 0);
-		posix_spawn_file_actions_addopen(&fa, 1, outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-		if (posix_spawn(&pid, python, &fa, NULL, argv, environ) != 0)
-			status = -1;
-		else if (waitpid(pid, &status, 0) < 0)
-			status = -1;
-		posix_spawn_file_actions_destroy(&fa);
+	if (fflush(in) != 0 || fseek(in, 0, SEEK_SET) != 0) {
+		mse_err_set(err, "cannot write a temporary file: %s", strerror(errno));
+		goto out;
 	}
-	unlink(tmpl);
+	status = run_check(python, fileno(in), fileno(out));
 	if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		unlink(outpath);
 		mse_err_set(err, "cannot run %s to check %s", python, path);
 		goto out;
 	}
-	out = fopen(outpath, "r");
-	unlink(outpath);
-	if (!out) {
-		mse_err_set(err, "cannot read the requirement check's output");
-		goto out;
-	}
+	rewind(out);
 	for (size_t i = 0; i < n; i++) {
 		char line[256] = "", what[1400];
 		size_t ml = strlen(msg);
@@ -215,6 +249,10 @@ int mse_requirements_check(const char *path, const char *python, struct mse_err 
 		if (strncmp(line, "mismatch", 8) == 0)
 			snprintf(what, sizeof(what), "%s:%d: %s: installed %s does not satisfy \"%s\"",
 				 path, reqs[i].line, reqs[i].name, line + 9, reqs[i].spec);
+		else if (strcmp(line, "invalid") == 0)
+			snprintf(what, sizeof(what),
+				 "%s:%d: %s: \"%s\" is not a valid version specifier (PEP 440)", path,
+				 reqs[i].line, reqs[i].name, reqs[i].spec);
 		else {
 			char deb[128];
 			size_t j;
@@ -230,7 +268,6 @@ int mse_requirements_check(const char *path, const char *python, struct mse_err 
 		}
 		snprintf(msg + ml, sizeof(msg) - ml, "%s%s", ml ? "\n  " : "", what);
 	}
-	fclose(out);
 	if (bad) {
 		mse_err_set(err, "%zu requirement%s not available (there is no pip in an enclave):\n  %s",
 			    bad, bad > 1 ? "s" : "", msg);
@@ -238,6 +275,10 @@ int mse_requirements_check(const char *path, const char *python, struct mse_err 
 	}
 	rc = 0;
 out:
+	if (in)
+		fclose(in);
+	if (out)
+		fclose(out);
 	free(reqs);
 	free(text);
 	return rc;

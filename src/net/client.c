@@ -128,9 +128,14 @@ int mse_client_request(const struct mse_client_opts *o, const char *method, cons
 		return mse_err_set(err, "refusing an HTTPS request without a pinned certificate or CA");
 	if (path[0] != '/')
 		return mse_err_field(err, "path", "expected a path starting with '/', got \"%s\"", path);
+	/* A truncated URL would be another request (another path, another host): refuse it. */
+	if (strlen(name) + 2 >= sizeof(urlhost) || strlen(o->host) + strlen(name) + 8 >= sizeof(resolve_entry))
+		return mse_err_field(err, "host", "name too long: \"%.60s...\"", name);
 	host_for_url(name, urlhost, sizeof(urlhost));
-	snprintf(url, sizeof(url), "%s://%s:%u%s", o->plain_http ? "http" : "https", urlhost,
-		 (unsigned)o->port, path);
+	if (snprintf(url, sizeof(url), "%s://%s:%u%s", o->plain_http ? "http" : "https", urlhost,
+		     (unsigned)o->port, path) >= (int)sizeof(url))
+		return mse_err_field(err, "path", "URL too long (%zu-byte path, limit about %zu)",
+				     strlen(path), sizeof(url) - strlen(urlhost) - 16);
 	c = curl_easy_init();
 	if (!c)
 		return mse_err_set(err, "libcurl failed to initialise");

@@ -82,33 +82,16 @@ int mse_instance_locate(struct mse_instance *inst, const char *name, struct mse_
 	return 0;
 }
 
-int mse_instance_create(struct mse_instance *inst, struct mse_err *err)
-{
-	char path[PATH_MAX + 16];
-
-	snprintf(path, sizeof(path), "%s/" STATE_FILE, inst->dir);
-	if (mse_file_exists(path))
-		return mse_err_set(err,
-				   "an instance named \"%s\" already exists (%s); stop it with "
-				   "'mse stop %s --remove' or choose another name",
-				   inst->name, inst->dir, inst->name);
-	if (mse_file_mkdirs(inst->dir, 0700, err) != 0 || mse_file_mkdirs(inst->workspace, 0700, err) != 0)
-		return -1;
-	inst->created = (int64_t)time(NULL);
-	return 0;
-}
-
 static void put_str(json_t *o, const char *k, const char *v)
 {
 	json_object_set_new(o, k, json_string(v));
 }
 
-int mse_instance_save(const struct mse_instance *inst, struct mse_err *err)
+/* state.json's text (malloc'd), or NULL when out of memory. */
+static char *state_text(const struct mse_instance *inst)
 {
-	char path[PATH_MAX + 16];
 	json_t *o = json_object();
 	char *text;
-	int rc;
 
 	json_object_set_new(o, "version", json_integer(STATE_VERSION));
 	put_str(o, "name", inst->name);
@@ -132,11 +115,55 @@ int mse_instance_save(const struct mse_instance *inst, struct mse_err *err)
 	json_object_set_new(o, "created", json_integer(inst->created));
 	text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(o);
+	return text;
+}
+
+int mse_instance_save(const struct mse_instance *inst, struct mse_err *err)
+{
+	char path[PATH_MAX + 16];
+	char *text = state_text(inst);
+	int rc;
+
 	if (!text)
 		return mse_err_set(err, "out of memory");
 	snprintf(path, sizeof(path), "%s/" STATE_FILE, inst->dir);
 	rc = mse_file_write_atomic(path, text, strlen(text), 0600, err);
 	free(text);
+	return rc;
+}
+
+static int already_exists(const struct mse_instance *inst, struct mse_err *err)
+{
+	return mse_err_set(err,
+			   "an instance named \"%s\" already exists (%s); stop it with "
+			   "'mse stop %s --remove' or choose another name",
+			   inst->name, inst->dir, inst->name);
+}
+
+int mse_instance_create(struct mse_instance *inst, struct mse_err *err)
+{
+	char path[PATH_MAX + 16];
+	char *text;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/" STATE_FILE, inst->dir);
+	if (mse_file_exists(path))
+		return already_exists(inst, err);
+	if (mse_file_mkdirs(inst->dir, 0700, err) != 0 || mse_file_mkdirs(inst->workspace, 0700, err) != 0)
+		return -1;
+	inst->created = (int64_t)time(NULL);
+	/*
+	 * Claim the name with an exclusive create of state.json (O_EXCL): of two
+	 * spawns of one name, only one proceeds, and a crash mid-spawn leaves a
+	 * state that 'mse stop --remove' can clean up.
+	 */
+	text = state_text(inst);
+	if (!text)
+		return mse_err_set(err, "out of memory");
+	rc = mse_file_write_new(path, text, strlen(text), 0600, err);
+	free(text);
+	if (rc != 0 && mse_file_exists(path))
+		return already_exists(inst, err);
 	return rc;
 }
 
@@ -210,9 +237,33 @@ out:
 	return rc;
 }
 
+/*
+ * 1 if the NUL-separated command line is inst's enclave: argv[0] is an
+ * mse-bootstrap (or Gramine) program and, in simulation, the instance's own
+ * workspace (<state dir>/workspace, passed as --workspace) is among its
+ * arguments: another instance's bootstrap, or any process that merely
+ * mentions "mse-bootstrap", is not this enclave.
+ */
+static int cmdline_is_instance(const struct mse_instance *inst, const char *buf, size_t n)
+{
+	char ws[PATH_MAX + 16];
+	int program = 0, mine = 0;
+
+	snprintf(ws, sizeof(ws), "%s/workspace", inst->dir);
+	for (size_t off = 0; off < n; off += strlen(buf + off) + 1) {
+		const char *arg = buf + off, *base = strrchr(arg, '/');
+
+		base = base ? base + 1 : arg;
+		if (off == 0)
+			program = strstr(base, "mse-bootstrap") != NULL || strncmp(base, "gramine", 7) == 0;
+		mine |= inst->dir[0] && strcmp(arg, ws) == 0;
+	}
+	return program && (inst->mode == MSE_MODE_SGX || mine);
+}
+
 int mse_instance_alive(const struct mse_instance *inst)
 {
-	char path[64], buf[4096];
+	char path[64], buf[8192];
 	FILE *f;
 	size_t n;
 	char *p;
@@ -230,11 +281,8 @@ int mse_instance_alive(const struct mse_instance *inst)
 		return 0;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
-	for (size_t i = 0; i < n; i++)
-		if (buf[i] == 0)
-			buf[i] = ' ';
 	buf[n] = 0;
-	if (!strstr(buf, "mse-bootstrap") && !strstr(buf, "gramine"))
+	if (!cmdline_is_instance(inst, buf, n))
 		return 0;
 	/* A zombie is not alive. */
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)inst->pid);
@@ -413,7 +461,14 @@ int mse_instance_launch(struct mse_instance *inst, const char *exe, char *const 
 		return mse_err_field(err, exe, "cannot execute: %s", strerror(child_errno));
 	}
 	inst->pid = pid;
-	return mse_instance_save(inst, err);
+	if (mse_instance_save(inst, err) != 0) {
+		/* Unrecorded, nothing could ever stop it: do not leave it running. */
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		inst->pid = 0;
+		return -1;
+	}
+	return 0;
 }
 
 int mse_instance_relaunch(struct mse_instance *inst, struct mse_err *err)
@@ -554,26 +609,36 @@ out:
 	return rc;
 }
 
-int mse_instance_bootstrap_path(char *out, size_t size, struct mse_err *err)
+int mse_instance_installed_bootstrap(char *out, size_t size, struct mse_err *err)
 {
-	const char *env = getenv("MSE_BOOTSTRAP");
 	char self[PATH_MAX];
 	ssize_t n;
 	char *slash;
 
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return mse_err_set(err, "cannot find the running executable");
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	if (slash)
+		*slash = 0;
+	if (snprintf(out, size, "%s/mse-bootstrap", self) >= (int)size)
+		return mse_err_set(err, "path too long");
+	if (access(out, R_OK) != 0)
+		return mse_err_field(err, out, "mse-bootstrap is not installed beside mse (build it "
+					       "with 'make')");
+	return 0;
+}
+
+int mse_instance_bootstrap_path(char *out, size_t size, struct mse_err *err)
+{
+	const char *env = getenv("MSE_BOOTSTRAP");
+
 	if (env && *env) {
 		if (snprintf(out, size, "%s", env) >= (int)size)
 			return mse_err_set(err, "MSE_BOOTSTRAP too long");
-	} else {
-		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n <= 0)
-			return mse_err_set(err, "cannot find the running executable");
-		self[n] = 0;
-		slash = strrchr(self, '/');
-		if (slash)
-			*slash = 0;
-		if (snprintf(out, size, "%s/mse-bootstrap", self) >= (int)size)
-			return mse_err_set(err, "path too long");
+	} else if (mse_instance_installed_bootstrap(out, size, err) != 0) {
+		return -1;
 	}
 	if (access(out, X_OK) != 0)
 		return mse_err_field(err, out, "mse-bootstrap is not installed here (build it with "

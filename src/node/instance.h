@@ -115,6 +115,12 @@ int mse_instance_free_port(const char *host, uint16_t *port, struct mse_err *err
  * beside the running `mse` executable.
  */
 int mse_instance_bootstrap_path(char *out, size_t size, struct mse_err *err);
+/*
+ * The mse-bootstrap installed beside the running `mse`, whatever
+ * $MSE_BOOTSTRAP says: what a verifier expects by default (the variable
+ * chooses what an operator runs, never what a code provider trusts).
+ */
+int mse_instance_installed_bootstrap(char *out, size_t size, struct mse_err *err);
 /* 1 if this machine has an SGX device (/dev/sgx_enclave or /dev/sgx/enclave). */
 int mse_instance_sgx_device(void);
 

@@ -10,9 +10,106 @@
 #include "common/b64.h"
 #include "common/file.h"
 #include "common/hex.h"
+#include "crypto/seal.h"
 #include "net/client.h"
 
 #define MAX_SECRETS (16u << 20)
+
+/*
+ * obj (the text of a JSON object, "{...}") with "code_secret_key":"HEX" as
+ * its first member. The key goes straight into this buffer, never into a
+ * jansson value. The caller wipes and frees the result.
+ */
+static char *with_key(const char *obj, const char key_hex[65], struct mse_err *err)
+{
+	size_t n = strlen(obj) + 96;
+	char *out;
+
+	if (obj[0] != '{') {
+		mse_err_set(err, "internal error: not a JSON object");
+		return NULL;
+	}
+	out = malloc(n);
+	if (!out) {
+		mse_err_set(err, "out of memory");
+		return NULL;
+	}
+	snprintf(out, n, "{\"code_secret_key\":\"%s\"%s%s", key_hex, strcmp(obj, "{}") ? "," : "",
+		 obj + 1);
+	return out;
+}
+
+/* Wipes and frees a NUL-terminated secret text. NULL-safe. */
+static void free_text(char *s)
+{
+	if (s)
+		mse_file_free_secret(s, strlen(s));
+}
+
+/* The 32-byte key file as lowercase hex (65 bytes with the NUL). */
+static int read_key_hex(const char *path, char hex[65], struct mse_err *err)
+{
+	uint8_t *key = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	if (mse_file_read(path, 64, &key, &len, err) != 0)
+		return -1;
+	if (len != 32)
+		mse_err_field(err, path, "expected a 32-byte code key, got %zu bytes", len);
+	else
+		rc = mse_hex_encode(hex, 65, key, 32);
+	mse_file_free_secret(key, len);
+	return rc;
+}
+
+int mse_provision_seal(const char *src, const char *key_path, const uint8_t pk[32],
+		       const char *out_path, struct mse_err *err)
+{
+	uint8_t *text = NULL, *sealed = NULL;
+	size_t len = 0, sealed_len = 0;
+	char hex[65] = "", *obj = NULL, *plain = NULL;
+	json_t *o = NULL;
+	json_error_t jerr;
+	int rc = -1;
+
+	if (mse_file_exists(src)) {
+		if (mse_file_read(src, MAX_SECRETS, &text, &len, err) != 0)
+			return -1;
+		o = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &jerr);
+		if (!o) {
+			mse_err_at(err, src, jerr.line, jerr.column, "%s", jerr.text);
+			goto out;
+		}
+		if (!json_is_object(o)) {
+			mse_err_field(err, src, "expected a JSON object");
+			goto out;
+		}
+		/* Ours replaces any code_secret_key the file holds. */
+		json_object_del(o, "code_secret_key");
+	} else {
+		o = json_object();
+	}
+	if (read_key_hex(key_path, hex, err) != 0 || mse_seal_check_public_key(pk, err) != 0)
+		goto out;
+	obj = json_dumps(o, JSON_COMPACT);
+	if (!obj) {
+		mse_err_set(err, "out of memory");
+		goto out;
+	}
+	if (!(plain = with_key(obj, hex, err)) ||
+	    mse_seal_seal(pk, (const uint8_t *)plain, strlen(plain), &sealed, &sealed_len, err) != 0)
+		goto out;
+	rc = mse_file_write_atomic(out_path, sealed, sealed_len, 0600, err);
+out:
+	sodium_memzero(hex, sizeof(hex));
+	free_text(obj);
+	free_text(plain);
+	json_decref(o);
+	mse_file_free_secret(text, len);
+	free(sealed);
+	return rc;
+}
 
 int mse_provision(const struct mse_instance *inst, const struct mse_provision_opts *o,
 		  struct mse_err *err)
@@ -25,9 +122,9 @@ int mse_provision(const struct mse_instance *inst, const struct mse_provision_op
 		.timeout_ms = o->timeout_ms ? o->timeout_ms : 60000,
 		.max_body = 1 << 20,
 	};
-	uint8_t *key = NULL, *secrets = NULL, *sealed = NULL, *sslkey = NULL;
-	size_t key_len = 0, secrets_len = 0, sealed_len = 0, sslkey_len = 0;
-	char key_hex[65] = "", *sealed_b64 = NULL, *body = NULL;
+	uint8_t *secrets = NULL, *sealed = NULL, *sslkey = NULL;
+	size_t secrets_len = 0, sealed_len = 0, sslkey_len = 0;
+	char key_hex[65] = "", *sealed_b64 = NULL, *body = NULL, *obj = NULL;
 	struct mse_client_resp r = {0};
 	json_t *o_json = NULL, *sec = NULL;
 	json_error_t jerr;
@@ -38,16 +135,8 @@ int mse_provision(const struct mse_instance *inst, const struct mse_provision_op
 	if (!o->key_path && !o->secrets_path && !o->sealed_path && !o->ssl_key_path)
 		return mse_err_set(err, "nothing to send: give a code key, secrets or sealed secrets");
 	/* Read and check every input before any byte goes out. */
-	if (o->key_path) {
-		if (mse_file_read(o->key_path, 64, &key, &key_len, err) != 0)
-			goto out;
-		if (key_len != 32) {
-			mse_err_field(err, o->key_path, "expected a 32-byte code key, got %zu bytes", key_len);
-			goto out;
-		}
-		if (mse_hex_encode(key_hex, sizeof(key_hex), key, 32) != 0)
-			goto out;
-	}
+	if (o->key_path && read_key_hex(o->key_path, key_hex, err) != 0)
+		goto out;
 	if (o->secrets_path) {
 		if (mse_file_read(o->secrets_path, MAX_SECRETS, &secrets, &secrets_len, err) != 0)
 			goto out;
@@ -88,17 +177,21 @@ int mse_provision(const struct mse_instance *inst, const struct mse_provision_op
 	mse_client_resp_free(&r);
 	o_json = json_object();
 	json_object_set_new(o_json, "uuid", json_string(inst->uuid));
-	if (key)
-		json_object_set_new(o_json, "code_secret_key", json_string(key_hex));
 	if (sec)
 		json_object_set(o_json, "app_secrets", sec);
 	if (sealed_b64)
 		json_object_set_new(o_json, "app_sealed_secrets", json_string(sealed_b64));
 	if (sslkey)
 		json_object_set_new(o_json, "ssl_private_key", json_stringn((const char *)sslkey, sslkey_len));
-	body = json_dumps(o_json, JSON_COMPACT);
-	if (!body) {
+	obj = json_dumps(o_json, JSON_COMPACT);
+	if (!obj) {
 		mse_err_set(err, "out of memory");
+		goto out;
+	}
+	if (!o->key_path) {
+		body = obj;
+		obj = NULL;
+	} else if (!(body = with_key(obj, key_hex, err))) {
 		goto out;
 	}
 	if (mse_client_request(&co, "POST", "/", "application/json", body, strlen(body), &r, err) != 0)
@@ -111,14 +204,11 @@ int mse_provision(const struct mse_instance *inst, const struct mse_provision_op
 	rc = 0;
 out:
 	mse_client_resp_free(&r);
-	if (body) {
-		sodium_memzero(body, strlen(body));
-		free(body);
-	}
+	free_text(body);
+	free_text(obj);
 	json_decref(o_json);
 	json_decref(sec);
 	sodium_memzero(key_hex, sizeof(key_hex));
-	mse_file_free_secret(key, key_len);
 	mse_file_free_secret(secrets, secrets_len);
 	mse_file_free_secret(sealed, sealed_len);
 	mse_file_free_secret(sslkey, sslkey_len);

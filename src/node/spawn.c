@@ -128,8 +128,16 @@ out:
 	return rc;
 }
 
-static int write_sgx_files(const struct mse_spawn_opts *o, struct mse_instance *inst,
-			   const char *bootstrap, char *const argv[], struct mse_err *err)
+static int on_path(const char *program);
+
+/*
+ * Renders the Gramine manifest template and argv file in memory, before
+ * anything is created: a bad option fails here, and where Gramine is absent
+ * nothing is left behind. *text and *av are malloc'd.
+ */
+static int render_sgx_files(const struct mse_spawn_opts *o, const struct mse_instance *inst,
+			    const char *bootstrap, char *const argv[], char **text, uint8_t **av,
+			    size_t *av_len, struct mse_err *err)
 {
 	struct mse_manifest_opts mo = {
 		.bootstrap_path = bootstrap,
@@ -137,27 +145,52 @@ static int write_sgx_files(const struct mse_spawn_opts *o, struct mse_instance *
 		.workspace = inst->workspace,
 		.size_mb = o->size_mb,
 	};
-	char path[PATH_MAX + 32], *text = NULL;
-	uint8_t *av = NULL;
-	size_t argc = 0, av_len;
-	int rc = -1;
+	size_t argc = 0;
 
+	*text = NULL;
+	*av = NULL;
 	while (argv[argc])
 		argc++;
-	if (mse_manifest_render(&mo, &text, err) != 0 ||
-	    mse_manifest_argv((const char *const *)argv, argc, &av, &av_len, err) != 0)
+	if (mse_manifest_render(&mo, text, err) != 0)
+		return -1;
+	if (mse_manifest_argv((const char *const *)argv, argc, av, av_len, err) != 0) {
+		free(*text);
+		*text = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* The SGX path as far as this build goes: the manifest, then Gramine. Always fails. */
+static int spawn_sgx(const struct mse_spawn_opts *o, const struct mse_instance *inst,
+		     const char *bootstrap, char *const argv[], struct mse_err *err)
+{
+	char path[PATH_MAX + 32], *text = NULL;
+	uint8_t *av = NULL;
+	size_t av_len = 0;
+
+	if (render_sgx_files(o, inst, bootstrap, argv, &text, &av, &av_len, err) != 0)
 		goto out;
-	snprintf(path, sizeof(path), "%s/mse.manifest.template", inst->dir);
-	if (mse_file_write_atomic(path, text, strlen(text), 0644, err) != 0)
+	STEP(o, "rendered the Gramine manifest (%zu bytes, sgx.enclave_size %uM) and argv (%zu bytes)",
+	     strlen(text), o->size_mb, av_len);
+	if (!on_path("gramine-sgx-sign") || !on_path("gramine-sgx")) {
+		mse_err_set(err, "Gramine is not installed on this machine (gramine-sgx-sign and "
+				 "gramine-sgx not found on PATH): install Gramine to run on SGX, or use "
+				 "--simulation. Nothing was started or kept.");
 		goto out;
-	snprintf(path, sizeof(path), "%s/argv", inst->dir);
-	if (mse_file_write_atomic(path, av, av_len, 0644, err) != 0)
+	}
+	/* Leave the manifest where the operator can read it, never in a half-made state directory. */
+	snprintf(path, sizeof(path), "%s/mse.manifest.template", o->output_dir);
+	if (mse_file_mkdirs(o->output_dir, 0755, err) != 0 ||
+	    mse_file_write_atomic(path, text, strlen(text), 0644, err) != 0)
 		goto out;
-	rc = 0;
+	mse_err_set(err, "running under Gramine is not supported by this build yet: the manifest "
+			 "template is in %s; use --simulation",
+		    path);
 out:
 	free(text);
 	free(av);
-	return rc;
+	return -1;
 }
 
 /* 1 if PROGRAM is an executable on $PATH. */
@@ -200,16 +233,8 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 	STEP(o, "checking %s", o->package);
 	if (mse_package_inspect(o->package, &info, err) != 0)
 		return -1;
-	if (mse_instance_create(inst, err) != 0)
-		return -1;
-	created = 1;
-	snprintf(pkgdir, sizeof(pkgdir), "%s/package", inst->dir);
-	if (mse_package_extract(o->package, pkgdir, &info, err) != 0)
-		goto fail;
-	snprintf(app_tar, sizeof(app_tar), "%s/app.tar", pkgdir);
+	/* Everything the enclave is started with is settled before anything is created. */
 	snprintf(inst->app_dir, sizeof(inst->app_dir), "%.4000s/app", inst->workspace);
-	if (mse_tar_extract(app_tar, inst->app_dir, NULL, 0644, err) != 0)
-		goto fail;
 	if (!realpath(o->package, inst->package))
 		snprintf(inst->package, sizeof(inst->package), "%s", o->package);
 	snprintf(inst->application, sizeof(inst->application), "%s", info.python_application);
@@ -223,10 +248,8 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 	snprintf(inst->subject, sizeof(inst->subject), "%s", subject);
 	snprintf(inst->cert_mode, sizeof(inst->cert_mode), "%s",
 		 o->certificate ? "certificate" : o->no_ssl ? "no-ssl" : "ratls");
-	if (o->certificate && !realpath(o->certificate, inst->certificate)) {
-		mse_err_field(err, o->certificate, "%s", strerror(errno));
-		goto fail;
-	}
+	if (o->certificate && !realpath(o->certificate, inst->certificate))
+		return mse_err_field(err, o->certificate, "%s", strerror(errno));
 	inst->size_mb = o->size_mb;
 	inst->expiration = (int64_t)time(NULL) + (int64_t)o->days * 86400;
 	mse_instance_new_uuid(inst->uuid);
@@ -235,16 +258,7 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 		if (inst->mode == MSE_MODE_SGX)
 			inst->port = 443;
 		else if (mse_instance_free_port(o->host, &inst->port, err) != 0)
-			goto fail;
-	}
-	if (inst->mode == MSE_MODE_SIMULATION) {
-		if (mse_sim_dir(sim_dir, sizeof(sim_dir), err) != 0)
-			goto fail;
-		if (!mse_sim_exists(sim_dir)) {
-			STEP(o, "creating the simulation root in %s", sim_dir);
-			if (mse_sim_init(sim_dir, 0, err) != 0)
-				goto fail;
-		}
+			return -1;
 	}
 	snprintf(port, sizeof(port), "%u", (unsigned)inst->port);
 	snprintf(exp, sizeof(exp), "%lld", (long long)inst->expiration);
@@ -280,21 +294,24 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 		argv[n++] = inst->workspace;
 	}
 	argv[n] = NULL;
-	if (inst->mode == MSE_MODE_SGX) {
-		STEP(o, "writing the Gramine manifest in %s", inst->dir);
-		if (write_sgx_files(o, inst, bootstrap, argv, err) != 0)
-			goto fail;
-		if (!on_path("gramine-sgx-sign") || !on_path("gramine-sgx")) {
-			mse_err_set(err, "Gramine is not installed on this machine (gramine-sgx-sign and "
-					 "gramine-sgx not found): install Gramine to run on SGX, or use "
-					 "--simulation");
-			goto fail;
-		}
-		mse_err_set(err, "running under Gramine is not supported by this build yet: the "
-				 "manifest is in %s; use --simulation",
-			    inst->dir);
-		goto fail;
+	if (inst->mode == MSE_MODE_SGX)
+		return spawn_sgx(o, inst, bootstrap, argv, err);
+	if (mse_sim_dir(sim_dir, sizeof(sim_dir), err) != 0)
+		return -1;
+	if (!mse_sim_exists(sim_dir)) {
+		STEP(o, "creating the simulation root in %s", sim_dir);
+		if (mse_sim_init(sim_dir, 0, err) != 0)
+			return -1;
 	}
+	if (mse_instance_create(inst, err) != 0)
+		return -1;
+	created = 1;
+	snprintf(pkgdir, sizeof(pkgdir), "%s/package", inst->dir);
+	if (mse_package_extract(o->package, pkgdir, &info, err) != 0)
+		goto fail;
+	snprintf(app_tar, sizeof(app_tar), "%s/app.tar", pkgdir);
+	if (mse_tar_extract(app_tar, inst->app_dir, NULL, 0644, err) != 0)
+		goto fail;
 	STEP(o, "starting mse-bootstrap (%s) on %s:%u, uuid %s", mse_instance_mode_name(inst->mode),
 	     inst->host, (unsigned)inst->port, inst->uuid);
 	if (mse_instance_launch(inst, bootstrap, argv, err) != 0)

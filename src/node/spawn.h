@@ -3,9 +3,12 @@
  * the spawn step of `mse deploy`).
  *
  * 1. checks the package (mse_package_inspect: package.json's digest of
- *    app.tar) and unpacks it into the instance's state directory;
- * 2. in simulation, makes sure the simulation root exists ('mse sim init');
- *    with SGX, writes the Gramine manifest and argv and signs them;
+ *    app.tar) and settles every argument (uuid, port, expiration);
+ * 2. with SGX, renders the Gramine manifest and argv in memory and stops
+ *    there with a clear error (no Gramine here; running under it is not
+ *    supported yet): nothing is created; in simulation, makes sure the
+ *    simulation root exists ('mse sim init'), claims the state directory
+ *    and unpacks the package into it;
  * 3. starts mse-bootstrap with a fresh uuid and expiration, detached, its
  *    output in the instance log;
  * 4. waits until its configuration server answers, fetches its RA-TLS

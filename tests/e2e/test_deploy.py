@@ -308,3 +308,128 @@ def test_spawn_refused():
     r = mse(env, "deploy", "--project", str(proj), check=False)
     assert r.returncode == 1 and "step 1 (check)" in r.stderr
     assert mse(env, "list").stdout.strip().startswith("no enclaves")
+
+
+def test_spawn_sgx_without_gramine_renders_the_manifest_and_leaves_nothing(tmp_path):
+    env = env_for(tmp_path)
+    env["PATH"] = "/usr/bin:/bin"
+    if any(Path(d, p).exists() for d in ("/usr/bin", "/bin") for p in ("gramine-sgx", "gramine-sgx-sign")):
+        pytest.skip("Gramine is installed here")
+    proj = scaffold(tmp_path, env)
+    tar, _ = package(env, proj, tmp_path / "pkg")
+    out = tmp_path / "ev"
+    r = mse(env, "spawn", "g", "--sgx", "--size", "2048", "--package", str(tar), "--output", str(out),
+            check=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "Gramine is not installed" in r.stderr and "--simulation" in r.stderr
+    # The manifest was generated (in memory) before Gramine was looked for.
+    assert re.search(r"rendered the Gramine manifest \(\d+ bytes, sgx.enclave_size 2048M\)", r.stdout), r.stdout
+    # No state directory, no output, no simulation root, no process.
+    assert not (Path(env["XDG_STATE_HOME"]) / "mse/g").exists()
+    assert not out.exists() or not any(out.iterdir())
+    assert mse(env, "list").stdout.strip().startswith("no enclaves")
+
+
+def self_signed(tmp: Path, name="localhost"):
+    """An impostor's certificate for the same name, from the openssl CLI."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", str(tmp / "evil.key"), "-out", str(tmp / "evil.pem"),
+                    "-days", "2", "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}"],
+                   check=True, capture_output=True)
+    return tmp / "evil.pem", tmp / "evil.key"
+
+
+def test_run_to_a_swapped_server_sends_nothing(tmp_path):
+    import threading
+    env = env_for(tmp_path)
+    proj = scaffold(tmp_path, env)
+    tar, key, ratls = spawn_verified(env, tmp_path, proj, "sw")
+    cert, ckey = self_signed(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(ckey))
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(0.2)
+    seen = {"connections": 0, "data": b""}
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                continue
+            seen["connections"] += 1
+            c.settimeout(5)
+            try:
+                with ctx.wrap_socket(c, server_side=True) as t:
+                    while chunk := t.recv(65536):
+                        seen["data"] += chunk
+                    # Had it got this far, it would answer as a configuration server.
+                    t.sendall(b"HTTP/1.1 200 OK\r\nMse-Status: Waiting\r\nContent-Length: 0\r\n\r\n")
+            except (OSError, ssl.SSLError):
+                pass
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    sf = Path(env["XDG_STATE_HOME"]) / "mse/sw/state.json"
+    good = json.loads(sf.read_text())
+    try:
+        # The operator points the instance at another server holding another key.
+        sf.write_text(json.dumps(dict(good, port=srv.getsockname()[1])))
+        r = mse(env, "run", "sw", "--ratls", str(ratls), "--key", str(key),
+                "--secrets", str(proj / "secrets.json"), check=False)
+        assert r.returncode == 1, r.stdout
+        assert "not the pinned one" in r.stderr, r.stderr
+        assert seen["connections"] >= 1          # it did try that server...
+        assert seen["data"] == b""               # ...and sent it nothing, not even the GET
+        # The real enclave still waits: nothing reached it either.
+        sf.write_text(json.dumps(good))
+        assert state(env, "sw")["status"] == "waiting secret keys"
+    finally:
+        stop.set()
+        th.join(5)
+        srv.close()
+        mse(env, "stop", "sw", "--remove", check=False)
+
+
+def test_deploy_verify_failure_stops_and_removes_the_enclave(tmp_path):
+    env = env_for(tmp_path)
+    proj = scaffold(tmp_path, env)
+    # The verifier recomputes MRENCLAVE from the mse-bootstrap beside mse: a
+    # wrapper directory holds a copy of mse and a bootstrap one byte longer,
+    # while MSE_BOOTSTRAP keeps running the real one. Spawn succeeds, the
+    # measurement cannot match.
+    wrap = tmp_path / "wrap"
+    wrap.mkdir()
+    real_boot = Path(os.environ.get("MSE_BOOTSTRAP", "build/mse-bootstrap")).resolve()
+    (wrap / "mse").write_bytes(Path(MSE).read_bytes())
+    (wrap / "mse-bootstrap").write_bytes(real_boot.read_bytes() + b"\0")
+    for f in ("mse", "mse-bootstrap"):
+        (wrap / f).chmod(0o755)
+    env["MSE_BOOTSTRAP"] = str(real_boot)
+    p = subprocess.run([str(wrap / "mse"), "deploy", "--project", str(proj), "--no-tests"], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "[4/8] evidence" in p.stdout and "[6/8]" not in p.stdout
+    assert "step 5 (verify) failed" in p.stderr
+    assert "MRENCLAVE" in p.stderr and "measurement" in p.stderr
+    # Stopped and removed: no state, no process, nothing listed.
+    root = Path(env["XDG_STATE_HOME"]) / "mse"
+    assert not (root / "demo").exists()
+    assert mse(env, "list").stdout.strip().startswith("no enclaves")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        assert str(root).encode() not in cmd, cmd
+    # Nothing secret was prepared: no sealed secrets, and this run's code key is gone.
+    work = proj / ".mse"
+    assert not (work / "sealed_secrets.bin").exists()
+    assert not list(work.glob("package.*/package_*.key"))
+    # The enclave's log was kept for the user, private.
+    log = work / "demo-bootstrap.log"
+    assert log.exists() and (log.stat().st_mode & 0o777) == 0o600
+    assert str(log) in p.stderr

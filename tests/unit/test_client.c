@@ -133,12 +133,36 @@ static void connection_refused_is_reported(void **state)
 	assert_non_null(strstr(err.msg, "127.0.0.1:1"));
 }
 
+/* A path or name that does not fit is refused, never sent truncated (another request). */
+static void overlong_url_is_refused_not_truncated(void **state)
+{
+	char pem[128], path[1100], name[400];
+	struct mse_client_opts o = {.host = "127.0.0.1", .port = g_port, .pin_pem = pem,
+				    .server_name = "enclave.test"};
+	struct mse_client_resp r;
+	struct mse_err err = {0};
+
+	(void)state;
+	snprintf(pem, sizeof(pem), "%s/server.pem", g_dir);
+	path[0] = '/';
+	memset(path + 1, 'a', sizeof(path) - 2);
+	path[sizeof(path) - 1] = 0;
+	assert_int_equal(mse_client_request(&o, "GET", path, NULL, NULL, 0, &r, &err), -1);
+	assert_non_null(strstr(err.msg, "URL too long"));
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = 0;
+	o.server_name = name;
+	assert_int_equal(mse_client_request(&o, "GET", "/", NULL, NULL, 0, &r, &err), -1);
+	assert_non_null(strstr(err.msg, "name too long"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(pinned_get_and_post),
 		cmocka_unit_test(another_certificate_is_refused),
 		cmocka_unit_test(connection_refused_is_reported),
+		cmocka_unit_test(overlong_url_is_refused_not_truncated),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/file.h"
@@ -123,6 +125,92 @@ static void a_foreign_pid_is_not_alive(void **state)
 	assert_int_equal(mse_instance_alive(&a), 0);
 }
 
+/* Two spawns of one name: the first create claims it, the second is refused. */
+static void create_claims_the_name(void **state)
+{
+	struct mse_instance a = {0}, b = {0}, got;
+	struct mse_err err = {0};
+
+	(void)state;
+	assert_int_equal(mse_instance_locate(&a, "race", &err), 0);
+	assert_int_equal(mse_instance_create(&a, &err), 0);
+	/* Nothing saved yet (the process is not launched): the name is taken all the same. */
+	assert_int_equal(mse_instance_locate(&b, "race", &err), 0);
+	assert_int_equal(mse_instance_create(&b, &err), -1);
+	assert_non_null(strstr(err.msg, "already exists"));
+	/* A spawn that dies here leaves a state 'mse stop --remove' can load. */
+	assert_int_equal(mse_instance_load(&got, "race", &err), 0);
+	assert_int_equal(got.pid, 0);
+}
+
+static pid_t start_sleeper(const char *arg0, const char *dollar0, const char *ws)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* /bin/sh with argv[0] ARG0: ARG0 -c 'sleep 30' DOLLAR0 --workspace WS. */
+		execl("/bin/sh", arg0, "-c", "sleep 30", dollar0, "--workspace", ws, (char *)NULL);
+		_exit(127);
+	}
+	usleep(100 * 1000);
+	return pid;
+}
+
+static void alive_needs_this_instance_workspace(void **state)
+{
+	struct mse_instance a = {0}, b = {0};
+	struct mse_err err = {0};
+	pid_t other, mine;
+
+	(void)state;
+	assert_int_equal(mse_instance_locate(&a, "mine", &err), 0);
+	assert_int_equal(mse_instance_locate(&b, "other", &err), 0);
+	a.mode = MSE_MODE_SIMULATION;
+	/* Another instance's bootstrap (a recycled pid): not this enclave, never signalled. */
+	other = start_sleeper("/opt/x/mse-bootstrap", "x", b.workspace);
+	a.pid = other;
+	assert_int_equal(mse_instance_alive(&a), 0);
+	/* This instance's: alive. */
+	mine = start_sleeper("/opt/x/mse-bootstrap", "x", a.workspace);
+	a.pid = mine;
+	assert_int_equal(mse_instance_alive(&a), 1);
+	/* A process that only mentions mse-bootstrap in an argument is not one. */
+	kill(other, SIGKILL);
+	waitpid(other, NULL, 0);
+	other = start_sleeper("/bin/sh", "/opt/x/mse-bootstrap", a.workspace);
+	a.pid = other;
+	assert_int_equal(mse_instance_alive(&a), 0);
+	kill(other, SIGKILL);
+	waitpid(other, NULL, 0);
+	kill(mine, SIGKILL);
+	waitpid(mine, NULL, 0);
+	a.pid = mine;
+	assert_int_equal(mse_instance_alive(&a), 0);
+}
+
+/* A launch whose state cannot be saved leaves no process running untracked. */
+static void launch_without_saved_state_kills_the_process(void **state)
+{
+	struct mse_instance a = {0};
+	struct mse_err err = {0};
+	char path[4200];
+
+	(void)state;
+	assert_int_equal(mse_instance_locate(&a, "unsaved", &err), 0);
+	assert_int_equal(mse_instance_create(&a, &err), 0);
+	char *argv[] = {"/opt/x/mse-bootstrap", "-c", "sleep 30", "x", "--workspace", a.workspace, NULL};
+
+	/* state.json cannot be replaced by a directory: the save after the fork fails. */
+	snprintf(path, sizeof(path), "%s/state.json", a.dir);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(mse_instance_launch(&a, "/bin/sh", argv, &err), -1);
+	assert_int_equal(a.pid, 0);
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1); /* no child left, not even a zombie */
+	rmdir(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -130,6 +218,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(save_load_list_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt_state_names_the_file, setup, teardown),
 		cmocka_unit_test(a_foreign_pid_is_not_alive),
+		cmocka_unit_test_setup_teardown(create_claims_the_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(alive_needs_this_instance_workspace, setup, teardown),
+		cmocka_unit_test_setup_teardown(launch_without_saved_state_kills_the_process, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -47,6 +47,25 @@ static void parse_rejects_what_an_enclave_cannot_install(void **state)
 	assert_int_equal(err.col, 7);
 }
 
+/* Columns count from the start of the file's line, leading blanks included. */
+static void parse_columns_include_leading_blanks(void **state)
+{
+	struct mse_requirement *r;
+	struct mse_err err = {0};
+	size_t n;
+
+	(void)state;
+	assert_int_equal(mse_requirements_parse("   flask $1\n", 12, "r", &r, &n, &err), -1);
+	assert_int_equal(err.line, 1);
+	assert_int_equal(err.col, 10);
+	assert_int_equal(mse_requirements_parse("\t-e .\n", 6, "r", &r, &n, &err), -1);
+	assert_int_equal(err.col, 2);
+	/* Found by fuzz_requirements: a NUL in the specifier was taken as allowed. */
+	assert_int_equal(mse_requirements_parse("flask>=2.0 \0\0x\n", 15, "r", &r, &n, &err), -1);
+	assert_int_equal(err.col, 12);
+	assert_non_null(strstr(err.msg, "byte 0x00"));
+}
+
 static void check_against_the_real_interpreter(void **state)
 {
 	const char *dir = tu_tmpdir();
@@ -65,6 +84,10 @@ static void check_against_the_real_interpreter(void **state)
 	assert_non_null(strstr(err.msg, "requirements.txt:1: flask: installed"));
 	assert_non_null(strstr(err.msg, "requirements.txt:2: no_such_dist_xyz: not installed"));
 	assert_non_null(strstr(err.msg, "python3-no-such-dist-xyz"));
+	/* A specifier PEP 440 rejects is named with its line, not "cannot run python". */
+	tu_write(path, "flask\nflask >>1.0\n", 17);
+	assert_int_equal(mse_requirements_check(path, tu_python(), &err), -1);
+	assert_non_null(strstr(err.msg, "requirements.txt:2: flask: \">>1.0\" is not a valid version specifier"));
 	/* No file: nothing required. */
 	snprintf(path, sizeof(path), "%s/none.txt", dir);
 	assert_int_equal(mse_requirements_check(path, tu_python(), &err), 0);
@@ -76,6 +99,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(parse_names_specs_and_lines),
 		cmocka_unit_test(parse_rejects_what_an_enclave_cannot_install),
+		cmocka_unit_test(parse_columns_include_leading_blanks),
 		cmocka_unit_test(check_against_the_real_interpreter),
 	};
 
