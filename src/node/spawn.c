@@ -7,7 +7,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
 #include "attest/ratls.h"
+#include "attest/pccs.h"
 #include "attest/sim.h"
 #include "common/file.h"
 #include "crypto/archive.h"
@@ -84,13 +88,57 @@ out:
 	return rc;
 }
 
+/*
+ * The signer's public key as PEM, from a public or a private key file (the
+ * RSA-3072 key given to gramine-sgx-sign): evidence.json carries only the
+ * public part. *out is malloc'd.
+ */
+static int signer_public_pem(const char *path, char **out, struct mse_err *err)
+{
+	EVP_PKEY *pk = NULL;
+	BIO *b = NULL, *o = NULL;
+	char *mem;
+	long n;
+	int rc = -1;
+
+	*out = NULL;
+	b = BIO_new_file(path, "r");
+	if (!b)
+		return mse_err_field(err, path, "cannot open the signer key");
+	pk = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
+	if (!pk) {
+		(void)BIO_reset(b);
+		pk = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	}
+	ERR_clear_error();
+	if (!pk || EVP_PKEY_base_id(pk) != EVP_PKEY_RSA) {
+		mse_err_field(err, path, "expected an RSA signer key (PEM, public or private)");
+		goto out;
+	}
+	o = BIO_new(BIO_s_mem());
+	if (!o || PEM_write_bio_PUBKEY(o, pk) != 1 || (n = BIO_get_mem_data(o, &mem)) <= 0 ||
+	    !(*out = malloc((size_t)n + 1))) {
+		mse_err_set(err, "cannot encode the signer key");
+		goto out;
+	}
+	memcpy(*out, mem, (size_t)n);
+	(*out)[n] = 0;
+	rc = 0;
+out:
+	BIO_free(o);
+	BIO_free(b);
+	EVP_PKEY_free(pk);
+	return rc;
+}
+
 int mse_spawn_write_evidence(const struct mse_instance *inst, const char *dir, const char *pccs_url,
 			     const char *signer_key, char *evidence_path, size_t ev_size,
 			     char *ratls_path, size_t ratls_size, struct mse_err *err)
 {
 	char src[PATH_MAX + 16], sim_dir[PATH_MAX], coll[PATH_MAX + 16], signer_path[PATH_MAX + 16];
-	uint8_t *pem = NULL, *signer = NULL;
-	size_t pem_len, signer_len;
+	uint8_t *pem = NULL;
+	char *signer = NULL;
+	size_t pem_len;
 	struct mse_evidence_args a = {
 		.subject = inst->subject,
 		.san = inst->san,
@@ -101,25 +149,45 @@ int mse_spawn_write_evidence(const struct mse_instance *inst, const char *dir, c
 	};
 	int rc = -1;
 
-	(void)pccs_url;
-	if (inst->mode == MSE_MODE_SGX)
-		return mse_err_set(err, "evidence for SGX instances needs collateral from a PCCS, "
-					"which this build does not fetch yet");
-	if (mse_sim_dir(sim_dir, sizeof(sim_dir), err) != 0)
-		return -1;
-	snprintf(coll, sizeof(coll), "%s/collateral", sim_dir);
-	if (signer_key)
-		snprintf(signer_path, sizeof(signer_path), "%s", signer_key);
-	else
-		snprintf(signer_path, sizeof(signer_path), "%s/signer.pem", sim_dir);
 	mse_instance_ratls_path(inst, src, sizeof(src));
-	if (mse_file_mkdirs(dir, 0755, err) != 0 || mse_file_read(src, 1 << 20, &pem, &pem_len, err) != 0 ||
-	    mse_file_read(signer_path, 1 << 20, &signer, &signer_len, err) != 0)
+	if (mse_file_mkdirs(dir, 0755, err) != 0 || mse_file_read(src, 1 << 20, &pem, &pem_len, err) != 0)
+		goto out;
+	if (inst->mode == MSE_MODE_SGX) {
+		/* Intel's collateral for the platform that produced the quote, via the PCCS. */
+		struct mse_pccs_opts po;
+		struct mse_pccs_info info;
+		struct mse_ratls cert = {0};
+
+		if (!signer_key) {
+			mse_err_field(err, "--signer-key", "SGX evidence needs the enclave signer's key "
+							   "(the RSA key given to gramine-sgx-sign)");
+			goto out;
+		}
+		snprintf(signer_path, sizeof(signer_path), "%s", signer_key);
+		mse_pccs_opts_init(&po);
+		po.url = pccs_url;
+		if (mse_ratls_parse(&cert, pem, pem_len, err) != 0)
+			goto out;
+		rc = mse_pccs_fetch_for_quote(&po, cert.quote, cert.quote_len, coll, sizeof(coll), &info, err);
+		mse_ratls_free(&cert);
+		if (rc != 0)
+			goto out;
+		rc = -1;
+	} else {
+		if (mse_sim_dir(sim_dir, sizeof(sim_dir), err) != 0)
+			goto out;
+		snprintf(coll, sizeof(coll), "%s/collateral", sim_dir);
+		if (signer_key)
+			snprintf(signer_path, sizeof(signer_path), "%s", signer_key);
+		else
+			snprintf(signer_path, sizeof(signer_path), "%s/signer.pem", sim_dir);
+	}
+	if (signer_public_pem(signer_path, &signer, err) != 0)
 		goto out;
 	snprintf(ratls_path, ratls_size, "%s/ratls.pem", dir);
 	snprintf(evidence_path, ev_size, "%s/evidence.json", dir);
 	if (mse_file_write_atomic(ratls_path, pem, pem_len, 0644, err) != 0 ||
-	    mse_evidence_write(evidence_path, &a, (const char *)pem, coll, (const char *)signer, err) != 0)
+	    mse_evidence_write(evidence_path, &a, (const char *)pem, coll, signer, err) != 0)
 		goto out;
 	rc = 0;
 out:
