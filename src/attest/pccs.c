@@ -9,6 +9,7 @@
  * values are the PEM chain, percent-encoded.
  */
 #include "attest/pccs.h"
+#include "attest/tcb.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -46,56 +47,6 @@ void mse_pccs_opts_init(struct mse_pccs_opts *o)
 }
 
 /* ---- small parsers ------------------------------------------------------ */
-
-static int digits(const char *s, int n, int *v)
-{
-	*v = 0;
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		*v = *v * 10 + (s[i] - '0');
-	}
-	return 0;
-}
-
-int mse_pccs_parse_time(const char *s, time_t *out)
-{
-	struct tm tm;
-	int y, mo, d, h, mi, se;
-	const char *p;
-	time_t t;
-
-	/* RFC 3339 in UTC, as PCS writes issueDate/nextUpdate. */
-	if (!s || strlen(s) < 20 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) ||
-	    s[7] != '-' || digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
-	    digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
-	    digits(s + 17, 2, &se))
-		return -1;
-	p = s + 19;
-	if (*p == '.') {
-		p++;
-		if (!isdigit((unsigned char)*p))
-			return -1;
-		while (isdigit((unsigned char)*p))
-			p++;
-	}
-	if (!((p[0] == 'Z' || p[0] == 'z') && p[1] == '\0') && strcmp(p, "+00:00") != 0)
-		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = se;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return -1;
-	*out = t;
-	return 0;
-}
 
 static void fmt_time(time_t t, char *out, size_t size)
 {
@@ -462,7 +413,7 @@ static int json_next_update(const uint8_t *text, size_t len, const char *obj_key
 		goto out;
 	}
 	nu = json_object_get(obj, "nextUpdate");
-	if (!json_is_string(nu) || mse_pccs_parse_time(json_string_value(nu), out) != 0) {
+	if (!json_is_string(nu) || mse_tcb_parse_time(json_string_value(nu), out) != 0) {
 		mse_err_expect(err, "nextUpdate", "a date like 2025-01-31T12:00:00Z",
 			       json_is_string(nu) ? json_string_value(nu) : "nothing");
 		goto out;
@@ -788,7 +739,7 @@ static int take_json(struct resp *r, const char *url_path, const char *obj_key, 
 		goto out;
 	}
 	f = json_object_get(obj, "nextUpdate");
-	if (!json_is_string(f) || mse_pccs_parse_time(json_string_value(f), &t) != 0) {
+	if (!json_is_string(f) || mse_tcb_parse_time(json_string_value(f), &t) != 0) {
 		mse_err_set(err, "GET %s: %s.nextUpdate is not a date", url_path, obj_key);
 		goto out;
 	}

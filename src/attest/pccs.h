@@ -144,8 +144,6 @@ int mse_pccs_url_decode(const char *in, size_t len, char *out, size_t out_size,
  */
 int mse_pccs_crl_to_der(const uint8_t *body, size_t len, uint8_t *out, size_t out_size,
 			size_t *out_len, struct mse_err *err) MSE_MUST_CHECK;
-/* "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (RFC 3339, UTC) to time_t. */
-int mse_pccs_parse_time(const char *s, time_t *out) MSE_MUST_CHECK;
 /*
  * Earliest nextUpdate among the dated pieces of a collateral directory; the
  * name of that piece goes to which (may be NULL). Fails if a piece is

@@ -189,6 +189,13 @@ const char *mse_pck_ca_name(enum mse_pck_ca ca)
 	}
 }
 
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
 int mse_pck_from_x509(struct mse_pck_info *out, X509 *cert, struct mse_err *err)
 {
 	ASN1_OBJECT *oid = OBJ_txt2obj(MSE_PCK_SGX_EXT_OID, 1);
@@ -212,9 +219,14 @@ int mse_pck_from_x509(struct mse_pck_info *out, X509 *cert, struct mse_err *err)
 		return ret;
 	X509_NAME_get_text_by_NID(X509_get_issuer_name(cert), NID_commonName, cn, sizeof(cn));
 	ERR_clear_error();
-	if (strcmp(cn, "Intel SGX PCK Platform CA") == 0)
+	/*
+	 * Intel's CNs are "Intel SGX PCK Platform CA" / "... Processor CA"; the
+	 * simulation's end the same way. The name only selects which CRL to
+	 * fetch: the chain itself is verified elsewhere.
+	 */
+	if (ends_with(cn, "SGX PCK Platform CA"))
 		out->ca = MSE_PCK_CA_PLATFORM;
-	else if (strcmp(cn, "Intel SGX PCK Processor CA") == 0)
+	else if (ends_with(cn, "SGX PCK Processor CA"))
 		out->ca = MSE_PCK_CA_PROCESSOR;
 	return 0;
 }

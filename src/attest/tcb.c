@@ -52,18 +52,21 @@ int mse_tcb_parse_time(const char *s, time_t *out)
 {
 	struct tm tm = {0};
 	int y, mo, d, h, mi, se;
-	size_t n = strlen(s), i = 19;
+	size_t n, i = 19;
+	time_t t;
 
-	if (n < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
-	    num(s, 4, &y) || num(s + 5, 2, &mo) || num(s + 8, 2, &d) || num(s + 11, 2, &h) ||
-	    num(s + 14, 2, &mi) || num(s + 17, 2, &se))
+	/* RFC 3339 in UTC, as Intel's PCS and the PCCS write issueDate/nextUpdate. */
+	if (!s || (n = strlen(s)) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
+	    s[13] != ':' || s[16] != ':' || num(s, 4, &y) || num(s + 5, 2, &mo) || num(s + 8, 2, &d) ||
+	    num(s + 11, 2, &h) || num(s + 14, 2, &mi) || num(s + 17, 2, &se))
 		return -1;
 	if (s[i] == '.') {
-		i++;
+		if (++i >= n || s[i] < '0' || s[i] > '9')
+			return -1;
 		while (i < n && s[i] >= '0' && s[i] <= '9')
 			i++;
 	}
-	if (i + 1 != n || s[i] != 'Z')
+	if (!((i + 1 == n && (s[i] == 'Z' || s[i] == 'z')) || strcmp(s + i, "+00:00") == 0))
 		return -1;
 	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
 		return -1;
@@ -73,7 +76,10 @@ int mse_tcb_parse_time(const char *s, time_t *out)
 	tm.tm_hour = h;
 	tm.tm_min = mi;
 	tm.tm_sec = se;
-	*out = timegm(&tm);
+	t = timegm(&tm);
+	if (t == (time_t)-1)
+		return -1;
+	*out = t;
 	return 0;
 }
 

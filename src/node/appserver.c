@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/log.h"
 #include "net/server.h"
@@ -68,10 +69,15 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 	struct mse_server *s = NULL;
 	struct sigaction sa, old_term, old_int;
 	SSL_CTX *tls = NULL;
+	struct stat st;
 	int rc = -1, signals_set = 0;
 
 	if (!c->app || !c->code_dir)
 		return mse_err_set(err, "the app (MODULE:VARIABLE) and its code directory are required");
+	if (stat(c->code_dir, &st) != 0)
+		return mse_err_field(err, "code", "%s: %s", c->code_dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return mse_err_field(err, "code", "%s: not a directory", c->code_dir);
 	if (!c->no_tls) {
 		/* Load the certificate first: a wrong path should fail before Python starts. */
 		mse_err_step(err, "tls");

@@ -336,6 +336,13 @@ static int serve_app(const struct mse_bootstrap_opts *o, const struct paths *p, 
 	ac.host = o->host;
 	ac.port = o->port;
 	ac.sandbox = o->sandbox;
+	/*
+	 * The enclave size bounds the app as it would in SGX: the app server
+	 * logs what is left after the interpreter and libraries are loaded
+	 * (MSE's "hardware_memory - libraries_size") and answers MemoryError
+	 * beyond it.
+	 */
+	ac.memory_mb = o->size_mb;
 	switch (o->tls_mode) {
 	case MSE_BOOT_RATLS:
 		ac.cert = rc_cert->cert;

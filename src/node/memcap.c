@@ -171,6 +171,11 @@ uint64_t mse_memcap_used(void)
 	return atomic_load(&g_used);
 }
 
+void mse_memcap_set_limit(uint64_t bytes)
+{
+	atomic_store(&g_limit, bytes);
+}
+
 uint64_t mse_memcap_limit(void)
 {
 	return atomic_load(&g_limit);

@@ -50,6 +50,8 @@ int mse_memcap_installed(void);
  * the budget. Fills *rep (may be NULL).
  */
 int mse_memcap_commit(uint64_t total_bytes, struct mse_memcap_report *rep, struct mse_err *err);
+/* Sets the limit on Python's accounted bytes directly (0 = none); tests use it. */
+void mse_memcap_set_limit(uint64_t bytes);
 /* Bytes Python has allocated now (accounted), and the current limit (0 = none). */
 uint64_t mse_memcap_used(void);
 uint64_t mse_memcap_limit(void);

@@ -634,11 +634,10 @@ static int check_status(PyObject *status)
 
 /*
  * Validates the header list (PEP 3333 "The start_response() Callable") and
- * returns a new list without hop-by-hop headers; records Content-Length and
- * Connection: close in r. NULL with an exception on bad input.
+ * returns a new list without hop-by-hop headers; reports Content-Length and
+ * Connection: close. NULL with an exception on bad input.
  */
-static PyObject *check_headers(struct wsgi_req *r, PyObject *headers, int64_t *declared,
-			       int *close_conn)
+static PyObject *check_headers(PyObject *headers, int64_t *declared, int *close_conn)
 {
 	PyObject *out;
 	Py_ssize_t n;
@@ -713,7 +712,6 @@ static PyObject *check_headers(struct wsgi_req *r, PyObject *headers, int64_t *d
 		if (PyList_Append(out, t) != 0)
 			goto fail;
 	}
-	(void)r;
 	return out;
 bad_cl:
 	PyErr_SetString(PyExc_ValueError,
@@ -903,7 +901,7 @@ typedef struct {
 
 static PyObject *sr_call(PyObject *o, PyObject *args, PyObject *kwds)
 {
-	static char *kwlist[] = {"status", "headers", "exc_info", NULL};
+	static char *kwlist[] = {"status", "response_headers", "exc_info", NULL};
 	StartResponseObject *self = (StartResponseObject *)o;
 	struct wsgi_req *r = self->r;
 	PyObject *status, *headers, *exc_info = Py_None, *checked;
@@ -945,7 +943,7 @@ static PyObject *sr_call(PyObject *o, PyObject *args, PyObject *kwds)
 	code = check_status(status);
 	if (code < 0)
 		return NULL;
-	checked = check_headers(r, headers, &declared, &close_conn);
+	checked = check_headers(headers, &declared, &close_conn);
 	if (!checked)
 		return NULL;
 	Py_INCREF(status);
@@ -1582,7 +1580,7 @@ static int pystatus_err(PyStatus st, struct mse_err *err, const char *what)
 			   st.func ? ": " : "", st.err_msg ? st.err_msg : "failed");
 }
 
-static int start_python(const struct mse_wsgi_config *cfg, struct mse_err *err)
+static int start_python(struct mse_err *err)
 {
 	PyPreConfig pre;
 	PyConfig c;
@@ -1616,7 +1614,6 @@ static int start_python(const struct mse_wsgi_config *cfg, struct mse_err *err)
 	PyConfig_Clear(&c);
 	if (PyStatus_Exception(st))
 		return pystatus_err(st, err, "python initialisation");
-	(void)cfg;
 	return 0;
 }
 
@@ -1749,7 +1746,7 @@ int mse_wsgi_init(const struct mse_wsgi_config *cfg, struct mse_wsgi **out, stru
 		return mse_err_set(err, "out of memory");
 	w->debug = cfg->debug;
 	w->main_thread = pthread_self();
-	if (start_python(cfg, err) != 0) {
+	if (start_python(err) != 0) {
 		free(w);
 		return -1;
 	}

@@ -333,6 +333,12 @@ def bad_header_app(environ, start_response):
     return [b"x"]
 
 
+def keywords_app(environ, start_response):
+    """start_response by keyword, with PEP 3333's parameter names."""
+    start_response(status="201 Created", response_headers=[("Content-Length", "2")], exc_info=None)
+    return [b"kw"]
+
+
 def twice_app(environ, start_response):
     start_response("200 OK", [])
     start_response("200 OK", [])
@@ -412,6 +418,7 @@ INVALID = {
     "/badstatus": bad_status_app,
     "/badheader": bad_header_app,
     "/twice": twice_app,
+    "/kw": keywords_app,
     "/excinfo-late": excinfo_late_app,
     "/strbody": str_body_app,
     "/nostart": no_start_app,

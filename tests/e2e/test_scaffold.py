@@ -358,8 +358,8 @@ def test_scaffold_then_deploy_end_to_end(tmp_path):
         r = subprocess.run([MSE, "deploy", "--project", str(proj), "--san", "localhost"],
                            capture_output=True, text=True, env=env, timeout=600)
         assert r.returncode == 0, r.stdout + r.stderr
-        # The generated tests ran with the pinned certificate, and passed.
-        assert "2 passed, 2 skipped" in r.stdout
+        # The generated tests ran with the pinned certificate and the secrets, and passed.
+        assert "4 passed" in r.stdout, r.stdout
         url = re.search(r"URL\s+(https://\S+)/health", r.stdout).group(1)
         ca = proj / ".mse" / "verified" / "ratls.pem"
         ctx = ssl.create_default_context(cafile=str(ca))

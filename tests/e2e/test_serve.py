@@ -9,6 +9,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -63,6 +64,8 @@ class Server:
     def text(self):
         if not self.log.closed:
             self.log.flush()
+        elif not os.path.exists(self.log_path):
+            return self.output
         with open(self.log_path) as f:
             return f.read()
 
@@ -104,12 +107,14 @@ class Server:
             self.proc.wait()
             raise AssertionError("mse serve did not stop on SIGTERM:\n" + self.text())
         self.log.close()
+        self.output = self.text()
+        shutil.rmtree(self.dir, ignore_errors=True)
         return rc
 
 
 @pytest.fixture(scope="module")
-def tls_files():
-    d = tempfile.mkdtemp(prefix="mse-serve-tls-")
+def tls_files(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("tls"))
     cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=localhost",
@@ -158,6 +163,11 @@ def test_import_errors_exit_1(tmp_path):
                            capture_output=True, text=True, env=env, timeout=60)
         assert r.returncode == 1, (spec, r.returncode, r.stderr)
         assert want in r.stderr, (spec, r.stderr)
+    for code, want in ((tmp_path / "missing", "No such file or directory"),
+                       (tmp_path / "broken.py", "not a directory")):
+        r = subprocess.run([MSE, "serve", "app:app", "--code", str(code), "--no-tls", "--port", "0"],
+                           capture_output=True, text=True, env=env, timeout=60)
+        assert r.returncode == 1 and want in r.stderr and "code" in r.stderr, r.stderr
 
 
 def test_bad_certificate_exit_1(tmp_path):
@@ -497,11 +507,11 @@ def test_seed_flask_examples(tmp_path, tls_files):
 # ---- the memory cap (non-sanitizer build: ASan's shadow would blur RSS) ------------
 
 def plain_build():
+    """build/mse, brought up to date (a no-op when it is)."""
     b = os.path.join(ROOT, "build", "mse")
-    if not os.path.exists(b):
-        r = subprocess.run(["make", "-C", ROOT, "-j2", "build/mse"], capture_output=True)
-        if r.returncode != 0:
-            return None
+    r = subprocess.run(["make", "-C", ROOT, "-j2", "build/mse"], capture_output=True)
+    if r.returncode != 0 or not os.path.exists(b):
+        return None
     return b
 
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "attest/pccs.h"
+#include "attest/tcb.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -35,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (s) {
 			memcpy(s, data + 1, size - 1);
 			s[size - 1] = '\0';
-			(void)mse_pccs_parse_time(s, &t);
+			(void)mse_tcb_parse_time(s, &t);
 			free(s);
 		}
 		break;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "attest/pccs.h"
+#include "attest/tcb.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -54,7 +55,7 @@ int main(int argc, char **argv)
 		else if (strcmp(a, "--timeout") == 0)
 			o.timeout_s = atol(v);
 		else if (strcmp(a, "--now") == 0) {
-			if (mse_pccs_parse_time(v, &o.now) != 0) {
+			if (mse_tcb_parse_time(v, &o.now) != 0) {
 				fprintf(stderr, "pccs_fetch: bad --now %s\n", v);
 				return 2;
 			}

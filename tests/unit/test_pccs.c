@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "attest/pccs.h"
+#include "attest/tcb.h"
 #include "common/err.h"
 #include "common/file.h"
 
@@ -14,23 +15,23 @@ static void parse_time_rfc3339_utc(void **state)
 	time_t t;
 
 	(void)state;
-	assert_int_equal(mse_pccs_parse_time("1970-01-01T00:00:00Z", &t), 0);
+	assert_int_equal(mse_tcb_parse_time("1970-01-01T00:00:00Z", &t), 0);
 	assert_int_equal(t, 0);
 	/* date -u -d 2025-07-19T10:01:18Z +%s */
-	assert_int_equal(mse_pccs_parse_time("2025-07-19T10:01:18Z", &t), 0);
+	assert_int_equal(mse_tcb_parse_time("2025-07-19T10:01:18Z", &t), 0);
 	assert_int_equal(t, 1752919278);
-	assert_int_equal(mse_pccs_parse_time("2025-07-19T10:01:18.123Z", &t), 0);
+	assert_int_equal(mse_tcb_parse_time("2025-07-19T10:01:18.123Z", &t), 0);
 	assert_int_equal(t, 1752919278);
-	assert_int_equal(mse_pccs_parse_time("2025-07-19T10:01:18+00:00", &t), 0);
+	assert_int_equal(mse_tcb_parse_time("2025-07-19T10:01:18+00:00", &t), 0);
 	assert_int_equal(t, 1752919278);
-	assert_int_equal(mse_pccs_parse_time("2025-07-19T10:01:18", &t), -1);
-	assert_int_equal(mse_pccs_parse_time("2025-07-19T10:01:18+01:00", &t), -1);
-	assert_int_equal(mse_pccs_parse_time("2025-13-19T10:01:18Z", &t), -1);
-	assert_int_equal(mse_pccs_parse_time("2025-07-19 10:01:18Z", &t), -1);
-	assert_int_equal(mse_pccs_parse_time("2025-07-19T10:01:18.Z", &t), -1);
-	assert_int_equal(mse_pccs_parse_time("2025-07-19T10:01:18ZZ", &t), -1);
-	assert_int_equal(mse_pccs_parse_time("", &t), -1);
-	assert_int_equal(mse_pccs_parse_time(NULL, &t), -1);
+	assert_int_equal(mse_tcb_parse_time("2025-07-19T10:01:18", &t), -1);
+	assert_int_equal(mse_tcb_parse_time("2025-07-19T10:01:18+01:00", &t), -1);
+	assert_int_equal(mse_tcb_parse_time("2025-13-19T10:01:18Z", &t), -1);
+	assert_int_equal(mse_tcb_parse_time("2025-07-19 10:01:18Z", &t), -1);
+	assert_int_equal(mse_tcb_parse_time("2025-07-19T10:01:18.Z", &t), -1);
+	assert_int_equal(mse_tcb_parse_time("2025-07-19T10:01:18ZZ", &t), -1);
+	assert_int_equal(mse_tcb_parse_time("", &t), -1);
+	assert_int_equal(mse_tcb_parse_time(NULL, &t), -1);
 }
 
 static void url_decode_percent_only(void **state)
@@ -228,14 +229,14 @@ static void next_update_of_vector_sets(void **state)
 	assert_int_equal(mse_pccs_dir_next_update(tu_vector("dcap-quotes/sgx3-dcapqvl"), &t, which,
 						  sizeof(which), &err),
 			 0);
-	assert_int_equal(mse_pccs_parse_time("2025-07-19T10:01:18Z", &want), 0);
+	assert_int_equal(mse_tcb_parse_time("2025-07-19T10:01:18Z", &want), 0);
 	assert_int_equal(t, want);
 	assert_string_equal(which, "qe_identity.json");
 	assert_int_equal(mse_pccs_dir_next_update(tu_vector("dcap-quotes/tdx4-gotdx-notsupported"),
 						  &t, which, sizeof(which), &err),
 			 0);
 	/* QE identity 2023-07-08T07:24:59Z, three minutes before the PCK CRL's 07:27:52. */
-	assert_int_equal(mse_pccs_parse_time("2023-07-08T07:24:59Z", &want), 0);
+	assert_int_equal(mse_tcb_parse_time("2023-07-08T07:24:59Z", &want), 0);
 	assert_int_equal(t, want);
 	assert_string_equal(which, "qe_identity.json");
 	/* sgx3-oasis has no CRLs: the directory is incomplete. */

@@ -154,6 +154,25 @@ static void mse_files_that_load(void **state)
 	}
 }
 
+/*
+ * An absolute path naming the same file as want: the loader keeps the path
+ * as given (symbolic links unresolved), so compare what they resolve to.
+ */
+static void assert_same_file(const char *got, const char *want)
+{
+	char *a, *b;
+
+	assert_non_null(got);
+	assert_true(got[0] == '/');
+	a = realpath(got, NULL);
+	b = realpath(want, NULL);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+}
+
 static void all_set_resolves_every_field(void **state)
 {
 	struct fx *f = *state;
@@ -185,13 +204,13 @@ static void all_set_resolves_every_field(void **state)
 	assert_true(p->cloud->has_expiration);
 	assert_true(p->cloud->expiration == ALL_SET_EXPIRES);
 	snprintf(want, sizeof(want), "%s/secrets.json", vdir);
-	assert_string_equal(p->cloud->secrets, want);
+	assert_same_file(p->cloud->secrets, want);
 	assert_non_null(p->cloud->ssl);
 	assert_string_equal(p->cloud->ssl->domain_name, "demo.dev.cosmilink.com");
 	snprintf(want, sizeof(want), "%s/key.pem", vdir);
-	assert_string_equal(p->cloud->ssl->private_key, want);
+	assert_same_file(p->cloud->ssl->private_key, want);
 	snprintf(want, sizeof(want), "%s/cert.pem", vdir);
-	assert_string_equal(p->cloud->ssl->certificate, want);
+	assert_same_file(p->cloud->ssl->certificate, want);
 	assert_true(p->cloud->ssl->cert_not_after == CERT_NOT_AFTER);
 	free(vdir);
 	mse_project_free(p);

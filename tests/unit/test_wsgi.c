@@ -398,6 +398,12 @@ static void response_shapes(void **state)
 	assert_int_equal(f.out_len, 0);
 	assert_true(has_header(&f, "Content-Length: 0\n"));
 	fake_free(&f);
+	/* start_response by keyword (PEP 3333 names). */
+	fake_init(&f, "GET", "/kw");
+	assert_int_equal(fake_run(&f), 0);
+	assert_int_equal(f.status, 201);
+	assert_string_equal(body_str(&f), "kw");
+	fake_free(&f);
 	/* The reason phrase is passed through. */
 	fake_init(&f, "GET", "/nowhere");
 	assert_int_equal(fake_run(&f), 0);
