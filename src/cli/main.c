@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "common/version.h"
+#include "common/wipe.h"
 
 struct command {
 	const char *name;
@@ -49,6 +50,7 @@ int main(int argc, char **argv)
 		fputs("mse: libsodium failed to initialise\n", stderr);
 		return MSE_EXIT_FAIL;
 	}
+	mse_wipe_install_jansson();
 	if (argc < 2) {
 		usage(stderr);
 		return MSE_EXIT_USAGE;

@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "common/wipe.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "node/bootstrap.h"
@@ -212,6 +213,8 @@ int main(int argc, char **argv)
 		fputs("mse-bootstrap: libsodium failed to initialise\n", stderr);
 		return 1;
 	}
+	/* The configuration server parses secrets with jansson: wipe its copies. */
+	mse_wipe_install_jansson();
 	mse_log_init("mse-bootstrap", level);
 	if (mse_bootstrap_run(&o, &err) != 0) {
 		mse_err_print(&err, "mse-bootstrap", stderr);
