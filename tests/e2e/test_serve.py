@@ -625,3 +625,35 @@ def test_stalled_upload_times_out_and_does_not_hold_the_gil(timeout4_server):
     assert 3 < elapsed < 12, elapsed
     assert data == b"" or data.split(b" ")[1] in (b"408", b"500"), data[:80]
     assert plain_server.get("/hello") == b"hello"
+
+
+def test_blocking_app_does_not_stall_other_requests():
+    # Workers are woken lazily (one runnable at a time, src/net/server.c):
+    # apps that block with the GIL released must still run side by side.
+    s = Server()
+    try:
+        done = []
+
+        def slow():
+            t = time.monotonic()
+            r, data = s.request("GET", "/sleep?1")
+            done.append((r.status, data, time.monotonic() - t))
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=slow) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.2)
+        worst = 0.0
+        for _ in range(10):
+            t = time.monotonic()
+            assert s.get("/hello") == b"hello"
+            worst = max(worst, time.monotonic() - t)
+        for t in threads:
+            t.join(30)
+        total = time.monotonic() - t0
+        assert [d[:2] for d in done] == [(200, b"first second")] * 3, done
+        # Serialised, the three would take 3 s; side by side about 1 s.
+        assert total < 2.5, (total, done)
+        assert worst < 0.6, worst
+    finally:
+        assert s.stop() == 0, s.text()
