@@ -38,6 +38,7 @@
 #include "common/hex.h"
 #include "common/log.h"
 #include "common/version.h"
+#include "net/client.h"
 
 #define FMSPC_HEX_LEN 12
 
@@ -496,9 +497,7 @@ int mse_pccs_dir_next_update(const char *dir, time_t *out, char *which, size_t w
 /* ---- HTTP --------------------------------------------------------------- */
 
 struct resp {
-	uint8_t *body;
-	size_t len, cap;
-	int too_big;
+	struct mse_client_body b; /* b.max = MSE_PCCS_MAX_BODY */
 	const char *const *want; /* header names of interest, NULL-terminated */
 	char *hdr;		 /* value of the first of them seen (malloc'd) */
 	char hdr_name[64];
@@ -506,40 +505,12 @@ struct resp {
 
 static void resp_reset(struct resp *r)
 {
-	free(r->body);
+	free(r->b.p);
 	free(r->hdr);
-	r->body = NULL;
+	memset(&r->b, 0, sizeof(r->b));
+	r->b.max = MSE_PCCS_MAX_BODY;
 	r->hdr = NULL;
-	r->len = r->cap = 0;
-	r->too_big = 0;
 	r->hdr_name[0] = '\0';
-}
-
-static size_t write_cb(char *p, size_t size, size_t n, void *ud)
-{
-	struct resp *r = ud;
-	size_t add = size * n;
-
-	if (add > MSE_PCCS_MAX_BODY - r->len) {
-		r->too_big = 1;
-		return 0;
-	}
-	if (r->len + add + 1 > r->cap) {
-		size_t cap = r->cap ? r->cap : 16384;
-		uint8_t *nb;
-
-		while (cap < r->len + add + 1)
-			cap *= 2;
-		nb = realloc(r->body, cap);
-		if (!nb)
-			return 0;
-		r->body = nb;
-		r->cap = cap;
-	}
-	memcpy(r->body + r->len, p, add);
-	r->len += add;
-	r->body[r->len] = 0;
-	return add;
 }
 
 static size_t header_cb(char *p, size_t size, size_t n, void *ud)
@@ -616,11 +587,11 @@ static int http_get(struct client *c, const char *path, const char *const *want,
 		return mse_err_set(err, "URL too long: %s%s", c->base, path);
 	c->errbuf[0] = '\0';
 	curl_easy_setopt(c->curl, CURLOPT_URL, url);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &r->b);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, r);
 	mse_debug("pccs: GET %s", url);
 	rc = curl_easy_perform(c->curl);
-	if (r->too_big)
+	if (r->b.too_big)
 		return mse_err_set(err, "GET %s: response larger than %u bytes", url,
 				   MSE_PCCS_MAX_BODY);
 	if (rc != CURLE_OK)
@@ -630,10 +601,10 @@ static int http_get(struct client *c, const char *path, const char *const *want,
 	if (status != 200) {
 		char body[200];
 
-		snippet(r->body, r->len, body, sizeof(body));
+		snippet(r->b.p, r->b.len, body, sizeof(body));
 		return mse_err_set(err, "GET %s: HTTP %ld (expected 200)%s%s%s", url, status,
 				   status == 404 ? ", not found on this PCCS" : "",
-				   r->len ? ": " : "", body);
+				   r->b.len ? ": " : "", body);
 	}
 	return 0;
 }
@@ -663,7 +634,7 @@ static int client_open(struct client *c, const struct mse_pccs_opts *o, struct m
 	if (o->ca_file && *o->ca_file)
 		curl_easy_setopt(c->curl, CURLOPT_CAINFO, o->ca_file);
 	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "mse/" MSE_VERSION);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, mse_client_body_write);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, header_cb);
 	return 0;
 }
@@ -723,7 +694,7 @@ static int take_json(struct resp *r, const char *url_path, const char *obj_key, 
 		     struct piece *pc, struct mse_err *err)
 {
 	json_error_t jerr;
-	json_t *root = json_loadb((const char *)r->body, r->len, 0, &jerr), *obj, *f;
+	json_t *root = json_loadb((const char *)r->b.p, r->b.len, 0, &jerr), *obj, *f;
 	time_t t;
 	int rc = -1;
 
@@ -752,10 +723,10 @@ static int take_json(struct resp *r, const char *url_path, const char *obj_key, 
 			goto out;
 		}
 	}
-	pc->data = r->body;
-	pc->len = r->len;
-	r->body = NULL;
-	r->len = r->cap = 0;
+	pc->data = r->b.p;
+	pc->len = r->b.len;
+	r->b.p = NULL;
+	r->b.len = r->b.cap = 0;
 	rc = 0;
 out:
 	json_decref(root);
@@ -764,11 +735,11 @@ out:
 
 static int take_crl(struct resp *r, const char *url_path, struct piece *pc, struct mse_err *err)
 {
-	uint8_t *der = malloc(r->len ? r->len : 1);
+	uint8_t *der = malloc(r->b.len ? r->b.len : 1);
 
 	if (!der)
 		return mse_err_set(err, "out of memory");
-	if (mse_pccs_crl_to_der(r->body, r->len, der, r->len, &pc->len, err) != 0) {
+	if (mse_pccs_crl_to_der(r->b.p, r->b.len, der, r->b.len, &pc->len, err) != 0) {
 		free(der);
 		mse_err_prefix(err, "GET %s", url_path);
 		return -1;

@@ -13,36 +13,30 @@
 
 #include "common/b64.h"
 
-struct sink {
-	char *p;
-	size_t len, cap, max;
-	int too_big;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
+size_t mse_client_body_write(char *data, size_t size, size_t nmemb, void *body)
 {
-	struct sink *s = user;
+	struct mse_client_body *b = body;
 	size_t n = size * nmemb;
 
-	if (s->len + n > s->max) {
-		s->too_big = 1;
+	if (n > b->max - b->len) {
+		b->too_big = 1;
 		return 0;
 	}
-	if (s->len + n + 1 > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
-		char *np;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		uint8_t *np;
 
-		while (cap < s->len + n + 1)
+		while (cap < b->len + n + 1)
 			cap *= 2;
-		np = realloc(s->p, cap);
+		np = realloc(b->p, cap);
 		if (!np)
 			return 0;
-		s->p = np;
-		s->cap = cap;
+		b->p = np;
+		b->cap = cap;
 	}
-	memcpy(s->p + s->len, data, n);
-	s->len += n;
-	s->p[s->len] = 0;
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = 0;
 	return n;
 }
 
@@ -117,7 +111,7 @@ int mse_client_request(const struct mse_client_opts *o, const char *method, cons
 	char url[1024], urlhost[300], resolve_entry[600], pin[128], ctype[160];
 	const char *name = o->server_name && *o->server_name ? o->server_name : o->host;
 	struct curl_slist *resolve = NULL, *headers = NULL;
-	struct sink sink = {.max = o->max_body ? o->max_body : (size_t)16 << 20};
+	struct mse_client_body sink = {.max = o->max_body ? o->max_body : (size_t)16 << 20};
 	char curl_err[CURL_ERROR_SIZE] = "";
 	CURL *c = NULL;
 	CURLcode cc;
@@ -145,7 +139,7 @@ int mse_client_request(const struct mse_client_opts *o, const char *method, cons
 	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o->timeout_ms ? o->timeout_ms : 10000L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o->timeout_ms ? o->timeout_ms : 10000L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mse_client_body_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
@@ -203,7 +197,7 @@ int mse_client_request(const struct mse_client_opts *o, const char *method, cons
 		goto out;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-	resp->body = sink.p ? sink.p : calloc(1, 1);
+	resp->body = sink.p ? (char *)sink.p : calloc(1, 1);
 	resp->body_len = sink.len;
 	sink.p = NULL;
 	rc = resp->body ? 0 : mse_err_set(err, "out of memory");

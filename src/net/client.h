@@ -39,6 +39,18 @@ struct mse_client_resp {
 };
 
 /*
+ * A bounded, growing, NUL-terminated response body, and the libcurl
+ * CURLOPT_WRITEFUNCTION that fills it (CURLOPT_WRITEDATA: the body). Past
+ * max bytes the transfer is aborted and too_big set. The caller owns p.
+ */
+struct mse_client_body {
+	uint8_t *p;
+	size_t len, cap, max;
+	int too_big;
+};
+size_t mse_client_body_write(char *data, size_t size, size_t nmemb, void *body);
+
+/*
  * Sends one request (method "GET", "POST", "HEAD") and reads the response.
  * Returns 0 when a response arrived (whatever its status), -1 on a transport
  * or TLS failure (err says which: connection refused, certificate mismatch…).
