@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "attest/x509w.h"
 #include "common/b64.h"
 #include "common/file.h"
 #include "common/hex.h"
@@ -62,25 +63,17 @@ static char *crl_pem(const uint8_t *data, size_t len, const char *name, struct m
 /* The first certificate of a PEM chain, as PEM. */
 static char *first_cert_pem(const uint8_t *data, size_t len, const char *name, struct mse_err *err)
 {
-	BIO *b = BIO_new_mem_buf(data, (int)len), *o = NULL;
+	BIO *b = BIO_new_mem_buf(data, (int)len);
 	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-	char *out = NULL, *mem;
-	long n;
+	char *out = NULL;
 
 	BIO_free(b);
 	if (!x) {
 		mse_err_field(err, name, "no PEM certificate");
 		return NULL;
 	}
-	o = BIO_new(BIO_s_mem());
-	if (o && PEM_write_bio_X509(o, x) == 1 && (n = BIO_get_mem_data(o, &mem)) > 0 &&
-	    (out = malloc((size_t)n + 1))) {
-		memcpy(out, mem, (size_t)n);
-		out[n] = 0;
-	} else {
-		mse_err_field(err, name, "cannot encode the certificate");
-	}
-	BIO_free(o);
+	if (mse_x509w_cert_pem(x, &out, err) != 0)
+		mse_err_prefix(err, "%s", name);
 	X509_free(x);
 	return out;
 }

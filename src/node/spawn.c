@@ -13,6 +13,7 @@
 #include "attest/ratls.h"
 #include "attest/pccs.h"
 #include "attest/sim.h"
+#include "attest/x509w.h"
 #include "common/file.h"
 #include "crypto/archive.h"
 #include "crypto/package.h"
@@ -96,9 +97,7 @@ out:
 static int signer_public_pem(const char *path, char **out, struct mse_err *err)
 {
 	EVP_PKEY *pk = NULL;
-	BIO *b = NULL, *o = NULL;
-	char *mem;
-	long n;
+	BIO *b;
 	int rc = -1;
 
 	*out = NULL;
@@ -111,21 +110,10 @@ static int signer_public_pem(const char *path, char **out, struct mse_err *err)
 		pk = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
 	}
 	ERR_clear_error();
-	if (!pk || EVP_PKEY_base_id(pk) != EVP_PKEY_RSA) {
+	if (!pk || EVP_PKEY_base_id(pk) != EVP_PKEY_RSA)
 		mse_err_field(err, path, "expected an RSA signer key (PEM, public or private)");
-		goto out;
-	}
-	o = BIO_new(BIO_s_mem());
-	if (!o || PEM_write_bio_PUBKEY(o, pk) != 1 || (n = BIO_get_mem_data(o, &mem)) <= 0 ||
-	    !(*out = malloc((size_t)n + 1))) {
-		mse_err_set(err, "cannot encode the signer key");
-		goto out;
-	}
-	memcpy(*out, mem, (size_t)n);
-	(*out)[n] = 0;
-	rc = 0;
-out:
-	BIO_free(o);
+	else
+		rc = mse_x509w_pub_pem(pk, out, err);
 	BIO_free(b);
 	EVP_PKEY_free(pk);
 	return rc;
