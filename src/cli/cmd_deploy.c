@@ -74,16 +74,6 @@ static void step(struct step *s, const char *name, const char *what)
 	fflush(stdout);
 }
 
-static int self_exe(char *out, size_t size)
-{
-	ssize_t n = readlink("/proc/self/exe", out, size - 1);
-
-	if (n <= 0)
-		return -1;
-	out[n] = 0;
-	return 0;
-}
-
 /* The package_*.tar and package_*.key that `mse package` wrote into dir. */
 static int find_outputs(const char *dir, char *tar, size_t tar_size, char *key, size_t key_size)
 {
@@ -179,7 +169,7 @@ int cmd_deploy(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage_error("deploy", "unexpected argument '%s'", argv[optind]);
-	if (self_exe(exe, sizeof(exe)) != 0)
+	if (mse_proc_self_exe(exe, sizeof(exe)) != 0)
 		return cli_failf("deploy", "cannot find the mse executable");
 
 	/* 1. check */

@@ -116,7 +116,6 @@ int cmd_localtest(int argc, char **argv)
 	size_t nfiles = 0;
 	int keep = 0, c, status = 1, healthy = 0, rc = MSE_EXIT_FAIL;
 	pid_t server = -1;
-	ssize_t n;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -145,10 +144,8 @@ int cmd_localtest(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage_error("localtest", "unexpected argument '%s'", argv[optind]);
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
+	if (mse_proc_self_exe(exe, sizeof(exe)) != 0)
 		return cli_failf("localtest", "cannot find the mse executable");
-	exe[n] = 0;
 	snprintf(toml, sizeof(toml), "%s/mse.toml", project_dir);
 	mse_errlist_init(&errs);
 	if (mse_project_load(toml, NULL, &proj, &errs) != 0) {

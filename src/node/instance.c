@@ -21,6 +21,7 @@
 
 #include "common/file.h"
 #include "net/client.h"
+#include "node/proc.h"
 
 #define STATE_FILE "state.json"
 #define STATE_VERSION 1
@@ -612,13 +613,10 @@ out:
 int mse_instance_installed_bootstrap(char *out, size_t size, struct mse_err *err)
 {
 	char self[PATH_MAX];
-	ssize_t n;
 	char *slash;
 
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
+	if (mse_proc_self_exe(self, sizeof(self)) != 0)
 		return mse_err_set(err, "cannot find the running executable");
-	self[n] = 0;
 	slash = strrchr(self, '/');
 	if (slash)
 		*slash = 0;

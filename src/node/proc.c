@@ -105,3 +105,13 @@ void mse_proc_stop(pid_t pid, int timeout_ms)
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
 }
+
+int mse_proc_self_exe(char *out, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", out, size - 1);
+
+	if (n <= 0 || (size_t)n >= size - 1)
+		return -1;
+	out[n] = 0;
+	return 0;
+}

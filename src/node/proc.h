@@ -7,6 +7,7 @@
 #ifndef MSE_PROC_H
 #define MSE_PROC_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "common/err.h"
@@ -24,6 +25,8 @@ int mse_proc_run(const char *cwd, char *const argv[], char *const env_extra[], i
 		 struct mse_err *err);
 /* Waits for pid; the exit code as above, or -1. */
 int mse_proc_wait(pid_t pid);
+/* The path of the running executable (/proc/self/exe). 0, or -1 if unknown or too long. */
+int mse_proc_self_exe(char *out, size_t size);
 /* SIGTERM, then SIGKILL after timeout_ms; reaps it. */
 void mse_proc_stop(pid_t pid, int timeout_ms);
 
