@@ -1,7 +1,10 @@
 #include "cli/cli.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -38,4 +41,78 @@ int cli_failf(const char *cmd, const char *fmt, ...)
 int cli_is_tty(FILE *f)
 {
 	return isatty(fileno(f));
+}
+
+json_t *cli_json_new(int ok)
+{
+	json_t *o = json_object();
+
+	if (!o) {
+		fputs("mse: out of memory\n", stderr);
+		exit(MSE_EXIT_FAIL);
+	}
+	json_object_set_new(o, "ok", json_boolean(ok));
+	return o;
+}
+
+void cli_json_str(json_t *o, const char *key, const char *s)
+{
+	if (s && s[0])
+		json_object_set_new(o, key, json_string(s));
+}
+
+json_t *cli_json_error(const struct mse_err *err)
+{
+	json_t *e = json_object();
+	char buf[2048];
+
+	cli_json_str(e, "step", err->step);
+	cli_json_str(e, "file", err->file);
+	if (err->line > 0)
+		json_object_set_new(e, "line", json_integer(err->line));
+	if (err->col > 0)
+		json_object_set_new(e, "column", json_integer(err->col));
+	cli_json_str(e, "field", err->field);
+	if (err->expected[0] || err->actual[0]) {
+		json_object_set_new(e, "expected", json_string(err->expected));
+		json_object_set_new(e, "actual", json_string(err->actual));
+	}
+	json_object_set_new(e, "message", json_string(mse_err_str(err, buf, sizeof(buf))));
+	return e;
+}
+
+void cli_json_print(json_t *o)
+{
+	char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+
+	if (s) {
+		puts(s);
+		free(s);
+	} else {
+		puts("{\"ok\": false, \"error\": {\"message\": \"out of memory\"}}");
+	}
+	fflush(stdout);
+	json_decref(o);
+}
+
+int cli_json_fail(const struct mse_err *err)
+{
+	json_t *o = cli_json_new(0);
+
+	json_object_set_new(o, "error", cli_json_error(err));
+	cli_json_print(o);
+	return MSE_EXIT_FAIL;
+}
+
+int cli_json_failf(const char *step, const char *fmt, ...)
+{
+	struct mse_err e;
+	va_list ap;
+
+	mse_err_clear(&e);
+	mse_err_step(&e, step);
+	va_start(ap, fmt);
+	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	va_end(ap);
+	return cli_json_fail(&e);
 }

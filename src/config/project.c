@@ -8,6 +8,8 @@
  */
 #include "config/project.h"
 
+#include "config/appspec.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -53,6 +55,21 @@ __attribute__((format(printf, 4, 5))) static void lerr(struct loader *L, struct 
 	va_start(ap, fmt);
 	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
 	va_end(ap);
+	mse_errlist_add(L->errs, &e);
+	L->nerr++;
+}
+
+/* A mismatch: expected and actual are kept as members (mse_err_expect). */
+static void lexp(struct loader *L, struct mse_toml_pos pos, const char *field, const char *expected,
+		 const char *actual)
+{
+	struct mse_err e;
+
+	mse_err_clear(&e);
+	snprintf(e.file, sizeof(e.file), "%s", L->file);
+	e.line = pos.line;
+	e.col = pos.col;
+	mse_err_expect(&e, field, expected, actual);
 	mse_errlist_add(L->errs, &e);
 	L->nerr++;
 }
@@ -408,19 +425,24 @@ static void check_name(struct loader *L, const char *name, struct mse_toml_pos p
 static void check_python_app(struct loader *L, struct mse_project *p, struct mse_toml_pos pos,
 			     const char *code_from)
 {
-	const char *s = p->python_application, *colon = strchr(s, ':');
-	char *rel = NULL, *f1 = NULL, *f2 = NULL, q[128];
+	const char *s = p->python_application;
+	char *rel = NULL, *f1 = NULL, *f2 = NULL;
+	struct mse_appspec as;
+	struct mse_err aerr;
 	size_t i, ml;
 
-	if (!colon || strchr(colon + 1, ':') || !is_module(s, (size_t)(colon - s)) ||
-	    !is_ident(colon + 1, strlen(colon + 1))) {
-		lerr(L, pos, "python_application", "expected \"module:variable\", got %s",
-		     quote(s, strlen(s), q, sizeof(q)));
+	mse_err_clear(&aerr);
+	if (mse_appspec_parse(s, &as, &aerr) != 0) {
+		lexp(L, pos, "python_application", aerr.expected, aerr.actual);
 		return;
 	}
-	ml = (size_t)(colon - s);
+	ml = as.module_len;
 	p->python_module = strndup(s, ml);
-	p->python_variable = strdup(colon + 1);
+	p->python_variable = strndup(s + as.attr_off, as.attr_len);
+	if (as.call && !(p->python_call = strdup(s + as.call_off))) {
+		lerr(L, pos, "python_application", "out of memory");
+		return;
+	}
 	rel = malloc(ml + sizeof("/__init__.py"));
 	if (!p->python_module || !p->python_variable || !rel) {
 		lerr(L, pos, "python_application", "out of memory");
@@ -778,6 +800,7 @@ void mse_project_free(struct mse_project *p)
 	free(p->python_application);
 	free(p->python_module);
 	free(p->python_variable);
+	free(p->python_call);
 	free(p->module_file);
 	free(p->healthcheck_endpoint);
 	free(p->tests_cmd);
@@ -928,6 +951,8 @@ void mse_project_print(const struct mse_project *p, FILE *f)
 	line(f, "python_application", p->python_application);
 	line(f, "python_module", p->python_module);
 	line(f, "python_variable", p->python_variable);
+	if (p->python_call)
+		line(f, "python_call", p->python_call);
 	line(f, "module_file", p->module_file);
 	line(f, "healthcheck_endpoint", p->healthcheck_endpoint);
 	line(f, "tests_cmd", p->tests_cmd);

@@ -78,6 +78,15 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 		return mse_err_field(err, "code", "%s: %s", c->code_dir, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		return mse_err_field(err, "code", "%s: not a directory", c->code_dir);
+	/*
+	 * The app's current directory is its code directory, as under gunicorn
+	 * started there: an unmodified app that writes ./Upload/x or serves
+	 * send_from_directory("static") must not touch whatever directory the
+	 * operator happened to run the command in.
+	 */
+	if (chdir(c->code_dir) != 0)
+		return mse_err_field(err, "code", "%s: cannot make it the current directory: %s",
+				     c->code_dir, strerror(errno));
 	if (!c->no_tls) {
 		/* Load the certificate first: a wrong path should fail before Python starts. */
 		mse_err_step(err, "tls");
@@ -103,7 +112,7 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 	wc.deny_subprocess = c->sandbox;
 	if (mse_wsgi_init(&wc, &w, err) != 0)
 		goto out;
-	mse_info("app %s imported from %s", c->app, c->code_dir);
+	mse_info("app %s imported from %s (the current directory)", c->app, c->code_dir);
 	if (c->memory_mb) {
 		mse_err_step(err, "memory");
 		if (mse_memcap_commit(c->memory_mb << 20, &rep, err) != 0)

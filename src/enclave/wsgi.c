@@ -23,6 +23,7 @@
 
 #include "common/log.h"
 #include "common/version.h"
+#include "config/appspec.h"
 #include "enclave/sandbox.h"
 
 #define INPUT_BUF 16384
@@ -68,6 +69,7 @@ static const char *const env_key_names[K_COUNT] = {
 struct mse_wsgi {
 	PyObject *app;
 	PyObject *file_wrapper; /* class */
+	PyObject *load_app;     /* mse_load_app(obj, spec, call) of load_app_src, during init */
 	PyObject *errors;	/* the wsgi.errors stream (one, shared) */
 	PyObject *format_exception;
 	PyObject *keys[K_COUNT];
@@ -1530,34 +1532,6 @@ int mse_wsgi_handle(struct mse_exchange *x, void *user)
 /* ---- initialisation ------------------------------------------------------- */
 
 /* "module:attr.attr": identifiers separated by dots (PEP 3333 says nothing; gunicorn's form). */
-static int check_spec(const char *spec, struct mse_err *err)
-{
-	const char *colon = strchr(spec, ':');
-	int start = 1;
-
-	if (!colon || colon == spec || !colon[1])
-		return mse_err_expect(err, "app", "MODULE:VARIABLE (e.g. app:app)", spec);
-	for (const char *p = spec; *p; p++) {
-		char c = *p;
-
-		if (c == ':' || c == '.') {
-			if (start || (c == ':' && p != colon))
-				return mse_err_expect(err, "app", "MODULE:VARIABLE of Python identifiers",
-						      spec);
-			start = 1;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-		      (!start && c >= '0' && c <= '9')))
-			return mse_err_expect(err, "app", "MODULE:VARIABLE of Python identifiers",
-					      spec);
-		start = 0;
-	}
-	if (start)
-		return mse_err_expect(err, "app", "MODULE:VARIABLE of Python identifiers", spec);
-	return 0;
-}
-
 /* PEP 3333 "Optional Platform-Specific File Handling". */
 static const char file_wrapper_src[] =
 	"class FileWrapper:\n"
@@ -1573,6 +1547,36 @@ static const char file_wrapper_src[] =
 	"        if data:\n"
 	"            return data\n"
 	"        raise StopIteration\n";
+
+/*
+ * The last step of loading the app (config/appspec.h), in Python because it
+ * needs ast and inspect: a factory is called with its literal arguments
+ * (parsed by ast, evaluated only by ast.literal_eval); a name given without
+ * () must accept WSGI's (environ, start_response), or start-up fails saying
+ * so, rather than every request failing with a TypeError.
+ */
+static const char load_app_src[] =
+	"def mse_load_app(obj, spec, call):\n"
+	"    import ast, inspect\n"
+	"    if call is not None:\n"
+	"        tree = ast.parse('f' + call, mode='eval').body\n"
+	"        args = [ast.literal_eval(a) for a in tree.args]\n"
+	"        kw = {k.arg: ast.literal_eval(k.value) for k in tree.keywords}\n"
+	"        app = obj(*args, **kw)\n"
+	"        if not callable(app):\n"
+	"            raise TypeError('%s returned %s, not a WSGI app (a callable taking environ, start_response)' % (spec, type(app).__name__))\n"
+	"        return app\n"
+	"    try:\n"
+	"        sig = inspect.signature(obj)\n"
+	"    except (TypeError, ValueError):\n"
+	"        return obj\n"
+	"    try:\n"
+	"        sig.bind(None, None)\n"
+	"    except TypeError:\n"
+	"        kind = 'a function' if inspect.isfunction(obj) else 'a %s' % type(obj).__name__\n"
+	"        hint = ' (a factory? write %s())' % spec if len(sig.parameters) == 0 else ''\n"
+	"        raise TypeError('%s is %s with parameters %s, not a WSGI app taking (environ, start_response)%s' % (spec, kind, sig, hint)) from None\n"
+	"    return obj\n";
 
 static int pystatus_err(PyStatus st, struct mse_err *err, const char *what)
 {
@@ -1651,8 +1655,16 @@ static int setup_objects(struct mse_wsgi *w, const struct mse_wsgi_config *cfg,
 	rv = PyRun_String(file_wrapper_src, Py_file_input, ns, ns);
 	if (!rv)
 		goto pyfail;
+	Py_DECREF(rv);
+	rv = PyRun_String(load_app_src, Py_file_input, ns, ns);
+	if (!rv)
+		goto pyfail;
 	w->file_wrapper = PyDict_GetItemString(ns, "FileWrapper");
 	Py_XINCREF(w->file_wrapper);
+	w->load_app = PyDict_GetItemString(ns, "mse_load_app");
+	Py_XINCREF(w->load_app);
+	if (!w->load_app)
+		goto pyfail;
 	mod = PyImport_ImportModule("traceback");
 	if (!mod || !w->file_wrapper)
 		goto pyfail;
@@ -1684,36 +1696,47 @@ out:
 	return rc;
 }
 
-/* Imports module:attr.attr. Logs the traceback on failure. */
-static int import_app(struct mse_wsgi *w, const char *spec, struct mse_err *err)
+/* The error named by a traceback's last line ("ModuleNotFoundError: ..."), into err. */
+static void traceback_err(struct mse_wsgi *w, struct mse_err *err, const char *what,
+			  const char *spec)
 {
-	char *copy = strdup(spec), *attr, *save = NULL, *tok, *tb;
-	PyObject *obj = NULL;
+	char *tb = take_traceback(w);
+	const char *last = NULL;
+
+	log_lines(MSE_LOG_ERROR, "app: ", tb ? tb : "(no traceback)");
+	if (tb) {
+		last = tb + strlen(tb);
+		while (last > tb && last[-1] == '\n')
+			last--;
+		while (last > tb && last[-1] != '\n')
+			last--;
+	}
+	mse_err_field(err, "app", "%s %s: %.*s", what, spec, last ? (int)strcspn(last, "\n") : 7,
+		      last ? last : "unknown");
+	free(tb);
+}
+
+/*
+ * Imports module:attr.attr, or calls module:factory(literals) (see
+ * config/appspec.h). Logs the traceback on failure.
+ */
+static int import_app(struct mse_wsgi *w, const char *spec, const struct mse_appspec *as,
+		      struct mse_err *err)
+{
+	char *copy = strdup(spec), *attr, *save = NULL, *tok;
+	PyObject *obj = NULL, *app = NULL;
 	int rc = -1;
 
 	if (!copy)
 		return mse_err_set(err, "out of memory");
-	attr = strchr(copy, ':');
-	*attr++ = '\0';
+	copy[as->module_len] = '\0';
+	attr = copy + as->attr_off;
+	attr[as->attr_len] = '\0';
 	obj = PyImport_ImportModule(copy);
 	for (tok = strtok_r(attr, ".", &save); obj && tok; tok = strtok_r(NULL, ".", &save))
 		Py_SETREF(obj, PyObject_GetAttrString(obj, tok));
 	if (!obj) {
-		const char *last;
-
-		tb = take_traceback(w);
-		log_lines(MSE_LOG_ERROR, "app: ", tb ? tb : "(no traceback)");
-		last = tb ? tb + strlen(tb) : NULL;
-		/* The traceback's last line names the error: "ModuleNotFoundError: ...". */
-		if (last) {
-			while (last > tb && last[-1] == '\n')
-				last--;
-			while (last > tb && last[-1] != '\n')
-				last--;
-		}
-		mse_err_field(err, "app", "cannot import %s: %.*s", spec,
-			      last ? (int)strcspn(last, "\n") : 7, last ? last : "unknown");
-		free(tb);
+		traceback_err(w, err, "cannot import", spec);
 		goto out;
 	}
 	if (!PyCallable_Check(obj)) {
@@ -1721,8 +1744,15 @@ static int import_app(struct mse_wsgi *w, const char *spec, struct mse_err *err)
 			      Py_TYPE(obj)->tp_name);
 		goto out;
 	}
-	w->app = obj;
-	obj = NULL;
+	if (as->call)
+		app = PyObject_CallFunction(w->load_app, "Oss", obj, spec, spec + as->call_off);
+	else
+		app = PyObject_CallFunction(w->load_app, "OsO", obj, spec, Py_None);
+	if (!app) {
+		traceback_err(w, err, as->call ? "cannot create the app with" : "cannot serve", spec);
+		goto out;
+	}
+	w->app = app;
 	rc = 0;
 out:
 	Py_XDECREF(obj);
@@ -1732,11 +1762,17 @@ out:
 
 int mse_wsgi_init(const struct mse_wsgi_config *cfg, struct mse_wsgi **out, struct mse_err *err)
 {
+	struct mse_appspec as;
 	struct mse_wsgi *w;
 
 	*out = NULL;
-	if (!cfg->app || check_spec(cfg->app, err) != 0)
+	if (!cfg->app)
+		return mse_err_field(err, "app", "no app given");
+	if (mse_appspec_parse(cfg->app, &as, err) != 0) {
+		if (err)
+			snprintf(err->field, sizeof(err->field), "app");
 		return -1;
+	}
 	if (Py_IsInitialized())
 		return mse_err_set(err, "Python is already initialised in this process");
 	if (cfg->deny_subprocess && mse_sandbox_python_hook(err) != 0)
@@ -1751,7 +1787,7 @@ int mse_wsgi_init(const struct mse_wsgi_config *cfg, struct mse_wsgi **out, stru
 		return -1;
 	}
 	w->interp = PyInterpreterState_Get();
-	if (setup_objects(w, cfg, err) != 0 || import_app(w, cfg->app, err) != 0) {
+	if (setup_objects(w, cfg, err) != 0 || import_app(w, cfg->app, &as, err) != 0) {
 		/* Keep the interpreter (it cannot be restarted); release the GIL. */
 		w->main_ts = PyEval_SaveThread();
 		mse_err_step(err, "import");
@@ -1771,6 +1807,7 @@ void mse_wsgi_free(struct mse_wsgi *w)
 	PyEval_RestoreThread(w->main_ts);
 	Py_CLEAR(w->app);
 	Py_CLEAR(w->file_wrapper);
+	Py_CLEAR(w->load_app);
 	if (w->errors)
 		errors_emit((ErrorsObject *)w->errors);
 	Py_CLEAR(w->errors);
