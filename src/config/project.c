@@ -372,37 +372,6 @@ static char *get_path(struct loader *L, const struct mse_toml_value *t, const ch
 /* ------------------------------------------------------------------ */
 /* individual checks                                                     */
 
-static int is_ident_start(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
-}
-
-static int is_ident(const char *s, size_t n)
-{
-	size_t i;
-
-	if (!n || !is_ident_start((unsigned char)s[0]))
-		return 0;
-	for (i = 1; i < n; i++)
-		if (!is_ident_start((unsigned char)s[i]) && !(s[i] >= '0' && s[i] <= '9'))
-			return 0;
-	return 1;
-}
-
-/* "pkg.mod" : dot-separated identifiers */
-static int is_module(const char *s, size_t n)
-{
-	size_t st = 0, i;
-
-	for (i = 0; i <= n; i++)
-		if (i == n || s[i] == '.') {
-			if (!is_ident(s + st, i - st))
-				return 0;
-			st = i + 1;
-		}
-	return 1;
-}
-
 static void check_name(struct loader *L, const char *name, struct mse_toml_pos pos)
 {
 	char q[128];
