@@ -116,3 +116,21 @@ int cli_json_failf(const char *step, const char *fmt, ...)
 	va_end(ap);
 	return cli_json_fail(&e);
 }
+
+int cli_json_fail_list(const struct mse_errlist *l, const struct mse_err *fallback)
+{
+	json_t *o, *all;
+
+	if (!l || !l->len)
+		return cli_json_fail(fallback);
+	o = cli_json_new(0);
+	all = json_array();
+	json_object_set_new(o, "error", cli_json_error(&l->items[0]));
+	for (size_t i = 0; i < l->len; i++)
+		json_array_append_new(all, cli_json_error(&l->items[i]));
+	json_object_set_new(o, "errors", all);
+	if (l->dropped)
+		json_object_set_new(o, "errors_not_shown", json_integer((json_int_t)l->dropped));
+	cli_json_print(o);
+	return MSE_EXIT_FAIL;
+}

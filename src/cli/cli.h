@@ -44,6 +44,11 @@ void cli_json_print(struct json_t *o);
 int cli_json_fail(const struct mse_err *err);
 /* The same for a message with no structure; returns 1. */
 int cli_json_failf(const char *step, const char *fmt, ...) MSE_PRINTF(2, 3);
+/*
+ * Prints {"ok": false, "error": FIRST, "errors": [ALL]} for a check that
+ * reports every error (mse.toml); fallback when the list is empty. Returns 1.
+ */
+int cli_json_fail_list(const struct mse_errlist *l, const struct mse_err *fallback);
 /* Sets key to a string, or omits it when s is NULL or "". */
 void cli_json_str(struct json_t *o, const char *key, const char *s);
 

@@ -52,7 +52,9 @@ int cmd_list(int argc, char **argv)
 			continue;
 		}
 		if (mse_instance_load(&inst, names[i], &err) != 0) {
-			printf("%-20s (unreadable: %s)\n", names[i], err.msg);
+			char m[2048];
+
+			printf("%-20s (unreadable: %s)\n", names[i], mse_err_str(&err, m, sizeof(m)));
 			continue;
 		}
 		snprintf(addr, sizeof(addr), "%s:%u", inst.host, (unsigned)inst.port);

@@ -1,11 +1,15 @@
 #include "enclave/appserver.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "net/server.h"
@@ -40,6 +44,118 @@ static void on_signal(int sig)
 	mse_appserver_stop();
 }
 
+/*
+ * The access log: one line per request in the app's log (what `mse logs`
+ * shows), written here around the WSGI handler rather than in net/server,
+ * so it reports what the app answered:
+ *   access: 127.0.0.1 GET /upload 201 1234 B 3.2 ms
+ * The query string is never logged (it may carry what the operator must not
+ * learn); control bytes in the path are escaped; the path is cut at 256 bytes.
+ */
+struct logged {
+	struct mse_exchange x; /* what the handler sees: ours, forwarding to in */
+	struct mse_exchange *in;
+	int status;
+};
+
+static ssize_t logged_read(struct mse_exchange *x, void *buf, size_t n)
+{
+	struct logged *l = (struct logged *)x;
+
+	return l->in->ops->read_body(l->in, buf, n);
+}
+
+static int logged_start(struct mse_exchange *x, int status, const char *reason,
+			const struct mse_http_header *h, size_t nh)
+{
+	struct logged *l = (struct logged *)x;
+	int rc = l->in->ops->start(l->in, status, reason, h, nh);
+
+	if (rc == 0)
+		l->status = status;
+	x->started = l->in->started;
+	return rc;
+}
+
+static int logged_write(struct mse_exchange *x, const void *data, size_t n)
+{
+	struct logged *l = (struct logged *)x;
+	int rc = l->in->ops->write(l->in, data, n);
+
+	x->body_sent = l->in->body_sent;
+	return rc;
+}
+
+static int logged_finish(struct mse_exchange *x)
+{
+	struct logged *l = (struct logged *)x;
+
+	return l->in->ops->finish(l->in);
+}
+
+static const struct mse_exchange_ops logged_ops = {logged_read, logged_start, logged_write,
+						   logged_finish};
+
+struct handler_ctx {
+	mse_exchange_handler inner;
+	void *user;
+	int access_log;
+};
+
+/* out gets s[0..n) with bytes outside printable ASCII as \xHH; cut to fit. */
+static void escape_path(char *out, size_t size, const char *s, size_t n)
+{
+	static const char hexd[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 5 < size; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x21 && c < 0x7f && c != '\\') {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hexd[c >> 4];
+			out[o++] = hexd[c & 15];
+		}
+	}
+	if (o + 5 >= size && o >= 3)
+		memcpy(out + o - 3, "...", 3);
+	out[o] = 0;
+}
+
+static int handle(struct mse_exchange *x, void *user)
+{
+	struct handler_ctx *h = user;
+	struct logged l;
+	struct timespec t0, t1;
+	char method[24], path[260];
+	double ms;
+	int rc;
+
+	if (!h->access_log)
+		return h->inner(x, h->user);
+	memset(&l, 0, sizeof(l));
+	l.x.ops = &logged_ops;
+	l.x.req = x->req;
+	l.x.conn = x->conn;
+	l.in = x;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = h->inner(&l.x, h->user);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	escape_path(method, sizeof(method), x->req->method, x->req->method_len);
+	escape_path(path, sizeof(path), x->req->path, x->req->path_len);
+	if (l.status)
+		mse_info("access: %s %s %s %d %llu B %.1f ms", x->conn->remote_addr, method, path,
+			 l.status, (unsigned long long)x->body_sent, ms);
+	else /* no answer from the app: the server answers 500, or the client is gone */
+		mse_info("access: %s %s %s %s 0 B %.1f ms", x->conn->remote_addr, method, path,
+			 rc == 0 ? "500" : "-", ms);
+	return rc;
+}
+
 static SSL_CTX *make_tls(const struct mse_appserver_config *c, struct mse_err *err)
 {
 	if (c->tls) {
@@ -67,6 +183,8 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 	struct mse_memcap_report rep;
 	struct mse_wsgi *w = NULL;
 	struct mse_server *s = NULL;
+	struct handler_ctx hctx;
+	char code_dir[PATH_MAX];
 	struct sigaction sa, old_term, old_int;
 	SSL_CTX *tls = NULL;
 	struct stat st;
@@ -78,21 +196,26 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 		return mse_err_field(err, "code", "%s: %s", c->code_dir, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		return mse_err_field(err, "code", "%s: not a directory", c->code_dir);
-	/*
-	 * The app's current directory is its code directory, as under gunicorn
-	 * started there: an unmodified app that writes ./Upload/x or serves
-	 * send_from_directory("static") must not touch whatever directory the
-	 * operator happened to run the command in.
-	 */
-	if (chdir(c->code_dir) != 0)
-		return mse_err_field(err, "code", "%s: cannot make it the current directory: %s",
-				     c->code_dir, strerror(errno));
+	if (!realpath(c->code_dir, code_dir))
+		return mse_err_field(err, "code", "%s: %s", c->code_dir, strerror(errno));
 	if (!c->no_tls) {
 		/* Load the certificate first: a wrong path should fail before Python starts. */
 		mse_err_step(err, "tls");
 		tls = make_tls(c, err);
 		if (!tls)
 			return -1;
+	}
+	/*
+	 * The app's current directory is its code directory, as under gunicorn
+	 * started there: an unmodified app that writes ./Upload/x or serves
+	 * send_from_directory("static") must not touch whatever directory the
+	 * operator ran the command in. (After the TLS files, which may be
+	 * relative paths, are loaded.)
+	 */
+	if (chdir(code_dir) != 0) {
+		mse_err_field(err, "code", "%s: cannot make it the current directory: %s", code_dir,
+			      strerror(errno));
+		goto out;
 	}
 	if (c->memory_mb) {
 		/* glibc's per-thread arenas would grow outside the budget; two are plenty. */
@@ -107,12 +230,12 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 	}
 	mse_err_step(err, "import");
 	wc.app = c->app;
-	wc.module_path = c->code_dir;
+	wc.module_path = code_dir;
 	wc.debug = c->debug;
 	wc.deny_subprocess = c->sandbox;
 	if (mse_wsgi_init(&wc, &w, err) != 0)
 		goto out;
-	mse_info("app %s imported from %s (the current directory)", c->app, c->code_dir);
+	mse_info("app %s imported from %s (the current directory)", c->app, code_dir);
 	if (c->memory_mb) {
 		mse_err_step(err, "memory");
 		if (mse_memcap_commit(c->memory_mb << 20, &rep, err) != 0)
@@ -130,8 +253,11 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 	sc.port = c->port;
 	sc.listen_fd = c->listen_fd;
 	sc.tls = tls;
-	sc.handler = mse_wsgi_handle;
-	sc.user = w;
+	hctx.inner = mse_wsgi_handle;
+	hctx.user = w;
+	hctx.access_log = !c->no_request_log;
+	sc.handler = handle;
+	sc.user = &hctx;
 	if (c->threads > 0)
 		sc.threads = c->threads;
 	if (c->timeout_ms > 0) {

@@ -48,6 +48,8 @@ static const char usage_text[] =
 	"                          ~/.config/mse/sim; created if missing)\n"
 	"  --attestation-dir DIR   Gramine attestation interface (default /dev/attestation)\n"
 	"  --no-sandbox            do not apply the enclave rules (seccomp) to the app\n"
+	"  --no-access-log         no log line per request (method, path, status, bytes,\n"
+	"                          duration)\n"
 	"  --log-level LEVEL       debug, info (default), warn or error\n"
 	"\n"
 	"Exit status: 0 after a graceful stop (SIGTERM), 1 on failure or timeout, 2 usage error.\n";
@@ -102,6 +104,7 @@ int main(int argc, char **argv)
 		{"sim-dir", required_argument, NULL, 'd'},
 		{"attestation-dir", required_argument, NULL, 'A'},
 		{"no-sandbox", no_argument, NULL, 'X'},
+		{"no-access-log", no_argument, NULL, 'L'},
 		{"log-level", required_argument, NULL, 'l'},
 		{NULL, 0, NULL, 0}};
 	struct mse_bootstrap_opts o;
@@ -126,6 +129,9 @@ int main(int argc, char **argv)
 			break;
 		case 'i':
 			o.uuid = optarg;
+			break;
+		case 'L':
+			o.no_access_log = 1;
 			break;
 		case 'H':
 			o.host = optarg;

@@ -70,9 +70,12 @@ int mse_spawn_wait_ready(struct mse_instance *inst, int timeout_s, struct mse_er
 		}
 		if (mse_ratls_fetch(hostport, 1000, &der, &der_len, &ferr) == 0)
 			break;
-		if (waited >= timeout_s * 1000)
+		if (waited >= timeout_s * 1000) {
+			char m[2048];
+
 			return mse_err_set(err, "the configuration server did not answer on %s within %d s: %s",
-					   hostport, timeout_s, ferr.msg);
+					   hostport, timeout_s, mse_err_message(&ferr, m, sizeof(m)));
+		}
 		usleep(100 * 1000);
 	}
 	if (mse_ratls_parse(&cert, der, der_len, err) != 0 ||
