@@ -134,3 +134,25 @@ int cli_json_fail_list(const struct mse_errlist *l, const struct mse_err *fallba
 	cli_json_print(o);
 	return MSE_EXIT_FAIL;
 }
+
+int cli_stdout_to_stderr(void)
+{
+	int saved;
+
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	if (saved >= 0 && dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+		close(saved);
+		return -1;
+	}
+	return saved;
+}
+
+void cli_stdout_restore(int saved)
+{
+	if (saved < 0)
+		return;
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+}

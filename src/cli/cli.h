@@ -49,6 +49,13 @@ int cli_json_failf(const char *step, const char *fmt, ...) MSE_PRINTF(2, 3);
  * reports every error (mse.toml); fallback when the list is empty. Returns 1.
  */
 int cli_json_fail_list(const struct mse_errlist *l, const struct mse_err *fallback);
+/*
+ * While a --json command runs child processes (the app's tests), their
+ * output goes to stderr so that stdout holds the JSON object only.
+ * cli_stdout_to_stderr returns the saved descriptor for cli_stdout_restore.
+ */
+int cli_stdout_to_stderr(void);
+void cli_stdout_restore(int saved);
 /* Sets key to a string, or omits it when s is NULL or "". */
 void cli_json_str(struct json_t *o, const char *key, const char *s);
 

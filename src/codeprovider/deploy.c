@@ -162,6 +162,7 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 					: "starting the enclave (SIMULATION — not confidential: no SGX here)");
 	snprintf(evdir, sizeof(evdir), "%s/evidence", work);
 	so.name = name;
+	so.no_access_log = o->no_access_log;
 	so.package = res->package_path;
 	so.output_dir = evdir;
 	if (mse_spawn(&so, &sr, err) != 0)

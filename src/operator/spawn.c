@@ -347,6 +347,8 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 		if (o->no_ssl)
 			argv[n++] = "--no-ssl";
 	}
+	if (o->no_access_log)
+		argv[n++] = "--no-access-log";
 	if (inst->mode == MSE_MODE_SIMULATION) {
 		argv[n++] = "--simulation";
 		argv[n++] = "--workspace";

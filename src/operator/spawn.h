@@ -43,6 +43,7 @@ struct mse_spawn_opts {
 	const char *signer_key;
 	int timeout_s;
 	FILE *progress;          /* step lines go here; NULL: silent */
+	int no_access_log;       /* mse-bootstrap --no-access-log: no line per request */
 };
 
 struct mse_spawn_result {
