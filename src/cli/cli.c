@@ -1,5 +1,6 @@
 #include "cli/cli.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -140,7 +141,8 @@ int cli_stdout_to_stderr(void)
 	int saved;
 
 	fflush(stdout);
-	saved = dup(STDOUT_FILENO);
+	/* CLOEXEC: the enclave a deploy starts must not keep our stdout open. */
+	saved = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
 	if (saved >= 0 && dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
 		close(saved);
 		return -1;
