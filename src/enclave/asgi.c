@@ -82,7 +82,6 @@ struct areq {
 	/* loop thread only (GIL) */
 	PyObject *py; /* the Req object, borrowed (it owns a reference to us) */
 	int l_started, l_complete, l_eof_said;
-	int64_t l_declared; /* Content-Length the app gave, -1 if none */
 
 	/* server thread only */
 	int close_conn;
@@ -319,7 +318,6 @@ int mse_asgi_handle(struct mse_exchange *x, void *user)
 	r->x = x;
 	r->ops_tail = &r->ops;
 	r->bq_tail = &r->bq;
-	r->l_declared = -1;
 	r->declared = -1;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
@@ -753,8 +751,6 @@ static PyObject *req_start(PyObject *o, PyObject *args)
 			}
 			continue;
 		}
-		if (h->name_len == 14 && strncasecmp(h->name, "content-length", 14) == 0)
-			r->l_declared = strtoll(h->value, NULL, 10);
 		op->h[off++] = *h;
 	}
 	op->nh = off;
@@ -1033,10 +1029,12 @@ static const char driver_src[] =
 	"    def __init__(self, app, ver, state):\n"
 	"        self.app, self.ver, self.state = app, ver, state\n"
 	"        self.inq, self.outq = asyncio.Queue(), asyncio.Queue()\n"
-	"        self.sent = False\n"
+	"        self.sent = self.received = False\n"
 	"        self.error = None\n"
 	"    async def receive(self):\n"
-	"        return await self.inq.get()\n"
+	"        m = await self.inq.get()\n"
+	"        self.received = True\n"
+	"        return m\n"
 	"    async def send(self, msg):\n"
 	"        self.sent = True\n"
 	"        await self.outq.put(msg)\n"
@@ -1056,7 +1054,7 @@ static const char driver_src[] =
 	"        await self.inq.put({'type': 'lifespan.' + what})\n"
 	"        msg = await self.outq.get()\n"
 	"        if msg is None:\n"
-	"            if what == 'startup' and not self.sent:\n"
+	"            if what == 'startup' and not self.sent and not self.received:\n"
 	"                return 'unsupported', self.error\n"
 	"            if self.error:\n"
 	"                return 'failed', self.error\n"

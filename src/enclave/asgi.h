@@ -29,7 +29,7 @@
  * returns, with a `state` dict that each request's scope gets a shallow
  * copy of. lifespan.startup.failed, or an exception after startup began,
  * makes mse_asgi_init fail with the app's message; an app that raises on
- * the lifespan scope before sending anything does not support it (logged,
+ * the lifespan scope before it received lifespan.startup does not support it (logged,
  * served anyway, as uvicorn's "auto"). mse_asgi_free runs shutdown after
  * the server drained.
  *
