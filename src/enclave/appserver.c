@@ -76,6 +76,8 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 	struct mse_asgi *a = NULL;
 	enum mse_pyhost_iface want = MSE_IFACE_AUTO, iface;
 	int asgi_only = 0;
+	const char *at;
+	char app_spec[512];
 	struct mse_server_config sc;
 	struct mse_memcap_report rep;
 	struct mse_wsgi *w = NULL;
@@ -93,6 +95,26 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 		return mse_err_field(err, "code", "%s: not a directory", c->code_dir);
 	if (c->interface && mse_pyhost_iface_parse(c->interface, &want, &asgi_only, err) != 0)
 		return -1;
+	/* "module:var@iface": mse.toml's app_interface as packaged (codeprovider/packager). */
+	at = strchr(c->app, '@');
+	if (at) {
+		enum mse_pyhost_iface w2;
+		int a2;
+
+		if (mse_pyhost_iface_parse(at + 1, &w2, &a2, err) != 0)
+			return -1;
+		if (c->interface && (w2 != want || a2 != asgi_only))
+			return mse_err_field(err, "app_interface", "%s in the app spec, %s asked for",
+					     at + 1, c->interface);
+		want = w2;
+		asgi_only = a2;
+		if ((size_t)(at - c->app) >= sizeof(app_spec))
+			return mse_err_field(err, "app", "too long: %s", c->app);
+		memcpy(app_spec, c->app, (size_t)(at - c->app));
+		app_spec[at - c->app] = '\0';
+	} else {
+		snprintf(app_spec, sizeof(app_spec), "%s", c->app);
+	}
 	if (!c->no_tls) {
 		/* Load the certificate first: a wrong path should fail before Python starts. */
 		mse_err_step(err, "tls");
@@ -112,7 +134,7 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 		mse_info("enclave rules: fork, exec and subprocesses are refused");
 	}
 	mse_err_step(err, "import");
-	hc.app = c->app;
+	hc.app = app_spec;
 	hc.module_path = c->code_dir;
 	hc.deny_subprocess = c->sandbox;
 	if (mse_pyhost_start(&hc, &host, err) != 0)
