@@ -85,7 +85,7 @@ deps:
 ifndef SKIP_DEPS
 $(ENTRY): deps
 	+@$(MAKE) --no-print-directory $(ENTRY_MAKEFLAGS) SKIP_DEPS=1 $@
-else
+endif
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -113,6 +113,8 @@ $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libmse.a
 tests: $(UNIT_BIN)
 tools: $(TOOL_BIN)
 
+# What the entry targets do once deps.sh has run (see "entry points").
+ifdef SKIP_DEPS
 # ---- the test suite: ASan+UBSan build, clang build, every test ----------
 check:
 	$(MAKE) --no-print-directory SAN=1 BUILD=$(SAN_BUILD) all tests tools

@@ -36,8 +36,14 @@ run_make() {
 # (never compile without include paths).
 rm -f "$T/installed"
 run_make -n all >"$T/plain.log" 2>&1 && fail "make all succeeded without pkg-config"
-grep -q "make deps" "$T/plain.log" || { cat "$T/plain.log"; fail "make all: no hint to run make deps"; }
+grep -q "the -dev packages are missing; run 'make deps'" "$T/plain.log" ||
+	{ cat "$T/plain.log"; fail "make all: no hint to run make deps"; }
 echo "ok: make all without the -dev packages stops and says 'make deps'"
+touch "$T/installed"
+run_make -n all >"$T/plain.log" 2>&1 || { tail "$T/plain.log"; fail "make -n all failed with the packages installed"; }
+n=$(grep -E ' -c [^ ]+\.c -o ' "$T/plain.log" | grep -c -- '-DMSE_FRESH_CFLAGS')
+[ "$n" -gt 0 ] || fail "make all: no compile command with pkg-config's flags"
+echo "ok: make all with the packages installed: $n compile commands with pkg-config's flags"
 
 for target in demo check bench fuzz install deb deb-check; do
 	rm -f "$T/installed"
