@@ -143,9 +143,11 @@ install: all
 
 # The package is built from its own objects (Debian's hardening flags), then
 # staged with PREFIX=/usr and assembled, checked by lintian, by scripts/deb.sh.
+deb: export DEB_BUILD_MAINT_OPTIONS = hardening=+all
 deb:
+	rm -rf $(DEB_BUILD)/root
 	$(MAKE) --no-print-directory BUILD=$(DEB_BUILD) PREFIX=/usr DESTDIR=$(abspath $(DEB_BUILD))/root \
-		OPT="-O2 -g $$(dpkg-buildflags --get CFLAGS) $$(dpkg-buildflags --get CPPFLAGS)" \
+		OPT="$$(dpkg-buildflags --get CFLAGS) $$(dpkg-buildflags --get CPPFLAGS)" \
 		LDFLAGS="$$(dpkg-buildflags --get LDFLAGS)" install
 	scripts/deb.sh $(DEB_BUILD)/root $(VERSION) $(DEB_OUT)
 
