@@ -6,9 +6,11 @@
 # PREFIX (default /usr/local) and DESTDIR; `make deb` builds the Debian package.
 # Each of these works on a fresh Debian machine: see "Entry points" below.
 #
-# Sources are found by folder: src/{common,config,crypto,attest,net,node}/*.c
-# make libmse.a, src/cli/*.c make `mse`, src/node/bootstrap_main.c makes
-# `mse-bootstrap`, tests/unit/test_*.c are cmocka programs, tests/tools/*.c
+# Sources are found by folder (docs/architecture.md): the shared layers
+# src/{common,config,net,crypto,attest}/ and the actors src/{enclave,operator,
+# codeprovider}/ make libmse.a; src/cli/*.c make `mse`; mse-bootstrap is
+# src/enclave/bootstrap_main.c linked with the shared layers and src/enclave/
+# only (never the operator's or the code provider's code), tests/unit/test_*.c are cmocka programs, tests/tools/*.c
 # are helper programs for tests, tests/fuzz/fuzz_*.c are libFuzzer targets.
 
 CC ?= cc
@@ -44,15 +46,20 @@ ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) -Isrc $(PKG_CFLAGS) $(OPT
 ALL_LDFLAGS = -pthread $(SANFLAGS) $(LDFLAGS)
 LIBS = $(PKG_LIBS) -lm $(LDLIBS)
 
-LIB_SRC := $(filter-out %_main.c,$(wildcard src/common/*.c src/config/*.c src/crypto/*.c src/attest/*.c src/net/*.c src/node/*.c))
+SHARED_DIRS := src/common src/config src/net src/crypto src/attest
+ACTOR_DIRS := src/enclave src/operator src/codeprovider
+SHARED_SRC := $(wildcard $(SHARED_DIRS:%=%/*.c))
+ENCLAVE_SRC := $(filter-out %_main.c,$(wildcard src/enclave/*.c))
+LIB_SRC := $(filter-out %_main.c,$(SHARED_SRC) $(wildcard $(ACTOR_DIRS:%=%/*.c)))
 CLI_SRC := $(wildcard src/cli/*.c)
-BOOT_SRC := $(wildcard src/node/bootstrap_main.c)
+BOOT_SRC := $(wildcard src/enclave/bootstrap_main.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_HELPERS := $(filter-out tests/unit/test_%,$(wildcard tests/unit/*.c))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+BOOT_LIB_OBJ := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o) $(ENCLAVE_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/obj/%.o)
@@ -99,8 +106,14 @@ $(BUILD)/libmse.a: $(LIB_OBJ)
 $(BUILD)/mse: $(CLI_OBJ) $(BUILD)/libmse.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libmse.a $(LIBS)
 
-$(BUILD)/mse-bootstrap: $(BOOT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libmse.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(BOOT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libmse.a $(LIBS)
+# The enclave's binary: the shared layers and src/enclave/ only.
+$(BUILD)/libmse-enclave.a: $(BOOT_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/mse-bootstrap: $(BOOT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libmse-enclave.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(BOOT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libmse-enclave.a $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_HELPER_OBJ) $(BUILD)/libmse.a
 	@mkdir -p $(dir $@)

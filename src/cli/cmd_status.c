@@ -8,7 +8,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
-#include "node/instance.h"
+#include "operator/instance.h"
 
 static const char usage[] =
 	"Usage: mse status NAME [--json]\n"

@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include <openssl/pem.h>
 
-#include "attest/appverify.h"
+#include "codeprovider/appverify.h"
 #include "attest/collateral.h"
 #include "attest/pccs.h"
 #include "attest/quote.h"
@@ -462,7 +462,7 @@ int cmd_verify(int argc, char **argv)
 	struct mse_verify_policy pol = {0};
 	struct mse_verify_result res = {0};
 	struct mse_collateral coll = {0};
-	struct mse_evidence ev = {0};
+	struct mse_collateral_evidence ev = {0};
 	struct mse_ratls cert = {0};
 	struct mse_err err = {0};
 	uint8_t mrenclave[32], mrsigner[32], *input = NULL, *sim_root = NULL, *der = NULL;
@@ -538,7 +538,7 @@ int cmd_verify(int argc, char **argv)
 	/* ---- inputs ---- */
 	if (o.evidence) {
 		if (mse_file_read(o.evidence, MSE_COLLATERAL_MAX_FILE, &input, &input_len, &err) ||
-		    mse_evidence_parse(&ev, input, input_len, &err)) {
+		    mse_collateral_parse_evidence(&ev, input, input_len, &err)) {
 			mse_err_file(&err, o.evidence);
 			goto fail;
 		}
@@ -650,7 +650,7 @@ fail:
 	rc = cli_fail("verify", &err);
 out:
 	mse_ratls_free(&cert);
-	mse_evidence_free(&ev);
+	mse_collateral_evidence_free(&ev);
 	mse_collateral_free(&coll);
 	free(input);
 	free(der);

@@ -1,4 +1,4 @@
-#include "node/ratlscert.h"
+#include "enclave/ratlscert.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -26,7 +26,7 @@ void mse_ratlscert_free(struct mse_ratlscert *c)
 	memset(c, 0, sizeof(*c));
 }
 
-int mse_ratlscert_create(struct mse_provider *prov, const struct mse_ratlscert_params *params,
+int mse_ratlscert_create(struct mse_quoter *prov, const struct mse_ratlscert_params *params,
 			 const uint8_t enclave_pk[32], struct mse_ratlscert *out,
 			 struct mse_err *err)
 {
@@ -58,7 +58,7 @@ int mse_ratlscert_create(struct mse_provider *prov, const struct mse_ratlscert_p
 	if (mse_ratls_key_hash(out->key, out->report_data, err) != 0)
 		goto out;
 	memcpy(out->report_data + 32, enclave_pk, 32);
-	if (mse_provider_quote(prov, out->report_data, &out->quote, &out->quote_len, err) != 0)
+	if (mse_quoter_quote(prov, out->report_data, &out->quote, &out->quote_len, err) != 0)
 		goto out;
 	out->cert = mse_x509w_cert_new(name, name, out->key, now - 60, (time_t)params->not_after, err);
 	if (!out->cert ||

@@ -1,4 +1,4 @@
-#include "attest/appverify.h"
+#include "codeprovider/appverify.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +15,7 @@
 #include "common/file.h"
 #include "common/hex.h"
 #include "crypto/package.h"
-#include "node/instance.h"
+#include "operator/instance.h"
 
 /* MSE's input_args, kept as strings owned by the JSON document. */
 static int read_input_args(const uint8_t *json, size_t len, const char *path,
@@ -67,7 +67,7 @@ int mse_appverify(const struct mse_appverify_opts *o, struct mse_appverify_resul
 {
 	char tmp[] = "/tmp/mse-verify.XXXXXX", pkgdir[64], app_tar[96], bootstrap[PATH_MAX];
 	char sim_dir[PATH_MAX], path[PATH_MAX + 32], exp_hex[65], got_hex[65];
-	struct mse_evidence ev = {0};
+	struct mse_collateral_evidence ev = {0};
 	struct mse_ratls cert = {0};
 	struct mse_verify_policy pol = {0};
 	struct mse_package_info info;
@@ -81,7 +81,7 @@ int mse_appverify(const struct mse_appverify_opts *o, struct mse_appverify_resul
 	if (mse_file_read(o->evidence, 16u << 20, &evjson, &evlen, err) != 0)
 		return -1;
 	mse_err_step(err, "parse");
-	if (mse_evidence_parse(&ev, evjson, evlen, err) != 0) {
+	if (mse_collateral_parse_evidence(&ev, evjson, evlen, err) != 0) {
 		mse_err_file(err, o->evidence);
 		goto out;
 	}
@@ -194,7 +194,7 @@ out:
 		rmtmp(tmp);
 	json_decref(doc);
 	mse_ratls_free(&cert);
-	mse_evidence_free(&ev);
+	mse_collateral_evidence_free(&ev);
 	free(evjson);
 	free(root);
 	free(signer);

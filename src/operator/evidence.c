@@ -1,4 +1,4 @@
-#include "node/evidence.h"
+#include "operator/evidence.h"
 
 #include <limits.h>
 #include <stdio.h>

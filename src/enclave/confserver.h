@@ -29,7 +29,7 @@
  *
  * Ownership: mse_confserver_new copies the configuration (strings and keys)
  * into the server; mse_confserver_free wipes and frees it (NULL-safe).
- * struct mse_provision is caller-owned, released by mse_provision_free.
+ * struct mse_confserver_request is caller-owned, released by mse_confserver_request_free.
  */
 #ifndef MSE_CONFSERVER_H
 #define MSE_CONFSERVER_H
@@ -62,7 +62,7 @@ struct mse_confserver_config {
 					    (0600) for restarts; may be NULL */
 };
 
-struct mse_provision {
+struct mse_confserver_request {
 	int has_code_key;
 	uint8_t code_key[MSE_CODE_KEY_LEN];
 	char *app_secrets; /* JSON text, NULL if absent */
@@ -81,10 +81,10 @@ struct mse_confserver;
  * err saying why; out holds nothing.
  */
 int mse_confserver_parse(const struct mse_confserver_config *cfg, const uint8_t *body, size_t len,
-			 struct mse_provision *out, int *status, struct mse_err *err) MSE_MUST_CHECK;
-void mse_provision_free(struct mse_provision *p);
+			 struct mse_confserver_request *out, int *status, struct mse_err *err) MSE_MUST_CHECK;
+void mse_confserver_request_free(struct mse_confserver_request *p);
 /* Decrypts the code and writes the secrets (all or nothing, see above). */
-int mse_confserver_apply(const struct mse_confserver_config *cfg, const struct mse_provision *p,
+int mse_confserver_apply(const struct mse_confserver_config *cfg, const struct mse_confserver_request *p,
 			 struct mse_err *err) MSE_MUST_CHECK;
 
 int mse_confserver_new(const struct mse_confserver_config *cfg, struct mse_confserver **out,

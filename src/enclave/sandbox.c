@@ -1,4 +1,4 @@
-#include "node/sandbox.h"
+#include "enclave/sandbox.h"
 
 #include <Python.h>
 

@@ -1,4 +1,4 @@
-#include "node/manifest.h"
+#include "operator/manifest.h"
 
 #include <stdarg.h>
 #include <stdio.h>

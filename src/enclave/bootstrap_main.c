@@ -11,7 +11,7 @@
 #include "common/wipe.h"
 #include "common/log.h"
 #include "common/version.h"
-#include "node/bootstrap.h"
+#include "enclave/bootstrap.h"
 
 static const char usage_text[] =
 	"Usage: mse-bootstrap MODULE:VAR --app-dir DIR --id UUID\n"

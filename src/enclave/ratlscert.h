@@ -23,7 +23,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
-#include "node/provider.h"
+#include "enclave/quoter.h"
 
 struct mse_ratlscert_params {
 	const char *subject; /* RFC 4514, e.g. "CN=localhost,O=My Co" */
@@ -42,7 +42,7 @@ struct mse_ratlscert {
 	uint8_t report_data[64];
 };
 
-int mse_ratlscert_create(struct mse_provider *prov, const struct mse_ratlscert_params *params,
+int mse_ratlscert_create(struct mse_quoter *prov, const struct mse_ratlscert_params *params,
 			 const uint8_t enclave_pk[32], struct mse_ratlscert *out,
 			 struct mse_err *err) MSE_MUST_CHECK;
 void mse_ratlscert_free(struct mse_ratlscert *c);

@@ -1,4 +1,4 @@
-#include "node/memcap.h"
+#include "enclave/memcap.h"
 
 #include <Python.h>
 

@@ -24,7 +24,7 @@
 #include <stdio.h>
 
 #include "common/err.h"
-#include "node/instance.h"
+#include "operator/instance.h"
 
 struct mse_spawn_opts {
 	const char *name;

@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
-#include "node/instance.h"
+#include "operator/instance.h"
 
 struct mse_provision_opts {
 	const char *ratls_pem;      /* the trusted certificate from `mse verify` (required) */

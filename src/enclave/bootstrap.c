@@ -1,4 +1,4 @@
-#include "node/bootstrap.h"
+#include "enclave/bootstrap.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -24,11 +24,11 @@
 #include "common/log.h"
 #include "net/server.h"
 #include "net/tls.h"
-#include "node/confserver.h"
-#include "node/provider.h"
-#include "node/ratlscert.h"
+#include "enclave/confserver.h"
+#include "enclave/quoter.h"
+#include "enclave/ratlscert.h"
 
-#include "node/appserver.h"
+#include "enclave/appserver.h"
 
 #define PATH_SZ 4096
 
@@ -369,13 +369,13 @@ static int serve_app(const struct mse_bootstrap_opts *o, const struct paths *p, 
 int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 {
 	struct paths p;
-	struct mse_provider *prov = NULL;
+	struct mse_quoter *prov = NULL;
 	struct mse_ratlscert cert = {0};
 	struct mse_sim_args args;
 	uint8_t boot_sha[32] = {0}, mre[32] = {0}, mrs[32] = {0}, sk[32], pk[32];
 	char sim_dir[PATH_SZ], *cert_pem = NULL, *ssl_key = NULL;
 	size_t ssl_key_len = 0;
-	const char *att = o->attestation_dir ? o->attestation_dir : MSE_PROVIDER_GRAMINE_DIR;
+	const char *att = o->attestation_dir ? o->attestation_dir : MSE_QUOTER_GRAMINE_DIR;
 	char attfile[PATH_SZ + 32];
 	struct mse_ratlscert_params rp;
 	int sim, fd = -1, rc = -1;
@@ -409,12 +409,12 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 			if (mse_sim_init(sim_dir, 0, err) != 0)
 				goto out;
 		}
-		if (mse_provider_sim(sim_dir, mre, &prov, err) != 0)
+		if (mse_quoter_sim(sim_dir, mre, &prov, err) != 0)
 			goto out;
-	} else if (mse_provider_gramine(att, &prov, err) != 0) {
+	} else if (mse_quoter_gramine(att, &prov, err) != 0) {
 		goto out;
 	}
-	if (mse_provider_enclave_key(prov, sk, pk, err) != 0)
+	if (mse_quoter_enclave_key(prov, sk, pk, err) != 0)
 		goto out;
 	rp = (struct mse_ratlscert_params){o->subject, o->san,
 					   o->tls_mode == MSE_BOOT_RATLS
@@ -427,7 +427,7 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 		memcpy(mre, cert.quote + 48 + 64, 32);
 		memcpy(mrs, cert.quote + 48 + 128, 32);
 	}
-	mse_provider_free(prov);
+	mse_quoter_free(prov);
 	prov = NULL;
 	fd = listen_on(o->host, o->port, &port, err);
 	if (fd < 0)
@@ -467,6 +467,6 @@ out:
 	free(ssl_key);
 	free(cert_pem);
 	mse_ratlscert_free(&cert);
-	mse_provider_free(prov);
+	mse_quoter_free(prov);
 	return rc;
 }

@@ -1,4 +1,4 @@
-#include "node/appserver.h"
+#include "enclave/appserver.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -10,9 +10,9 @@
 #include "common/log.h"
 #include "net/server.h"
 #include "net/tls.h"
-#include "node/memcap.h"
-#include "node/sandbox.h"
-#include "node/wsgi.h"
+#include "enclave/memcap.h"
+#include "enclave/sandbox.h"
+#include "enclave/wsgi.h"
 
 static struct mse_server *_Atomic g_server;
 static volatile sig_atomic_t g_stop_requested;

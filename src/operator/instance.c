@@ -1,4 +1,4 @@
-#include "node/instance.h"
+#include "operator/instance.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -21,7 +21,7 @@
 
 #include "common/file.h"
 #include "net/client.h"
-#include "node/proc.h"
+#include "operator/proc.h"
 
 #define STATE_FILE "state.json"
 #define STATE_VERSION 1

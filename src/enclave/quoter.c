@@ -1,4 +1,4 @@
-#include "node/provider.h"
+#include "enclave/quoter.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,14 +17,14 @@
 
 #define QUOTE_MAX (256 * 1024)
 
-struct mse_provider {
+struct mse_quoter {
 	int sim;
 	char base[4096];          /* Gramine */
 	struct mse_sim *simctx;   /* simulation */
 	struct mse_sim_enclave enc;
 };
 
-static int gpath(const struct mse_provider *p, const char *name, char *out, size_t size,
+static int gpath(const struct mse_quoter *p, const char *name, char *out, size_t size,
 		 struct mse_err *err)
 {
 	if (snprintf(out, size, "%s/%s", p->base, name) >= (int)size)
@@ -32,9 +32,9 @@ static int gpath(const struct mse_provider *p, const char *name, char *out, size
 	return 0;
 }
 
-int mse_provider_gramine(const char *base_dir, struct mse_provider **out, struct mse_err *err)
+int mse_quoter_gramine(const char *base_dir, struct mse_quoter **out, struct mse_err *err)
 {
-	struct mse_provider *p = calloc(1, sizeof(*p));
+	struct mse_quoter *p = calloc(1, sizeof(*p));
 	char path[4200];
 	uint8_t *type = NULL;
 	size_t len = 0;
@@ -66,10 +66,10 @@ fail:
 	return -1;
 }
 
-int mse_provider_sim(const char *sim_dir, const uint8_t mrenclave[32], struct mse_provider **out,
+int mse_quoter_sim(const char *sim_dir, const uint8_t mrenclave[32], struct mse_quoter **out,
 		     struct mse_err *err)
 {
-	struct mse_provider *p = calloc(1, sizeof(*p));
+	struct mse_quoter *p = calloc(1, sizeof(*p));
 
 	*out = NULL;
 	if (!p)
@@ -88,7 +88,7 @@ int mse_provider_sim(const char *sim_dir, const uint8_t mrenclave[32], struct ms
 	return 0;
 }
 
-void mse_provider_free(struct mse_provider *p)
+void mse_quoter_free(struct mse_quoter *p)
 {
 	if (!p)
 		return;
@@ -97,7 +97,7 @@ void mse_provider_free(struct mse_provider *p)
 	free(p);
 }
 
-int mse_provider_is_sim(const struct mse_provider *p)
+int mse_quoter_is_sim(const struct mse_quoter *p)
 {
 	return p->sim;
 }
@@ -122,7 +122,7 @@ static int write_file(const char *path, const uint8_t *data, size_t len, struct 
 	return 0;
 }
 
-int mse_provider_quote(struct mse_provider *p, const uint8_t report_data[64], uint8_t **quote,
+int mse_quoter_quote(struct mse_quoter *p, const uint8_t report_data[64], uint8_t **quote,
 		       size_t *len, struct mse_err *err)
 {
 	char path[4200];
@@ -148,7 +148,7 @@ int mse_provider_quote(struct mse_provider *p, const uint8_t report_data[64], ui
 	return 0;
 }
 
-int mse_provider_sealing_key(struct mse_provider *p, uint8_t out[MSE_SEALING_KEY_LEN],
+int mse_quoter_sealing_key(struct mse_quoter *p, uint8_t out[MSE_SEALING_KEY_LEN],
 			     struct mse_err *err)
 {
 	char path[4200];
@@ -171,7 +171,7 @@ int mse_provider_sealing_key(struct mse_provider *p, uint8_t out[MSE_SEALING_KEY
 	return 0;
 }
 
-int mse_provider_derive_enclave_key(const uint8_t *sealing_key, size_t len, uint8_t sk[32],
+int mse_quoter_derive_enclave_key(const uint8_t *sealing_key, size_t len, uint8_t sk[32],
 				    uint8_t pk[32], struct mse_err *err)
 {
 	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
@@ -198,15 +198,15 @@ out:
 	return rc;
 }
 
-int mse_provider_enclave_key(struct mse_provider *p, uint8_t sk[32], uint8_t pk[32],
+int mse_quoter_enclave_key(struct mse_quoter *p, uint8_t sk[32], uint8_t pk[32],
 			     struct mse_err *err)
 {
 	uint8_t seal[MSE_SEALING_KEY_LEN];
 	int rc;
 
-	if (mse_provider_sealing_key(p, seal, err) != 0)
+	if (mse_quoter_sealing_key(p, seal, err) != 0)
 		return -1;
-	rc = mse_provider_derive_enclave_key(seal, sizeof(seal), sk, pk, err);
+	rc = mse_quoter_derive_enclave_key(seal, sizeof(seal), sk, pk, err);
 	sodium_memzero(seal, sizeof(seal));
 	return rc;
 }

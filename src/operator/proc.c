@@ -1,4 +1,4 @@
-#include "node/proc.h"
+#include "operator/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "node/confserver.h"
+#include "enclave/confserver.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -41,7 +41,7 @@ struct mse_confserver {
 
 /* ---- parsing (pure) ------------------------------------------------------ */
 
-void mse_provision_free(struct mse_provision *p)
+void mse_confserver_request_free(struct mse_confserver_request *p)
 {
 	if (!p)
 		return;
@@ -75,7 +75,7 @@ static int hex_key(json_t *v, uint8_t out[32])
 }
 
 int mse_confserver_parse(const struct mse_confserver_config *cfg, const uint8_t *body, size_t len,
-			 struct mse_provision *out, int *status, struct mse_err *err)
+			 struct mse_confserver_request *out, int *status, struct mse_err *err)
 {
 	json_t *root = NULL, *v, *sealed_obj = NULL;
 	json_error_t jerr;
@@ -257,7 +257,7 @@ out:
 	free(box);
 	free(plain);
 	if (rc != 0)
-		mse_provision_free(out);
+		mse_confserver_request_free(out);
 	return rc;
 }
 
@@ -272,7 +272,7 @@ static int is_enc(const char *name)
 
 /* Copies or decrypts src_root/rel into dst_root/rel, recursively. */
 static int install_tree(const char *src_root, const char *dst_root, const char *rel,
-			const struct mse_provision *p, int plaincode, int depth, int *status,
+			const struct mse_confserver_request *p, int plaincode, int depth, int *status,
 			struct mse_err *err)
 {
 	char src[4096], dst[4096], sub[4096];
@@ -366,7 +366,7 @@ static int write_secret_file(const char *path, const char *data, size_t len, str
 	return mse_file_write_atomic(path, data, len, MSE_MODE_SECRET, err);
 }
 
-static int apply(const struct mse_confserver_config *cfg, const struct mse_provision *p,
+static int apply(const struct mse_confserver_config *cfg, const struct mse_confserver_request *p,
 		 int *status, struct mse_err *err)
 {
 	char tmp[4200], dir[4096];
@@ -428,7 +428,7 @@ out:
 	return rc;
 }
 
-int mse_confserver_apply(const struct mse_confserver_config *cfg, const struct mse_provision *p,
+int mse_confserver_apply(const struct mse_confserver_config *cfg, const struct mse_confserver_request *p,
 			 struct mse_err *err)
 {
 	int status;
@@ -558,7 +558,7 @@ int mse_confserver_handle(struct mse_exchange *x, void *user)
 {
 	struct mse_confserver *cs = user;
 	const struct mse_http_request *r = x->req;
-	struct mse_provision prov;
+	struct mse_confserver_request prov;
 	struct mse_err err;
 	uint8_t *body = NULL;
 	size_t len = 0, cap = cs->cfg.max_body + 1;
@@ -620,7 +620,7 @@ int mse_confserver_handle(struct mse_exchange *x, void *user)
 			pthread_cond_broadcast(&cs->cond);
 			pthread_mutex_unlock(&cs->state_lock);
 		}
-		mse_provision_free(&prov);
+		mse_confserver_request_free(&prov);
 	}
 	pthread_mutex_unlock(&cs->lock);
 	mse_file_free_secret(body, len);

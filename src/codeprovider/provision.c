@@ -1,4 +1,4 @@
-#include "node/provision.h"
+#include "codeprovider/provision.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include "node/wsgi.h"
+#include "enclave/wsgi.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -23,7 +23,7 @@
 
 #include "common/log.h"
 #include "common/version.h"
-#include "node/sandbox.h"
+#include "enclave/sandbox.h"
 
 #define INPUT_BUF 16384
 #define ERRLINE_MAX 4096

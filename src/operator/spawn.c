@@ -1,4 +1,4 @@
-#include "node/spawn.h"
+#include "operator/spawn.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -17,8 +17,8 @@
 #include "common/file.h"
 #include "crypto/archive.h"
 #include "crypto/package.h"
-#include "node/evidence.h"
-#include "node/manifest.h"
+#include "operator/evidence.h"
+#include "operator/manifest.h"
 
 #define STEP(o, ...)                                         \
 	do {                                                 \
