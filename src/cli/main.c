@@ -11,7 +11,7 @@
 #include "cli/cli.h"
 #include "common/version.h"
 #include "common/wipe.h"
-#include "node/proc.h"
+#include "operator/proc.h"
 
 struct command {
 	const char *name;
