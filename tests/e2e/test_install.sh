@@ -54,6 +54,17 @@ body=$(curl -sS --fail --cacert app/.mse/verified/ratls.pem "https://localhost:$
 [ "$body" = "OK" ] || fail "GET /health answered '$body'"
 echo "ok: the installed mse scaffolds and deploys (enclave: $exe, verified, health OK)"
 
+# The health check needs a 2xx: pointed at a path the app answers 404, the
+# instance is not running.
+st=$XDG_STATE_HOME/mse/app/state.json
+cp "$st" "$T/state.json"
+"$PY" -c 'import json,sys; p=sys.argv[1]; d=json.load(open(p)); d["healthcheck_endpoint"]="/nothere"; json.dump(d,open(p,"w"))' "$st"
+if mse status app >"$T/status.log" 2>&1; then cat "$T/status.log"; fail "status: running although the health check answers 404"; fi
+grep -q "HTTP 404" "$T/status.log" || { cat "$T/status.log"; fail "status does not say what the health check answered"; }
+cp "$T/state.json" "$st"
+mse status app >"$T/status.log" 2>&1 || { cat "$T/status.log"; fail "status after restoring the health check"; }
+echo "ok: mse status: running only when healthcheck_endpoint answers a 2xx"
+
 # The verifier measures the mse-bootstrap beside mse: with another one there,
 # the same package no longer verifies.
 cp -p "$BIN/mse-bootstrap" "$T/mse-bootstrap.orig"
