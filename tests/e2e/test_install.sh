@@ -5,6 +5,8 @@
 # Installs the binaries of MSE_BUILD (the suite's build), so nothing is rebuilt.
 set -u
 cd "$(dirname "$0")/../.."
+# Run from `make check`: the outer make's flags (SKIP_DEPS=1, -j...) must not leak in.
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 ROOT=$(pwd)
 BUILD=$(cd "${MSE_BUILD:-build/san}" && pwd)
 PY=${MSE_PYTHON:-/usr/bin/python3}

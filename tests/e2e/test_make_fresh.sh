@@ -9,6 +9,8 @@
 # commands it would run are printed, not run, into throw-away build dirs.
 set -u
 cd "$(dirname "$0")/../.."
+# Run from `make check`: the outer make's flags (SKIP_DEPS=1, -j...) must not leak in.
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 T=$(mktemp -d /tmp/mse-fresh.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
