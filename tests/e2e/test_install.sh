@@ -5,8 +5,9 @@
 # Installs the binaries of MSE_BUILD (the suite's build), so nothing is rebuilt.
 set -u
 cd "$(dirname "$0")/../.."
-# Run from `make check`: the outer make's flags (SKIP_DEPS=1, -j...) must not leak in.
-unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
+# Run from `make check`: the outer make's flags and command-line variables
+# (SKIP_DEPS=1, SAN, BUILD... which make also exports) must not leak in.
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES SKIP_DEPS SAN BUILD ENTRY_MAKEFLAGS
 ROOT=$(pwd)
 BUILD=$(cd "${MSE_BUILD:-build/san}" && pwd)
 PY=${MSE_PYTHON:-/usr/bin/python3}

@@ -9,8 +9,9 @@
 # commands it would run are printed, not run, into throw-away build dirs.
 set -u
 cd "$(dirname "$0")/../.."
-# Run from `make check`: the outer make's flags (SKIP_DEPS=1, -j...) must not leak in.
-unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
+# Run from `make check`: the outer make's flags and command-line variables
+# (SKIP_DEPS=1, SAN, BUILD... which make also exports) must not leak in.
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES SKIP_DEPS SAN BUILD ENTRY_MAKEFLAGS
 T=$(mktemp -d /tmp/mse-fresh.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
