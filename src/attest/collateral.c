@@ -48,7 +48,7 @@ void mse_collateral_free(struct mse_collateral *c)
 	blob_free(&c->root_crl);
 }
 
-void mse_evidence_free(struct mse_evidence *ev)
+void mse_collateral_evidence_free(struct mse_collateral_evidence *ev)
 {
 	if (!ev)
 		return;
@@ -178,7 +178,7 @@ static int str_field(struct mse_blob *b, json_t *j, const char *k, int required,
 	return mse_blob_set(b, s, n) ? CFAIL(err, k, "out of memory") : 0;
 }
 
-int mse_evidence_parse(struct mse_evidence *ev, const uint8_t *json, size_t len, struct mse_err *err)
+int mse_collateral_parse_evidence(struct mse_collateral_evidence *ev, const uint8_t *json, size_t len, struct mse_err *err)
 {
 	json_error_t je;
 	json_t *j;
@@ -213,7 +213,7 @@ int mse_evidence_parse(struct mse_evidence *ev, const uint8_t *json, size_t len,
 out:
 	json_decref(j);
 	if (ret)
-		mse_evidence_free(ev);
+		mse_collateral_evidence_free(ev);
 	return ret;
 }
 

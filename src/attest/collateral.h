@@ -15,7 +15,7 @@
  * CRLs may be DER, PEM or the hex the PCCS returns (mse_collateral_crl).
  *
  * Ownership: the structs are caller-owned; every buffer in them is malloc'd
- * and released by mse_collateral_free / mse_evidence_free (NULL-safe).
+ * and released by mse_collateral_free / mse_collateral_evidence_free (NULL-safe).
  * Buffers are NUL-terminated (the NUL not counted in the length).
  */
 #ifndef MSE_COLLATERAL_H
@@ -46,7 +46,7 @@ struct mse_collateral {
 	struct mse_blob root_crl;       /* DER, PEM or hex */
 };
 
-struct mse_evidence {
+struct mse_collateral_evidence {
 	struct mse_collateral coll;
 	struct mse_blob ratls_pem; /* the enclave's RA-TLS certificate */
 	struct mse_blob signer_pk; /* PEM public key of the enclave signer (RSA-3072), or absent */
@@ -56,7 +56,7 @@ struct mse_evidence {
 int mse_collateral_load_dir(struct mse_collateral *c, const char *dir, struct mse_err *err) MSE_MUST_CHECK;
 
 /* Parses evidence.json text. Step "collateral"; names the field at fault. */
-int mse_evidence_parse(struct mse_evidence *ev, const uint8_t *json, size_t len,
+int mse_collateral_parse_evidence(struct mse_collateral_evidence *ev, const uint8_t *json, size_t len,
 		       struct mse_err *err) MSE_MUST_CHECK;
 
 /* Copies data into a blob (NUL-terminated). */
@@ -70,6 +70,6 @@ STACK_OF(X509) *mse_collateral_pem_chain(const uint8_t *pem, size_t len, const c
 					 const char *what, struct mse_err *err);
 
 void mse_collateral_free(struct mse_collateral *c);
-void mse_evidence_free(struct mse_evidence *ev);
+void mse_collateral_evidence_free(struct mse_collateral_evidence *ev);
 
 #endif

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "node/instance.h"
-#include "node/spawn.h"
+#include "operator/instance.h"
+#include "operator/spawn.h"
 
 static const char usage[] =
 	"Usage: mse evidence NAME --output DIR [--pccs URL] [--signer-key PEM]\n"

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "node/instance.h"
+#include "operator/instance.h"
 
 static const char usage[] =
 	"Usage: mse list [--quiet]\n"

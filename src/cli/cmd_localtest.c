@@ -19,8 +19,8 @@
 #include "config/project.h"
 #include "config/requirements.h"
 #include "net/client.h"
-#include "node/instance.h"
-#include "node/proc.h"
+#include "operator/instance.h"
+#include "operator/proc.h"
 
 static const char usage[] =
 	"Usage: mse localtest [--project DIR] [--port N] [--memory MB] [--keep]\n"

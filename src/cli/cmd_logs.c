@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "node/instance.h"
+#include "operator/instance.h"
 
 static const char usage[] =
 	"Usage: mse logs NAME [-f] [-n LINES]\n"

@@ -13,11 +13,7 @@
 #include "cli/cli.h"
 #include "common/file.h"
 #include "common/hex.h"
-#include "config/ignore.h"
-#include "config/project.h"
-#include "crypto/codefile.h"
-#include "crypto/nonces.h"
-#include "crypto/package.h"
+#include "codeprovider/packager.h"
 
 static void usage(void)
 {
@@ -77,36 +73,6 @@ static void show_progress(void *ctx, size_t done, size_t total, uint64_t bytes, 
 	fflush(stderr);
 }
 
-/* Tests are shipped clear; bytecode caches are not worth shipping. */
-static int tests_filter(void *ctx, const char *rel, int is_dir, struct mse_err *err)
-{
-	const char *base = strrchr(rel, '/');
-	size_t n;
-
-	(void)ctx;
-	(void)err;
-	base = base ? base + 1 : rel;
-	n = strlen(base);
-	if (is_dir)
-		return strcmp(base, "__pycache__") != 0 && strcmp(base, ".pytest_cache") != 0;
-	return !(n > 4 && strcmp(base + n - 4, ".pyc") == 0);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static int is_dir(const char *p)
-{
-	struct stat st;
-
-	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 int cmd_package(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -118,22 +84,15 @@ int cmd_package(int argc, char **argv)
 	};
 	const char *project_dir = NULL, *code = NULL, *config = NULL, *test = NULL, *output = NULL,
 		   *keyfile = NULL, *nonces_path = NULL;
-	char config_buf[4096], keypath[4200], hex[65];
-	struct mse_project_opts popts = {0};
-	struct mse_project *proj = NULL;
-	struct mse_errlist errs = {0};
-	struct mse_ignore *ign = NULL;
-	struct mse_ignore_files files = {0};
-	struct mse_nonces *nonces = NULL;
-	struct mse_package_spec spec = {0};
-	struct mse_package_result res;
+	char config_buf[4096], hex[65];
+	struct mse_packager_opts po = {0};
+	struct mse_packager_result res;
+	struct mse_errlist errs;
 	struct progress prog = {0};
-	uint8_t key[MSE_CODEFILE_KEY_BYTES];
 	struct mse_err err;
-	int quiet = 0, c, rc = -1, key_written = 0;
+	int quiet = 0, c;
 
 	mse_err_clear(&err);
-	keypath[0] = 0;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
@@ -186,79 +145,36 @@ int cmd_package(int argc, char **argv)
 		config = config_buf;
 	}
 
-	/* The configuration: name, python_application, healthcheck, directories. */
-	popts.code_dir = code;
-	if (mse_project_load(config, &popts, &proj, &errs) != 0) {
-		mse_errlist_print(&errs, "mse package", stderr);
-		mse_errlist_free(&errs);
-		return MSE_EXIT_FAIL;
-	}
-	if (!test && !code && is_dir(proj->tests_dir))
-		test = proj->tests_dir;
-	if (test && !is_dir(test)) {
-		mse_err_field(&err, test, "tests directory not found");
-		goto out;
-	}
-	/* The files .mseignore keeps (its default list if the code has none). */
-	if (mse_ignore_load(proj->code_dir, &ign, &err) != 0 ||
-	    mse_ignore_list(proj->code_dir, ign, &files, &err) != 0)
-		goto out;
-	if (nonces_path && mse_nonces_load(nonces_path, &nonces, &err) != 0)
-		goto out;
-
-	spec.ns = now_ns();
-	if (keyfile) {
-		if (mse_codefile_load_key(keyfile, key, &err) != 0)
-			goto out;
-	} else {
-		/* The key first: a package whose key could not be saved is useless. */
-		randombytes_buf(key, sizeof(key));
-		if (mse_file_mkdirs(output, 0755, &err) != 0)
-			goto out;
-		if (mse_package_check_name(proj->name, &err) != 0)
-			goto out;
-		snprintf(keypath, sizeof(keypath), "%s/package_%s_%llu.key", output, proj->name,
-			 (unsigned long long)spec.ns);
-		if (mse_file_write_new(keypath, key, sizeof(key), MSE_MODE_SECRET, &err) != 0)
-			goto out;
-		key_written = 1;
-	}
-	spec.code_dir = proj->code_dir;
-	spec.config_path = proj->path;
-	spec.tests_dir = test;
-	spec.output_dir = output;
-	spec.name = proj->name;
-	spec.python_application = proj->python_application;
-	spec.healthcheck_endpoint = proj->healthcheck_endpoint;
-	spec.key = key;
-	spec.nonces = nonces;
-	spec.files = (const char *const *)files.paths;
-	spec.n_files = files.n;
-	spec.tests_filter = tests_filter;
+	po.config = config;
+	po.code_dir = code;
+	po.tests_dir = test;
+	po.output_dir = output;
+	po.key_path = keyfile;
+	po.nonces_path = nonces_path;
 	prog.on = !quiet && cli_is_tty(stderr);
-	spec.progress = show_progress;
-	spec.progress_ctx = &prog;
-	if (mse_package_build(&spec, &res, &err) != 0)
-		goto out;
+	po.progress = show_progress;
+	po.progress_ctx = &prog;
+	mse_errlist_init(&errs);
+	if (mse_packager_build(&po, &res, &errs, &err) != 0) {
+		if (mse_errlist_count(&errs) > 0) {
+			mse_errlist_print(&errs, "mse package", stderr);
+			mse_errlist_free(&errs);
+			return MSE_EXIT_FAIL;
+		}
+		mse_errlist_free(&errs);
+		return cli_fail("package", &err);
+	}
+	mse_errlist_free(&errs);
 	if (!quiet) {
-		if (mse_hex_encode(hex, sizeof(hex), res.app_sha256, 32) != 0)
+		if (mse_hex_encode(hex, sizeof(hex), res.pkg.app_sha256, 32) != 0)
 			hex[0] = 0;
 		printf("packaged %zu files (%zu encrypted, %zu with recorded nonces), %llu bytes\n",
-		       res.files, res.encrypted, res.reused, (unsigned long long)res.bytes);
-		printf("package:        %s\n", res.path);
+		       res.pkg.files, res.pkg.encrypted, res.pkg.reused,
+		       (unsigned long long)res.pkg.bytes);
+		printf("package:        %s\n", res.pkg.path);
 		printf("app.tar sha256: %s\n", hex);
-		printf("nonces:         %s\n", res.nonces_path);
-		printf("key:            %s\n", keyfile ? keyfile : keypath);
+		printf("nonces:         %s\n", res.pkg.nonces_path);
+		printf("key:            %s\n", res.key_path);
 	}
-	rc = 0;
-out:
-	if (rc != 0 && key_written)
-		unlink(keypath);
-	sodium_memzero(key, sizeof(key));
-	mse_nonces_free(nonces);
-	mse_ignore_files_free(&files);
-	mse_ignore_free(ign);
-	mse_project_free(proj);
-	mse_errlist_free(&errs);
-	return rc == 0 ? MSE_EXIT_OK : cli_fail("package", &err);
+	return MSE_EXIT_OK;
 }

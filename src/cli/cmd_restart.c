@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "node/instance.h"
-#include "node/spawn.h"
+#include "operator/instance.h"
+#include "operator/spawn.h"
 
 static const char usage[] =
 	"Usage: mse restart NAME [--timeout SECONDS]\n"

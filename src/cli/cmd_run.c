@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "node/instance.h"
-#include "node/provision.h"
+#include "operator/instance.h"
+#include "codeprovider/provision.h"
 
 static const char usage[] =
 	"Usage: mse run NAME --ratls RATLS.pem [--key FILE] [--secrets FILE]\n"

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "common/file.h"
 #include "common/hex.h"
+#include "attest/ratls.h"
 #include "crypto/seal.h"
 
 static void usage(void)
@@ -85,7 +86,7 @@ int cmd_seal(int argc, char **argv)
 		return cli_usage_error("seal", "give exactly one of --receiver-enclave and "
 					       "--receiver-public-key");
 	if (enclave) {
-		if (mse_seal_pk_from_ratls(enclave, kp.pk, &err) != 0)
+		if (mse_ratls_seal_pk(enclave, kp.pk, &err) != 0)
 			goto out;
 	} else if (mse_seal_load_key(pubkey, MSE_SEAL_KEY_PUBLIC, &kp, &err) != 0) {
 		goto out;

@@ -8,8 +8,8 @@
 #include "cli/cli.h"
 #include "common/file.h"
 #include "common/log.h"
-#include "node/appserver.h"
-#include "node/sandbox.h"
+#include "enclave/appserver.h"
+#include "enclave/sandbox.h"
 
 static const char usage[] =
 	"Usage: mse serve MODULE:VARIABLE --code DIR (--cert FILE --key FILE | --no-tls)\n"

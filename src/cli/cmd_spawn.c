@@ -12,13 +12,13 @@
 #include "attest/ratls.h"
 #include "attest/sim.h"
 #include "cli/cli.h"
-#include "node/spawn.h"
+#include "operator/spawn.h"
 #include "common/file.h"
 #include "crypto/archive.h"
 #include "crypto/package.h"
-#include "node/evidence.h"
-#include "node/instance.h"
-#include "node/manifest.h"
+#include "operator/evidence.h"
+#include "operator/instance.h"
+#include "operator/manifest.h"
 
 static const char usage[] =
 	"Usage: mse spawn NAME --package FILE --output DIR [options]\n"

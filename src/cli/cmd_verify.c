@@ -2,7 +2,7 @@
  * mse verify — verify an enclave's quote, collateral and measurements, and
  * save its trusted RA-TLS certificate. All checks are in src/attest/verify.c;
  * this file only gathers inputs (files, evidence.json, a live server), runs
- * mse_verify_* and prints the result. See README "Verifying an enclave".
+ * mse_verify_* and prints the result. See mse-verify(1) (docs/man/mse-verify.1.scd).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include <openssl/pem.h>
 
-#include "attest/appverify.h"
+#include "codeprovider/appverify.h"
 #include "attest/collateral.h"
 #include "attest/pccs.h"
 #include "attest/quote.h"
@@ -638,7 +638,7 @@ int cmd_verify(int argc, char **argv)
 	struct mse_verify_policy pol = {0};
 	struct mse_verify_result res = {0};
 	struct mse_collateral coll = {0};
-	struct mse_evidence ev = {0};
+	struct mse_collateral_evidence ev = {0};
 	struct mse_ratls cert = {0};
 	struct mse_err err = {0};
 	uint8_t mrenclave[32], mrsigner[32], tdm[8][48], *input = NULL, *sim_root = NULL, *der = NULL;
@@ -733,7 +733,7 @@ int cmd_verify(int argc, char **argv)
 	/* ---- inputs ---- */
 	if (o.evidence) {
 		if (mse_file_read(o.evidence, MSE_COLLATERAL_MAX_FILE, &input, &input_len, &err) ||
-		    mse_evidence_parse(&ev, input, input_len, &err)) {
+		    mse_collateral_parse_evidence(&ev, input, input_len, &err)) {
 			mse_err_file(&err, o.evidence);
 			goto fail;
 		}
@@ -768,7 +768,7 @@ int cmd_verify(int argc, char **argv)
 		}
 	}
 	if (o.pccs || o.pccs_ca || o.offline) {
-		/* Collateral from a PCCS, through the cache (README "Collateral from a PCCS"). */
+		/* Collateral from a PCCS, through the cache (mse-verify(1), "Collateral"). */
 		struct mse_pccs_opts po;
 		char dir[4200];
 		const uint8_t *qb = have_cert ? cert.quote : input;
@@ -845,7 +845,7 @@ fail:
 	rc = cli_fail("verify", &err);
 out:
 	mse_ratls_free(&cert);
-	mse_evidence_free(&ev);
+	mse_collateral_evidence_free(&ev);
 	mse_collateral_free(&coll);
 	free(input);
 	free(der);

@@ -3,8 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attest/quote.h"
-#include "attest/ratls.h"
 #include "common/file.h"
 #include "common/hex.h"
 
@@ -147,51 +145,4 @@ int mse_seal_open(const struct mse_seal_keypair *kp, const uint8_t *in, size_t l
 	*out = m;
 	*out_len = len - MSE_SEAL_OVERHEAD;
 	return 0;
-}
-
-int mse_seal_pk_from_ratls_mem(const uint8_t *cert, size_t len, uint8_t pk[MSE_SEAL_PK_BYTES],
-			       struct mse_err *err)
-{
-	struct mse_ratls c;
-	struct mse_quote q;
-	int rc = -1;
-
-	memset(&c, 0, sizeof(c));
-	/*
-	 * The quote is only parsed here, not verified: the certificate is the
-	 * ratls.pem that `mse verify` already checked. The binding is checked
-	 * again so that a certificate swapped after verification is caught.
-	 */
-	if (mse_ratls_parse(&c, cert, len, err) != 0)
-		goto out;
-	if (mse_quote_parse(&q, c.quote, c.quote_len, 0, err) != 0) {
-		mse_err_prefix(err, "RA-TLS quote");
-		goto out;
-	}
-	if (mse_ratls_check_binding(&c, q.body.report_data, err) != 0)
-		goto out;
-	/* report_data[32:64]: the enclave's X25519 key (MSE sealing). */
-	if (mse_seal_check_public_key(q.body.report_data + 32, err) != 0)
-		goto out;
-	memcpy(pk, q.body.report_data + 32, MSE_SEAL_PK_BYTES);
-	rc = 0;
-out:
-	mse_ratls_free(&c);
-	return rc;
-}
-
-int mse_seal_pk_from_ratls(const char *pem_path, uint8_t pk[MSE_SEAL_PK_BYTES],
-			   struct mse_err *err)
-{
-	uint8_t *data = NULL;
-	size_t len = 0;
-	int rc;
-
-	if (mse_file_read(pem_path, (size_t)1 << 20, &data, &len, err) != 0)
-		return -1;
-	rc = mse_seal_pk_from_ratls_mem(data, len, pk, err);
-	if (rc != 0)
-		mse_err_file(err, pem_path);
-	free(data);
-	return rc;
 }

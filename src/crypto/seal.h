@@ -79,19 +79,4 @@ int mse_seal_seal(const uint8_t pk[MSE_SEAL_PK_BYTES], const uint8_t *in, size_t
 int mse_seal_open(const struct mse_seal_keypair *kp, const uint8_t *in, size_t len,
 		  uint8_t **out, size_t *out_len, struct mse_err *err) MSE_MUST_CHECK;
 
-/*
- * The enclave's X25519 key from an RA-TLS certificate (PEM file): the quote
- * in extension 1.2.840.113741.1337.6 (mse_ratls_parse), its report_data
- * (mse_quote_parse: offset 368 = 48-byte header + 320 into the report body).
- * The quote is parsed, not verified. Checks report_data[0:32] = SHA-256(0x04 ‖ X ‖ Y) of the certificate's
- * P-256 key (the RA-TLS binding) and that report_data[32:64] is a valid
- * public key (mse_seal_check_public_key). The certificate itself must
- * already be trusted: `mse verify` writes that ratls.pem.
- */
-int mse_seal_pk_from_ratls(const char *pem_path, uint8_t pk[MSE_SEAL_PK_BYTES],
-			   struct mse_err *err) MSE_MUST_CHECK;
-/* As above over an in-memory PEM or DER certificate. */
-int mse_seal_pk_from_ratls_mem(const uint8_t *cert, size_t len, uint8_t pk[MSE_SEAL_PK_BYTES],
-			       struct mse_err *err) MSE_MUST_CHECK;
-
 #endif

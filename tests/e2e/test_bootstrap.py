@@ -30,7 +30,7 @@ BOOT = os.environ.get("MSE_BOOTSTRAP", "build/mse-bootstrap")
 MSE = os.environ.get("MSE_BIN", "build/mse")
 ROOT = os.environ.get("MSE_ROOT", ".")
 VECTORS = os.environ.get("MSE_VECTORS", "../shared/vectors")
-HAVE_APPSERVER = os.path.exists(os.path.join(ROOT, "src/node/appserver.h"))
+HAVE_APPSERVER = os.path.exists(os.path.join(ROOT, "src/enclave/appserver.h"))
 UUID = "63322f85-1ff8-4483-91ae-f18d7398d157"
 
 APP = b'''

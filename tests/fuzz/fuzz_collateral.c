@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *copy = malloc(size ? size : 1);
 	struct mse_err e;
 	struct mse_jspan sp;
-	struct mse_evidence ev;
+	struct mse_collateral_evidence ev;
 
 	if (!copy)
 		return 0;
@@ -59,11 +59,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (mse_tcb_info_parse(&ti, copy, size, &e) == 0)
 			mse_tcb_info_free(&ti);
 	}
-	if (mse_evidence_parse(&ev, (const uint8_t *)copy, size, &e) == 0) {
+	if (mse_collateral_parse_evidence(&ev, (const uint8_t *)copy, size, &e) == 0) {
 		X509_CRL *crl = mse_collateral_crl(ev.coll.pck_crl.p, ev.coll.pck_crl.len, "pck", &e);
 
 		X509_CRL_free(crl);
-		mse_evidence_free(&ev);
+		mse_collateral_evidence_free(&ev);
 	}
 	free(copy);
 	return 0;

@@ -10,7 +10,7 @@
 
 #include <sodium.h>
 
-#include "node/confserver.h"
+#include "enclave/confserver.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mse_confserver_config cfg = {
 		"63322f85-1ff8-4483-91ae-f18d7398d157", "/nonexistent", "/nonexistent/m",
 		"/nonexistent/s", "/nonexistent/ss", sk, pk, 0, (int)(size & 1), 0};
-	struct mse_provision p;
+	struct mse_confserver_request p;
 	struct mse_err err;
 	int status;
 
@@ -35,6 +35,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	mse_err_clear(&err);
 	if (mse_confserver_parse(&cfg, data, size, &p, &status, &err) == 0)
-		mse_provision_free(&p);
+		mse_confserver_request_free(&p);
 	return 0;
 }

@@ -20,8 +20,8 @@
 #include "attest/simmeasure.h"
 #include "common/file.h"
 #include "common/hex.h"
-#include "node/provider.h"
-#include "node/ratlscert.h"
+#include "enclave/quoter.h"
+#include "enclave/ratlscert.h"
 
 static void print_hex(const uint8_t *p, size_t n)
 {
@@ -83,7 +83,7 @@ int main(int argc, char **argv)
 
 		if (mse_hex_decode(seal, sizeof(seal), &n, argv[2], strlen(argv[2])) != 0)
 			return 2;
-		if (mse_provider_derive_enclave_key(seal, n, sk, pk, &err) != 0)
+		if (mse_quoter_derive_enclave_key(seal, n, sk, pk, &err) != 0)
 			return fail(&err);
 		print_hex(sk, 32);
 		putchar(' ');
@@ -92,31 +92,31 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "ratls") == 0 && argc >= 8) {
-		struct mse_provider *p = NULL;
+		struct mse_quoter *p = NULL;
 		struct mse_ratlscert c;
 		uint8_t sk[32], pk[32], mre[32];
 		int i = 3, rc = 1;
 
 		if (strcmp(argv[2], "gramine") == 0) {
-			if (mse_provider_gramine(argv[i++], &p, &err) != 0)
+			if (mse_quoter_gramine(argv[i++], &p, &err) != 0)
 				return fail(&err);
 		} else if (strcmp(argv[2], "sim") == 0 && argc == 10) {
 			if (mse_hex_decode_exact(mre, 32, argv[4], strlen(argv[4])) != 0)
 				return 2;
-			if (mse_provider_sim(argv[3], mre, &p, &err) != 0)
+			if (mse_quoter_sim(argv[3], mre, &p, &err) != 0)
 				return fail(&err);
 			i = 5;
 		} else {
 			return 2;
 		}
 		if (argc != i + 5) {
-			mse_provider_free(p);
+			mse_quoter_free(p);
 			return 2;
 		}
 		struct mse_ratlscert_params prm = {argv[i], argv[i + 1], strtoll(argv[i + 2], NULL, 10)};
-		if (mse_provider_enclave_key(p, sk, pk, &err) != 0 ||
+		if (mse_quoter_enclave_key(p, sk, pk, &err) != 0 ||
 		    mse_ratlscert_create(p, &prm, pk, &c, &err) != 0) {
-			mse_provider_free(p);
+			mse_quoter_free(p);
 			return fail(&err);
 		}
 		if (mse_file_write_atomic(argv[i + 3], c.cert_pem, strlen(c.cert_pem), 0644, &err) ==
@@ -130,7 +130,7 @@ int main(int argc, char **argv)
 		}
 		sodium_memzero(sk, sizeof(sk));
 		mse_ratlscert_free(&c);
-		mse_provider_free(p);
+		mse_quoter_free(p);
 		return rc;
 	}
 	fputs("enclavetool: bad usage (see the source)\n", stderr);

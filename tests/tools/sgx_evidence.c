@@ -11,8 +11,8 @@
 
 #include <sodium.h>
 
-#include "node/instance.h"
-#include "node/spawn.h"
+#include "operator/instance.h"
+#include "operator/spawn.h"
 
 int main(int argc, char **argv)
 {

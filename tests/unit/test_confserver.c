@@ -13,7 +13,7 @@
 #include "common/b64.h"
 #include "common/file.h"
 #include "common/hex.h"
-#include "node/confserver.h"
+#include "enclave/confserver.h"
 
 struct fake {
 	const char *method, *path;

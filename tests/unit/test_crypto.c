@@ -25,6 +25,7 @@
 #include "crypto/codefile.h"
 #include "crypto/nonces.h"
 #include "crypto/package.h"
+#include "attest/ratls.h"
 #include "crypto/seal.h"
 
 static void path_join(char *out, size_t size, const char *a, const char *b)
@@ -400,18 +401,18 @@ static void seal_ratls_evidence_cert_binds_but_has_no_key(void **state)
 	pem = json_string_value(json_object_get(ev, "ratls_certificate"));
 	assert_non_null(pem);
 	mse_err_clear(&err);
-	assert_int_equal(mse_seal_pk_from_ratls_mem((const uint8_t *)pem, strlen(pem), pk, &err),
+	assert_int_equal(mse_ratls_seal_pk_mem((const uint8_t *)pem, strlen(pem), pk, &err),
 			 -1);
 	assert_non_null(strstr(err.msg, "all zeros"));
 	/* Not a certificate at all. */
 	mse_err_clear(&err);
-	assert_int_equal(mse_seal_pk_from_ratls_mem((const uint8_t *)"nope", 4, pk, &err), -1);
+	assert_int_equal(mse_ratls_seal_pk_mem((const uint8_t *)"nope", 4, pk, &err), -1);
 	/* A plain certificate without the quote extension. */
 	uint8_t *le;
 	size_t le_len;
 	le = tu_read(tu_vector("mse-cli-config/cert.pem"), &le_len);
 	mse_err_clear(&err);
-	assert_int_equal(mse_seal_pk_from_ratls_mem(le, le_len, pk, &err), -1);
+	assert_int_equal(mse_ratls_seal_pk_mem(le, le_len, pk, &err), -1);
 	assert_true(err.msg[0] != 0);
 	free(le);
 	json_decref(ev);

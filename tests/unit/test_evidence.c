@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node/evidence.h"
+#include "operator/evidence.h"
 
 static const char split_py[] =
 	"import base64, json, sys\n"

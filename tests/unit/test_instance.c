@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/file.h"
-#include "node/instance.h"
+#include "operator/instance.h"
 
 static char g_root[64];
 

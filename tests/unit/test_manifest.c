@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node/manifest.h"
+#include "operator/manifest.h"
 
 /* Replaces every occurrence of `from` by `to` (what gramine-manifest's jinja does). */
 static char *replace_all(const char *s, const char *from, const char *to)

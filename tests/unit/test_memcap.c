@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "node/memcap.h"
+#include "enclave/memcap.h"
 
 #define MiB (1024 * 1024)
 

@@ -16,7 +16,7 @@
 #include <sodium.h>
 
 #include "common/hex.h"
-#include "node/provision.h"
+#include "codeprovider/provision.h"
 
 static char g_needle[65];
 static int g_leaked;

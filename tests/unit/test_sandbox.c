@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "node/sandbox.h"
+#include "enclave/sandbox.h"
 
 extern char **environ;
 

@@ -45,13 +45,13 @@ static void load_set(const char *set, struct mse_collateral *c, uint8_t **quote,
 	*quote = tu_read(tu_vector(rel), qlen);
 }
 
-static void load_evidence(struct mse_evidence *ev, struct mse_ratls *cert)
+static void load_evidence(struct mse_collateral_evidence *ev, struct mse_ratls *cert)
 {
 	size_t n;
 	uint8_t *j = tu_read(tu_vector("mse-evidence/evidence.json"), &n);
 	struct mse_err e = {0};
 
-	assert_int_equal(mse_evidence_parse(ev, j, n, &e), 0);
+	assert_int_equal(mse_collateral_parse_evidence(ev, j, n, &e), 0);
 	assert_int_equal(mse_ratls_parse(cert, ev->ratls_pem.p, ev->ratls_pem.len, &e), 0);
 	free(j);
 }
@@ -123,7 +123,7 @@ static void cosmian_signatures_binding_and_chain(void **state)
 
 static void evidence_outofdate_policy(void **state)
 {
-	struct mse_evidence ev;
+	struct mse_collateral_evidence ev;
 	struct mse_ratls cert;
 	struct mse_verify_policy pol = {0};
 	struct mse_verify_result res;
@@ -191,12 +191,12 @@ static void evidence_outofdate_policy(void **state)
 		ev.coll.root_crl = saved;
 	}
 	mse_ratls_free(&cert);
-	mse_evidence_free(&ev);
+	mse_collateral_evidence_free(&ev);
 }
 
 static void evidence_today(void **state)
 {
-	struct mse_evidence ev;
+	struct mse_collateral_evidence ev;
 	struct mse_ratls cert;
 	struct mse_verify_policy pol = {0};
 	struct mse_verify_result res;
@@ -217,7 +217,7 @@ static void evidence_today(void **state)
 	assert_int_equal(res.steps[MSE_STEP_BINDING], MSE_STEP_WARN);
 	assert_int_equal(res.status, MSE_TCB_OUT_OF_DATE);
 	mse_ratls_free(&cert);
-	mse_evidence_free(&ev);
+	mse_collateral_evidence_free(&ev);
 }
 
 /* ---- the dcap-quotes sets ---- */
@@ -437,14 +437,14 @@ static void evidence_forms(void **state)
 	uint8_t *raw = tu_read(tu_vector("mse-evidence/evidence.json"), &n);
 	json_error_t je;
 	json_t *j = json_loadb((char *)raw, n, 0, &je);
-	struct mse_evidence a, b;
+	struct mse_collateral_evidence a, b;
 	struct mse_err e = {0};
 	char *text, *b64;
 	size_t blen;
 
 	(void)state;
 	assert_non_null(j);
-	assert_int_equal(mse_evidence_parse(&a, raw, n, &e), 0);
+	assert_int_equal(mse_collateral_parse_evidence(&a, raw, n, &e), 0);
 	/* the quirk undone: a JSON body starting with {"tcbInfo" */
 	assert_memory_equal(a.coll.tcb_info.p, "{\"tcbInfo\"", 10);
 	assert_memory_equal(a.coll.qe_identity.p, "{\"enclaveIdentity\"", 18);
@@ -454,27 +454,27 @@ static void evidence_forms(void **state)
 	assert_int_equal(mse_b64_encode(b64, blen, a.coll.tcb_info.p, a.coll.tcb_info.len, MSE_B64_STD), 0);
 	json_object_set_new(j, "tcb_info", json_string(b64));
 	text = json_dumps(j, 0);
-	assert_int_equal(mse_evidence_parse(&b, (uint8_t *)text, strlen(text), &e), 0);
+	assert_int_equal(mse_collateral_parse_evidence(&b, (uint8_t *)text, strlen(text), &e), 0);
 	assert_int_equal(b.coll.tcb_info.len, a.coll.tcb_info.len);
 	assert_memory_equal(b.coll.tcb_info.p, a.coll.tcb_info.p, a.coll.tcb_info.len);
-	mse_evidence_free(&b);
+	mse_collateral_evidence_free(&b);
 	free(text);
 	/* broken fields are named */
 	json_object_set_new(j, "tcb_info", json_string("***"));
 	text = json_dumps(j, 0);
-	assert_int_equal(mse_evidence_parse(&b, (uint8_t *)text, strlen(text), &e), -1);
+	assert_int_equal(mse_collateral_parse_evidence(&b, (uint8_t *)text, strlen(text), &e), -1);
 	assert_string_equal(e.field, "tcb_info");
 	assert_string_equal(e.step, "collateral");
 	free(text);
 	json_object_del(j, "ratls_certificate");
 	text = json_dumps(j, 0);
-	assert_int_equal(mse_evidence_parse(&b, (uint8_t *)text, strlen(text), &e), -1);
+	assert_int_equal(mse_collateral_parse_evidence(&b, (uint8_t *)text, strlen(text), &e), -1);
 	assert_string_equal(e.field, "ratls_certificate");
 	free(text);
-	assert_int_equal(mse_evidence_parse(&b, (const uint8_t *)"[1]", 3, &e), -1);
-	assert_int_equal(mse_evidence_parse(&b, (const uint8_t *)"{", 1, &e), -1);
+	assert_int_equal(mse_collateral_parse_evidence(&b, (const uint8_t *)"[1]", 3, &e), -1);
+	assert_int_equal(mse_collateral_parse_evidence(&b, (const uint8_t *)"{", 1, &e), -1);
 	free(b64);
-	mse_evidence_free(&a);
+	mse_collateral_evidence_free(&a);
 	json_decref(j);
 	free(raw);
 }

@@ -154,14 +154,14 @@ static void dcapqvl_mutations(void **state)
 static void evidence_mutations(void **state)
 {
 	struct target t = {0};
-	struct mse_evidence ev;
+	struct mse_collateral_evidence ev;
 	struct mse_ratls cert;
 	struct mse_err e = {0};
 	size_t n;
 	uint8_t *j = tu_read(tu_vector("mse-evidence/evidence.json"), &n);
 
 	(void)state;
-	assert_int_equal(mse_evidence_parse(&ev, j, n, &e), 0);
+	assert_int_equal(mse_collateral_parse_evidence(&ev, j, n, &e), 0);
 	assert_int_equal(mse_ratls_parse(&cert, ev.ratls_pem.p, ev.ratls_pem.len, &e), 0);
 	t.coll = ev.coll;
 	t.qlen = cert.quote_len;
@@ -178,7 +178,7 @@ static void evidence_mutations(void **state)
 	print_message("evidence: %zu mutations rejected, %zu harmless\n", t.rejected, t.accepted);
 	free(t.quote);
 	mse_ratls_free(&cert);
-	mse_evidence_free(&ev);
+	mse_collateral_evidence_free(&ev);
 	free(j);
 }
 

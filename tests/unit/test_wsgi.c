@@ -22,7 +22,7 @@
 
 #include "common/log.h"
 #include "net/exchange.h"
-#include "node/wsgi.h"
+#include "enclave/wsgi.h"
 
 static struct mse_wsgi *g_wsgi;
 

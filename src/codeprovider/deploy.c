@@ -1,0 +1,287 @@
+#include "codeprovider/deploy.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codeprovider/appverify.h"
+#include "codeprovider/apptest.h"
+#include "codeprovider/packager.h"
+#include "codeprovider/provision.h"
+#include "common/file.h"
+#include "common/hex.h"
+#include "config/project.h"
+#include "config/requirements.h"
+#include "operator/instance.h"
+#include "operator/spawn.h"
+
+static const char *const step_names[] = {"",       "check", "package", "spawn", "evidence",
+					  "verify", "seal",  "run",     "test"};
+
+const char *mse_deploy_step_name(enum mse_deploy_step s)
+{
+	return (unsigned)s < sizeof(step_names) / sizeof(step_names[0]) ? step_names[s] : "?";
+}
+
+struct run {
+	const struct mse_deploy_opts *o;
+	enum mse_deploy_step step;
+};
+
+static void emit(struct run *r, enum mse_deploy_event_kind kind, const struct mse_err *err,
+		 const char *fmt, ...) MSE_PRINTF(4, 5);
+
+static void emit(struct run *r, enum mse_deploy_event_kind kind, const struct mse_err *err,
+		 const char *fmt, ...)
+{
+	struct mse_deploy_event ev = {.kind = kind, .step = r->step, .err = err};
+	char text[2048];
+	va_list ap;
+
+	if (!r->o->progress)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	ev.text = text;
+	r->o->progress(r->o->progress_ctx, &ev);
+}
+
+static void begin(struct run *r, enum mse_deploy_step s, const char *what)
+{
+	r->step = s;
+	emit(r, MSE_DEPLOY_EV_STEP, NULL, "%s", what);
+}
+
+/* Copies the enclave's log (it may hold what the app printed: mode 0600). */
+static int copy_log(const char *src, const char *dst)
+{
+	uint8_t *data = NULL;
+	size_t len;
+	int rc;
+
+	if (mse_file_read(src, 64u << 20, &data, &len, NULL) != 0)
+		return -1;
+	rc = mse_file_write_atomic(dst, data, len, 0600, NULL);
+	free(data);
+	return rc;
+}
+
+static void announce_tests(void *ctx, const char *cmd, const char *url)
+{
+	emit(ctx, MSE_DEPLOY_EV_DETAIL, NULL, "running '%s' against %s", cmd, url);
+}
+
+int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
+	       struct mse_err *err)
+{
+	const char *project_dir = o->project_dir ? o->project_dir : ".";
+	char toml[PATH_MAX], work[PATH_MAX + 16], pkgout[PATH_MAX + 32], evdir[PATH_MAX + 32],
+		verdir[PATH_MAX + 32], sealed[PATH_MAX + 64], secrets[PATH_MAX + 64],
+		tosel[PATH_MAX + 64], detail[1100];
+	struct mse_spawn_opts so = {.san = o->san ? o->san : "localhost",
+				    .size_mb = o->size_mb ? o->size_mb : 4096,
+				    .host = "127.0.0.1",
+				    .port = o->port,
+				    .days = o->days ? o->days : 30,
+				    .timeout_s = 120,
+				    .mode = -1};
+	struct mse_spawn_result sr;
+	struct mse_packager_opts pko = {0};
+	struct mse_packager_result pkr;
+	struct mse_appverify_opts vo = {0};
+	struct mse_appverify_result vr;
+	struct mse_provision_opts po = {0};
+	struct mse_project *proj = NULL;
+	struct mse_errlist errs;
+	struct run r = {.o = o};
+	const char *name;
+	int spawned = 0, packaged = 0;
+	enum mse_instance_status health = MSE_STATUS_INITIALIZING;
+
+	memset(res, 0, sizeof(*res));
+	mse_err_clear(err);
+
+	/* 1. check */
+	begin(&r, MSE_DEPLOY_CHECK, "mse.toml and requirements");
+	snprintf(toml, sizeof(toml), "%s/mse.toml", project_dir);
+	mse_errlist_init(&errs);
+	if (mse_project_load(toml, NULL, &proj, &errs) != 0) {
+		/* Every error of the file to the caller's list; err holds the first. */
+		for (size_t i = 0; o->errs && i < mse_errlist_count(&errs); i++)
+			mse_errlist_add(o->errs, &errs.items[i]);
+		if (mse_errlist_count(&errs) > 0)
+			*err = errs.items[0];
+		else
+			mse_err_set(err, "%s: cannot load", toml);
+		mse_errlist_free(&errs);
+		goto fail;
+	}
+	mse_errlist_free(&errs);
+	name = o->name ? o->name : proj->name;
+	snprintf(res->name, sizeof(res->name), "%s", name);
+	snprintf(work, sizeof(work), "%s/.mse", proj->dir);
+	snprintf(secrets, sizeof(secrets), "%s/requirements.txt", proj->code_dir);
+	if (mse_requirements_check(secrets, NULL, err) != 0)
+		goto fail;
+	if (proj->cloud && proj->cloud->ssl) {
+		so.certificate = proj->cloud->ssl->certificate;
+		so.san = proj->cloud->ssl->domain_name;
+		po.ssl_key_path = proj->cloud->ssl->private_key;
+	}
+	if (o->replace) {
+		struct mse_instance old;
+
+		if (mse_instance_load(&old, name, NULL) == 0 &&
+		    (mse_instance_stop(&old, 10000, err) != 0 || mse_instance_remove(&old, err) != 0))
+			goto fail;
+	}
+
+	/* 2. package, in-process, into a fresh directory of this run's own. */
+	begin(&r, MSE_DEPLOY_PACKAGE, "encrypting the code");
+	if (mse_file_mkdirs(work, 0700, err) != 0)
+		goto fail;
+	snprintf(pkgout, sizeof(pkgout), "%s/package.%lld", work, (long long)time(NULL));
+	if (mse_file_remove_tree(pkgout, err) != 0)
+		goto fail;
+	packaged = 1;
+	pko.config = toml;
+	pko.output_dir = pkgout;
+	if (mse_packager_build(&pko, &pkr, NULL, err) != 0)
+		goto fail;
+	snprintf(res->package_path, sizeof(res->package_path), "%s", pkr.pkg.path);
+	snprintf(res->key_path, sizeof(res->key_path), "%s", pkr.key_path);
+	emit(&r, MSE_DEPLOY_EV_DETAIL, NULL, "%s", res->package_path);
+
+	/* 3-4. spawn and evidence */
+	begin(&r, MSE_DEPLOY_SPAWN,
+	      mse_instance_sgx_device() ? "starting the enclave (SGX)"
+					: "starting the enclave (SIMULATION — not confidential: no SGX here)");
+	snprintf(evdir, sizeof(evdir), "%s/evidence", work);
+	so.name = name;
+	so.package = res->package_path;
+	so.output_dir = evdir;
+	if (mse_spawn(&so, &sr, err) != 0)
+		goto fail;
+	spawned = 1;
+	snprintf(res->host, sizeof(res->host), "%s", sr.inst.host);
+	snprintf(res->san, sizeof(res->san), "%s", sr.inst.san);
+	snprintf(res->uuid, sizeof(res->uuid), "%s", sr.inst.uuid);
+	res->port = sr.inst.port;
+	snprintf(res->evidence_path, sizeof(res->evidence_path), "%s", sr.evidence_path);
+	emit(&r, MSE_DEPLOY_EV_DETAIL, NULL, "%s listens on %s:%u, uuid %s", name, sr.inst.host,
+	     (unsigned)sr.inst.port, sr.inst.uuid);
+	begin(&r, MSE_DEPLOY_EVIDENCE, sr.evidence_path);
+
+	/* 5. verify: nothing secret has left yet. */
+	begin(&r, MSE_DEPLOY_VERIFY, "quote, collateral, TCB status, MRENCLAVE, certificate binding");
+	snprintf(verdir, sizeof(verdir), "%s/verified", work);
+	vo.package = res->package_path;
+	vo.evidence = sr.evidence_path;
+	vo.output_dir = verdir;
+	vo.allow_simulation = sr.inst.mode == MSE_MODE_SIMULATION && !mse_instance_sgx_device();
+	if (mse_appverify(&vo, &vr, err) != 0)
+		goto fail;
+	/* The enclave we are about to provision is the one that was measured. */
+	if (strcmp(vr.app_id, sr.inst.uuid) != 0) {
+		mse_err_expect(err, "input_args.app_id", sr.inst.uuid, vr.app_id);
+		goto fail;
+	}
+	memcpy(res->mrenclave, vr.vr.report.mr_enclave, 32);
+	if (mse_hex_encode(res->mrenclave_hex, sizeof(res->mrenclave_hex), res->mrenclave, 32) != 0)
+		res->mrenclave_hex[0] = 0;
+	res->tcb_status = vr.vr.status;
+	snprintf(res->advisories, sizeof(res->advisories), "%s", vr.vr.advisories);
+	res->simulation = (vr.vr.flags & MSE_VERIFY_F_SIMULATION) != 0;
+	snprintf(res->ratls_path, sizeof(res->ratls_path), "%s", vr.ratls_path);
+	emit(&r, MSE_DEPLOY_EV_DETAIL, NULL, "MRENCLAVE %s", res->mrenclave_hex);
+	emit(&r, MSE_DEPLOY_EV_DETAIL, NULL, "TCB status %s%s%s", mse_tcb_status_name(res->tcb_status),
+	     res->advisories[0] ? ", advisories " : "", res->advisories);
+	if (res->simulation)
+		emit(&r, MSE_DEPLOY_EV_DETAIL, NULL, "SIMULATION — not confidential");
+
+	/* 6. seal: the code key travels inside, so the operator never sees it. */
+	begin(&r, MSE_DEPLOY_SEAL, "secrets_to_seal.json + code key, to the enclave's X25519 key");
+	snprintf(tosel, sizeof(tosel), "%s/secrets_to_seal.json", proj->dir);
+	snprintf(sealed, sizeof(sealed), "%s/sealed_secrets.bin", work);
+	if (mse_provision_seal(tosel, res->key_path, vr.enclave_pk, sealed, err) != 0)
+		goto fail;
+
+	/* 7. run */
+	begin(&r, MSE_DEPLOY_RUN, "provisioning through the pinned certificate");
+	snprintf(secrets, sizeof(secrets), "%s/secrets.json", proj->dir);
+	po.ratls_pem = res->ratls_path;
+	po.secrets_path = mse_file_exists(secrets) ? secrets : NULL;
+	po.sealed_path = sealed;
+	if (mse_provision(&sr.inst, &po, err) != 0)
+		goto fail;
+
+	/* 8. health, then the app's tests */
+	begin(&r, MSE_DEPLOY_TEST, "waiting for the health check");
+	for (int i = 0; i < 600; i++) {
+		health = mse_instance_probe(&sr.inst, detail, sizeof(detail));
+		if (health == MSE_STATUS_RUNNING || health == MSE_STATUS_ON_ERROR)
+			break;
+		usleep(100 * 1000);
+	}
+	if (health != MSE_STATUS_RUNNING) {
+		mse_err_set(err, "the app did not become healthy: %s: %s",
+			    mse_instance_status_name(health), detail);
+		goto fail;
+	}
+	if (!o->no_tests) {
+		char e_sec[PATH_MAX + 160], e_sealed[PATH_MAX + 160];
+		char *tenv[3] = {NULL, NULL, NULL};
+		struct mse_apptest_opts ao = {.ratls_pem = res->ratls_path, .env_extra = tenv,
+					      .announce = announce_tests, .announce_ctx = &r};
+		int status, k = 0;
+
+		/* The scaffold's tests compare answers with the secrets they were given. */
+		if (po.secrets_path) {
+			snprintf(e_sec, sizeof(e_sec), "TEST_SECRET_JSON=%s", secrets);
+			tenv[k++] = e_sec;
+		}
+		if (mse_file_exists(tosel)) {
+			snprintf(e_sealed, sizeof(e_sealed), "TEST_SEALED_SECRET_JSON=%s", tosel);
+			tenv[k++] = e_sealed;
+		}
+		if (mse_apptest_run(&sr.inst, &ao, &status, err) != 0)
+			goto fail;
+		if (status != 0) {
+			mse_err_set(err, "the app's tests failed (exit status %d)", status);
+			goto fail;
+		}
+		emit(&r, MSE_DEPLOY_EV_DETAIL, NULL, "%s: tests passed", name);
+	}
+	snprintf(res->url, sizeof(res->url), "https://%s:%u%s", sr.inst.san, (unsigned)sr.inst.port,
+		 proj->healthcheck_endpoint);
+	mse_project_free(proj);
+	return 0;
+fail:
+	res->failed_step = r.step;
+	emit(&r, MSE_DEPLOY_EV_FAILED, err, "step %d (%s) failed", (int)r.step,
+	     mse_deploy_step_name(r.step));
+	if (spawned) {
+		/* Its log goes with the state directory: keep a copy for the user. */
+		snprintf(res->log_copy, sizeof(res->log_copy), "%s/%s-bootstrap.log", work, name);
+		if (copy_log(sr.inst.log_path, res->log_copy) == 0)
+			emit(&r, MSE_DEPLOY_EV_CLEANUP, NULL, "the enclave's log is in %s", res->log_copy);
+		else
+			res->log_copy[0] = 0;
+		emit(&r, MSE_DEPLOY_EV_CLEANUP, NULL, "stopping and removing %s", name);
+		if (mse_instance_stop(&sr.inst, 5000, NULL) != 0 || mse_instance_remove(&sr.inst, NULL) != 0)
+			emit(&r, MSE_DEPLOY_EV_CLEANUP, NULL, "could not clean up %s", sr.inst.dir);
+	}
+	/* This run's package and code key belong to no enclave now. */
+	if (packaged && mse_file_remove_tree(pkgout, NULL) != 0)
+		emit(&r, MSE_DEPLOY_EV_CLEANUP, NULL, "could not remove %s", pkgout);
+	if (packaged) {
+		res->package_path[0] = 0;
+		res->key_path[0] = 0;
+	}
+	mse_project_free(proj);
+	return -1;
+}

@@ -1,0 +1,111 @@
+/*
+ * mse_deploy — the code provider's whole job on one machine, as a library
+ * call: `mse deploy` prints its progress; other callers (JSON output, a
+ * coordinator, tests) log it or collect it.
+ *
+ *   step 1 check     mse.toml (mse_project_load), requirements.txt against
+ *                    the installed Python (mse_requirements_check)
+ *   step 2 package   encrypt the code with a new code key (mse_packager_build)
+ *                    into PROJECT/.mse/package.<time>/
+ *   step 3 spawn     start the enclave with a fresh uuid (mse_spawn)
+ *   step 4 evidence  its RA-TLS certificate and collateral (written by mse_spawn)
+ *   step 5 verify    recompute MRENCLAVE from the package, verify quote,
+ *                    collateral, TCB status and binding; save the trusted
+ *                    ratls.pem in PROJECT/.mse/verified/ (mse_appverify)
+ *   step 6 seal      secrets_to_seal.json + code key sealed to the enclave's
+ *                    X25519 key (mse_provision_seal)
+ *   step 7 run       provisioning through the pinned certificate (mse_provision)
+ *   step 8 test      the health check answers, then the app's tests_cmd
+ *                    (mse_instance_probe, mse_apptest_run)
+ * Nothing secret leaves before step 5 succeeds. On any failure the enclave
+ * is stopped and removed (its log copied to PROJECT/.mse/NAME-bootstrap.log),
+ * and this run's package directory and code key are deleted.
+ *
+ * Ownership: opts and result are caller-owned; nothing allocated outlives
+ * the call. The progress callback's strings live only during the call.
+ */
+#ifndef MSE_DEPLOY_H
+#define MSE_DEPLOY_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "attest/tcb.h"
+#include "common/buf.h"
+#include "common/err.h"
+
+enum mse_deploy_step {
+	MSE_DEPLOY_NONE = 0,
+	MSE_DEPLOY_CHECK,
+	MSE_DEPLOY_PACKAGE,
+	MSE_DEPLOY_SPAWN,
+	MSE_DEPLOY_EVIDENCE,
+	MSE_DEPLOY_VERIFY,
+	MSE_DEPLOY_SEAL,
+	MSE_DEPLOY_RUN,
+	MSE_DEPLOY_TEST,
+};
+#define MSE_DEPLOY_STEPS 8
+
+/* The step's name: "check", "package", … ("" for MSE_DEPLOY_NONE). */
+const char *mse_deploy_step_name(enum mse_deploy_step s);
+
+enum mse_deploy_event_kind {
+	MSE_DEPLOY_EV_STEP,   /* a step starts; text says what it does */
+	MSE_DEPLOY_EV_DETAIL, /* a fact learnt in the current step (a path, a value) */
+	MSE_DEPLOY_EV_FAILED, /* the current step failed; err says why (before clean-up) */
+	MSE_DEPLOY_EV_CLEANUP,/* what the clean-up after a failure did or could not do */
+};
+
+struct mse_deploy_event {
+	enum mse_deploy_event_kind kind;
+	enum mse_deploy_step step;
+	const char *text;
+	const struct mse_err *err; /* MSE_DEPLOY_EV_FAILED only */
+};
+
+typedef void (*mse_deploy_progress)(void *ctx, const struct mse_deploy_event *ev);
+
+struct mse_deploy_opts {
+	const char *project_dir; /* holds mse.toml; NULL: "." */
+	const char *name;        /* instance name; NULL: the app's name */
+	const char *san;         /* certificate name; NULL: localhost */
+	uint16_t port;           /* 0: a free one */
+	uint32_t size_mb;        /* enclave size; 0: 4096 */
+	int days;                /* certificate validity; 0: 30 */
+	int replace;             /* stop and remove an instance of the same name first */
+	int no_tests;            /* skip tests_cmd */
+	mse_deploy_progress progress; /* may be NULL */
+	void *progress_ctx;
+	struct mse_errlist *errs; /* every error of mse.toml goes here too; may be NULL */
+};
+
+struct mse_deploy_result {
+	enum mse_deploy_step failed_step; /* MSE_DEPLOY_NONE on success */
+	char name[65];
+	char host[256];
+	char san[256];
+	uint16_t port;
+	char url[600];             /* https://SAN:PORT/HEALTHCHECK */
+	char uuid[37];
+	uint8_t mrenclave[32];
+	char mrenclave_hex[65];
+	enum mse_tcb_status tcb_status;
+	char advisories[1024];
+	int simulation;            /* 1: simulated enclave, not confidential */
+	char package_path[PATH_MAX];
+	char key_path[PATH_MAX];
+	char evidence_path[PATH_MAX];
+	char ratls_path[PATH_MAX];
+	char log_copy[PATH_MAX + 128]; /* the enclave's log kept after a failure, or "" */
+};
+
+/*
+ * Deploys the project. 0 on success (res filled); -1 with err holding the
+ * reason and res->failed_step the step. Either way, every event went to
+ * opts->progress first.
+ */
+int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
+	       struct mse_err *err) MSE_MUST_CHECK;
+
+#endif

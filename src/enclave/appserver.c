@@ -1,0 +1,174 @@
+#include "enclave/appserver.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+#include "net/server.h"
+#include "net/tls.h"
+#include "enclave/memcap.h"
+#include "enclave/sandbox.h"
+#include "enclave/wsgi.h"
+
+static struct mse_server *_Atomic g_server;
+static volatile sig_atomic_t g_stop_requested;
+
+void mse_appserver_config_init(struct mse_appserver_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->listen_fd = -1;
+	c->sandbox = 1;
+	c->handle_signals = 1;
+}
+
+void mse_appserver_stop(void)
+{
+	struct mse_server *s = atomic_load(&g_server);
+
+	g_stop_requested = 1;
+	if (s)
+		mse_server_stop(s); /* async-signal-safe (net/server.h) */
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	mse_appserver_stop();
+}
+
+static SSL_CTX *make_tls(const struct mse_appserver_config *c, struct mse_err *err)
+{
+	if (c->tls) {
+		if (SSL_CTX_up_ref(c->tls) != 1) {
+			mse_err_set(err, "cannot reference the TLS context");
+			return NULL;
+		}
+		return c->tls;
+	}
+	if (c->cert && c->key)
+		return mse_tls_ctx_from_x509(c->cert, NULL, c->key, err);
+	if (c->cert_pem && c->key_pem)
+		return mse_tls_ctx_from_pem(c->cert_pem, c->cert_pem_len, c->key_pem,
+					    c->key_pem_len, err);
+	if (c->cert_file && c->key_file)
+		return mse_tls_ctx_from_files(c->cert_file, c->key_file, err);
+	mse_err_field(err, "tls", "no certificate and key given (and plain HTTP not asked for)");
+	return NULL;
+}
+
+int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
+{
+	struct mse_wsgi_config wc = {0};
+	struct mse_server_config sc;
+	struct mse_memcap_report rep;
+	struct mse_wsgi *w = NULL;
+	struct mse_server *s = NULL;
+	struct sigaction sa, old_term, old_int;
+	SSL_CTX *tls = NULL;
+	struct stat st;
+	int rc = -1, signals_set = 0;
+
+	if (!c->app || !c->code_dir)
+		return mse_err_set(err, "the app (MODULE:VARIABLE) and its code directory are required");
+	if (stat(c->code_dir, &st) != 0)
+		return mse_err_field(err, "code", "%s: %s", c->code_dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return mse_err_field(err, "code", "%s: not a directory", c->code_dir);
+	if (!c->no_tls) {
+		/* Load the certificate first: a wrong path should fail before Python starts. */
+		mse_err_step(err, "tls");
+		tls = make_tls(c, err);
+		if (!tls)
+			return -1;
+	}
+	if (c->memory_mb) {
+		/* glibc's per-thread arenas would grow outside the budget; two are plenty. */
+		mallopt(M_ARENA_MAX, 2);
+		mse_memcap_install();
+	}
+	if (c->sandbox) {
+		mse_err_step(err, "sandbox");
+		if (mse_sandbox_install(err) != 0)
+			goto out;
+		mse_info("enclave rules: fork, exec and subprocesses are refused");
+	}
+	mse_err_step(err, "import");
+	wc.app = c->app;
+	wc.module_path = c->code_dir;
+	wc.debug = c->debug;
+	wc.deny_subprocess = c->sandbox;
+	if (mse_wsgi_init(&wc, &w, err) != 0)
+		goto out;
+	mse_info("app %s imported from %s", c->app, c->code_dir);
+	if (c->memory_mb) {
+		mse_err_step(err, "memory");
+		if (mse_memcap_commit(c->memory_mb << 20, &rep, err) != 0)
+			goto out;
+		mse_info("memory: %llu MiB for the app server; the interpreter, libraries and "
+			 "imports use %llu MiB; %llu MiB left for the app",
+			 (unsigned long long)c->memory_mb, (unsigned long long)(rep.resident >> 20),
+			 (unsigned long long)(rep.left >> 20));
+	}
+
+	mse_err_step(err, "listen");
+	mse_server_config_init(&sc);
+	if (c->host)
+		sc.host = c->host;
+	sc.port = c->port;
+	sc.listen_fd = c->listen_fd;
+	sc.tls = tls;
+	sc.handler = mse_wsgi_handle;
+	sc.user = w;
+	if (c->threads > 0)
+		sc.threads = c->threads;
+	if (c->timeout_ms > 0) {
+		sc.head_timeout_ms = c->timeout_ms;
+		sc.read_timeout_ms = c->timeout_ms;
+		sc.write_timeout_ms = c->timeout_ms;
+	}
+	if (c->idle_timeout_ms > 0)
+		sc.idle_timeout_ms = c->idle_timeout_ms;
+	if (c->drain_timeout_ms > 0)
+		sc.drain_timeout_ms = c->drain_timeout_ms;
+	if (c->max_body)
+		sc.max_body = c->max_body;
+	sc.access_log = c->access_log;
+	if (mse_server_new(&sc, &s, err) != 0)
+		goto out;
+	mse_info("listening on %s://%s:%u", tls ? "https" : "http", c->host ? c->host : "127.0.0.1",
+		 (unsigned)mse_server_port(s));
+
+	if (c->handle_signals) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_signal;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGTERM, &sa, &old_term);
+		sigaction(SIGINT, &sa, &old_int);
+		signals_set = 1;
+	}
+	atomic_store(&g_server, s);
+	if (g_stop_requested)
+		mse_server_stop(s);
+	if (c->on_ready)
+		c->on_ready(mse_server_port(s), c->ready_user);
+	mse_err_step(err, "serve");
+	if (mse_server_run(s, err) != 0)
+		goto out;
+	mse_info("stopped: in-flight requests drained");
+	rc = 0;
+out:
+	atomic_store(&g_server, NULL);
+	mse_server_free(s);
+	mse_wsgi_free(w);
+	mse_tls_ctx_free(tls);
+	/* Restored last: a second SIGTERM while Python finalises must not kill us. */
+	if (signals_set) {
+		sigaction(SIGTERM, &old_term, NULL);
+		sigaction(SIGINT, &old_int, NULL);
+	}
+	return rc;
+}

@@ -1,0 +1,224 @@
+/* mse-bootstrap — the enclave side of mse-c. See src/enclave/bootstrap.h and mse-bootstrap(8). */
+#include <getopt.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "common/wipe.h"
+#include "common/log.h"
+#include "common/version.h"
+#include "enclave/bootstrap.h"
+
+static const char usage_text[] =
+	"Usage: mse-bootstrap MODULE:VAR --app-dir DIR --id UUID\n"
+	"                     (--ratls EXPIRATION | --certificate FULLCHAIN.pem | --no-ssl)\n"
+	"                     [--host ADDR] [--port PORT] [--subject RFC4514] [--san NAME]\n"
+	"                     [--timeout SECONDS] [--plaincode] [--simulation]\n"
+	"                     [--workspace DIR] [--size MB] [--sim-dir DIR]\n"
+	"                     [--attestation-dir DIR] [--log-level LEVEL]\n"
+	"\n"
+	"Runs inside the enclave (or its simulation): creates the enclave key and the RA-TLS\n"
+	"certificate, waits on HOST:PORT for the code key and secrets (configuration server),\n"
+	"decrypts the code into $MODULE_PATH, then serves MODULE:VAR on the same port.\n"
+	"\n"
+	"  MODULE:VAR              the WSGI application (e.g. app:app)\n"
+	"  --app-dir DIR           the app as packaged (encrypted .enc files)\n"
+	"  --id UUID               the uuid the configuration must carry\n"
+	"  --ratls EXPIRATION      serve config server and app with the RA-TLS certificate,\n"
+	"                          valid until EXPIRATION (UNIX seconds)\n"
+	"  --certificate FILE      config server on a 10-hour RA-TLS certificate, then the app\n"
+	"                          with this full chain and the received ssl_private_key\n"
+	"  --no-ssl                config server on RA-TLS, then the app in plain HTTP\n"
+	"  --host ADDR             listen address (default 0.0.0.0)\n"
+	"  --port PORT             listen port (default 443; 0 = ephemeral)\n"
+	"  --subject RFC4514       certificate subject (default CN=localhost)\n"
+	"  --san NAME              certificate subject alternative name (default localhost)\n"
+	"  --timeout SECONDS       give up if no configuration arrives in time (exit 1)\n"
+	"  --plaincode             the code is not encrypted (no code key needed)\n"
+	"  --simulation            SGX simulation even if an SGX device exists\n"
+	"                          (default where /dev/attestation is absent)\n"
+	"  --workspace DIR         simulation: root of HOME, KEY_PATH, MODULE_PATH, TMP_PATH\n"
+	"                          (default ./workspace); ratls.pem and bootstrap.json go here\n"
+	"  --size MB               enclave size (an input argument of the measurement)\n"
+	"  --sim-dir DIR           simulation directory (default $MSE_SIM_DIR or\n"
+	"                          ~/.config/mse/sim; created if missing)\n"
+	"  --attestation-dir DIR   Gramine attestation interface (default /dev/attestation)\n"
+	"  --no-sandbox            do not apply the enclave rules (seccomp) to the app\n"
+	"  --log-level LEVEL       debug, info (default), warn or error\n"
+	"\n"
+	"Exit status: 0 after a graceful stop (SIGTERM), 1 on failure or timeout, 2 usage error.\n";
+
+static int usage_error(const char *fmt, ...) MSE_PRINTF(1, 2);
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("mse-bootstrap: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'mse-bootstrap --help'.\n", stderr);
+	return 2;
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-')
+		return -1;
+	v = strtoull(s, &end, 10);
+	if (*end || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{"app-dir", required_argument, NULL, 'a'},
+		{"id", required_argument, NULL, 'i'},
+		{"host", required_argument, NULL, 'H'},
+		{"port", required_argument, NULL, 'p'},
+		{"subject", required_argument, NULL, 's'},
+		{"san", required_argument, NULL, 'n'},
+		{"ratls", required_argument, NULL, 'r'},
+		{"certificate", required_argument, NULL, 'c'},
+		{"no-ssl", no_argument, NULL, 'N'},
+		{"timeout", required_argument, NULL, 't'},
+		{"plaincode", no_argument, NULL, 'P'},
+		{"simulation", no_argument, NULL, 'S'},
+		{"workspace", required_argument, NULL, 'w'},
+		{"size", required_argument, NULL, 'z'},
+		{"sim-dir", required_argument, NULL, 'd'},
+		{"attestation-dir", required_argument, NULL, 'A'},
+		{"no-sandbox", no_argument, NULL, 'X'},
+		{"log-level", required_argument, NULL, 'l'},
+		{NULL, 0, NULL, 0}};
+	struct mse_bootstrap_opts o;
+	enum mse_log_level level = MSE_LOG_INFO;
+	struct mse_err err;
+	int c, modes = 0;
+	uint64_t v;
+
+	mse_bootstrap_opts_init(&o);
+	mse_err_clear(&err);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case 'V':
+			printf("mse-bootstrap %s\n", MSE_VERSION);
+			return 0;
+		case 'a':
+			o.app_dir = optarg;
+			break;
+		case 'i':
+			o.uuid = optarg;
+			break;
+		case 'H':
+			o.host = optarg;
+			break;
+		case 'p':
+			if (parse_u64(optarg, 65535, &v) != 0)
+				return usage_error("--port: expected 0..65535, got \"%s\"", optarg);
+			o.port = (uint16_t)v;
+			break;
+		case 's':
+			o.subject = optarg;
+			break;
+		case 'n':
+			o.san = optarg;
+			break;
+		case 'r':
+			if (parse_u64(optarg, INT64_MAX, &v) != 0 || v == 0)
+				return usage_error("--ratls: expected UNIX seconds, got \"%s\"", optarg);
+			o.expiration = (int64_t)v;
+			o.tls_mode = MSE_BOOT_RATLS;
+			modes++;
+			break;
+		case 'c':
+			o.certificate = optarg;
+			o.tls_mode = MSE_BOOT_CERTIFICATE;
+			modes++;
+			break;
+		case 'N':
+			o.tls_mode = MSE_BOOT_NO_SSL;
+			modes++;
+			break;
+		case 't':
+			if (parse_u64(optarg, 100L * 365 * 24 * 3600, &v) != 0 || v == 0)
+				return usage_error("--timeout: expected seconds > 0, got \"%s\"",
+						   optarg);
+			o.timeout_s = (long)v;
+			break;
+		case 'P':
+			o.plaincode = 1;
+			break;
+		case 'S':
+			o.simulation = 1;
+			break;
+		case 'w':
+			o.workspace = optarg;
+			break;
+		case 'z':
+			if (parse_u64(optarg, UINT32_MAX, &v) != 0 || v == 0)
+				return usage_error("--size: expected megabytes > 0, got \"%s\"", optarg);
+			o.size_mb = v;
+			break;
+		case 'd':
+			o.sim_dir = optarg;
+			break;
+		case 'A':
+			o.attestation_dir = optarg;
+			break;
+		case 'X':
+			o.sandbox = 0;
+			break;
+		case 'l':
+			if (mse_log_parse_level(optarg, &level) != 0)
+				return usage_error("--log-level: expected debug|info|warn|error, got \"%s\"",
+						   optarg);
+			break;
+		default:
+			return usage_error("unknown or incomplete option \"%s\"", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("%s", "expected MODULE:VAR (e.g. app:app)");
+	o.application = argv[optind++];
+	if (optind < argc)
+		return usage_error("unexpected argument \"%s\"", argv[optind]);
+	if (!strchr(o.application, ':') || o.application[0] == ':' ||
+	    o.application[strlen(o.application) - 1] == ':')
+		return usage_error("expected MODULE:VAR, got \"%s\"", o.application);
+	if (!o.app_dir)
+		return usage_error("%s", "--app-dir DIR is required");
+	if (!o.uuid || !*o.uuid)
+		return usage_error("%s", "--id UUID is required");
+	if (modes != 1)
+		return usage_error("%s", "exactly one of --ratls, --certificate, --no-ssl is required");
+	if (sodium_init() < 0) {
+		fputs("mse-bootstrap: libsodium failed to initialise\n", stderr);
+		return 1;
+	}
+	/* The configuration server parses secrets with jansson: wipe its copies. */
+	mse_wipe_install_jansson();
+	mse_log_init("mse-bootstrap", level);
+	if (mse_bootstrap_run(&o, &err) != 0) {
+		mse_err_print(&err, "mse-bootstrap", stderr);
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,652 @@
+#include "operator/instance.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "common/file.h"
+#include "net/client.h"
+#include "operator/proc.h"
+
+#define STATE_FILE "state.json"
+#define STATE_VERSION 1
+
+const char *mse_instance_mode_name(enum mse_instance_mode m)
+{
+	return m == MSE_MODE_SGX ? "sgx" : "simulation";
+}
+
+int mse_instance_name_ok(const char *name, struct mse_err *err)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > MSE_INSTANCE_NAME_MAX)
+		return mse_err_field(err, "name", "expected 1 to %d characters, got %zu",
+				     MSE_INSTANCE_NAME_MAX, n);
+	if (name[0] == '.' || name[0] == '-')
+		return mse_err_field(err, "name", "must not start with '%c': \"%s\"", name[0], name);
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return mse_err_field(err, "name",
+					     "expected letters, digits, '.', '_' or '-', got '%c' in \"%s\"",
+					     c, name);
+	}
+	return 0;
+}
+
+int mse_instance_root(char *out, size_t size, struct mse_err *err)
+{
+	const char *xdg = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	int n;
+
+	if (xdg && xdg[0] == '/')
+		n = snprintf(out, size, "%s/mse", xdg);
+	else if (home && *home)
+		n = snprintf(out, size, "%s/.local/state/mse", home);
+	else
+		return mse_err_set(err, "neither XDG_STATE_HOME nor HOME is set");
+	if (n < 0 || (size_t)n >= size)
+		return mse_err_set(err, "state directory path too long");
+	return 0;
+}
+
+int mse_instance_locate(struct mse_instance *inst, const char *name, struct mse_err *err)
+{
+	char root[PATH_MAX];
+
+	if (mse_instance_name_ok(name, err) != 0 || mse_instance_root(root, sizeof(root), err) != 0)
+		return -1;
+	snprintf(inst->name, sizeof(inst->name), "%s", name);
+	if (snprintf(inst->dir, sizeof(inst->dir), "%s/%s", root, name) >= (int)sizeof(inst->dir) - 32)
+		return mse_err_set(err, "state directory path too long");
+	snprintf(inst->log_path, sizeof(inst->log_path), "%.4000s/bootstrap.log", inst->dir);
+	snprintf(inst->workspace, sizeof(inst->workspace), "%.4000s/workspace", inst->dir);
+	return 0;
+}
+
+static void put_str(json_t *o, const char *k, const char *v)
+{
+	json_object_set_new(o, k, json_string(v));
+}
+
+/* state.json's text (malloc'd), or NULL when out of memory. */
+static char *state_text(const struct mse_instance *inst)
+{
+	json_t *o = json_object();
+	char *text;
+
+	json_object_set_new(o, "version", json_integer(STATE_VERSION));
+	put_str(o, "name", inst->name);
+	put_str(o, "mode", mse_instance_mode_name(inst->mode));
+	put_str(o, "workspace", inst->workspace);
+	put_str(o, "package", inst->package);
+	put_str(o, "app_dir", inst->app_dir);
+	put_str(o, "log", inst->log_path);
+	put_str(o, "host", inst->host);
+	put_str(o, "san", inst->san);
+	put_str(o, "subject", inst->subject);
+	put_str(o, "application", inst->application);
+	put_str(o, "healthcheck_endpoint", inst->healthcheck);
+	put_str(o, "uuid", inst->uuid);
+	put_str(o, "cert_mode", inst->cert_mode);
+	put_str(o, "certificate", inst->certificate);
+	json_object_set_new(o, "port", json_integer(inst->port));
+	json_object_set_new(o, "pid", json_integer(inst->pid));
+	json_object_set_new(o, "expiration_date", json_integer(inst->expiration));
+	json_object_set_new(o, "size", json_integer(inst->size_mb));
+	json_object_set_new(o, "created", json_integer(inst->created));
+	text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(o);
+	return text;
+}
+
+int mse_instance_save(const struct mse_instance *inst, struct mse_err *err)
+{
+	char path[PATH_MAX + 16];
+	char *text = state_text(inst);
+	int rc;
+
+	if (!text)
+		return mse_err_set(err, "out of memory");
+	snprintf(path, sizeof(path), "%s/" STATE_FILE, inst->dir);
+	rc = mse_file_write_atomic(path, text, strlen(text), 0600, err);
+	free(text);
+	return rc;
+}
+
+static int already_exists(const struct mse_instance *inst, struct mse_err *err)
+{
+	return mse_err_set(err,
+			   "an instance named \"%s\" already exists (%s); stop it with "
+			   "'mse stop %s --remove' or choose another name",
+			   inst->name, inst->dir, inst->name);
+}
+
+int mse_instance_create(struct mse_instance *inst, struct mse_err *err)
+{
+	char path[PATH_MAX + 16];
+	char *text;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/" STATE_FILE, inst->dir);
+	if (mse_file_exists(path))
+		return already_exists(inst, err);
+	if (mse_file_mkdirs(inst->dir, 0700, err) != 0 || mse_file_mkdirs(inst->workspace, 0700, err) != 0)
+		return -1;
+	inst->created = (int64_t)time(NULL);
+	/*
+	 * Claim the name with an exclusive create of state.json (O_EXCL): of two
+	 * spawns of one name, only one proceeds, and a crash mid-spawn leaves a
+	 * state that 'mse stop --remove' can clean up.
+	 */
+	text = state_text(inst);
+	if (!text)
+		return mse_err_set(err, "out of memory");
+	rc = mse_file_write_new(path, text, strlen(text), 0600, err);
+	free(text);
+	if (rc != 0 && mse_file_exists(path))
+		return already_exists(inst, err);
+	return rc;
+}
+
+static int get_str(json_t *o, const char *k, char *out, size_t size, const char *path,
+		   struct mse_err *err)
+{
+	json_t *v = json_object_get(o, k);
+
+	if (!json_is_string(v))
+		return mse_err_at(err, path, 0, 0, "%s: expected a string", k);
+	if (snprintf(out, size, "%s", json_string_value(v)) >= (int)size)
+		return mse_err_at(err, path, 0, 0, "%s: too long", k);
+	return 0;
+}
+
+static int get_int(json_t *o, const char *k, int64_t min, int64_t max, int64_t *out,
+		   const char *path, struct mse_err *err)
+{
+	json_t *v = json_object_get(o, k);
+
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return mse_err_at(err, path, 0, 0, "%s: expected an integer in [%lld, %lld]", k,
+				  (long long)min, (long long)max);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+int mse_instance_load(struct mse_instance *inst, const char *name, struct mse_err *err)
+{
+	char path[PATH_MAX + 16], mode[16];
+	json_error_t jerr;
+	json_t *o = NULL;
+	int64_t port, pid, size;
+	int rc = -1;
+
+	memset(inst, 0, sizeof(*inst));
+	if (mse_instance_locate(inst, name, err) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/" STATE_FILE, inst->dir);
+	if (!mse_file_exists(path))
+		return mse_err_set(err, "no instance named \"%s\" (see 'mse list')", name);
+	o = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!o)
+		return mse_err_at(err, path, jerr.line, jerr.column, "%s", jerr.text);
+	if (get_str(o, "workspace", inst->workspace, sizeof(inst->workspace), path, err) ||
+	    get_str(o, "package", inst->package, sizeof(inst->package), path, err) ||
+	    get_str(o, "app_dir", inst->app_dir, sizeof(inst->app_dir), path, err) ||
+	    get_str(o, "log", inst->log_path, sizeof(inst->log_path), path, err) ||
+	    get_str(o, "host", inst->host, sizeof(inst->host), path, err) ||
+	    get_str(o, "san", inst->san, sizeof(inst->san), path, err) ||
+	    get_str(o, "subject", inst->subject, sizeof(inst->subject), path, err) ||
+	    get_str(o, "application", inst->application, sizeof(inst->application), path, err) ||
+	    get_str(o, "healthcheck_endpoint", inst->healthcheck, sizeof(inst->healthcheck), path, err) ||
+	    get_str(o, "uuid", inst->uuid, sizeof(inst->uuid), path, err) ||
+	    get_str(o, "cert_mode", inst->cert_mode, sizeof(inst->cert_mode), path, err) ||
+	    get_str(o, "certificate", inst->certificate, sizeof(inst->certificate), path, err) ||
+	    get_str(o, "mode", mode, sizeof(mode), path, err) ||
+	    get_int(o, "port", 0, 65535, &port, path, err) ||
+	    get_int(o, "pid", 0, INT32_MAX, &pid, path, err) ||
+	    get_int(o, "size", 0, UINT32_MAX, &size, path, err) ||
+	    get_int(o, "expiration_date", 0, INT64_MAX, &inst->expiration, path, err) ||
+	    get_int(o, "created", 0, INT64_MAX, &inst->created, path, err))
+		goto out;
+	inst->port = (uint16_t)port;
+	inst->pid = (pid_t)pid;
+	inst->size_mb = (uint32_t)size;
+	inst->mode = strcmp(mode, "sgx") == 0 ? MSE_MODE_SGX : MSE_MODE_SIMULATION;
+	rc = 0;
+out:
+	json_decref(o);
+	return rc;
+}
+
+/*
+ * 1 if the NUL-separated command line is inst's enclave: argv[0] is an
+ * mse-bootstrap (or Gramine) program and, in simulation, the instance's own
+ * workspace (<state dir>/workspace, passed as --workspace) is among its
+ * arguments: another instance's bootstrap, or any process that merely
+ * mentions "mse-bootstrap", is not this enclave.
+ */
+static int cmdline_is_instance(const struct mse_instance *inst, const char *buf, size_t n)
+{
+	char ws[PATH_MAX + 16];
+	int program = 0, mine = 0;
+
+	snprintf(ws, sizeof(ws), "%s/workspace", inst->dir);
+	for (size_t off = 0; off < n; off += strlen(buf + off) + 1) {
+		const char *arg = buf + off, *base = strrchr(arg, '/');
+
+		base = base ? base + 1 : arg;
+		if (off == 0)
+			program = strstr(base, "mse-bootstrap") != NULL || strncmp(base, "gramine", 7) == 0;
+		mine |= inst->dir[0] && strcmp(arg, ws) == 0;
+	}
+	return program && (inst->mode == MSE_MODE_SGX || mine);
+}
+
+int mse_instance_alive(const struct mse_instance *inst)
+{
+	char path[64], buf[8192];
+	FILE *f;
+	size_t n;
+	char *p;
+
+	if (inst->pid <= 0)
+		return 0;
+	/* Reap it if it is our child and has exited (restart runs it as one). */
+	waitpid(inst->pid, NULL, WNOHANG);
+	if (kill(inst->pid, 0) != 0 && errno == ESRCH)
+		return 0;
+	/* A recycled pid must not be mistaken for the enclave: check argv. */
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)inst->pid);
+	f = fopen(path, "rb");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	if (!cmdline_is_instance(inst, buf, n))
+		return 0;
+	/* A zombie is not alive. */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)inst->pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return !(p && p[1] == ' ' && p[2] == 'Z');
+}
+
+int mse_instance_stop(struct mse_instance *inst, int timeout_ms, struct mse_err *err)
+{
+	if (mse_instance_alive(inst)) {
+		kill(inst->pid, SIGTERM);
+		for (int waited = 0; mse_instance_alive(inst); waited += 50) {
+			if (waited >= timeout_ms) {
+				kill(inst->pid, SIGKILL);
+				for (int i = 0; i < 40 && mse_instance_alive(inst); i++)
+					usleep(50 * 1000);
+				break;
+			}
+			usleep(50 * 1000);
+		}
+	}
+	inst->pid = 0;
+	return mse_instance_save(inst, err);
+}
+
+int mse_instance_remove(struct mse_instance *inst, struct mse_err *err)
+{
+	return mse_file_remove_tree(inst->dir, err);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int mse_instance_list(char ***names, size_t *count, struct mse_err *err)
+{
+	char root[PATH_MAX], path[PATH_MAX + 300];
+	struct dirent *de;
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	DIR *d;
+
+	*names = NULL;
+	*count = 0;
+	if (mse_instance_root(root, sizeof(root), err) != 0)
+		return -1;
+	d = opendir(root);
+	if (!d)
+		return errno == ENOENT ? 0 : mse_err_field(err, root, "%s", strerror(errno));
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || mse_instance_name_ok(de->d_name, NULL) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/" STATE_FILE, root, de->d_name);
+		if (!mse_file_exists(path))
+			continue;
+		if (n == cap) {
+			char **nv = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
+
+			if (!nv)
+				goto oom;
+			v = nv;
+		}
+		if (!(v[n] = strdup(de->d_name)))
+			goto oom;
+		n++;
+	}
+	closedir(d);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_str);
+	*names = v;
+	*count = n;
+	return 0;
+oom:
+	closedir(d);
+	mse_instance_names_free(v, n);
+	return mse_err_set(err, "out of memory");
+}
+
+void mse_instance_names_free(char **names, size_t count)
+{
+	if (!names)
+		return;
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+}
+
+void mse_instance_ratls_path(const struct mse_instance *inst, char *out, size_t size)
+{
+	snprintf(out, size, "%.4000s/ratls.pem", inst->dir);
+}
+
+static int record_argv(const struct mse_instance *inst, const char *exe, char *const argv[],
+		       struct mse_err *err)
+{
+	char path[PATH_MAX + 16];
+	size_t total = strlen(exe) + 1, off = 0;
+	char *buf;
+	int rc;
+
+	for (size_t i = 0; argv[i]; i++)
+		total += strlen(argv[i]) + 1;
+	buf = malloc(total);
+	if (!buf)
+		return mse_err_set(err, "out of memory");
+	/* First the executable, then argv: each NUL-terminated. */
+	memcpy(buf, exe, strlen(exe) + 1);
+	off = strlen(exe) + 1;
+	for (size_t i = 0; argv[i]; i++) {
+		memcpy(buf + off, argv[i], strlen(argv[i]) + 1);
+		off += strlen(argv[i]) + 1;
+	}
+	snprintf(path, sizeof(path), "%s/argv", inst->dir);
+	rc = mse_file_write_atomic(path, buf, total, 0600, err);
+	free(buf);
+	return rc;
+}
+
+int mse_instance_launch(struct mse_instance *inst, const char *exe, char *const argv[],
+			struct mse_err *err)
+{
+	int fd_null, fd_log, pipefd[2];
+	pid_t pid;
+	ssize_t n;
+	int child_errno = 0;
+
+	if (record_argv(inst, exe, argv, err) != 0)
+		return -1;
+	fd_log = open(inst->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd_log < 0)
+		return mse_err_field(err, inst->log_path, "cannot open the log: %s", strerror(errno));
+	fd_null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd_null < 0 || pipe2(pipefd, O_CLOEXEC) != 0) {
+		close(fd_log);
+		if (fd_null >= 0)
+			close(fd_null);
+		return mse_err_set(err, "cannot prepare the process: %s", strerror(errno));
+	}
+	pid = fork();
+	if (pid < 0) {
+		close(fd_log);
+		close(fd_null);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return mse_err_set(err, "fork failed: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		int e;
+
+		/* Detach: the enclave outlives the command that spawned it. */
+		setsid();
+		dup2(fd_null, 0);
+		dup2(fd_log, 1);
+		dup2(fd_log, 2);
+		execv(exe, argv);
+		e = errno;
+		if (write(pipefd[1], &e, sizeof(e)) < 0)
+			_exit(126);
+		_exit(127);
+	}
+	close(fd_log);
+	close(fd_null);
+	close(pipefd[1]);
+	/* The pipe closes on a successful exec (O_CLOEXEC) or carries errno. */
+	n = read(pipefd[0], &child_errno, sizeof(child_errno));
+	close(pipefd[0]);
+	if (n == (ssize_t)sizeof(child_errno)) {
+		waitpid(pid, NULL, 0);
+		return mse_err_field(err, exe, "cannot execute: %s", strerror(child_errno));
+	}
+	inst->pid = pid;
+	if (mse_instance_save(inst, err) != 0) {
+		/* Unrecorded, nothing could ever stop it: do not leave it running. */
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		inst->pid = 0;
+		return -1;
+	}
+	return 0;
+}
+
+int mse_instance_relaunch(struct mse_instance *inst, struct mse_err *err)
+{
+	char path[PATH_MAX + 16], *argv[256];
+	uint8_t *buf = NULL;
+	size_t len, argc = 0, off = 0;
+	const char *exe;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/argv", inst->dir);
+	if (mse_file_read(path, 1 << 20, &buf, &len, err) != 0)
+		return -1;
+	if (len == 0 || buf[len - 1] != 0) {
+		free(buf);
+		return mse_err_field(err, path, "corrupt argv record");
+	}
+	exe = (const char *)buf;
+	off = strlen(exe) + 1;
+	while (off < len && argc < sizeof(argv) / sizeof(argv[0]) - 1) {
+		argv[argc++] = (char *)buf + off;
+		off += strlen((char *)buf + off) + 1;
+	}
+	argv[argc] = NULL;
+	rc = argc ? mse_instance_launch(inst, exe, argv, err)
+		  : mse_err_field(err, path, "corrupt argv record");
+	free(buf);
+	return rc;
+}
+
+const char *mse_instance_status_name(enum mse_instance_status s)
+{
+	switch (s) {
+	case MSE_STATUS_STOPPED:
+		return "stopped";
+	case MSE_STATUS_ON_ERROR:
+		return "on error";
+	case MSE_STATUS_INITIALIZING:
+		return "initializing";
+	case MSE_STATUS_WAITING:
+		return "waiting secret keys";
+	case MSE_STATUS_RUNNING:
+		return "running";
+	}
+	return "unknown";
+}
+
+enum mse_instance_status mse_instance_probe(const struct mse_instance *inst, char *detail,
+					    size_t size)
+{
+	char pem[PATH_MAX + 16], dummy[8];
+	struct mse_client_opts o = {
+		.host = inst->host[0] && strcmp(inst->host, "0.0.0.0") != 0 ? inst->host : "127.0.0.1",
+		.port = inst->port,
+		.server_name = inst->san,
+		.pin_pem = pem,
+		.timeout_ms = 3000,
+		.max_body = 1 << 20,
+	};
+	const char *path = inst->healthcheck[0] ? inst->healthcheck : "/";
+	struct mse_client_resp r;
+	struct mse_err err = {0};
+	int rc;
+
+	if (!detail) {
+		detail = dummy;
+		size = sizeof(dummy);
+	}
+	detail[0] = 0;
+	if (!mse_instance_alive(inst)) {
+		if (inst->pid == 0)
+			return MSE_STATUS_STOPPED;
+		snprintf(detail, size, "process %d has exited; see 'mse logs %s'", (int)inst->pid,
+			 inst->name);
+		return MSE_STATUS_ON_ERROR;
+	}
+	mse_instance_ratls_path(inst, pem, sizeof(pem));
+	rc = mse_client_request(&o, "GET", path, NULL, NULL, 0, &r, &err);
+	if (rc != 0 && strcmp(inst->cert_mode, "certificate") == 0 && inst->certificate[0]) {
+		/* After provisioning, the app serves the owner's certificate. */
+		o.pin_pem = NULL;
+		o.ca_bundle = inst->certificate;
+		rc = mse_client_request(&o, "GET", path, NULL, NULL, 0, &r, &err);
+	}
+	if (rc != 0 && strcmp(inst->cert_mode, "no-ssl") == 0) {
+		o.pin_pem = NULL;
+		o.plain_http = 1;
+		rc = mse_client_request(&o, "GET", path, NULL, NULL, 0, &r, &err);
+	}
+	if (rc != 0) {
+		snprintf(detail, size, "%s", err.msg);
+		return MSE_STATUS_INITIALIZING;
+	}
+	if (strcmp(r.mse_status, "Waiting") == 0) {
+		mse_client_resp_free(&r);
+		return MSE_STATUS_WAITING;
+	}
+	snprintf(detail, size, "%s answered HTTP %ld%s", path, r.status,
+		 r.status >= 200 && r.status <= 299 ? "" : " (the health check needs a 2xx)");
+	mse_client_resp_free(&r);
+	/* healthcheck_endpoint must answer 2xx: an app that answers 404 or 500 there is not up. */
+	return r.status >= 200 && r.status <= 299 ? MSE_STATUS_RUNNING : MSE_STATUS_INITIALIZING;
+}
+
+void mse_instance_new_uuid(char out[37])
+{
+	uint8_t b[16];
+
+	randombytes_buf(b, sizeof(b));
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 (RFC 9562 §5.4) */
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* variant 10 */
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
+}
+
+int mse_instance_free_port(const char *host, uint16_t *port, struct mse_err *err)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
+	struct addrinfo *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = -1, rc = -1;
+
+	if (getaddrinfo(host, "0", &hints, &ai) != 0 || !ai)
+		return mse_err_field(err, "host", "expected a numeric IP address, got \"%s\"", host);
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		mse_err_field(err, "host", "cannot bind %s: %s", host, strerror(errno));
+		goto out;
+	}
+	*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					       : ((struct sockaddr_in *)&ss)->sin_port);
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return rc;
+}
+
+int mse_instance_installed_bootstrap(char *out, size_t size, struct mse_err *err)
+{
+	char self[PATH_MAX];
+	char *slash;
+
+	if (mse_proc_self_exe(self, sizeof(self)) != 0)
+		return mse_err_set(err, "cannot find the running executable");
+	slash = strrchr(self, '/');
+	if (slash)
+		*slash = 0;
+	if (snprintf(out, size, "%s/mse-bootstrap", self) >= (int)size)
+		return mse_err_set(err, "path too long");
+	if (access(out, R_OK) != 0)
+		return mse_err_field(err, out, "mse-bootstrap is not installed beside mse (build it "
+					       "with 'make')");
+	return 0;
+}
+
+int mse_instance_bootstrap_path(char *out, size_t size, struct mse_err *err)
+{
+	const char *env = getenv("MSE_BOOTSTRAP");
+
+	if (env && *env) {
+		if (snprintf(out, size, "%s", env) >= (int)size)
+			return mse_err_set(err, "MSE_BOOTSTRAP too long");
+	} else if (mse_instance_installed_bootstrap(out, size, err) != 0) {
+		return -1;
+	}
+	if (access(out, X_OK) != 0)
+		return mse_err_field(err, out, "mse-bootstrap is not installed here (build it with "
+					       "'make', or set MSE_BOOTSTRAP)");
+	return 0;
+}
+
+int mse_instance_sgx_device(void)
+{
+	return access("/dev/sgx_enclave", F_OK) == 0 || access("/dev/sgx/enclave", F_OK) == 0;
+}
