@@ -167,7 +167,7 @@ static int decode_wide(const uint8_t *p, size_t len, int unit, int be, const cha
 	size_t n = 0, i = 0;
 
 	if (len % (size_t)unit)
-		return mse_err_at(err, filename, 0, 0, "%s text with an odd length (%zu bytes): truncated?",
+		return mse_err_at(err, filename, 1, 1, "%s text with an odd length (%zu bytes): truncated?",
 				  enc, len);
 	u = malloc(len / (size_t)unit * 4 + 1);
 	if (!u)
@@ -196,7 +196,7 @@ static int decode_wide(const uint8_t *p, size_t len, int unit, int be, const cha
 		}
 		if ((cp >= 0xd800 && cp < 0xe000) || cp > 0x10ffff) {
 			free(u);
-			return mse_err_at(err, filename, 0, 0,
+			return mse_err_at(err, filename, 1, 1,
 					  "not valid %s: code unit 0x%x at byte %zu (pip cannot read it either)",
 					  enc, (unsigned)cp, i - (size_t)unit);
 		}
@@ -287,16 +287,22 @@ int mse_requirements_parse(const char *text, size_t len, const char *filename,
 			}
 		if (len >= 4 && (zeros_odd * 4 >= (len < 512 ? len : 512) ||
 				 zeros_even * 4 >= (len < 512 ? len : 512)))
-			return mse_err_at(err, filename, 0, 0,
+			return mse_err_at(err, filename, 1, 1,
 					  "looks like %s without a byte-order mark; pip cannot read it: "
 					  "save it as UTF-8",
 					  zeros_odd >= zeros_even ? "UTF-16LE" : "UTF-16BE");
-		if (!valid_utf8(p, len, &bad))
-			return mse_err_at(err, filename, 0, 0,
+		if (!valid_utf8(p, len, &bad)) {
+			int line = 1, col = 1;
+
+			for (size_t i = 0; i < bad; i++, col++)
+				if (p[i] == '\n')
+					line++, col = 0;
+			return mse_err_at(err, filename, line, col,
 					  "not UTF-8: invalid byte 0x%02x at offset %zu; pip reads "
 					  "requirements files as UTF-8 (or UTF-16/32 with a byte-order "
 					  "mark): save it as UTF-8",
 					  p[bad], bad);
+		}
 		return parse_utf8(text, len, filename, out, count, err);
 	}
 	if (rc != 0)
