@@ -16,7 +16,7 @@ static const char usage[] =
 	"Load an app's mse.toml, check every setting, and print the resolved\n"
 	"settings (absolute paths, module file, expiration as UTC) on stdout, or\n"
 	"every error found on stderr, one per line, as\n"
-	"  mse.toml:3:22: python_application: expected \"module:variable\", got \"app\"\n"
+	"  mse.toml:3:22: python_application: expected \"module:variable\" or ..., got \"app\"\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE  the mse.toml to load (default: ./mse.toml)\n"

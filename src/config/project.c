@@ -379,13 +379,12 @@ static void check_name(struct loader *L, const char *name, struct mse_toml_pos p
 
 	/* the name becomes part of file names (package_<name>_<ns>.tar, workspaces) */
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
-		lerr(L, pos, "name", "expected a name usable in a file name, got %s",
-		     quote(name, strlen(name), q, sizeof(q)));
+		lexp(L, pos, "name", "a name usable in a file name", quote(name, strlen(name), q, sizeof(q)));
 		return;
 	}
 	for (c = name; *c; c++)
 		if (*c == '/' || *c == '\\' || (unsigned char)*c < 0x20 || *c == 0x7f) {
-			lerr(L, pos, "name", "expected no '/', '\\' or control characters, got %s",
+			lexp(L, pos, "name", "no '/', '\\' or control characters",
 			     quote(name, strlen(name), q, sizeof(q)));
 			return;
 		}
@@ -851,7 +850,7 @@ int mse_project_load(const char *path, const struct mse_project_opts *opts, stru
 	}
 	p->healthcheck_endpoint = get_str(&L, root, "healthcheck_endpoint", "healthcheck_endpoint", 1, 1, 255, 1, &hpos);
 	if (p->healthcheck_endpoint && p->healthcheck_endpoint[0] != '/')
-		lerr(&L, hpos, "healthcheck_endpoint", "expected a path starting with \"/\", got %s",
+		lexp(&L, hpos, "healthcheck_endpoint", "a path starting with \"/\"",
 		     quote(p->healthcheck_endpoint, strlen(p->healthcheck_endpoint), got, sizeof(got)));
 	p->tests_cmd = get_str(&L, root, "tests_cmd", "tests_cmd", 1, 0, 0, 0, NULL);
 	get_tests_requirements(&L, p, root);
