@@ -25,8 +25,8 @@
 #include "net/server.h"
 #include "net/tls.h"
 #include "enclave/confserver.h"
-#include "enclave/quoter.h"
-#include "enclave/ratlscert.h"
+#include "attest/quoter.h"
+#include "attest/ratlscert.h"
 
 #include "enclave/appserver.h"
 
