@@ -19,8 +19,8 @@
  *                                         info = "mse-c/ca-key/v1", L = 48))
  *                   d = (v mod (n - 1)) + 1
  *                 where n is the order of P-256 (FIPS 186-5 §A.2.1, "key pair
- *                 generation using extra random bits": 64 extra bits make the
- *                 bias at most 2^-64 below uniform on [1, n-1]; d is never 0).
+ *                 generation using extra random bits": 128 extra bits make the
+ *                 bias below 2^-128 from uniform on [1, n-1]; d is never 0).
  *
  *   state key     HKDF-SHA256(IKM = sealing key, salt = empty,
  *                 info = "mse-c/coordinator/state-key/v1", L = 32): the
