@@ -189,6 +189,11 @@ $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libmse
 # A new command gets docs/man/mse-CMD.1.scd; tests/e2e/test_man.py fails
 # until it exists and lists every option of `mse CMD --help`.
 SCDOC ?= scdoc
+# The pages' date is the last commit's, so two builds of one tree are identical.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+ifneq ($(SOURCE_DATE_EPOCH),)
+export SOURCE_DATE_EPOCH
+endif
 MAN_SRC := $(wildcard docs/man/*.scd)
 MAN_SECTIONS := 1 5 8
 MAN_OUT := $(foreach f,$(MAN_SRC:docs/man/%.scd=%),$(BUILD)/man/man$(subst .,,$(suffix $(f)))/$(f))
