@@ -132,7 +132,7 @@ def test_help_unknown_command():
 @pytest.mark.skipif(shutil.which("man") is None, reason="man is not installed")
 def test_pages_render_without_warnings():
     pages = sorted(MAN.glob("man*/*"))
-    assert len(pages) == len(commands()) + 3
+    assert len(pages) == len(commands()) + 4  # + mse(1), mse.toml(5), mse-bootstrap(8), mse-coordinator(8)
     env = dict(os.environ, LC_ALL="C", MANWIDTH="80")
     for page in pages:
         out = subprocess.run(["man", "--warnings", "-l", str(page)], capture_output=True,
