@@ -277,10 +277,15 @@ static int cmdline_is_instance(const struct mse_instance *inst, const char *buf,
 		const char *arg = buf + off, *base = strrchr(arg, '/');
 
 		base = base ? base + 1 : arg;
-		/* Gramine's gramine-sgx script execs its PAL loader: "…/sgx/loader LIBPAL init APP". */
+		/*
+		 * Gramine's gramine-sgx script execs its PAL loader ("…/sgx/loader LIBPAL init
+		 * APP"); before that, an interpreter runs the script (argv[1]).
+		 */
 		if (off == 0)
 			program = strstr(base, "mse-bootstrap") != NULL || strncmp(base, "gramine", 7) == 0 ||
 				  (inst->mode == MSE_MODE_SGX && strcmp(base, "loader") == 0);
+		else if (inst->mode == MSE_MODE_SGX && off == strlen(buf) + 1)
+			program |= strcmp(base, "gramine-sgx") == 0;
 		mine |= inst->dir[0] && (strcmp(arg, ws) == 0 ||
 					 (inst->mode == MSE_MODE_SGX && strcmp(arg, app) == 0));
 	}

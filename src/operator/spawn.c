@@ -328,6 +328,7 @@ static int spawn_sgx(const struct mse_spawn_opts *o, struct mse_instance *inst, 
 	STEP(o, "gramine-manifest and gramine-sgx-sign in %s", inst->dir);
 	if (mse_gramine_build(inst->dir, &mo, o->signer_key, inst->log_path, &sig, err) != 0)
 		goto out;
+	mse_err_step(err, NULL);
 	if (sodium_memcmp(sig.mrsigner, mrsigner, 32) != 0) {
 		mse_err_set(err, "the SIGSTRUCT's MRSIGNER is not the signer key's: gramine-sgx-sign "
 				 "did not sign with %s",

@@ -68,3 +68,33 @@ def build(key, mrenclave: bytes, isv_prod_id=1, isv_svn=1, debug=False, date=(20
     if tamper:
         tamper(b)
     return bytes(b)
+
+
+def parse(data: bytes) -> dict:
+    """Reads and verifies a SIGSTRUCT as EINIT would (signature with the
+    embedded key, e = 3, Q1/Q2); raises ValueError otherwise."""
+    from cryptography.exceptions import InvalidSignature
+
+    if len(data) != SIZE:
+        raise ValueError(f"SIGSTRUCT: expected {SIZE} bytes, got {len(data)}")
+    if data[0:16] != HEADER or data[24:40] != HEADER2:
+        raise ValueError("SIGSTRUCT: bad HEADER or HEADER2")
+    n = int.from_bytes(data[128:512], "little")
+    e = struct.unpack_from("<I", data, 512)[0]
+    s = int.from_bytes(data[516:900], "little")
+    if e != 3 or n.bit_length() != 3072:
+        raise ValueError("SIGSTRUCT: expected an RSA-3072 key with exponent 3")
+    pub = rsa.RSAPublicNumbers(e, n).public_key()
+    try:
+        pub.verify(s.to_bytes(384, "big"), data[0:128] + data[900:1028], padding.PKCS1v15(),
+                   hashes.SHA256())
+    except InvalidSignature:
+        raise ValueError("SIGSTRUCT: bad signature") from None
+    q1 = (s * s) // n
+    if data[1040:1424] != q1.to_bytes(384, "little") or \
+            data[1424:1808] != ((s * s * s - q1 * s * n) // n).to_bytes(384, "little"):
+        raise ValueError("SIGSTRUCT: bad Q1/Q2")
+    flags = struct.unpack_from("<Q", data, 928)[0]
+    prod, svn = struct.unpack_from("<HH", data, 1024)
+    return {"mrenclave": data[960:992], "mrsigner": hashlib.sha256(data[128:512]).digest(),
+            "isvprodid": prod, "isvsvn": svn, "debug": bool(flags & 2)}
