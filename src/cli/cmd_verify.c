@@ -195,6 +195,8 @@ static int parse_opts(int argc, char **argv, struct verify_opts *o)
 	if (o->bootstrap && !o->package)
 		return cli_usage_error("verify", "--bootstrap goes with --package");
 	sources = !!o->quote + !!o->cert + !!o->url + !!o->evidence;
+	if (o->sigstruct && sources == 0 && !o->package)
+		return 0; /* a .sig alone: checked in verify_sigstruct */
 	if (sources != 1)
 		return cli_usage_error("verify", "give exactly one of --quote, --cert, --url, --evidence");
 	if (o->collateral && (o->pccs || o->pccs_ca || o->offline))
