@@ -87,6 +87,8 @@ int cli_verify_sigstruct(const struct verify_sigstruct_opts *o)
 		} else {
 			ok = 1;
 		}
+		if (!ok)
+			mse_err_file(&err, o->path);
 	}
 	if (o->json) {
 		json_t *j = json_object();
