@@ -77,7 +77,7 @@ Recommends: python3-flask, python3-pytest, python3-requests
 Section: admin
 Priority: optional
 Description: run Python web apps in Intel SGX enclaves, with remote attestation
- mse-c runs an unmodified Python WSGI app (Flask, Django...)
+ mse-c runs an unmodified Python WSGI or ASGI app (Flask, Django, FastAPI...)
  inside an Intel SGX enclave, or in a faithful simulation on machines without
  SGX. It proves what code runs there through an RA-TLS certificate, delivers
  the code key and secrets only after that proof, and serves the app over TLS

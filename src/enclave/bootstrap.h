@@ -62,6 +62,7 @@ struct mse_bootstrap_opts {
 	const char *attestation_dir; /* Gramine interface; default /dev/attestation */
 	const char *sim_dir;         /* default mse_sim_dir() */
 	int sandbox;                 /* app server enclave rules (default 1) */
+	int threads;                 /* app server workers; 0 = the server's default */
 	/*
 	 * Replica mode (src/enclave/replica.h): provisioned by the coordinator
 	 * whose MRENCLAVE this is (measured, v2: docs/simulation.md) at
