@@ -153,9 +153,7 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 		 "loader.env.SECRETS_PATH = \"/root/.cache/mse/secrets.json\"\n"
 		 "loader.env.SEALED_SECRETS_PATH = \"/root/.cache/mse/sealed_secrets.json\"\n"
 		 "loader.env.PYTHONDONTWRITEBYTECODE = \"1\"\n"
-		 "loader.env.PYTHONUNBUFFERED = \"1\"\n"
-		 /* The app runs in its code directory, as under gunicorn started there. */
-		 "fs.start_dir = \"/mse-app\"\n\n"
+		 "loader.env.PYTHONUNBUFFERED = \"1\"\n\n"
 		 "sys.disallow_subprocesses = true\n"
 		 "sys.enable_sigterm_injection = true\n"
 		 "sys.enable_extra_runtime_domain_names_conf = true\n"

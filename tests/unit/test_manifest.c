@@ -97,7 +97,6 @@ static void manifest_is_valid_toml_with_enclave_rules(void **state)
 			       "assert not any(f.startswith('file:workspace') for f in tf)\n"
 			       "env = m['loader']['env']\n"
 			       "assert env['HOME'] == '/root' and env['MODULE_PATH'] == '/mse-app'\n"
-			       "assert m['fs']['start_dir'] == env['MODULE_PATH'], m['fs']\n"
 			       "assert env['SECRETS_PATH'] == '/root/.cache/mse/secrets.json'\n"
 			       "assert env['SEALED_SECRETS_PATH'] == '/root/.cache/mse/sealed_secrets.json'\n"
 			       "assert env['KEY_PATH'] == '/key' and env['TMP_PATH'] == '/tmp'\n"
