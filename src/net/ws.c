@@ -156,6 +156,47 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 	return -1;
 }
 
+/* Strict UTF-8 (RFC 3629 §4): no overlongs, surrogates or code points past U+10FFFF. */
+static int utf8_ok(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint8_t c = p[i];
+		size_t len;
+		uint32_t cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			len = 2;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			len = 3;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			len = 4;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (n - i < len)
+			return 0;
+		for (size_t k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += len;
+	}
+	return 1;
+}
+
 static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a,
 		   void *user)
 {
@@ -169,9 +210,24 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 			w->cb.on_message(w->user, a->opcode == WSLAY_TEXT_FRAME, a->msg, a->msg_length);
 		break;
 	case WSLAY_CONNECTION_CLOSE:
-		/* §7.1.5: no status code in the frame reads as 1005. */
+		/*
+		 * §7.1.5: no status code in the frame reads as 1005. A code a peer
+		 * may not send (§7.4.1, §7.4.2: below 1000, 1004-1006, 1012-2999,
+		 * 5000 and up) is a protocol error: libwslay answers 1002, and so
+		 * do we report it.
+		 */
 		w->peer_closed = 1;
-		w->peer_code = a->status_code ? a->status_code : 1005;
+		if (!a->status_code)
+			w->peer_code = 1005;
+		else if ((a->status_code >= 1000 && a->status_code <= 1003) ||
+			 (a->status_code >= 1007 && a->status_code <= 1011) ||
+			 (a->status_code >= 3000 && a->status_code <= 4999))
+			w->peer_code = a->status_code;
+		else
+			w->peer_code = 1002;
+		/* §5.5.1: the reason is UTF-8; libwslay checks it only when it had the frame at once. */
+		if (a->msg_length > 2 && !utf8_ok(a->msg + 2, a->msg_length - 2))
+			w->peer_code = 1007;
 		break;
 	default: /* ping (answered by the library), pong */
 		break;
