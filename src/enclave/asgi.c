@@ -70,6 +70,9 @@ struct op {
 	char data[];         /* body bytes, or header names and values */
 };
 
+/* How often a server thread waiting for a slow app checks that its client is still there. */
+#define PEER_CHECK_MS 200
+
 struct chunk {
 	struct chunk *next;
 	size_t len;
@@ -120,6 +123,7 @@ struct areq {
 	int l_started, l_complete, l_eof_said;
 
 	/* server thread only */
+	int64_t checked_ms; /* when peer_gone was last asked */
 	int upgraded; /* handed to the WebSocket thread */
 	int close_conn;
 	uint64_t sent;
@@ -657,7 +661,11 @@ static int wait_cv(struct areq *r)
 	if (stop && now_ms() - stop > r->a->drain_ms)
 		return -1;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 1;
+	ts.tv_nsec += PEER_CHECK_MS * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
 	pthread_cond_timedwait(&r->cv, &r->mu, &ts);
 	return 0;
 }
@@ -681,6 +689,7 @@ int mse_asgi_handle(struct mse_exchange *x, void *user)
 	r->wout_tail = &r->wout;
 	r->win_tail = &r->win;
 	r->declared = -1;
+	r->checked_ms = now_ms();
 	if (x->ops->upgrade) {
 		const char *key, *bad;
 		size_t kl;
@@ -771,6 +780,17 @@ int mse_asgi_handle(struct mse_exchange *x, void *user)
 			}
 			post(r, EV_BODY);
 			continue;
+		}
+		if (!r->ws && x->ops->peer_gone && (r->body_eof || (x->req->content_length <= 0 && !x->req->chunked)) &&
+		    !r->want_body && now_ms() - r->checked_ms >= PEER_CHECK_MS) {
+			/* The client may have gone while the app works: http.disconnect. */
+			r->checked_ms = now_ms();
+			if (x->ops->peer_gone(x)) {
+				mse_info("asgi: the client of %.*s %.*s went away", (int)x->req->method_len,
+					 x->req->method, (int)x->req->target_len, x->req->target);
+				r->close_conn = 1;
+				break;
+			}
 		}
 		if (wait_cv(r) != 0) {
 			mse_warn("asgi: the app did not answer %.*s %.*s before the drain timeout",

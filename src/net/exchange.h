@@ -113,6 +113,12 @@ struct mse_exchange_ops {
 	 */
 	int (*upgrade)(struct mse_exchange *x, const struct mse_http_header *headers,
 		       size_t num_headers, struct mse_stream **out);
+	/*
+	 * Optional: has the client gone (its end of the connection closed or
+	 * broken) while the handler works? Never blocks; does not consume
+	 * bytes. 1 gone, 0 not that we know.
+	 */
+	int (*peer_gone)(struct mse_exchange *x);
 };
 
 struct mse_exchange {

@@ -107,9 +107,21 @@ async def app(scope, receive, send):
         m = await asyncio.wait_for(receive(), 10)
         STATS["disconnects"].append(m["type"])
         return
+    if path == "/wait-disconnect":
+        # No response until the client goes: receive() must say http.disconnect.
+        t0 = time.time()
+        while (await receive())["more_body"]:
+            pass
+        try:
+            m = await asyncio.wait_for(receive(), 10)
+            STATS.setdefault("waited", []).append([m["type"], round(time.time() - t0, 2)])
+        except asyncio.TimeoutError:
+            STATS.setdefault("waited", []).append(["timeout", 10])
+        await _json(send, {"too": "late"})
+        return
     if path == "/disconnects":
         return await _json(send, {"disconnects": STATS["disconnects"], "produced": STATS["produced"],
-                                  "ws_codes": STATS.get("ws_codes", [])})
+                                  "ws_codes": STATS.get("ws_codes", []), "waited": STATS.get("waited", [])})
     if path == "/produce":
         # Streams `mib` MiB as fast as send() lets it: with back-pressure a
         # client that reads nothing stops the app after a bounded amount.
