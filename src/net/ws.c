@@ -23,7 +23,91 @@ struct mse_ws {
 	uint16_t peer_code; /* close code received (0: none yet) */
 	int peer_closed;
 	size_t queued;
+	/*
+	 * Frame boundaries, tracked over the bytes handed to libwslay: a control
+	 * frame that is fragmented or longer than 125 bytes, or a 64-bit length
+	 * with its top bit set (RFC 6455 §5.2, §5.5), makes libwslay close
+	 * without a status code; we stop before such a frame and close with
+	 * 1002 ourselves.
+	 */
+	int fphase;         /* 0 first byte, 1 second, 2 extended length, 3 mask, 4 payload */
+	unsigned fneed;     /* bytes left in phase 2 or 3 */
+	uint8_t fb0;        /* first header byte of the current frame */
+	int fmask;
+	uint64_t flen;      /* payload length (phase 2: being read) */
+	int bad_frame;      /* a bad frame header was found: nothing more goes to libwslay */
+	int bad_closed;     /* and the 1002 was queued */
+	/* A close asked for while messages wait: libwslay sends control
+	 * frames first, so it is queued once they went (§5.5.1: nothing
+	 * after the close, and everything before it). */
+	int close_later;
+	uint16_t close_code;
+	uint8_t close_reason[123];
+	size_t close_reason_len;
 };
+
+/* Feeds bytes to the frame tracker; returns how many precede a bad frame header (n if none). */
+static size_t track(struct mse_ws *w, const uint8_t *p, size_t n)
+{
+	size_t i = 0, frame_start = 0;
+
+	while (i < n) {
+		switch (w->fphase) {
+		case 0:
+			frame_start = i;
+			w->fb0 = p[i++];
+			w->fphase = 1;
+			break;
+		case 1: {
+			uint8_t b = p[i++], len7 = b & 0x7f;
+
+			w->fmask = b >> 7;
+			/* §5.5: control frames (opcode 8..15) are final and carry <= 125 bytes. */
+			if ((w->fb0 & 0x08) && (!(w->fb0 & 0x80) || len7 > 125)) {
+				w->bad_frame = 1;
+				return frame_start;
+			}
+			w->flen = len7;
+			if (len7 >= 126) {
+				w->fphase = 2;
+				w->fneed = len7 == 126 ? 2 : 8;
+				w->flen = 0;
+			} else {
+				w->fphase = w->fmask ? 3 : 4;
+				w->fneed = 4;
+			}
+			break;
+		}
+		case 2:
+			w->flen = w->flen << 8 | p[i++];
+			if (--w->fneed == 0) {
+				/* §5.2: the most significant bit of a 64-bit length must be 0. */
+				if (w->flen >> 63) {
+					w->bad_frame = 1;
+					return frame_start;
+				}
+				w->fphase = w->fmask ? 3 : 4;
+				w->fneed = 4;
+			}
+			break;
+		case 3:
+			i++;
+			if (--w->fneed == 0)
+				w->fphase = 4;
+			break;
+		default: {
+			uint64_t k = n - i < w->flen ? n - i : w->flen;
+
+			i += (size_t)k;
+			w->flen -= k;
+			break;
+		}
+		}
+		if (w->fphase == 4 && w->flen == 0)
+			w->fphase = 0;
+	}
+	return n;
+}
 
 /* ---- the handshake ------------------------------------------------------ */
 
@@ -120,9 +204,20 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 	ssize_t n;
 
 	(void)flags;
+	if (w->bad_frame) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
 	n = w->s->ops->read(w->s, buf, len);
-	if (n > 0)
-		return n;
+	if (n > 0) {
+		size_t ok = track(w, buf, (size_t)n);
+
+		if (ok == 0 && w->bad_frame) {
+			wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+			return -1;
+		}
+		return (ssize_t)ok;
+	}
 	if (n == -2) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
@@ -260,8 +355,20 @@ int mse_ws_io(struct mse_ws *w)
 	if (!w->broken && !w->paused && wslay_event_want_read(w->ctx) &&
 	    wslay_event_recv(w->ctx) != 0)
 		w->broken = 1;
+	if (!w->broken && w->bad_frame && !w->bad_closed) {
+		/* The frames before the bad one were delivered; now 1002 (§7.4.1). */
+		w->bad_closed = 1;
+		wslay_event_queue_close(w->ctx, 1002, NULL, 0);
+		wslay_event_shutdown_read(w->ctx);
+	}
 	if (!w->broken && wslay_event_want_write(w->ctx) && wslay_event_send(w->ctx) != 0)
 		w->broken = 1;
+	if (!w->broken && w->close_later && wslay_event_get_queued_msg_count(w->ctx) == 0) {
+		w->close_later = 0;
+		wslay_event_queue_close(w->ctx, w->close_code, w->close_reason, w->close_reason_len);
+		if (wslay_event_want_write(w->ctx) && wslay_event_send(w->ctx) != 0)
+			w->broken = 1;
+	}
 	if (w->broken)
 		return -1;
 	/* Over once both sides closed (§7.1.1: the server then closes the TCP connection). */
@@ -281,6 +388,16 @@ int mse_ws_close(struct mse_ws *w, uint16_t code, const char *reason, size_t rea
 {
 	if (reason_len > 123)
 		reason_len = 123;
+	if (w->broken || w->close_later)
+		return -1;
+	if (wslay_event_get_queued_msg_count(w->ctx) > 0) {
+		w->close_later = 1;
+		w->close_code = code;
+		if (reason_len)
+			memcpy(w->close_reason, reason, reason_len);
+		w->close_reason_len = reason_len;
+		return 0;
+	}
 	return w->broken || wslay_event_queue_close(w->ctx, code, (const uint8_t *)reason,
 						   reason_len) != 0
 		       ? -1
@@ -300,7 +417,7 @@ int mse_ws_wants(struct mse_ws *w)
 		return 0;
 	if (!w->paused && wslay_event_want_read(w->ctx))
 		r |= 1;
-	if (wslay_event_want_write(w->ctx))
+	if (wslay_event_want_write(w->ctx) || w->close_later)
 		r |= 2;
 	return r;
 }

@@ -149,8 +149,8 @@ def test_invalid_frames_close_1002(raw):
 def test_oversize_closes_1009(raw):
     async def go():
         async with websockets.connect("ws://127.0.0.1:%d/ws/echo" % raw.port, max_size=None) as ws:
-            await ws.send(b"x" * ((16 << 20) + 1))
             with pytest.raises(websockets.ConnectionClosed) as e:
+                await ws.send(b"x" * ((16 << 20) + 1))
                 await ws.recv()
             return e.value.code
     assert run(go()) == 1009
