@@ -22,6 +22,7 @@
 #include "attest/tcb.h"
 #include "attest/verify.h"
 #include "cli/cli.h"
+#include "cli/verify_sigstruct.h"
 #include "common/file.h"
 #include "common/hex.h"
 
@@ -36,6 +37,8 @@ static const char usage_text[] =
 	"                  [--mrseam HEX] [--allow-debug-td] [--allow-service-td] [--allow-sept-ve]\n"
 	"       mse verify --package FILE --evidence FILE [--output DIR] [--bootstrap FILE]\n"
 	"                  [--allow-simulation] [policy options]\n"
+	"       mse verify --sigstruct FILE [--mrenclave HEX] [--mrsigner HEX | --signer-key PEM]\n"
+	"                  [--isvprodid N] [--min-isvsvn N] [--json]\n"
 	"\n"
 	"Verify an SGX enclave's or a TDX TD's DCAP quote (SGX v3-v5, TDX v4 and v5) the way\n"
 	"Intel's Quote Verification Library does: PCK chain to the pinned Intel SGX Root CA,\n"
@@ -48,7 +51,14 @@ static const char usage_text[] =
 	"                      its app.tar, the evidence's input arguments and the expected\n"
 	"                      mse-bootstrap (simulation; see docs/simulation.md), or given with\n"
 	"                      --mrenclave (SGX). MRSIGNER defaults to your simulation signer\n"
+	"                      SGX (evidence from 'mse spawn --sgx'): recomputed by running\n"
+	"                      gramine-sgx-sign on the same inputs with a throw-away key, which\n"
+	"                      needs the same Gramine version (refused otherwise; docs/sgx.md)\n"
 	"  --bootstrap FILE    the mse-bootstrap you expect (default: the one beside mse)\n"
+	"A signed enclave:\n"
+	"  --sigstruct FILE    the .sig gramine-sgx-sign wrote: its RSA-3072 signature, Q1 and\n"
+	"                      Q2 are checked, MRENCLAVE, MRSIGNER, ISV values printed; the\n"
+	"                      expected values below are checked when given; debug refused\n"
 	"What to verify (one):\n"
 	"  --quote FILE        a raw quote (quote.bin)\n"
 	"  --cert FILE         an RA-TLS certificate, PEM or DER (quote in 1.2.840.113741.1337.6)\n"
@@ -112,13 +122,14 @@ struct verify_opts {
 	const char *package, *bootstrap;
 	const char *mrtd, *rtmr[4], *mrconfigid, *mrowner, *mrseam;
 	int allow_debug_td, allow_service_td, allow_sept_ve;
+	const char *sigstruct;
 };
 
 enum {
 	O_QUOTE = 256, O_CERT, O_URL, O_EVIDENCE, O_COLLATERAL, O_MRENCLAVE, O_MRSIGNER, O_SIGNER_KEY, O_NOW,
 	O_JSON, O_OUTPUT, O_ACCEPT, O_EXPIRED, O_MISSING_CRL, O_STRICT, O_SIM, O_SIM_ROOT, O_ISVPRODID,
 	O_MIN_ISVSVN, O_HELP, O_PCCS, O_PCCS_CA, O_OFFLINE, O_PACKAGE, O_BOOTSTRAP, O_MRTD, O_RTMR, O_MRCONFIGID,
-	O_MROWNER, O_MRSEAM, O_DEBUG_TD, O_SERVICE_TD, O_SEPT_VE
+	O_MROWNER, O_MRSEAM, O_DEBUG_TD, O_SERVICE_TD, O_SEPT_VE, O_SIGSTRUCT
 };
 
 /* Adding an option = one line here, one field above, one case below. */
@@ -155,6 +166,7 @@ static const struct option longopts[] = {
 	{"allow-debug-td", no_argument, NULL, O_DEBUG_TD},
 	{"allow-service-td", no_argument, NULL, O_SERVICE_TD},
 	{"allow-sept-ve", no_argument, NULL, O_SEPT_VE},
+	{"sigstruct", required_argument, NULL, O_SIGSTRUCT},
 	{"help", no_argument, NULL, O_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -199,6 +211,7 @@ static int parse_opts(int argc, char **argv, struct verify_opts *o)
 		case O_DEBUG_TD: o->allow_debug_td = 1; break;
 		case O_SERVICE_TD: o->allow_service_td = 1; break;
 		case O_SEPT_VE: o->allow_sept_ve = 1; break;
+		case O_SIGSTRUCT: o->sigstruct = optarg; break;
 		case O_RTMR:
 			if (optarg[0] < '0' || optarg[0] > '3' || optarg[1] != '=')
 				return cli_usage_error("verify", "--rtmr: expected N=HEX with N in 0..3, got \"%s\"", optarg);
@@ -219,6 +232,8 @@ static int parse_opts(int argc, char **argv, struct verify_opts *o)
 	if (o->bootstrap && !o->package)
 		return cli_usage_error("verify", "--bootstrap goes with --package");
 	sources = !!o->quote + !!o->cert + !!o->url + !!o->evidence;
+	if (o->sigstruct && sources == 0 && !o->package)
+		return 0; /* a .sig alone: checked in verify_sigstruct */
 	if (sources != 1)
 		return cli_usage_error("verify", "give exactly one of --quote, --cert, --url, --evidence");
 	if (o->collateral && (o->pccs || o->pccs_ca || o->offline))
@@ -587,6 +602,38 @@ static void print_json(const struct mse_verify_result *r, const struct mse_err *
 	json_decref(j);
 }
 
+/* --sigstruct: the enclave as signed (src/cli/verify_sigstruct.c). */
+static int verify_sigstruct(const struct verify_opts *o)
+{
+	struct verify_sigstruct_opts so = {.path = o->sigstruct, .signer_key = o->signer_key,
+					   .json = o->json};
+	uint8_t mrenclave[32], mrsigner[32];
+
+	if (o->quote || o->cert || o->url || o->evidence || o->collateral || o->pccs || o->output)
+		return cli_usage_error("verify", "--sigstruct checks a .sig file alone");
+	if (o->mrenclave) {
+		if (mse_hex_decode_exact(mrenclave, 32, o->mrenclave, strlen(o->mrenclave)) != 0)
+			return cli_usage_error("verify", "--mrenclave: expected 64 hex digits, got \"%s\"", o->mrenclave);
+		so.mrenclave = mrenclave;
+	}
+	if (o->mrsigner) {
+		if (mse_hex_decode_exact(mrsigner, 32, o->mrsigner, strlen(o->mrsigner)) != 0)
+			return cli_usage_error("verify", "--mrsigner: expected 64 hex digits, got \"%s\"", o->mrsigner);
+		so.mrsigner = mrsigner;
+	}
+	if (o->isvprodid) {
+		if (parse_u16(o->isvprodid, &so.isvprodid))
+			return cli_usage_error("verify", "--isvprodid: expected 0..65535, got \"%s\"", o->isvprodid);
+		so.check_isvprodid = 1;
+	}
+	if (o->min_isvsvn) {
+		if (parse_u16(o->min_isvsvn, &so.min_isvsvn))
+			return cli_usage_error("verify", "--min-isvsvn: expected 0..65535, got \"%s\"", o->min_isvsvn);
+		so.check_min_isvsvn = 1;
+	}
+	return cli_verify_sigstruct(&so);
+}
+
 /* --package: recompute the expected enclave from what the code provider holds. */
 static int verify_package(const struct verify_opts *o)
 {
@@ -620,11 +667,13 @@ static int verify_package(const struct verify_opts *o)
 	ok = mse_appverify(&ao, &ar, &err) == 0;
 	hex32(hex, ar.expected_mrenclave);
 	snprintf(note, sizeof(note), "expected MRENCLAVE %s (%s)", hex,
-		 o->mrenclave ? "given" : "recomputed from the package");
+		 o->mrenclave ? "given" : ar.sgx ? "recomputed with gramine-sgx-sign" : "recomputed from the package");
 	if (o->json) {
 		print_json(&ar.vr, &err, ok, note);
 	} else {
 		printf("expected:     %s\n", note);
+		if (ar.measured_from[0])
+			printf("measured from: %s\n", ar.measured_from);
 		print_text(&ar.vr, &err, ok, NULL);
 	}
 	if (ok && ar.ratls_path[0] && !o->json)
@@ -653,6 +702,8 @@ int cmd_verify(int argc, char **argv)
 		return rc == 1 ? MSE_EXIT_OK : rc;
 	if (o.package)
 		return verify_package(&o);
+	if (o.sigstruct)
+		return verify_sigstruct(&o);
 
 	/* ---- policy ---- */
 	if (o.mrenclave) {

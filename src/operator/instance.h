@@ -46,6 +46,19 @@ struct mse_instance {
 	int64_t expiration;       /* certificate expiration, UNIX seconds */
 	uint32_t size_mb;         /* enclave size */
 	int64_t created;
+	/* SGX (from the SIGSTRUCT gramine-sgx-sign wrote; "" in simulation) */
+	char mrenclave[65];
+	char mrsigner[65];
+	char gramine_version[128]; /* `gramine-sgx --version` */
+	uint16_t isvprodid, isvsvn;
+	/*
+	 * "" for a stand-alone enclave; "coordinator" (mse-coordinator, its
+	 * --state-dir is the workspace, probed on GET /status) or "replica"
+	 * (mse-bootstrap --coordinator-mrenclave, probed through the CA the
+	 * coordinator gave it, workspace/ca.pem).
+	 */
+	char role[16];
+	char coordinator[300]; /* replica: the coordinator's HOST:PORT ($MSE_COORDINATOR) */
 };
 
 /* Validates an instance name: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
@@ -78,13 +91,17 @@ const char *mse_instance_mode_name(enum mse_instance_mode m);
 
 /*
  * Starts the enclave process: `exe` with argv (NULL-terminated, argv[0]
- * included), detached in its own session, stdin from /dev/null, stdout and
+ * included), detached in its own session, in the state directory for SGX
+ * (gramine-sgx resolves the manifest's relative file: URIs from there), stdin from /dev/null, stdout and
  * stderr appended to inst->log_path. Records the pid and the argv (in
  * <dir>/argv, NUL-separated, so `restart` can start it again) and saves.
  */
 int mse_instance_launch(struct mse_instance *inst, const char *exe, char *const argv[],
 			struct mse_err *err);
-/* Starts it again with the recorded executable and argv. */
+/* "enclave", "coordinator" or "replica". */
+const char *mse_instance_role(const struct mse_instance *inst);
+/* Starts it again with the recorded executable and argv (a replica with
+ * MSE_COORDINATOR set to inst->coordinator). */
 int mse_instance_relaunch(struct mse_instance *inst, struct mse_err *err);
 
 /* What `mse status` reports, as MSE does. */
