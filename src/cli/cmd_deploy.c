@@ -50,10 +50,17 @@ static const char usage[] =
 	"  --json           the tests' output to stderr; one JSON object on stdout:\n"
 	"                   {\"ok\": true, \"name\", \"url\", \"host\", \"port\", \"san\", \"uuid\",\n"
 	"                   \"mrenclave\", \"tcb_status\", \"advisories\", \"simulation\",\n"
-	"                   \"package\", \"key\", \"evidence\", \"certificate\", \"progress\":\n"
+	"                   \"package\", \"key\", \"evidence\", \"certificate\", (--replicas:\n"
+	"                   \"replicas\", \"coordinator\", \"ca\", \"replica_ports\"), \"progress\":\n"
 	"                   [{\"step\", \"kind\": \"step\"|\"detail\"|\"failed\"|\"cleanup\",\n"
 	"                   \"text\"}, ...]} or {\"ok\": false, \"failed_step\", \"log\",\n"
 	"                   \"error\": {\"step\", ...}, \"errors\": [...], \"progress\": [...]}\n"
+	"  --replicas N     the coordinator flow instead of steps 3-8 (simulation): start or\n"
+	"                   reuse NAME-coordinator with the owner key DIR/.mse/owner.key\n"
+	"                   (made if missing), verify it, upload the signed manifest, fetch\n"
+	"                   its CA into DIR/.mse/ca.pem, start NAME-1..NAME-N (replacing\n"
+	"                   existing ones), each attesting to the coordinator, and wait for\n"
+	"                   their health checks through the CA (docs/coordinator.md)\n"
 	"\n"
 	"SGX (Gramine 1.9; see docs/sgx.md):\n"
 	"  --sgx            run under Gramine even if no SGX device is seen (default: SGX\n"
@@ -154,6 +161,16 @@ static int print_json(const struct mse_deploy_result *res, int rc, struct mse_er
 		cli_json_str(o, "key", res->key_path);
 		cli_json_str(o, "evidence", res->evidence_path);
 		cli_json_str(o, "certificate", res->ratls_path);
+		if (res->replicas) {
+			json_t *ports = json_array();
+
+			json_object_set_new(o, "replicas", json_integer(res->replicas));
+			cli_json_str(o, "coordinator", res->coordinator);
+			cli_json_str(o, "ca", res->ca_path);
+			for (unsigned i = 0; i < res->replicas; i++)
+				json_array_append_new(ports, json_integer(res->replica_ports[i]));
+			json_object_set_new(o, "replica_ports", ports);
+		}
 	}
 	json_object_set_new(o, "progress", events);
 	cli_json_print(o);
@@ -163,7 +180,8 @@ static int print_json(const struct mse_deploy_result *res, int rc, struct mse_er
 int cmd_deploy(int argc, char **argv)
 {
 	enum { O_PROJECT = 256, O_NAME, O_SAN, O_PORT, O_SIZE, O_DAYS, O_REPLACE, O_NOTESTS, O_SGX,
-	       O_SIGNER, O_PCCS, O_ISVPRODID, O_ISVSVN, O_MRENCLAVE, O_ACCEPT_SIM, O_JSON, O_NOACCESS };
+	       O_SIGNER, O_PCCS, O_ISVPRODID, O_ISVSVN, O_MRENCLAVE, O_ACCEPT_SIM, O_REPLICAS, O_JSON,
+	       O_NOACCESS };
 	static const struct option opts[] = {{"project", required_argument, NULL, O_PROJECT},
 					     {"name", required_argument, NULL, O_NAME},
 					     {"san", required_argument, NULL, O_SAN},
@@ -181,6 +199,7 @@ int cmd_deploy(int argc, char **argv)
 					     {"isvsvn", required_argument, NULL, O_ISVSVN},
 					     {"mrenclave", required_argument, NULL, O_MRENCLAVE},
 					     {"accept-simulation-quotes", no_argument, NULL, O_ACCEPT_SIM},
+					     {"replicas", required_argument, NULL, O_REPLICAS},
 					     {"help", no_argument, NULL, 'h'},
 					     {0}};
 	struct mse_deploy_opts o = {0};
@@ -196,7 +215,8 @@ int cmd_deploy(int argc, char **argv)
 		char *end = NULL;
 		long v = 0;
 
-		if (c == O_PORT || c == O_SIZE || c == O_DAYS || c == O_ISVPRODID || c == O_ISVSVN) {
+		if (c == O_PORT || c == O_SIZE || c == O_DAYS || c == O_ISVPRODID || c == O_ISVSVN ||
+		    c == O_REPLICAS) {
 			v = strtol(optarg, &end, 10);
 			if (*end || v <= 0 || v > (c == O_PORT || c == O_ISVPRODID || c == O_ISVSVN ? 65535 : 1 << 20))
 				return cli_usage_error("deploy", "expected a positive number, got '%s'", optarg);
@@ -209,6 +229,11 @@ int cmd_deploy(int argc, char **argv)
 		case O_NAME: o.name = optarg; break;
 		case O_SAN: o.san = optarg; break;
 		case O_PORT: o.port = (uint16_t)v; break;
+		case O_REPLICAS:
+			if (v > 64)
+				return cli_usage_error("deploy", "--replicas: expected 1..64, got '%s'", optarg);
+			o.replicas = (unsigned)v;
+			break;
 		case O_SIZE: o.size_mb = (uint32_t)v; break;
 		case O_DAYS: o.days = (int)v; break;
 		case O_REPLACE: o.replace = 1; break;
@@ -259,6 +284,22 @@ int cmd_deploy(int argc, char **argv)
 		return MSE_EXIT_FAIL;
 	}
 	mse_errlist_free(&errs);
+	if (o.replicas) {
+		printf("\nDeployed %s: %u replicas behind the coordinator at %s (SIMULATION — not "
+		       "confidential)\n",
+		       res.name, res.replicas, res.coordinator);
+		printf("  coordinator  MRENCLAVE %s (verified, owner key %s/.mse/owner.key)\n",
+		       res.mrenclave_hex, o.project_dir ? o.project_dir : ".");
+		printf("  CA           %s  (clients pin this, whichever replica answers)\n",
+		       res.ca_path);
+		for (unsigned i = 0; i < res.replicas; i++)
+			printf("  replica %-4u https://%s:%u/\n", i + 1, res.san,
+			       (unsigned)res.replica_ports[i]);
+		printf("Call one:\n  curl --cacert %s https://%s:%u/\n", res.ca_path, res.san,
+		       (unsigned)res.replica_ports[0]);
+		printf("See them with 'mse list'; stop with 'mse stop NAME --remove'.\n");
+		return MSE_EXIT_OK;
+	}
 	printf("\nDeployed %s%s\n", res.name, res.simulation ? " (SIMULATION — not confidential)" : "");
 	printf("  URL          %s\n", res.url);
 	printf("  MRENCLAVE    %s\n", res.mrenclave_hex);

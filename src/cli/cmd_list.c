@@ -54,7 +54,8 @@ int cmd_list(int argc, char **argv)
 		quiet = 1;
 	}
 	if (!quiet && n)
-		printf("%-20s %-10s %-22s %-8s %s\n", "NAME", "MODE", "ADDRESS", "PID", "STATUS");
+		printf("%-20s %-12s %-10s %-22s %-8s %s\n", "NAME", "ROLE", "MODE", "ADDRESS", "PID",
+		       "STATUS");
 	for (size_t i = 0; i < n; i++) {
 		struct mse_instance inst;
 		char addr[300];
@@ -88,8 +89,9 @@ int cmd_list(int argc, char **argv)
 			continue;
 		}
 		snprintf(addr, sizeof(addr), "%s:%u", inst.host, (unsigned)inst.port);
-		printf("%-20s %-10s %-22s %-8d %s\n", inst.name, mse_instance_mode_name(inst.mode), addr,
-		       (int)inst.pid, mse_instance_status_name(mse_instance_probe(&inst, NULL, 0)));
+		printf("%-20s %-12s %-10s %-22s %-8d %s\n", inst.name, mse_instance_role(&inst),
+		       mse_instance_mode_name(inst.mode), addr, (int)inst.pid,
+		       mse_instance_status_name(mse_instance_probe(&inst, NULL, 0)));
 	}
 	if (all) {
 		json_t *o = cli_json_new(1);

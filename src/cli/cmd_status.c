@@ -75,6 +75,9 @@ int cmd_status(int argc, char **argv)
 		json_object_set_new(o, "expiration_date", json_string(expires));
 		json_object_set_new(o, "detail", json_string(detail));
 		json_object_set_new(o, "workspace", json_string(inst.workspace));
+		json_object_set_new(o, "role", json_string(mse_instance_role(&inst)));
+		if (inst.coordinator[0])
+			json_object_set_new(o, "coordinator", json_string(inst.coordinator));
 		if (!ok) {
 			mse_err_clear(&err);
 			mse_err_step(&err, "status");
@@ -88,6 +91,8 @@ int cmd_status(int argc, char **argv)
 	} else {
 		printf("%s: %s%s%s\n", inst.name, mse_instance_status_name(st), detail[0] ? " — " : "",
 		       detail);
+		printf("  role          %s%s%s\n", mse_instance_role(&inst),
+		       inst.coordinator[0] ? " of the coordinator at " : "", inst.coordinator);
 		printf("  mode          %s%s\n", mse_instance_mode_name(inst.mode),
 		       inst.mode == MSE_MODE_SIMULATION ? " (SIMULATION — not confidential)" : "");
 		printf("  address       https://%s:%u (certificate name %s)\n", inst.host,
