@@ -293,8 +293,23 @@ def test_expect_100_continue(server):
     assert r.status == 413 and r.read() == b"413 Content Too Large\n"
     assert f.read() == b""
     sock.close()
-    # A handler answering without reading: no 100, and the connection closes.
-    c = s.conn()
+    # The server reads bodies up to --body-buffer itself before the handler
+    # runs, so it answers 100 as soon as the head passed its checks, even
+    # for a handler that never reads; the connection is then reusable.
+    sock = s.raw()
+    sock.sendall(b"POST /info HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n")
+    f = sock.makefile("rb")
+    assert f.readline() == b"HTTP/1.1 100 Continue\r\n"
+    assert f.readline() == b"\r\n"
+    sock.sendall(b"0123456789GET /info HTTP/1.1\r\nHost: x\r\n\r\n")
+    for _ in range(2):
+        r = read_response(f)
+        assert r.status == 200 and r.getheader("Connection") != "close"
+        r.read()
+    sock.close()
+    # A body over --body-buffer is streamed: 100 only when the handler reads.
+    s2 = server("--body-buffer", 4)
+    c = s2.conn()
     c.putrequest("POST", "/info")
     c.putheader("Expect", "100-continue")
     c.putheader("Content-Length", "10")
@@ -446,7 +461,7 @@ def test_slow_clients_time_out_and_do_not_block_others(server):
 
 
 def test_many_idle_connections_are_cheap(server):
-    s = server("--threads", 2)
+    s = server("--threads", 2, "--max-per-address", 1000)
     socks = []
     for _ in range(400):
         sock = s.raw()
@@ -470,15 +485,26 @@ def test_many_idle_connections_are_cheap(server):
 
 
 def test_connection_limit(server):
+    # At the limit, the connection idle longest is closed to make room.
     s = server("--max-connections", 3)
     held = [s.raw() for _ in range(3)]
     time.sleep(0.2)
     extra = s.raw()
+    extra.sendall(b"GET /info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert recv_all(extra).startswith(b"HTTP/1.1 200 ")
+    extra.close()
+    assert recv_all(held[0]) == b""  # the oldest idle one went
+    held[1].sendall(b"GET /info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert recv_all(held[1]).startswith(b"HTTP/1.1 200 ")
+    # With no idle connection to close (all mid-request), a new one is refused.
+    busy = [s.raw() for _ in range(3)]
+    for b in busy:
+        b.sendall(b"GET /info HTTP/1.1\r\nHost: x\r\n")
+    time.sleep(0.3)
+    extra = s.raw()
     assert recv_all(extra) == b""
     extra.close()
-    held[0].sendall(b"GET /info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    assert recv_all(held[0]).startswith(b"HTTP/1.1 200 ")
-    for h in held:
+    for h in held + busy:
         h.close()
 
 
