@@ -48,6 +48,8 @@ static const char usage[] =
 	"  --pccs URL             PCCS for the collateral (sgx mode)\n"
 	"  --signer-key PEM       enclave signer RSA-3072 key (sgx mode: gramine-sgx-sign)\n"
 	"  --timeout S            how long to wait for the configuration server (default 60)\n"
+	"  --request-timeout S    per-request deadline in the enclave (configuration server\n"
+	"                         and app): 504 and a log line past it (default: none)\n"
 	"  -h, --help             show this help\n"
 	"\n"
 	"In simulation the attestation root is the local simulation CA ('mse sim init',\n"
@@ -56,7 +58,7 @@ static const char usage[] =
 int cmd_spawn(int argc, char **argv)
 {
 	enum { O_PACKAGE = 256, O_OUTPUT, O_SAN, O_SUBJECT, O_SIZE, O_HOST, O_PORT, O_DAYS,
-	       O_CERT, O_NOSSL, O_SIM, O_SGX, O_PCCS, O_SIGNER, O_TIMEOUT };
+	       O_CERT, O_NOSSL, O_SIM, O_SGX, O_PCCS, O_SIGNER, O_TIMEOUT, O_REQTO };
 	static const struct option opts[] = {
 		{"package", required_argument, NULL, O_PACKAGE},
 		{"output", required_argument, NULL, O_OUTPUT},
@@ -73,6 +75,7 @@ int cmd_spawn(int argc, char **argv)
 		{"pccs", required_argument, NULL, O_PCCS},
 		{"signer-key", required_argument, NULL, O_SIGNER},
 		{"timeout", required_argument, NULL, O_TIMEOUT},
+		{"request-timeout", required_argument, NULL, O_REQTO},
 		{"help", no_argument, NULL, 'h'},
 		{0}};
 	struct mse_spawn_opts so = {.san = "localhost", .size_mb = 4096, .host = "127.0.0.1",
@@ -105,11 +108,12 @@ int cmd_spawn(int argc, char **argv)
 		case O_PORT:
 		case O_DAYS:
 		case O_TIMEOUT:
+		case O_REQTO:
 			errno = 0;
 			v = strtol(optarg, &end, 10);
 			if (errno || *end || v <= 0 || (c == O_PORT && v > 65535) ||
 			    (c == O_SIZE && v > (1L << 20)) || (c == O_DAYS && v > 3650) ||
-			    (c == O_TIMEOUT && v > 3600))
+			    (c == O_TIMEOUT && v > 3600) || (c == O_REQTO && v > 86400))
 				return cli_usage_error("spawn", "--%s: expected a positive number in range, got '%s'",
 						       opts[c - O_PACKAGE].name, optarg);
 			if (c == O_SIZE)
@@ -118,8 +122,10 @@ int cmd_spawn(int argc, char **argv)
 				so.port = (uint16_t)v;
 			else if (c == O_DAYS)
 				so.days = (int)v;
-			else
+			else if (c == O_TIMEOUT)
 				so.timeout_s = (int)v;
+			else
+				so.request_timeout_s = (int)v;
 			break;
 		default:
 			return cli_usage_error("spawn", "unknown option");

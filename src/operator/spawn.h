@@ -42,6 +42,7 @@ struct mse_spawn_opts {
 	const char *pccs_url;
 	const char *signer_key;
 	int timeout_s;
+	int request_timeout_s;   /* passed as mse-bootstrap --request-timeout; 0 = none */
 	FILE *progress;          /* step lines go here; NULL: silent */
 };
 
