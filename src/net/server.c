@@ -2378,6 +2378,9 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 	struct epoll_event evs[64];
 	int started = 0, rc = 0, tick = min_timeout(&s->cfg);
 	int64_t next_sweep = now_ms() + tick;
+	sigset_t pipe_set, old_mask;
+	const struct timespec zero = {0, 0};
+
 
 	s->tids = calloc((size_t)s->max_threads, sizeof(*s->tids));
 	tl_loop_headers = malloc(s->cfg.max_headers * sizeof(*tl_loop_headers));
@@ -2400,6 +2403,14 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 	}
 	/* Workers block every signal: SIGPIPE from a TLS write to a closed
 	 * socket becomes EPIPE, and process signals go to the caller's threads. */
+	/*
+	 * The loop writes too (TLS handshakes, 100 Continue, 504): a peer that
+	 * went away must give EPIPE, not a process-killing SIGPIPE. Blocked
+	 * here, and any pending one consumed before the mask is restored.
+	 */
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
 	s->workers_exit = 0;
 	pthread_mutex_lock(&s->lock);
 	while (s->nthreads < s->threads && add_worker_locked(s) == 0)
@@ -2463,6 +2474,9 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 	drain_and_join(s);
 	free(tl_loop_headers);
 	tl_loop_headers = NULL;
+	while (sigtimedwait(&pipe_set, NULL, &zero) > 0)
+		;
+	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 	mse_info("stopped");
 	return rc;
 }
