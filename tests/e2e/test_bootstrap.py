@@ -622,6 +622,21 @@ def test_provisioning_leaves_no_copy_of_the_code_key(tmp_path, simdir, app, encl
     enc = Enclave(tmp_path, simdir, app_dir, binary=os.path.join(root, "build", "mse-bootstrap"))
     enclaves.append(enc)
     cert = enc.fetch_cert()
+    # A refused configuration first (a wrong key, over several requests on
+    # one connection): while the configuration server still waits, nothing
+    # has reused the freed buffers yet.
+    wrong = os.urandom(32)
+    c = enc.conn(cert)
+    for _ in range(3):
+        c.request("POST", "/", body=json.dumps({"uuid": UUID, "code_secret_key": wrong.hex()}).encode())
+        r = c.getresponse()
+        r.read()
+        assert r.status == 400
+    c.close()
+    time.sleep(0.5)
+    whex = wrong.hex().encode()
+    found = _scan(enc.proc.pid, [whex, wrong, UUID.encode()])
+    assert found == {UUID.encode()}, "refused key found in memory: %r" % (found - {UUID.encode()})
     st, _, body = enc.post(cert, {"uuid": UUID, "code_secret_key": key.hex(), "app_secrets": {"a": 1}})
     assert st == 200, body
     if HAVE_APPSERVER:
