@@ -91,10 +91,11 @@ struct mse_server_config {
 	 * Default 1024 B/s after 2 s; 0 = off. */
 	uint64_t min_rate;
 	int min_rate_grace_ms;
-	/* Per-request deadline from the complete request to the end of the
-	 * handler: past it the client gets 504 (or its connection is cut if the
-	 * response had started), the request is logged, and a worker is added
-	 * (up to max_threads) while the handler's thread stays with it. 0 = none. */
+	/* Per-request deadline from the complete request to the start of the
+	 * response: past it the client gets 504, the request is logged, and a
+	 * worker is added (up to max_threads) while the handler's thread stays
+	 * with it. A response that started is not cut (write timeouts bound a
+	 * client that stops reading). 0 = none. */
 	int request_timeout_ms;
 	/* Optional, run on the event loop for each complete head, before any
 	 * body is read: returns 0 to go on, or an HTTP status (>= 400) that is
