@@ -54,6 +54,8 @@ static const char usage[] =
 	"  --isvprodid N          sgx.isvprodid, 1..65535 (default 1)\n"
 	"  --isvsvn N             sgx.isvsvn, 1..65535 (default 1)\n"
 	"  --timeout S            how long to wait for the configuration server (default 60)\n"
+	"  --request-timeout S    per-request deadline in the enclave (configuration server\n"
+	"                         and app): 504 and a log line past it (default: none)\n"
 	"  --no-access-log        no log line per request in 'mse logs NAME' (method,\n"
 	"                         path, status, bytes, duration; on by default)\n"
 	"  --json                 progress to stderr; one JSON object on stdout: {\"ok\": true,\n"
@@ -75,7 +77,7 @@ int cmd_spawn(int argc, char **argv)
 {
 	enum { O_PACKAGE = 256, O_OUTPUT, O_SAN, O_SUBJECT, O_SIZE, O_HOST, O_PORT, O_DAYS,
 	       O_CERT, O_NOSSL, O_SIM, O_SGX, O_PCCS, O_SIGNER, O_TIMEOUT, O_ISVPRODID, O_ISVSVN,
-	       O_JSON, O_NOACCESS };
+	       O_REQTO, O_JSON, O_NOACCESS };
 	static const struct option opts[] = {
 		{"package", required_argument, NULL, O_PACKAGE},
 		{"output", required_argument, NULL, O_OUTPUT},
@@ -94,6 +96,7 @@ int cmd_spawn(int argc, char **argv)
 		{"timeout", required_argument, NULL, O_TIMEOUT},
 		{"isvprodid", required_argument, NULL, O_ISVPRODID},
 		{"isvsvn", required_argument, NULL, O_ISVSVN},
+		{"request-timeout", required_argument, NULL, O_REQTO},
 		{"json", no_argument, NULL, O_JSON},
 		{"no-access-log", no_argument, NULL, O_NOACCESS},
 		{"help", no_argument, NULL, 'h'},
@@ -132,11 +135,13 @@ int cmd_spawn(int argc, char **argv)
 		case O_TIMEOUT:
 		case O_ISVPRODID:
 		case O_ISVSVN:
+		case O_REQTO:
 			errno = 0;
 			v = strtol(optarg, &end, 10);
 			if (errno || *end || v <= 0 || (c == O_PORT && v > 65535) ||
 			    (c == O_SIZE && v > (1L << 20)) || (c == O_DAYS && v > 3650) ||
-			    (c == O_TIMEOUT && v > 3600) || ((c == O_ISVPRODID || c == O_ISVSVN) && v > 65535))
+			    (c == O_TIMEOUT && v > 3600) || ((c == O_ISVPRODID || c == O_ISVSVN) && v > 65535) ||
+			    (c == O_REQTO && v > 86400))
 				return cli_usage_error("spawn", "--%s: expected a positive number in range, got '%s'",
 						       opts[c - O_PACKAGE].name, optarg);
 			if (c == O_SIZE)
@@ -149,8 +154,10 @@ int cmd_spawn(int argc, char **argv)
 				so.isvprodid = (unsigned)v;
 			else if (c == O_ISVSVN)
 				so.isvsvn = (unsigned)v;
-			else
+			else if (c == O_TIMEOUT)
 				so.timeout_s = (int)v;
+			else
+				so.request_timeout_s = (int)v;
 			break;
 		default:
 			return cli_usage_error("spawn", "unknown option");

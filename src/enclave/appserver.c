@@ -62,6 +62,7 @@ static void on_signal(int sig)
  */
 struct logged {
 	struct mse_exchange x; /* what the handler sees: ours, forwarding to in */
+	struct mse_exchange_ops ops;
 	struct mse_exchange *in;
 	int status;
 };
@@ -101,8 +102,24 @@ static int logged_finish(struct mse_exchange *x)
 	return l->in->ops->finish(l->in);
 }
 
-static const struct mse_exchange_ops logged_ops = {logged_read, logged_start, logged_write,
-						   logged_finish};
+static int logged_upgrade(struct mse_exchange *x, const struct mse_http_header *h, size_t nh,
+			  struct mse_stream **out)
+{
+	struct logged *l = (struct logged *)x;
+	int rc = l->in->ops->upgrade(l->in, h, nh, out);
+
+	if (rc == 0)
+		l->status = 101;
+	x->started = l->in->started;
+	return rc;
+}
+
+static int logged_peer_gone(struct mse_exchange *x)
+{
+	struct logged *l = (struct logged *)x;
+
+	return l->in->ops->peer_gone(l->in);
+}
 
 struct handler_ctx {
 	mse_exchange_handler inner;
@@ -145,7 +162,14 @@ static int handle(struct mse_exchange *x, void *user)
 	if (!h->access_log)
 		return h->inner(x, h->user);
 	memset(&l, 0, sizeof(l));
-	l.x.ops = &logged_ops;
+	/* The optional operations stay absent when the server has none (exchange.h). */
+	l.ops.read_body = logged_read;
+	l.ops.start = logged_start;
+	l.ops.write = logged_write;
+	l.ops.finish = logged_finish;
+	l.ops.upgrade = x->ops->upgrade ? logged_upgrade : NULL;
+	l.ops.peer_gone = x->ops->peer_gone ? logged_peer_gone : NULL;
+	l.x.ops = &l.ops;
 	l.x.req = x->req;
 	l.x.conn = x->conn;
 	l.in = x;
@@ -330,6 +354,7 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 		sc.drain_timeout_ms = c->drain_timeout_ms;
 	if (c->max_body)
 		sc.max_body = c->max_body;
+	sc.request_timeout_ms = c->request_timeout_ms;
 	sc.access_log = c->access_log;
 	if (mse_server_new(&sc, &s, err) != 0)
 		goto out;
