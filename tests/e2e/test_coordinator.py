@@ -398,3 +398,46 @@ def test_restart_keeps_state(world):
     r.wait_serving()
     assert (r.ws / "ws/key/app.key").read_bytes() == key_before
     assert curl(w, r.port, "/health").stdout == "ok"
+
+
+def test_api_bounds_sizes_and_rates(world, tmp_path):
+    """Bodies over their route's limit get 413 (nothing parsed); a client over --rate
+    requests per second gets 429 with Retry-After; the coordinator keeps serving."""
+    import http.client
+    import ssl
+    w = world
+    c = Coordinator(tmp_path / "c4", w["owner"].pub, w["env"])
+    c.extra = ["--rate", "5"]
+    c.start()
+    try:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # bounds, not trust, are under test here
+
+        def req(method, path, body=None, headers=None):
+            h = http.client.HTTPSConnection("127.0.0.1", c.port, context=ctx, timeout=30)
+            try:
+                h.request(method, path, body, headers or {})
+                r = h.getresponse()
+                return r.status, dict(r.getheaders()), r.read()
+            finally:
+                h.close()
+
+        st, _, _ = req("POST", "/manifest", b"{" + b" " * (1 << 20) + b"}",
+                       {"Mse-Owner-Signature": "00" * 64})
+        assert st == 413
+        time.sleep(1.1)
+        st, _, _ = req("POST", "/replica", b'{"instance":"' + b"a" * 5000 + b'"}')
+        assert st == 413
+        time.sleep(1.1)
+        statuses = [req("GET", "/status") for _ in range(12)]
+        codes = [s for s, _, _ in statuses]
+        assert codes[:5] == [200] * 5 and 429 in codes, codes
+        assert any(h.get("Retry-After") == "1" for s, h, _ in statuses if s == 429)
+        time.sleep(1.1)
+        assert req("GET", "/status")[0] == 200
+        # No client certificate: POST /replica is refused with the step named.
+        st, _, body = req("POST", "/replica", b"{}")
+        assert st == 503 or (st == 403 and b"client-certificate" in body), (st, body)
+    finally:
+        c.stop()
