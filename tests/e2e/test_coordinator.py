@@ -441,3 +441,23 @@ def test_api_bounds_sizes_and_rates(world, tmp_path):
         assert st == 503 or (st == 403 and b"client-certificate" in body), (st, body)
     finally:
         c.stop()
+
+
+def test_manifest_from_the_project_alone(world):
+    """`mse coordinator manifest --project DIR` packages DIR/mse.toml's app itself; the
+    identity it lists is that package's (recomputed here from the package it made)."""
+    w = world
+    r = run(MSE, "coordinator", "manifest", "--coordinator-cert", w["pin"], "--project",
+            w["d"] / "app1", "--allow-simulation", "--bootstrap", BOOT, env=w["env"])
+    m = json.loads(r.stdout)
+    made = re.search(r"packaged (\S+\.tar)", r.stderr).group(1)
+    assert Path(made).exists() and Path(made[:-4] + ".key").exists()
+    assert stat.S_IMODE(Path(made[:-4] + ".key").stat().st_mode) == 0o600
+    again = json.loads(run(MSE, "coordinator", "manifest", "--coordinator-cert", w["pin"],
+                           "--package", made, "--code-key", made[:-4] + ".key",
+                           "--allow-simulation", "--bootstrap", BOOT, env=w["env"]).stdout)
+    assert m["identities"] == again["identities"] and len(m["identities"]) == 1
+    assert m["app"] == "app1" and m["sealed"]["code_key"]
+    bad = run(MSE, "coordinator", "manifest", "--coordinator-cert", w["pin"], env=w["env"],
+              check=False)
+    assert bad.returncode == 2 and "--project" in bad.stderr
