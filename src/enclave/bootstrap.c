@@ -436,7 +436,7 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 	if (write_info(o, &p, sim, boot_sha, mre, mrs, pk, port, cert.cert_pem, err) != 0)
 		goto out;
 	mse_info("listening on %s:%u", o->host, (unsigned)port);
-	if (mse_file_exists(p.module)) {
+	if (mse_confserver_module_ready(p.module)) {
 		mse_info("%s exists: already provisioned, skipping the configuration server",
 			 p.module);
 		if (o->tls_mode == MSE_BOOT_CERTIFICATE) {

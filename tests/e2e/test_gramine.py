@@ -108,6 +108,10 @@ def test_deploy_on_sgx_through_gramine(tmp_path):
     assert [r["mrenclave"] for r in results] == [mrenclave, mrenclave]
     (run,) = calls(env, "gramine-sgx")
     assert run["argv"] == [str(statedir / "mse")] and run["cwd"] == str(statedir)
+    (started,) = calls(env, "gramine-sgx:run")
+    # fs.start_dir: the app runs in its code directory, the host side of /mse-app.
+    assert started["start_dir"] == str(statedir / "workspace/mse-app")
+    assert (statedir / "workspace/mse-app/app.py").exists()
 
     # The manifest, read by an independent TOML parser.
     m = tomllib.loads((statedir / "mse.manifest").read_text())
