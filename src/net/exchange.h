@@ -52,6 +52,10 @@ struct mse_conn_info {
 	char server_name[256]; /* Host header without port, or the listen address */
 	uint16_t server_port;
 	int is_tls;
+	/* The connection's SSL * (NULL in plain HTTP), for handlers that need
+	 * the peer's certificate (the coordinator's mutual RA-TLS). Borrowed:
+	 * never freed, shut down or read from by the handler. */
+	void *tls;
 };
 
 struct mse_exchange;

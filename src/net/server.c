@@ -1343,6 +1343,7 @@ static void accept_ready(struct mse_server *s)
 			}
 			SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 			SSL_set_accept_state(c->ssl);
+			c->info.tls = c->ssl;
 		}
 		c->deadline = c->accepted + s->cfg.head_timeout_ms;
 		ev.data.ptr = c;
