@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "attest/cmanifest.h"
+#include "attest/collateral.h"
 #include "attest/quote.h"
 #include "attest/ratls.h"
 #include "attest/sim.h"
@@ -499,5 +500,53 @@ out:
 	mse_client_resp_free(&r);
 	mse_cmanifest_free(&m);
 	free(man);
+	return rc;
+}
+
+int mse_coordclient_verify(const char *url, const uint8_t mrenclave[32], int allow_simulation,
+			   const char *pin_out, struct mse_err *err)
+{
+	char sim_dir[PATH_MAX], path[PATH_MAX + 32], *pem = NULL;
+	uint8_t *der = NULL, *root = NULL;
+	size_t der_len = 0, root_len = 0, pem_len = 0;
+	struct mse_collateral coll;
+	struct mse_ratls r;
+	struct mse_verify_policy pol;
+	struct mse_verify_result res;
+	int rc = -1;
+
+	memset(&coll, 0, sizeof(coll));
+	memset(&r, 0, sizeof(r));
+	memset(&pol, 0, sizeof(pol));
+	if (mse_sim_dir(sim_dir, sizeof(sim_dir), err) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/collateral", sim_dir);
+	if (mse_ratls_fetch(url, 10000, &der, &der_len, err) != 0 ||
+	    mse_ratls_parse(&r, der, der_len, err) != 0 ||
+	    mse_collateral_load_dir(&coll, path, err) != 0)
+		goto out;
+	if (allow_simulation) {
+		snprintf(path, sizeof(path), "%s/root_ca.der", sim_dir);
+		if (mse_file_read(path, 1 << 16, &root, &root_len, err) != 0)
+			goto out;
+	}
+	pol.mrenclave = mrenclave;
+	pol.allow_simulation = allow_simulation;
+	pol.sim_root_der = root;
+	pol.sim_root_len = root_len;
+	if (mse_verify_ratls(&r, &coll, &pol, NULL, &res, err) != 0) {
+		mse_err_prefix(err, "coordinator %s", url);
+		goto out;
+	}
+	if (mse_ratls_pem(&r, &pem, &pem_len, err) != 0 ||
+	    mse_file_write_atomic(pin_out, pem, pem_len, MSE_MODE_PUBLIC, err) != 0)
+		goto out;
+	rc = 0;
+out:
+	free(pem);
+	free(der);
+	free(root);
+	mse_collateral_free(&coll);
+	mse_ratls_free(&r);
 	return rc;
 }

@@ -79,4 +79,13 @@ int mse_coordclient_set(const struct mse_coordclient_conn *c, const char *manife
 			const char *owner_key_path, char **status_json,
 			struct mse_err *err) MSE_MUST_CHECK;
 
+/*
+ * Fetches the coordinator's RA-TLS certificate at url (HOST:PORT), verifies
+ * it (the full verifier; simulation: the simulation's collateral and root,
+ * allowed only with allow_simulation) against the expected MRENCLAVE, and
+ * on success only writes it to pin_out (the pin for the other calls).
+ */
+int mse_coordclient_verify(const char *url, const uint8_t mrenclave[32], int allow_simulation,
+			   const char *pin_out, struct mse_err *err) MSE_MUST_CHECK;
+
 #endif

@@ -655,6 +655,21 @@ int mse_confserver_provisioned(struct mse_confserver *cs)
 	return d;
 }
 
+int mse_confserver_head_check(const struct mse_http_request *r, void *user)
+{
+	struct mse_confserver *cs = user;
+
+	if (method_is(r, "GET") || method_is(r, "HEAD"))
+		return 0;
+	if (!method_is(r, "POST"))
+		return 405;
+	if (r->path_len != 1 || r->path[0] != '/')
+		return 404;
+	if (r->content_length > (int64_t)cs->cfg.max_body)
+		return 413;
+	return 0;
+}
+
 int mse_confserver_handle(struct mse_exchange *x, void *user)
 {
 	struct mse_confserver *cs = user;

@@ -375,7 +375,7 @@ out:
 int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, struct mse_err *err)
 {
 	char bootstrap[PATH_MAX], pkgdir[PATH_MAX + 16], app_tar[PATH_MAX + 32], port[8], exp[32],
-		size[16], sim_dir[PATH_MAX], subject[sizeof(((struct mse_instance *)0)->subject)];
+		size[16], reqto[16], sim_dir[PATH_MAX], subject[sizeof(((struct mse_instance *)0)->subject)];
 	struct mse_instance *inst = &res->inst;
 	struct mse_package_info info;
 	int created = 0, launched = 0;
@@ -460,6 +460,11 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 			argv[n++] = "--ratls";
 			argv[n++] = exp;
 		}
+	}
+	if (o->request_timeout_s > 0) {
+		snprintf(reqto, sizeof(reqto), "%d", o->request_timeout_s);
+		argv[n++] = "--request-timeout";
+		argv[n++] = reqto;
 	}
 	if (inst->mode == MSE_MODE_SIMULATION) {
 		argv[n++] = "--simulation";
