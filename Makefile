@@ -46,7 +46,7 @@ WARN := -Wall -Wextra -Werror -Wformat=2 -Wvla -Wno-missing-field-initializers
 OPT ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) -Isrc $(PKG_CFLAGS) $(OPT) $(SANFLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = -pthread $(SANFLAGS) $(LDFLAGS)
-LIBS = $(PKG_LIBS) -lm $(LDLIBS)
+LIBS = $(PKG_LIBS) -lwslay -lm $(LDLIBS)
 
 SHARED_DIRS := src/common src/config src/net src/crypto src/attest
 ACTOR_DIRS := src/enclave src/coordinator src/operator src/codeprovider
