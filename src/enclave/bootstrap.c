@@ -589,7 +589,7 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 	if (o->coordinator_mrenclave) {
 		if (from_coordinator(o, &p, sim, sim_dir, &cert, sk, pk, &cert_pem, err) != 0)
 			goto out;
-	} else if (mse_file_exists(p.module)) {
+	} else if (mse_confserver_module_ready(p.module)) {
 		mse_info("%s exists: already provisioned, skipping the configuration server",
 			 p.module);
 		if (o->tls_mode == MSE_BOOT_CERTIFICATE) {
