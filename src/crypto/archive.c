@@ -538,8 +538,16 @@ int mse_tar_reader_next(struct mse_tar_reader *r, struct mse_tar_entry *e, struc
 				 (long long)sz, (unsigned long long)r->lim.max_entry_size);
 			return refuse(r, r->name, err, why2);
 		}
-		if ((uint64_t)sz > r->lim.max_total - r->total)
-			return refuse(r, r->name, err, "archive contents exceed the size limit");
+		if ((uint64_t)sz > r->lim.max_total - r->total) {
+			char why2[160];
+
+			snprintf(why2, sizeof(why2),
+				 "%lld more bytes would exceed the limit of %llu for the whole archive "
+				 "(%llu so far)",
+				 (long long)sz, (unsigned long long)r->lim.max_total,
+				 (unsigned long long)r->total);
+			return refuse(r, r->name, err, why2);
+		}
 		r->total += (uint64_t)sz;
 		e->size = (uint64_t)sz;
 	}

@@ -272,6 +272,7 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 		size[16], sim_dir[PATH_MAX], subject[sizeof(((struct mse_instance *)0)->subject)];
 	struct mse_instance *inst = &res->inst;
 	struct mse_package_info info;
+	struct mse_tar_limits lim;
 	int created = 0, launched = 0;
 	char *argv[40];
 	int n = 0;
@@ -366,7 +367,9 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 	if (mse_package_extract(o->package, pkgdir, &info, err) != 0)
 		goto fail;
 	snprintf(app_tar, sizeof(app_tar), "%s/app.tar", pkgdir);
-	if (mse_tar_extract(app_tar, inst->app_dir, NULL, 0644, err) != 0)
+	/* within what the package declares and the enclave could hold, not a 16 GiB default */
+	mse_package_app_limits(&info, (uint64_t)o->size_mb << 20, &lim);
+	if (mse_tar_extract(app_tar, inst->app_dir, &lim, 0644, err) != 0)
 		goto fail;
 	STEP(o, "starting mse-bootstrap (%s) on %s:%u, uuid %s", mse_instance_mode_name(inst->mode),
 	     inst->host, (unsigned)inst->port, inst->uuid);

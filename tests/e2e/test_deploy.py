@@ -168,6 +168,42 @@ def test_tampered_package_fails_at_measurement_and_nothing_is_sent(tmp_path):
         mse(env, "stop", "evil", "--remove", check=False)
 
 
+def test_sparse_package_refused_by_spawn_before_writing(tmp_path):
+    """A ~30 KB package whose app.tar declares a 1 GiB file (a GNU sparse
+    entry: only the non-zero blocks are stored) made spawn write 1.1 GiB."""
+    env = env_for(tmp_path)
+    proj = scaffold(tmp_path, env)
+    tar, _ = package(env, proj, tmp_path / "pkg")
+    with tarfile.open(tar) as t:
+        members = {m.name: t.extractfile(m).read() for m in t.getmembers()}
+    src = tmp_path / "sparse"
+    src.mkdir()
+    with open(src / "big.py.enc", "wb") as f:
+        f.truncate(1 << 30)
+    subprocess.run(["tar", "--sparse", "--format=gnu", "-cf", str(tmp_path / "app.tar"), "-C", str(src),
+                    "big.py.enc"], check=True)
+    members["app.tar"] = (tmp_path / "app.tar").read_bytes()
+    pj = json.loads(members["package.json"])
+    pj["app_sha256"] = hashlib.sha256(members["app.tar"]).hexdigest()
+    members["package.json"] = json.dumps(pj).encode()
+    bad = tmp_path / "sparse.tar"
+    with tarfile.open(bad, "w", format=tarfile.GNU_FORMAT) as t:
+        for name in ("app.tar", "tests.tar", "mse.toml", "package.json"):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(members[name])
+            t.addfile(ti, io.BytesIO(members[name]))
+    assert bad.stat().st_size < 64 << 10
+    with tarfile.open(fileobj=io.BytesIO(members["app.tar"])) as t:  # oracle: what it declares
+        assert t.getmember("big.py.enc").size == 1 << 30
+    p = mse(env, "spawn", "sparse", "--package", str(bad), "--output", str(tmp_path / "ev"), check=False)
+    assert p.returncode != 0
+    assert "big.py.enc: refused: sparse file" in p.stderr, p.stderr
+    state_root = Path(env["XDG_STATE_HOME"]) / "mse"
+    assert not (state_root / "sparse").exists()
+    written = sum(f.stat().st_size for f in state_root.rglob("*") if f.is_file()) if state_root.exists() else 0
+    assert written < 1 << 20
+
+
 def spawn_verified(env, tmp, proj, name):
     tar, key = package(env, proj, tmp / f"pkg-{name}")
     mse(env, "spawn", name, "--package", str(tar), "--output", str(tmp / f"ev-{name}"))
