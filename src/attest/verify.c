@@ -964,7 +964,10 @@ int mse_verify_quote(const uint8_t *quote, size_t len, const struct mse_collater
 		mse_err_expect(err, "isvsvn", a, b);
 		goto out;
 	}
-	res->steps[MSE_STEP_MEASUREMENT] = MSE_STEP_OK;
+	res->steps[MSE_STEP_MEASUREMENT] =
+		pol->mrenclave || pol->mrsigner || pol->check_isvprodid || pol->check_min_isvsvn
+			? MSE_STEP_OK
+			: MSE_STEP_NOT_CHECKED;
 
 	/* [tcb-status] */
 	{
@@ -1013,6 +1016,18 @@ int mse_verify_ratls(const struct mse_ratls *cert, const struct mse_collateral *
 		res->steps[MSE_STEP_BINDING] = MSE_STEP_OK;
 	res->ok = 1;
 	return 0;
+}
+
+const char *mse_verify_step_state_name(enum mse_step_state s)
+{
+	static const char *const names[] = {"not-run", "ok", "failed", "accepted", "not-checked"};
+
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+int mse_verify_policy_names_enclave(const struct mse_verify_policy *pol)
+{
+	return pol->mrenclave || (pol->mrsigner && pol->check_isvprodid && pol->check_min_isvsvn);
 }
 
 int mse_verify_mrsigner_from_key(const uint8_t *pem, size_t len, uint8_t out[32], struct mse_err *err)

@@ -112,6 +112,7 @@ int mse_appverify(const struct mse_appverify_opts *o, struct mse_appverify_resul
 	mse_err_step(err, "measurement");
 	if (o->mrenclave) {
 		memcpy(res->expected_mrenclave, o->mrenclave, 32);
+		res->mrenclave_from = "given with --mrenclave";
 	} else {
 		if (!o->allow_simulation) {
 			mse_err_set(err, "the expected MRENCLAVE is needed: give it (--mrenclave HEX, from "
@@ -125,6 +126,7 @@ int mse_appverify(const struct mse_appverify_opts *o, struct mse_appverify_resul
 		if (mse_simmeasure_file_sha256(bootstrap, boot_sha, err) != 0 ||
 		    mse_simmeasure_compute(boot_sha, &args, app_tar, res->expected_mrenclave, err) != 0)
 			goto out;
+		res->mrenclave_from = "recomputed from the package, the bootstrap and the input arguments";
 	}
 	/* The signer and the simulation root: the code provider's own, never the evidence's. */
 	if (o->allow_simulation || !o->signer_key) {
@@ -140,6 +142,7 @@ int mse_appverify(const struct mse_appverify_opts *o, struct mse_appverify_resul
 		mse_err_prefix(err, "expected signer");
 		goto out;
 	}
+	res->mrsigner_from = o->signer_key ? "from --signer-key" : "your simulation signer";
 	if (o->allow_simulation) {
 		if (o->sim_root)
 			snprintf(path, sizeof(path), "%s", o->sim_root);

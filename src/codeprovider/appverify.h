@@ -47,6 +47,8 @@ struct mse_appverify_result {
 	struct mse_verify_result vr;
 	uint8_t expected_mrenclave[32];
 	uint8_t expected_mrsigner[32];
+	/* where each expectation came from; NULL when none was reached (nothing compared) */
+	const char *mrenclave_from, *mrsigner_from;
 	uint8_t enclave_pk[32];     /* report_data[32:64]: where to seal secrets */
 	char ratls_path[PATH_MAX];  /* the trusted certificate written, "" if none */
 	char app_id[64];            /* the instance uuid from the input arguments */
