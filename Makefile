@@ -2,7 +2,9 @@
 # `make check` installs dependencies, builds under ASan+UBSan (build/san) and
 # with clang (build/clang), and runs every test; `make fuzz` runs the
 # libFuzzer targets briefly; `make bench` runs the benchmarks; `make demo`
-# runs the main job end to end in simulation.
+# runs the main job end to end in simulation; `make install` installs under
+# PREFIX (default /usr/local) and DESTDIR; `make deb` builds the Debian package.
+# Each of these works on a fresh Debian machine: see "Entry points" below.
 #
 # Sources are found by folder (docs/architecture.md): the shared layers
 # src/{common,config,net,crypto,attest}/ and the actors src/{enclave,operator,
@@ -16,9 +18,12 @@ ifeq ($(origin CC),default)
 CC := gcc
 endif
 PYTHON ?= /usr/bin/python3
+SAN_BUILD ?= build/san
+CLANG_BUILD ?= build/clang
+FUZZ_BUILD ?= build/fuzz
 SAN ?= 0
 ifeq ($(SAN),1)
-BUILD ?= build/san
+BUILD ?= $(SAN_BUILD)
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 else
 BUILD ?= build
@@ -26,8 +31,14 @@ SANFLAGS :=
 endif
 
 PKGS := libssl libcrypto libsodium jansson libarchive libcurl libseccomp python-3.11-embed
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_CONFIG ?= pkg-config
+# pkg-config is asked when a recipe first needs the flags, never when this
+# file is read: `make demo` on a fresh machine reads it before deps.sh has
+# installed the -dev packages (issue 13). Each answer is kept after first use.
+pkg_query = $(or $(shell $(PKG_CONFIG) --$(1) $(PKGS) 2>/dev/null),$(error $(PKG_CONFIG) --$(1) \
+  $(PKGS) failed: the -dev packages are missing; run 'make deps' (scripts/deps.sh) first))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_query,cflags))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $(call pkg_query,libs))$(PKG_LIBS)
 
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wvla -Wno-missing-field-initializers
 OPT ?= -O2 -g
@@ -56,13 +67,32 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 PROGS := $(BUILD)/mse $(if $(BOOT_SRC),$(BUILD)/mse-bootstrap)
 
 .PHONY: all tests tools check clang-check fuzz fuzz-build bench demo deps clean format
+.PHONY: man install uninstall deb deb-check
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-all: $(BUILD)/libmse.a $(PROGS)
+all: $(BUILD)/libmse.a $(PROGS) man
+
+# ---- entry points -------------------------------------------------------
+# The targets a newcomer types first install the Debian packages they need
+# (scripts/deps.sh: only dpkg-query when everything is there), then run again
+# in a new make, which reads this Makefile, and so asks pkg-config, only once
+# the -dev packages exist. SKIP_DEPS=1 skips deps.sh (packagers, offline).
+# ENTRY_MAKEFLAGS is passed to that second make (tests/e2e/test_make_fresh.sh
+# passes -n there to see every command the target would run).
+ENTRY := demo check bench fuzz install deb deb-check
+DEPS_SH ?= scripts/deps.sh
+bench: DEPS_FLAGS = --bench
+fuzz: DEPS_FLAGS = --fuzz
+deb deb-check: DEPS_FLAGS = --deb
 
 deps:
-	@scripts/deps.sh
+	@$(DEPS_SH) $(DEPS_FLAGS)
+
+ifndef SKIP_DEPS
+$(ENTRY): deps
+	+@$(MAKE) --no-print-directory $(ENTRY_MAKEFLAGS) SKIP_DEPS=1 $@
+endif
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -96,18 +126,53 @@ $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libmse.a
 tests: $(UNIT_BIN)
 tools: $(TOOL_BIN)
 
+# What the entry targets do once deps.sh has run (see "entry points").
+ifdef SKIP_DEPS
 # ---- the test suite: ASan+UBSan build, clang build, every test ----------
-check: deps
-	$(MAKE) --no-print-directory SAN=1 all tests tools
+check:
+	$(MAKE) --no-print-directory SAN=1 BUILD=$(SAN_BUILD) all tests tools
 	$(MAKE) --no-print-directory clang-check
 	$(MAKE) --no-print-directory fuzz-build
-	MSE_PYTHON=$(PYTHON) scripts/run-tests.sh build/san
+	MSE_PYTHON=$(PYTHON) scripts/run-tests.sh $(SAN_BUILD)
+
+fuzz: fuzz-build
+	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_TIME)
+
+bench: all
+	MSE_PYTHON=$(PYTHON) bench/run.sh
+
+demo: all
+	MSE_PYTHON=$(PYTHON) scripts/demo.sh
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(addprefix $(DESTDIR)$(MANDIR)/man,$(MAN_SECTIONS)) \
+		$(DESTDIR)$(COMPDIR) $(DESTDIR)$(DOCDIR)
+	$(INSTALL) -m 0755 $(PROGS) $(DESTDIR)$(BINDIR)/
+	$(foreach s,$(MAN_SECTIONS),$(INSTALL) -m 0644 $(filter %.$(s),$(MAN_OUT)) $(DESTDIR)$(MANDIR)/man$(s)/;)
+	$(INSTALL) -m 0644 scripts/completion.bash $(DESTDIR)$(COMPDIR)/mse
+	$(INSTALL) -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -d $(DESTDIR)$(DOCDIR)/docs
+	$(INSTALL) -m 0644 $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/docs/
+
+# The package is built from its own objects (Debian's hardening flags), then
+# staged with PREFIX=/usr and assembled, checked by lintian, by scripts/deb.sh.
+deb: export DEB_BUILD_MAINT_OPTIONS = hardening=+all
+deb:
+	rm -rf $(DEB_BUILD)/root
+	$(MAKE) --no-print-directory BUILD=$(DEB_BUILD) PREFIX=/usr DESTDIR=$(abspath $(DEB_BUILD))/root \
+		OPT="$$(dpkg-buildflags --get CFLAGS) $$(dpkg-buildflags --get CPPFLAGS)" \
+		LDFLAGS="$$(dpkg-buildflags --get LDFLAGS)" install
+	scripts/deb.sh $(DEB_BUILD)/root $(VERSION) $(DEB_OUT)
+
+# Installs that package in a minimal Debian chroot and deploys an app there.
+deb-check: deb
+	scripts/deb-check.sh $(DEB_OUT)/mse-c_$(VERSION)_$$(dpkg --print-architecture).deb
+endif
 
 clang-check:
-	$(MAKE) --no-print-directory CC=clang BUILD=build/clang all tests tools
+	$(MAKE) --no-print-directory CC=clang BUILD=$(CLANG_BUILD) all tests tools
 
 # ---- libFuzzer targets (clang) ----------------------------------------
-FUZZ_BUILD := build/fuzz
 FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_TIME ?= 20
@@ -120,16 +185,44 @@ fuzz-bins: $(FUZZ_BIN)
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libmse.a
 	$(CC) -fsanitize=fuzzer,address,undefined -pthread -o $@ $< $(FUZZ_BUILD)/libmse.a $(LIBS)
 
-fuzz: deps fuzz-build
-	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_TIME)
+# ---- man pages (scdoc): docs/man/NAME.S.scd -> $(BUILD)/man/manS/NAME.S ----
+# A new command gets docs/man/mse-CMD.1.scd; tests/e2e/test_man.py fails
+# until it exists and lists every option of `mse CMD --help`.
+SCDOC ?= scdoc
+MAN_SRC := $(wildcard docs/man/*.scd)
+MAN_SECTIONS := 1 5 8
+MAN_OUT := $(foreach f,$(MAN_SRC:docs/man/%.scd=%),$(BUILD)/man/man$(subst .,,$(suffix $(f)))/$(f))
 
-# ---- benchmarks and the demo -------------------------------------------
-bench: all
-	@scripts/deps.sh --bench
-	MSE_PYTHON=$(PYTHON) bench/run.sh
+man: $(MAN_OUT)
 
-demo: deps all
-	MSE_PYTHON=$(PYTHON) scripts/demo.sh
+$(foreach s,$(MAN_SECTIONS),$(eval $$(BUILD)/man/man$(s)/%.$(s): docs/man/%.$(s).scd ; $$(scdoc_cmd)))
+define scdoc_cmd
+@mkdir -p $(dir $@)
+$(SCDOC) <$< >$@.tmp || { rm -f $@.tmp; echo "$<: scdoc failed (is it installed? make deps)" >&2; exit 1; }
+@mv $@.tmp $@
+endef
+
+# ---- install -------------------------------------------------------------
+# mse runs, and `mse verify` measures, the mse-bootstrap in the directory of
+# its own executable (/proc/self/exe): both go to BINDIR, so any PREFIX and
+# DESTDIR work. `mse help CMD` reads the pages in BINDIR/../share/man.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+COMPDIR ?= $(PREFIX)/share/bash-completion/completions
+DOCDIR ?= $(PREFIX)/share/doc/mse-c
+INSTALL ?= install
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(PROGS)))
+	rm -f $(foreach f,$(MAN_OUT),$(DESTDIR)$(MANDIR)/$(notdir $(patsubst %/,%,$(dir $(f))))/$(notdir $(f)))
+	rm -f $(DESTDIR)$(COMPDIR)/mse
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# ---- Debian package --------------------------------------------------------
+VERSION := $(shell sed -n 's/^\#define MSE_VERSION "\(.*\)"/\1/p' src/common/version.h)
+DEB_BUILD ?= build/deb
+DEB_OUT ?= build
 
 format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(BOOT_SRC) $(wildcard src/*/*.h) $(UNIT_SRC) $(FUZZ_SRC) $(TOOL_SRC)

@@ -1,21 +1,23 @@
 #!/bin/sh
 # Install every Debian package mse-c needs to build, test and demo.
 # Idempotent: when everything is already installed it only runs dpkg-query.
-#   scripts/deps.sh          build + test + demo dependencies
+#   scripts/deps.sh          build + man pages + test + demo dependencies
 #   scripts/deps.sh --bench  also the benchmark peers (wrk, hyperfine, hypercorn, gunicorn)
 #   scripts/deps.sh --fuzz   also clang's libFuzzer runtime
+#   scripts/deps.sh --deb    also what `make deb` and `make deb-check` need (lintian, mmdebstrap)
 set -eu
 
 PKGS="build-essential gcc clang make pkg-config git openssl ca-certificates
 libssl-dev libsodium-dev libjansson-dev libarchive-dev libcurl4-openssl-dev
 libseccomp-dev libpython3.11-dev libcmocka-dev libclang-rt-14-dev
 python3 python3-flask python3-pytest python3-requests python3-nacl
-python3-cryptography curl"
+python3-cryptography curl scdoc man-db dpkg-dev"
 
 for arg in "$@"; do
 	case "$arg" in
 	--bench) PKGS="$PKGS wrk hyperfine python3-hypercorn python3-asgiref gunicorn valgrind" ;;
 	--fuzz) PKGS="$PKGS libclang-rt-14-dev" ;;
+	--deb) PKGS="$PKGS lintian mmdebstrap binutils" ;;
 	-h|--help) sed -n '2,7p' "$0"; exit 0 ;;
 	*) echo "deps.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
 	esac

@@ -28,7 +28,7 @@ static const char usage[] =
 	"Keys: name, python_application, healthcheck_endpoint, tests_cmd,\n"
 	"tests_requirements; [cloud] code, tests, docker, project, hardware,\n"
 	"expiration_date, secrets, dev_mode; [cloud.ssl] domain_name, private_key,\n"
-	"certificate. See README.md, \"Configuration: mse.toml, mse check\".\n"
+	"certificate. See mse.toml(5): man mse.toml.\n"
 	"\n"
 	"Exit status: 0 the file loads, 1 it has errors, 2 usage error.\n";
 

@@ -13,9 +13,10 @@
 static const char usage[] =
 	"Usage: mse status NAME [--json]\n"
 	"\n"
-	"Show the state of the enclave NAME: initializing (started, not answering yet),\n"
+	"Show the state of the enclave NAME: initializing (started, its health check\n"
+	"does not answer a 2xx yet),\n"
 	"waiting secret keys (its configuration server waits for 'mse run'), running\n"
-	"(the app answers its health check), on error (the process died: see\n"
+	"(the app answers its health check with a 2xx), on error (the process died: see\n"
 	"'mse logs NAME') or stopped. The probe is a GET on the health-check path\n"
 	"through the certificate captured at spawn; nothing secret is sent.\n"
 	"\n"

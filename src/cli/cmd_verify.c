@@ -2,7 +2,7 @@
  * mse verify — verify an enclave's quote, collateral and measurements, and
  * save its trusted RA-TLS certificate. All checks are in src/attest/verify.c;
  * this file only gathers inputs (files, evidence.json, a live server), runs
- * mse_verify_* and prints the result. See README "Verifying an enclave".
+ * mse_verify_* and prints the result. See mse-verify(1) (docs/man/mse-verify.1.scd).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -621,7 +621,7 @@ int cmd_verify(int argc, char **argv)
 		}
 	}
 	if (o.pccs || o.pccs_ca || o.offline) {
-		/* Collateral from a PCCS, through the cache (README "Collateral from a PCCS"). */
+		/* Collateral from a PCCS, through the cache (mse-verify(1), "Collateral"). */
 		struct mse_pccs_opts po;
 		char dir[4200];
 		const uint8_t *qb = have_cert ? cert.quote : input;

@@ -1,12 +1,17 @@
 /* mse — the command line of mse-c. See `mse --help`. */
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
 #include "cli/cli.h"
 #include "common/version.h"
 #include "common/wipe.h"
+#include "operator/proc.h"
 
 struct command {
 	const char *name;
@@ -23,7 +28,7 @@ static const struct command commands[] = {
 static void usage(FILE *f)
 {
 	fputs("Usage: mse COMMAND [OPTIONS]\n"
-	      "       mse help COMMAND | mse COMMAND --help\n"
+	      "       mse help COMMAND (its manual page mse-COMMAND(1)) | mse COMMAND --help\n"
 	      "       mse --version\n\n"
 	      "Run an unmodified Python WSGI app in an Intel SGX enclave (or its simulation),\n"
 	      "prove what runs there, and provision its code key and secrets only after the proof.\n\n"
@@ -32,6 +37,64 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fputs("\nExit status: 0 success, 1 failure, 2 usage error.\n", f);
+}
+
+/*
+ * `mse help CMD` shows the manual page mse-CMD(1) with man(1). The page is
+ * looked up first in the man directory that belongs to this mse, as
+ * /proc/self/exe places it (BINDIR/../share/man installed, BUILD/man in the
+ * build tree), so an mse under any PREFIX or DESTDIR shows its own pages; else
+ * in man's own path. Returns only if man is missing or has no such page.
+ */
+static void help_man(const char *cmd)
+{
+	static const char *const rel[] = {"../share/man", "man"};
+	char exe[PATH_MAX], dir[PATH_MAX + 16], page[64], probe[PATH_MAX + 96], *slash;
+	char *argv[6];
+	int n = 0, st;
+	pid_t pid;
+
+	if (snprintf(page, sizeof(page), "mse-%s", cmd) >= (int)sizeof(page))
+		return;
+	dir[0] = 0;
+	if (mse_proc_self_exe(exe, sizeof(exe)) == 0 && (slash = strrchr(exe, '/'))) {
+		*slash = 0;
+		for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]) && !dir[0]; i++) {
+			snprintf(dir, sizeof(dir), "%s/%s", exe, rel[i]);
+			snprintf(probe, sizeof(probe), "%s/man1/%s.1", dir, page);
+			if (access(probe, R_OK) != 0) {
+				snprintf(probe, sizeof(probe), "%s/man1/%s.1.gz", dir, page);
+				if (access(probe, R_OK) != 0)
+					dir[0] = 0;
+			}
+		}
+	}
+	argv[n++] = "man";
+	if (dir[0]) {
+		argv[n++] = "-M";
+		argv[n++] = dir;
+	}
+	argv[n++] = "-w";
+	argv[n++] = page;
+	argv[n] = NULL;
+	/* man -w: is there a page at all? (quietly; exit 0 only if found) */
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		if (null >= 0) {
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		execvp("man", argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return;
+	argv[n - 2] = page; /* drop -w */
+	argv[n - 1] = NULL;
+	fflush(stdout);
+	execvp("man", argv);
 }
 
 static const struct command *find(const char *name)
@@ -76,6 +139,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "mse: unknown command '%s'\nTry 'mse --help'.\n", argv[2]);
 			return MSE_EXIT_USAGE;
 		}
+		help_man(cmd->name);
 		hargv[0] = argv[2];
 		hargv[1] = help;
 		hargv[2] = NULL;

@@ -1,4 +1,4 @@
-/* mse-bootstrap — the enclave side of mse-c. See src/node/bootstrap.h and README.md. */
+/* mse-bootstrap — the enclave side of mse-c. See src/enclave/bootstrap.h and mse-bootstrap(8). */
 #include <getopt.h>
 #include <stdarg.h>
 #include <inttypes.h>

@@ -567,9 +567,11 @@ enum mse_instance_status mse_instance_probe(const struct mse_instance *inst, cha
 		mse_client_resp_free(&r);
 		return MSE_STATUS_WAITING;
 	}
-	snprintf(detail, size, "%s answered HTTP %ld", path, r.status);
+	snprintf(detail, size, "%s answered HTTP %ld%s", path, r.status,
+		 r.status >= 200 && r.status <= 299 ? "" : " (the health check needs a 2xx)");
 	mse_client_resp_free(&r);
-	return MSE_STATUS_RUNNING;
+	/* healthcheck_endpoint must answer 2xx: an app that answers 404 or 500 there is not up. */
+	return r.status >= 200 && r.status <= 299 ? MSE_STATUS_RUNNING : MSE_STATUS_INITIALIZING;
 }
 
 void mse_instance_new_uuid(char out[37])

@@ -93,7 +93,7 @@ enum mse_instance_status {
 	MSE_STATUS_ON_ERROR,     /* not running, but it should be: it died */
 	MSE_STATUS_INITIALIZING, /* running, not answering yet */
 	MSE_STATUS_WAITING,      /* configuration server: waiting secret keys */
-	MSE_STATUS_RUNNING,      /* the app answers */
+	MSE_STATUS_RUNNING,      /* the app answers its health check with a 2xx */
 };
 const char *mse_instance_status_name(enum mse_instance_status s);
 /*

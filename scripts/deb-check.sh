@@ -1,0 +1,81 @@
+#!/bin/bash
+# Installs mse-c's .deb the way a user would, `apt-get install ./mse-c_...deb`,
+# in a chroot made from a minimal Debian base, then scaffolds and deploys an app
+# there with the installed mse (simulation), calls it through the pinned
+# certificate, and removes the package.
+#   scripts/deb-check.sh PACKAGE.deb          (run by `make deb-check`)
+# The base (mmdebstrap --variant=minbase of this machine's Debian release, from
+# this machine's apt sources) is cached outside the tree, in
+# ${MSE_CACHE:-~/.cache/mse-c}, and made again when older than 7 days.
+# Needs root (chroot, mounts in a private mount namespace) and apt's mirror.
+set -euo pipefail
+deb=$(readlink -f "$1")
+[ -f "$deb" ] || { echo "deb-check: no package $1" >&2; exit 2; }
+[ "$(id -u)" -eq 0 ] || { echo "deb-check: needs root (chroot)" >&2; exit 2; }
+suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
+cache=${MSE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mse-c}
+base=$cache/debian-$suite-minbase.tar
+mkdir -p "$cache"
+
+if [ ! -s "$base" ] || [ -n "$(find "$base" -mtime +7)" ]; then
+	echo "deb-check: making the base $base (mmdebstrap, about a minute)"
+	sources=()
+	for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list; do
+		[ -s "$f" ] && grep -qv '^\s*#' "$f" && sources+=("$f")
+	done
+	mmdebstrap --quiet --variant=minbase --mode=root --include=ca-certificates \
+		"$suite" "$base.tmp" "${sources[@]}" </dev/null
+	mv "$base.tmp" "$base"
+fi
+
+root=$(mktemp -d /var/tmp/mse-deb-check.XXXXXX)
+trap 'rm -rf --one-file-system "$root"' EXIT
+tar -C "$root" -xf "$base"
+cp "$deb" "$root/tmp/"
+# What a container runtime provides: name resolution, and localhost.
+cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+printf "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" >"$root/etc/hosts"
+
+cat >"$root/tmp/check.sh" <<'EOF'
+#!/bin/bash
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive HOME=/root LC_ALL=C.UTF-8
+step() { printf '\n== %s\n' "$*"; }
+step "apt-get install ./$(basename /tmp/*.deb)"
+apt-get update -qq
+apt-get install -y -qq /tmp/*.deb >/tmp/apt.log 2>&1 || { cat /tmp/apt.log; exit 1; }
+dpkg -s mse-c | sed -n 's/^\(Version\|Depends\|Recommends\): /  \1: /p'
+for p in python3-flask python3-pytest python3-requests; do
+	dpkg -s "$p" >/dev/null 2>&1 || { echo "Recommends $p was not installed"; exit 1; }
+done
+command -v mse && mse --version
+step "mse scaffold app && mse deploy --project app"
+cd /root
+mse scaffold app >/dev/null
+mse deploy --project app
+port=$(mse status app --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["port"])')
+python3 - "$port" <<'PY'
+import ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile="app/.mse/verified/ratls.pem")
+body = urllib.request.urlopen(f"https://localhost:{sys.argv[1]}/health", context=ctx, timeout=30).read()
+assert body == b"OK", body
+print("GET /health through the pinned certificate:", body.decode())
+PY
+mse help deploy | head -n 3
+mse stop app --remove
+step "apt-get remove mse-c"
+apt-get remove -y -qq mse-c >/dev/null
+if [ -e /usr/bin/mse ] || [ -e /usr/bin/mse-bootstrap ]; then echo "mse is still installed"; exit 1; fi
+echo "deb-check: installed, deployed and removed"
+EOF
+chmod +x "$root/tmp/check.sh"
+
+# A private mount namespace: /proc and /dev exist for the chroot only, and go
+# away with it whatever happens.
+unshare --mount --fork bash -c '
+	set -e
+	mount -t proc proc "$1/proc"
+	mount --rbind /dev "$1/dev"
+	mount -t tmpfs tmpfs "$1/dev/shm"
+	exec chroot "$1" /tmp/check.sh
+' deb-check "$root"

@@ -1,0 +1,128 @@
+"""Manual pages: every command of the dispatch table has its page, every
+option its --help shows is in that page, and `mse help CMD` opens it.
+
+Pages are read in the roff that `make` built from docs/man/*.scd (font escapes
+removed, `\\-` read as `-`), so what is checked is what man shows.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(os.environ.get("MSE_ROOT", ".")).resolve()
+BUILD = Path(os.environ.get("MSE_BUILD", "build/san")).resolve()
+MSE = str(BUILD / "mse")
+BOOTSTRAP = str(BUILD / "mse-bootstrap")
+MAN = BUILD / "man"
+
+
+def commands():
+    text = (ROOT / "src/cli/commands.def").read_text()
+    return re.findall(r"^MSE_CMD\((\w+),", text, re.M)
+
+
+def page_text(path):
+    roff = path.read_text()
+    roff = re.sub(r"\\f[BIRP]", "", roff)
+    return roff.replace("\\-", "-").replace("\\&", "")
+
+
+def help_options(argv):
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    opts = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", out.stdout))
+    opts |= set(re.findall(r"(?:^|[\s,(\[|])(-[a-zA-Z])\b(?!-)", out.stdout, re.M))
+    return out.stdout, opts
+
+
+def has(text, opt):
+    return re.search(r"(?<![\w-])" + re.escape(opt) + r"(?![\w-])", text) is not None
+
+
+def test_commands_found():
+    assert len(commands()) >= 20
+    assert "deploy" in commands() and "verify" in commands()
+
+
+@pytest.mark.parametrize("cmd", commands())
+def test_command_page_lists_every_option(cmd):
+    page = MAN / "man1" / f"mse-{cmd}.1"
+    assert page.is_file(), f"no manual page for 'mse {cmd}': add docs/man/mse-{cmd}.1.scd"
+    text = page_text(page)
+    assert f"mse-{cmd} - " in text, "NAME section missing"
+    out, opts = help_options([MSE, cmd, "--help"])
+    assert len(opts) >= 2, out
+    missing = sorted(o for o in opts if not has(text, o))
+    assert not missing, f"mse-{cmd}(1) does not document {missing} (shown by 'mse {cmd} --help')"
+
+
+def test_bootstrap_page_lists_every_option():
+    text = page_text(MAN / "man8" / "mse-bootstrap.8")
+    _, opts = help_options([BOOTSTRAP, "--help"])
+    assert len(opts) > 10
+    missing = sorted(o for o in opts if not has(text, o))
+    assert not missing, f"mse-bootstrap(8) does not document {missing}"
+
+
+def test_mse_page_names_every_command_and_toml_page_every_key():
+    text = page_text(MAN / "man1" / "mse.1")
+    missing = [c for c in commands() if f"mse-{c}(1)" not in text]
+    assert not missing, f"mse(1) does not list {missing}"
+    toml = page_text(MAN / "man5" / "mse.toml.5")
+    for key in ("name", "python_application", "healthcheck_endpoint", "tests_cmd",
+                "tests_requirements", "[cloud]", "code", "tests", "docker", "project",
+                "hardware", "expiration_date", "secrets", "dev_mode", "[cloud.ssl]",
+                "domain_name", "private_key", "certificate"):
+        assert has(toml, key), key
+
+
+def test_no_page_without_a_command():
+    pages = {p.name[len("mse-"):-len(".1.scd")] for p in (ROOT / "docs/man").glob("mse-*.1.scd")}
+    stale = pages - set(commands())
+    assert not stale, f"pages for commands that do not exist: {sorted(stale)}"
+
+
+def test_option_check_catches_an_undocumented_option(tmp_path):
+    # The check above must be able to fail: a page without one option fails it.
+    text = page_text(MAN / "man1" / "mse-deploy.1")
+    assert has(text, "--replace")
+    assert not has(text.replace("--replace", "--rep"), "--replace")
+    assert not has(text, "--replac")
+
+
+@pytest.mark.skipif(shutil.which("man") is None, reason="man is not installed")
+def test_help_opens_the_page():
+    env = dict(os.environ, MANPAGER="cat", PAGER="cat", MANWIDTH="100", LC_ALL="C")
+    out = subprocess.run([MSE, "help", "deploy"], capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "mse-deploy - package, spawn, verify" in out.stdout
+    assert "SEE ALSO" in out.stdout and "Usage:" not in out.stdout
+
+
+def test_help_falls_back_to_usage_without_man(tmp_path):
+    env = dict(os.environ, PATH=str(tmp_path))  # no man on PATH
+    out = subprocess.run([MSE, "help", "deploy"], capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Usage: mse deploy")
+
+
+def test_help_falls_back_when_man_has_no_page(tmp_path):
+    # An mse copied where no man directory is beside it, and a man path without mse pages.
+    shutil.copy(MSE, tmp_path / "mse")
+    env = dict(os.environ, MANPATH=str(tmp_path), MANPAGER="cat")
+    out = subprocess.run([str(tmp_path / "mse"), "help", "stop"], capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Usage: mse stop")
+
+
+def test_help_unknown_command():
+    out = subprocess.run([MSE, "help", "nosuch"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert "unknown command 'nosuch'" in out.stderr
