@@ -30,23 +30,6 @@
 	} while (0)
 
 /* The last lines of the log, to explain why the enclave died. */
-static void log_tail(const char *path, char *out, size_t size)
-{
-	uint8_t *data = NULL;
-	size_t len, start;
-	int lines = 0;
-
-	out[0] = 0;
-	if (mse_file_read(path, 16 << 20, &data, &len, NULL) != 0)
-		return;
-	start = len;
-	while (start > 0 && lines < 6)
-		if (data[--start] == '\n' && start != len - 1)
-			lines++;
-	snprintf(out, size, "%s", (char *)data + (start ? start + 1 : 0));
-	free(data);
-}
-
 int mse_spawn_wait_ready(struct mse_instance *inst, int timeout_s, struct mse_err *err)
 {
 	char hostport[300], pem_path[PATH_MAX + 16], tail[700];
@@ -63,7 +46,7 @@ int mse_spawn_wait_ready(struct mse_instance *inst, int timeout_s, struct mse_er
 		 (unsigned)inst->port);
 	for (int waited = 0;; waited += 100) {
 		if (!mse_instance_alive(inst)) {
-			log_tail(inst->log_path, tail, sizeof(tail));
+			mse_instance_log_tail(inst->log_path, 6, tail, sizeof(tail));
 			return mse_err_set(err, "mse-bootstrap exited before its configuration server "
 						"answered; its last words:\n%s",
 					   tail[0] ? tail : "(nothing)");

@@ -469,3 +469,143 @@ def test_deploy_verify_failure_stops_and_removes_the_enclave(tmp_path):
     log = work / "demo-bootstrap.log"
     assert log.exists() and (log.stat().st_mode & 0o777) == 0o600
     assert str(log) in p.stderr
+
+
+# ---- issue 12: healthy means a 2xx; a failed deploy says why; --replace keeps the old one ----
+
+HEALTH_OK = 'return Response(response="OK", status=HTTPStatus.OK)'
+
+
+def set_health(proj: Path, status: str):
+    app = proj / "mse_src/app.py"
+    text = app.read_text()
+    assert HEALTH_OK in text or "HEALTH-" in text
+    import re as _re
+    text = _re.sub(r'return Response\(response="(OK|HEALTH-\w+)", status=HTTPStatus\.\w+\)',
+                   f'return Response(response="HEALTH-{status}", status=HTTPStatus.{status})', text)
+    app.write_text(text)
+
+
+def test_health_answering_500_is_not_healthy_anywhere(tmp_path):
+    env = env_for(tmp_path)
+    proj = scaffold(tmp_path, env, "sick")
+    set_health(proj, "INTERNAL_SERVER_ERROR")
+    # localtest: not healthy, so the tests are not run
+    r = mse(env, "localtest", "--project", str(proj), check=False)
+    assert r.returncode == 1
+    assert "/health answered HTTP 500" in r.stderr and "2xx" in r.stderr, r.stderr
+    assert "tests passed" not in r.stdout
+    # deploy --no-tests: refused at the health check, nothing left running
+    t0 = time.monotonic()
+    r = mse(env, "deploy", "--project", str(proj), "--no-tests", check=False)
+    assert r.returncode == 1, r.stdout
+    assert "Deployed" not in r.stdout
+    assert "step 8 (test) failed" in r.stderr and "HTTP 500" in r.stderr, r.stderr
+    assert time.monotonic() - t0 < 120
+    assert mse(env, "list").stdout.strip().startswith("no enclaves")
+    # status and test on a provisioned instance whose /health answers 500
+    tar, key, ratls = spawn_verified(env, tmp_path, proj, "s5")
+    try:
+        mse(env, "run", "s5", "--ratls", str(ratls), "--key", str(key),
+            "--secrets", str(proj / "secrets.json"))
+        base = f"https://localhost:{state(env, 's5')['port']}"
+        for _ in range(100):  # the independent client sees the 500
+            try:
+                if get(base + "/health", ratls).status_code == 500:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        assert get(base + "/health", ratls).status_code == 500
+        st = mse(env, "status", "s5", check=False)
+        assert st.returncode == 1, st.stdout
+        assert "unhealthy" in st.stdout and "HTTP 500" in st.stdout, st.stdout
+        assert "running" not in st.stdout
+        assert state(env, "s5")["status"] == "unhealthy"
+        t = mse(env, "test", "s5", "--ratls", str(ratls), check=False)
+        assert t.returncode == 1
+        assert "answered HTTP 500" in t.stderr and "tests were not run" in t.stderr, t.stderr
+        assert "tests passed" not in t.stdout
+    finally:
+        mse(env, "stop", "s5", "--remove", check=False)
+
+
+def test_failed_deploy_prints_the_cause_and_names_the_kept_log(tmp_path):
+    env = env_for(tmp_path)
+    proj = scaffold(tmp_path, env, "syn")
+    app = proj / "mse_src/app.py"
+    app.write_text(app.read_text() + "\n\ndef broken(:\n    pass\n")
+    r = mse(env, "deploy", "--project", str(proj), "--no-tests", check=False)
+    assert r.returncode == 1, r.stdout
+    assert "SyntaxError" in r.stderr, r.stderr           # the cause, on the console
+    log = proj / ".mse/syn-bootstrap.log"
+    assert f"kept in {log}" in r.stderr
+    assert log.exists() and "SyntaxError" in log.read_text()
+    assert "mse logs" not in r.stderr + r.stdout          # it no longer exists
+    assert mse(env, "list").stdout.strip().startswith("no enclaves")
+
+
+def test_failed_deploy_removes_only_its_own_package_directory(tmp_path):
+    env = env_for(tmp_path)
+    proj = scaffold(tmp_path, env, "own")
+    set_health(proj, "INTERNAL_SERVER_ERROR")
+    # Package directories of other runs, named as deploy names its own (package.<time>):
+    # one may be deployed elsewhere with its code key.
+    work = proj / ".mse"
+    work.mkdir()
+    now = int(time.time())
+    others = []
+    for t in range(now - 1, now + 90):
+        d = work / f"package.{t}"
+        d.mkdir()
+        (d / "package_own_1.key").write_bytes(b"k" * 32)
+        others.append(d)
+    r = mse(env, "deploy", "--project", str(proj), "--no-tests", check=False)
+    assert r.returncode == 1
+    for d in others:
+        assert (d / "package_own_1.key").read_bytes() == b"k" * 32, d
+    # and its own directory is gone
+    assert sorted(work.glob("package.*")) == sorted(others)
+
+
+def test_replace_keeps_the_old_instance_until_the_new_one_passes(tmp_path):
+    env = env_for(tmp_path)
+    proj = scaffold(tmp_path, env, "rep")
+    p = mse(env, "deploy", "--project", str(proj))
+    assert "Deployed rep" in p.stdout
+    old = state(env, "rep")
+    ratls = proj / ".mse/verified/ratls.pem"
+    old_pem = ratls.read_bytes()
+    base = f"https://localhost:{old['port']}"
+    assert get(base + "/health", ratls).text == "OK"
+    # Without --replace a second deploy is refused, naming the instance.
+    r = mse(env, "deploy", "--project", str(proj), check=False)
+    assert r.returncode == 1 and "already deployed" in r.stderr and "--replace" in r.stderr
+    # A new version whose tests fail: the old one keeps serving, untouched.
+    (proj / "tests/test_fail.py").write_text("def test_fail():\n    assert False\n")
+    r = mse(env, "deploy", "--project", str(proj), "--replace", check=False)
+    assert r.returncode == 1, r.stdout
+    assert "step 8 (test) failed" in r.stderr
+    assert "rep.2" in r.stdout + r.stderr                 # the new one had its own name
+    assert "rep is unchanged: still running" in r.stderr
+    assert state(env, "rep")["status"] == "running"
+    assert state(env, "rep")["pid"] == old["pid"] and state(env, "rep")["port"] == old["port"]
+    assert ratls.read_bytes() == old_pem                  # the pinned certificate is still the old one's
+    assert get(base + "/health", ratls).text == "OK"
+    assert mse(env, "status", "rep.2", check=False).returncode != 0
+    assert "rep.2" not in mse(env, "list").stdout
+    # A new version that passes: it starts beside (rep.2, another port), then the switch.
+    (proj / "tests/test_fail.py").unlink()
+    set_health(proj, "OK")  # same answer, new code
+    (proj / "mse_src/app.py").write_text((proj / "mse_src/app.py").read_text() + "\n# v2\n")
+    p = mse(env, "deploy", "--project", str(proj), "--replace")
+    assert "Deployed rep.2" in p.stdout and "replaces    rep" in p.stdout
+    new = state(env, "rep.2")
+    assert new["status"] == "running" and new["port"] != old["port"]
+    assert ratls.read_bytes() != old_pem
+    assert get(f"https://localhost:{new['port']}/health", ratls).text == "HEALTH-OK"
+    names = mse(env, "list").stdout
+    assert "rep.2" in names and not re.search(r"^rep\s", names, re.M)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(base + "/health", verify=False, timeout=5)
+    mse(env, "stop", "rep.2", "--remove")
