@@ -224,7 +224,9 @@ def test_wrong_uuid_is_refused_and_nothing_written(tmp_path):
         r = mse(env, "run", "u", "--ratls", str(ratls), "--key", str(key),
                 "--secrets", str(proj / "secrets.json"), check=False)
         assert r.returncode == 1
-        assert "401" in r.stderr
+        # The GET's proof is bound to the uuid: another uuid stops before the POST.
+        assert "not the configuration server of this instance" in r.stderr, r.stderr
+        assert "Nothing was sent" in r.stderr
         ws = Path(good["workspace"])
         assert not list(ws.rglob("secrets.json"))
         assert state(env, "u")["status"] == "waiting secret keys"
@@ -609,3 +611,127 @@ def test_replace_keeps_the_old_instance_until_the_new_one_passes(tmp_path):
     with pytest.raises(requests.ConnectionError):
         requests.get(base + "/health", verify=False, timeout=5)
     mse(env, "stop", "rep.2", "--remove")
+
+
+def provproof(uuid: str, state: str, nonce: str) -> str:
+    """Mse-Proof as the configuration server computes it (crypto/provproof.h), here with
+    Python's hmac: HMAC-SHA256(SHA-256(uuid), "mse-c provisioning v1\\n" state "\\n" nonce)."""
+    import hmac
+    key = hashlib.sha256(uuid.encode()).digest()
+    return hmac.new(key, b"mse-c provisioning v1\n" + state.encode() + b"\n" + nonce.encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def self_signed(tmp: Path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import datetime
+    k = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(k.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(k, hashes.SHA256()))
+    (tmp / "stub.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp / "stub.key").write_bytes(k.private_bytes(serialization.Encoding.PEM,
+                                                   serialization.PrivateFormat.PKCS8,
+                                                   serialization.NoEncryption()))
+    return tmp / "stub.pem", tmp / "stub.key"
+
+
+@pytest.mark.parametrize("mode", ["closes-after-waiting", "app-answers-the-post"])
+def test_run_detects_a_post_answered_after_the_hand_over(tmp_path, mode):
+    """The configuration server answers the GET (Waiting, with its proof); then
+    another client's provisioning hands the port over to the app, whose own
+    POST / answers 200. Either the connection of the GET is gone (a new one
+    would reach the app: never opened, nothing sent), or the POST on it is
+    answered by the app: a 200 without the configuration server's proof is
+    'not provisioned'."""
+    import threading
+    env = env_for(tmp_path)
+    proj = scaffold(tmp_path, env)
+    tar, key = package(env, proj, tmp_path / "pkg")
+    mse(env, "spawn", "ho", "--package", str(tar), "--output", str(tmp_path / "ev"))
+    sf = Path(env["XDG_STATE_HOME"]) / "mse/ho/state.json"
+    good = json.loads(sf.read_text())
+    uuid = good["uuid"]
+    cert, certkey = self_signed(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(certkey))
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(0.2)
+    seen = {"gets": 0, "posts": 0, "conns": 0}
+    stop = threading.Event()
+
+    def read_request(t):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = t.recv(4096)
+            if not chunk:
+                return None
+            data += chunk
+        head, rest = data.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        hdrs = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
+        n = int(hdrs.get("content-length", "0"))
+        while len(rest) < n:
+            rest += t.recv(4096)
+        return lines[0].split(" ")[0], hdrs, rest
+
+    def serve():
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                continue
+            seen["conns"] += 1
+            try:
+                c.settimeout(5)
+                t = ctx.wrap_socket(c, server_side=True)
+                while True:
+                    req = read_request(t)
+                    if req is None:
+                        break
+                    method, hdrs, body = req
+                    if method == "GET":
+                        seen["gets"] += 1
+                        proof = provproof(uuid, "Waiting", hdrs.get("mse-nonce", ""))
+                        last = mode == "closes-after-waiting"
+                        t.sendall(b"HTTP/1.1 200 OK\r\nMse-Status: Waiting\r\nMse-Proof: " + proof.encode() +
+                                  (b"\r\nConnection: close" if last else b"") + b"\r\nContent-Length: 0\r\n\r\n")
+                        if last:
+                            break
+                    else:  # the app's own POST /: 200, no proof
+                        seen["posts"] += 1
+                        t.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                t.close()
+            except (OSError, ssl.SSLError):
+                pass
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    try:
+        sf.write_text(json.dumps(dict(good, port=srv.getsockname()[1])))
+        r = mse(env, "run", "ho", "--ratls", str(cert), "--key", str(key),
+                "--secrets", str(proj / "secrets.json"), check=False)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert seen["gets"] == 1                           # the Waiting check passed (proof ok)
+        if mode == "closes-after-waiting":
+            assert "nothing was sent" in r.stderr, r.stderr
+            assert seen["conns"] == 1 and seen["posts"] == 0
+        else:
+            assert "not provisioned" in r.stderr and "proof" in r.stderr, r.stderr
+            assert seen["conns"] == 1 and seen["posts"] == 1
+    finally:
+        stop.set()
+        th.join(5)
+        srv.close()
+        sf.write_text(json.dumps(good))
+        mse(env, "stop", "ho", "--remove", check=False)
