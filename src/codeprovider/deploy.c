@@ -401,7 +401,7 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 			emit(&r, MSE_DEPLOY_EV_DETAIL, NULL, "could not remove %s (%s): remove it with "
 							     "'mse stop %s --remove'",
 			     old[i], oi.dir, old[i]);
-		snprintf(res->replaced[res->n_replaced++], sizeof(res->replaced[0]), "%s", old[i]);
+		snprintf(res->replaced[res->n_replaced++], sizeof(res->replaced[0]), "%.64s", old[i]);
 	}
 	snprintf(res->url, sizeof(res->url), "https://%s:%u%s", sr.inst.san, (unsigned)sr.inst.port,
 		 proj->healthcheck_endpoint);
