@@ -67,7 +67,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 PROGS := $(BUILD)/mse $(if $(BOOT_SRC),$(BUILD)/mse-bootstrap)
 
 .PHONY: all tests tools check clang-check fuzz fuzz-build bench demo deps clean format
-.PHONY: man install uninstall deb deb-check
+.PHONY: man install uninstall deb deb-check fresh-check
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -80,11 +80,11 @@ all: $(BUILD)/libmse.a $(PROGS) man
 # the -dev packages exist. SKIP_DEPS=1 skips deps.sh (packagers, offline).
 # ENTRY_MAKEFLAGS is passed to that second make (tests/e2e/test_make_fresh.sh
 # passes -n there to see every command the target would run).
-ENTRY := demo check bench fuzz install deb deb-check
+ENTRY := demo check bench fuzz install deb deb-check fresh-check
 DEPS_SH ?= scripts/deps.sh
 bench: DEPS_FLAGS = --bench
 fuzz: DEPS_FLAGS = --fuzz
-deb deb-check: DEPS_FLAGS = --deb
+deb deb-check fresh-check: DEPS_FLAGS = --deb
 
 deps:
 	@$(DEPS_SH) $(DEPS_FLAGS)
@@ -167,6 +167,10 @@ deb:
 # Installs that package in a minimal Debian chroot and deploys an app there.
 deb-check: deb
 	scripts/deb-check.sh $(DEB_OUT)/mse-c_$(VERSION)_$$(dpkg --print-architecture).deb
+
+# `make install` and `make demo`, the first time, in a minimal Debian chroot.
+fresh-check:
+	scripts/fresh-check.sh
 endif
 
 clang-check:
@@ -189,6 +193,11 @@ $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libmse
 # A new command gets docs/man/mse-CMD.1.scd; tests/e2e/test_man.py fails
 # until it exists and lists every option of `mse CMD --help`.
 SCDOC ?= scdoc
+# The pages' date is the last commit's, so two builds of one tree are identical.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+ifneq ($(SOURCE_DATE_EPOCH),)
+export SOURCE_DATE_EPOCH
+endif
 MAN_SRC := $(wildcard docs/man/*.scd)
 MAN_SECTIONS := 1 5 8
 MAN_OUT := $(foreach f,$(MAN_SRC:docs/man/%.scd=%),$(BUILD)/man/man$(subst .,,$(suffix $(f)))/$(f))

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""verify_ref.py -- a reference verifier for Intel SGX DCAP quotes (v3), in
-Python with python3-cryptography, written independently of the C verifier so
-that the two can be compared, and used as peer (c) of the verify benchmark.
+"""verify_ref.py -- a reference verifier for Intel DCAP quotes (SGX v3, v4, v5;
+TDX v4 and v5 with TD report 1.0 and 1.5), in Python with python3-cryptography,
+written independently of the C verifier so that the two can be compared, and
+used as peer (c) of the verify benchmark.
 
 It performs the checks of Intel's Quote Verification Library
 (sgx_qv_verify_quote / QVL's "Intel SGX ECDSA QuoteLibReference DCAP API"):
@@ -20,6 +21,14 @@ It performs the checks of Intel's Quote Verification Library
              components and PCESVN, QE identity match and QE TCB level,
              status convergence (QVL convergeTcbStatusWithQeTcbStatus),
              advisory IDs (union)
+  tdx        TCB info v3 "TDX" and QE identity "TD_QE" for TDX quotes; the TDX
+             module (tdxModule for major version 0, else tdxModuleIdentities
+             "TDX_%02X"): MRSIGNERSEAM, masked SEAM attributes, its TCB level;
+             TDX TCB level (SGX components, PCESVN, then TEE_TCB_SVN, bytes 0-1
+             skipped when the major version is non-zero), module status merged,
+             TD relaunch for TD report 1.5 (QVL TDRelaunchCheck), QE merged;
+             TD policy: debug, SEPT_VE_DISABLE and MRSERVICETD refused unless
+             allowed (--allow-debug-td, --allow-sept-ve, --allow-service-td)
 
 Usage:
   verify_ref.py --quote quote.bin --collateral DIR [--now TIME] [options]
@@ -30,6 +39,7 @@ Options:
   --now TIME             RFC 3339 instant to verify at (default: now)
   --accept-expired       collateral past its nextUpdate is reported, not fatal
   --allow-missing-crl    missing CRL files are reported, not fatal
+  --allow-debug-td, --allow-sept-ve, --allow-service-td   TD policy (TDX)
   --bench N              verify N times and report quotes per second
 Prints one JSON object; exit 0 when every check passed, 1 when one failed
 ("step" and "error" say which), 2 on usage errors.
@@ -56,6 +66,8 @@ INTEL_QE_VENDOR_ID = bytes.fromhex("939a7233f79c4ca9940a0db3957f0607")
 SGX_EXT_OID = "1.2.840.113741.1.13.1"
 RATLS_QUOTE_OID = "1.2.840.113741.1337.6"
 HEADER_LEN, BODY_LEN = 48, 384
+TD10_LEN, TD15_LEN = 584, 648
+TEE_SGX, TEE_TDX = 0x00, 0x81
 
 
 class VerifyError(Exception):
@@ -110,30 +122,22 @@ def parse_report(b):
     }
 
 
-def parse_quote(data):
-    r = Reader(data)
-    header = r.take(HEADER_LEN, "header")
-    version, key_type, tee_type = struct.unpack("<HHI", header[0:8])
-    if version not in (3, 4, 5):
-        fail("quote", f"version: expected 3, got {version}")
-    if tee_type == 0x81:
-        fail("quote", "TDX is not supported yet")
-    if version != 3:
-        fail("quote", f"version: SGX quote v{version} is not supported by this reference")
-    if tee_type != 0:
-        fail("quote", f"tee_type: expected 0 (SGX), got {tee_type:#x}")
-    if key_type != 2:
-        fail("quote", f"attestation key type: expected 2 (ECDSA-256-with-P-256), got {key_type}")
-    if header[12:28] != INTEL_QE_VENDOR_ID:
-        fail("quote", f"QE vendor id: expected {INTEL_QE_VENDOR_ID.hex()}, got {header[12:28].hex()}")
-    body = r.take(BODY_LEN, "report body")
-    sig_len = r.u32("signature data length")
-    sig = Reader(r.take(sig_len, "signature data"))
-    q = {
-        "header": header, "body": parse_report(body),
-        "signature": sig.take(64, "quote signature"),
-        "attest_key": sig.take(64, "attestation key"),
+def parse_td(b):
+    """TD report 1.0 (584 bytes) or 1.5 (648 bytes)."""
+    td = {
+        "tee_tcb_svn": b[0:16], "mrseam": b[16:64], "mrsignerseam": b[64:112],
+        "seam_attributes": b[112:120], "td_attributes": b[120:128], "xfam": b[128:136],
+        "mrtd": b[136:184], "mrconfigid": b[184:232], "mrowner": b[232:280],
+        "mrownerconfig": b[280:328], "rtmr": [b[328 + 48 * i:376 + 48 * i] for i in range(4)],
+        "report_data": b[520:584], "raw": b,
     }
+    if len(b) == TD15_LEN:
+        td["tee_tcb_svn2"] = b[584:600]
+        td["mrservicetd"] = b[600:648]
+    return td
+
+
+def parse_qe_part(sig, q):
     q["qe_report"] = parse_report(sig.take(BODY_LEN, "QE report"))
     q["qe_report_sig"] = sig.take(64, "QE report signature")
     q["qe_auth"] = sig.take(sig.u16("QE auth data size"), "QE auth data")
@@ -146,7 +150,61 @@ def parse_quote(data):
         fail("quote", f"certification data type: expected 5 (PCK chain), got {cert_type}: "
                       "no PCK chain in the quote, cannot be verified offline")
     q["pck_chain_pem"] = cert_data
+
+
+def parse_quote(data, strict=False):
+    r = Reader(data)
+    header = r.take(HEADER_LEN, "header")
+    version, key_type, tee_type = struct.unpack("<HHI", header[0:8])
+    if version not in (3, 4, 5):
+        fail("quote", f"version: expected 3, 4 or 5, got {version}")
+    if version == 3:
+        tee_type = TEE_SGX  # reserved in v3
+    if tee_type not in (TEE_SGX, TEE_TDX):
+        fail("quote", f"tee_type: expected 0 (SGX) or 0x81 (TDX), got {tee_type:#x}")
+    if key_type != 2:
+        fail("quote", f"attestation key type: expected 2 (ECDSA-256-with-P-256), got {key_type}")
+    if header[12:28] != INTEL_QE_VENDOR_ID:
+        fail("quote", f"QE vendor id: expected {INTEL_QE_VENDOR_ID.hex()}, got {header[12:28].hex()}")
+    blen = TD10_LEN if tee_type == TEE_TDX else BODY_LEN
+    body_type = 2 if tee_type == TEE_TDX else 1
+    if version == 5:
+        body_type = r.u16("body type")
+        size = r.u32("body size")
+        want = {1: BODY_LEN, 2: TD10_LEN, 3: TD15_LEN}.get(body_type)
+        if want is None or (body_type == 1) != (tee_type == TEE_SGX):
+            fail("quote", f"body type {body_type} for tee_type {tee_type:#x}")
+        if size != want:
+            fail("quote", f"body size: expected {want}, got {size}")
+        blen = want
+    body = r.take(blen, "report body")
+    signed = data[:r.o]
+    sig_len = r.u32("signature data length")
+    sig = Reader(r.take(sig_len, "signature data"))
+    q = {
+        "version": version, "tee": "TDX" if tee_type == TEE_TDX else "SGX",
+        "body_type": body_type, "header": header, "signed": signed,
+        "signature": sig.take(64, "quote signature"),
+        "attest_key": sig.take(64, "attestation key"),
+    }
+    if tee_type == TEE_TDX:
+        q["td"] = parse_td(body)
+    else:
+        q["body"] = parse_report(body)
+    if version == 3:
+        parse_qe_part(sig, q)
+    else:
+        ctype = sig.u16("certification data type")
+        if ctype != 6:
+            fail("quote", f"certification data type: expected 6 (QE report), got {ctype}")
+        inner = Reader(sig.take(sig.u32("QE report certification data size"),
+                                "QE report certification data"))
+        parse_qe_part(inner, q)
+        if sig.o != len(sig.d):
+            fail("quote", "bytes after the QE report certification data")
     q["trailing"] = len(data) - r.o
+    if strict and q["trailing"]:
+        fail("quote", f"{q['trailing']} trailing bytes (strict)")
     return q
 
 
@@ -208,9 +266,14 @@ def check_validity(cert, now, step, what):
         fail(step, f"{what}: expired (notAfter {cert.not_valid_after}Z, now {now}Z)")
 
 
+# --sim-root: the mse-c simulation root is trusted too (its certificates' names differ).
+SIM = {"root": None}
+SIM_NAMES = {"tcb": "mse-c Simulated SGX TCB Signing", "ca": "mse-c Simulated SGX PCK Platform CA"}
+
+
 def check_root(cert, step, what):
     h = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-    if h != INTEL_ROOT_SHA256:
+    if h != INTEL_ROOT_SHA256 and h != SIM["root"]:
         fail(step, f"{what}: root SHA-256 expected {INTEL_ROOT_SHA256}, got {h}")
 
 
@@ -377,7 +440,8 @@ def signed_json(body, key, what, chain, root_crl, now, soft):
     check_issued(chain[-1], chain[-1], "collateral", f"{what} issuer chain root")
     for c in chain:
         check_validity(c, now, "collateral", f"{what} issuer {cn(c.subject)}")
-    if cn(signer.subject) != "Intel SGX TCB Signing":
+    if cn(signer.subject) != "Intel SGX TCB Signing" and not (
+            SIM["root"] and cn(signer.subject) == SIM_NAMES["tcb"]):
         fail("collateral", f"{what} signature: signer is {cn(signer.subject)!r}, "
                            "expected 'Intel SGX TCB Signing'")
     if root_crl is not None and root_crl.get_revoked_certificate_by_serial_number(
@@ -445,6 +509,135 @@ def converge(qe_status, platform_status):
     return platform_status
 
 
+# ---- TDX (Intel QVL: TcbLevelCheck, TdxModuleCheck, TDRelaunchCheck) -------------
+
+def comps(level, key):
+    c = [x["svn"] for x in level["tcb"][key]]
+    if len(c) != 16:
+        fail("tcb", f"TCB level without 16 {key}")
+    return c
+
+
+def find_module(tcb_info, version):
+    want = f"TDX_{version:02X}"
+    for m in tcb_info.get("tdxModuleIdentities") or []:
+        if m["id"].upper() == want:
+            return m
+    return None
+
+
+def converge_module(tdx_status, module_status):
+    if module_status == "OutOfDate":
+        if tdx_status in ("UpToDate", "SWHardeningNeeded"):
+            return "OutOfDate"
+        if tdx_status in ("ConfigurationNeeded", "ConfigurationAndSWHardeningNeeded"):
+            return "OutOfDateConfigurationNeeded"
+    if module_status == "Revoked":
+        return "Revoked"
+    return tdx_status
+
+
+def config_needed(s):
+    return s in ("ConfigurationNeeded", "OutOfDateConfigurationNeeded",
+                 "ConfigurationAndSWHardeningNeeded", "TDRelaunchAdvisedConfigurationNeeded")
+
+
+def tdx_tcb(tcb_info, ext, td, qe_status):
+    """Returns (tdx status before the QE merge, sgx status, module status, advisories)."""
+    svn = td["tee_tcb_svn"]
+    version, isvsvn = svn[1], svn[0]
+    # the module: identity, then its TCB level
+    if version == 0:
+        mod = tcb_info.get("tdxModule")
+        if mod is None:
+            fail("tdx_module", "TCB info has no tdxModule")
+    else:
+        mod = find_module(tcb_info, version)
+        if mod is None:
+            fail("tdx_module", f"no TDX module identity TDX_{version:02X}")
+    if bytes.fromhex(mod["mrsigner"]) != td["mrsignerseam"]:
+        fail("tdx_module", "MRSIGNERSEAM does not match the TDX module identity")
+    mask = bytes.fromhex(mod["attributesMask"])
+    if bytes(a & m for a, m in zip(td["seam_attributes"], mask)) != bytes.fromhex(mod["attributes"]):
+        fail("tdx_module", "SEAM attributes (masked) do not match the TDX module identity")
+    module_status, module_adv = "UpToDate", []
+    if version != 0:
+        lv = next((l for l in mod["tcbLevels"] if isvsvn >= l["tcb"]["isvsvn"]), None)
+        if lv is None:
+            fail("tdx_module", f"TDX module TCB level not supported (SVN {isvsvn})")
+        module_status, module_adv = lv["tcbStatus"], lv.get("advisoryIDs", [])
+    # SGX then TDX level
+    sgx_level = tdx_level = None
+    start = 2 if version else 0
+    for lv in tcb_info["tcbLevels"]:
+        sc = comps(lv, "sgxtcbcomponents")
+        if not (all(ext["tcb_comps"][i] >= sc[i] for i in range(16)) and
+                ext["pcesvn"] >= lv["tcb"]["pcesvn"]):
+            continue
+        if sgx_level is None:
+            sgx_level = lv
+        tc = comps(lv, "tdxtcbcomponents")
+        if all(svn[i] >= tc[i] for i in range(start, 16)):
+            tdx_level = lv
+            break
+    if tdx_level is None:
+        fail("tcb", "TCB level not supported: no TCB level matches the PCK's components, "
+                    "PCESVN and the TD's TEE_TCB_SVN")
+    sgx_status = sgx_level["tcbStatus"]
+    status = converge_module(tdx_level["tcbStatus"], module_status)
+    if "tee_tcb_svn2" in td and status != "Revoked":
+        status = relaunch(tcb_info, td["tee_tcb_svn2"], sgx_status, status, module_status,
+                          qe_status)
+    return status, sgx_status, tdx_level["tcbStatus"], module_status, \
+        tdx_level.get("advisoryIDs", []) + module_adv
+
+
+def relaunch(tcb_info, svn2, sgx_status, tdx_status, module_status, qe_status):
+    """QVL TDRelaunchCheck: would the TD be up to date after a relaunch?"""
+    if qe_status in ("OutOfDate", "Revoked"):
+        return tdx_status
+    if sgx_status not in ("UpToDate", "SWHardeningNeeded", "ConfigurationNeeded",
+                          "ConfigurationAndSWHardeningNeeded"):
+        return tdx_status
+    if tdx_status not in ("OutOfDate", "OutOfDateConfigurationNeeded") or \
+            module_status != "OutOfDate":
+        return tdx_status
+    latest = comps(tcb_info["tcbLevels"][0], "tdxtcbcomponents")
+    if svn2[1] == 0:
+        reach = svn2[0] >= latest[0] and svn2[2] >= latest[2]
+    else:
+        m = find_module(tcb_info, svn2[1])
+        if m is None:
+            fail("tdx_module", f"no TDX module identity TDX_{svn2[1]:02X} for the relaunch")
+        reach = svn2[0] >= m["tcbLevels"][0]["tcb"]["isvsvn"] and svn2[2] >= latest[2]
+    if not reach:
+        return tdx_status
+    if config_needed(sgx_status) or config_needed(tdx_status):
+        return "TDRelaunchAdvisedConfigurationNeeded"
+    return "TDRelaunchAdvised"
+
+
+def td_policy(td, allow_debug, allow_sept_ve, allow_service_td):
+    attr = int.from_bytes(td["td_attributes"], "little")
+    if attr & 1 and not allow_debug:
+        fail("td_policy", "debug TD")
+    if not attr >> 28 & 1 and not allow_sept_ve:
+        fail("td_policy", "SEPT_VE_DISABLE clear")
+    if any(td.get("mrservicetd", b"")) and not allow_service_td:
+        fail("td_policy", "bound to a service TD (MRSERVICETD non-zero)")
+
+
+def td_facts(td):
+    out = {k: td[k].hex() for k in ("tee_tcb_svn", "mrseam", "mrsignerseam", "seam_attributes",
+                                   "td_attributes", "xfam", "mrtd", "mrconfigid", "mrowner",
+                                   "mrownerconfig", "report_data")}
+    out["rtmr"] = [r.hex() for r in td["rtmr"]]
+    for k in ("tee_tcb_svn2", "mrservicetd"):
+        if k in td:
+            out[k] = td[k].hex()
+    return out
+
+
 # ---- inputs ----------------------------------------------------------------------
 
 def read_opt(path):
@@ -509,7 +702,7 @@ def inputs_from_evidence(path):
 
 def check_quote_signatures(q, leaf):
     if not ecdsa_verify(raw_pubkey(q["attest_key"]), raw_sig_to_der(q["signature"]),
-                        q["header"] + q["body"]["raw"]):
+                        q["signed"]):
         fail("signature", "quote: ECDSA signature by the attestation key does not verify")
     if not ecdsa_verify(leaf.public_key(), raw_sig_to_der(q["qe_report_sig"]),
                         q["qe_report"]["raw"]):
@@ -521,8 +714,14 @@ def check_quote_signatures(q, leaf):
 
 
 def quote_facts(q, ext, ca):
+    if q["tee"] == "TDX":
+        return {"tee": "TDX", "version": q["version"], "body_type": q["body_type"],
+                "td": td_facts(q["td"]), "debug": bool(q["td"]["td_attributes"][0] & 1),
+                "fmspc": ext["fmspc"].hex(), "pce_id": ext["pceid"].hex(), "ca": ca,
+                "trailing_bytes": q["trailing"]}
     body = q["body"]
     return {
+        "tee": "SGX", "version": q["version"],
         "mrenclave": body["mrenclave"].hex(),
         "mrsigner": body["mrsigner"].hex(),
         "isvprodid": body["isvprodid"],
@@ -536,9 +735,10 @@ def quote_facts(q, ext, ca):
     }
 
 
-def verify(inp, now, accept_expired=False, allow_missing_crl=False, quote_only=False):
+def verify(inp, now, accept_expired=False, allow_missing_crl=False, quote_only=False,
+           strict=False, td_allow=(False, False, False)):
     soft = []
-    q = parse_quote(inp["quote"])
+    q = parse_quote(inp["quote"], strict)
 
     # PCK chain: leaf, intermediate (Platform or Processor CA), root.
     chain = load_pem_chain(q["pck_chain_pem"], "PCK chain")
@@ -555,6 +755,8 @@ def verify(inp, now, accept_expired=False, allow_missing_crl=False, quote_only=F
     ca_cn = cn(inter.subject)
     ca = {"Intel SGX PCK Platform CA": "platform",
           "Intel SGX PCK Processor CA": "processor"}.get(ca_cn)
+    if SIM["root"] and ca_cn == SIM_NAMES["ca"]:
+        ca = "platform"
     if ca is None:
         fail("pck", f"PCK intermediate CA: unexpected subject CN {ca_cn!r}")
     ext = parse_sgx_ext(leaf)
@@ -600,20 +802,24 @@ def verify(inp, now, accept_expired=False, allow_missing_crl=False, quote_only=F
     if soft and not accept_expired:
         fail("expired", "collateral expired: " + "; ".join(soft))
 
-    # TCB info against the PCK.
-    if tcb_info.get("version") not in (2, 3) or tcb_info.get("id", "SGX") != "SGX":
-        fail("tcb", f"TCB info: expected SGX TCB info v2 or v3, got id {tcb_info.get('id')} "
+    # TCB info against the PCK, for the quote's TEE.
+    want_id = "TDX" if q["tee"] == "TDX" else "SGX"
+    if tcb_info.get("version") not in (2, 3) or tcb_info.get("id", "SGX") != want_id or \
+            (want_id == "TDX" and tcb_info.get("version") != 3):
+        fail("tcb", f"TCB info: expected {want_id} TCB info, got id {tcb_info.get('id')} "
                     f"version {tcb_info.get('version')}")
     if tcb_info["fmspc"].lower() != ext["fmspc"].hex():
         fail("tcb", f"FMSPC: PCK has {ext['fmspc'].hex()}, TCB info {tcb_info['fmspc']}")
     if tcb_info["pceId"].lower() != ext["pceid"].hex():
         fail("tcb", f"PCE-ID: PCK has {ext['pceid'].hex()}, TCB info {tcb_info['pceId']}")
-    level = tcb_level(tcb_info, ext)
+    level = tcb_level(tcb_info, ext) if q["tee"] == "SGX" else None
 
     # QE identity against the QE report.
     qr = q["qe_report"]
-    if qe_id.get("id", "QE") != "QE" or qe_id.get("version") != 2:
-        fail("tcb", f"QE identity: expected QE v2, got {qe_id.get('id')} {qe_id.get('version')}")
+    want_qe = "TD_QE" if q["tee"] == "TDX" else "QE"
+    if qe_id.get("id", "QE") != want_qe or qe_id.get("version") != 2:
+        fail("tcb", f"QE identity: expected {want_qe} v2, got {qe_id.get('id')} "
+                    f"{qe_id.get('version')}")
     mask = int(qe_id["miscselectMask"], 16)
     if qr["miscselect"] & mask != int(qe_id["miscselect"], 16) & mask:
         fail("tcb", f"QE MISCSELECT: expected {qe_id['miscselect']} under mask "
@@ -637,8 +843,18 @@ def verify(inp, now, accept_expired=False, allow_missing_crl=False, quote_only=F
     if qe_level is None:
         fail("tcb", f"QE TCB level not supported: ISVSVN {qr['isvsvn']}")
 
-    platform_status = level["tcbStatus"]
     qe_status = qe_level["tcbStatus"]
+    if q["tee"] == "TDX":
+        platform_status, sgx_status, tdx_level_status, module_status, adv = \
+            tdx_tcb(tcb_info, ext, q["td"], qe_status)
+        status = converge(qe_status, platform_status)
+        advisories = sorted(set(adv) | set(qe_level.get("advisoryIDs", [])))
+        td_policy(q["td"], *td_allow)
+        return dict(quote_facts(q, ext, ca), ok=True, status=status, advisories=advisories,
+                    platform_status=platform_status, qe_status=qe_status,
+                    sgx_status=sgx_status, tdx_status=tdx_level_status,
+                    module_status=module_status, expired=soft, missing_crls=missing)
+    platform_status = level["tcbStatus"]
     status = converge(qe_status, platform_status)
     advisories = sorted(set(level.get("advisoryIDs", [])) | set(qe_level.get("advisoryIDs", [])))
 
@@ -689,6 +905,11 @@ def main(argv):
     ap.add_argument("--allow-missing-crl", action="store_true")
     ap.add_argument("--quote-only", action="store_true")
     ap.add_argument("--bench", type=int, default=0)
+    ap.add_argument("--strict", action="store_true")
+    ap.add_argument("--sim-root", help="also trust this (mse-c simulation) root CA, DER")
+    ap.add_argument("--allow-debug-td", action="store_true")
+    ap.add_argument("--allow-sept-ve", action="store_true")
+    ap.add_argument("--allow-service-td", action="store_true")
     a = ap.parse_args(argv)
     if a.quote_only and a.quote and not a.collateral and not a.evidence:
         pass
@@ -696,6 +917,9 @@ def main(argv):
         ap.print_usage(sys.stderr)
         print("verify_ref.py: give --evidence FILE or --collateral DIR", file=sys.stderr)
         return 2
+    if a.sim_root:
+        with open(a.sim_root, "rb") as f:
+            SIM["root"] = hashlib.sha256(f.read()).hexdigest()
     try:
         now = parse_time(a.now) if a.now else datetime.datetime.utcnow()
     except ValueError:
@@ -712,7 +936,8 @@ def main(argv):
     def once(inp):
         # Everything is parsed again from the bytes each time (quote, PEM chains,
         # CRLs, JSON): a verifier without caches, like the C one's figure (b).
-        return verify(inp, now, a.accept_expired, a.allow_missing_crl, a.quote_only)
+        return verify(inp, now, a.accept_expired, a.allow_missing_crl, a.quote_only, a.strict,
+                      (a.allow_debug_td, a.allow_sept_ve, a.allow_service_td))
 
     try:
         inp = load()

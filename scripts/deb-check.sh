@@ -4,37 +4,18 @@
 # there with the installed mse (simulation), calls it through the pinned
 # certificate, and removes the package.
 #   scripts/deb-check.sh PACKAGE.deb          (run by `make deb-check`)
-# The base (mmdebstrap --variant=minbase of this machine's Debian release, from
-# this machine's apt sources) is cached outside the tree, in
-# ${MSE_CACHE:-~/.cache/mse-c}, and made again when older than 7 days.
-# Needs root (chroot, mounts in a private mount namespace) and apt's mirror.
+# The base is cached outside the tree (scripts/chroot-lib.sh). Needs root and
+# apt's mirror.
 set -euo pipefail
 deb=$(readlink -f "$1")
 [ -f "$deb" ] || { echo "deb-check: no package $1" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "deb-check: needs root (chroot)" >&2; exit 2; }
-suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
-cache=${MSE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mse-c}
-base=$cache/debian-$suite-minbase.tar
-mkdir -p "$cache"
-
-if [ ! -s "$base" ] || [ -n "$(find "$base" -mtime +7)" ]; then
-	echo "deb-check: making the base $base (mmdebstrap, about a minute)"
-	sources=()
-	for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list; do
-		[ -s "$f" ] && grep -qv '^\s*#' "$f" && sources+=("$f")
-	done
-	mmdebstrap --quiet --variant=minbase --mode=root --include=ca-certificates \
-		"$suite" "$base.tmp" "${sources[@]}" </dev/null
-	mv "$base.tmp" "$base"
-fi
+. "$(dirname "$0")/chroot-lib.sh"
 
 root=$(mktemp -d /var/tmp/mse-deb-check.XXXXXX)
 trap 'rm -rf --one-file-system "$root"' EXIT
-tar -C "$root" -xf "$base"
+chroot_new "$root"
 cp "$deb" "$root/tmp/"
-# What a container runtime provides: name resolution, and localhost.
-cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
-printf "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" >"$root/etc/hosts"
 
 cat >"$root/tmp/check.sh" <<'EOF'
 #!/bin/bash
@@ -70,12 +51,4 @@ echo "deb-check: installed, deployed and removed"
 EOF
 chmod +x "$root/tmp/check.sh"
 
-# A private mount namespace: /proc and /dev exist for the chroot only, and go
-# away with it whatever happens.
-unshare --mount --fork bash -c '
-	set -e
-	mount -t proc proc "$1/proc"
-	mount --rbind /dev "$1/dev"
-	mount -t tmpfs tmpfs "$1/dev/shm"
-	exec chroot "$1" /tmp/check.sh
-' deb-check "$root"
+chroot_run "$root" /tmp/check.sh

@@ -11,7 +11,9 @@ PKGS="build-essential gcc clang make pkg-config git openssl ca-certificates
 libssl-dev libsodium-dev libjansson-dev libarchive-dev libcurl4-openssl-dev
 libseccomp-dev libpython3.11-dev libcmocka-dev libclang-rt-14-dev
 python3 python3-flask python3-pytest python3-requests python3-nacl
-python3-cryptography curl scdoc man-db dpkg-dev"
+python3-cryptography curl scdoc man-db dpkg-dev
+python3-fastapi python3-starlette python3-quart python3-uvicorn python3-httpx
+python3-websockets python3-h11 libwslay-dev"
 
 for arg in "$@"; do
 	case "$arg" in

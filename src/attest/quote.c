@@ -9,6 +9,9 @@
  * v3 signature data: sig(64) ‖ attest_key(64) ‖ qe_report(384) ‖
  *   qe_report_sig(64) ‖ qe_auth_len u16 ‖ qe_auth ‖ cert_type u16 ‖
  *   cert_len u32 ‖ cert_data
+ * where body is the SGX report body (384), the TD report 1.0 (584) or, in
+ * v5 only, the TD report 1.5 (648). The quote signature covers everything
+ * before sig_data_len (header, descriptor and body).
  * v4/v5 signature data: sig(64) ‖ attest_key(64) ‖ cert_type=6 u16 ‖ len u32 ‖
  *   { qe_report(384) ‖ qe_report_sig(64) ‖ qe_auth_len u16 ‖ qe_auth ‖
  *     cert_type u16 ‖ cert_len u32 ‖ cert_data }
@@ -42,6 +45,43 @@ void mse_quote_report_decode(struct mse_sgx_report *r, const uint8_t raw[MSE_SGX
 	memcpy(r->isv_family_id, raw + MSE_RB_ISVFAMILYID, 16);
 	memcpy(r->report_data, raw + MSE_RB_REPORTDATA, 64);
 	r->raw = raw;
+}
+
+void mse_quote_td_decode(struct mse_td_report *t, const uint8_t *raw, size_t len)
+{
+	memset(t, 0, sizeof(*t));
+	memcpy(t->tee_tcb_svn, raw + MSE_TD_TEE_TCB_SVN, 16);
+	memcpy(t->mr_seam, raw + MSE_TD_MRSEAM, 48);
+	memcpy(t->mr_signer_seam, raw + MSE_TD_MRSIGNERSEAM, 48);
+	memcpy(t->seam_attributes, raw + MSE_TD_SEAM_ATTRIBUTES, 8);
+	memcpy(t->td_attributes, raw + MSE_TD_TD_ATTRIBUTES, 8);
+	memcpy(t->xfam, raw + MSE_TD_XFAM, 8);
+	memcpy(t->mr_td, raw + MSE_TD_MRTD, 48);
+	memcpy(t->mr_config_id, raw + MSE_TD_MRCONFIGID, 48);
+	memcpy(t->mr_owner, raw + MSE_TD_MROWNER, 48);
+	memcpy(t->mr_owner_config, raw + MSE_TD_MROWNERCONFIG, 48);
+	for (int i = 0; i < 4; i++)
+		memcpy(t->rtmr[i], raw + MSE_TD_RTMR0 + i * MSE_TD_MR_SIZE, 48);
+	memcpy(t->report_data, raw + MSE_TD_REPORTDATA, 64);
+	if (len >= MSE_TDX15_REPORT_BODY_SIZE) {
+		t->v15 = 1;
+		memcpy(t->tee_tcb_svn2, raw + MSE_TD_TEE_TCB_SVN2, 16);
+		memcpy(t->mr_service_td, raw + MSE_TD_MRSERVICETD, 48);
+	}
+}
+
+uint64_t mse_quote_td_attributes(const struct mse_td_report *t)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | t->td_attributes[i];
+	return v;
+}
+
+int mse_quote_is_tdx(const struct mse_quote *q)
+{
+	return q->tee_type == MSE_QUOTE_TEE_TDX;
 }
 
 int mse_quote_is_debug(const struct mse_sgx_report *r)
@@ -84,6 +124,7 @@ int mse_quote_parse(struct mse_quote *q, const uint8_t *data, size_t len, unsign
 	struct mse_buf r, sig;
 	const uint8_t *hdr, *body;
 	uint32_t sig_len;
+	size_t bsize;
 
 	memset(q, 0, sizeof(*q));
 	if (len > MSE_QUOTE_MAX_SIZE)
@@ -105,16 +146,9 @@ int mse_quote_parse(struct mse_quote *q, const uint8_t *data, size_t len, unsign
 		mse_err_step(err, "parse");
 		return mse_err_field(err, "header.version", "expected 3, 4 or 5, got %u", q->version);
 	}
-	if (q->tee_type == MSE_QUOTE_TEE_TDX) {
+	if (q->tee_type != MSE_QUOTE_TEE_SGX && q->tee_type != MSE_QUOTE_TEE_TDX) {
 		mse_err_step(err, "parse");
-		return mse_err_field(err, "header.tee_type",
-				     "TDX is not supported yet (quote v%u, tee_type 0x81): only SGX "
-				     "enclaves can be verified",
-				     q->version);
-	}
-	if (q->tee_type != MSE_QUOTE_TEE_SGX) {
-		mse_err_step(err, "parse");
-		return mse_err_field(err, "header.tee_type", "expected 0x00 (SGX), got 0x%x",
+		return mse_err_field(err, "header.tee_type", "expected 0x00 (SGX) or 0x81 (TDX), got 0x%x",
 				     (unsigned)q->tee_type);
 	}
 	if (q->att_key_type != MSE_QUOTE_ATT_KEY_ECDSA_P256) {
@@ -122,29 +156,46 @@ int mse_quote_parse(struct mse_quote *q, const uint8_t *data, size_t len, unsign
 		return mse_err_field(err, "header.att_key_type", "expected 2 (ECDSA-256-with-P-256), got %u",
 				     q->att_key_type);
 	}
+	if (q->tee_type == MSE_QUOTE_TEE_TDX && q->version == 3) {
+		mse_err_step(err, "parse");
+		return mse_err_field(err, "header.version", "TDX quotes are v4 or v5, got 3");
+	}
+	q->body_type = q->tee_type == MSE_QUOTE_TEE_TDX ? MSE_QUOTE_BODY_TD10 : MSE_QUOTE_BODY_SGX;
+	bsize = q->tee_type == MSE_QUOTE_TEE_TDX ? MSE_TDX10_REPORT_BODY_SIZE : MSE_SGX_REPORT_BODY_SIZE;
 	if (q->version == 5) {
-		/* v5: body_type 1 = SGX report body (2/3 are TDX TD reports). */
+		/* v5: body descriptor, type 1 = SGX report, 2 = TD report 1.0, 3 = TD report 1.5. */
 		uint16_t btype;
-		uint32_t bsize;
+		uint32_t dsize;
+		size_t want;
 
-		if (mse_buf_u16le(&r, &btype) != 0 || mse_buf_u32le(&r, &bsize) != 0)
+		if (mse_buf_u16le(&r, &btype) != 0 || mse_buf_u32le(&r, &dsize) != 0)
 			return FAIL(err, "body_descriptor", "truncated: %zu bytes left, need %zu",
-				    mse_buf_remaining(&r), (size_t)6);
-		if (btype != 1) {
+				    mse_buf_remaining(&r), (size_t)MSE_QUOTE_BODY_DESC_SIZE);
+		if (btype < MSE_QUOTE_BODY_SGX || btype > MSE_QUOTE_BODY_TD15) {
 			mse_err_step(err, "parse");
-			return mse_err_field(err, "body_type", "%s (body type %u)",
-					     btype == 2 || btype == 3 ? "TDX is not supported yet"
-								      : "unknown quote body type",
+			return mse_err_field(err, "body_type", "expected 1 (SGX), 2 (TD 1.0) or 3 (TD 1.5), got %u",
 					     btype);
 		}
-		if (bsize != MSE_SGX_REPORT_BODY_SIZE)
-			return FAIL(err, "body_size", "expected %zu, got %zu",
-				    (size_t)MSE_SGX_REPORT_BODY_SIZE, (size_t)bsize);
+		if ((btype == MSE_QUOTE_BODY_SGX) != (q->tee_type == MSE_QUOTE_TEE_SGX)) {
+			mse_err_step(err, "parse");
+			return mse_err_field(err, "body_type", "body type %u does not match tee_type 0x%x", btype,
+					     (unsigned)q->tee_type);
+		}
+		want = btype == MSE_QUOTE_BODY_SGX    ? MSE_SGX_REPORT_BODY_SIZE
+		       : btype == MSE_QUOTE_BODY_TD10 ? MSE_TDX10_REPORT_BODY_SIZE
+						      : MSE_TDX15_REPORT_BODY_SIZE;
+		if (dsize != want)
+			return FAIL(err, "body_size", "expected %zu for body type %u, got %zu", want, btype,
+				    (size_t)dsize);
+		q->body_type = btype;
+		bsize = want;
 	}
-	if (mse_buf_bytes(&r, MSE_SGX_REPORT_BODY_SIZE, &body) != 0)
-		return FAIL(err, "report_body", "truncated: need %zu bytes, %zu left",
-			    (size_t)MSE_SGX_REPORT_BODY_SIZE, mse_buf_remaining(&r));
-	mse_quote_report_decode(&q->body, body);
+	if (mse_buf_bytes(&r, bsize, &body) != 0)
+		return FAIL(err, "report_body", "truncated: need %zu bytes, %zu left", bsize, mse_buf_remaining(&r));
+	if (q->tee_type == MSE_QUOTE_TEE_TDX)
+		mse_quote_td_decode(&q->td, body, bsize);
+	else
+		mse_quote_report_decode(&q->body, body);
 	q->signed_data = data;
 	q->signed_len = r.off;
 

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
+#include <strings.h>
 
 #include "common/hex.h"
 
@@ -18,6 +20,8 @@ static const char *const status_names[MSE_TCB_STATUS_COUNT] = {
 	"OutOfDate",
 	"OutOfDateConfigurationNeeded",
 	"Revoked",
+	"TDRelaunchAdvised",
+	"TDRelaunchAdvisedConfigurationNeeded",
 };
 
 const char *mse_tcb_status_name(enum mse_tcb_status s)
@@ -129,7 +133,9 @@ static int get_status(json_t *o, const char *k, enum mse_tcb_status *s, const ch
 {
 	json_t *j = json_object_get(o, k);
 
-	if (!json_is_string(j) || mse_tcb_status_parse(json_string_value(j), s) != 0)
+	/* The TD relaunch statuses are the verifier's conclusion, never Intel's collateral. */
+	if (!json_is_string(j) || mse_tcb_status_parse(json_string_value(j), s) != 0 ||
+	    *s >= MSE_TCB_TD_RELAUNCH_ADVISED)
 		return JFAIL(err, step, k, "unknown TCB status \"%s\"",
 			     json_is_string(j) ? json_string_value(j) : "(not a string)");
 	return 0;
@@ -178,7 +184,22 @@ static json_t *load_object(const char *json, size_t len, const char *step, const
 	return j;
 }
 
-static int parse_tcb_level(struct mse_tcb_level *L, json_t *lv, int version, struct mse_err *err)
+static int get_components(json_t *tcb, const char *k, uint8_t out[16], struct mse_err *err)
+{
+	json_t *comps = json_object_get(tcb, k);
+	long long v;
+
+	if (!json_is_array(comps) || json_array_size(comps) != 16)
+		return JFAIL(err, "tcb-info", k, "expected an array of 16 components");
+	for (size_t i = 0; i < 16; i++) {
+		if (get_int(json_array_get(comps, i), "svn", 0, 255, &v, "tcb-info", err))
+			return -1;
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+static int parse_tcb_level(struct mse_tcb_level *L, json_t *lv, int version, int tdx, struct mse_err *err)
 {
 	json_t *tcb = json_object_get(lv, "tcb");
 	long long v;
@@ -186,15 +207,9 @@ static int parse_tcb_level(struct mse_tcb_level *L, json_t *lv, int version, str
 	if (!json_is_object(tcb))
 		return JFAIL(err, "tcb-info", "tcbLevels[].tcb", "expected an object");
 	if (version == 3) {
-		json_t *comps = json_object_get(tcb, "sgxtcbcomponents");
-
-		if (!json_is_array(comps) || json_array_size(comps) != 16)
-			return JFAIL(err, "tcb-info", "sgxtcbcomponents", "expected an array of 16 components");
-		for (size_t i = 0; i < 16; i++) {
-			if (get_int(json_array_get(comps, i), "svn", 0, 255, &v, "tcb-info", err))
-				return -1;
-			L->comp[i] = (uint8_t)v;
-		}
+		if (get_components(tcb, "sgxtcbcomponents", L->comp, err) ||
+		    (tdx && get_components(tcb, "tdxtcbcomponents", L->tdx_comp, err)))
+			return -1;
 	} else {
 		for (int i = 0; i < 16; i++) {
 			char k[24];
@@ -214,6 +229,70 @@ static int parse_tcb_level(struct mse_tcb_level *L, json_t *lv, int version, str
 	return get_advisories(lv, &L->advisories, "tcb-info", err);
 }
 
+/* tdxModule / tdxModuleIdentities[] common fields. */
+static int parse_module_id(struct mse_tdx_module *m, json_t *o, const char *what, struct mse_err *err)
+{
+	if (!json_is_object(o))
+		return JFAIL(err, "tcb-info", what, "expected an object");
+	return get_hex(o, "mrsigner", m->mrsigner, 48, "tcb-info", err) ||
+			       get_hex(o, "attributes", m->attributes, 8, "tcb-info", err) ||
+			       get_hex(o, "attributesMask", m->attributes_mask, 8, "tcb-info", err)
+		       ? -1
+		       : 0;
+}
+
+static int parse_tdx_modules(struct mse_tcb_info *out, json_t *j, struct mse_err *err)
+{
+	json_t *ids = json_object_get(j, "tdxModuleIdentities"), *o, *lv;
+	size_t i, k;
+	long long v;
+
+	/* TCB info v3 for TDX always carries the base module (PCS API v4, "TCB Info V3"). */
+	if (parse_module_id(&out->module, json_object_get(j, "tdxModule"), "tdxModule", err))
+		return -1;
+	if (!ids)
+		return 0;
+	if (!json_is_array(ids) || json_array_size(ids) > 256)
+		return JFAIL(err, "tcb-info", "tdxModuleIdentities", "expected an array");
+	if (json_array_size(ids) == 0)
+		return 0;
+	out->modules = calloc(json_array_size(ids), sizeof(*out->modules));
+	if (!out->modules)
+		return JFAIL(err, "tcb-info", "tdxModuleIdentities", "out of memory");
+	json_array_foreach(ids, i, o) {
+		struct mse_tdx_module *m = &out->modules[i];
+		json_t *id = json_object_get(o, "id"), *levels;
+
+		out->nmodules = i + 1;
+		if (parse_module_id(m, o, "tdxModuleIdentities[]", err))
+			return -1;
+		if (!json_is_string(id) || json_string_length(id) == 0 || json_string_length(id) >= sizeof(m->id))
+			return JFAIL(err, "tcb-info", "tdxModuleIdentities[].id", "expected a string like \"TDX_01\"");
+		strcpy(m->id, json_string_value(id));
+		levels = json_object_get(o, "tcbLevels");
+		if (!json_is_array(levels) || json_array_size(levels) == 0 || json_array_size(levels) > 4096)
+			return JFAIL(err, "tcb-info", "tdxModuleIdentities[].tcbLevels", "expected a non-empty array");
+		m->levels = calloc(json_array_size(levels), sizeof(*m->levels));
+		if (!m->levels)
+			return JFAIL(err, "tcb-info", "tdxModuleIdentities[].tcbLevels", "out of memory");
+		json_array_foreach(levels, k, lv) {
+			json_t *tcb = json_object_get(lv, "tcb");
+
+			m->nlevels = k + 1;
+			if (!json_is_object(tcb))
+				return JFAIL(err, "tcb-info", "tdxModuleIdentities[].tcbLevels[].tcb", "expected an object");
+			if (get_int(tcb, "isvsvn", 0, 255, &v, "tcb-info", err))
+				return -1;
+			m->levels[k].isvsvn = (uint8_t)v;
+			if (get_status(lv, "tcbStatus", &m->levels[k].status, "tcb-info", err) ||
+			    get_time(lv, "tcbDate", &m->levels[k].tcb_date, "tcb-info", err) ||
+			    get_advisories(lv, &m->levels[k].advisories, "tcb-info", err))
+				return -1;
+		}
+	}
+	return 0;
+}
+
 int mse_tcb_info_parse(struct mse_tcb_info *out, const char *json, size_t len, struct mse_err *err)
 {
 	json_t *j, *levels, *lv;
@@ -231,16 +310,17 @@ int mse_tcb_info_parse(struct mse_tcb_info *out, const char *json, size_t len, s
 	if (out->version == 3) {
 		json_t *id = json_object_get(j, "id");
 
-		if (!json_is_string(id) || strcmp(json_string_value(id), "SGX") != 0) {
-			JFAIL(err, "tcb-info", "id", "expected \"SGX\", got \"%s\"%s",
-			      json_is_string(id) ? json_string_value(id) : "(none)",
-			      json_is_string(id) && strcmp(json_string_value(id), "TDX") == 0
-				      ? " (TDX is not supported yet)"
-				      : "");
+		if (!json_is_string(id) ||
+		    (strcmp(json_string_value(id), "SGX") != 0 && strcmp(json_string_value(id), "TDX") != 0)) {
+			JFAIL(err, "tcb-info", "id", "expected \"SGX\" or \"TDX\", got \"%s\"",
+			      json_is_string(id) ? json_string_value(id) : "(none)");
 			goto out;
 		}
-		strcpy(out->id, "SGX");
+		strcpy(out->id, json_string_value(id));
+		out->tdx = strcmp(out->id, "TDX") == 0;
 		if (get_int(j, "tcbType", 0, 0, &v, "tcb-info", err))
+			goto out;
+		if (out->tdx && parse_tdx_modules(out, j, err))
 			goto out;
 	}
 	if (get_time(j, "issueDate", &out->issue_date, "tcb-info", err) ||
@@ -266,7 +346,7 @@ int mse_tcb_info_parse(struct mse_tcb_info *out, const char *json, size_t len, s
 			JFAIL(err, "tcb-info", "tcbLevels", "expected objects");
 			goto out;
 		}
-		if (parse_tcb_level(&out->levels[i], lv, out->version, err))
+		if (parse_tcb_level(&out->levels[i], lv, out->version, out->tdx, err))
 			goto out;
 	}
 	ret = 0;
@@ -284,6 +364,12 @@ void mse_tcb_info_free(struct mse_tcb_info *t)
 	for (size_t i = 0; i < t->nlevels; i++)
 		free(t->levels[i].advisories);
 	free(t->levels);
+	for (size_t i = 0; i < t->nmodules; i++) {
+		for (size_t k = 0; k < t->modules[i].nlevels; k++)
+			free(t->modules[i].levels[k].advisories);
+		free(t->modules[i].levels);
+	}
+	free(t->modules);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -303,12 +389,14 @@ int mse_qe_identity_parse(struct mse_qe_identity *out, const char *json, size_t 
 	if (get_int(j, "version", 2, 2, &v, "qe-identity", err))
 		goto out;
 	out->version = 2;
-	if (!json_is_string(id) || strcmp(json_string_value(id), "QE") != 0) {
-		JFAIL(err, "qe-identity", "id", "expected \"QE\", got \"%s\"",
+	/* "QE" for SGX quotes, "TD_QE" for TDX: the verifier matches it to the quote. */
+	if (!json_is_string(id) ||
+	    (strcmp(json_string_value(id), "QE") != 0 && strcmp(json_string_value(id), "TD_QE") != 0)) {
+		JFAIL(err, "qe-identity", "id", "expected \"QE\" or \"TD_QE\", got \"%s\"",
 		      json_is_string(id) ? json_string_value(id) : "(none)");
 		goto out;
 	}
-	strcpy(out->id, "QE");
+	strcpy(out->id, json_string_value(id));
 	if (get_time(j, "issueDate", &out->issue_date, "qe-identity", err) ||
 	    get_time(j, "nextUpdate", &out->next_update, "qe-identity", err) ||
 	    get_int(j, "tcbEvaluationDataNumber", 0, 0x7fffffff, &v, "qe-identity", err))
@@ -464,4 +552,177 @@ enum mse_tcb_status mse_tcb_converge(enum mse_tcb_status platform, enum mse_tcb_
 		}
 	}
 	return platform;
+}
+
+/* ---- TDX ---- */
+
+static int tdx_comps_ok(const struct mse_tcb_level *L, const uint8_t svn[16])
+{
+	/* Bytes 0-1 (module SVN, major version) belong to the module identity when the version is set. */
+	for (int c = svn[1] ? 2 : 0; c < 16; c++)
+		if (svn[c] < L->tdx_comp[c])
+			return 0;
+	return 1;
+}
+
+static void list_u8(char *out, size_t n, const uint8_t *v)
+{
+	out[0] = 0;
+	for (int c = 0; c < 16; c++)
+		snprintf(out + strlen(out), n - strlen(out), "%s%u", c ? "," : "", v[c]);
+}
+
+int mse_tcb_select_tdx(const struct mse_tcb_info *t, const struct mse_pck_info *pck, const uint8_t tee_tcb_svn[16],
+		       size_t *sgx_level, size_t *tdx_level, struct mse_err *err)
+{
+	char a[16 * 4 + 1], b[16 * 4 + 1];
+	int have_sgx = 0;
+
+	for (size_t i = 0; i < t->nlevels; i++) {
+		const struct mse_tcb_level *L = &t->levels[i];
+		int ok = pck->pcesvn >= L->pcesvn;
+
+		for (int c = 0; ok && c < 16; c++)
+			ok = pck->comp_svn[c] >= L->comp[c];
+		if (!ok)
+			continue;
+		if (!have_sgx) {
+			have_sgx = 1;
+			*sgx_level = i;
+		}
+		if (tdx_comps_ok(L, tee_tcb_svn)) {
+			*tdx_level = i;
+			return 0;
+		}
+	}
+	list_u8(a, sizeof(a), pck->comp_svn);
+	list_u8(b, sizeof(b), tee_tcb_svn);
+	mse_err_step(err, "tcb-level");
+	return mse_err_field(err, "tcbLevels",
+			     "TCB level not supported: no level of the TCB info is at or below the platform's "
+			     "(%s; SGX components %s, PCESVN %u, TEE_TCB_SVN %s%s)",
+			     have_sgx ? "the SGX part matches, the TDX components do not" : "no SGX level matches", a,
+			     pck->pcesvn, b, tee_tcb_svn[1] ? ", bytes 0-1 judged by the module identity" : "");
+}
+
+static const struct mse_tdx_module *find_module(const struct mse_tcb_info *t, uint8_t version)
+{
+	char want[16];
+
+	snprintf(want, sizeof(want), "TDX_%02X", version);
+	for (size_t i = 0; i < t->nmodules; i++)
+		if (strcasecmp(t->modules[i].id, want) == 0)
+			return &t->modules[i];
+	return NULL;
+}
+
+int mse_tdx_module_check(const struct mse_tcb_info *t, const struct mse_td_report *td, enum mse_tcb_status *status,
+			 const struct mse_tdx_module **mod_out, size_t *level, struct mse_err *err)
+{
+	const struct mse_tdx_module *m = &t->module;
+	uint8_t version = td->tee_tcb_svn[1], isvsvn = td->tee_tcb_svn[0], masked[8];
+	char a[97], b[97], id[16];
+
+	*mod_out = NULL;
+	*level = 0;
+	if (version) {
+		m = find_module(t, version);
+		if (!m) {
+			snprintf(id, sizeof(id), "TDX_%02X", version);
+			mse_err_step(err, "tdx-module");
+			return mse_err_field(err, "tdxModuleIdentities",
+					     "no identity \"%s\" for the TDX module of major version %u (TEE_TCB_SVN[1])",
+					     id, version);
+		}
+		*mod_out = m;
+	}
+	snprintf(id, sizeof(id), "%s", version ? m->id : "tdxModule");
+	if (CRYPTO_memcmp(m->mrsigner, td->mr_signer_seam, 48) != 0) {
+		hexs(a, sizeof(a), m->mrsigner, 48);
+		hexs(b, sizeof(b), td->mr_signer_seam, 48);
+		mse_err_step(err, "tdx-module");
+		return mse_err_expect(err, version ? "mrsignerseam (tdxModuleIdentities)" : "mrsignerseam (tdxModule)", a,
+				      b);
+	}
+	for (int i = 0; i < 8; i++)
+		masked[i] = td->seam_attributes[i] & m->attributes_mask[i];
+	if (memcmp(masked, m->attributes, 8) != 0) {
+		hexs(a, sizeof(a), m->attributes, 8);
+		hexs(b, sizeof(b), masked, 8);
+		mse_err_step(err, "tdx-module");
+		return mse_err_expect(err, "seam_attributes (masked)", a, b);
+	}
+	if (!version) {
+		*status = MSE_TCB_UP_TO_DATE;
+		return 0;
+	}
+	for (size_t i = 0; i < m->nlevels; i++)
+		if (isvsvn >= m->levels[i].isvsvn) {
+			*status = m->levels[i].status;
+			*level = i;
+			return 0;
+		}
+	mse_err_step(err, "tdx-module");
+	return mse_err_field(err, id, "TCB level not supported: the TDX module's SVN %u is below every level of %s",
+			     isvsvn, id);
+}
+
+enum mse_tcb_status mse_tdx_converge_module(enum mse_tcb_status tdx, enum mse_tcb_status module)
+{
+	if (module == MSE_TCB_OUT_OF_DATE) {
+		if (tdx == MSE_TCB_UP_TO_DATE || tdx == MSE_TCB_SW_HARDENING_NEEDED)
+			return MSE_TCB_OUT_OF_DATE;
+		if (tdx == MSE_TCB_CONFIGURATION_NEEDED || tdx == MSE_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED)
+			return MSE_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED;
+	}
+	if (module == MSE_TCB_REVOKED)
+		return MSE_TCB_REVOKED;
+	return tdx;
+}
+
+static int config_needed(enum mse_tcb_status s)
+{
+	return s == MSE_TCB_CONFIGURATION_NEEDED || s == MSE_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED ||
+	       s == MSE_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED ||
+	       s == MSE_TCB_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED;
+}
+
+int mse_tdx_relaunch(const struct mse_tcb_info *t, const struct mse_td_report *td, enum mse_tcb_status sgx,
+		     enum mse_tcb_status tdx, enum mse_tcb_status module, enum mse_tcb_status qe,
+		     enum mse_tcb_status *out, struct mse_err *err)
+{
+	const uint8_t *svn2 = td->tee_tcb_svn2;
+	const struct mse_tcb_level *latest;
+	int reach;
+
+	*out = tdx;
+	if (!td->v15 || t->nlevels == 0)
+		return 0;
+	if (qe == MSE_TCB_OUT_OF_DATE || qe == MSE_TCB_REVOKED)
+		return 0;
+	if (sgx != MSE_TCB_UP_TO_DATE && sgx != MSE_TCB_SW_HARDENING_NEEDED && sgx != MSE_TCB_CONFIGURATION_NEEDED &&
+	    sgx != MSE_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED)
+		return 0;
+	if ((tdx != MSE_TCB_OUT_OF_DATE && tdx != MSE_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED) ||
+	    module != MSE_TCB_OUT_OF_DATE)
+		return 0;
+	latest = &t->levels[0]; /* levels are listed newest first */
+	if (svn2[1] == 0) {
+		reach = svn2[0] >= latest->tdx_comp[0] && svn2[2] >= latest->tdx_comp[2];
+	} else {
+		const struct mse_tdx_module *m = find_module(t, svn2[1]);
+
+		if (!m) {
+			mse_err_step(err, "tdx-module");
+			return mse_err_field(err, "tdxModuleIdentities",
+					     "no identity \"TDX_%02X\" for the module a relaunch would get "
+					     "(TEE_TCB_SVN2[1])",
+					     svn2[1]);
+		}
+		reach = m->nlevels && svn2[0] >= m->levels[0].isvsvn && svn2[2] >= latest->tdx_comp[2];
+	}
+	if (reach)
+		*out = config_needed(sgx) || config_needed(tdx) ? MSE_TCB_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED
+							       : MSE_TCB_TD_RELAUNCH_ADVISED;
+	return 0;
 }

@@ -35,6 +35,9 @@ enum mse_tcb_status {
 	MSE_TCB_OUT_OF_DATE,
 	MSE_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED,
 	MSE_TCB_REVOKED,
+	/* TDX with TD report 1.5 only: computed by the verifier, never in collateral. */
+	MSE_TCB_TD_RELAUNCH_ADVISED,
+	MSE_TCB_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED,
 	MSE_TCB_STATUS_COUNT
 };
 
@@ -50,15 +53,36 @@ void mse_tcb_format_time(time_t t, char out[32]);
 
 struct mse_tcb_level {
 	uint8_t comp[16];
+	uint8_t tdx_comp[16]; /* TDX TCB info: tdxtcbcomponents[].svn */
 	uint16_t pcesvn;
 	enum mse_tcb_status status;
 	time_t tcb_date;
 	char *advisories; /* "INTEL-SA-00586,INTEL-SA-00614" or "" (owned) */
 };
 
+/* A TDX module identity (TCB info v3 "tdxModuleIdentities"), or the base "tdxModule". */
+struct mse_tdx_module_level {
+	uint8_t isvsvn;
+	enum mse_tcb_status status;
+	time_t tcb_date;
+	char *advisories; /* owned */
+};
+
+struct mse_tdx_module {
+	char id[16];                 /* "TDX_01", as written; "" for the base tdxModule */
+	uint8_t mrsigner[48];
+	uint8_t attributes[8], attributes_mask[8];
+	size_t nlevels;
+	struct mse_tdx_module_level *levels; /* owned; none for the base tdxModule */
+};
+
 struct mse_tcb_info {
 	int version;  /* 2 or 3 */
-	char id[8];   /* "SGX" (v3), "" for v2 */
+	char id[8];   /* "SGX" or "TDX" (v3), "" for v2 */
+	int tdx;      /* id "TDX": levels carry tdx_comp, the module fields below are set */
+	struct mse_tdx_module module;      /* tdxModule */
+	size_t nmodules;
+	struct mse_tdx_module *modules;    /* tdxModuleIdentities (owned, may be 0) */
 	time_t issue_date, next_update;
 	uint8_t fmspc[6];
 	uint8_t pceid[2];
@@ -76,7 +100,7 @@ struct mse_qe_level {
 
 struct mse_qe_identity {
 	int version;
-	char id[8]; /* "QE" */
+	char id[8]; /* "QE" (SGX) or "TD_QE" (TDX) */
 	time_t issue_date, next_update;
 	int eval_num;
 	uint32_t miscselect, miscselect_mask;
@@ -116,5 +140,46 @@ int mse_qe_identity_match(const struct mse_qe_identity *q, const struct mse_sgx_
 
 /* Converges the platform status with the QE's (QVL's rules, see above). */
 enum mse_tcb_status mse_tcb_converge(enum mse_tcb_status platform, enum mse_tcb_status qe);
+
+/*
+ * TDX TCB level selection (QVL TcbLevelCheck "matchTcbLevels"): the SGX
+ * level is the first whose SGX components and PCESVN are <= the PCK's; the
+ * TDX level the first that also has every TDX component <= tee_tcb_svn,
+ * where bytes 0 and 1 (module SVN and major version) are skipped when the
+ * module's major version tee_tcb_svn[1] is non-zero (those are judged by
+ * the module identity instead). Step "tcb-level", "TCB level not supported".
+ */
+int mse_tcb_select_tdx(const struct mse_tcb_info *t, const struct mse_pck_info *pck, const uint8_t tee_tcb_svn[16],
+		       size_t *sgx_level, size_t *tdx_level, struct mse_err *err) MSE_MUST_CHECK;
+
+/*
+ * The TDX module: for major version tee_tcb_svn[1] = 0 the base tdxModule,
+ * else the tdxModuleIdentities entry "TDX_%02X" (case-insensitive); its
+ * MRSIGNER must equal MRSIGNERSEAM and SEAMATTRIBUTES & attributesMask its
+ * attributes (step "tdx-module", expected vs actual). *status is the
+ * module's TCB status: UpToDate for major version 0, else that of the first
+ * identity level whose isvsvn <= tee_tcb_svn[0] ("TCB level not supported"
+ * if none). *mod is the identity used (NULL for the base module), *level
+ * the index of its level.
+ */
+int mse_tdx_module_check(const struct mse_tcb_info *t, const struct mse_td_report *td, enum mse_tcb_status *status,
+			 const struct mse_tdx_module **mod, size_t *level, struct mse_err *err) MSE_MUST_CHECK;
+
+/* QVL convergeTcbStatusWithTdxModuleStatus: module OutOfDate degrades, Revoked revokes. */
+enum mse_tcb_status mse_tdx_converge_module(enum mse_tcb_status tdx, enum mse_tcb_status module);
+
+/*
+ * QVL TDRelaunchCheck for TD report 1.5: when the QE is current, the SGX
+ * status is not OutOfDate/Revoked, the TDX status and the module status are
+ * OutOfDate, and tee_tcb_svn2 (the module the TD would get on relaunch)
+ * reaches the latest TCB level's TDX component 2 and the latest module
+ * level (component 0 of that level when tee_tcb_svn2[1] = 0), the status
+ * becomes TDRelaunchAdvised (…ConfigurationNeeded when SGX or TDX needs
+ * configuration). Otherwise tdx is returned unchanged. -1 (step
+ * "tdx-module") when tee_tcb_svn2 names a module absent from the TCB info.
+ */
+int mse_tdx_relaunch(const struct mse_tcb_info *t, const struct mse_td_report *td, enum mse_tcb_status sgx,
+		     enum mse_tcb_status tdx, enum mse_tcb_status module, enum mse_tcb_status qe,
+		     enum mse_tcb_status *out, struct mse_err *err) MSE_MUST_CHECK;
 
 #endif

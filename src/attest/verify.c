@@ -29,6 +29,7 @@
 static const char *const step_names[MSE_STEP_COUNT] = {
 	"parse",      "pck-chain",  "pck",       "crl",       "tcb-info",        "qe-identity", "qe-report",
 	"qe-binding", "quote-signature", "tcb-level", "enclave", "measurement", "tcb-status", "binding",
+	"tdx-module", "td-attributes",
 };
 
 const char *mse_verify_step_name(enum mse_verify_step s)
@@ -633,6 +634,52 @@ static void sort_advisories(struct mse_verify_result *r)
 		off += (size_t)snprintf(r->advisories + off, sizeof(r->advisories) - off, "%s%s", i ? "," : "", items[i]);
 }
 
+/* [quote-signature] header ‖ [v5 descriptor ‖] body by the attestation key. */
+static int quote_signature(struct vctx *v, const struct mse_quote *q, EVP_PKEY *attest)
+{
+	if (!ecdsa_verify(attest, q->signed_data, q->signed_len, q->sig))
+		return FAILF(v, MSE_STEP_QUOTE_SIGNATURE, "signature",
+			     "the quote's ECDSA signature over header and %s (%zu bytes) does not verify with the "
+			     "attestation key",
+			     mse_quote_is_tdx(q) ? "TD report" : "report body", q->signed_len);
+	v->res->steps[MSE_STEP_QUOTE_SIGNATURE] = MSE_STEP_OK;
+	return 0;
+}
+
+/*
+ * [tdx-module] and [tcb-level] for a TDX quote (QVL TcbLevelCheck
+ * "checkTcbLevel", TdxModuleCheck, TDRelaunchCheck). The QE's status is
+ * merged by the caller, as for SGX.
+ */
+static int tdx_tcb(struct vctx *v, const struct mse_quote *q, const struct mse_tcb_info *ti)
+{
+	struct mse_verify_result *r = v->res;
+	const struct mse_tdx_module *mod;
+	enum mse_tcb_status module, tdx;
+	size_t mlvl, sl, tl;
+
+	if (mse_tdx_module_check(ti, &q->td, &module, &mod, &mlvl, v->err))
+		return step_fail(v, MSE_STEP_TDX_MODULE);
+	r->module_status = module;
+	snprintf(r->tdx_module_id, sizeof(r->tdx_module_id), "%s", mod ? mod->id : "tdxModule");
+	r->steps[MSE_STEP_TDX_MODULE] = module == MSE_TCB_UP_TO_DATE ? MSE_STEP_OK : MSE_STEP_WARN;
+	if (mse_tcb_select_tdx(ti, &r->pck, q->td.tee_tcb_svn, &sl, &tl, v->err))
+		return step_fail(v, MSE_STEP_TCB_LEVEL);
+	r->sgx_status = ti->levels[sl].status;
+	r->tdx_level_status = ti->levels[tl].status;
+	tdx = mse_tdx_converge_module(r->tdx_level_status, module);
+	if (q->td.v15 && tdx != MSE_TCB_REVOKED) {
+		r->relaunch_checked = 1;
+		if (mse_tdx_relaunch(ti, &q->td, r->sgx_status, tdx, module, r->qe_status, &tdx, v->err))
+			return step_fail(v, MSE_STEP_TDX_MODULE);
+	}
+	r->platform_status = tdx;
+	add_advisories(r, ti->levels[tl].advisories);
+	if (mod && mlvl < mod->nlevels)
+		add_advisories(r, mod->levels[mlvl].advisories);
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* the platform part: everything that is the same for every quote of one
  * platform (QE, PCK, collateral). */
@@ -667,6 +714,13 @@ static int verify_platform(struct vctx *v, const struct mse_quote *q, const stru
 		step_fail(v, MSE_STEP_TCB_INFO);
 		goto out;
 	}
+	/* QVL 4.1.2.4.9: the TCB info is for the quote's TEE. */
+	if (mse_quote_is_tdx(q) != ti.tdx) {
+		step_fail(v, MSE_STEP_TCB_INFO);
+		mse_err_expect(v->err, "id", mse_quote_is_tdx(q) ? "\"TDX\" (TCB info v3 for a TDX quote)" : "\"SGX\" or v2",
+			       ti.tdx ? "\"TDX\" (a TDX TCB info for an SGX quote)" : ti.version == 3 ? "\"SGX\"" : "v2 (no id)");
+		goto out;
+	}
 	if (memcmp(ti.fmspc, r->pck.fmspc, 6) != 0 || memcmp(ti.pceid, r->pck.pceid, 2) != 0) {
 		char a[32], b[32];
 
@@ -693,6 +747,12 @@ static int verify_platform(struct vctx *v, const struct mse_quote *q, const stru
 		goto out;
 	if (mse_qe_identity_parse(&qi, qspan.p, qspan.len, v->err)) {
 		step_fail(v, MSE_STEP_QE_IDENTITY);
+		goto out;
+	}
+	/* QVL 4.1.2.4.14: "TD_QE" for a TDX quote, "QE" for SGX. */
+	if (strcmp(qi.id, mse_quote_is_tdx(q) ? "TD_QE" : "QE") != 0) {
+		step_fail(v, MSE_STEP_QE_IDENTITY);
+		mse_err_expect(v->err, "id", mse_quote_is_tdx(q) ? "\"TD_QE\" (TDX quote)" : "\"QE\" (SGX quote)", qi.id);
 		goto out;
 	}
 	if (window(v, MSE_STEP_QE_IDENTITY, "QE identity", qi.issue_date, qi.next_update, 0))
@@ -759,25 +819,33 @@ static int verify_platform(struct vctx *v, const struct mse_quote *q, const stru
 	if (r->steps[MSE_STEP_QE_IDENTITY] == MSE_STEP_NOT_RUN)
 		r->steps[MSE_STEP_QE_IDENTITY] = MSE_STEP_OK;
 
-	/* [tcb-level] */
-	if (mse_tcb_select(&ti, &r->pck, &lvl, v->err)) {
-		step_fail(v, MSE_STEP_TCB_LEVEL);
-		goto out;
-	}
-	r->platform_status = ti.levels[lvl].status;
-	add_advisories(r, ti.levels[lvl].advisories);
-	sort_advisories(r);
-	r->status = mse_tcb_converge(r->platform_status, r->qe_status);
-	r->steps[MSE_STEP_TCB_LEVEL] = MSE_STEP_OK;
-
 	attest = raw_p256_key(q->attest_key);
 	if (!attest) {
 		FAILF(v, MSE_STEP_QUOTE_SIGNATURE, "attest_key", "not a valid P-256 point");
 		goto out;
 	}
+	if (mse_quote_is_tdx(q)) {
+		/* QVL 4.1.2.4.16 before 4.1.2.4.17: the TD report is signed before it is evaluated. */
+		if (quote_signature(v, q, attest) || tdx_tcb(v, q, &ti))
+			goto out;
+	} else {
+		/* [tcb-level] */
+		if (mse_tcb_select(&ti, &r->pck, &lvl, v->err)) {
+			step_fail(v, MSE_STEP_TCB_LEVEL);
+			goto out;
+		}
+		r->platform_status = ti.levels[lvl].status;
+		add_advisories(r, ti.levels[lvl].advisories);
+	}
+	sort_advisories(r);
+	r->status = mse_tcb_converge(r->platform_status, r->qe_status);
+	r->steps[MSE_STEP_TCB_LEVEL] = MSE_STEP_OK;
+
 	*attest_out = attest;
 	ret = 0;
 out:
+	if (ret)
+		EVP_PKEY_free(attest);
 	X509_free(tcb_signer);
 	X509_free(qe_signer);
 	mse_tcb_info_free(&ti);
@@ -816,20 +884,90 @@ static void platform_key(const struct mse_verify_policy *pol, const struct mse_q
 	EVP_DigestUpdate(sc, q->qe_report_sig, sizeof(q->qe_report_sig));
 	EVP_DigestUpdate(sc, q->qe_auth, q->qe_auth_len);
 	EVP_DigestUpdate(sc, q->attest_key, sizeof(q->attest_key));
+	if (mse_quote_is_tdx(q)) {
+		/* The TDX evaluation also reads the module and its SVNs: same platform, same values. */
+		EVP_DigestUpdate(sc, "tdx", 3);
+		EVP_DigestUpdate(sc, q->td.tee_tcb_svn, 16);
+		EVP_DigestUpdate(sc, &q->td.v15, sizeof(q->td.v15));
+		EVP_DigestUpdate(sc, q->td.tee_tcb_svn2, 16);
+		EVP_DigestUpdate(sc, q->td.mr_signer_seam, 48);
+		EVP_DigestUpdate(sc, q->td.seam_attributes, 8);
+	}
 	EVP_DigestFinal_ex(sc, key, NULL);
 	EVP_MD_CTX_free(sc);
 }
 
-static int measure_eq(struct vctx *v, const char *field, const uint8_t *want, const uint8_t *got)
+/* Measurements are compared in constant time (they may be policy secrets of a verifier service). */
+static int tdx_policy_given(const struct mse_verify_policy *pol)
 {
-	char a[65], b[65];
+	return pol->mrtd || pol->rtmr[0] || pol->rtmr[1] || pol->rtmr[2] || pol->rtmr[3] || pol->mrconfigid ||
+	       pol->mrowner || pol->mrseam;
+}
 
-	if (!want || memcmp(want, got, 32) == 0)
+static int measure_eqn(struct vctx *v, const char *field, const uint8_t *want, const uint8_t *got, size_t n)
+{
+	char a[97], b[97];
+
+	if (!want || CRYPTO_memcmp(want, got, n) == 0)
 		return 0;
-	hexs(a, sizeof(a), want, 32);
-	hexs(b, sizeof(b), got, 32);
+	hexs(a, sizeof(a), want, n);
+	hexs(b, sizeof(b), got, n);
 	step_fail(v, MSE_STEP_MEASUREMENT);
 	return mse_err_expect(v->err, field, a, b);
+}
+
+static int measure_eq(struct vctx *v, const char *field, const uint8_t *want, const uint8_t *got)
+{
+	return measure_eqn(v, field, want, got, 32);
+}
+
+/* [td-attributes] then [measurement] for a TD: run after [tcb-status]. */
+static int td_policy(struct vctx *v, const struct mse_td_report *td)
+{
+	const struct mse_verify_policy *pol = v->pol;
+	uint64_t attr = mse_quote_td_attributes(td);
+	static const uint8_t zero[48];
+	char name[16], b[97];
+
+	if ((attr & MSE_TD_ATTR_DEBUG) && !pol->allow_debug_td) {
+		step_fail(v, MSE_STEP_TD_ATTRIBUTES);
+		return mse_err_expect(v->err, "td_attributes.DEBUG", "0 (production TD; --allow-debug-td accepts it)",
+				      "1 (debug TD: the host can read and change its memory)");
+	}
+	if (!(attr & MSE_TD_ATTR_SEPT_VE_DISABLE) && !pol->allow_sept_ve) {
+		step_fail(v, MSE_STEP_TD_ATTRIBUTES);
+		return mse_err_expect(v->err, "td_attributes.SEPT_VE_DISABLE",
+				      "1 (EPT violations on pending pages not delivered to the TD as #VE; "
+				      "--allow-sept-ve accepts 0)",
+				      "0 (the host can inject #VE through pending pages)");
+	}
+	if (td->v15 && CRYPTO_memcmp(td->mr_service_td, zero, 48) != 0 && !pol->allow_service_td) {
+		hexs(b, sizeof(b), td->mr_service_td, 48);
+		step_fail(v, MSE_STEP_TD_ATTRIBUTES);
+		return mse_err_expect(v->err, "mr_service_td", "all zeros (no service TD bound; --allow-service-td accepts one)",
+				      b);
+	}
+	v->res->steps[MSE_STEP_TD_ATTRIBUTES] =
+		(attr & MSE_TD_ATTR_DEBUG) || !(attr & MSE_TD_ATTR_SEPT_VE_DISABLE) ||
+				(td->v15 && CRYPTO_memcmp(td->mr_service_td, zero, 48) != 0)
+			? MSE_STEP_WARN
+			: MSE_STEP_OK;
+	if (pol->mrenclave || pol->mrsigner || pol->check_isvprodid || pol->check_min_isvsvn)
+		return FAILF(v, MSE_STEP_MEASUREMENT, pol->mrenclave ? "mrenclave" : pol->mrsigner ? "mrsigner" : "isvprodid",
+			     "an SGX enclave identity was expected, but the quote is a TDX TD quote");
+	if (measure_eqn(v, "mrtd", pol->mrtd, td->mr_td, 48))
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "rtmr%d", i);
+		if (measure_eqn(v, name, pol->rtmr[i], td->rtmr[i], 48))
+			return -1;
+	}
+	if (measure_eqn(v, "mrconfigid", pol->mrconfigid, td->mr_config_id, 48) ||
+	    measure_eqn(v, "mrowner", pol->mrowner, td->mr_owner, 48) ||
+	    measure_eqn(v, "mrseam", pol->mrseam, td->mr_seam, 48))
+		return -1;
+	v->res->steps[MSE_STEP_MEASUREMENT] = tdx_policy_given(pol) ? MSE_STEP_OK : MSE_STEP_NOT_CHECKED;
+	return 0;
 }
 
 static void status_list(unsigned mask, char *out, size_t n)
@@ -840,6 +978,26 @@ static void status_list(unsigned mask, char *out, size_t n)
 	for (int s = 1; s < MSE_TCB_STATUS_COUNT; s++)
 		if (mask & MSE_TCB_MASK(s))
 			off += (size_t)snprintf(out + off, n - off, "%s%s", off ? "," : "", mse_tcb_status_name(s));
+}
+
+/* [tcb-status] the converged status is in the accepted set (default: UpToDate only). */
+static int tcb_status_check(struct vctx *v)
+{
+	struct mse_verify_result *res = v->res;
+	unsigned mask = v->pol->accept_status ? v->pol->accept_status : MSE_TCB_MASK(MSE_TCB_UP_TO_DATE);
+	char acc[256];
+
+	if (!(mask & MSE_TCB_MASK(res->status))) {
+		status_list(mask, acc, sizeof(acc));
+		return FAILF(v, MSE_STEP_TCB_STATUS, "tcbStatus",
+			     "expected one of %s, got %s (platform %s, QE %s; advisories: %s); "
+			     "--accept-tcb-status %s accepts it",
+			     acc, mse_tcb_status_name(res->status), mse_tcb_status_name(res->platform_status),
+			     mse_tcb_status_name(res->qe_status), res->advisories[0] ? res->advisories : "none",
+			     mse_tcb_status_name(res->status));
+	}
+	res->steps[MSE_STEP_TCB_STATUS] = res->status == MSE_TCB_UP_TO_DATE ? MSE_STEP_OK : MSE_STEP_WARN;
+	return 0;
 }
 
 int mse_verify_quote(const uint8_t *quote, size_t len, const struct mse_collateral *coll,
@@ -862,6 +1020,9 @@ int mse_verify_quote(const uint8_t *quote, size_t len, const struct mse_collater
 	res->quote_version = q.version;
 	res->report = q.body;
 	res->report.raw = NULL;
+	res->tdx = mse_quote_is_tdx(&q);
+	res->body_type = q.body_type;
+	res->td = q.td;
 	res->trailing = q.trailing;
 	if (q.trailing) {
 		char t[48];
@@ -897,12 +1058,20 @@ int mse_verify_quote(const uint8_t *quote, size_t len, const struct mse_collater
 
 		memcpy(notes, res->notes, sizeof(notes));
 		res->pck = hit->base.pck;
+		res->sgx_status = hit->base.sgx_status;
+		res->tdx_level_status = hit->base.tdx_level_status;
+		res->module_status = hit->base.module_status;
+		res->relaunch_checked = hit->base.relaunch_checked;
+		memcpy(res->tdx_module_id, hit->base.tdx_module_id, sizeof(res->tdx_module_id));
+		res->steps[MSE_STEP_TDX_MODULE] = hit->base.steps[MSE_STEP_TDX_MODULE];
 		res->platform_status = hit->base.platform_status;
 		res->qe_status = hit->base.qe_status;
 		res->status = hit->base.status;
 		memcpy(res->advisories, hit->base.advisories, sizeof(res->advisories));
 		for (int s = MSE_STEP_PCK_CHAIN; s <= MSE_STEP_TCB_LEVEL; s++)
 			res->steps[s] = hit->base.steps[s];
+		/* The quote's own signature is never taken from the cache. */
+		res->steps[MSE_STEP_QUOTE_SIGNATURE] = MSE_STEP_NOT_RUN;
 		res->flags = keep | hit->base.flags | MSE_VERIFY_F_CACHED;
 		memcpy(res->notes, notes, sizeof(notes));
 		attest = hit->attest;
@@ -921,18 +1090,30 @@ int mse_verify_quote(const uint8_t *quote, size_t len, const struct mse_collater
 			e->base = *res;
 			/* Per-quote facts are not part of the platform's entry. */
 			e->base.flags &= ~(MSE_VERIFY_F_TRAILING | MSE_VERIFY_F_CACHED);
+			e->base.steps[MSE_STEP_QUOTE_SIGNATURE] = MSE_STEP_NOT_RUN;
 			e->attest = attest;
 			EVP_PKEY_up_ref(attest);
 		}
 	}
 
-	/* [quote-signature] header ‖ body by the attestation key. */
-	if (!ecdsa_verify(attest, q.signed_data, q.signed_len, q.sig)) {
-		FAILF(&v, MSE_STEP_QUOTE_SIGNATURE, "signature", "the quote's ECDSA signature over header and report "
-								 "body does not verify with the attestation key");
+	/* [quote-signature] (already done by verify_platform for TDX, unless cached). */
+	if (res->steps[MSE_STEP_QUOTE_SIGNATURE] != MSE_STEP_OK && quote_signature(&v, &q, attest))
+		goto out;
+	if (res->tdx) {
+		/* Intel's verdict first, then the TD's identity and attributes. */
+		if (tcb_status_check(&v))
+			goto out;
+		if (td_policy(&v, &q.td))
+			goto out;
+		res->ok = 1;
+		ret = 0;
 		goto out;
 	}
-	res->steps[MSE_STEP_QUOTE_SIGNATURE] = MSE_STEP_OK;
+	if (tdx_policy_given(pol)) {
+		FAILF(&v, MSE_STEP_MEASUREMENT, pol->mrtd ? "mrtd" : "rtmr",
+		      "a TDX TD identity was expected, but the quote is an SGX enclave quote");
+		goto out;
+	}
 
 	/* [enclave] */
 	if (mse_quote_is_debug(&q.body)) {
@@ -970,22 +1151,8 @@ int mse_verify_quote(const uint8_t *quote, size_t len, const struct mse_collater
 			: MSE_STEP_NOT_CHECKED;
 
 	/* [tcb-status] */
-	{
-		unsigned mask = pol->accept_status ? pol->accept_status : MSE_TCB_MASK(MSE_TCB_UP_TO_DATE);
-		char acc[256];
-
-		if (!(mask & MSE_TCB_MASK(res->status))) {
-			status_list(mask, acc, sizeof(acc));
-			FAILF(&v, MSE_STEP_TCB_STATUS, "tcbStatus",
-			      "expected one of %s, got %s (platform %s, QE %s; advisories: %s); "
-			      "--accept-tcb-status %s accepts it",
-			      acc, mse_tcb_status_name(res->status), mse_tcb_status_name(res->platform_status),
-			      mse_tcb_status_name(res->qe_status), res->advisories[0] ? res->advisories : "none",
-			      mse_tcb_status_name(res->status));
-			goto out;
-		}
-		res->steps[MSE_STEP_TCB_STATUS] = res->status == MSE_TCB_UP_TO_DATE ? MSE_STEP_OK : MSE_STEP_WARN;
-	}
+	if (tcb_status_check(&v))
+		goto out;
 	res->ok = 1;
 	ret = 0;
 out:
@@ -1003,7 +1170,7 @@ int mse_verify_ratls(const struct mse_ratls *cert, const struct mse_collateral *
 		return -1;
 	v.now = res->now;
 	res->ok = 0;
-	if (mse_ratls_check_binding(cert, res->report.report_data, err) != 0)
+	if (mse_ratls_check_binding(cert, res->tdx ? res->td.report_data : res->report.report_data, err) != 0)
 		return step_fail(&v, MSE_STEP_BINDING);
 	/* Self-signed by its own key: a certificate assembled from parts is refused. */
 	if (X509_verify(cert->cert, X509_get0_pubkey(cert->cert)) != 1) {
@@ -1027,7 +1194,8 @@ const char *mse_verify_step_state_name(enum mse_step_state s)
 
 int mse_verify_policy_names_enclave(const struct mse_verify_policy *pol)
 {
-	return pol->mrenclave || (pol->mrsigner && pol->check_isvprodid && pol->check_min_isvsvn);
+	return pol->mrenclave || (pol->mrsigner && pol->check_isvprodid && pol->check_min_isvsvn) ||
+	       pol->mrtd;
 }
 
 int mse_verify_mrsigner_from_key(const uint8_t *pem, size_t len, uint8_t out[32], struct mse_err *err)
@@ -1076,7 +1244,8 @@ int mse_verify_parse_status_list(const char *list, unsigned *mask, struct mse_er
 		if (mse_tcb_status_parse(tok, &s) != 0) {
 			mse_err_field(err, "accept-tcb-status",
 				      "unknown status \"%s\": expected UpToDate, SWHardeningNeeded, ConfigurationNeeded, "
-				      "ConfigurationAndSWHardeningNeeded, OutOfDate, OutOfDateConfigurationNeeded or Revoked",
+				      "ConfigurationAndSWHardeningNeeded, OutOfDate, OutOfDateConfigurationNeeded, Revoked, "
+				      "TDRelaunchAdvised or TDRelaunchAdvisedConfigurationNeeded",
 				      tok);
 			return -1;
 		}

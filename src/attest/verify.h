@@ -5,7 +5,7 @@
  *
  * Steps, in the order they run (each failure sets err->step to the name in
  * brackets):
- *   [parse]           quote layout (mse_quote); TDX refused; QE vendor ID
+ *   [parse]           quote layout (mse_quote): SGX v3-v5, TDX v4/v5; QE vendor ID
  *   [pck-chain]       PCK leaf → PCK CA → root from the quote's certification
  *                     data (type 5); root pinned by SHA-256 (Intel, or the
  *                     simulation root when allowed); signatures, names,
@@ -24,11 +24,26 @@
  *                     masked MISCSELECT/ATTRIBUTES) → QE TCB status
  *   [tcb-level]       platform TCB level (PCK components, PCESVN) → status,
  *                     converged with the QE's; advisory IDs (union)
- *   [quote-signature] quote signature by the attestation key over header ‖ body
+ *   [quote-signature] quote signature by the attestation key over header ‖
+ *                     [v5 descriptor ‖] body
  *   [enclave]         debug enclaves refused
  *   [measurement]     expected MRENCLAVE / MRSIGNER / ISVPRODID / min ISVSVN
  *                     ("not checked" when the policy expects none of them)
  *   [tcb-status]      status in the accepted set (default: UpToDate only)
+ * TDX quotes (tee_type 0x81) take the same steps with TDX collateral (TCB
+ * info v3 id "TDX", QE identity "TD_QE"), and, in this order:
+ *   … [qe-identity]   as above, then
+ *   [quote-signature] (before the TCB evaluation, as QVL does)
+ *   [tdx-module]      the TDX module identity: MRSIGNERSEAM, masked SEAM
+ *                     attributes, the module's own TCB level
+ *   [tcb-level]       SGX level, TDX level (TEE_TCB_SVN), module status
+ *                     merged, TD relaunch (TD report 1.5), QE merged
+ *   [tcb-status]      Intel's verdict accepted by the policy — before the
+ *                     identity policy, so a refusal says which kind failed
+ *   [td-attributes]   debug TD refused, SEPT_VE_DISABLE required, a service
+ *                     TD binding (MRSERVICETD != 0) refused, unless allowed
+ *   [measurement]     expected MRTD, RTMR0-3, MRCONFIGID, MROWNER, MRSEAM
+ *                     (constant-time compares)
  *   [binding]         (RA-TLS) report_data[0:32] binds the certificate key;
  *                     self-signature; the certificate's validity window
  * Collateral outside its validity window and missing CRLs fail at their
@@ -77,6 +92,16 @@ struct mse_verify_policy {
 	int allow_simulation;         /* accept a chain ending at sim_root */
 	const uint8_t *sim_root_der;  /* the simulation root CA (DER), trusted only if allowed */
 	size_t sim_root_len;
+	/* TDX (each 48 bytes or NULL: not checked). Given for an SGX quote, or
+	 * mrenclave & co for a TDX quote: refused at [measurement]. */
+	const uint8_t *mrtd;
+	const uint8_t *rtmr[4];
+	const uint8_t *mrconfigid;
+	const uint8_t *mrowner;
+	const uint8_t *mrseam;
+	int allow_debug_td;           /* TDATTRIBUTES.DEBUG accepted */
+	int allow_service_td;         /* a non-zero MRSERVICETD accepted */
+	int allow_sept_ve;            /* SEPT_VE_DISABLE clear accepted */
 };
 
 /* Result flags: what was accepted by policy rather than verified clean. */
@@ -102,6 +127,8 @@ enum mse_verify_step {
 	MSE_STEP_MEASUREMENT,
 	MSE_STEP_TCB_STATUS,
 	MSE_STEP_BINDING, /* mse_verify_ratls only */
+	MSE_STEP_TDX_MODULE,   /* TDX only */
+	MSE_STEP_TD_ATTRIBUTES,/* TDX only */
 	MSE_STEP_COUNT
 };
 
@@ -123,8 +150,9 @@ const char *mse_verify_step_state_name(enum mse_step_state s);
 
 /*
  * 1 when the policy names the enclave: an MRENCLAVE, or a signer (MRSIGNER)
- * together with an ISVPRODID and a minimum ISVSVN. A signer alone admits
- * every enclave its key ever signed, any product, any version.
+ * together with an ISVPRODID and a minimum ISVSVN (a signer alone admits
+ * every enclave its key ever signed, any product, any version), or for a TD
+ * its MRTD.
  */
 int mse_verify_policy_names_enclave(const struct mse_verify_policy *pol);
 
@@ -140,8 +168,17 @@ struct mse_verify_result {
 	enum mse_tcb_status platform_status, qe_status;
 	char advisories[1024];           /* "INTEL-SA-…,…" union, "" if none */
 	char notes[1024];                /* what was accepted by policy, human-readable */
-	struct mse_sgx_report report;    /* the enclave's report (raw = NULL) */
+	struct mse_sgx_report report;    /* the enclave's report (raw = NULL); zero for TDX */
 	uint16_t quote_version;
+	/* TDX (tdx = 1): the TD report and the parts of the TCB evaluation */
+	int tdx;
+	uint16_t body_type;              /* MSE_QUOTE_BODY_* */
+	struct mse_td_report td;
+	enum mse_tcb_status sgx_status;  /* the SGX TCB level's status */
+	enum mse_tcb_status tdx_level_status; /* the TDX TCB level's status */
+	enum mse_tcb_status module_status;    /* the TDX module's (UpToDate for major version 0) */
+	char tdx_module_id[16];          /* "TDX_01", or "tdxModule" for major version 0 */
+	int relaunch_checked;            /* TD report 1.5: the relaunch rule ran */
 	struct mse_pck_info pck;
 	size_t trailing;
 	time_t now;

@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "codeprovider/deploy.h"
+#include "common/hex.h"
 
 static const char usage[] =
 	"Usage: mse deploy [--project DIR] [options]\n"
@@ -56,6 +57,18 @@ static const char usage[] =
 	"  --replace        start the new version beside the running one, switch when it\n"
 	"                   passes, keep the old one otherwise (see above)\n"
 	"  --no-tests       skip running tests_cmd\n"
+	"\n"
+	"SGX (Gramine 1.9; see docs/sgx.md):\n"
+	"  --sgx            run under Gramine even if no SGX device is seen (default: SGX\n"
+	"                   when /dev/sgx_enclave exists)\n"
+	"  --signer-key PEM the operator's enclave signer (RSA-3072, exponent 3) for\n"
+	"                   gramine-sgx-sign; 'mse keygen --sgx-signer' makes one\n"
+	"  --pccs URL       PCCS for Intel's collateral (default: the local PCCS)\n"
+	"  --isvprodid N, --isvsvn N   sgx.isvprodid and sgx.isvsvn (default 1 and 1)\n"
+	"  --mrenclave HEX  the expected MRENCLAVE; default: recomputed with\n"
+	"                   gramine-sgx-sign from the package (never the enclave's word)\n"
+	"  --accept-simulation-quotes  UNSAFE outside tests: trust quotes from your own\n"
+	"                   simulation root on SGX (the tests' Gramine stand-in)\n"
 	"  -h, --help       show this help\n";
 
 struct printer {
@@ -101,7 +114,8 @@ static void progress(void *ctx, const struct mse_deploy_event *ev)
 
 int cmd_deploy(int argc, char **argv)
 {
-	enum { O_PROJECT = 256, O_NAME, O_SAN, O_PORT, O_SIZE, O_DAYS, O_REPLACE, O_NOTESTS };
+	enum { O_PROJECT = 256, O_NAME, O_SAN, O_PORT, O_SIZE, O_DAYS, O_REPLACE, O_NOTESTS, O_SGX,
+	       O_SIGNER, O_PCCS, O_ISVPRODID, O_ISVSVN, O_MRENCLAVE, O_ACCEPT_SIM };
 	static const struct option opts[] = {{"project", required_argument, NULL, O_PROJECT},
 					     {"name", required_argument, NULL, O_NAME},
 					     {"san", required_argument, NULL, O_SAN},
@@ -110,6 +124,13 @@ int cmd_deploy(int argc, char **argv)
 					     {"days", required_argument, NULL, O_DAYS},
 					     {"replace", no_argument, NULL, O_REPLACE},
 					     {"no-tests", no_argument, NULL, O_NOTESTS},
+					     {"sgx", no_argument, NULL, O_SGX},
+					     {"signer-key", required_argument, NULL, O_SIGNER},
+					     {"pccs", required_argument, NULL, O_PCCS},
+					     {"isvprodid", required_argument, NULL, O_ISVPRODID},
+					     {"isvsvn", required_argument, NULL, O_ISVSVN},
+					     {"mrenclave", required_argument, NULL, O_MRENCLAVE},
+					     {"accept-simulation-quotes", no_argument, NULL, O_ACCEPT_SIM},
 					     {"help", no_argument, NULL, 'h'},
 					     {0}};
 	struct mse_deploy_opts o = {0};
@@ -117,6 +138,7 @@ int cmd_deploy(int argc, char **argv)
 	struct mse_errlist errs;
 	struct mse_err err = {0};
 	struct printer pr = {0};
+	uint8_t mrenclave[32];
 	int c, rc;
 
 	optind = 1;
@@ -124,9 +146,9 @@ int cmd_deploy(int argc, char **argv)
 		char *end = NULL;
 		long v = 0;
 
-		if (c == O_PORT || c == O_SIZE || c == O_DAYS) {
+		if (c == O_PORT || c == O_SIZE || c == O_DAYS || c == O_ISVPRODID || c == O_ISVSVN) {
 			v = strtol(optarg, &end, 10);
-			if (*end || v <= 0 || v > (c == O_PORT ? 65535 : 1 << 20))
+			if (*end || v <= 0 || v > (c == O_PORT || c == O_ISVPRODID || c == O_ISVSVN ? 65535 : 1 << 20))
 				return cli_usage_error("deploy", "expected a positive number, got '%s'", optarg);
 		}
 		switch (c) {
@@ -141,6 +163,18 @@ int cmd_deploy(int argc, char **argv)
 		case O_DAYS: o.days = (int)v; break;
 		case O_REPLACE: o.replace = 1; break;
 		case O_NOTESTS: o.no_tests = 1; break;
+		case O_SGX: o.sgx = 1; break;
+		case O_SIGNER: o.signer_key = optarg; break;
+		case O_PCCS: o.pccs_url = optarg; break;
+		case O_ISVPRODID: o.isvprodid = (unsigned)v; break;
+		case O_ISVSVN: o.isvsvn = (unsigned)v; break;
+		case O_ACCEPT_SIM: o.accept_simulation_quotes = 1; break;
+		case O_MRENCLAVE:
+			if (mse_hex_decode_exact(mrenclave, 32, optarg, strlen(optarg)) != 0)
+				return cli_usage_error("deploy", "--mrenclave: expected 64 hex digits, got '%s'",
+						       optarg);
+			o.mrenclave = mrenclave;
+			break;
 		default:
 			return cli_usage_error("deploy", "unknown option");
 		}
@@ -169,6 +203,7 @@ int cmd_deploy(int argc, char **argv)
 		       res.replaced[i], (unsigned)res.port);
 	printf("  URL          %s\n", res.url);
 	printf("  MRENCLAVE    %s\n", res.mrenclave_hex);
+	printf("               (expected value from %s)\n", res.measured_from);
 	printf("  TCB status   %s\n", mse_tcb_status_name(res.tcb_status));
 	printf("  certificate  %s  (pin it: only this enclave holds its key)\n", res.ratls_path);
 	printf("  code key     %s  (keep it secret)\n", res.key_path);

@@ -1,4 +1,4 @@
-/* mse keygen — a symmetric code key or an X25519 key pair, as raw key files. */
+/* mse keygen — a symmetric code key, an X25519 key pair, or an SGX enclave signer key. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,10 +10,12 @@
 #include "common/hex.h"
 #include "crypto/codefile.h"
 #include "crypto/seal.h"
+#include "operator/gramine.h"
 
 static void usage(void)
 {
-	puts("Usage: mse keygen (--symmetric | --asymmetric) --output FILE [--public-output FILE]\n"
+	puts("Usage: mse keygen (--symmetric | --asymmetric | --sgx-signer) --output FILE\n"
+	     "                  [--public-output FILE]\n"
 	     "\n"
 	     "Creates a new random key file (mode 0600; an existing file is never overwritten).\n"
 	     "\n"
@@ -21,6 +23,10 @@ static void usage(void)
 	     "                        `mse decrypt` (XSalsa20-Poly1305)\n"
 	     "  --asymmetric          64 raw bytes: an X25519 public key || private key, for\n"
 	     "                        `mse seal --receiver-public-key` and `mse unseal`\n"
+	     "  --sgx-signer          an SGX enclave signer: an RSA-3072 private key with\n"
+	     "                        public exponent 3 (PEM), for 'mse spawn --sgx\n"
+	     "                        --signer-key' and gramine-sgx-sign; its MRSIGNER is\n"
+	     "                        printed in hex on stdout. mse-c has no built-in key.\n"
 	     "  --output FILE         where to write the key\n"
 	     "  --public-output FILE  with --asymmetric: also write the 32-byte public key\n"
 	     "                        (mode 0644), the part to hand to whoever seals to you\n"
@@ -35,6 +41,7 @@ int cmd_keygen(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"symmetric", no_argument, NULL, 's'}, {"asymmetric", no_argument, NULL, 'a'},
+		{"sgx-signer", no_argument, NULL, 'g'},
 		{"output", required_argument, NULL, 'o'},
 		{"public-output", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
@@ -51,9 +58,10 @@ int cmd_keygen(int argc, char **argv)
 		switch (c) {
 		case 's':
 		case 'a':
+		case 'g':
 			if (mode && mode != c)
-				return cli_usage_error("keygen", "choose one of --symmetric and "
-								 "--asymmetric");
+				return cli_usage_error("keygen", "choose one of --symmetric, "
+								 "--asymmetric and --sgx-signer");
 			mode = c;
 			break;
 		case 'o':
@@ -73,12 +81,23 @@ int cmd_keygen(int argc, char **argv)
 	if (optind < argc)
 		return cli_usage_error("keygen", "unexpected argument '%s'", argv[optind]);
 	if (!mode)
-		return cli_usage_error("keygen", "--symmetric or --asymmetric is required");
+		return cli_usage_error("keygen", "--symmetric, --asymmetric or --sgx-signer is required");
 	if (!output)
 		return cli_usage_error("keygen", "--output FILE is required");
 	if (pub_output && mode != 'a')
 		return cli_usage_error("keygen", "--public-output needs --asymmetric");
-	if (mode == 's') {
+	if (mode == 'g') {
+		uint8_t mrsigner[32];
+		char hex[65];
+
+		if (mse_gramine_new_signer(output, mrsigner, &err) != 0)
+			goto out;
+		if (mse_hex_encode(hex, sizeof(hex), mrsigner, 32) == 0)
+			printf("%s\n", hex);
+		fprintf(stderr, "wrote an SGX enclave signer (RSA-3072, exponent 3) to %s; the line "
+				"above is its MRSIGNER\n",
+			output);
+	} else if (mode == 's') {
 		randombytes_buf(key, MSE_CODEFILE_KEY_BYTES);
 		if (mse_file_write_new(output, key, MSE_CODEFILE_KEY_BYTES, MSE_MODE_SECRET,
 				       &err) != 0)

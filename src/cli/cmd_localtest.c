@@ -204,7 +204,9 @@ int cmd_localtest(int argc, char **argv)
 	{
 		char *senv[] = {e_home, e_tmp, e_tmpdir, e_key, e_mod, e_sec, e_sealed, NULL};
 		char *sargv[] = {exe, "serve", proj->python_application, "--code", code, "--no-tls",
-				 "--host", "127.0.0.1", "--port", portbuf, "--memory", membuf, NULL};
+				 "--host", "127.0.0.1", "--port", portbuf, "--memory", membuf,
+				 proj->app_interface ? "--interface" : NULL, proj->app_interface,
+				 NULL};
 
 		server = mse_proc_start(ws, sargv, senv, log, &err);
 		if (server < 0)

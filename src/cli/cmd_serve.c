@@ -1,4 +1,4 @@
-/* mse serve — the app server alone: a WSGI app over HTTP/1.1 and TLS. */
+/* mse serve — the app server alone: a WSGI or ASGI app over HTTP/1.1 and TLS. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -9,6 +9,7 @@
 #include "common/file.h"
 #include "common/log.h"
 #include "enclave/appserver.h"
+#include "enclave/pyhost.h"
 #include "enclave/sandbox.h"
 
 static const char usage[] =
@@ -16,13 +17,20 @@ static const char usage[] =
 	"                 [--host ADDR] [--port N] [--threads N] [--memory MB] [--debug]\n"
 	"                 [--log-level LEVEL] [--access-log FILE] [--timeout S]\n"
 	"                 [--idle-timeout S] [--max-body MB] [--port-file FILE] [--no-sandbox]\n"
+	"                 [--interface auto|wsgi|asgi|asgi3|asgi2]\n"
 	"\n"
-	"Serve an unmodified Python WSGI app (Flask, ...) the way it runs in the enclave:\n"
-	"HTTP/1.1 and TLS in C threads, the app in an embedded CPython 3.11 that holds the\n"
-	"GIL only while it runs, fork/exec refused, memory capped.\n"
+	"Serve an unmodified Python WSGI app (Flask, Django, ...) or ASGI app (FastAPI,\n"
+	"Starlette, Quart, ...) the way it runs in the enclave: HTTP/1.1 and TLS in C\n"
+	"threads, the app in an embedded CPython 3.11 (WSGI: called on the server threads,\n"
+	"holding the GIL only while it runs; ASGI: one asyncio event loop in one Python\n"
+	"thread, with lifespan startup before the first request and shutdown after the\n"
+	"last), fork/exec refused, memory capped.\n"
 	"\n"
-	"  MODULE:VARIABLE     the WSGI callable, e.g. app:app (VARIABLE may be dotted)\n"
+	"  MODULE:VARIABLE     the app, e.g. app:app (VARIABLE may be dotted)\n"
 	"  --code DIR          the app's directory, put first on sys.path (MODULE_PATH)\n"
+	"  --interface I       auto (default: detected from the object), wsgi, asgi (either\n"
+	"                      ASGI version, detected), asgi3 or asgi2; mse.toml's\n"
+	"                      app_interface\n"
 	"  --cert FILE         TLS certificate chain, PEM (leaf first)\n"
 	"  --key FILE          its private key, PEM\n"
 	"  --no-tls            serve plain HTTP instead (tests, behind a TLS proxy)\n"
@@ -41,14 +49,16 @@ static const char usage[] =
 	"  --port-file FILE    write the port listened on to FILE once ready\n"
 	"  --no-sandbox        do not install the enclave rules (debugging only)\n"
 	"\n"
-	"SIGTERM or SIGINT: stop accepting, let in-flight requests finish, exit 0.\n"
+	"SIGTERM or SIGINT: stop accepting, let in-flight requests finish (ASGI: and the\n"
+	"app's tasks, then lifespan shutdown), exit 0.\n"
 	"\n"
 	"Examples:\n"
 	"  mse serve app:app --code mse_src --cert cert.pem --key key.pem --port 8443\n"
 	"  mse serve app:app --code mse_src --no-tls --port 5000 --memory 512 --debug\n"
 	"\n"
 	"Exit status: 0 after a graceful stop, 1 on failure (bad certificate, import\n"
-	"error, port in use, memory budget too small), 2 on a usage error.\n";
+	"error, an object that is no WSGI or ASGI app, lifespan startup failed, port in\n"
+	"use, memory budget too small), 2 on a usage error.\n";
 
 struct ready {
 	const char *port_file;
@@ -91,7 +101,7 @@ int cmd_serve(int argc, char **argv)
 	enum {
 		O_CODE = 256, O_CERT, O_KEY, O_NO_TLS, O_HOST, O_PORT, O_THREADS, O_MEMORY,
 		O_DEBUG, O_LOG_LEVEL, O_ACCESS_LOG, O_TIMEOUT, O_IDLE, O_MAX_BODY, O_PORT_FILE,
-		O_NO_SANDBOX, O_HELP
+		O_NO_SANDBOX, O_INTERFACE, O_HELP
 	};
 	static const struct option opts[] = {
 		{"code", required_argument, NULL, O_CODE},
@@ -110,6 +120,7 @@ int cmd_serve(int argc, char **argv)
 		{"max-body", required_argument, NULL, O_MAX_BODY},
 		{"port-file", required_argument, NULL, O_PORT_FILE},
 		{"no-sandbox", no_argument, NULL, O_NO_SANDBOX},
+		{"interface", required_argument, NULL, O_INTERFACE},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -197,6 +208,17 @@ int cmd_serve(int argc, char **argv)
 		case O_NO_SANDBOX:
 			c.sandbox = 0;
 			break;
+		case O_INTERFACE: {
+			enum mse_pyhost_iface i;
+			int asgi_only;
+
+			mse_err_clear(&err);
+			if (mse_pyhost_iface_parse(optarg, &i, &asgi_only, &err) != 0)
+				return cli_usage_error("serve", "--interface: expected auto, wsgi, "
+							"asgi, asgi3 or asgi2, got '%s'", optarg);
+			c.interface = optarg;
+			break;
+		}
 		case 'h':
 		case O_HELP:
 			fputs(usage, stdout);

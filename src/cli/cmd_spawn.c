@@ -46,9 +46,19 @@ static const char usage[] =
 	"  --simulation | --sgx   attestation mode (default: sgx if this machine has an\n"
 	"                         SGX device, simulation otherwise)\n"
 	"  --pccs URL             PCCS for the collateral (sgx mode)\n"
-	"  --signer-key PEM       enclave signer RSA-3072 key (sgx mode: gramine-sgx-sign)\n"
+	"  --signer-key PEM       the operator's enclave signer: an RSA-3072 private key\n"
+	"                         with exponent 3, given to gramine-sgx-sign (required\n"
+	"                         with --sgx; 'mse keygen --sgx-signer' makes one)\n"
+	"  --isvprodid N          sgx.isvprodid, 1..65535 (default 1)\n"
+	"  --isvsvn N             sgx.isvsvn, 1..65535 (default 1)\n"
 	"  --timeout S            how long to wait for the configuration server (default 60)\n"
 	"  -h, --help             show this help\n"
+	"\n"
+	"With --sgx (Gramine 1.9): the manifest (mse.manifest.template, loader.argv\n"
+	"fixed and measured) is rendered by gramine-manifest and signed by\n"
+	"gramine-sgx-sign in the state directory; MRENCLAVE and MRSIGNER from the\n"
+	"SIGSTRUCT are recorded in the instance and evidence.json; gramine-sgx runs it.\n"
+	"See docs/sgx.md.\n"
 	"\n"
 	"In simulation the attestation root is the local simulation CA ('mse sim init',\n"
 	"created on first use): SIMULATION — not confidential.\n";
@@ -56,7 +66,7 @@ static const char usage[] =
 int cmd_spawn(int argc, char **argv)
 {
 	enum { O_PACKAGE = 256, O_OUTPUT, O_SAN, O_SUBJECT, O_SIZE, O_HOST, O_PORT, O_DAYS,
-	       O_CERT, O_NOSSL, O_SIM, O_SGX, O_PCCS, O_SIGNER, O_TIMEOUT };
+	       O_CERT, O_NOSSL, O_SIM, O_SGX, O_PCCS, O_SIGNER, O_TIMEOUT, O_ISVPRODID, O_ISVSVN };
 	static const struct option opts[] = {
 		{"package", required_argument, NULL, O_PACKAGE},
 		{"output", required_argument, NULL, O_OUTPUT},
@@ -73,6 +83,8 @@ int cmd_spawn(int argc, char **argv)
 		{"pccs", required_argument, NULL, O_PCCS},
 		{"signer-key", required_argument, NULL, O_SIGNER},
 		{"timeout", required_argument, NULL, O_TIMEOUT},
+		{"isvprodid", required_argument, NULL, O_ISVPRODID},
+		{"isvsvn", required_argument, NULL, O_ISVSVN},
 		{"help", no_argument, NULL, 'h'},
 		{0}};
 	struct mse_spawn_opts so = {.san = "localhost", .size_mb = 4096, .host = "127.0.0.1",
@@ -105,11 +117,13 @@ int cmd_spawn(int argc, char **argv)
 		case O_PORT:
 		case O_DAYS:
 		case O_TIMEOUT:
+		case O_ISVPRODID:
+		case O_ISVSVN:
 			errno = 0;
 			v = strtol(optarg, &end, 10);
 			if (errno || *end || v <= 0 || (c == O_PORT && v > 65535) ||
 			    (c == O_SIZE && v > (1L << 20)) || (c == O_DAYS && v > 3650) ||
-			    (c == O_TIMEOUT && v > 3600))
+			    (c == O_TIMEOUT && v > 3600) || ((c == O_ISVPRODID || c == O_ISVSVN) && v > 65535))
 				return cli_usage_error("spawn", "--%s: expected a positive number in range, got '%s'",
 						       opts[c - O_PACKAGE].name, optarg);
 			if (c == O_SIZE)
@@ -118,6 +132,10 @@ int cmd_spawn(int argc, char **argv)
 				so.port = (uint16_t)v;
 			else if (c == O_DAYS)
 				so.days = (int)v;
+			else if (c == O_ISVPRODID)
+				so.isvprodid = (unsigned)v;
+			else if (c == O_ISVSVN)
+				so.isvsvn = (unsigned)v;
 			else
 				so.timeout_s = (int)v;
 			break;
@@ -140,6 +158,9 @@ int cmd_spawn(int argc, char **argv)
 	printf("  evidence     %s\n  certificate  %s\n", res.evidence_path, res.ratls_path);
 	if (res.inst.mode == MSE_MODE_SIMULATION)
 		printf("  mode         SIMULATION — not confidential\n");
+	else
+		printf("  MRENCLAVE    %s\n  MRSIGNER     %s\n  Gramine      %s\n", res.inst.mrenclave,
+		       res.inst.mrsigner, res.inst.gramine_version);
 	printf("Next: the code provider runs 'mse verify --package %s --evidence %s --output DIR',\n"
 	       "then 'mse run %s --ratls DIR/ratls.pem ...'.\n",
 	       so.package, res.evidence_path, so.name);

@@ -22,6 +22,7 @@
 #include "attest/tcb.h"
 #include "attest/verify.h"
 #include "cli/cli.h"
+#include "cli/verify_sigstruct.h"
 #include "common/file.h"
 #include "common/hex.h"
 
@@ -33,20 +34,32 @@ static const char usage_text[] =
 	"                  [--output DIR [--any-enclave]]\n"
 	"                  [--accept-tcb-status LIST] [--accept-expired-collateral]\n"
 	"                  [--allow-missing-crl] [--strict] [--allow-simulation] [--sim-root FILE]\n"
+	"                  [--mrtd HEX] [--rtmr N=HEX]... [--mrconfigid HEX] [--mrowner HEX]\n"
+	"                  [--mrseam HEX] [--allow-debug-td] [--allow-service-td] [--allow-sept-ve]\n"
 	"       mse verify --package FILE --evidence FILE [--output DIR] [--bootstrap FILE]\n"
 	"                  [--allow-simulation] [policy options]\n"
+	"       mse verify --sigstruct FILE [--mrenclave HEX] [--mrsigner HEX | --signer-key PEM]\n"
+	"                  [--isvprodid N] [--min-isvsvn N] [--json]\n"
 	"\n"
-	"Verify an SGX enclave's DCAP quote the way Intel's Quote Verification Library does:\n"
-	"PCK chain to the pinned Intel SGX Root CA, CRLs, signed TCB info and QE identity,\n"
-	"QE report, quote signature, TCB status and advisories, then the expected\n"
-	"measurements and, for an RA-TLS certificate, that the quote binds its key.\n"
+	"Verify an SGX enclave's or a TDX TD's DCAP quote (SGX v3-v5, TDX v4 and v5) the way\n"
+	"Intel's Quote Verification Library does: PCK chain to the pinned Intel SGX Root CA,\n"
+	"CRLs, signed TCB info and QE identity, QE report, quote signature, TCB status and\n"
+	"advisories (TDX: module identity, TCB level over TEE_TCB_SVN, TD relaunch), then the\n"
+	"expected measurements and, for an RA-TLS certificate, that the quote binds its key.\n"
 	"\n"
 	"A deployment (the code provider's check before 'mse run'):\n"
 	"  --package FILE      the package you built: the expected MRENCLAVE is recomputed from\n"
 	"                      its app.tar, the evidence's input arguments and the expected\n"
 	"                      mse-bootstrap (simulation; see docs/simulation.md), or given with\n"
 	"                      --mrenclave (SGX). MRSIGNER defaults to your simulation signer\n"
+	"                      SGX (evidence from 'mse spawn --sgx'): recomputed by running\n"
+	"                      gramine-sgx-sign on the same inputs with a throw-away key, which\n"
+	"                      needs the same Gramine version (refused otherwise; docs/sgx.md)\n"
 	"  --bootstrap FILE    the mse-bootstrap you expect (default: the one beside mse)\n"
+	"A signed enclave:\n"
+	"  --sigstruct FILE    the .sig gramine-sgx-sign wrote: its RSA-3072 signature, Q1 and\n"
+	"                      Q2 are checked, MRENCLAVE, MRSIGNER, ISV values printed; the\n"
+	"                      expected values below are checked when given; debug refused\n"
 	"What to verify (one):\n"
 	"  --quote FILE        a raw quote (quote.bin)\n"
 	"  --cert FILE         an RA-TLS certificate, PEM or DER (quote in 1.2.840.113741.1337.6)\n"
@@ -74,10 +87,19 @@ static const char usage_text[] =
 	"                      trustworthy as the custody of the signing key: whoever holds it\n"
 	"                      (the SGX operator, if it signed the enclave) can sign any enclave\n"
 	"                      running any code. Prefer --mrenclave (or --package).\n"
+	"Expected TD (TDX quotes; each optional, 96 hex digits, compared in constant time):\n"
+	"  --mrtd HEX          MRTD (the TD's initial contents)\n"
+	"  --rtmr N=HEX        RTMR N (0-3); repeat for several\n"
+	"  --mrconfigid HEX, --mrowner HEX, --mrseam HEX   MRCONFIGID, MROWNER, MRSEAM (TDX module)\n"
+	"  --allow-debug-td    accept a debug TD (refused by default: the host can read it)\n"
+	"  --allow-service-td  accept a TD bound to a service TD (non-zero MRSERVICETD)\n"
+	"  --allow-sept-ve     accept a TD without SEPT_VE_DISABLE\n"
+	"  These are checked after Intel's checks and the TCB status: the failed step says which.\n"
 	"Policy:\n"
 	"  --accept-tcb-status LIST  comma-separated statuses accepted besides UpToDate:\n"
 	"                      SWHardeningNeeded, ConfigurationNeeded, ConfigurationAndSWHardeningNeeded,\n"
-	"                      OutOfDate, OutOfDateConfigurationNeeded, Revoked\n"
+	"                      OutOfDate, OutOfDateConfigurationNeeded, Revoked, and for TDX\n"
+	"                      TDRelaunchAdvised, TDRelaunchAdvisedConfigurationNeeded\n"
 	"  --accept-expired-collateral  collateral (TCB info, QE identity, CRLs, TCB signing\n"
 	"                      certificate, the RA-TLS certificate) outside its validity window is\n"
 	"                      reported instead of refused\n"
@@ -93,7 +115,7 @@ static const char usage_text[] =
 	"  --output DIR        on success, write the trusted certificate to DIR/ratls.pem, which\n"
 	"                      'mse run --ratls' pins. Needs an expected identity: --package,\n"
 	"                      --mrenclave, or --mrsigner/--signer-key with --isvprodid and\n"
-	"                      --min-isvsvn\n"
+	"                      --min-isvsvn (a TD: --mrtd)\n"
 	"  --any-enclave       with --output and no expected identity: trust any genuine enclave\n"
 	"                      (whatever code it runs); you must then check its identity otherwise\n"
 	"\n"
@@ -109,12 +131,16 @@ struct verify_opts {
 	const char *pccs, *pccs_ca;
 	int offline, any_enclave;
 	const char *package, *bootstrap;
+	const char *mrtd, *rtmr[4], *mrconfigid, *mrowner, *mrseam;
+	int allow_debug_td, allow_service_td, allow_sept_ve;
+	const char *sigstruct;
 };
 
 enum {
 	O_QUOTE = 256, O_CERT, O_URL, O_EVIDENCE, O_COLLATERAL, O_MRENCLAVE, O_MRSIGNER, O_SIGNER_KEY, O_NOW,
 	O_JSON, O_OUTPUT, O_ACCEPT, O_EXPIRED, O_MISSING_CRL, O_STRICT, O_SIM, O_SIM_ROOT, O_ISVPRODID,
-	O_MIN_ISVSVN, O_HELP, O_PCCS, O_PCCS_CA, O_OFFLINE, O_PACKAGE, O_BOOTSTRAP, O_ANY_ENCLAVE
+	O_MIN_ISVSVN, O_HELP, O_PCCS, O_PCCS_CA, O_OFFLINE, O_PACKAGE, O_BOOTSTRAP, O_MRTD, O_RTMR, O_MRCONFIGID,
+	O_MROWNER, O_MRSEAM, O_DEBUG_TD, O_SERVICE_TD, O_SEPT_VE, O_SIGSTRUCT, O_ANY_ENCLAVE
 };
 
 /* Adding an option = one line here, one field above, one case below. */
@@ -144,6 +170,15 @@ static const struct option longopts[] = {
 	{"package", required_argument, NULL, O_PACKAGE},
 	{"bootstrap", required_argument, NULL, O_BOOTSTRAP},
 	{"any-enclave", no_argument, NULL, O_ANY_ENCLAVE},
+	{"mrtd", required_argument, NULL, O_MRTD},
+	{"rtmr", required_argument, NULL, O_RTMR},
+	{"mrconfigid", required_argument, NULL, O_MRCONFIGID},
+	{"mrowner", required_argument, NULL, O_MROWNER},
+	{"mrseam", required_argument, NULL, O_MRSEAM},
+	{"allow-debug-td", no_argument, NULL, O_DEBUG_TD},
+	{"allow-service-td", no_argument, NULL, O_SERVICE_TD},
+	{"allow-sept-ve", no_argument, NULL, O_SEPT_VE},
+	{"sigstruct", required_argument, NULL, O_SIGSTRUCT},
 	{"help", no_argument, NULL, O_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -182,6 +217,21 @@ static int parse_opts(int argc, char **argv, struct verify_opts *o)
 		case O_PACKAGE: o->package = optarg; break;
 		case O_BOOTSTRAP: o->bootstrap = optarg; break;
 		case O_ANY_ENCLAVE: o->any_enclave = 1; break;
+		case O_MRTD: o->mrtd = optarg; break;
+		case O_MRCONFIGID: o->mrconfigid = optarg; break;
+		case O_MROWNER: o->mrowner = optarg; break;
+		case O_MRSEAM: o->mrseam = optarg; break;
+		case O_DEBUG_TD: o->allow_debug_td = 1; break;
+		case O_SERVICE_TD: o->allow_service_td = 1; break;
+		case O_SEPT_VE: o->allow_sept_ve = 1; break;
+		case O_SIGSTRUCT: o->sigstruct = optarg; break;
+		case O_RTMR:
+			if (optarg[0] < '0' || optarg[0] > '3' || optarg[1] != '=')
+				return cli_usage_error("verify", "--rtmr: expected N=HEX with N in 0..3, got \"%s\"", optarg);
+			if (o->rtmr[optarg[0] - '0'])
+				return cli_usage_error("verify", "--rtmr %c given twice", optarg[0]);
+			o->rtmr[optarg[0] - '0'] = optarg + 2;
+			break;
 		case 'h':
 		case O_HELP: fputs(usage_text, stdout); return 1;
 		case ':': return cli_usage_error("verify", "option %s needs a value", argv[optind - 1]);
@@ -195,6 +245,8 @@ static int parse_opts(int argc, char **argv, struct verify_opts *o)
 	if (o->bootstrap && !o->package)
 		return cli_usage_error("verify", "--bootstrap goes with --package");
 	sources = !!o->quote + !!o->cert + !!o->url + !!o->evidence;
+	if (o->sigstruct && sources == 0 && !o->package)
+		return 0; /* a .sig alone: checked in verify_sigstruct */
 	if (sources != 1)
 		return cli_usage_error("verify", "give exactly one of --quote, --cert, --url, --evidence");
 	if (o->collateral && (o->pccs || o->pccs_ca || o->offline))
@@ -304,6 +356,129 @@ static void hex32(char out[65], const uint8_t *b)
 		out[0] = 0;
 }
 
+static void hexn(char *out, size_t size, const uint8_t *b, size_t n)
+{
+	if (mse_hex_encode(out, size, b, n) != 0)
+		out[0] = 0;
+}
+
+/* TDATTRIBUTES bits by name (TDX module ABI), "" if none set. */
+static void td_attr_names(uint64_t a, char *out, size_t n)
+{
+	static const struct {
+		uint64_t bit;
+		const char *name;
+	} bits[] = {{MSE_TD_ATTR_DEBUG, "DEBUG"},     {MSE_TD_ATTR_SEPT_VE_DISABLE, "SEPT_VE_DISABLE"},
+		    {MSE_TD_ATTR_MIGRATABLE, "MIGRATABLE"}, {MSE_TD_ATTR_PKS, "PKS"},
+		    {MSE_TD_ATTR_KL, "KL"},           {MSE_TD_ATTR_PERFMON, "PERFMON"}};
+	uint64_t known = 0;
+
+	out[0] = 0;
+	for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
+		known |= bits[i].bit;
+		if (a & bits[i].bit)
+			snprintf(out + strlen(out), n - strlen(out), "%s%s", out[0] ? "," : "", bits[i].name);
+	}
+	if (a & ~known)
+		snprintf(out + strlen(out), n - strlen(out), "%sother:%016llx", out[0] ? "," : "",
+			 (unsigned long long)(a & ~known));
+}
+
+static const char *body_name(uint16_t t)
+{
+	return t == MSE_QUOTE_BODY_TD15 ? "TD report 1.5" : t == MSE_QUOTE_BODY_TD10 ? "TD report 1.0" : "SGX report";
+}
+
+static void print_td_text(const struct mse_verify_result *r)
+{
+	const struct mse_td_report *t = &r->td;
+	uint64_t a = mse_quote_td_attributes(t);
+	char h[129], names[160];
+
+	printf("quote:        TDX v%u, %s%s\n", r->quote_version, body_name(r->body_type),
+	       r->trailing ? " (trailing bytes tolerated)" : "");
+	hexn(h, sizeof(h), t->mr_td, 48);
+	printf("mrtd:         %s\n", h);
+	for (int i = 0; i < 4; i++) {
+		hexn(h, sizeof(h), t->rtmr[i], 48);
+		printf("rtmr%d:        %s\n", i, h);
+	}
+	hexn(h, sizeof(h), t->mr_config_id, 48);
+	printf("mrconfigid:   %s\n", h);
+	hexn(h, sizeof(h), t->mr_owner, 48);
+	printf("mrowner:      %s\n", h);
+	hexn(h, sizeof(h), t->mr_owner_config, 48);
+	printf("mrownerconfig:%s\n", h);
+	hexn(h, sizeof(h), t->mr_seam, 48);
+	printf("mrseam:       %s\n", h);
+	hexn(h, sizeof(h), t->mr_signer_seam, 48);
+	printf("mrsignerseam: %s\n", h);
+	hexn(h, sizeof(h), t->seam_attributes, 8);
+	printf("seam_attributes: %s\n", h);
+	td_attr_names(a, names, sizeof(names));
+	hexn(h, sizeof(h), t->td_attributes, 8);
+	printf("td_attributes: %s (%s)\n", h, names[0] ? names : "none");
+	hexn(h, sizeof(h), t->xfam, 8);
+	printf("xfam:         %s\n", h);
+	hexn(h, sizeof(h), t->tee_tcb_svn, 16);
+	printf("tee_tcb_svn:  %s\n", h);
+	if (t->v15) {
+		hexn(h, sizeof(h), t->tee_tcb_svn2, 16);
+		printf("tee_tcb_svn2: %s\n", h);
+		hexn(h, sizeof(h), t->mr_service_td, 48);
+		printf("mrservicetd:  %s\n", h);
+	}
+	hexn(h, sizeof(h), t->report_data, 64);
+	printf("report_data:  %s\n", h);
+}
+
+static void td_json(json_t *j, const struct mse_verify_result *r)
+{
+	const struct mse_td_report *t = &r->td;
+	json_t *td = json_object(), *rt = json_array(), *attr = json_object();
+	uint64_t a = mse_quote_td_attributes(t);
+	char h[129], names[160];
+
+	json_object_set_new(j, "tee", json_string("TDX"));
+	json_object_set_new(j, "quote_version", json_integer(r->quote_version));
+	json_object_set_new(j, "body_type", json_integer(r->body_type));
+	json_object_set_new(j, "body", json_string(body_name(r->body_type)));
+#define HEXF(key, p, n) (hexn(h, sizeof(h), (p), (n)), json_object_set_new(td, (key), json_string(h)))
+	HEXF("mrtd", t->mr_td, 48);
+	for (int i = 0; i < 4; i++) {
+		hexn(h, sizeof(h), t->rtmr[i], 48);
+		json_array_append_new(rt, json_string(h));
+	}
+	json_object_set_new(td, "rtmr", rt);
+	HEXF("mrconfigid", t->mr_config_id, 48);
+	HEXF("mrowner", t->mr_owner, 48);
+	HEXF("mrownerconfig", t->mr_owner_config, 48);
+	HEXF("mrseam", t->mr_seam, 48);
+	HEXF("mrsignerseam", t->mr_signer_seam, 48);
+	HEXF("seam_attributes", t->seam_attributes, 8);
+	HEXF("td_attributes", t->td_attributes, 8);
+	HEXF("xfam", t->xfam, 8);
+	HEXF("tee_tcb_svn", t->tee_tcb_svn, 16);
+	if (t->v15) {
+		HEXF("tee_tcb_svn2", t->tee_tcb_svn2, 16);
+		HEXF("mrservicetd", t->mr_service_td, 48);
+	}
+	HEXF("report_data", t->report_data, 64);
+#undef HEXF
+	json_object_set_new(attr, "debug", json_boolean(a & MSE_TD_ATTR_DEBUG));
+	json_object_set_new(attr, "sept_ve_disable", json_boolean(a & MSE_TD_ATTR_SEPT_VE_DISABLE));
+	json_object_set_new(attr, "migratable", json_boolean(a & MSE_TD_ATTR_MIGRATABLE));
+	json_object_set_new(attr, "pks", json_boolean(a & MSE_TD_ATTR_PKS));
+	json_object_set_new(attr, "kl", json_boolean(a & MSE_TD_ATTR_KL));
+	json_object_set_new(attr, "perfmon", json_boolean(a & MSE_TD_ATTR_PERFMON));
+	td_attr_names(a, names, sizeof(names));
+	json_object_set_new(attr, "names", json_string(names));
+	json_object_set_new(td, "td_attributes_decoded", attr);
+	json_object_set_new(j, "td", td);
+	json_object_set_new(j, "debug", json_boolean(a & MSE_TD_ATTR_DEBUG));
+	json_object_set_new(j, "trailing_bytes", json_integer((json_int_t)r->trailing));
+}
+
 static void print_text(const struct mse_verify_result *r, const struct mse_err *err, int ok, const char *signer_note)
 {
 	char h[129], t[32];
@@ -317,7 +492,9 @@ static void print_text(const struct mse_verify_result *r, const struct mse_err *
 		printf("failed step:  %s\n", err->step[0] ? err->step : "?");
 		printf("reason:       %s\n", mse_err_str(err, buf, sizeof(buf)));
 	}
-	if (r->steps[MSE_STEP_PARSE] == MSE_STEP_OK || r->steps[MSE_STEP_PARSE] == MSE_STEP_WARN) {
+	if (r->tdx && (r->steps[MSE_STEP_PARSE] == MSE_STEP_OK || r->steps[MSE_STEP_PARSE] == MSE_STEP_WARN)) {
+		print_td_text(r);
+	} else if (r->steps[MSE_STEP_PARSE] == MSE_STEP_OK || r->steps[MSE_STEP_PARSE] == MSE_STEP_WARN) {
 		printf("quote:        SGX v%u%s\n", r->quote_version, r->trailing ? " (trailing bytes tolerated)" : "");
 		hex32(h, r->report.mr_enclave);
 		printf("mrenclave:    %s\n", h);
@@ -339,6 +516,10 @@ static void print_text(const struct mse_verify_result *r, const struct mse_err *
 		printf("tcb status:   %s (platform %s, QE %s)\n", mse_tcb_status_name(r->status),
 		       mse_tcb_status_name(r->platform_status), mse_tcb_status_name(r->qe_status));
 		printf("advisories:   %s\n", r->advisories[0] ? r->advisories : "none");
+		if (r->tdx)
+			printf("tdx tcb:      SGX level %s, TDX level %s, module %s %s%s\n", mse_tcb_status_name(r->sgx_status),
+			       mse_tcb_status_name(r->tdx_level_status), r->tdx_module_id, mse_tcb_status_name(r->module_status),
+			       r->relaunch_checked ? ", TD relaunch rule applied (TD report 1.5)" : "");
 	}
 	if (r->steps[MSE_STEP_MEASUREMENT] == MSE_STEP_NOT_CHECKED)
 		puts("measurement:  NOT CHECKED — no expected MRENCLAVE, MRSIGNER, ISVPRODID or ISVSVN was "
@@ -376,7 +557,10 @@ static void print_json(const struct mse_verify_result *r, const struct mse_err *
 		json_object_set_new(e, "text", json_string(mse_err_str(err, buf, sizeof(buf))));
 		json_object_set_new(j, "error", e);
 	}
-	if (r->steps[MSE_STEP_PARSE] == MSE_STEP_OK || r->steps[MSE_STEP_PARSE] == MSE_STEP_WARN) {
+	if (r->tdx && (r->steps[MSE_STEP_PARSE] == MSE_STEP_OK || r->steps[MSE_STEP_PARSE] == MSE_STEP_WARN)) {
+		td_json(j, r);
+	} else if (r->steps[MSE_STEP_PARSE] == MSE_STEP_OK || r->steps[MSE_STEP_PARSE] == MSE_STEP_WARN) {
+		json_object_set_new(j, "tee", json_string("SGX"));
 		json_object_set_new(j, "quote_version", json_integer(r->quote_version));
 		hex32(h, r->report.mr_enclave);
 		json_object_set_new(j, "mrenclave", json_string(h));
@@ -404,6 +588,13 @@ static void print_json(const struct mse_verify_result *r, const struct mse_err *
 		json_object_set_new(j, "tcb_status", json_string(mse_tcb_status_name(r->status)));
 		json_object_set_new(j, "platform_tcb_status", json_string(mse_tcb_status_name(r->platform_status)));
 		json_object_set_new(j, "qe_tcb_status", json_string(mse_tcb_status_name(r->qe_status)));
+		if (r->tdx) {
+			json_object_set_new(j, "sgx_tcb_status", json_string(mse_tcb_status_name(r->sgx_status)));
+			json_object_set_new(j, "tdx_tcb_status", json_string(mse_tcb_status_name(r->tdx_level_status)));
+			json_object_set_new(j, "tdx_module", json_string(r->tdx_module_id));
+			json_object_set_new(j, "tdx_module_tcb_status", json_string(mse_tcb_status_name(r->module_status)));
+			json_object_set_new(j, "td_relaunch_checked", json_boolean(r->relaunch_checked));
+		}
 		snprintf(buf, sizeof(buf), "%s", r->advisories);
 		for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
 			json_array_append_new(adv, json_string(tok));
@@ -427,6 +618,38 @@ static void print_json(const struct mse_verify_result *r, const struct mse_err *
 		puts(s);
 	free(s);
 	json_decref(j);
+}
+
+/* --sigstruct: the enclave as signed (src/cli/verify_sigstruct.c). */
+static int verify_sigstruct(const struct verify_opts *o)
+{
+	struct verify_sigstruct_opts so = {.path = o->sigstruct, .signer_key = o->signer_key,
+					   .json = o->json};
+	uint8_t mrenclave[32], mrsigner[32];
+
+	if (o->quote || o->cert || o->url || o->evidence || o->collateral || o->pccs || o->output)
+		return cli_usage_error("verify", "--sigstruct checks a .sig file alone");
+	if (o->mrenclave) {
+		if (mse_hex_decode_exact(mrenclave, 32, o->mrenclave, strlen(o->mrenclave)) != 0)
+			return cli_usage_error("verify", "--mrenclave: expected 64 hex digits, got \"%s\"", o->mrenclave);
+		so.mrenclave = mrenclave;
+	}
+	if (o->mrsigner) {
+		if (mse_hex_decode_exact(mrsigner, 32, o->mrsigner, strlen(o->mrsigner)) != 0)
+			return cli_usage_error("verify", "--mrsigner: expected 64 hex digits, got \"%s\"", o->mrsigner);
+		so.mrsigner = mrsigner;
+	}
+	if (o->isvprodid) {
+		if (parse_u16(o->isvprodid, &so.isvprodid))
+			return cli_usage_error("verify", "--isvprodid: expected 0..65535, got \"%s\"", o->isvprodid);
+		so.check_isvprodid = 1;
+	}
+	if (o->min_isvsvn) {
+		if (parse_u16(o->min_isvsvn, &so.min_isvsvn))
+			return cli_usage_error("verify", "--min-isvsvn: expected 0..65535, got \"%s\"", o->min_isvsvn);
+		so.check_min_isvsvn = 1;
+	}
+	return cli_verify_sigstruct(&so);
 }
 
 /* --package: recompute the expected enclave from what the code provider holds. */
@@ -461,9 +684,10 @@ static int verify_package(const struct verify_opts *o)
 	ao.accept_expired_collateral = o->accept_expired;
 	ok = mse_appverify(&ao, &ar, &err) == 0;
 	/* what was really compared: nothing is shown as expected unless it was */
-	if (ar.mrenclave_from) {
+	if (ar.measured_from[0]) {
 		hex32(hex, ar.expected_mrenclave);
-		snprintf(note, sizeof(note), "MRENCLAVE %s (%s)", hex, ar.mrenclave_from);
+		snprintf(note, sizeof(note), "MRENCLAVE %s (%s)", hex,
+			 o->mrenclave ? "given" : ar.sgx ? "recomputed with gramine-sgx-sign" : "recomputed from the package");
 	} else {
 		snprintf(note, sizeof(note), "no MRENCLAVE (none given, none recomputed: nothing was compared)");
 	}
@@ -479,6 +703,8 @@ static int verify_package(const struct verify_opts *o)
 	} else {
 		printf("expected:     %s\n", note);
 		printf("              %s\n", note2);
+		if (ar.measured_from[0])
+			printf("measured from: %s\n", ar.measured_from);
 		print_text(&ar.vr, &err, ok, NULL);
 	}
 	if (ok && ar.ratls_path[0] && !o->json)
@@ -495,7 +721,7 @@ int cmd_verify(int argc, char **argv)
 	struct mse_collateral_evidence ev = {0};
 	struct mse_ratls cert = {0};
 	struct mse_err err = {0};
-	uint8_t mrenclave[32], mrsigner[32], *input = NULL, *sim_root = NULL, *der = NULL;
+	uint8_t mrenclave[32], mrsigner[32], tdm[8][48], *input = NULL, *sim_root = NULL, *der = NULL;
 	size_t input_len = 0, sim_len = 0, der_len = 0;
 	const struct mse_collateral *use = &coll;
 	char signer_note[200], signer_hex[65], simbuf[4096];
@@ -507,6 +733,8 @@ int cmd_verify(int argc, char **argv)
 		return rc == 1 ? MSE_EXIT_OK : rc;
 	if (o.package)
 		return verify_package(&o);
+	if (o.sigstruct)
+		return verify_sigstruct(&o);
 
 	/* ---- policy ---- */
 	if (o.mrenclave) {
@@ -528,6 +756,25 @@ int cmd_verify(int argc, char **argv)
 		if (parse_u16(o.min_isvsvn, &pol.min_isvsvn))
 			return cli_usage_error("verify", "--min-isvsvn: expected 0..65535, got \"%s\"", o.min_isvsvn);
 		pol.check_min_isvsvn = 1;
+	}
+	{
+		const char *names[] = {"--mrtd", "--rtmr 0", "--rtmr 1", "--rtmr 2", "--rtmr 3", "--mrconfigid", "--mrowner",
+				       "--mrseam"};
+		const char *vals[] = {o.mrtd, o.rtmr[0], o.rtmr[1], o.rtmr[2], o.rtmr[3], o.mrconfigid, o.mrowner, o.mrseam};
+		const uint8_t **dst[] = {&pol.mrtd, &pol.rtmr[0], &pol.rtmr[1], &pol.rtmr[2], &pol.rtmr[3],
+					 &pol.mrconfigid, &pol.mrowner, &pol.mrseam};
+
+		for (int i = 0; i < 8; i++) {
+			if (!vals[i])
+				continue;
+			if (mse_hex_decode_exact(tdm[i], 48, vals[i], strlen(vals[i])) != 0)
+				return cli_usage_error("verify", "%s: expected 96 hex digits (48 bytes), got \"%s\"", names[i],
+						       vals[i]);
+			*dst[i] = tdm[i];
+		}
+		pol.allow_debug_td = o.allow_debug_td;
+		pol.allow_service_td = o.allow_service_td;
+		pol.allow_sept_ve = o.allow_sept_ve;
 	}
 	if (o.now && parse_now(o.now, &pol.now))
 		return cli_usage_error("verify", "--now: expected YYYY-MM-DDTHH:MM:SSZ, YYYY-MM-DD or @EPOCH, got \"%s\"",
@@ -572,7 +819,8 @@ int cmd_verify(int argc, char **argv)
 	if (o.output && !o.any_enclave && !mse_verify_policy_names_enclave(&pol)) {
 		rc = cli_usage_error("verify", "--output writes the certificate 'mse run --ratls' will trust, so "
 					       "say which enclave you expect: --mrenclave HEX, or --mrsigner/--signer-key "
-					       "with --isvprodid and --min-isvsvn (got %s), or use --package; "
+					       "with --isvprodid and --min-isvsvn (got %s), or use --package (a TD: "
+					       "--mrtd HEX); "
 					       "--any-enclave trusts any genuine enclave running any code",
 				     pol.mrsigner ? (pol.check_isvprodid ? "a signer and an ISVPRODID, no --min-isvsvn"
 									 : "a signer, no --isvprodid")

@@ -15,6 +15,7 @@
 #include "common/file.h"
 #include "common/hex.h"
 #include "crypto/package.h"
+#include "operator/gramine.h"
 #include "operator/instance.h"
 
 /* MSE's input_args, kept as strings owned by the JSON document. */
@@ -56,6 +57,59 @@ static int read_input_args(const uint8_t *json, size_t len, const char *path,
 	return 0;
 }
 
+/*
+ * evidence.json's "gramine" object (SGX): what, beside the input arguments,
+ * went into the manifest. Absent: not an SGX enclave launched by mse-c.
+ */
+static int read_gramine(json_t *doc, const char *path, const struct mse_sim_args *a,
+			struct mse_manifest_opts *mo, const char **version, struct mse_err *err)
+{
+	json_t *g = json_object_get(doc, "gramine"), *v;
+	json_int_t n;
+
+	if (!g)
+		return 1;
+	if (!json_is_object(g))
+		return mse_err_at(err, path, 0, 0, "gramine: expected an object");
+	memset(mo, 0, sizeof(*mo));
+#define GSTR(out, key)                                                                   \
+	do {                                                                             \
+		v = json_object_get(g, key);                                             \
+		if (!json_is_string(v))                                                  \
+			return mse_err_at(err, path, 0, 0, "gramine.%s: expected a string", key); \
+		out = json_string_value(v);                                              \
+	} while (0)
+#define GINT(out, key, max)                                                              \
+	do {                                                                             \
+		v = json_object_get(g, key);                                             \
+		if (!json_is_integer(v) || (n = json_integer_value(v)) < 0 || n > (max))  \
+			return mse_err_at(err, path, 0, 0,                               \
+					  "gramine.%s: expected an integer in [0, %d]", key, \
+					  (int)(max));                                   \
+		out = (unsigned)n;                                                       \
+	} while (0)
+	GSTR(*version, "version");
+	GSTR(mo->args.host, "host");
+	GINT(mo->args.port, "port", 65535);
+	GINT(mo->args.threads, "threads", 1024);
+	GINT(mo->isvprodid, "isvprodid", 65535);
+	GINT(mo->isvsvn, "isvsvn", 65535);
+#undef GSTR
+#undef GINT
+	v = json_object_get(g, "no_ssl");
+	if (!json_is_boolean(v))
+		return mse_err_at(err, path, 0, 0, "gramine.no_ssl: expected true or false");
+	mo->args.no_ssl = json_is_true(v);
+	mo->args.application = a->application;
+	mo->args.uuid = a->app_id;
+	mo->args.subject = a->subject ? a->subject : "";
+	mo->args.san = a->san ? a->san : "";
+	mo->args.size_mb = (uint32_t)a->size;
+	mo->args.expiration = a->expiration;
+	mo->size_mb = (uint32_t)a->size;
+	return 0;
+}
+
 static void rmtmp(const char *dir)
 {
 	if (mse_file_remove_tree(dir, NULL) != 0)
@@ -75,7 +129,9 @@ int mse_appverify(const struct mse_appverify_opts *o, struct mse_appverify_resul
 	uint8_t *evjson = NULL, *root = NULL, *signer = NULL, boot_sha[32];
 	size_t evlen, root_len = 0, signer_len = 0;
 	json_t *doc = NULL;
-	int rc = -1, have_tmp = 0;
+	struct mse_manifest_opts mo;
+	const char *ev_version = NULL;
+	int rc = -1, have_tmp = 0, g;
 
 	memset(res, 0, sizeof(*res));
 	if (mse_file_read(o->evidence, 16u << 20, &evjson, &evlen, err) != 0)
@@ -110,23 +166,61 @@ int mse_appverify(const struct mse_appverify_opts *o, struct mse_appverify_resul
 	}
 	snprintf(app_tar, sizeof(app_tar), "%s/app.tar", pkgdir);
 	mse_err_step(err, "measurement");
+	if (o->bootstrap)
+		snprintf(bootstrap, sizeof(bootstrap), "%s", o->bootstrap);
+	else if (mse_instance_installed_bootstrap(bootstrap, sizeof(bootstrap), err) != 0)
+		goto out;
+	g = read_gramine(doc, o->evidence, &args, &mo, &ev_version, err);
+	if (g < 0)
+		goto out;
 	if (o->mrenclave) {
 		memcpy(res->expected_mrenclave, o->mrenclave, 32);
-		res->mrenclave_from = "given with --mrenclave";
+		snprintf(res->measured_from, sizeof(res->measured_from), "--mrenclave");
+	} else if (g == 0) {
+		/* SGX: the same Gramine renders and signs the same manifest over our own inputs. */
+		struct mse_gramine_version gv;
+
+		if (mse_gramine_version(&gv, err) != 0) {
+			mse_err_prefix(err, "cannot recompute MRENCLAVE (or give it with --mrenclave)");
+			goto out;
+		}
+		if (strcmp(gv.text, ev_version) != 0) {
+			mse_err_set(err, "cannot recompute MRENCLAVE: the enclave was signed with \"%s\", "
+					 "this machine has \"%s\"; MRENCLAVE depends on Gramine's own "
+					 "files, so recompute with the same version (or give the value "
+					 "with --mrenclave)",
+				    ev_version, gv.text);
+			goto out;
+		}
+		mse_err_step(err, "measurement");
+		if (mse_gramine_measure(bootstrap, app_tar, &mo, res->expected_mrenclave, err) != 0) {
+			mse_err_prefix(err, "recomputing MRENCLAVE with gramine-sgx-sign");
+			goto out;
+		}
+		snprintf(res->measured_from, sizeof(res->measured_from),
+			 "gramine-sgx-sign (%.100s) over %.4000s, the package's app.tar, Python's standard "
+			 "library and dist-packages, Gramine's runtime and the input arguments",
+			 gv.text, bootstrap);
+		res->sgx = 1;
 	} else {
 		if (!o->allow_simulation) {
 			mse_err_set(err, "the expected MRENCLAVE is needed: give it (--mrenclave HEX, from "
 					 "gramine-sgx-sign) or, for a simulation enclave, allow simulation");
 			goto out;
 		}
-		if (o->bootstrap)
-			snprintf(bootstrap, sizeof(bootstrap), "%s", o->bootstrap);
-		else if (mse_instance_installed_bootstrap(bootstrap, sizeof(bootstrap), err) != 0)
-			goto out;
 		if (mse_simmeasure_file_sha256(bootstrap, boot_sha, err) != 0 ||
 		    mse_simmeasure_compute(boot_sha, &args, app_tar, res->expected_mrenclave, err) != 0)
 			goto out;
-		res->mrenclave_from = "recomputed from the package, the bootstrap and the input arguments";
+		snprintf(res->measured_from, sizeof(res->measured_from),
+			 "the simulation measurement of %.4000s, the package's app.tar and the input arguments",
+			 bootstrap);
+	}
+	if (g == 0) {
+		/* The ISV identity the manifest asked for is part of the policy. */
+		pol.check_isvprodid = 1;
+		pol.isvprodid = (uint16_t)mo.isvprodid;
+		pol.check_min_isvsvn = 1;
+		pol.min_isvsvn = (uint16_t)mo.isvsvn;
 	}
 	/* The signer and the simulation root: the code provider's own, never the evidence's. */
 	if (o->allow_simulation || !o->signer_key) {
@@ -137,10 +231,19 @@ int mse_appverify(const struct mse_appverify_opts *o, struct mse_appverify_resul
 		snprintf(path, sizeof(path), "%s", o->signer_key);
 	else
 		snprintf(path, sizeof(path), "%s/signer.pem", sim_dir);
-	if (mse_file_read(path, 1 << 20, &signer, &signer_len, err) != 0 ||
-	    mse_verify_mrsigner_from_key(signer, signer_len, res->expected_mrsigner, err) != 0) {
+	if (mse_file_read(path, 1 << 20, &signer, &signer_len, err) != 0) {
 		mse_err_prefix(err, "expected signer");
 		goto out;
+	}
+	if (mse_verify_mrsigner_from_key(signer, signer_len, res->expected_mrsigner, err) != 0) {
+		/* The operator's own private signer key (deploy on one machine) also names MRSIGNER. */
+		struct mse_err e2 = {0};
+
+		if (mse_gramine_check_signer(path, res->expected_mrsigner, &e2) != 0) {
+			mse_err_prefix(err, "expected signer");
+			goto out;
+		}
+		mse_err_clear(err);
 	}
 	res->mrsigner_from = o->signer_key ? "from --signer-key" : "your simulation signer";
 	if (o->allow_simulation) {
@@ -168,10 +271,10 @@ int mse_appverify(const struct mse_appverify_opts *o, struct mse_appverify_resul
 			    mse_hex_encode(got_hex, sizeof(got_hex), res->vr.report.mr_enclave, 32) == 0 &&
 			    memcmp(res->expected_mrenclave, res->vr.report.mr_enclave, 32) != 0)
 				mse_err_set(err,
-					    "MRENCLAVE: expected %s (recomputed from the package, the "
-					    "bootstrap and the input arguments), got %s: the enclave does not "
-					    "run this package",
-					    exp_hex, got_hex);
+					    "MRENCLAVE: expected %s (from %s), got %s: the enclave does not "
+					    "run this package, or an input differs (docs/sgx.md: what must "
+					    "match)",
+					    exp_hex, res->measured_from, got_hex);
 		}
 		goto out;
 	}

@@ -12,8 +12,13 @@
  *     MRSIGNER = the simulation signer of the code provider's own
  *     simulation directory; the trusted root is that directory's root CA
  *     (never a root carried by the evidence);
- *   - SGX: the caller gives the expected MRENCLAVE (gramine-sgx-sign is
- *     not available here to recompute it) and the signer key.
+ *   - SGX (evidence.json has mse-c's "gramine" object): the caller's
+ *     --mrenclave, or else the same Gramine version (`gramine-sgx
+ *     --version`, compared with the evidence's, refused if it differs)
+ *     renders and signs the same manifest over the code provider's own
+ *     mse-bootstrap, the package's app.tar and its own Python tree, with a
+ *     throw-away key (mse_gramine_measure); ISVPRODID and a minimum ISVSVN
+ *     from the manifest are checked too. The signer key is the caller's.
  * Then it verifies the RA-TLS certificate's quote against the evidence's
  * collateral (mse_verify_ratls: every signature, chain, CRL, TCB status,
  * report_data binding) and, on success only, writes the trusted ratls.pem.
@@ -47,11 +52,13 @@ struct mse_appverify_result {
 	struct mse_verify_result vr;
 	uint8_t expected_mrenclave[32];
 	uint8_t expected_mrsigner[32];
-	/* where each expectation came from; NULL when none was reached (nothing compared) */
-	const char *mrenclave_from, *mrsigner_from;
+	/* where the expected MRSIGNER came from; NULL when none was reached (nothing compared) */
+	const char *mrsigner_from;
 	uint8_t enclave_pk[32];     /* report_data[32:64]: where to seal secrets */
 	char ratls_path[PATH_MAX];  /* the trusted certificate written, "" if none */
 	char app_id[64];            /* the instance uuid from the input arguments */
+	char measured_from[4400];   /* what the expected MRENCLAVE was computed from; "" if none was */
+	int sgx;                    /* 1: recomputed with Gramine */
 };
 
 int mse_appverify(const struct mse_appverify_opts *o, struct mse_appverify_result *res,

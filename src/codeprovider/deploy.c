@@ -163,6 +163,7 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 	       struct mse_err *err)
 {
 	const char *project_dir = o->project_dir ? o->project_dir : ".";
+	int sgx = o->sgx || mse_instance_sgx_device();
 	char toml[PATH_MAX], work[PATH_MAX + 16], pkgout[PATH_MAX + 32], evdir[PATH_MAX + 64],
 		verdir[PATH_MAX + 64], sealed[PATH_MAX + 64], secrets[PATH_MAX + 64],
 		tosel[PATH_MAX + 64], detail[1100], inst_name[MSE_INSTANCE_NAME_MAX + 1],
@@ -271,13 +272,18 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 
 	/* 3-4. spawn and evidence */
 	begin(&r, MSE_DEPLOY_SPAWN,
-	      mse_instance_sgx_device() ? "starting the enclave (SGX)"
-					: "starting the enclave (SIMULATION — not confidential: no SGX here)");
+	      sgx ? "starting the enclave (SGX, Gramine)"
+		  : "starting the enclave (SIMULATION — not confidential: no SGX here)");
 	/* this run's evidence and certificate: installed in .mse/ only once it passed */
 	snprintf(evdir, sizeof(evdir), "%s/evidence", pkgout);
 	so.name = inst_name;
 	so.package = res->package_path;
 	so.output_dir = evdir;
+	so.mode = sgx ? MSE_MODE_SGX : MSE_MODE_SIMULATION;
+	so.signer_key = o->signer_key;
+	so.pccs_url = o->pccs_url;
+	so.isvprodid = o->isvprodid;
+	so.isvsvn = o->isvsvn;
 	if (mse_spawn(&so, &sr, err) != 0)
 		goto fail;
 	spawned = 1;
@@ -296,9 +302,21 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 	vo.package = res->package_path;
 	vo.evidence = sr.evidence_path;
 	vo.output_dir = verdir;
-	vo.allow_simulation = sr.inst.mode == MSE_MODE_SIMULATION && !mse_instance_sgx_device();
+	vo.allow_simulation = sgx ? o->accept_simulation_quotes : !mse_instance_sgx_device();
+	/*
+	 * SGX: the expected MRENCLAVE is the caller's, or recomputed by
+	 * mse_appverify with Gramine from our own package and bootstrap; never
+	 * what the instance recorded from the operator's SIGSTRUCT.
+	 */
+	vo.mrenclave = o->mrenclave;
+	if (sgx) {
+		/* The signer is the operator's; its public part is what MRSIGNER must be. */
+		vo.signer_key = o->signer_key;
+	}
 	if (mse_appverify(&vo, &vr, err) != 0)
 		goto fail;
+	snprintf(res->measured_from, sizeof(res->measured_from), "%s", vr.measured_from);
+	emit(&r, MSE_DEPLOY_EV_DETAIL, NULL, "expected MRENCLAVE from %s", vr.measured_from);
 	/* The enclave we are about to provision is the one that was measured. */
 	if (strcmp(vr.app_id, sr.inst.uuid) != 0) {
 		mse_err_expect(err, "input_args.app_id", sr.inst.uuid, vr.app_id);

@@ -88,6 +88,13 @@ struct mse_deploy_opts {
 	mse_deploy_progress progress; /* may be NULL */
 	void *progress_ctx;
 	struct mse_errlist *errs; /* every error of mse.toml goes here too; may be NULL */
+	/* SGX (Gramine). Default: SGX if this machine has an SGX device. */
+	int sgx;                 /* 1: SGX even without a device (e.g. the tests' Gramine stand-in) */
+	const char *signer_key;  /* the operator's RSA-3072 e=3 key for gramine-sgx-sign (SGX) */
+	const char *pccs_url;    /* collateral (SGX); NULL: the default PCCS */
+	unsigned isvprodid, isvsvn; /* 0: 1 */
+	const uint8_t *mrenclave;/* expected MRENCLAVE; NULL: recomputed (never the enclave's own) */
+	int accept_simulation_quotes; /* UNSAFE outside tests: trust the local simulation root on SGX */
 };
 
 struct mse_deploy_result {
@@ -100,6 +107,7 @@ struct mse_deploy_result {
 	char uuid[37];
 	uint8_t mrenclave[32];
 	char mrenclave_hex[65];
+	char measured_from[4400];  /* where the expected MRENCLAVE came from */
 	enum mse_tcb_status tcb_status;
 	char advisories[1024];
 	int simulation;            /* 1: simulated enclave, not confidential */

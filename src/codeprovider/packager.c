@@ -56,6 +56,7 @@ int mse_packager_build(const struct mse_packager_opts *o, struct mse_packager_re
 	struct mse_package_spec spec = {0};
 	uint8_t key[MSE_CODEFILE_KEY_BYTES];
 	const char *tests = o->tests_dir;
+	char app_spec[300];
 	int rc = -1, key_written = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -116,7 +117,20 @@ int mse_packager_build(const struct mse_packager_opts *o, struct mse_packager_re
 	spec.tests_dir = tests;
 	spec.output_dir = o->output_dir;
 	spec.name = proj->name;
-	spec.python_application = proj->python_application;
+	/*
+	 * An explicit app_interface travels with the app spec ("main:app@asgi"):
+	 * package.json, the bootstrap's argument and so the measurement carry it.
+	 */
+	if (proj->app_interface && strcmp(proj->app_interface, "auto") != 0) {
+		if (snprintf(app_spec, sizeof(app_spec), "%s@%s", proj->python_application,
+			     proj->app_interface) >= (int)sizeof(app_spec)) {
+			mse_err_field(err, "python_application", "too long with app_interface");
+			goto out;
+		}
+		spec.python_application = app_spec;
+	} else {
+		spec.python_application = proj->python_application;
+	}
 	spec.healthcheck_endpoint = proj->healthcheck_endpoint;
 	spec.key = key;
 	spec.nonces = nonces;

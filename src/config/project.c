@@ -776,6 +776,7 @@ void mse_project_free(struct mse_project *p)
 	free(p->dir);
 	free(p->name);
 	free(p->python_application);
+	free(p->app_interface);
 	free(p->python_module);
 	free(p->python_variable);
 	free(p->module_file);
@@ -789,8 +790,11 @@ void mse_project_free(struct mse_project *p)
 int mse_project_load(const char *path, const struct mse_project_opts *opts, struct mse_project **out,
 		     struct mse_errlist *errs)
 {
-	static const char *const known[] = {"name", "python_application", "healthcheck_endpoint",
-					    "tests_cmd", "tests_requirements", "cloud", NULL};
+	static const char *const known[] = {"name", "python_application", "app_interface",
+					    "healthcheck_endpoint", "tests_cmd", "tests_requirements",
+					    "cloud", NULL};
+	static const char *const ifaces[] = {"auto", "wsgi", "asgi", "asgi3", "asgi2"};
+	struct mse_toml_pos ipos;
 	struct loader L = {0};
 	struct mse_project *p = NULL;
 	struct mse_toml *doc = NULL;
@@ -842,6 +846,17 @@ int mse_project_load(const char *path, const struct mse_project_opts *opts, stru
 	if (p->name)
 		check_name(&L, p->name, napos);
 	p->python_application = get_str(&L, root, "python_application", "python_application", 1, 1, 255, 1, &papos);
+	p->app_interface = get_str(&L, root, "app_interface", "app_interface", 0, 1, 16, 1, &ipos);
+	if (p->app_interface) {
+		size_t k = 0;
+
+		while (k < sizeof(ifaces) / sizeof(ifaces[0]) && strcmp(ifaces[k], p->app_interface))
+			k++;
+		if (k == sizeof(ifaces) / sizeof(ifaces[0]))
+			lerr(&L, ipos, "app_interface",
+			     "expected one of \"auto\", \"wsgi\", \"asgi\", \"asgi3\", \"asgi2\", got %s",
+			     quote(p->app_interface, strlen(p->app_interface), got, sizeof(got)));
+	}
 	p->healthcheck_endpoint = get_str(&L, root, "healthcheck_endpoint", "healthcheck_endpoint", 1, 1, 255, 1, &hpos);
 	if (p->healthcheck_endpoint && p->healthcheck_endpoint[0] != '/')
 		lerr(&L, hpos, "healthcheck_endpoint", "expected a path starting with \"/\", got %s",
@@ -928,6 +943,8 @@ void mse_project_print(const struct mse_project *p, FILE *f)
 	line(f, "python_application", p->python_application);
 	line(f, "python_module", p->python_module);
 	line(f, "python_variable", p->python_variable);
+	if (p->app_interface)
+		line(f, "app_interface", p->app_interface);
 	line(f, "module_file", p->module_file);
 	line(f, "healthcheck_endpoint", p->healthcheck_endpoint);
 	line(f, "tests_cmd", p->tests_cmd);

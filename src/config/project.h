@@ -5,6 +5,8 @@
  *
  *   name                  string, 1..255 characters (no '/', '\', control chars; not "." or "..")
  *   python_application    "module:variable"; the module file must exist in the code directory
+ *   app_interface         optional: "auto" (default: detected), "wsgi", "asgi" (either ASGI
+ *                         version, detected), "asgi3", "asgi2"
  *   healthcheck_endpoint  string starting with "/"
  *   tests_cmd             string
  *   tests_requirements    array of strings
@@ -75,6 +77,7 @@ struct mse_project {
 	char *python_application; /* "module:variable" as written */
 	char *python_module;      /* "app", "pkg.app" */
 	char *python_variable;    /* "app" */
+	char *app_interface;      /* as written; NULL if not set (auto) */
 	char *module_file;        /* absolute path of the module's .py (or package __init__.py) */
 	char *healthcheck_endpoint;
 	char *tests_cmd;

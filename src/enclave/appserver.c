@@ -12,9 +12,12 @@
 #include "net/tls.h"
 #include "enclave/memcap.h"
 #include "enclave/sandbox.h"
+#include "enclave/asgi.h"
+#include "enclave/pyhost.h"
 #include "enclave/wsgi.h"
 
 static struct mse_server *_Atomic g_server;
+static struct mse_asgi *_Atomic g_asgi;
 static volatile sig_atomic_t g_stop_requested;
 
 void mse_appserver_config_init(struct mse_appserver_config *c)
@@ -29,9 +32,13 @@ void mse_appserver_stop(void)
 {
 	struct mse_server *s = atomic_load(&g_server);
 
+	struct mse_asgi *a = atomic_load(&g_asgi);
+
 	g_stop_requested = 1;
 	if (s)
 		mse_server_stop(s); /* async-signal-safe (net/server.h) */
+	if (a)
+		mse_asgi_stop(a); /* async-signal-safe (enclave/asgi.h) */
 }
 
 static void on_signal(int sig)
@@ -63,6 +70,14 @@ static SSL_CTX *make_tls(const struct mse_appserver_config *c, struct mse_err *e
 int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 {
 	struct mse_wsgi_config wc = {0};
+	struct mse_pyhost_config hc = {0};
+	struct mse_asgi_config ac = {0};
+	struct mse_pyhost *host = NULL;
+	struct mse_asgi *a = NULL;
+	enum mse_pyhost_iface want = MSE_IFACE_AUTO, iface;
+	int asgi_only = 0;
+	const char *at;
+	char app_spec[512];
 	struct mse_server_config sc;
 	struct mse_memcap_report rep;
 	struct mse_wsgi *w = NULL;
@@ -78,6 +93,28 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 		return mse_err_field(err, "code", "%s: %s", c->code_dir, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		return mse_err_field(err, "code", "%s: not a directory", c->code_dir);
+	if (c->interface && mse_pyhost_iface_parse(c->interface, &want, &asgi_only, err) != 0)
+		return -1;
+	/* "module:var@iface": mse.toml's app_interface as packaged (codeprovider/packager). */
+	at = strchr(c->app, '@');
+	if (at) {
+		enum mse_pyhost_iface w2;
+		int a2;
+
+		if (mse_pyhost_iface_parse(at + 1, &w2, &a2, err) != 0)
+			return -1;
+		if (c->interface && (w2 != want || a2 != asgi_only))
+			return mse_err_field(err, "app_interface", "%s in the app spec, %s asked for",
+					     at + 1, c->interface);
+		want = w2;
+		asgi_only = a2;
+		if ((size_t)(at - c->app) >= sizeof(app_spec))
+			return mse_err_field(err, "app", "too long: %s", c->app);
+		memcpy(app_spec, c->app, (size_t)(at - c->app));
+		app_spec[at - c->app] = '\0';
+	} else {
+		snprintf(app_spec, sizeof(app_spec), "%s", c->app);
+	}
 	if (!c->no_tls) {
 		/* Load the certificate first: a wrong path should fail before Python starts. */
 		mse_err_step(err, "tls");
@@ -97,13 +134,31 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 		mse_info("enclave rules: fork, exec and subprocesses are refused");
 	}
 	mse_err_step(err, "import");
-	wc.app = c->app;
-	wc.module_path = c->code_dir;
-	wc.debug = c->debug;
-	wc.deny_subprocess = c->sandbox;
-	if (mse_wsgi_init(&wc, &w, err) != 0)
+	hc.app = app_spec;
+	hc.module_path = c->code_dir;
+	hc.deny_subprocess = c->sandbox;
+	if (mse_pyhost_start(&hc, &host, err) != 0)
 		goto out;
 	mse_info("app %s imported from %s", c->app, c->code_dir);
+	mse_err_step(err, "interface");
+	if (mse_pyhost_detect(host, want, asgi_only, &iface, err) != 0)
+		goto out;
+	if (iface == MSE_IFACE_WSGI) {
+		wc.debug = c->debug;
+		wc.host = host;
+		if (mse_wsgi_init(&wc, &w, err) != 0)
+			goto out;
+	} else {
+		/* Lifespan startup runs here: a failure stops us before we listen. */
+		mse_err_step(err, "lifespan");
+		ac.host = host;
+		ac.iface = iface;
+		ac.debug = c->debug;
+		ac.drain_timeout_ms = c->drain_timeout_ms;
+		if (mse_asgi_init(&ac, &a, err) != 0)
+			goto out;
+		atomic_store(&g_asgi, a);
+	}
 	if (c->memory_mb) {
 		mse_err_step(err, "memory");
 		if (mse_memcap_commit(c->memory_mb << 20, &rep, err) != 0)
@@ -121,8 +176,8 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 	sc.port = c->port;
 	sc.listen_fd = c->listen_fd;
 	sc.tls = tls;
-	sc.handler = mse_wsgi_handle;
-	sc.user = w;
+	sc.handler = a ? mse_asgi_handle : mse_wsgi_handle;
+	sc.user = a ? (void *)a : (void *)w;
 	if (c->threads > 0)
 		sc.threads = c->threads;
 	if (c->timeout_ms > 0) {
@@ -163,7 +218,11 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 out:
 	atomic_store(&g_server, NULL);
 	mse_server_free(s);
+	atomic_store(&g_asgi, NULL);
+	/* After the server drained: app tasks finish, then lifespan shutdown. */
+	mse_asgi_free(a);
 	mse_wsgi_free(w);
+	mse_pyhost_free(host);
 	mse_tls_ctx_free(tls);
 	/* Restored last: a second SIGTERM while Python finalises must not kill us. */
 	if (signals_set) {

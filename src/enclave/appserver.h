@@ -1,6 +1,6 @@
 /*
  * mse_appserver — the app server as one call: enclave rules, memory cap,
- * embedded Python with the WSGI app, TLS, the HTTP server, and a graceful
+ * embedded Python with the WSGI or ASGI app (detected, mse_pyhost_detect), TLS, the HTTP server, and a graceful
  * stop on SIGTERM. `mse serve`, `mse-bootstrap` (after provisioning) and
  * `mse localtest` all call mse_appserver_run().
  *
@@ -11,13 +11,16 @@
  *   3. the seccomp filter (no fork/exec), before any thread exists, and the
  *      Python audit hook;
  *   4. Python initialised, the app imported (import-time code is already
- *      sandboxed and capped);
+ *      sandboxed and capped), its interface detected; for an ASGI app the
+ *      event loop thread starts and lifespan startup runs (a failure
+ *      returns -1 with the app's message, step "lifespan");
  *   5. the memory budget committed: what is resident now is the
  *      interpreter, the libraries and the app's imports; the rest is the
  *      app's, and the log says how much;
  *   6. TLS context, listening socket, server threads, signal thread;
  *   7. on SIGTERM/SIGINT or mse_appserver_stop(): stop accepting, drain
- *      in-flight requests, join, finalise Python, return 0.
+ *      in-flight requests, join, (ASGI: let app tasks finish, lifespan
+ *      shutdown), finalise Python, return 0.
  *
  * Once per process (Python cannot be re-initialised; the sandbox is
  * irreversible). The configuration is borrowed for the call.
@@ -36,6 +39,9 @@
 struct mse_appserver_config {
 	const char *app;      /* "module:variable" */
 	const char *code_dir; /* MODULE_PATH: put first on sys.path */
+	/* The app's interface: NULL or "auto" detects; "wsgi", "asgi" (either
+	 * ASGI version, detected), "asgi3", "asgi2" (mse.toml's app_interface). */
+	const char *interface;
 
 	/* TLS, the first that is set: */
 	SSL_CTX *tls;                 /* a ready context (borrowed; the server takes a reference) */

@@ -336,6 +336,7 @@ static int serve_app(const struct mse_bootstrap_opts *o, const struct paths *p, 
 	ac.host = o->host;
 	ac.port = o->port;
 	ac.sandbox = o->sandbox;
+	ac.threads = o->threads;
 	/*
 	 * The enclave size bounds the app as it would in SGX: the app server
 	 * logs what is left after the interpreter and libraries are loaded

@@ -56,6 +56,7 @@ struct mse_bootstrap_opts {
 	const char *attestation_dir; /* Gramine interface; default /dev/attestation */
 	const char *sim_dir;         /* default mse_sim_dir() */
 	int sandbox;                 /* app server enclave rules (default 1) */
+	int threads;                 /* app server workers; 0 = the server's default */
 };
 
 void mse_bootstrap_opts_init(struct mse_bootstrap_opts *o);

@@ -19,7 +19,7 @@ static const char usage_text[] =
 	"                     [--host ADDR] [--port PORT] [--subject RFC4514] [--san NAME]\n"
 	"                     [--timeout SECONDS] [--plaincode] [--simulation]\n"
 	"                     [--workspace DIR] [--size MB] [--sim-dir DIR]\n"
-	"                     [--attestation-dir DIR] [--log-level LEVEL]\n"
+	"                     [--threads N] [--attestation-dir DIR] [--log-level LEVEL]\n"
 	"\n"
 	"Runs inside the enclave (or its simulation): creates the enclave key and the RA-TLS\n"
 	"certificate, waits on HOST:PORT for the code key and secrets (configuration server),\n"
@@ -46,7 +46,12 @@ static const char usage_text[] =
 	"  --size MB               enclave size (an input argument of the measurement)\n"
 	"  --sim-dir DIR           simulation directory (default $MSE_SIM_DIR or\n"
 	"                          ~/.config/mse/sim; created if missing)\n"
-	"  --attestation-dir DIR   Gramine attestation interface (default /dev/attestation)\n"
+	"  --threads N             app server workers (default 2 x CPUs); under SGX the\n"
+	"                          manifest's sgx.max_threads must leave room for them\n"
+	"  --attestation-dir DIR   UNSAFE outside tests: where Gramine's attestation\n"
+	"                          interface is (default /dev/attestation, which only\n"
+	"                          Gramine provides). A directory of ordinary files is\n"
+	"                          whatever the host wrote there: no SGX protection.\n"
 	"  --no-sandbox            do not apply the enclave rules (seccomp) to the app\n"
 	"  --log-level LEVEL       debug, info (default), warn or error\n"
 	"\n"
@@ -101,6 +106,7 @@ int main(int argc, char **argv)
 		{"size", required_argument, NULL, 'z'},
 		{"sim-dir", required_argument, NULL, 'd'},
 		{"attestation-dir", required_argument, NULL, 'A'},
+		{"threads", required_argument, NULL, 'T'},
 		{"no-sandbox", no_argument, NULL, 'X'},
 		{"log-level", required_argument, NULL, 'l'},
 		{NULL, 0, NULL, 0}};
@@ -182,6 +188,11 @@ int main(int argc, char **argv)
 			break;
 		case 'A':
 			o.attestation_dir = optarg;
+			break;
+		case 'T':
+			if (parse_u64(optarg, 1024, &v) != 0 || v == 0)
+				return usage_error("--threads: expected 1..1024, got \"%s\"", optarg);
+			o.threads = (int)v;
 			break;
 		case 'X':
 			o.sandbox = 0;

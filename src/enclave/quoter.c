@@ -11,6 +11,7 @@
 #include <openssl/kdf.h>
 #include <sodium.h>
 
+#include "attest/quote.h"
 #include "attest/sim.h"
 #include "attest/x509w.h"
 #include "common/file.h"
@@ -45,6 +46,15 @@ int mse_quoter_gramine(const char *base_dir, struct mse_quoter **out, struct mse
 	if (snprintf(p->base, sizeof(p->base), "%s", base_dir) >= (int)sizeof(p->base) ||
 	    gpath(p, "attestation_type", path, sizeof(path), err) != 0)
 		goto fail;
+	if (!mse_file_exists(path)) {
+		mse_err_step(err, "provider");
+		mse_err_file(err, path);
+		mse_err_set(err, "not running under Gramine with SGX attestation: %s does not exist "
+				 "(start mse-bootstrap with gramine-sgx and sgx.remote_attestation = "
+				 "\"dcap\" in its manifest, or use --simulation)",
+			    path);
+		goto fail;
+	}
 	if (mse_file_read(path, 64, &type, &len, err) != 0) {
 		mse_err_step(err, "provider");
 		mse_err_prefix(err, "not running under Gramine with SGX attestation");
@@ -53,8 +63,19 @@ int mse_quoter_gramine(const char *base_dir, struct mse_quoter **out, struct mse
 	while (len && (type[len - 1] == '\n' || type[len - 1] == '\0'))
 		len--;
 	if (len != 4 || memcmp(type, "dcap", 4) != 0) {
+		char got[80];
+
+		/* The bytes as text, controls escaped: the host may have written anything. */
+		size_t o = 0;
+		for (size_t i = 0; i < len && o + 5 < sizeof(got); i++)
+			o += (size_t)snprintf(got + o, sizeof(got) - o,
+					      type[i] >= 0x20 && type[i] < 0x7f ? "%c" : "\\x%02x",
+					      type[i]);
+		got[o] = 0;
+		mse_err_step(err, "provider");
 		mse_err_file(err, path);
-		mse_err_expect(err, "attestation_type", "\"dcap\"", (const char *)type);
+		mse_err_expect(err, "attestation_type", "\"dcap\" (sgx.remote_attestation = \"dcap\")",
+			       got[0] ? got : "(empty: sgx.remote_attestation is \"none\")");
 		free(type);
 		goto fail;
 	}
@@ -122,6 +143,34 @@ static int write_file(const char *path, const uint8_t *data, size_t len, struct 
 	return 0;
 }
 
+/*
+ * What Gramine's /dev/attestation/quote returned must parse as an SGX DCAP
+ * quote (Intel DCAP Quote Library API, A.4): anything else means the
+ * interface is not Gramine's, or not working, and would only yield a
+ * certificate no verifier accepts. (Its REPORTDATA binding is the
+ * verifier's check, not repeated here.)
+ */
+static int check_gramine_quote(const uint8_t *quote, size_t len, const char *path,
+			       struct mse_err *err)
+{
+	struct mse_quote q;
+
+	mse_err_step(err, "provider");
+	if (len < MSE_QUOTE_SIGNED_SIZE) {
+		mse_err_file(err, path);
+		return mse_err_set(err, "quote of %zu bytes is too short: an SGX quote has at least "
+					"%d (header and report body)",
+				   len, MSE_QUOTE_SIGNED_SIZE);
+	}
+	if (mse_quote_parse(&q, quote, len, 0, err) != 0) {
+		mse_err_step(err, "provider");
+		mse_err_file(err, path);
+		mse_err_prefix(err, "malformed quote from Gramine");
+		return -1;
+	}
+	return 0;
+}
+
 int mse_quoter_quote(struct mse_quoter *p, const uint8_t report_data[64], uint8_t **quote,
 		       size_t *len, struct mse_err *err)
 {
@@ -139,11 +188,11 @@ int mse_quoter_quote(struct mse_quoter *p, const uint8_t report_data[64], uint8_
 		mse_err_step(err, "provider");
 		return -1;
 	}
-	if (*len < 48 + 384) {
+	if (check_gramine_quote(*quote, *len, path, err) != 0) {
 		free(*quote);
 		*quote = NULL;
-		mse_err_file(err, path);
-		return mse_err_set(err, "quote of %zu bytes is too short", *len);
+		*len = 0;
+		return -1;
 	}
 	return 0;
 }
@@ -157,11 +206,22 @@ int mse_quoter_sealing_key(struct mse_quoter *p, uint8_t out[MSE_SEALING_KEY_LEN
 
 	if (p->sim)
 		return mse_sim_sealing_key(p->simctx, p->enc.mrenclave, out, err);
-	if (gpath(p, "keys/_sgx_mrenclave", path, sizeof(path), err) != 0 ||
-	    mse_file_read(path, 64, &k, &len, err) != 0)
+	if (gpath(p, "keys/_sgx_mrenclave", path, sizeof(path), err) != 0)
 		return -1;
+	if (!mse_file_exists(path)) {
+		mse_err_step(err, "provider");
+		mse_err_file(err, path);
+		return mse_err_set(err, "no MRENCLAVE sealing key: %s does not exist (Gramine 1.8 or "
+					"later provides it under SGX)",
+				   path);
+	}
+	if (mse_file_read(path, 64, &k, &len, err) != 0) {
+		mse_err_step(err, "provider");
+		return -1;
+	}
 	if (len != MSE_SEALING_KEY_LEN) {
 		mse_file_free_secret(k, len);
+		mse_err_step(err, "provider");
 		mse_err_file(err, path);
 		return mse_err_set(err, "sealing key: expected %d bytes, got %zu",
 				   MSE_SEALING_KEY_LEN, len);

@@ -23,7 +23,7 @@
 
 #include "common/log.h"
 #include "common/version.h"
-#include "enclave/sandbox.h"
+#include "enclave/pyhost.h"
 
 #define INPUT_BUF 16384
 #define ERRLINE_MAX 4096
@@ -69,13 +69,14 @@ struct mse_wsgi {
 	PyObject *app;
 	PyObject *file_wrapper; /* class */
 	PyObject *errors;	/* the wsgi.errors stream (one, shared) */
-	PyObject *format_exception;
 	PyObject *keys[K_COUNT];
 	PyObject *version; /* (1, 0) */
 	PyObject *s_close, *s_http, *s_https, *s_empty, *s_http10, *s_http11, *s_software;
 	PyInterpreterState *interp;
 	PyThreadState *main_ts;
 	pthread_t main_thread;
+	struct mse_pyhost *host;
+	int own_host; /* started by mse_wsgi_init (no host given): finalised by mse_wsgi_free */
 	int debug;
 };
 
@@ -145,70 +146,15 @@ static PyThreadState *thread_state(struct mse_wsgi *w)
 
 /* ---- logging of Python exceptions --------------------------------------- */
 
-/*
- * Formats the pending exception (and clears it) as a malloc'd traceback
- * text; NULL if even that fails. GIL held.
- */
-static char *take_traceback(struct mse_wsgi *w)
-{
-	PyObject *type, *value, *tb, *lines = NULL, *sep = NULL, *text = NULL;
-	const char *s;
-	char *out = NULL;
-
-	PyErr_Fetch(&type, &value, &tb);
-	if (!type)
-		return NULL;
-	PyErr_NormalizeException(&type, &value, &tb);
-	if (tb && value)
-		PyException_SetTraceback(value, tb);
-	if (w && w->format_exception)
-		lines = PyObject_CallFunctionObjArgs(w->format_exception, type,
-						     value ? value : Py_None, tb ? tb : Py_None,
-						     NULL);
-	if (lines) {
-		sep = PyUnicode_FromString("");
-		if (sep)
-			text = PyUnicode_Join(sep, lines);
-	}
-	if (!text) {
-		PyErr_Clear();
-		text = value ? PyObject_Repr(value) : NULL;
-	}
-	if (text && (s = PyUnicode_AsUTF8(text)) != NULL)
-		out = strdup(s);
-	PyErr_Clear();
-	Py_XDECREF(text);
-	Py_XDECREF(sep);
-	Py_XDECREF(lines);
-	Py_XDECREF(type);
-	Py_XDECREF(value);
-	Py_XDECREF(tb);
-	return out;
-}
-
-/* Logs a multi-line text one log line each, so the log stays line-oriented. */
-static void log_lines(enum mse_log_level lvl, const char *prefix, const char *text)
-{
-	const char *p = text;
-
-	while (p && *p) {
-		const char *nl = strchr(p, '\n');
-		int n = nl ? (int)(nl - p) : (int)strlen(p);
-
-		mse_log(lvl, "%s%.*s", prefix, n, p);
-		p = nl ? nl + 1 : NULL;
-	}
-}
-
 /* Logs the pending exception with the request it broke; returns the text (caller frees). */
 static char *log_exception(struct wsgi_req *r, const char *what)
 {
-	char *tb = take_traceback(r->w);
+	char *tb = mse_pyhost_traceback();
 	const struct mse_http_request *q = r->x->req;
 
 	mse_error("app: %s on %.*s %.*s", what, (int)q->method_len, q->method, (int)q->target_len,
 		  q->target);
-	log_lines(MSE_LOG_ERROR, "app: ", tb ? tb : "(no traceback)");
+	mse_pyhost_log_lines(MSE_LOG_ERROR, "app: ", tb ? tb : "(no traceback)");
 	return tb;
 }
 
@@ -1529,35 +1475,6 @@ int mse_wsgi_handle(struct mse_exchange *x, void *user)
 
 /* ---- initialisation ------------------------------------------------------- */
 
-/* "module:attr.attr": identifiers separated by dots (PEP 3333 says nothing; gunicorn's form). */
-static int check_spec(const char *spec, struct mse_err *err)
-{
-	const char *colon = strchr(spec, ':');
-	int start = 1;
-
-	if (!colon || colon == spec || !colon[1])
-		return mse_err_expect(err, "app", "MODULE:VARIABLE (e.g. app:app)", spec);
-	for (const char *p = spec; *p; p++) {
-		char c = *p;
-
-		if (c == ':' || c == '.') {
-			if (start || (c == ':' && p != colon))
-				return mse_err_expect(err, "app", "MODULE:VARIABLE of Python identifiers",
-						      spec);
-			start = 1;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-		      (!start && c >= '0' && c <= '9')))
-			return mse_err_expect(err, "app", "MODULE:VARIABLE of Python identifiers",
-					      spec);
-		start = 0;
-	}
-	if (start)
-		return mse_err_expect(err, "app", "MODULE:VARIABLE of Python identifiers", spec);
-	return 0;
-}
-
 /* PEP 3333 "Optional Platform-Specific File Handling". */
 static const char file_wrapper_src[] =
 	"class FileWrapper:\n"
@@ -1574,53 +1491,9 @@ static const char file_wrapper_src[] =
 	"            return data\n"
 	"        raise StopIteration\n";
 
-static int pystatus_err(PyStatus st, struct mse_err *err, const char *what)
+static int setup_objects(struct mse_wsgi *w, struct mse_err *err)
 {
-	return mse_err_set(err, "%s: %s%s%s", what, st.func ? st.func : "",
-			   st.func ? ": " : "", st.err_msg ? st.err_msg : "failed");
-}
-
-static int start_python(struct mse_err *err)
-{
-	PyPreConfig pre;
-	PyConfig c;
-	PyStatus st;
-	char *argv[] = {(char *)"mse", NULL};
-
-	PyPreConfig_InitIsolatedConfig(&pre);
-	/* The enclave has no locale: UTF-8 everywhere (PEP 540). */
-	pre.utf8_mode = 1;
-	st = Py_PreInitialize(&pre);
-	if (PyStatus_Exception(st))
-		return pystatus_err(st, err, "python pre-initialisation");
-	/* Isolated: no PYTHON* variables, no user site, no current directory on sys.path. */
-	PyConfig_InitIsolatedConfig(&c);
-	c.install_signal_handlers = 0; /* the server owns SIGTERM/SIGINT */
-	c.write_bytecode = 0;	       /* MODULE_PATH may be read-only or encrypted */
-	c.buffered_stdio = 0;	       /* print() reaches the log at once */
-	c.parse_argv = 0;
-	c.safe_path = 1;
-	c.site_import = 1; /* Debian's site adds /usr/lib/python3/dist-packages (Flask) */
-	/*
-	 * Debian's libpython3.11 lives under /usr. Saying so keeps getpath
-	 * from deriving a prefix from our binary's location or PATH (where a
-	 * pyenv python may be found first).
-	 */
-	st = PyConfig_SetBytesString(&c, &c.home, "/usr");
-	if (!PyStatus_Exception(st))
-		st = PyConfig_SetBytesArgv(&c, 1, argv);
-	if (!PyStatus_Exception(st))
-		st = Py_InitializeFromConfig(&c);
-	PyConfig_Clear(&c);
-	if (PyStatus_Exception(st))
-		return pystatus_err(st, err, "python initialisation");
-	return 0;
-}
-
-static int setup_objects(struct mse_wsgi *w, const struct mse_wsgi_config *cfg,
-			 struct mse_err *err)
-{
-	PyObject *ns = NULL, *rv = NULL, *mod = NULL, *sys_path;
+	PyObject *ns = NULL, *rv = NULL;
 	int rc = -1;
 
 	if (PyType_Ready(&ErrorsType) < 0 || PyType_Ready(&InputType) < 0 ||
@@ -1653,128 +1526,29 @@ static int setup_objects(struct mse_wsgi *w, const struct mse_wsgi_config *cfg,
 		goto pyfail;
 	w->file_wrapper = PyDict_GetItemString(ns, "FileWrapper");
 	Py_XINCREF(w->file_wrapper);
-	mod = PyImport_ImportModule("traceback");
-	if (!mod || !w->file_wrapper)
+	if (!w->file_wrapper)
 		goto pyfail;
-	w->format_exception = PyObject_GetAttrString(mod, "format_exception");
-	if (!w->format_exception)
-		goto pyfail;
-	if (cfg->module_path) {
-		PyObject *p = PyUnicode_DecodeFSDefault(cfg->module_path);
-
-		sys_path = PySys_GetObject("path"); /* borrowed */
-		if (!p || !sys_path || PyList_Insert(sys_path, 0, p) != 0) {
-			Py_XDECREF(p);
-			goto pyfail;
-		}
-		Py_DECREF(p);
-	}
 	rc = 0;
 	goto out;
 pyfail: {
-	char *tb = take_traceback(w);
+	char *tb = mse_pyhost_traceback();
 
 	mse_err_set(err, "python setup failed: %s", tb ? tb : "unknown error");
 	free(tb);
 }
 out:
-	Py_XDECREF(mod);
 	Py_XDECREF(rv);
 	Py_XDECREF(ns);
 	return rc;
 }
 
-/* Imports module:attr.attr. Logs the traceback on failure. */
-static int import_app(struct mse_wsgi *w, const char *spec, struct mse_err *err)
+static void clear_objects(struct mse_wsgi *w)
 {
-	char *copy = strdup(spec), *attr, *save = NULL, *tok, *tb;
-	PyObject *obj = NULL;
-	int rc = -1;
-
-	if (!copy)
-		return mse_err_set(err, "out of memory");
-	attr = strchr(copy, ':');
-	*attr++ = '\0';
-	obj = PyImport_ImportModule(copy);
-	for (tok = strtok_r(attr, ".", &save); obj && tok; tok = strtok_r(NULL, ".", &save))
-		Py_SETREF(obj, PyObject_GetAttrString(obj, tok));
-	if (!obj) {
-		const char *last;
-
-		tb = take_traceback(w);
-		log_lines(MSE_LOG_ERROR, "app: ", tb ? tb : "(no traceback)");
-		last = tb ? tb + strlen(tb) : NULL;
-		/* The traceback's last line names the error: "ModuleNotFoundError: ...". */
-		if (last) {
-			while (last > tb && last[-1] == '\n')
-				last--;
-			while (last > tb && last[-1] != '\n')
-				last--;
-		}
-		mse_err_field(err, "app", "cannot import %s: %.*s", spec,
-			      last ? (int)strcspn(last, "\n") : 7, last ? last : "unknown");
-		free(tb);
-		goto out;
-	}
-	if (!PyCallable_Check(obj)) {
-		mse_err_field(err, "app", "%s is a %s, not a callable WSGI app", spec,
-			      Py_TYPE(obj)->tp_name);
-		goto out;
-	}
-	w->app = obj;
-	obj = NULL;
-	rc = 0;
-out:
-	Py_XDECREF(obj);
-	free(copy);
-	return rc;
-}
-
-int mse_wsgi_init(const struct mse_wsgi_config *cfg, struct mse_wsgi **out, struct mse_err *err)
-{
-	struct mse_wsgi *w;
-
-	*out = NULL;
-	if (!cfg->app || check_spec(cfg->app, err) != 0)
-		return -1;
-	if (Py_IsInitialized())
-		return mse_err_set(err, "Python is already initialised in this process");
-	if (cfg->deny_subprocess && mse_sandbox_python_hook(err) != 0)
-		return -1;
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return mse_err_set(err, "out of memory");
-	w->debug = cfg->debug;
-	w->main_thread = pthread_self();
-	if (start_python(err) != 0) {
-		free(w);
-		return -1;
-	}
-	w->interp = PyInterpreterState_Get();
-	if (setup_objects(w, cfg, err) != 0 || import_app(w, cfg->app, err) != 0) {
-		/* Keep the interpreter (it cannot be restarted); release the GIL. */
-		w->main_ts = PyEval_SaveThread();
-		mse_err_step(err, "import");
-		/* Leave w allocated for mse_wsgi_free to finalise. */
-		mse_wsgi_free(w);
-		return -1;
-	}
-	w->main_ts = PyEval_SaveThread();
-	*out = w;
-	return 0;
-}
-
-void mse_wsgi_free(struct mse_wsgi *w)
-{
-	if (!w)
-		return;
-	PyEval_RestoreThread(w->main_ts);
 	Py_CLEAR(w->app);
 	Py_CLEAR(w->file_wrapper);
 	if (w->errors)
 		errors_emit((ErrorsObject *)w->errors);
 	Py_CLEAR(w->errors);
-	Py_CLEAR(w->format_exception);
 	for (int i = 0; i < K_COUNT; i++)
 		Py_CLEAR(w->keys[i]);
 	Py_CLEAR(w->version);
@@ -1785,7 +1559,51 @@ void mse_wsgi_free(struct mse_wsgi *w)
 	Py_CLEAR(w->s_http10);
 	Py_CLEAR(w->s_http11);
 	Py_CLEAR(w->s_software);
-	if (Py_FinalizeEx() != 0)
-		mse_warn("python: errors while finalising (flushing stdout/stderr)");
+}
+
+int mse_wsgi_init(const struct mse_wsgi_config *cfg, struct mse_wsgi **out, struct mse_err *err)
+{
+	struct mse_pyhost_config hc = {cfg->app, cfg->module_path, cfg->deny_subprocess};
+	struct mse_pyhost *host = cfg->host;
+	struct mse_wsgi *w;
+	int rc;
+
+	*out = NULL;
+	if (!host && mse_pyhost_start(&hc, &host, err) != 0)
+		return -1;
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		if (!cfg->host)
+			mse_pyhost_free(host);
+		return mse_err_set(err, "out of memory");
+	}
+	w->debug = cfg->debug;
+	w->main_thread = pthread_self();
+	w->host = host;
+	w->own_host = !cfg->host;
+	PyEval_RestoreThread(mse_pyhost_main_ts(host));
+	w->interp = PyInterpreterState_Get();
+	w->app = mse_pyhost_app(host);
+	Py_INCREF(w->app);
+	rc = setup_objects(w, err);
+	w->main_ts = PyEval_SaveThread();
+	if (rc != 0) {
+		mse_err_step(err, "import");
+		mse_wsgi_free(w);
+		return -1;
+	}
+	*out = w;
+	return 0;
+}
+
+void mse_wsgi_free(struct mse_wsgi *w)
+{
+	if (!w)
+		return;
+	PyEval_RestoreThread(w->main_ts);
+	clear_objects(w);
+	PyEval_SaveThread();
+	if (w->own_host)
+		mse_pyhost_free(w->host);
 	free(w);
 }

@@ -41,17 +41,24 @@
 #include "common/err.h"
 #include "net/exchange.h"
 
+struct mse_pyhost;
+
 struct mse_wsgi_config {
 	const char *app;         /* "module:variable"; variable may be dotted (a.b) */
 	const char *module_path; /* directory put first on sys.path (MODULE_PATH); may be NULL */
 	int debug;               /* put tracebacks in 500 responses */
 	int deny_subprocess;     /* add the enclave's audit hook (mse_sandbox_python_hook) */
+	/* A started host (mse_pyhost_start), borrowed: app, module_path and
+	 * deny_subprocess are then the host's. NULL: mse_wsgi_init starts one
+	 * and mse_wsgi_free finalises it. */
+	struct mse_pyhost *host;
 };
 
 struct mse_wsgi;
 
 /*
- * Initialises Python and imports the app. Once per process, main thread.
+ * Initialises Python and imports the app (or uses cfg->host's). Once per
+ * process, main thread.
  * On success *out is owned by the caller (mse_wsgi_free) and the GIL is
  * released. On failure (bad spec, import error: the traceback is logged and
  * summarised in err) Python is finalised again and cannot be restarted in
@@ -63,8 +70,9 @@ int mse_wsgi_init(const struct mse_wsgi_config *cfg, struct mse_wsgi **out, stru
 int mse_wsgi_handle(struct mse_exchange *x, void *user);
 
 /*
- * Finalises Python (atexit handlers run). Call from the thread that called
- * mse_wsgi_init, after every server thread has stopped. NULL-safe.
+ * Releases the bridge, and finalises Python (atexit handlers run) if it
+ * started it. Call from the thread that called mse_wsgi_init, after every
+ * server thread has stopped. NULL-safe.
  */
 void mse_wsgi_free(struct mse_wsgi *w);
 

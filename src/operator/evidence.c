@@ -129,6 +129,20 @@ int mse_evidence_build(const struct mse_evidence_args *a, const char *ratls_pem,
 		      "app_id", a->app_id, "application", a->application, "ratls_certificate",
 		      ratls_pem, "root_ca_crl", root_pem, "pck_platform_crl", pck_pem, "tcb_info",
 		      tcb_b64, "qe_identity", qe_b64, "tcb_cert", tcb_cert, "signer_pk", signer_pk_pem);
+	if (o && a->sgx) {
+		const struct mse_evidence_sgx *g = a->sgx;
+
+		if (json_object_set_new(o, "gramine",
+					json_pack("{s:s, s:s, s:i, s:i, s:b, s:i, s:i, s:s, s:s}", "version",
+						  g->gramine_version, "host", g->host, "port", (int)g->port,
+						  "threads", (int)g->threads, "no_ssl", g->no_ssl,
+						  "isvprodid", (int)g->isvprodid, "isvsvn", (int)g->isvsvn,
+						  "mrenclave", g->mrenclave_hex, "mrsigner",
+						  g->mrsigner_hex)) != 0) {
+			json_decref(o);
+			o = NULL;
+		}
+	}
 	if (!o) {
 		mse_err_set(err, "cannot build evidence.json (a field is not valid UTF-8?)");
 		goto out;

@@ -13,6 +13,11 @@
  *   qe_identity        base64 of the PCCS QE identity body
  *   tcb_cert           PEM of the TCB signing certificate
  *   signer_pk          PEM of the enclave signer's RSA-3072 public key
+ *   gramine            (SGX only; mse-c's addition) what the code provider
+ *                      needs to render the same manifest and recompute
+ *                      MRENCLAVE: {version, host, port, threads, no_ssl,
+ *                      isvprodid, isvsvn, mrenclave, mrsigner} — the last two
+ *                      as gramine-sgx-sign wrote them, for information only
  *
  * The collateral comes from a collateral directory (the layout of
  * ../shared/vectors/dcap-quotes/README.md): one fetched from a PCCS, or the
@@ -32,6 +37,17 @@ struct mse_evidence_args {
 	uint32_t size_mb;
 	const char *app_id; /* the instance uuid */
 	const char *application;
+	const struct mse_evidence_sgx *sgx; /* NULL in simulation */
+};
+
+struct mse_evidence_sgx {
+	const char *gramine_version;
+	const char *host;
+	uint16_t port;
+	unsigned threads;
+	int no_ssl;
+	unsigned isvprodid, isvsvn;
+	const char *mrenclave_hex, *mrsigner_hex;
 };
 
 /*

@@ -114,6 +114,13 @@ static char *state_text(const struct mse_instance *inst)
 	json_object_set_new(o, "expiration_date", json_integer(inst->expiration));
 	json_object_set_new(o, "size", json_integer(inst->size_mb));
 	json_object_set_new(o, "created", json_integer(inst->created));
+	if (inst->mode == MSE_MODE_SGX) {
+		put_str(o, "mrenclave", inst->mrenclave);
+		put_str(o, "mrsigner", inst->mrsigner);
+		put_str(o, "gramine_version", inst->gramine_version);
+		json_object_set_new(o, "isvprodid", json_integer(inst->isvprodid));
+		json_object_set_new(o, "isvsvn", json_integer(inst->isvsvn));
+	}
 	text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(o);
 	return text;
@@ -232,6 +239,19 @@ int mse_instance_load(struct mse_instance *inst, const char *name, struct mse_er
 	inst->pid = (pid_t)pid;
 	inst->size_mb = (uint32_t)size;
 	inst->mode = strcmp(mode, "sgx") == 0 ? MSE_MODE_SGX : MSE_MODE_SIMULATION;
+	if (inst->mode == MSE_MODE_SGX) {
+		int64_t id, svn;
+
+		if (get_str(o, "mrenclave", inst->mrenclave, sizeof(inst->mrenclave), path, err) ||
+		    get_str(o, "mrsigner", inst->mrsigner, sizeof(inst->mrsigner), path, err) ||
+		    get_str(o, "gramine_version", inst->gramine_version,
+			    sizeof(inst->gramine_version), path, err) ||
+		    get_int(o, "isvprodid", 0, 65535, &id, path, err) ||
+		    get_int(o, "isvsvn", 0, 65535, &svn, path, err))
+			goto out;
+		inst->isvprodid = (uint16_t)id;
+		inst->isvsvn = (uint16_t)svn;
+	}
 	rc = 0;
 out:
 	json_decref(o);
@@ -240,26 +260,36 @@ out:
 
 /*
  * 1 if the NUL-separated command line is inst's enclave: argv[0] is an
- * mse-bootstrap (or Gramine) program and, in simulation, the instance's own
- * workspace (<state dir>/workspace, passed as --workspace) is among its
- * arguments: another instance's bootstrap, or any process that merely
- * mentions "mse-bootstrap", is not this enclave.
+ * mse-bootstrap (or Gramine) program and the instance's own workspace
+ * (<state dir>/workspace, passed as --workspace in simulation) or, with SGX,
+ * its Gramine application (<state dir>/mse) is among its arguments: another
+ * instance's enclave, or any process that merely mentions "mse-bootstrap",
+ * is not this enclave.
  */
 static int cmdline_is_instance(const struct mse_instance *inst, const char *buf, size_t n)
 {
-	char ws[PATH_MAX + 16];
+	char ws[PATH_MAX + 16], app[PATH_MAX + 16];
 	int program = 0, mine = 0;
 
 	snprintf(ws, sizeof(ws), "%s/workspace", inst->dir);
+	snprintf(app, sizeof(app), "%s/mse", inst->dir);
 	for (size_t off = 0; off < n; off += strlen(buf + off) + 1) {
 		const char *arg = buf + off, *base = strrchr(arg, '/');
 
 		base = base ? base + 1 : arg;
+		/*
+		 * Gramine's gramine-sgx script execs its PAL loader ("…/sgx/loader LIBPAL init
+		 * APP"); before that, an interpreter runs the script (argv[1]).
+		 */
 		if (off == 0)
-			program = strstr(base, "mse-bootstrap") != NULL || strncmp(base, "gramine", 7) == 0;
-		mine |= inst->dir[0] && strcmp(arg, ws) == 0;
+			program = strstr(base, "mse-bootstrap") != NULL || strncmp(base, "gramine", 7) == 0 ||
+				  (inst->mode == MSE_MODE_SGX && strcmp(base, "loader") == 0);
+		else if (inst->mode == MSE_MODE_SGX && off == strlen(buf) + 1)
+			program |= strcmp(base, "gramine-sgx") == 0;
+		mine |= inst->dir[0] && (strcmp(arg, ws) == 0 ||
+					 (inst->mode == MSE_MODE_SGX && strcmp(arg, app) == 0));
 	}
-	return program && (inst->mode == MSE_MODE_SGX || mine);
+	return program && mine;
 }
 
 int mse_instance_alive(const struct mse_instance *inst)
@@ -442,6 +472,8 @@ int mse_instance_launch(struct mse_instance *inst, const char *exe, char *const 
 
 		/* Detach: the enclave outlives the command that spawned it. */
 		setsid();
+		if (inst->mode == MSE_MODE_SGX && chdir(inst->dir) != 0)
+			_exit(126);
 		dup2(fd_null, 0);
 		dup2(fd_log, 1);
 		dup2(fd_log, 2);

@@ -46,6 +46,11 @@ struct mse_instance {
 	int64_t expiration;       /* certificate expiration, UNIX seconds */
 	uint32_t size_mb;         /* enclave size */
 	int64_t created;
+	/* SGX (from the SIGSTRUCT gramine-sgx-sign wrote; "" in simulation) */
+	char mrenclave[65];
+	char mrsigner[65];
+	char gramine_version[128]; /* `gramine-sgx --version` */
+	uint16_t isvprodid, isvsvn;
 };
 
 /* Validates an instance name: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
@@ -78,7 +83,8 @@ const char *mse_instance_mode_name(enum mse_instance_mode m);
 
 /*
  * Starts the enclave process: `exe` with argv (NULL-terminated, argv[0]
- * included), detached in its own session, stdin from /dev/null, stdout and
+ * included), detached in its own session, in the state directory for SGX
+ * (gramine-sgx resolves the manifest's relative file: URIs from there), stdin from /dev/null, stdout and
  * stderr appended to inst->log_path. Records the pid and the argv (in
  * <dir>/argv, NUL-separated, so `restart` can start it again) and saves.
  */

@@ -63,39 +63,89 @@ static void emit_str(struct text *t, const char *s)
 	emit(t, "\"");
 }
 
-static int path_ok(const char *what, const char *p, struct mse_err *err)
+/* Text that gramine-manifest's Jinja would interpret is refused, not escaped. */
+static int jinja_free(const char *what, const char *v, struct mse_err *err)
 {
-	if (!p || p[0] != '/')
-		return mse_err_field(err, what, "expected an absolute path, got \"%s\"", p ? p : "");
-	if (strstr(p, "{{") || strstr(p, "{%"))
-		return mse_err_field(err, what, "must not contain template markers: \"%s\"", p);
+	if (strstr(v, "{{") || strstr(v, "{%") || strstr(v, "{#"))
+		return mse_err_field(err, what, "must not contain template markers ({{, {%%, {#): \"%s\"",
+				     v);
 	return 0;
+}
+
+unsigned mse_manifest_max_threads(const struct mse_manifest_args *a)
+{
+	return (a->threads ? a->threads : MSE_MANIFEST_APP_THREADS) + MSE_MANIFEST_EXTRA_THREADS;
 }
 
 int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct mse_err *err)
 {
-	static const char *const enc_mounts[][2] = {
-		{"/root", "root"}, {"/key", "key"}, {"/mse-app", "mse-app"}};
+	static const char *const enc_mounts[] = {"root", "key", "mse-app"};
+	const struct mse_manifest_args *a = &o->args;
+	char port[8], size[16], exp[24], threads[16];
+	const char *argv[32];
 	struct text t = {0};
-	char uri[4200];
+	size_t n = 0;
 
 	*out = NULL;
-	if (path_ok("bootstrap", o->bootstrap_path, err) || path_ok("app_dir", o->app_dir, err) ||
-	    path_ok("workspace", o->workspace, err))
+	if (!a->application || !a->uuid || !a->host || !a->subject || !a->san)
+		return mse_err_set(err, "manifest: application, uuid, host, subject and san are required");
+	if (jinja_free("application", a->application, err) || jinja_free("uuid", a->uuid, err) ||
+	    jinja_free("host", a->host, err) || jinja_free("subject", a->subject, err) ||
+	    jinja_free("san", a->san, err))
 		return -1;
 	if (o->size_mb < 256 || (o->size_mb & (o->size_mb - 1)) != 0)
 		return mse_err_field(err, "size",
 				     "expected a power of two of at least 256 (MB), got %u: SGX "
 				     "enclave sizes are powers of two",
 				     o->size_mb);
-	emit(&t, "# Gramine manifest template written by mse-c (mse spawn --sgx).\n"
-		 "# Render with gramine-manifest, sign with gramine-sgx-sign.\n\n");
-	emit(&t, "libos.entrypoint = ");
-	emit_str(&t, o->bootstrap_path);
-	emit(&t, "\nloader.entrypoint.uri = \"file:{{ gramine.libos }}\"\n"
-		 "loader.log_level = \"%s\"\n"
-		 "loader.argv_src_file = \"file:argv\"\n"
-		 "loader.env.LD_LIBRARY_PATH = \"/lib:{{ arch_libdir }}:/usr/lib\"\n"
+	if (o->isvprodid > 65535 || o->isvsvn > 65535)
+		return mse_err_field(err, o->isvprodid > 65535 ? "isvprodid" : "isvsvn",
+				     "expected 0..65535 (16 bits in SIGSTRUCT), got %u",
+				     o->isvprodid > 65535 ? o->isvprodid : o->isvsvn);
+	snprintf(port, sizeof(port), "%u", (unsigned)a->port);
+	snprintf(size, sizeof(size), "%u", (unsigned)a->size_mb);
+	snprintf(exp, sizeof(exp), "%lld", (long long)a->expiration);
+	snprintf(threads, sizeof(threads), "%u", a->threads ? a->threads : MSE_MANIFEST_APP_THREADS);
+	argv[n++] = MSE_MANIFEST_ENTRY;
+	argv[n++] = a->application;
+	argv[n++] = "--app-dir";
+	argv[n++] = MSE_MANIFEST_APP_MOUNT;
+	argv[n++] = "--id";
+	argv[n++] = a->uuid;
+	argv[n++] = "--host";
+	argv[n++] = a->host;
+	argv[n++] = "--port";
+	argv[n++] = port;
+	argv[n++] = "--subject";
+	argv[n++] = a->subject;
+	argv[n++] = "--san";
+	argv[n++] = a->san;
+	argv[n++] = "--size";
+	argv[n++] = size;
+	argv[n++] = "--threads";
+	argv[n++] = threads;
+	if (a->no_ssl) {
+		argv[n++] = "--no-ssl";
+	} else {
+		argv[n++] = "--ratls";
+		argv[n++] = exp;
+	}
+
+	emit(&t, "# Gramine manifest template written by mse-c (mse spawn --sgx), for Gramine 1.8\n"
+		 "# or 1.9. Render with gramine-manifest, sign with gramine-sgx-sign, run with\n"
+		 "# gramine-sgx, all in this directory: file: URIs are relative to it.\n\n");
+	emit(&t, "libos.entrypoint = \"" MSE_MANIFEST_ENTRY "\"\n"
+		 "loader.entrypoint.uri = \"file:{{ gramine.libos }}\"\n"
+		 "loader.log_level = \"%s\"\n",
+	     o->debug ? "warning" : "error");
+	/* gramine-sgx ignores its command line: the arguments are here, and measured. */
+	emit(&t, "loader.argv = [");
+	for (size_t i = 0; i < n; i++) {
+		emit(&t, i ? ", " : "");
+		emit_str(&t, argv[i]);
+	}
+	emit(&t, "]\n"
+		 "loader.env.LD_LIBRARY_PATH = \"/lib:{{ arch_libdir }}:/usr{{ arch_libdir }}\"\n"
 		 "loader.env.HOME = \"/root\"\n"
 		 "loader.env.TMP_PATH = \"/tmp\"\n"
 		 "loader.env.KEY_PATH = \"/key\"\n"
@@ -105,47 +155,45 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 		 "loader.env.PYTHONDONTWRITEBYTECODE = \"1\"\n"
 		 "loader.env.PYTHONUNBUFFERED = \"1\"\n\n"
 		 "sys.disallow_subprocesses = true\n"
+		 "sys.enable_sigterm_injection = true\n"
 		 "sys.enable_extra_runtime_domain_names_conf = true\n"
-		 "sys.stack.size = \"2M\"\n\n",
-	     o->debug ? "warning" : "error");
-	emit(&t, "fs.mounts = [\n"
+		 "sys.stack.size = \"2M\"\n\n"
+		 "fs.start_dir = \"/mse-app\"\n"
+		 "fs.mounts = [\n"
 		 "  { path = \"/lib\", uri = \"file:{{ gramine.runtimedir() }}\" },\n"
 		 "  { path = \"{{ arch_libdir }}\", uri = \"file:{{ arch_libdir }}\" },\n"
 		 "  { path = \"/usr\", uri = \"file:/usr\" },\n"
 		 "  { path = \"/etc\", uri = \"file:/etc\" },\n"
-		 "  { path = \"/app\", uri = ");
-	snprintf(uri, sizeof(uri), "file:%s", o->app_dir);
-	emit_str(&t, uri);
-	emit(&t, " },\n  { type = \"tmpfs\", path = \"/tmp\" },\n");
-	for (size_t i = 0; i < sizeof(enc_mounts) / sizeof(enc_mounts[0]); i++) {
-		emit(&t, "  { type = \"encrypted\", path = \"%s\", uri = ", enc_mounts[i][0]);
-		snprintf(uri, sizeof(uri), "file:%s/%s", o->workspace, enc_mounts[i][1]);
-		emit_str(&t, uri);
-		emit(&t, ", key_name = \"_sgx_mrenclave\" },\n");
-	}
+		 "  { path = \"" MSE_MANIFEST_ENTRY "\", uri = \"file:" MSE_MANIFEST_BOOTSTRAP "\" },\n"
+		 "  { path = \"" MSE_MANIFEST_APP_MOUNT "\", uri = \"file:" MSE_MANIFEST_APP_DIR "\" },\n"
+		 "  { type = \"tmpfs\", path = \"/tmp\" },\n");
+	for (size_t i = 0; i < sizeof(enc_mounts) / sizeof(enc_mounts[0]); i++)
+		emit(&t,
+		     "  { type = \"encrypted\", path = \"/%s\", uri = \"file:" MSE_MANIFEST_WORKSPACE
+		     "/%s\", key_name = \"_sgx_mrenclave\" },\n",
+		     enc_mounts[i], enc_mounts[i]);
 	emit(&t, "]\n\n");
 	emit(&t, "sgx.enclave_size = \"%uM\"\n"
 		 "sgx.max_threads = %u\n"
 		 "sgx.remote_attestation = \"dcap\"\n"
 		 "sgx.debug = %s\n"
-		 "sgx.isvprodid = 1\n"
-		 "sgx.isvsvn = 1\n\n",
-	     o->size_mb, o->max_threads ? o->max_threads : 64, o->debug ? "true" : "false");
-	emit(&t, "sgx.trusted_files = [\n  ");
-	snprintf(uri, sizeof(uri), "file:%s", o->bootstrap_path);
-	emit_str(&t, uri);
-	emit(&t, ",\n  \"file:{{ gramine.libos }}\",\n"
+		 "sgx.isvprodid = %u\n"
+		 "sgx.isvsvn = %u\n\n",
+	     o->size_mb, mse_manifest_max_threads(a), o->debug ? "true" : "false", o->isvprodid,
+	     o->isvsvn);
+	emit(&t, "sgx.trusted_files = [\n"
+		 "  \"file:" MSE_MANIFEST_BOOTSTRAP "\",\n"
+		 "  \"file:{{ gramine.libos }}\",\n"
 		 "  \"file:{{ gramine.runtimedir() }}/\",\n"
 		 "  \"file:{{ arch_libdir }}/\",\n"
-		 "  \"file:/usr/lib/python3.11/\",\n"
-		 "  \"file:/usr/lib/python3/dist-packages/\",\n"
-		 "  \"file:/etc/ssl/certs/\",\n  ");
-	snprintf(uri, sizeof(uri), "file:%s/", o->app_dir);
-	emit_str(&t, uri);
-	emit(&t, ",\n  \"file:argv\",\n]\n\n"
+		 "  \"file:/usr{{ arch_libdir }}/\",\n"
+		 "  \"file:{{ python.stdlib }}/\",\n"
+		 "  \"file:{{ python.distlib }}/\",\n"
+		 "  \"file:/etc/ssl/certs/\",\n"
+		 "  \"file:" MSE_MANIFEST_APP_DIR "/\",\n"
+		 "]\n\n"
 		 "sgx.allowed_files = [\n"
 		 "  \"file:/etc/hosts\",\n"
-		 "  \"file:/etc/resolv.conf\",\n"
 		 "  \"file:/etc/nsswitch.conf\",\n"
 		 "]\n");
 	if (t.oom) {
@@ -153,29 +201,5 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 		return mse_err_set(err, "out of memory");
 	}
 	*out = t.p;
-	return 0;
-}
-
-int mse_manifest_argv(const char *const *argv, size_t argc, uint8_t **out, size_t *len,
-		      struct mse_err *err)
-{
-	size_t total = 0, off = 0;
-	uint8_t *p;
-
-	*out = NULL;
-	*len = 0;
-	for (size_t i = 0; i < argc; i++)
-		total += strlen(argv[i]) + 1;
-	p = malloc(total ? total : 1);
-	if (!p)
-		return mse_err_set(err, "out of memory");
-	for (size_t i = 0; i < argc; i++) {
-		size_t n = strlen(argv[i]) + 1;
-
-		memcpy(p + off, argv[i], n);
-		off += n;
-	}
-	*out = p;
-	*len = total;
 	return 0;
 }

@@ -1,20 +1,34 @@
 /*
- * mse_manifest — the Gramine manifest template and argv file for an SGX
- * instance (`mse spawn --sgx`).
+ * mse_manifest — the Gramine manifest template for an SGX instance (`mse
+ * spawn --sgx`), for Gramine 1.8 and 1.9 (the current stable release):
+ * every key below is in the manifest syntax of those versions
+ * (Documentation/manifest-syntax.rst; `gramine-manifest` checks it against
+ * its schema).
  *
- * The template is rendered by `gramine-manifest` (it resolves
- * {{ gramine.libos }}, {{ gramine.runtimedir() }} and {{ arch_libdir }}),
- * signed by `gramine-sgx-sign` and run by `gramine-sgx`. What it pins, per
- * ../shared/ARCHITECTURE.md:
- *   - encrypted mounts keyed to MRENCLAVE (`_sgx_mrenclave`) for $HOME
- *     (/root), /key and /mse-app, so only this exact enclave reads them;
- *   - a tmpfs /tmp;
- *   - sys.disallow_subprocesses (an enclave cannot fork or exec);
- *   - sgx.enclave_size from --size; sgx.remote_attestation = "dcap";
- *   - trusted files: the bootstrap, Gramine's runtime, the system and
- *     Python libraries, the encrypted code and the argv file — all measured
- *     into MRENCLAVE.
- * See https://gramine.readthedocs.io/en/stable/manifest-syntax.html.
+ * `gramine-manifest` renders it (resolving {{ gramine.libos }},
+ * {{ gramine.runtimedir() }}, {{ arch_libdir }}, {{ python.stdlib }} and
+ * {{ python.distlib }}: the Python tree is the one Gramine's own Python
+ * reports, Debian's python3 whose libpython mse-bootstrap embeds),
+ * `gramine-sgx-sign` signs it and `gramine-sgx` runs it, all with the
+ * instance's state directory as the working directory: every host path in
+ * the manifest is relative to it (file:mse-bootstrap, file:app,
+ * file:workspace/…), so the manifest, and MRENCLAVE, do not depend on where
+ * the operator keeps its state, and the code provider can render the same
+ * manifest in a directory of its own to recompute MRENCLAVE.
+ *
+ * What it pins:
+ *   - loader.argv: gramine-sgx ignores its command line, so mse-bootstrap's
+ *     arguments (uuid, expiration, names, port) are fixed here, and measured;
+ *   - encrypted mounts keyed to MRENCLAVE (`_sgx_mrenclave`) for /root,
+ *     /key and /mse-app, so only this exact enclave reads them; tmpfs /tmp;
+ *   - fs.start_dir = "/mse-app": the app runs in its code directory;
+ *   - sys.disallow_subprocesses; sys.enable_sigterm_injection (mse stop);
+ *   - sgx.enclave_size, sgx.max_threads (the app server's workers plus
+ *     Gramine's and the bootstrap's own threads), sgx.isvprodid, sgx.isvsvn,
+ *     sgx.remote_attestation = "dcap", sgx.debug = false;
+ *   - trusted files: the bootstrap, Gramine's runtime, the system libraries,
+ *     Python's standard library and dist-packages, CA certificates and the
+ *     encrypted code — all measured into MRENCLAVE.
  */
 #ifndef MSE_MANIFEST_H
 #define MSE_MANIFEST_H
@@ -24,22 +38,42 @@
 
 #include "common/err.h"
 
-struct mse_manifest_opts {
-	const char *bootstrap_path; /* absolute path of mse-bootstrap */
-	const char *app_dir;        /* host directory of the encrypted code (mounted at /app) */
-	const char *workspace;      /* host directory backing the encrypted mounts */
-	uint32_t size_mb;           /* enclave size, a power of two, >= 256 */
-	unsigned max_threads;       /* 0: default 64 */
-	int debug;                  /* sgx.debug: never for production */
+/* Files in the instance directory (gramine-sgx's working directory). */
+#define MSE_MANIFEST_NAME "mse"                 /* mse.manifest.template, .manifest, .manifest.sgx, .sig */
+#define MSE_MANIFEST_BOOTSTRAP "mse-bootstrap"  /* a copy of the bootstrap that runs */
+#define MSE_MANIFEST_APP_DIR "app"              /* the encrypted code, mounted at /app */
+#define MSE_MANIFEST_WORKSPACE "workspace"      /* backs the encrypted mounts */
+/* Paths inside the enclave. */
+#define MSE_MANIFEST_ENTRY "/mse-bootstrap"
+#define MSE_MANIFEST_APP_MOUNT "/app"
+/* App server workers under SGX, and the thread slots beyond them. */
+#define MSE_MANIFEST_APP_THREADS 16
+#define MSE_MANIFEST_EXTRA_THREADS 16
+
+/* mse-bootstrap's measured arguments under SGX (loader.argv). */
+struct mse_manifest_args {
+	const char *application; /* module:variable */
+	const char *uuid;
+	const char *host;
+	uint16_t port;
+	const char *subject;
+	const char *san;
+	uint32_t size_mb;
+	int64_t expiration;      /* --ratls EXPIRATION */
+	int no_ssl;
+	unsigned threads;        /* 0: MSE_MANIFEST_APP_THREADS */
 };
 
+struct mse_manifest_opts {
+	struct mse_manifest_args args;
+	uint32_t size_mb;           /* sgx.enclave_size: a power of two, >= 256 */
+	unsigned isvprodid, isvsvn; /* 0..65535 */
+	int debug;                  /* sgx.debug: never for production (mse verify refuses it) */
+};
+
+/* sgx.max_threads for these arguments. */
+unsigned mse_manifest_max_threads(const struct mse_manifest_args *a);
 /* Renders the manifest template. *out is malloc'd NUL-terminated text. */
 int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct mse_err *err);
-/*
- * Gramine's argv file (loader.argv_src_file): each argument followed by a
- * NUL byte, as `gramine-argv-serializer` writes it. *out is malloc'd.
- */
-int mse_manifest_argv(const char *const *argv, size_t argc, uint8_t **out, size_t *len,
-		      struct mse_err *err);
 
 #endif

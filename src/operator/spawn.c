@@ -9,6 +9,8 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sodium.h>
 
 #include "attest/ratls.h"
 #include "attest/pccs.h"
@@ -17,7 +19,10 @@
 #include "common/file.h"
 #include "crypto/archive.h"
 #include "crypto/package.h"
+#include "attest/quote.h"
+#include "common/hex.h"
 #include "operator/evidence.h"
+#include "operator/gramine.h"
 #include "operator/manifest.h"
 
 #define STEP(o, ...)                                         \
@@ -102,6 +107,42 @@ static int signer_public_pem(const char *path, char **out, struct mse_err *err)
 	return rc;
 }
 
+/*
+ * 1 if the quote's PCK chain ends at this machine's simulation root: the
+ * evidence then carries the simulation's collateral (whether to trust that
+ * root is the verifier's decision, never the operator's).
+ */
+static int quote_from_sim_root(const uint8_t *quote, size_t len, char *sim_dir, size_t size)
+{
+	char path[PATH_MAX + 32];
+	uint8_t *root = NULL;
+	size_t root_len = 0;
+	struct mse_quote q;
+	int found = 0;
+
+	if (mse_quote_parse(&q, quote, len, 0, NULL) != 0 || !q.cert_data ||
+	    mse_sim_dir(sim_dir, size, NULL) != 0 || !mse_sim_exists(sim_dir))
+		return 0;
+	snprintf(path, sizeof(path), "%s/root_ca.der", sim_dir);
+	if (mse_file_read(path, 1 << 20, &root, &root_len, NULL) != 0)
+		return 0;
+	BIO *b = BIO_new_mem_buf(q.cert_data, (int)q.cert_len);
+	X509 *x;
+
+	while (b && !found && (x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+		unsigned char *der = NULL;
+		int n = i2d_X509(x, &der);
+
+		found = n > 0 && (size_t)n == root_len && memcmp(der, root, root_len) == 0;
+		OPENSSL_free(der);
+		X509_free(x);
+	}
+	ERR_clear_error();
+	BIO_free(b);
+	free(root);
+	return found;
+}
+
 int mse_spawn_write_evidence(const struct mse_instance *inst, const char *dir, const char *pccs_url,
 			     const char *signer_key, char *evidence_path, size_t ev_size,
 			     char *ratls_path, size_t ratls_size, struct mse_err *err)
@@ -118,8 +159,21 @@ int mse_spawn_write_evidence(const struct mse_instance *inst, const char *dir, c
 		.app_id = inst->uuid,
 		.application = inst->application,
 	};
+	struct mse_evidence_sgx g = {
+		.gramine_version = inst->gramine_version,
+		.host = inst->host,
+		.port = inst->port,
+		.threads = MSE_MANIFEST_APP_THREADS,
+		.no_ssl = strcmp(inst->cert_mode, "no-ssl") == 0,
+		.isvprodid = inst->isvprodid,
+		.isvsvn = inst->isvsvn,
+		.mrenclave_hex = inst->mrenclave,
+		.mrsigner_hex = inst->mrsigner,
+	};
 	int rc = -1;
 
+	if (inst->mode == MSE_MODE_SGX)
+		a.sgx = &g;
 	mse_instance_ratls_path(inst, src, sizeof(src));
 	if (mse_file_mkdirs(dir, 0755, err) != 0 || mse_file_read(src, 1 << 20, &pem, &pem_len, err) != 0)
 		goto out;
@@ -135,11 +189,18 @@ int mse_spawn_write_evidence(const struct mse_instance *inst, const char *dir, c
 			goto out;
 		}
 		snprintf(signer_path, sizeof(signer_path), "%s", signer_key);
-		mse_pccs_opts_init(&po);
-		po.url = pccs_url;
 		if (mse_ratls_parse(&cert, pem, pem_len, err) != 0)
 			goto out;
-		rc = mse_pccs_fetch_for_quote(&po, cert.quote, cert.quote_len, coll, sizeof(coll), &info, err);
+		if (quote_from_sim_root(cert.quote, cert.quote_len, sim_dir, sizeof(sim_dir))) {
+			/* The Gramine stand-in of the tests: its quotes come from the simulation. */
+			snprintf(coll, sizeof(coll), "%s/collateral", sim_dir);
+			rc = 0;
+		} else {
+			mse_pccs_opts_init(&po);
+			po.url = pccs_url;
+			rc = mse_pccs_fetch_for_quote(&po, cert.quote, cert.quote_len, coll, sizeof(coll),
+						      &info, err);
+		}
 		mse_ratls_free(&cert);
 		if (rc != 0)
 			goto out;
@@ -167,86 +228,125 @@ out:
 	return rc;
 }
 
-static int on_path(const char *program);
 
 /*
- * Renders the Gramine manifest template and argv file in memory, before
- * anything is created: a bad option fails here, and where Gramine is absent
- * nothing is left behind. *text and *av are malloc'd.
+ * The SGX launch: the manifest (rendered before anything is created), the
+ * state directory laid out as operator/manifest.h says, gramine-manifest and
+ * gramine-sgx-sign with the operator's key, then gramine-sgx, followed like
+ * the simulation's mse-bootstrap. *created and *launched tell the caller
+ * what to undo on failure.
  */
-static int render_sgx_files(const struct mse_spawn_opts *o, const struct mse_instance *inst,
-			    const char *bootstrap, char *const argv[], char **text, uint8_t **av,
-			    size_t *av_len, struct mse_err *err)
+static int spawn_sgx(const struct mse_spawn_opts *o, struct mse_instance *inst, const char *bootstrap,
+		     int *created, int *launched, struct mse_err *err)
 {
+	char path[PATH_MAX + 64], exe[PATH_MAX], app[PATH_MAX + 16], *text = NULL;
 	struct mse_manifest_opts mo = {
-		.bootstrap_path = bootstrap,
-		.app_dir = inst->app_dir,
-		.workspace = inst->workspace,
-		.size_mb = o->size_mb,
+		.args = {.application = inst->application,
+			 .uuid = inst->uuid,
+			 .host = inst->host,
+			 .port = inst->port,
+			 .subject = inst->subject,
+			 .san = inst->san,
+			 .size_mb = inst->size_mb,
+			 .expiration = inst->expiration,
+			 .no_ssl = o->no_ssl,
+			 .threads = MSE_MANIFEST_APP_THREADS},
+		.size_mb = inst->size_mb,
+		.isvprodid = inst->isvprodid,
+		.isvsvn = inst->isvsvn,
 	};
-	size_t argc = 0;
+	struct mse_gramine_version gv;
+	struct mse_package_info info;
+	struct mse_sigstruct sig;
+	uint8_t mrsigner[32];
+	char *argv[3];
+	int rc = -1;
 
-	*text = NULL;
-	*av = NULL;
-	while (argv[argc])
-		argc++;
-	if (mse_manifest_render(&mo, text, err) != 0)
-		return -1;
-	if (mse_manifest_argv((const char *const *)argv, argc, av, av_len, err) != 0) {
-		free(*text);
-		*text = NULL;
-		return -1;
-	}
-	return 0;
-}
-
-/* The SGX path as far as this build goes: the manifest, then Gramine. Always fails. */
-static int spawn_sgx(const struct mse_spawn_opts *o, const struct mse_instance *inst,
-		     const char *bootstrap, char *const argv[], struct mse_err *err)
-{
-	char path[PATH_MAX + 32], *text = NULL;
-	uint8_t *av = NULL;
-	size_t av_len = 0;
-
-	if (render_sgx_files(o, inst, bootstrap, argv, &text, &av, &av_len, err) != 0)
-		goto out;
-	STEP(o, "rendered the Gramine manifest (%zu bytes, sgx.enclave_size %uM) and argv (%zu bytes)",
-	     strlen(text), o->size_mb, av_len);
-	if (!on_path("gramine-sgx-sign") || !on_path("gramine-sgx")) {
-		mse_err_set(err, "Gramine is not installed on this machine (gramine-sgx-sign and "
-				 "gramine-sgx not found on PATH): install Gramine to run on SGX, or use "
-				 "--simulation. Nothing was started or kept.");
+	if (o->certificate) {
+		mse_err_field(err, "--certificate", "not supported with --sgx yet: the enclave would "
+						     "need the chain as a trusted file; use the RA-TLS "
+						     "certificate (the default) or --no-ssl");
 		goto out;
 	}
-	/* Leave the manifest where the operator can read it, never in a half-made state directory. */
-	snprintf(path, sizeof(path), "%s/mse.manifest.template", o->output_dir);
-	if (mse_file_mkdirs(o->output_dir, 0755, err) != 0 ||
-	    mse_file_write_atomic(path, text, strlen(text), 0644, err) != 0)
+	if (mse_manifest_render(&mo, &text, err) != 0)
 		goto out;
-	mse_err_set(err, "running under Gramine is not supported by this build yet: the manifest "
-			 "template is in %s; use --simulation",
-		    path);
+	STEP(o, "rendered the Gramine manifest (%zu bytes, sgx.enclave_size %uM, sgx.max_threads %u)",
+	     strlen(text), o->size_mb, mse_manifest_max_threads(&mo.args));
+	if (!mse_gramine_available()) {
+		mse_err_set(err, "Gramine is not installed on this machine (gramine-manifest, "
+				 "gramine-sgx-sign and gramine-sgx not all found on PATH): install "
+				 "Gramine 1.9 to run on SGX, or use --simulation. Nothing was started or kept.");
+		goto out;
+	}
+	if (!o->signer_key) {
+		mse_err_field(err, "--signer-key", "SGX needs the operator's enclave signer key "
+						   "(RSA-3072, exponent 3): make one with 'mse keygen "
+						   "--sgx-signer --output FILE'");
+		goto out;
+	}
+	if (mse_gramine_check_signer(o->signer_key, mrsigner, err) != 0 ||
+	    mse_gramine_version(&gv, err) != 0)
+		goto out;
+	STEP(o, "%s; signer %s", gv.text, o->signer_key);
+	snprintf(inst->gramine_version, sizeof(inst->gramine_version), "%s", gv.text);
+	if (mse_instance_create(inst, err) != 0)
+		goto out;
+	*created = 1;
+	snprintf(path, sizeof(path), "%s/package", inst->dir);
+	if (mse_package_extract(o->package, path, &info, err) != 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/package/app.tar", inst->dir);
+	if (mse_tar_extract(path, inst->app_dir, NULL, 0644, err) != 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/" MSE_MANIFEST_BOOTSTRAP, inst->dir);
+	if (mse_gramine_copy(bootstrap, path, err) != 0)
+		goto out;
+	/* Host directories behind the encrypted /root and /key (/mse-app appears at provisioning). */
+	snprintf(path, sizeof(path), "%s/root", inst->workspace);
+	if (mse_file_mkdirs(path, 0700, err) != 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/key", inst->workspace);
+	if (mse_file_mkdirs(path, 0700, err) != 0)
+		goto out;
+	STEP(o, "gramine-manifest and gramine-sgx-sign in %s", inst->dir);
+	if (mse_gramine_build(inst->dir, &mo, o->signer_key, inst->log_path, &sig, err) != 0)
+		goto out;
+	mse_err_step(err, NULL);
+	if (sodium_memcmp(sig.mrsigner, mrsigner, 32) != 0) {
+		mse_err_set(err, "the SIGSTRUCT's MRSIGNER is not the signer key's: gramine-sgx-sign "
+				 "did not sign with %s",
+			    o->signer_key);
+		goto out;
+	}
+	if (sig.isv_prod_id != inst->isvprodid || sig.isv_svn != inst->isvsvn) {
+		mse_err_set(err, "the SIGSTRUCT says ISVPRODID %u, ISVSVN %u; the manifest asked for %u, %u",
+			    (unsigned)sig.isv_prod_id, (unsigned)sig.isv_svn, (unsigned)inst->isvprodid,
+			    (unsigned)inst->isvsvn);
+		goto out;
+	}
+	if (mse_hex_encode(inst->mrenclave, sizeof(inst->mrenclave), sig.mrenclave, 32) != 0 ||
+	    mse_hex_encode(inst->mrsigner, sizeof(inst->mrsigner), sig.mrsigner, 32) != 0) {
+		mse_err_set(err, "cannot encode the measurement");
+		goto out;
+	}
+	STEP(o, "MRENCLAVE %s, MRSIGNER %s (from %s/" MSE_MANIFEST_NAME ".sig)", inst->mrenclave,
+	     inst->mrsigner, inst->dir);
+	if (mse_gramine_which("gramine-sgx", exe, sizeof(exe), err) != 0)
+		goto out;
+	/* gramine(1): the argument is the manifest's path without ".manifest.sgx". */
+	snprintf(app, sizeof(app), "%s/" MSE_MANIFEST_NAME, inst->dir);
+	argv[0] = "gramine-sgx";
+	argv[1] = app;
+	argv[2] = NULL;
+	STEP(o, "starting gramine-sgx %s on %s:%u, uuid %s", app, inst->host, (unsigned)inst->port,
+	     inst->uuid);
+	if (mse_instance_launch(inst, exe, argv, err) != 0)
+		goto out;
+	*launched = 1;
+	rc = 0;
 out:
 	free(text);
-	free(av);
-	return -1;
-}
-
-/* 1 if PROGRAM is an executable on $PATH. */
-static int on_path(const char *program)
-{
-	const char *path = getenv("PATH");
-	char buf[PATH_MAX];
-
-	while (path && *path) {
-		size_t n = strcspn(path, ":");
-
-		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, program);
-		if (access(buf, X_OK) == 0)
-			return 1;
-		path += n + (path[n] == ':');
-	}
-	return 0;
+	return rc;
 }
 
 int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, struct mse_err *err)
@@ -274,7 +374,16 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 	if (mse_package_inspect(o->package, &info, err) != 0)
 		return -1;
 	/* Everything the enclave is started with is settled before anything is created. */
-	snprintf(inst->app_dir, sizeof(inst->app_dir), "%.4000s/app", inst->workspace);
+	if (inst->mode == MSE_MODE_SGX)
+		snprintf(inst->app_dir, sizeof(inst->app_dir), "%.4000s/" MSE_MANIFEST_APP_DIR, inst->dir);
+	else
+		snprintf(inst->app_dir, sizeof(inst->app_dir), "%.4000s/app", inst->workspace);
+	if (o->isvprodid > 65535 || o->isvsvn > 65535)
+		return mse_err_field(err, o->isvprodid > 65535 ? "--isvprodid" : "--isvsvn",
+				     "expected 1..65535, got %u",
+				     o->isvprodid > 65535 ? o->isvprodid : o->isvsvn);
+	inst->isvprodid = (uint16_t)(o->isvprodid ? o->isvprodid : 1);
+	inst->isvsvn = (uint16_t)(o->isvsvn ? o->isvsvn : 1);
 	if (!realpath(o->package, inst->package))
 		snprintf(inst->package, sizeof(inst->package), "%s", o->package);
 	snprintf(inst->application, sizeof(inst->application), "%s", info.python_application);
@@ -323,10 +432,12 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 		argv[n++] = "--certificate";
 		argv[n++] = inst->certificate;
 	} else {
-		argv[n++] = "--ratls";
-		argv[n++] = exp;
-		if (o->no_ssl)
+		if (o->no_ssl) {
 			argv[n++] = "--no-ssl";
+		} else {
+			argv[n++] = "--ratls";
+			argv[n++] = exp;
+		}
 	}
 	if (inst->mode == MSE_MODE_SIMULATION) {
 		argv[n++] = "--simulation";
@@ -334,8 +445,11 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 		argv[n++] = inst->workspace;
 	}
 	argv[n] = NULL;
-	if (inst->mode == MSE_MODE_SGX)
-		return spawn_sgx(o, inst, bootstrap, argv, err);
+	if (inst->mode == MSE_MODE_SGX) {
+		if (spawn_sgx(o, inst, bootstrap, &created, &launched, err) != 0)
+			goto fail;
+		goto ready;
+	}
 	if (mse_sim_dir(sim_dir, sizeof(sim_dir), err) != 0)
 		return -1;
 	if (!mse_sim_exists(sim_dir)) {
@@ -359,6 +473,7 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 	if (mse_instance_launch(inst, bootstrap, argv, err) != 0)
 		goto fail;
 	launched = 1;
+ready:
 	STEP(o, "waiting for the configuration server");
 	if (mse_spawn_wait_ready(inst, o->timeout_s, err) != 0)
 		goto fail;

@@ -4,13 +4,16 @@
  *
  * 1. checks the package (mse_package_inspect: package.json's digest of
  *    app.tar) and settles every argument (uuid, port, expiration);
- * 2. with SGX, renders the Gramine manifest and argv in memory and stops
- *    there with a clear error (no Gramine here; running under it is not
- *    supported yet): nothing is created; in simulation, makes sure the
- *    simulation root exists ('mse sim init'), claims the state directory
+ * 2. with SGX, renders the Gramine manifest in memory (a bad option fails
+ *    before anything is created), checks Gramine (version) and the
+ *    operator's signer key, claims the state directory, unpacks the package,
+ *    copies mse-bootstrap beside it, then runs gramine-manifest and
+ *    gramine-sgx-sign there (operator/gramine.h) and records MRENCLAVE and
+ *    MRSIGNER from the SIGSTRUCT in the instance; in simulation, makes sure
+ *    the simulation root exists ('mse sim init'), claims the state directory
  *    and unpacks the package into it;
- * 3. starts mse-bootstrap with a fresh uuid and expiration, detached, its
- *    output in the instance log;
+ * 3. starts mse-bootstrap (SGX: gramine-sgx STATE/mse, in STATE) with a
+ *    fresh uuid and expiration, detached, its output in the instance log;
  * 4. waits until its configuration server answers, fetches its RA-TLS
  *    certificate (untrusted: the code provider verifies it), and writes
  *    evidence.json and ratls.pem into the output directory.
@@ -40,7 +43,9 @@ struct mse_spawn_opts {
 	int no_ssl;
 	int mode;                /* MSE_MODE_SIMULATION, MSE_MODE_SGX, or -1: auto */
 	const char *pccs_url;
-	const char *signer_key;
+	const char *signer_key;  /* sgx: the operator's RSA-3072 e=3 private key (required) */
+	unsigned isvprodid;      /* sgx.isvprodid, 1..65535; 0: 1 */
+	unsigned isvsvn;         /* sgx.isvsvn, 1..65535; 0: 1 */
 	int timeout_s;
 	FILE *progress;          /* step lines go here; NULL: silent */
 };

@@ -43,7 +43,7 @@ for cmd in $(sed -n 's/^MSE_CMD(\([a-z]*\),.*/\1/p' src/cli/commands.def); do
 		grep -qx -- "$o" <<<"$got" || fail "mse $cmd --<TAB> lacks $o"
 	done
 done
-[ "$(comp mse verify --allow-s)" = "--allow-simulation" ] || fail "mse verify --allow-s<TAB>"
+[ "$(comp mse verify --allow-sim)" = "--allow-simulation" ] || fail "mse verify --allow-sim<TAB>"
 echo "ok: options of every command"
 
 # Instance names, from the state directories (what `mse list -q` reads).

@@ -204,6 +204,48 @@ def test_gramine_provider_refuses_wrong_type(gramine, tmp_path):
     assert p.returncode == 1
 
 
+def gramine_error(gramine, tmp_path):
+    p = tool("ratls", "gramine", gramine, "CN=x", "x", int(time.time()) + 60, tmp_path / "c",
+             tmp_path / "k", check=False)
+    assert p.returncode == 1, p.stdout
+    assert not (tmp_path / "c").exists() and not (tmp_path / "k").exists()
+    return p.stderr
+
+
+def test_gramine_provider_error_cases(gramine, tmp_path):
+    """Each way the Gramine interface can be absent or wrong gets its own message."""
+    # Not under Gramine at all.
+    err = gramine_error(tmp_path / "nothing", tmp_path)
+    assert "not running under Gramine" in err and "attestation_type" in err and "--simulation" in err
+    # Gramine without DCAP attestation: an empty type, or another one.
+    (gramine / "attestation_type").write_text("")
+    err = gramine_error(gramine, tmp_path)
+    assert 'expected "dcap"' in err and "none" in err, err
+    (gramine / "attestation_type").write_bytes(b"epid\x01")
+    err = gramine_error(gramine, tmp_path)
+    assert "epid\\x01" in err, err
+    (gramine / "attestation_type").write_text("dcap")
+    # A short quote, then a malformed one (right length, wrong version).
+    (gramine / "quote").write_bytes(b"\3" * 100)
+    err = gramine_error(gramine, tmp_path)
+    assert "quote of 100 bytes is too short" in err and "/quote" in err, err
+    good = open(f"{VECTORS}/sgx-quote-cosmian/quote.dat", "rb").read()
+    (gramine / "quote").write_bytes(b"\x09\x00" + good[2:])
+    err = gramine_error(gramine, tmp_path)
+    assert "malformed quote from Gramine" in err, err
+    (gramine / "quote").write_bytes(good[:600])
+    err = gramine_error(gramine, tmp_path)
+    assert "malformed quote from Gramine" in err, err
+    (gramine / "quote").write_bytes(good)
+    # The sealing key: missing, then the wrong length.
+    (gramine / "keys/_sgx_mrenclave").unlink()
+    err = gramine_error(gramine, tmp_path)
+    assert "no MRENCLAVE sealing key" in err and "keys/_sgx_mrenclave" in err, err
+    (gramine / "keys/_sgx_mrenclave").write_bytes(b"k" * 15)
+    err = gramine_error(gramine, tmp_path)
+    assert "expected 16 bytes, got 15" in err, err
+
+
 def test_ratls_sim_provider(tmp_path):
     sim = tmp_path / "sim"
     subprocess.run([MSE, "sim", "init", "--dir", str(sim)], check=True, capture_output=True)

@@ -56,6 +56,10 @@ for target in demo check bench fuzz install deb deb-check; do
 	log="$T/$target.log"
 	[ -e "$T/installed" ] || { tail -20 "$log"; fail "$target: deps did not run"; }
 	[ $rc -eq 0 ] || { tail -30 "$log"; fail "$target: make exited $rc"; }
+	case $target in
+	bench) flags=--bench ;; fuzz) flags=--fuzz ;; deb | deb-check) flags=--deb ;; *) flags= ;;
+	esac
+	grep -qx "fake deps.sh $flags" "$log" || { grep "fake deps" "$log"; fail "$target: deps.sh not run with '$flags'"; }
 	# compile commands: "... -c src/x.c -o .../x.o"
 	ncc=$(grep -cE ' -c [^ ]+\.c -o ' "$log")
 	[ "$ncc" -gt 0 ] || { tail -30 "$log"; fail "$target: no compile command"; }

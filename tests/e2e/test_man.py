@@ -126,3 +126,14 @@ def test_help_unknown_command():
     out = subprocess.run([MSE, "help", "nosuch"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
     assert "unknown command 'nosuch'" in out.stderr
+
+
+@pytest.mark.skipif(shutil.which("man") is None, reason="man is not installed")
+def test_pages_render_without_warnings():
+    pages = sorted(MAN.glob("man*/*"))
+    assert len(pages) == len(commands()) + 3
+    env = dict(os.environ, LC_ALL="C", MANWIDTH="80")
+    for page in pages:
+        out = subprocess.run(["man", "--warnings", "-l", str(page)], capture_output=True,
+                             text=True, env=env, timeout=60)
+        assert out.returncode == 0 and not out.stderr.strip(), f"{page}: {out.stderr}"

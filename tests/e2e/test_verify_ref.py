@@ -1,6 +1,6 @@
 """bench/verify_ref.py, the Python reference verifier, on the real vectors:
 the outcomes the vectors' sources assert (README of shared/vectors), the
-sgx3-oasis failure cases at the step named, TDX refusal, and tampering."""
+sgx3-oasis failure cases at the step named, the TDX sets' outcomes, and tampering."""
 
 import hashlib
 import json
@@ -129,11 +129,26 @@ def test_oasis_eppid_quote_has_no_pck_chain():
     assert out["step"] == "quote" and "no PCK chain" in out["error"]
 
 
-@pytest.mark.parametrize("name", ["tdx4-dcapqvl", "tdx4-oasis", "tdx5-oe-relaunch",
-                                  "tdx5-oe-outofdate"])
-def test_tdx_refused(name):
-    out = ref("--collateral", DQ / name, rc=1)
-    assert out["step"] == "quote" and out["error"] == "TDX is not supported yet"
+TDX_SETS = [
+    ("tdx4-dcapqvl", "2025-07-19T10:00:34Z", [], "UpToDate"),
+    ("tdx4-oasis", "2024-09-02T07:43:52Z", ["--allow-missing-crl"], "UpToDate"),
+    ("tdx5-oe-relaunch", "2025-03-01T00:00:00Z", [], "TDRelaunchAdvised"),
+    ("tdx5-oe-outofdate", "2026-06-20T00:00:00Z", ["--allow-service-td"], "OutOfDate"),
+]
+
+
+@pytest.mark.parametrize("name,now,opts,status", TDX_SETS, ids=[t[0] for t in TDX_SETS])
+def test_tdx_known_outcomes(name, now, opts, status):
+    out = ref("--collateral", DQ / name, "--now", now, *opts, rc=0)
+    assert out["tee"] == "TDX" and out["status"] == status
+    # outside the collateral window: refused
+    ref("--collateral", DQ / name, "--now", "2030-01-01T00:00:00Z", *opts, rc=1)
+
+
+def test_tdx_gotdx_tcb_level_not_supported():
+    out = ref("--collateral", DQ / "tdx4-gotdx-notsupported", "--now", "2023-07-01T01:00:00Z",
+              "--allow-sept-ve", rc=1)
+    assert out["step"] == "tcb" and "TCB level not supported" in out["error"]
 
 
 # Offsets in an SGX quote v3 (header 48, body 384, then signature data).

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "attest/quote.h"
+#include "attest/verify.h"
 #include "common/hex.h"
 
 static void hexeq(const uint8_t *b, size_t n, const char *want)
@@ -114,23 +115,77 @@ static void inconsistent_lengths_are_rejected(void **state)
 	free(q);
 }
 
-static void tdx_quotes_are_refused_cleanly(void **state)
+/*
+ * The real TDX quotes parse: version, body type, TD report fields at the
+ * offsets of Intel's layout (read here from the raw bytes), the signed
+ * region (header ‖ [descriptor ‖] body), trailing bytes; a body descriptor
+ * that contradicts the header, a wrong body size and a TDX v3 are refused.
+ */
+static void tdx_quotes_parse(void **state)
 {
-	static const char *sets[] = {"tdx4-dcapqvl", "tdx4-oasis", "tdx4-gotdx-notsupported",
-				     "tdx5-oe-outofdate", "tdx5-oe-relaunch"};
+	static const struct {
+		const char *set;
+		uint16_t version, body_type;
+		size_t signed_len, trailing;
+	} sets[] = {{"tdx4-dcapqvl", 4, MSE_QUOTE_BODY_TD10, 48 + 584, 70},
+		    {"tdx4-oasis", 4, MSE_QUOTE_BODY_TD10, 48 + 584, 0},
+		    {"tdx4-gotdx-notsupported", 4, MSE_QUOTE_BODY_TD10, 48 + 584, 39},
+		    {"tdx5-oe-outofdate", 5, MSE_QUOTE_BODY_TD15, 48 + 6 + 648, 0},
+		    {"tdx5-oe-relaunch", 5, MSE_QUOTE_BODY_TD15, 48 + 6 + 648, 0}};
 	(void)state;
 	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
 		char rel[128];
-		size_t len;
+		size_t len, body;
 		uint8_t *q;
 		struct mse_quote pq;
 		struct mse_err e = {0};
 
-		snprintf(rel, sizeof(rel), "dcap-quotes/%s/quote.bin", sets[i]);
+		snprintf(rel, sizeof(rel), "dcap-quotes/%s/quote.bin", sets[i].set);
 		q = tu_read(tu_vector(rel), &len);
-		assert_int_equal(mse_quote_parse(&pq, q, len, 0, &e), -1);
-		assert_string_equal(e.step, "parse");
-		assert_non_null(strstr(e.msg, "TDX is not supported yet"));
+		assert_int_equal(mse_quote_parse(&pq, q, len, 0, &e), 0);
+		assert_true(mse_quote_is_tdx(&pq));
+		assert_int_equal(pq.version, sets[i].version);
+		assert_int_equal(pq.body_type, sets[i].body_type);
+		assert_int_equal(pq.signed_len, sets[i].signed_len);
+		assert_ptr_equal(pq.signed_data, q);
+		assert_int_equal(pq.trailing, sets[i].trailing);
+		assert_int_equal(pq.td.v15, sets[i].body_type == MSE_QUOTE_BODY_TD15);
+		body = sets[i].version == 5 ? 54 : 48;
+		assert_memory_equal(pq.td.tee_tcb_svn, q + body, 16);
+		assert_memory_equal(pq.td.mr_seam, q + body + 16, 48);
+		assert_memory_equal(pq.td.mr_signer_seam, q + body + 64, 48);
+		assert_memory_equal(pq.td.td_attributes, q + body + 120, 8);
+		assert_memory_equal(pq.td.mr_td, q + body + 136, 48);
+		assert_memory_equal(pq.td.rtmr[3], q + body + 328 + 3 * 48, 48);
+		assert_memory_equal(pq.td.report_data, q + body + 520, 64);
+		if (pq.td.v15) {
+			assert_memory_equal(pq.td.tee_tcb_svn2, q + body + 584, 16);
+			assert_memory_equal(pq.td.mr_service_td, q + body + 600, 48);
+		}
+		/* the quote signature verifies over exactly the signed region */
+		assert_true(mse_verify_ecdsa_raw(pq.attest_key, q, pq.signed_len, pq.sig));
+		assert_false(mse_verify_ecdsa_raw(pq.attest_key, q, pq.signed_len - 1, pq.sig));
+		if (sets[i].version == 5) {
+			/* descriptor: type 2 (TD 1.0) with a 648-byte body, then a wrong size */
+			q[48] = 2;
+			assert_int_equal(mse_quote_parse(&pq, q, len, 0, &e), -1);
+			assert_string_equal(e.field, "body_size");
+			q[48] = 1; /* SGX body under a TDX header */
+			assert_int_equal(mse_quote_parse(&pq, q, len, 0, &e), -1);
+			assert_string_equal(e.field, "body_type");
+			q[48] = 4;
+			assert_int_equal(mse_quote_parse(&pq, q, len, 0, &e), -1);
+			assert_string_equal(e.field, "body_type");
+			q[48] = 3;
+		} else {
+			q[0] = 3; /* TDX has no v3 */
+			assert_int_equal(mse_quote_parse(&pq, q, len, 0, &e), -1);
+			assert_string_equal(e.step, "parse");
+			q[0] = 4;
+			q[4] = 0x82; /* unknown TEE */
+			assert_int_equal(mse_quote_parse(&pq, q, len, 0, &e), -1);
+			assert_string_equal(e.field, "header.tee_type");
+		}
 		free(q);
 	}
 }
@@ -166,7 +221,7 @@ int main(void)
 		cmocka_unit_test(trailing_bytes_tolerated_then_rejected_when_strict),
 		cmocka_unit_test(every_truncation_is_rejected),
 		cmocka_unit_test(inconsistent_lengths_are_rejected),
-		cmocka_unit_test(tdx_quotes_are_refused_cleanly),
+		cmocka_unit_test(tdx_quotes_parse),
 		cmocka_unit_test(sgx_sets_parse_and_eppid_has_no_chain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

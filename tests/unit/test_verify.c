@@ -340,29 +340,6 @@ static void oasis_cases(void **state)
 		     "pck-chain", "cannot be verified offline");
 }
 
-static void tdx_sets_refused(void **state)
-{
-	static const char *sets[] = {"tdx4-dcapqvl", "tdx4-oasis", "tdx4-gotdx-notsupported", "tdx5-oe-outofdate",
-				     "tdx5-oe-relaunch"};
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
-		struct mse_collateral c;
-		uint8_t *q;
-		size_t n;
-		struct mse_verify_policy pol = {0};
-		struct mse_verify_result res;
-		struct mse_err e = {0};
-
-		load_set(sets[i], &c, &q, &n);
-		assert_int_equal(mse_verify_quote(q, n, &c, &pol, NULL, &res, &e), -1);
-		assert_string_equal(e.step, "parse");
-		assert_non_null(strstr(e.msg, "TDX is not supported yet"));
-		free(q);
-		mse_collateral_free(&c);
-	}
-}
-
 /* ---- the cache gives the same answers, and never skips the per-quote checks ---- */
 static void cache_is_transparent(void **state)
 {
@@ -525,7 +502,6 @@ int main(void)
 		cmocka_unit_test(dcapqvl_known_status),
 		cmocka_unit_test(automata_verifies),
 		cmocka_unit_test(oasis_cases),
-		cmocka_unit_test(tdx_sets_refused),
 		cmocka_unit_test(cache_is_transparent),
 		cmocka_unit_test(simulation_root_only_when_allowed),
 		cmocka_unit_test(evidence_forms),

@@ -1,0 +1,368 @@
+/*
+ * The ASGI bridge through a fake exchange over memory buffers: no socket,
+ * no server. The app is tests/apps/asgi_raw.py, which asserts the ASGI
+ * spec itself (scope fields, lifespan state, receive() chunks) and reports
+ * in JSON; the JSON is read here with jansson and checked against the
+ * request this test built. Unsandboxed: LeakSanitizer checks the bridge.
+ */
+#include "testutil.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/log.h"
+#include "net/exchange.h"
+#include "enclave/asgi.h"
+#include "enclave/pyhost.h"
+
+static struct mse_asgi *g_asgi;
+
+/* ---- the fake exchange ---------------------------------------------------- */
+
+struct fake {
+	struct mse_http_request req;
+	struct mse_conn_info conn;
+	struct mse_http_header hdrs[16];
+	const uint8_t *body;
+	size_t body_len, body_off;
+	size_t piece;	    /* most bytes one read_body returns (0 = any) */
+	long fail_read_at;  /* read_body fails once this many bytes were read (-1 never) */
+	int read_sleep_ms;  /* read_body sleeps first (GIL must be released) */
+	int fail_write;	    /* write() fails */
+	/* what the handler answered */
+	int status;
+	char reason[128];
+	char headers[4096]; /* "name: value\n" each */
+	int nstart, nfinish;
+	uint8_t *out;
+	size_t out_len, out_cap;
+};
+
+static ssize_t fake_read(struct mse_exchange *x, void *buf, size_t n)
+{
+	struct fake *f = x->impl;
+	size_t left = f->body_len - f->body_off;
+
+	if (f->read_sleep_ms)
+		usleep((useconds_t)f->read_sleep_ms * 1000);
+	if (f->fail_read_at >= 0 && f->body_off >= (size_t)f->fail_read_at)
+		return -1;
+	if (n > left)
+		n = left;
+	if (f->piece && n > f->piece)
+		n = f->piece;
+	memcpy(buf, f->body + f->body_off, n);
+	f->body_off += n;
+	return (ssize_t)n;
+}
+
+static int fake_start(struct mse_exchange *x, int status, const char *reason,
+		      const struct mse_http_header *h, size_t nh)
+{
+	struct fake *f = x->impl;
+	size_t o = 0;
+
+	f->nstart++;
+	f->status = status;
+	snprintf(f->reason, sizeof(f->reason), "%s", reason ? reason : "(null)");
+	for (size_t i = 0; i < nh; i++)
+		o += (size_t)snprintf(f->headers + o, sizeof(f->headers) - o, "%.*s: %.*s\n",
+				      (int)h[i].name_len, h[i].name, (int)h[i].value_len, h[i].value);
+	x->started = 1;
+	return 0;
+}
+
+static int fake_write(struct mse_exchange *x, const void *data, size_t n)
+{
+	struct fake *f = x->impl;
+
+	assert_true(x->started);
+	if (f->fail_write)
+		return -1;
+	if (f->out_len + n > f->out_cap) {
+		f->out_cap = (f->out_len + n) * 2;
+		f->out = realloc(f->out, f->out_cap);
+		assert_non_null(f->out);
+	}
+	memcpy(f->out + f->out_len, data, n);
+	f->out_len += n;
+	x->body_sent += n;
+	return 0;
+}
+
+static int fake_finish(struct mse_exchange *x)
+{
+	struct fake *f = x->impl;
+
+	f->nfinish++;
+	return 0;
+}
+
+static const struct mse_exchange_ops fake_ops = {fake_read, fake_start, fake_write, fake_finish};
+
+static void fake_init(struct fake *f, const char *method, const char *target)
+{
+	const char *q;
+
+	memset(f, 0, sizeof(*f));
+	f->fail_read_at = -1;
+	f->req.method = method;
+	f->req.method_len = strlen(method);
+	f->req.target = target;
+	f->req.target_len = strlen(target);
+	q = strchr(target, '?');
+	f->req.path = target;
+	f->req.path_len = q ? (size_t)(q - target) : strlen(target);
+	f->req.query = q ? q + 1 : "";
+	f->req.query_len = strlen(f->req.query);
+	f->req.minor_version = 1;
+	f->req.headers = f->hdrs;
+	f->req.content_length = -1;
+	f->req.keep_alive = 1;
+	snprintf(f->conn.remote_addr, sizeof(f->conn.remote_addr), "127.0.0.1");
+	f->conn.remote_port = 40000;
+	snprintf(f->conn.server_name, sizeof(f->conn.server_name), "localhost");
+	f->conn.server_port = 8443;
+}
+
+static void fake_header(struct fake *f, const char *name, const char *value)
+{
+	struct mse_http_header *h = &f->hdrs[f->req.num_headers++];
+
+	h->name = name;
+	h->name_len = strlen(name);
+	h->value = value;
+	h->value_len = strlen(value);
+}
+
+static void fake_free(struct fake *f)
+{
+	free(f->out);
+}
+
+static int run(struct fake *f)
+{
+	struct mse_exchange x = {.ops = &fake_ops, .req = &f->req, .conn = &f->conn, .impl = f};
+
+	return mse_asgi_handle(&x, g_asgi);
+}
+
+static json_t *body_json(struct fake *f)
+{
+	json_error_t je;
+	json_t *j = json_loadb((const char *)f->out, f->out_len, 0, &je);
+
+	if (!j)
+		fail_msg("not JSON (%s): %.*s", je.text, (int)f->out_len, (const char *)f->out);
+	return j;
+}
+
+static void scope_is_complete(void **state)
+{
+	struct fake f;
+	json_t *j, *h;
+
+	(void)state;
+	fake_init(&f, "GET", "/scope/caf%C3%A9?a=%41&b");
+	fake_header(&f, "Host", "example.org");
+	fake_header(&f, "X-Twice", "1");
+	fake_header(&f, "x-twice", "2");
+	assert_int_equal(run(&f), 0);
+	assert_int_equal(f.status, 200);
+	assert_int_equal(f.nfinish, 1);
+	j = body_json(&f);
+	assert_string_equal(json_string_value(json_object_get(j, "method")), "GET");
+	assert_string_equal(json_string_value(json_object_get(j, "path")), "/scope/caf\xc3\xa9");
+	assert_string_equal(json_string_value(json_object_get(j, "raw_path")), "/scope/caf%C3%A9");
+	assert_string_equal(json_string_value(json_object_get(j, "query_string")), "a=%41&b");
+	assert_string_equal(json_string_value(json_object_get(j, "scheme")), "http");
+	assert_string_equal(json_string_value(json_object_get(j, "http_version")), "1.1");
+	assert_true(json_is_true(json_object_get(j, "headers_ok")));
+	h = json_object_get(j, "headers");
+	assert_int_equal(json_array_size(h), 3);
+	assert_string_equal(json_string_value(json_array_get(json_array_get(h, 0), 0)), "host");
+	assert_string_equal(json_string_value(json_array_get(json_array_get(h, 2), 1)), "2");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(j, "client"), 0)),
+			    "127.0.0.1");
+	assert_int_equal(json_integer_value(json_array_get(json_object_get(j, "client"), 1)), 40000);
+	assert_int_equal(json_integer_value(json_object_get(j, "server_port")), 8443);
+	json_decref(j);
+	fake_free(&f);
+}
+
+static void lifespan_state_reaches_requests(void **state)
+{
+	struct fake f;
+	json_t *j;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		fake_init(&f, "GET", i ? "/state?two" : "/state?one");
+		assert_int_equal(run(&f), 0);
+		j = body_json(&f);
+		assert_true(json_is_true(json_object_get(j, "started")));
+		assert_true(json_is_null(json_object_get(j, "seen"))); /* a copy per request */
+		json_decref(j);
+		fake_free(&f);
+	}
+}
+
+static void body_arrives_in_chunks(void **state)
+{
+	static uint8_t body[300000];
+	struct fake f;
+	json_t *j;
+
+	(void)state;
+	memset(body, 'b', sizeof(body));
+	fake_init(&f, "POST", "/chunks");
+	f.body = body;
+	f.body_len = sizeof(body);
+	f.piece = 7000;
+	f.req.content_length = (int64_t)sizeof(body);
+	assert_int_equal(run(&f), 0);
+	j = body_json(&f);
+	assert_int_equal(json_integer_value(json_object_get(j, "total")), (json_int_t)sizeof(body));
+	assert_true(json_integer_value(json_object_get(j, "max")) <= 7000);
+	assert_true(json_integer_value(json_object_get(j, "n")) >= (json_int_t)(sizeof(body) / 7000));
+	assert_true(json_is_false(json_object_get(j, "last_more")));
+	json_decref(j);
+	fake_free(&f);
+
+	/* A body that fails half-way: receive() says http.disconnect; the exchange closes. */
+	fake_init(&f, "POST", "/chunks");
+	f.body = body;
+	f.body_len = sizeof(body);
+	f.fail_read_at = 100000;
+	f.req.content_length = (int64_t)sizeof(body);
+	assert_int_equal(run(&f), -1);
+	fake_free(&f);
+}
+
+static void errors_become_500(void **state)
+{
+	static const char *const paths[] = {"/raise", "/nobody", "/badheaders"};
+	struct fake f;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		fake_init(&f, "GET", paths[i]);
+		run(&f);
+		assert_int_equal(f.status, 500);
+		assert_int_equal(f.nstart, 1);
+		assert_memory_equal(f.out, "Internal Server Error", 21);
+		fake_free(&f);
+	}
+	/* Headers went out, then the app broke the protocol: the connection closes. */
+	fake_init(&f, "GET", "/twice");
+	assert_int_equal(run(&f), -1);
+	assert_int_equal(f.status, 200);
+	fake_free(&f);
+}
+
+static void large_response_streams(void **state)
+{
+	struct fake f;
+
+	(void)state;
+	fake_init(&f, "GET", "/produce?mib=8");
+	assert_int_equal(run(&f), 0);
+	assert_int_equal(f.out_len, 8 << 20);
+	for (size_t i = 0; i < f.out_len; i += 4096)
+		assert_int_equal(f.out[i], 'p');
+	fake_free(&f);
+	/* The client goes away: the app's sends are dropped, the exchange closes. */
+	fake_init(&f, "GET", "/produce?mib=8");
+	f.fail_write = 1;
+	assert_int_equal(run(&f), -1);
+	fake_free(&f);
+}
+
+struct sleeper {
+	struct fake f;
+	pthread_t t;
+	int rc;
+};
+
+static void *sleep_thread(void *p)
+{
+	struct sleeper *s = p;
+
+	s->rc = run(&s->f);
+	return NULL;
+}
+
+static void one_loop_serves_many_at_once(void **state)
+{
+	enum { N = 24 };
+	struct sleeper *s = calloc(N, sizeof(*s));
+	struct timespec a, b;
+	double secs;
+
+	(void)state;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (int i = 0; i < N; i++) {
+		fake_init(&s[i].f, "GET", "/sleep?s=0.5");
+		assert_int_equal(pthread_create(&s[i].t, NULL, sleep_thread, &s[i]), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		pthread_join(s[i].t, NULL);
+		assert_int_equal(s[i].rc, 0);
+		assert_int_equal(s[i].f.status, 200);
+		fake_free(&s[i].f);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	/* 24 x 0.5 s one after the other would be 12 s: they overlap in the loop. */
+	assert_true(secs < 4.0);
+	free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(scope_is_complete),
+		cmocka_unit_test(lifespan_state_reaches_requests),
+		cmocka_unit_test(body_arrives_in_chunks),
+		cmocka_unit_test(errors_become_500),
+		cmocka_unit_test(large_response_streams),
+		cmocka_unit_test(one_loop_serves_many_at_once),
+	};
+	struct mse_pyhost_config hc = {.app = "asgi_raw:app", .module_path = "tests/apps"};
+	struct mse_pyhost *host = NULL;
+	struct mse_asgi_config ac = {0};
+	enum mse_pyhost_iface iface;
+	struct mse_err err;
+	int rc;
+
+	mse_log_init("test_asgi", MSE_LOG_INFO);
+	mse_err_clear(&err);
+	if (mse_pyhost_start(&hc, &host, &err) != 0 ||
+	    mse_pyhost_detect(host, MSE_IFACE_AUTO, 0, &iface, &err) != 0) {
+		fprintf(stderr, "host: %s\n", err.msg);
+		mse_pyhost_free(host);
+		return 1;
+	}
+	if (iface != MSE_IFACE_ASGI3) {
+		fprintf(stderr, "asgi_raw:app detected as %s\n", mse_pyhost_iface_name(iface));
+		mse_pyhost_free(host);
+		return 1;
+	}
+	ac.host = host;
+	ac.iface = iface;
+	if (mse_asgi_init(&ac, &g_asgi, &err) != 0) {
+		fprintf(stderr, "mse_asgi_init: %s\n", err.msg);
+		mse_pyhost_free(host);
+		return 1;
+	}
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	mse_asgi_free(g_asgi);
+	mse_pyhost_free(host);
+	return rc;
+}
