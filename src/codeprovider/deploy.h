@@ -17,12 +17,15 @@
  *   step 7 run       provisioning through the pinned certificate (mse_provision)
  *   step 8 test      the health check answers, then the app's tests_cmd
  *                    (mse_instance_probe, mse_apptest_run)
- * Nothing secret leaves before step 5 succeeds. On any failure the new
- * enclave is stopped and removed (the end of its log reported, the whole
- * log copied to PROJECT/.mse/INSTANCE-bootstrap.log), and this run's own
- * package directory (created new by this run, never one it found) and code
- * key are deleted. The trusted certificate and evidence land in
- * PROJECT/.mse/verified/ and .mse/evidence/ only once the new enclave passed.
+ * Nothing secret leaves before step 5 succeeds. With replicas > 0 the
+ * coordinator flow replaces steps 3-8 (see mse_deploy_opts.replicas); the
+ * code key and secrets leave only sealed to the verified coordinator. On any
+ * failure the new enclave is stopped and removed (the end of its log
+ * reported, the whole log copied to PROJECT/.mse/INSTANCE-bootstrap.log),
+ * and this run's own package directory (created new by this run, never one
+ * it found) and code key are deleted. The trusted certificate and evidence
+ * land in PROJECT/.mse/verified/ and .mse/evidence/ only once the new
+ * enclave passed.
  *
  * Ownership: opts and result are caller-owned; nothing allocated outlives
  * the call. The progress callback's strings live only during the call.
@@ -95,6 +98,17 @@ struct mse_deploy_opts {
 	unsigned isvprodid, isvsvn; /* 0: 1 */
 	const uint8_t *mrenclave;/* expected MRENCLAVE; NULL: recomputed (never the enclave's own) */
 	int accept_simulation_quotes; /* UNSAFE outside tests: trust the local simulation root on SGX */
+	/*
+	 * replicas > 0: the coordinator flow instead of steps 3-8 (simulation):
+	 * spawn (or reuse) NAME-coordinator with the owner key of
+	 * PROJECT/.mse/owner.key (made if missing), verify it against the
+	 * MRENCLAVE measured from the installed mse-coordinator and that key,
+	 * upload a manifest signed by that key (a higher seq when the
+	 * coordinator already serves this deployment), fetch its CA into
+	 * PROJECT/.mse/ca.pem, start NAME-1..NAME-N (replacing existing ones)
+	 * and wait for each health check through the CA.
+	 */
+	unsigned replicas;
 };
 
 struct mse_deploy_result {
@@ -120,6 +134,11 @@ struct mse_deploy_result {
 	/* the instances --replace stopped and removed once the new one passed */
 	char replaced[8][65];
 	size_t n_replaced;
+	/* replicas > 0 */
+	char ca_path[PATH_MAX + 32];    /* the coordinator's CA: curl --cacert */
+	char coordinator[300];          /* HOST:PORT */
+	uint16_t replica_ports[64];
+	unsigned replicas;
 };
 
 /*

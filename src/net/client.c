@@ -244,6 +244,8 @@ int mse_client_session_request(struct mse_client_session *s, const char *method,
 		headers = curl_slist_append(headers, ctype);
 		/* No "Expect: 100-continue" round trip for small provisioning bodies. */
 		headers = curl_slist_append(headers, "Expect:");
+		if (s->o.extra_header)
+			headers = curl_slist_append(headers, s->o.extra_header);
 	} else if (strcmp(method, "HEAD") == 0) {
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	} else if (strcmp(method, "GET") == 0) {

@@ -1,6 +1,7 @@
 /*
  * libFuzzer: collateral JSON — the span extractor (src/attest/jspan.c), the
- * TCB info / QE identity parsers and evaluation (src/attest/tcb.c), and
+ * TCB info (v2, v3 SGX and TDX) / QE identity parsers and evaluation
+ * (src/attest/tcb.c, TDX module and relaunch included), and
  * evidence.json (src/attest/collateral.c).
  */
 #include <stddef.h>
@@ -13,6 +14,45 @@
 #include "attest/tcb.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * TCB info v3 "TDX": level selection over TEE_TCB_SVN, the module identity
+ * and its level, the module merge and the relaunch rule, with TD SVNs taken
+ * from the input's first bytes (module major versions 0, 1 and what the
+ * input says).
+ */
+static void fuzz_tdx(const struct mse_tcb_info *ti, const struct mse_pck_info *pck, const uint8_t *in, size_t n)
+{
+	struct mse_td_report td;
+	struct mse_err e;
+
+	memset(&td, 0, sizeof(td));
+	for (size_t i = 0; i < 16 && i < n; i++) {
+		td.tee_tcb_svn[i] = in[i];
+		td.tee_tcb_svn2[i] = in[n - 1 - i];
+	}
+	td.v15 = n & 1;
+	for (int v = 0; v < 3; v++) {
+		const struct mse_tdx_module *m;
+		enum mse_tcb_status mod, st;
+		size_t sl, tl, ml;
+
+		if (v < 2)
+			td.tee_tcb_svn[1] = (uint8_t)v;
+		if (mse_tdx_module_check(ti, &td, &mod, &m, &ml, &e) == 0) {
+			if (m && ml >= m->nlevels)
+				abort();
+		} else {
+			mod = MSE_TCB_OUT_OF_DATE;
+		}
+		if (mse_tcb_select_tdx(ti, pck, td.tee_tcb_svn, &sl, &tl, &e) == 0) {
+			if (sl >= ti->nlevels || tl >= ti->nlevels || sl > tl)
+				abort();
+			st = mse_tdx_converge_module(ti->levels[tl].status, mod);
+			(void)mse_tdx_relaunch(ti, &td, ti->levels[sl].status, st, mod, MSE_TCB_UP_TO_DATE, &st, &e);
+		}
+	}
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -37,6 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (mse_tcb_info_parse(&ti, sp.p, sp.len, &e) == 0) {
 			memset(&pck, 0x05, sizeof(pck));
 			(void)mse_tcb_select(&ti, &pck, &lvl, &e);
+			if (ti.tdx)
+				fuzz_tdx(&ti, &pck, (const uint8_t *)copy, size);
 			mse_tcb_info_free(&ti);
 		}
 	}
