@@ -16,7 +16,8 @@ static const char usage[] =
 	"Usage: mse serve MODULE:VARIABLE --code DIR (--cert FILE --key FILE | --no-tls)\n"
 	"                 [--host ADDR] [--port N] [--threads N] [--memory MB] [--debug]\n"
 	"                 [--log-level LEVEL] [--access-log FILE] [--timeout S]\n"
-	"                 [--idle-timeout S] [--max-body MB] [--port-file FILE] [--no-sandbox]\n"
+	"                 [--idle-timeout S] [--request-timeout S] [--max-body MB]\n"
+	"                 [--port-file FILE] [--no-sandbox]\n"
 	"                 [--interface auto|wsgi|asgi|asgi3|asgi2]\n"
 	"\n"
 	"Serve an unmodified Python WSGI app (Flask, Django, ...) or ASGI app (FastAPI,\n"
@@ -45,6 +46,9 @@ static const char usage[] =
 	"  --access-log FILE   Common Log Format, one line per request ('-' = stdout)\n"
 	"  --timeout S         head, body read and write timeouts (default: the server's)\n"
 	"  --idle-timeout S    keep-alive idle timeout (default: the server's)\n"
+	"  --request-timeout S per-request deadline: past it the client gets 504 and the\n"
+	"                      request is logged; its thread stays with the app and\n"
+	"                      another is started in its place (default: none)\n"
 	"  --max-body MB       request body limit (default 2048)\n"
 	"  --port-file FILE    write the port listened on to FILE once ready\n"
 	"  --no-sandbox        do not install the enclave rules (debugging only)\n"
@@ -101,7 +105,7 @@ int cmd_serve(int argc, char **argv)
 	enum {
 		O_CODE = 256, O_CERT, O_KEY, O_NO_TLS, O_HOST, O_PORT, O_THREADS, O_MEMORY,
 		O_DEBUG, O_LOG_LEVEL, O_ACCESS_LOG, O_TIMEOUT, O_IDLE, O_MAX_BODY, O_PORT_FILE,
-		O_NO_SANDBOX, O_INTERFACE, O_HELP
+		O_NO_SANDBOX, O_INTERFACE, O_REQTO, O_HELP
 	};
 	static const struct option opts[] = {
 		{"code", required_argument, NULL, O_CODE},
@@ -117,6 +121,7 @@ int cmd_serve(int argc, char **argv)
 		{"access-log", required_argument, NULL, O_ACCESS_LOG},
 		{"timeout", required_argument, NULL, O_TIMEOUT},
 		{"idle-timeout", required_argument, NULL, O_IDLE},
+		{"request-timeout", required_argument, NULL, O_REQTO},
 		{"max-body", required_argument, NULL, O_MAX_BODY},
 		{"port-file", required_argument, NULL, O_PORT_FILE},
 		{"no-sandbox", no_argument, NULL, O_NO_SANDBOX},
@@ -195,6 +200,13 @@ int cmd_serve(int argc, char **argv)
 				return cli_usage_error(
 					"serve", "--idle-timeout: expected seconds 1-86400, got '%s'", optarg);
 			c.idle_timeout_ms = (int)v * 1000;
+			break;
+		case O_REQTO:
+			if ((v = parse_num(optarg, 1, 86400)) < 0)
+				return cli_usage_error(
+					"serve", "--request-timeout: expected seconds 1-86400, got '%s'",
+					optarg);
+			c.request_timeout_ms = (int)v * 1000;
 			break;
 		case O_MAX_BODY:
 			if ((v = parse_num(optarg, 1, 1L << 30)) < 0)

@@ -52,6 +52,8 @@ static const char usage[] =
 	"  --isvprodid N          sgx.isvprodid, 1..65535 (default 1)\n"
 	"  --isvsvn N             sgx.isvsvn, 1..65535 (default 1)\n"
 	"  --timeout S            how long to wait for the configuration server (default 60)\n"
+	"  --request-timeout S    per-request deadline in the enclave (configuration server\n"
+	"                         and app): 504 and a log line past it (default: none)\n"
 	"  -h, --help             show this help\n"
 	"\n"
 	"With --sgx (Gramine 1.9): the manifest (mse.manifest.template, loader.argv\n"
@@ -66,7 +68,8 @@ static const char usage[] =
 int cmd_spawn(int argc, char **argv)
 {
 	enum { O_PACKAGE = 256, O_OUTPUT, O_SAN, O_SUBJECT, O_SIZE, O_HOST, O_PORT, O_DAYS,
-	       O_CERT, O_NOSSL, O_SIM, O_SGX, O_PCCS, O_SIGNER, O_TIMEOUT, O_ISVPRODID, O_ISVSVN };
+	       O_CERT, O_NOSSL, O_SIM, O_SGX, O_PCCS, O_SIGNER, O_TIMEOUT, O_ISVPRODID, O_ISVSVN,
+	       O_REQTO };
 	static const struct option opts[] = {
 		{"package", required_argument, NULL, O_PACKAGE},
 		{"output", required_argument, NULL, O_OUTPUT},
@@ -85,6 +88,7 @@ int cmd_spawn(int argc, char **argv)
 		{"timeout", required_argument, NULL, O_TIMEOUT},
 		{"isvprodid", required_argument, NULL, O_ISVPRODID},
 		{"isvsvn", required_argument, NULL, O_ISVSVN},
+		{"request-timeout", required_argument, NULL, O_REQTO},
 		{"help", no_argument, NULL, 'h'},
 		{0}};
 	struct mse_spawn_opts so = {.san = "localhost", .size_mb = 4096, .host = "127.0.0.1",
@@ -119,11 +123,13 @@ int cmd_spawn(int argc, char **argv)
 		case O_TIMEOUT:
 		case O_ISVPRODID:
 		case O_ISVSVN:
+		case O_REQTO:
 			errno = 0;
 			v = strtol(optarg, &end, 10);
 			if (errno || *end || v <= 0 || (c == O_PORT && v > 65535) ||
 			    (c == O_SIZE && v > (1L << 20)) || (c == O_DAYS && v > 3650) ||
-			    (c == O_TIMEOUT && v > 3600) || ((c == O_ISVPRODID || c == O_ISVSVN) && v > 65535))
+			    (c == O_TIMEOUT && v > 3600) || ((c == O_ISVPRODID || c == O_ISVSVN) && v > 65535) ||
+			    (c == O_REQTO && v > 86400))
 				return cli_usage_error("spawn", "--%s: expected a positive number in range, got '%s'",
 						       opts[c - O_PACKAGE].name, optarg);
 			if (c == O_SIZE)
@@ -136,8 +142,10 @@ int cmd_spawn(int argc, char **argv)
 				so.isvprodid = (unsigned)v;
 			else if (c == O_ISVSVN)
 				so.isvsvn = (unsigned)v;
-			else
+			else if (c == O_TIMEOUT)
 				so.timeout_s = (int)v;
+			else
+				so.request_timeout_s = (int)v;
 			break;
 		default:
 			return cli_usage_error("spawn", "unknown option");

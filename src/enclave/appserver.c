@@ -191,6 +191,7 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 		sc.drain_timeout_ms = c->drain_timeout_ms;
 	if (c->max_body)
 		sc.max_body = c->max_body;
+	sc.request_timeout_ms = c->request_timeout_ms;
 	sc.access_log = c->access_log;
 	if (mse_server_new(&sc, &s, err) != 0)
 		goto out;

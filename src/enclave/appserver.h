@@ -68,6 +68,7 @@ struct mse_appserver_config {
 	int idle_timeout_ms;  /* keep-alive idle timeout; 0 = the server's */
 	int drain_timeout_ms; /* graceful stop deadline; 0 = the server's */
 	uint64_t max_body;    /* request body limit, bytes; 0 = the server's default */
+	int request_timeout_ms; /* per-request deadline: 504 and logged (--request-timeout); 0 = none */
 	FILE *access_log;     /* Common Log Format; NULL = none (borrowed) */
 
 	/* Called once listening (the port is known), before serving. May be NULL. */

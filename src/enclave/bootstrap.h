@@ -55,6 +55,7 @@ struct mse_bootstrap_opts {
 	int64_t expiration;      /* --ratls EXPIRATION (UNIX seconds) */
 	const char *certificate; /* --certificate FULLCHAIN.pem */
 	long timeout_s;          /* 0 = wait forever */
+	int request_timeout_s;   /* per-request deadline (504), both servers; 0 = none */
 	int plaincode;
 	int simulation;              /* 1 forced, 0 = auto (simulation if no SGX device) */
 	const char *workspace;       /* simulation: where every path lives */

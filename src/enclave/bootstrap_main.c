@@ -18,7 +18,8 @@ static const char usage_text[] =
 	"Usage: mse-bootstrap MODULE:VAR --app-dir DIR --id UUID\n"
 	"                     (--ratls EXPIRATION | --certificate FULLCHAIN.pem | --no-ssl)\n"
 	"                     [--host ADDR] [--port PORT] [--subject RFC4514] [--san NAME]\n"
-	"                     [--timeout SECONDS] [--plaincode] [--simulation]\n"
+	"                     [--timeout SECONDS] [--request-timeout SECONDS]\n"
+	"                     [--plaincode] [--simulation]\n"
 	"                     [--workspace DIR] [--size MB] [--sim-dir DIR]\n"
 	"                     [--threads N] [--attestation-dir DIR] [--log-level LEVEL]\n"
 	"       mse-bootstrap MODULE:VAR --app-dir DIR --coordinator-mrenclave HEX\n"
@@ -41,6 +42,10 @@ static const char usage_text[] =
 	"  --subject RFC4514       certificate subject (default CN=localhost)\n"
 	"  --san NAME              certificate subject alternative name (default localhost)\n"
 	"  --timeout SECONDS       give up if no configuration arrives in time (exit 1)\n"
+	"  --request-timeout SECONDS\n"
+	"                          per-request deadline on both servers: past it the client\n"
+	"                          gets 504, the request is logged, and a thread is added\n"
+	"                          while the stuck one finishes (default: none)\n"
 	"  --plaincode             the code is not encrypted (no code key needed)\n"
 	"  --simulation            SGX simulation even if an SGX device exists\n"
 	"                          (default where /dev/attestation is absent)\n"
@@ -112,6 +117,7 @@ int main(int argc, char **argv)
 		{"certificate", required_argument, NULL, 'c'},
 		{"no-ssl", no_argument, NULL, 'N'},
 		{"timeout", required_argument, NULL, 't'},
+		{"request-timeout", required_argument, NULL, 'R'},
 		{"plaincode", no_argument, NULL, 'P'},
 		{"simulation", no_argument, NULL, 'S'},
 		{"workspace", required_argument, NULL, 'w'},
@@ -182,6 +188,12 @@ int main(int argc, char **argv)
 				return usage_error("--timeout: expected seconds > 0, got \"%s\"",
 						   optarg);
 			o.timeout_s = (long)v;
+			break;
+		case 'R':
+			if (parse_u64(optarg, 86400, &v) != 0 || v == 0)
+				return usage_error("--request-timeout: expected seconds 1-86400, got \"%s\"",
+						   optarg);
+			o.request_timeout_s = (int)v;
 			break;
 		case 'P':
 			o.plaincode = 1;

@@ -301,13 +301,19 @@ static int spawn_sgx(const struct mse_spawn_opts *o, struct mse_instance *inst, 
 	snprintf(path, sizeof(path), "%s/" MSE_MANIFEST_BOOTSTRAP, inst->dir);
 	if (mse_gramine_copy(bootstrap, path, err) != 0)
 		goto out;
-	/* Host directories behind the encrypted /root and /key (/mse-app appears at provisioning). */
-	snprintf(path, sizeof(path), "%s/root", inst->workspace);
-	if (mse_file_mkdirs(path, 0700, err) != 0)
-		goto out;
-	snprintf(path, sizeof(path), "%s/key", inst->workspace);
-	if (mse_file_mkdirs(path, 0700, err) != 0)
-		goto out;
+	/*
+	 * Host directories behind the encrypted mounts. /mse-app is also
+	 * fs.start_dir, so it must exist from the start; mse-bootstrap installs
+	 * the code into it (mse_confserver_module_ready: an empty mount point is
+	 * not provisioned).
+	 */
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const sub[] = {"root", "key", "mse-app"};
+
+		snprintf(path, sizeof(path), "%s/%s", inst->workspace, sub[i]);
+		if (mse_file_mkdirs(path, 0700, err) != 0)
+			goto out;
+	}
 	STEP(o, "gramine-manifest and gramine-sgx-sign in %s", inst->dir);
 	if (mse_gramine_build(inst->dir, &mo, o->signer_key, inst->log_path, &sig, err) != 0)
 		goto out;
@@ -352,7 +358,7 @@ out:
 int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, struct mse_err *err)
 {
 	char bootstrap[PATH_MAX], pkgdir[PATH_MAX + 16], app_tar[PATH_MAX + 32], port[8], exp[32],
-		size[16], sim_dir[PATH_MAX], subject[sizeof(((struct mse_instance *)0)->subject)];
+		size[16], reqto[16], sim_dir[PATH_MAX], subject[sizeof(((struct mse_instance *)0)->subject)];
 	struct mse_instance *inst = &res->inst;
 	struct mse_package_info info;
 	struct mse_tar_limits lim;
@@ -438,6 +444,11 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 			argv[n++] = "--ratls";
 			argv[n++] = exp;
 		}
+	}
+	if (o->request_timeout_s > 0) {
+		snprintf(reqto, sizeof(reqto), "%d", o->request_timeout_s);
+		argv[n++] = "--request-timeout";
+		argv[n++] = reqto;
 	}
 	if (inst->mode == MSE_MODE_SIMULATION) {
 		argv[n++] = "--simulation";
