@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Every entry target of the Makefile works the first time on a machine where
 # the -dev packages are not installed yet (issue 13): its compile and link
 # commands get pkg-config's flags although pkg-config fails until deps.sh ran.
