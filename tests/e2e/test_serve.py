@@ -158,7 +158,7 @@ def test_import_errors_exit_1(tmp_path):
     for spec, want in (("nosuchmodule:app", "ModuleNotFoundError"),
                        ("broken:app", "nonexistent_module_xyz"),
                        ("notcallable:app", "not a callable"),
-                       ("app", "MODULE:VARIABLE")):
+                       ("app", "expected \"module:variable\" or \"module:factory(literal arguments)\"")):
         r = subprocess.run([MSE, "serve", spec, "--code", str(tmp_path), "--no-tls", "--port", "0"],
                            capture_output=True, text=True, env=env, timeout=60)
         assert r.returncode == 1, (spec, r.returncode, r.stderr)
