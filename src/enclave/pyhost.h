@@ -34,7 +34,10 @@ enum mse_pyhost_iface {
 
 struct mse_pyhost;
 
-/* Checks "module:attr.attr" (Python identifiers). Pure; no Python needed. */
+/*
+ * Checks "module:attr.attr" or "module:factory(literal args)"
+ * (config/appspec.h). Pure; no Python needed.
+ */
 int mse_pyhost_check_spec(const char *spec, struct mse_err *err);
 
 /*

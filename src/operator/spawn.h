@@ -48,7 +48,9 @@ struct mse_spawn_opts {
 	unsigned isvprodid;      /* sgx.isvprodid, 1..65535; 0: 1 */
 	unsigned isvsvn;         /* sgx.isvsvn, 1..65535; 0: 1 */
 	int timeout_s;
+	int request_timeout_s;   /* passed as mse-bootstrap --request-timeout; 0 = none */
 	FILE *progress;          /* step lines go here; NULL: silent */
+	int no_access_log;       /* mse-bootstrap --no-access-log: no line per request */
 };
 
 struct mse_spawn_result {
