@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse deploy — the main job for one person on one machine:
  * package -> spawn -> evidence -> verify -> seal -> run -> health -> tests.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse localtest — the code provider's quick loop: the app in the app server
  * with the enclave's paths and rules, then its tests against it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse status NAME — what state an enclave is in, as MSE reports it. */
 #include <getopt.h>
 #include <stdio.h>

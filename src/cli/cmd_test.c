@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse test NAME — the app's own tests against its running enclave. */
 #include <getopt.h>
 #include <limits.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse verify — verify an enclave's quote, collateral and measurements, and
  * save its trusted RA-TLS certificate. All checks are in src/attest/verify.c;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_deploy — the code provider's whole job on one machine, as a library
  * call: `mse deploy` prints its progress; other callers (JSON output, a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Daily use (issue 14): --json on every command that reports a result or a
 state, `mse verify NAME` after a restart, the app's working directory,
 factories, requirements.txt encodings, localtest diagnostics and the access

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mse serve` end to end: the WSGI bridge behind the real HTTP/TLS server.
 
 Every well-behaved route of tests/apps/wsgi_testapp.py runs under

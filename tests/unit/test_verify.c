@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * src/attest/verify: the whole procedure over the real vectors (Intel-signed
  * quotes and collateral no one on this project produced), every policy
