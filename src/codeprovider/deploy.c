@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "codeprovider/deploy.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include "codeprovider/apptest.h"
 #include "codeprovider/packager.h"
 #include "codeprovider/provision.h"
+#include "codeprovider/reverify.h"
 #include "common/file.h"
 #include "common/hex.h"
 #include "config/project.h"
@@ -156,6 +158,28 @@ static int install_copy(const char *src, const char *dst, mode_t mode, struct ms
 	rc = mse_file_write_atomic(dst, data, len, mode, err);
 	free(data);
 	return rc;
+}
+
+/* What `mse verify NAME` checks a restarted instance against (codeprovider/reverify.h). */
+static void record_deployment(struct run *r, const char *project_dir,
+			      const struct mse_deploy_result *res, const char *evdir,
+			      const char *verdir)
+{
+	struct mse_reverify_record rec = {0};
+	struct mse_err e = {0};
+
+	snprintf(rec.name, sizeof(rec.name), "%s", res->name);
+	snprintf(rec.uuid, sizeof(rec.uuid), "%s", res->uuid);
+	snprintf(rec.package, sizeof(rec.package), "%s", res->package_path);
+	snprintf(rec.evidence_dir, sizeof(rec.evidence_dir), "%.4000s", evdir);
+	snprintf(rec.verified_dir, sizeof(rec.verified_dir), "%.4000s", verdir);
+	rec.simulation = res->simulation;
+	if (mse_reverify_record(project_dir, &rec, &e) != 0) {
+		char m[2048];
+
+		emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "could not record the deployment ('mse verify %s' "
+		     "will not work): %s", res->name, mse_err_str(&e, m, sizeof(m)));
+	}
 }
 
 static void announce_tests(void *ctx, const char *cmd, const char *url)
@@ -486,6 +510,7 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 	/* this run's evidence and certificate: installed in .mse/ only once it passed */
 	snprintf(evdir, sizeof(evdir), "%s/evidence", pkgout);
 	so.name = inst_name;
+	so.no_access_log = o->no_access_log;
 	so.package = res->package_path;
 	so.output_dir = evdir;
 	so.mode = sgx ? MSE_MODE_SGX : MSE_MODE_SIMULATION;
@@ -632,6 +657,10 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 	}
 	snprintf(res->url, sizeof(res->url), "https://%s:%u%s", sr.inst.san, (unsigned)sr.inst.port,
 		 proj->healthcheck_endpoint);
+	/* the directories 'mse verify NAME' refreshes: the project's, installed above */
+	snprintf(evdir, sizeof(evdir), "%s/evidence", work);
+	snprintf(verdir, sizeof(verdir), "%s/verified", work);
+	record_deployment(&r, proj->dir, res, evdir, verdir);
 	mse_project_free(proj);
 	return 0;
 fail:

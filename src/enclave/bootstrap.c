@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "enclave/bootstrap.h"
 
 #include <errno.h>
@@ -469,6 +470,7 @@ static int serve_app(const struct mse_bootstrap_opts *o, const struct paths *p, 
 	ac.host = o->host;
 	ac.port = o->port;
 	ac.sandbox = o->sandbox;
+	ac.no_request_log = o->no_access_log;
 	ac.threads = o->threads;
 	/*
 	 * The enclave size bounds the app as it would in SGX: the app server

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "operator/spawn.h"
 
 #include <errno.h>
@@ -58,9 +59,12 @@ int mse_spawn_wait_ready(struct mse_instance *inst, int timeout_s, struct mse_er
 		}
 		if (mse_ratls_fetch(hostport, 1000, &der, &der_len, &ferr) == 0)
 			break;
-		if (waited >= timeout_s * 1000)
+		if (waited >= timeout_s * 1000) {
+			char m[2048];
+
 			return mse_err_set(err, "the configuration server did not answer on %s within %d s: %s",
-					   hostport, timeout_s, ferr.msg);
+					   hostport, timeout_s, mse_err_message(&ferr, m, sizeof(m)));
+		}
 		usleep(100 * 1000);
 	}
 	if (mse_ratls_parse(&cert, der, der_len, err) != 0 ||
@@ -445,6 +449,8 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 			argv[n++] = exp;
 		}
 	}
+	if (o->no_access_log)
+		argv[n++] = "--no-access-log";
 	if (o->request_timeout_s > 0) {
 		snprintf(reqto, sizeof(reqto), "%d", o->request_timeout_s);
 		argv[n++] = "--request-timeout";

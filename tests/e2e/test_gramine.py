@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The SGX launch with Gramine, end to end through the Gramine stand-in
 (tests/gramine-standin/: gramine-manifest, gramine-sgx-sign, gramine-sgx on
 PATH, checking what reaches them as Gramine 1.9 documents it).
