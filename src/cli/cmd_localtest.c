@@ -169,7 +169,7 @@ int cmd_localtest(int argc, char **argv)
 	int no_access = 0;
 	size_t nfiles = 0;
 	int keep = 0, c, status = 1, healthy = 0, rc = MSE_EXIT_FAIL;
-	long last_status = 0;
+	long last_status = 0, waited = 0, answered;
 	pid_t server = -1;
 
 	optind = 1;
@@ -273,7 +273,7 @@ int cmd_localtest(int argc, char **argv)
 			goto fail;
 	}
 	/* Healthy means a 2xx; an app that keeps answering something else for 10 s is not. */
-	for (long i = 0, answered = 0; i < timeout * 10 && !healthy && answered < 100; i++) {
+	for (answered = 0; waited < timeout * 10 && !healthy && answered < 100; waited++) {
 		struct mse_client_opts co = {.host = "127.0.0.1", .port = port, .plain_http = 1,
 					     .timeout_ms = 2000};
 		struct mse_client_resp r;
@@ -306,12 +306,9 @@ int cmd_localtest(int argc, char **argv)
 			usleep(100 * 1000);
 	}
 	if (!healthy) {
-		if (last_status)
-			mse_err_set(&err, "%s answered HTTP %ld: healthy means a 2xx answer",
-				    proj->healthcheck_endpoint, last_status);
-		else
-			mse_err_set(&err, "%s did not answer within %ld s (last: %s)",
-				    proj->healthcheck_endpoint, timeout, last);
+		mse_err_set(&err, "%s did not answer 2xx within %ld s (last: %s)%s",
+			    proj->healthcheck_endpoint, (waited + 9) / 10, last,
+			    last_status ? ": healthy means a 2xx answer" : "");
 		goto fail;
 	}
 	printf("localtest: healthy; running '%s' in %s\n", proj->tests_cmd, proj->tests_dir);
