@@ -166,8 +166,12 @@ static void each_needed_option_is_named_when_missing(void **state)
 	}
 }
 
-/* The gotdx TD has SEPT_VE_DISABLE clear: with a TCB info it satisfies, that is refused by name. */
-static void sept_ve_and_debug_policy_on_a_real_quote(void **state)
+/*
+ * TDATTRIBUTES read at the layout's offset (body + 120): oasis's TD has
+ * SEPT_VE_DISABLE and passes [td-attributes]; gotdx's has only PKS (its
+ * refusal by name is tested on simulated quotes, tests/e2e/test_verify_tdx.py).
+ */
+static void td_attribute_bits_of_real_quotes(void **state)
 {
 	struct mse_verify_policy pol;
 	struct mse_verify_result res;
@@ -460,7 +464,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(real_sets_give_their_known_outcome),
 		cmocka_unit_test(each_needed_option_is_named_when_missing),
-		cmocka_unit_test(sept_ve_and_debug_policy_on_a_real_quote),
+		cmocka_unit_test(td_attribute_bits_of_real_quotes),
 		cmocka_unit_test(td_measurements_policy),
 		cmocka_unit_test(collateral_of_the_other_tee_is_refused),
 		cmocka_unit_test(strict_refuses_trailing_bytes),
