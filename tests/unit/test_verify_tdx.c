@@ -18,8 +18,12 @@
 #include "attest/collateral.h"
 #include "attest/jspan.h"
 #include "attest/quote.h"
+#include "attest/ratls.h"
+#include "attest/sim.h"
+#include "attest/simtdx.h"
 #include "attest/tcb.h"
 #include "attest/verify.h"
+#include "attest/x509w.h"
 
 static time_t at(const char *iso)
 {
@@ -381,6 +385,77 @@ static void cache_is_transparent_for_tdx(void **state)
 	mse_verify_cache_free(cache);
 }
 
+/*
+ * An RA-TLS certificate carrying a simulated TDX quote whose report data
+ * binds its key: verified through mse_verify_ratls, the TD's report data
+ * checked; a certificate with another key is refused at [binding].
+ */
+static void ratls_with_a_td_quote(void **state)
+{
+	const char *tmp = tu_tmpdir();
+	char sim[4200], coll[4200];
+	struct mse_err e = {0};
+	struct mse_td_report td;
+	struct mse_collateral c;
+	struct mse_verify_policy pol = {0};
+	struct mse_verify_result res;
+	uint8_t *q = NULL, *der = NULL, *root = NULL;
+	size_t qlen, der_len, root_len;
+	time_t now = time(NULL);
+
+	(void)state;
+	snprintf(sim, sizeof(sim), "%s/sim", tmp);
+	snprintf(coll, sizeof(coll), "%s/coll", tmp);
+	assert_int_equal(mse_sim_init(sim, 0, &e), 0);
+	assert_int_equal(mse_simtdx_collateral(sim, coll, &e), 0);
+	assert_int_equal(mse_collateral_load_dir(&c, coll, &e), 0);
+	{
+		char p[4300];
+
+		snprintf(p, sizeof(p), "%s/root_ca.der", sim);
+		root = tu_read(p, &root_len);
+	}
+	pol.allow_simulation = 1;
+	pol.sim_root_der = root;
+	pol.sim_root_len = root_len;
+	for (int wrong = 0; wrong < 2; wrong++) {
+		EVP_PKEY *k = mse_x509w_p256_new(&e), *other = mse_x509w_p256_new(&e);
+		X509_NAME *n = mse_x509w_name_rfc4514("CN=td", &e);
+		X509 *x;
+		struct mse_ratls r;
+
+		assert_non_null(k);
+		mse_simtdx_default_td(&td);
+		assert_int_equal(mse_ratls_key_hash(wrong ? other : k, td.report_data, &e), 0);
+		assert_int_equal(mse_simtdx_quote(sim, 4, &td, &q, &qlen, &e), 0);
+		x = mse_x509w_cert_new(n, n, k, now - 60, now + 3600, &e);
+		assert_non_null(x);
+		assert_int_equal(mse_x509w_add_raw_ext(x, MSE_RATLS_QUOTE_OID, 0, q, qlen, &e), 0);
+		assert_int_equal(mse_x509w_sign(x, k, &e), 0);
+		assert_int_equal(mse_x509w_cert_der(x, &der, &der_len, &e), 0);
+		assert_int_equal(mse_ratls_parse(&r, der, der_len, &e), 0);
+		if (!wrong) {
+			assert_int_equal(mse_verify_ratls(&r, &c, &pol, NULL, &res, &e), 0);
+			assert_true(res.tdx && (res.flags & MSE_VERIFY_F_SIMULATION));
+			assert_int_equal(res.steps[MSE_STEP_BINDING], MSE_STEP_OK);
+			assert_memory_equal(res.td.report_data, r.key_hash, 32);
+		} else {
+			assert_int_equal(mse_verify_ratls(&r, &c, &pol, NULL, &res, &e), -1);
+			assert_string_equal(e.step, "binding");
+		}
+		mse_ratls_free(&r);
+		X509_free(x);
+		X509_NAME_free(n);
+		EVP_PKEY_free(k);
+		EVP_PKEY_free(other);
+		free(der);
+		free(q);
+	}
+	free(root);
+	mse_collateral_free(&c);
+	tu_rmtree(tmp);
+}
+
 /* ---- byte-flip mutation of the signed regions ---- */
 
 struct target {
@@ -469,6 +544,7 @@ int main(void)
 		cmocka_unit_test(collateral_of_the_other_tee_is_refused),
 		cmocka_unit_test(strict_refuses_trailing_bytes),
 		cmocka_unit_test(cache_is_transparent_for_tdx),
+		cmocka_unit_test(ratls_with_a_td_quote),
 		cmocka_unit_test(every_signed_byte_of_v4),
 		cmocka_unit_test(every_signed_byte_of_v5),
 	};
