@@ -380,6 +380,31 @@ static void cache_is_transparent_for_tdx(void **state)
 	q[54 + 136] ^= 1; /* MRTD: same platform, a forged TD */
 	assert_int_equal(mse_verify_quote(q, n, &coll, &pol, cache, &b, &e), -1);
 	assert_string_equal(e.step, "quote-signature");
+	q[54 + 136] ^= 1;
+	mse_verify_cache_free(cache);
+	/*
+	 * The object cache alone (parsed certificates, CRLs, TCB info and QE
+	 * identity by the SHA-256 of their bytes): same verdict every time, and a
+	 * changed tcbInfo text is parsed and its signature checked again.
+	 */
+	cache = mse_verify_cache_new(MSE_VERIFY_CACHE_OBJECTS);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(mse_verify_quote(q, n, &coll, &pol, cache, &b, &e), 0);
+		assert_false(b.flags & MSE_VERIFY_F_CACHED);
+		assert_int_equal(b.status, a.status);
+		assert_string_equal(b.advisories, a.advisories);
+		assert_string_equal(b.tdx_module_id, a.tdx_module_id);
+	}
+	{
+		char *t = strstr((char *)coll.tcb_info.p, "\"tcbEvaluationDataNumber\":18");
+
+		assert_non_null(t);
+		t[27] = '9';
+		assert_int_equal(mse_verify_quote(q, n, &coll, &pol, cache, &b, &e), -1);
+		assert_string_equal(e.step, "tcb-info");
+		t[27] = '8';
+		assert_int_equal(mse_verify_quote(q, n, &coll, &pol, cache, &b, &e), 0);
+	}
 	free(q);
 	mse_collateral_free(&coll);
 	mse_verify_cache_free(cache);
