@@ -8,9 +8,11 @@
 #
 # Sources are found by folder (docs/architecture.md): the shared layers
 # src/{common,config,net,crypto,attest}/ and the actors src/{enclave,operator,
-# codeprovider}/ make libmse.a; src/cli/*.c make `mse`; mse-bootstrap is
+# codeprovider,coordinator}/ make libmse.a; src/cli/*.c make `mse`; mse-bootstrap is
 # src/enclave/bootstrap_main.c linked with the shared layers and src/enclave/
-# only (never the operator's or the code provider's code), tests/unit/test_*.c are cmocka programs, tests/tools/*.c
+# only (never the operator's or the code provider's code), mse-coordinator is
+# src/coordinator/coordinator_main.c with the shared layers and src/coordinator/
+# only, tests/unit/test_*.c are cmocka programs, tests/tools/*.c
 # are helper programs for tests, tests/fuzz/fuzz_*.c are libFuzzer targets.
 
 CC ?= cc
@@ -44,15 +46,17 @@ WARN := -Wall -Wextra -Werror -Wformat=2 -Wvla -Wno-missing-field-initializers
 OPT ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) -Isrc $(PKG_CFLAGS) $(OPT) $(SANFLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = -pthread $(SANFLAGS) $(LDFLAGS)
-LIBS = $(PKG_LIBS) -lm $(LDLIBS)
+LIBS = $(PKG_LIBS) -lwslay -lm $(LDLIBS)
 
 SHARED_DIRS := src/common src/config src/net src/crypto src/attest
-ACTOR_DIRS := src/enclave src/operator src/codeprovider
+ACTOR_DIRS := src/enclave src/coordinator src/operator src/codeprovider
 SHARED_SRC := $(wildcard $(SHARED_DIRS:%=%/*.c))
 ENCLAVE_SRC := $(filter-out %_main.c,$(wildcard src/enclave/*.c))
+COORD_LIB_SRC := $(filter-out %_main.c,$(wildcard src/coordinator/*.c))
 LIB_SRC := $(filter-out %_main.c,$(SHARED_SRC) $(wildcard $(ACTOR_DIRS:%=%/*.c)))
 CLI_SRC := $(wildcard src/cli/*.c)
 BOOT_SRC := $(wildcard src/enclave/bootstrap_main.c)
+COORD_SRC := $(wildcard src/coordinator/coordinator_main.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_HELPERS := $(filter-out tests/unit/test_%,$(wildcard tests/unit/*.c))
 TOOL_SRC := $(wildcard tests/tools/*.c)
@@ -60,11 +64,12 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 BOOT_LIB_OBJ := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o) $(ENCLAVE_SRC:%.c=$(BUILD)/obj/%.o)
+COORD_LIB_OBJ := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o) $(COORD_LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/obj/%.o)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
-PROGS := $(BUILD)/mse $(if $(BOOT_SRC),$(BUILD)/mse-bootstrap)
+PROGS := $(BUILD)/mse $(if $(BOOT_SRC),$(BUILD)/mse-bootstrap) $(if $(COORD_SRC),$(BUILD)/mse-coordinator)
 
 .PHONY: all tests tools check clang-check fuzz fuzz-build bench demo deps clean format
 .PHONY: man install uninstall deb deb-check fresh-check
@@ -114,6 +119,15 @@ $(BUILD)/libmse-enclave.a: $(BOOT_LIB_OBJ)
 
 $(BUILD)/mse-bootstrap: $(BOOT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libmse-enclave.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $(BOOT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libmse-enclave.a $(LIBS)
+
+# The coordinator's binary: the shared layers and src/coordinator/ only.
+$(BUILD)/libmse-coordinator.a: $(COORD_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/mse-coordinator: $(COORD_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libmse-coordinator.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(COORD_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libmse-coordinator.a $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_HELPER_OBJ) $(BUILD)/libmse.a
 	@mkdir -p $(dir $@)
@@ -234,7 +248,7 @@ DEB_BUILD ?= build/deb
 DEB_OUT ?= build
 
 format:
-	clang-format -i $(LIB_SRC) $(CLI_SRC) $(BOOT_SRC) $(wildcard src/*/*.h) $(UNIT_SRC) $(FUZZ_SRC) $(TOOL_SRC)
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(BOOT_SRC) $(COORD_SRC) $(wildcard src/*/*.h) $(UNIT_SRC) $(FUZZ_SRC) $(TOOL_SRC)
 
 clean:
 	rm -rf build

@@ -2,7 +2,7 @@
 # Turns a staged `make install PREFIX=/usr DESTDIR=ROOT` into
 # OUTDIR/mse-c_VERSION_ARCH.deb, then checks it with lintian: any error fails.
 #   scripts/deb.sh ROOT VERSION OUTDIR       (run by `make deb`)
-# Depends comes from dpkg-shlibdeps over the two binaries, plus python3 (mse
+# Depends comes from dpkg-shlibdeps over the programs, plus python3 (mse
 # checks requirements.txt with /usr/bin/python3); Recommends what the
 # scaffolded app and its tests import. Nothing here needs root.
 set -euo pipefail
@@ -18,8 +18,13 @@ doc=$pkg/usr/share/doc/mse-c
 cp -a "$root" "$pkg"
 # Debian ships licences in copyright, and never a second copy.
 rm -f "$doc/LICENSE"
-strip --remove-section=.comment --remove-section=.note --strip-unneeded \
-	"$pkg/usr/bin/mse" "$pkg/usr/bin/mse-bootstrap"
+# Every program in usr/bin (mse, mse-bootstrap, and whatever make install adds).
+bins=()
+for f in "$pkg"/usr/bin/*; do
+	if [ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ]; then bins+=("$f"); fi
+done
+[ ${#bins[@]} -ge 2 ] || { echo "deb.sh: no programs in $pkg/usr/bin" >&2; exit 1; }
+strip --remove-section=.comment --remove-section=.note --strip-unneeded "${bins[@]}"
 find "$pkg/usr/share/man" -type f -exec gzip -9n {} +
 
 # Dates come from the last commit, so two builds of one tree are identical.
@@ -60,7 +65,7 @@ gzip -9n -c "$work/changelog" >"$doc/changelog.gz"
 # Runtime libraries, as dpkg-shlibdeps finds them (it wants a debian/control).
 mkdir -p "$work/src/debian"
 printf 'Source: mse-c\n\nPackage: mse-c\nArchitecture: any\n' >"$work/src/debian/control"
-shlibs=$(cd "$work/src" && dpkg-shlibdeps -O -e"$pkg/usr/bin/mse" -e"$pkg/usr/bin/mse-bootstrap" 2>/dev/null |
+shlibs=$(cd "$work/src" && dpkg-shlibdeps -O "${bins[@]/#/-e}" 2>/dev/null |
 	sed -n 's/^shlibs:Depends=//p')
 [ -n "$shlibs" ] || { echo "deb.sh: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
 

@@ -343,3 +343,80 @@ int mse_simmeasure_compute(const uint8_t bootstrap_sha256[32], const struct mse_
 	mse_simmeasure_combine(bootstrap_sha256, args, tree, mrenclave);
 	return 0;
 }
+
+void mse_simmeasure_v2(const uint8_t exe_sha256[32], const struct mse_sim_arg *args, size_t n,
+		       const uint8_t *tree_hash, uint8_t mrenclave[32])
+{
+	static const uint8_t zero[32];
+	EVP_MD_CTX *h = EVP_MD_CTX_new();
+	size_t i;
+
+	if (!h) {
+		memset(mrenclave, 0, 32);
+		return;
+	}
+	EVP_DigestInit_ex(h, EVP_sha256(), NULL);
+	EVP_DigestUpdate(h, MSE_SIMMEASURE_TAG_V2, strlen(MSE_SIMMEASURE_TAG_V2));
+	EVP_DigestUpdate(h, exe_sha256, 32);
+	put_u32(h, (uint32_t)n);
+	for (i = 0; i < n; i++) {
+		put_field(h, args[i].name);
+		put_field(h, args[i].value);
+	}
+	EVP_DigestUpdate(h, tree_hash ? tree_hash : zero, 32);
+	EVP_DigestFinal_ex(h, mrenclave, NULL);
+	EVP_MD_CTX_free(h);
+}
+
+int mse_simmeasure_replica(const uint8_t exe_sha256[32], const char *application,
+			   uint64_t size_mb, const uint8_t coordinator_mrenclave[32],
+			   const char *app_dir_or_tar, uint8_t mrenclave[32], struct mse_err *err)
+{
+	struct stat st;
+	uint8_t tree[32];
+	char size[32], coord[65];
+	static const char hx[] = "0123456789abcdef";
+	struct mse_sim_arg a[4];
+	int i;
+
+	if (stat(app_dir_or_tar, &st) != 0) {
+		mse_err_file(err, app_dir_or_tar);
+		return mse_err_set(err, "cannot stat %s: %s", app_dir_or_tar, strerror(errno));
+	}
+	if (S_ISDIR(st.st_mode) ? mse_simmeasure_tree_dir(app_dir_or_tar, tree, err)
+				: mse_simmeasure_tree_tar(app_dir_or_tar, tree, err))
+		return -1;
+	if (size_mb > 0)
+		snprintf(size, sizeof(size), "%" PRIu64, size_mb);
+	else
+		size[0] = '\0';
+	for (i = 0; i < 32; i++) {
+		coord[2 * i] = hx[coordinator_mrenclave[i] >> 4];
+		coord[2 * i + 1] = hx[coordinator_mrenclave[i] & 15];
+	}
+	coord[64] = '\0';
+	a[0] = (struct mse_sim_arg){"role", "replica"};
+	a[1] = (struct mse_sim_arg){"application", application};
+	a[2] = (struct mse_sim_arg){"size", size};
+	a[3] = (struct mse_sim_arg){"coordinator_mrenclave", coord};
+	mse_simmeasure_v2(exe_sha256, a, 4, tree, mrenclave);
+	return 0;
+}
+
+void mse_simmeasure_coordinator(const uint8_t exe_sha256[32], const uint8_t owner_pk[32],
+				uint8_t mrenclave[32])
+{
+	static const char hx[] = "0123456789abcdef";
+	char owner[65];
+	struct mse_sim_arg a[2];
+	int i;
+
+	for (i = 0; i < 32; i++) {
+		owner[2 * i] = hx[owner_pk[i] >> 4];
+		owner[2 * i + 1] = hx[owner_pk[i] & 15];
+	}
+	owner[64] = '\0';
+	a[0] = (struct mse_sim_arg){"role", "coordinator"};
+	a[1] = (struct mse_sim_arg){"owner_key", owner};
+	mse_simmeasure_v2(exe_sha256, a, 2, NULL, mrenclave);
+}

@@ -65,4 +65,42 @@ int mse_simmeasure_compute(const uint8_t bootstrap_sha256[32], const struct mse_
 			   const char *app_dir_or_tar, uint8_t mrenclave[32],
 			   struct mse_err *err) MSE_MUST_CHECK;
 
+/*
+ * Measurement v2 (docs/simulation.md), for the coordinator and its replicas:
+ * replicas of one package must share one MRENCLAVE, so per-replica values
+ * (uuid, expiration, subject, addresses) are not measured, and the identity
+ * the enclave expects (the coordinator's MRENCLAVE, or the owner's key for
+ * the coordinator itself) is:
+ *
+ *   MRENCLAVE = SHA-256( "mse-c/sim-mrenclave/v2"
+ *                        ‖ SHA-256(executable)
+ *                        ‖ u32le(number of arguments)
+ *                        ‖ for each (name, value), in the order below:
+ *                          u32le(len(name)) ‖ name ‖ u32le(len(value)) ‖ value
+ *                        ‖ tree hash of the app, or 32 zero bytes if none )
+ *
+ *   replica (mse-bootstrap --coordinator-mrenclave):
+ *     role=replica, application=MODULE:VAR, size=decimal MB or "",
+ *     coordinator_mrenclave=64 lowercase hex digits; tree hash of the app
+ *   coordinator (mse-coordinator --owner-key):
+ *     role=coordinator, owner_key=64 lowercase hex digits (Ed25519); no app
+ */
+#define MSE_SIMMEASURE_TAG_V2 "mse-c/sim-mrenclave/v2"
+
+struct mse_sim_arg {
+	const char *name;
+	const char *value;
+};
+
+void mse_simmeasure_v2(const uint8_t exe_sha256[32], const struct mse_sim_arg *args, size_t n,
+		       const uint8_t *tree_hash /* 32 bytes or NULL */, uint8_t mrenclave[32]);
+/* The replica's v2 MRENCLAVE; app_dir_or_tar as for mse_simmeasure_compute. */
+int mse_simmeasure_replica(const uint8_t exe_sha256[32], const char *application,
+			   uint64_t size_mb, const uint8_t coordinator_mrenclave[32],
+			   const char *app_dir_or_tar, uint8_t mrenclave[32],
+			   struct mse_err *err) MSE_MUST_CHECK;
+/* The coordinator's v2 MRENCLAVE. */
+void mse_simmeasure_coordinator(const uint8_t exe_sha256[32], const uint8_t owner_pk[32],
+				uint8_t mrenclave[32]);
+
 #endif

@@ -44,6 +44,12 @@ static const char usage[] =
 	"  --days N         certificate validity (default 30)\n"
 	"  --replace        stop and remove an existing instance of the same name first\n"
 	"  --no-tests       skip running tests_cmd\n"
+	"  --replicas N     the coordinator flow instead of steps 3-8 (simulation): start or\n"
+	"                   reuse NAME-coordinator with the owner key DIR/.mse/owner.key\n"
+	"                   (made if missing), verify it, upload the signed manifest, fetch\n"
+	"                   its CA into DIR/.mse/ca.pem, start NAME-1..NAME-N (replacing\n"
+	"                   existing ones), each attesting to the coordinator, and wait for\n"
+	"                   their health checks through the CA (docs/coordinator.md)\n"
 	"\n"
 	"SGX (Gramine 1.9; see docs/sgx.md):\n"
 	"  --sgx            run under Gramine even if no SGX device is seen (default: SGX\n"
@@ -89,7 +95,7 @@ static void progress(void *ctx, const struct mse_deploy_event *ev)
 int cmd_deploy(int argc, char **argv)
 {
 	enum { O_PROJECT = 256, O_NAME, O_SAN, O_PORT, O_SIZE, O_DAYS, O_REPLACE, O_NOTESTS, O_SGX,
-	       O_SIGNER, O_PCCS, O_ISVPRODID, O_ISVSVN, O_MRENCLAVE, O_ACCEPT_SIM };
+	       O_SIGNER, O_PCCS, O_ISVPRODID, O_ISVSVN, O_MRENCLAVE, O_ACCEPT_SIM, O_REPLICAS };
 	static const struct option opts[] = {{"project", required_argument, NULL, O_PROJECT},
 					     {"name", required_argument, NULL, O_NAME},
 					     {"san", required_argument, NULL, O_SAN},
@@ -105,6 +111,7 @@ int cmd_deploy(int argc, char **argv)
 					     {"isvsvn", required_argument, NULL, O_ISVSVN},
 					     {"mrenclave", required_argument, NULL, O_MRENCLAVE},
 					     {"accept-simulation-quotes", no_argument, NULL, O_ACCEPT_SIM},
+					     {"replicas", required_argument, NULL, O_REPLICAS},
 					     {"help", no_argument, NULL, 'h'},
 					     {0}};
 	struct mse_deploy_opts o = {0};
@@ -120,7 +127,8 @@ int cmd_deploy(int argc, char **argv)
 		char *end = NULL;
 		long v = 0;
 
-		if (c == O_PORT || c == O_SIZE || c == O_DAYS || c == O_ISVPRODID || c == O_ISVSVN) {
+		if (c == O_PORT || c == O_SIZE || c == O_DAYS || c == O_ISVPRODID || c == O_ISVSVN ||
+		    c == O_REPLICAS) {
 			v = strtol(optarg, &end, 10);
 			if (*end || v <= 0 || v > (c == O_PORT || c == O_ISVPRODID || c == O_ISVSVN ? 65535 : 1 << 20))
 				return cli_usage_error("deploy", "expected a positive number, got '%s'", optarg);
@@ -133,6 +141,11 @@ int cmd_deploy(int argc, char **argv)
 		case O_NAME: o.name = optarg; break;
 		case O_SAN: o.san = optarg; break;
 		case O_PORT: o.port = (uint16_t)v; break;
+		case O_REPLICAS:
+			if (v > 64)
+				return cli_usage_error("deploy", "--replicas: expected 1..64, got '%s'", optarg);
+			o.replicas = (unsigned)v;
+			break;
 		case O_SIZE: o.size_mb = (uint32_t)v; break;
 		case O_DAYS: o.days = (int)v; break;
 		case O_REPLACE: o.replace = 1; break;
@@ -171,6 +184,22 @@ int cmd_deploy(int argc, char **argv)
 		return MSE_EXIT_FAIL;
 	}
 	mse_errlist_free(&errs);
+	if (o.replicas) {
+		printf("\nDeployed %s: %u replicas behind the coordinator at %s (SIMULATION — not "
+		       "confidential)\n",
+		       res.name, res.replicas, res.coordinator);
+		printf("  coordinator  MRENCLAVE %s (verified, owner key %s/.mse/owner.key)\n",
+		       res.mrenclave_hex, o.project_dir ? o.project_dir : ".");
+		printf("  CA           %s  (clients pin this, whichever replica answers)\n",
+		       res.ca_path);
+		for (unsigned i = 0; i < res.replicas; i++)
+			printf("  replica %-4u https://%s:%u/\n", i + 1, res.san,
+			       (unsigned)res.replica_ports[i]);
+		printf("Call one:\n  curl --cacert %s https://%s:%u/\n", res.ca_path, res.san,
+		       (unsigned)res.replica_ports[0]);
+		printf("See them with 'mse list'; stop with 'mse stop NAME --remove'.\n");
+		return MSE_EXIT_OK;
+	}
 	printf("\nDeployed %s%s\n", res.name, res.simulation ? " (SIMULATION — not confidential)" : "");
 	printf("  URL          %s\n", res.url);
 	printf("  MRENCLAVE    %s\n", res.mrenclave_hex);

@@ -42,7 +42,8 @@ int cmd_list(int argc, char **argv)
 	if (mse_instance_list(&names, &n, &err) != 0)
 		return cli_fail("list", &err);
 	if (!quiet && n)
-		printf("%-20s %-10s %-22s %-8s %s\n", "NAME", "MODE", "ADDRESS", "PID", "STATUS");
+		printf("%-20s %-12s %-10s %-22s %-8s %s\n", "NAME", "ROLE", "MODE", "ADDRESS", "PID",
+		       "STATUS");
 	for (size_t i = 0; i < n; i++) {
 		struct mse_instance inst;
 		char addr[300];
@@ -56,8 +57,9 @@ int cmd_list(int argc, char **argv)
 			continue;
 		}
 		snprintf(addr, sizeof(addr), "%s:%u", inst.host, (unsigned)inst.port);
-		printf("%-20s %-10s %-22s %-8d %s\n", inst.name, mse_instance_mode_name(inst.mode), addr,
-		       (int)inst.pid, mse_instance_status_name(mse_instance_probe(&inst, NULL, 0)));
+		printf("%-20s %-12s %-10s %-22s %-8d %s\n", inst.name, mse_instance_role(&inst),
+		       mse_instance_mode_name(inst.mode), addr, (int)inst.pid,
+		       mse_instance_status_name(mse_instance_probe(&inst, NULL, 0)));
 	}
 	if (!quiet && !n)
 		puts("no enclaves (start one with 'mse spawn' or 'mse deploy')");

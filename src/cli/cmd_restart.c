@@ -54,8 +54,9 @@ int cmd_restart(int argc, char **argv)
 		return cli_fail("restart", &err);
 	if (mse_instance_stop(&inst, 10000, &err) != 0 || mse_instance_relaunch(&inst, &err) != 0)
 		return cli_fail("restart", &err);
-	/* A new start means a new RA-TLS key: capture the new certificate first. */
-	if (mse_spawn_wait_ready(&inst, (int)timeout, &err) != 0)
+	/* A new start means a new RA-TLS key: capture the new certificate first
+	 * (a replica serves its CA's certificate; a coordinator rewrites its own). */
+	if (!inst.role[0] && mse_spawn_wait_ready(&inst, (int)timeout, &err) != 0)
 		return cli_fail("restart", &err);
 	for (long waited = 0; waited < timeout * 10; waited++) {
 		st = mse_instance_probe(&inst, detail, sizeof(detail));
@@ -64,7 +65,14 @@ int cmd_restart(int argc, char **argv)
 		usleep(100 * 1000);
 	}
 	printf("%s: %s (pid %d)\n", inst.name, mse_instance_status_name(st), (int)inst.pid);
-	printf("Its RA-TLS certificate is new (a fresh TLS key; the sealing key is the same): the\n"
+	if (!strcmp(inst.role, "replica"))
+		printf("It attested to the coordinator at %s again and was provisioned by it.\n",
+		       inst.coordinator);
+	else if (!strcmp(inst.role, "coordinator"))
+		printf("It restored its sealed state. Its RA-TLS certificate is new (same MRENCLAVE):\n"
+		       "the owner verifies it again before 'mse coordinator set' or 'ca'.\n");
+	else
+		printf("Its RA-TLS certificate is new (a fresh TLS key; the sealing key is the same): the\n"
 	       "code provider verifies it again ('mse evidence %s --output DIR', 'mse verify').\n",
 	       inst.name);
 	if (st == MSE_STATUS_RUNNING || st == MSE_STATUS_WAITING)

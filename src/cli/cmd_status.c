@@ -64,6 +64,10 @@ int cmd_status(int argc, char **argv)
 				      (int)inst.port, "pid", (int)inst.pid, "uuid", inst.uuid,
 				      "application", inst.application, "expiration_date", expires,
 				      "detail", detail, "workspace", inst.workspace);
+
+		json_object_set_new(o, "role", json_string(mse_instance_role(&inst)));
+		if (inst.coordinator[0])
+			json_object_set_new(o, "coordinator", json_string(inst.coordinator));
 		char *s = json_dumps(o, JSON_INDENT(2));
 
 		puts(s ? s : "{}");
@@ -72,6 +76,8 @@ int cmd_status(int argc, char **argv)
 	} else {
 		printf("%s: %s%s%s\n", inst.name, mse_instance_status_name(st), detail[0] ? " — " : "",
 		       detail);
+		printf("  role          %s%s%s\n", mse_instance_role(&inst),
+		       inst.coordinator[0] ? " of the coordinator at " : "", inst.coordinator);
 		printf("  mode          %s%s\n", mse_instance_mode_name(inst.mode),
 		       inst.mode == MSE_MODE_SIMULATION ? " (SIMULATION — not confidential)" : "");
 		printf("  address       https://%s:%u (certificate name %s)\n", inst.host,

@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "codeprovider/appverify.h"
 #include "codeprovider/apptest.h"
 #include "codeprovider/packager.h"
@@ -17,6 +19,8 @@
 #include "config/requirements.h"
 #include "operator/instance.h"
 #include "operator/spawn.h"
+#include "operator/cspawn.h"
+#include "codeprovider/coordclient.h"
 
 static const char *const step_names[] = {"",       "check", "package", "spawn", "evidence",
 					  "verify", "seal",  "run",     "test"};
@@ -73,6 +77,204 @@ static int copy_log(const char *src, const char *dst)
 static void announce_tests(void *ctx, const char *cmd, const char *url)
 {
 	emit(ctx, MSE_DEPLOY_EV_DETAIL, NULL, "running '%s' against %s", cmd, url);
+}
+
+/* ---- the coordinator flow (replicas > 0) ----------------------------------- */
+
+#define MAX_REPLICAS 64
+
+static int deploy_replicas(struct run *r, const struct mse_deploy_opts *o,
+			   const struct mse_project *proj, const char *name, const char *work,
+			   struct mse_deploy_result *res, struct mse_err *err)
+{
+	char owner[PATH_MAX + 32], pub_hex[65], cname[MSE_INSTANCE_NAME_MAX + 1], bin[PATH_MAX],
+		cdir[PATH_MAX + 32], pin[PATH_MAX + 64], manifest[PATH_MAX + 64], mre_hex[65],
+		secrets[PATH_MAX + 64], tosel[PATH_MAX + 64], *json = NULL, *st = NULL,
+		*ca = NULL, did[65] = "";
+	const char *dns[2];
+	uint8_t pk[32], mre[32];
+	struct mse_instance ci;
+	struct mse_coordclient_manifest_opts mo;
+	struct mse_coordclient_conn conn;
+	size_t len = 0;
+	uint64_t seq = 1;
+	unsigned i;
+	int rc = -1;
+
+	if (o->replicas > MAX_REPLICAS)
+		return mse_err_field(err, "--replicas", "expected 1..%d, got %u", MAX_REPLICAS,
+				     o->replicas);
+	if (o->sgx || mse_instance_sgx_device())
+		return mse_err_set(err, "--replicas: the coordinator runs in simulation only for now "
+					"(its SGX launch is not written yet)");
+	/* The owner's key, kept with the project (never given to the operator). */
+	begin(r, MSE_DEPLOY_SPAWN, "the coordinator (SIMULATION — not confidential)");
+	snprintf(owner, sizeof(owner), "%s/owner", work);
+	snprintf(cdir, sizeof(cdir), "%s/owner.key", work);
+	if (!mse_file_exists(cdir)) {
+		if (mse_coordclient_keygen(owner, err) != 0)
+			return -1;
+		emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "new owner key %s (keep it: it governs the coordinator)",
+		     cdir);
+	}
+	snprintf(cdir, sizeof(cdir), "%s/owner.pub", work);
+	if (mse_coordclient_load_pub(cdir, pk, err) != 0 ||
+	    mse_hex_encode(pub_hex, sizeof(pub_hex), pk, 32) != 0)
+		return -1;
+	if (snprintf(cname, sizeof(cname), "%s-coordinator", name) >= (int)sizeof(cname))
+		return mse_err_field(err, "name", "too long for \"%s-coordinator\"", name);
+	if (mse_instance_load(&ci, cname, NULL) == 0 && strcmp(ci.role, "coordinator") == 0) {
+		if (!mse_instance_alive(&ci)) {
+			emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "restarting %s (its sealed state is kept)", cname);
+			if (mse_instance_relaunch(&ci, err) != 0)
+				return -1;
+			for (i = 0; i < 300 && mse_instance_probe(&ci, NULL, 0) != MSE_STATUS_RUNNING; i++)
+				usleep(100000);
+		} else {
+			emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "reusing %s", cname);
+		}
+	} else {
+		struct mse_cspawn_opts so = {.name = cname, .host = "127.0.0.1", .owner_key = pub_hex};
+
+		if (mse_cspawn_coordinator(&so, &ci, err) != 0)
+			return -1;
+	}
+	snprintf(res->coordinator, sizeof(res->coordinator), "127.0.0.1:%u", (unsigned)ci.port);
+	emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "%s listens on %s", cname, res->coordinator);
+
+	/* Verify it: quote, TCB, and the MRENCLAVE of the release binary with OUR key. */
+	begin(r, MSE_DEPLOY_VERIFY, "the coordinator's quote and MRENCLAVE (binary + owner key)");
+	if (mse_coordclient_binary(bin, sizeof(bin), err) != 0 ||
+	    mse_coordclient_measure(bin, pk, mre, err) != 0 ||
+	    mse_hex_encode(mre_hex, sizeof(mre_hex), mre, 32) != 0)
+		return -1;
+	snprintf(cdir, sizeof(cdir), "%s/coordinator", work);
+	snprintf(pin, sizeof(pin), "%s/ratls.pem", cdir);
+	if (mse_file_mkdirs(cdir, 0700, err) != 0 ||
+	    mse_coordclient_verify(res->coordinator, mre, 1, pin, err) != 0)
+		return -1;
+	memcpy(res->mrenclave, mre, 32);
+	snprintf(res->mrenclave_hex, sizeof(res->mrenclave_hex), "%s", mre_hex);
+	res->simulation = 1;
+	emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "coordinator MRENCLAVE %s (SIMULATION)", mre_hex);
+
+	/* The manifest: this package's replicas, sealed to the coordinator, signed by us. */
+	begin(r, MSE_DEPLOY_SEAL, "the manifest: identities, policy, secrets sealed to the coordinator");
+	memset(&conn, 0, sizeof(conn));
+	conn.url = res->coordinator;
+	conn.pin = pin;
+	if (mse_coordclient_get(&conn, "/status", &st, &len, err) != 0)
+		goto out;
+	{
+		json_t *j = json_loads(st, 0, NULL);
+		const char *d = NULL;
+		json_int_t q = 0;
+
+		if (j && json_unpack(j, "{s:s,s:I}", "deployment_id", &d, "seq", &q) == 0) {
+			snprintf(did, sizeof(did), "%s", d);
+			seq = (uint64_t)q + 1;
+		}
+		json_decref(j);
+	}
+	memset(&mo, 0, sizeof(mo));
+	snprintf(secrets, sizeof(secrets), "%s/secrets.json", proj->dir);
+	snprintf(tosel, sizeof(tosel), "%s/secrets_to_seal.json", proj->dir);
+	dns[0] = o->san ? o->san : "localhost";
+	dns[1] = "127.0.0.1";
+	mo.package = res->package_path;
+	mo.code_key = res->key_path;
+	mo.secrets = mse_file_exists(secrets) ? secrets : NULL;
+	mo.secrets_to_seal = mse_file_exists(tosel) ? tosel : NULL;
+	mo.coordinator_cert = pin;
+	mo.deployment_id = did[0] ? did : NULL;
+	mo.seq = seq;
+	mo.dns = dns;
+	mo.n_dns = strcmp(dns[0], dns[1]) ? 2 : 1;
+	mo.size_mb = o->size_mb;
+	mo.allow_simulation = 1;
+	if (mse_coordclient_manifest(&mo, &json, &len, err) != 0)
+		goto out;
+	snprintf(manifest, sizeof(manifest), "%s/manifest.json", cdir);
+	if (mse_file_write_atomic(manifest, json, len, MSE_MODE_SECRET, err) != 0)
+		goto out;
+	begin(r, MSE_DEPLOY_RUN, "signing and uploading the manifest, fetching the CA");
+	free(st);
+	st = NULL;
+	snprintf(owner, sizeof(owner), "%s/owner.key", work);
+	if (mse_coordclient_set(&conn, manifest, owner, &st, err) != 0)
+		goto out;
+	emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "coordinator: %s", st);
+	if (mse_coordclient_get(&conn, "/ca", &ca, &len, err) != 0)
+		goto out;
+	snprintf(res->ca_path, sizeof(res->ca_path), "%s/ca.pem", work);
+	if (mse_file_write_atomic(res->ca_path, ca, len, MSE_MODE_PUBLIC, err) != 0)
+		goto out;
+
+	/* The replicas: each attests to the coordinator by itself. */
+	begin(r, MSE_DEPLOY_TEST, "starting the replicas, waiting for their health checks");
+	for (i = 0; i < o->replicas; i++) {
+		char rname[MSE_INSTANCE_NAME_MAX + 1];
+		struct mse_instance ri, old;
+		struct mse_cspawn_opts so = {.host = "127.0.0.1", .package = res->package_path,
+					     .coordinator = res->coordinator,
+					     .coordinator_mrenclave = mre_hex, .san = dns[0],
+					     .size_mb = o->size_mb};
+
+		snprintf(rname, sizeof(rname), "%.50s-%u", name, i + 1);
+		if (mse_instance_load(&old, rname, NULL) == 0 &&
+		    (mse_instance_stop(&old, 10000, err) != 0 || mse_instance_remove(&old, err) != 0))
+			goto out;
+		so.name = rname;
+		if (mse_cspawn_replica(&so, &ri, err) != 0)
+			goto out;
+		res->replica_ports[i] = ri.port;
+		res->replicas = i + 1;
+	}
+	for (i = 0; i < o->replicas; i++) {
+		char rname[MSE_INSTANCE_NAME_MAX + 1], detail[600];
+		struct mse_instance ri;
+		enum mse_instance_status h = MSE_STATUS_INITIALIZING;
+		int t;
+
+		snprintf(rname, sizeof(rname), "%.50s-%u", name, i + 1);
+		if (mse_instance_load(&ri, rname, err) != 0)
+			goto out;
+		for (t = 0; t < 1200; t++) {
+			h = mse_instance_probe(&ri, detail, sizeof(detail));
+			if (h == MSE_STATUS_RUNNING || h == MSE_STATUS_ON_ERROR)
+				break;
+			usleep(100000);
+		}
+		if (h != MSE_STATUS_RUNNING) {
+			mse_err_set(err, "replica %s: %s (%s); see 'mse logs %s'", rname,
+				    mse_instance_status_name(h), detail, rname);
+			goto out;
+		}
+		emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "%s: https://%s:%u/ answers through the CA", rname,
+		     dns[0], (unsigned)ri.port);
+	}
+	/* Replicas of an earlier, larger deploy beyond N: stopped and removed. */
+	for (i = o->replicas + 1; i <= MAX_REPLICAS; i++) {
+		char rname[MSE_INSTANCE_NAME_MAX + 1];
+		struct mse_instance old;
+
+		snprintf(rname, sizeof(rname), "%.50s-%u", name, i);
+		if (mse_instance_load(&old, rname, NULL) != 0 || strcmp(old.role, "replica") != 0)
+			break;
+		emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "stopping and removing %s (beyond --replicas %u)",
+		     rname, o->replicas);
+		if (mse_instance_stop(&old, 10000, err) != 0 || mse_instance_remove(&old, err) != 0)
+			goto out;
+	}
+	snprintf(res->host, sizeof(res->host), "127.0.0.1");
+	snprintf(res->san, sizeof(res->san), "%s", dns[0]);
+	res->port = res->replica_ports[0];
+	rc = 0;
+out:
+	free(json);
+	free(st);
+	free(ca);
+	return rc;
 }
 
 int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
@@ -156,6 +358,13 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 	snprintf(res->package_path, sizeof(res->package_path), "%s", pkr.pkg.path);
 	snprintf(res->key_path, sizeof(res->key_path), "%s", pkr.key_path);
 	emit(&r, MSE_DEPLOY_EV_DETAIL, NULL, "%s", res->package_path);
+
+	if (o->replicas > 0) {
+		if (deploy_replicas(&r, o, proj, name, work, res, err) != 0)
+			goto fail;
+		mse_project_free(proj);
+		return 0;
+	}
 
 	/* 3-4. spawn and evidence */
 	begin(&r, MSE_DEPLOY_SPAWN,

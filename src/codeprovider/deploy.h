@@ -17,7 +17,9 @@
  *   step 7 run       provisioning through the pinned certificate (mse_provision)
  *   step 8 test      the health check answers, then the app's tests_cmd
  *                    (mse_instance_probe, mse_apptest_run)
- * Nothing secret leaves before step 5 succeeds. On any failure the enclave
+ * Nothing secret leaves before step 5 succeeds. With replicas > 0 the
+ * coordinator flow replaces steps 3-8 (see mse_deploy_opts.replicas); the
+ * code key and secrets leave only sealed to the verified coordinator. On any failure the enclave
  * is stopped and removed (its log copied to PROJECT/.mse/NAME-bootstrap.log),
  * and this run's package directory and code key are deleted.
  *
@@ -85,6 +87,17 @@ struct mse_deploy_opts {
 	unsigned isvprodid, isvsvn; /* 0: 1 */
 	const uint8_t *mrenclave;/* expected MRENCLAVE; NULL: recomputed (never the enclave's own) */
 	int accept_simulation_quotes; /* UNSAFE outside tests: trust the local simulation root on SGX */
+	/*
+	 * replicas > 0: the coordinator flow instead of steps 3-8 (simulation):
+	 * spawn (or reuse) NAME-coordinator with the owner key of
+	 * PROJECT/.mse/owner.key (made if missing), verify it against the
+	 * MRENCLAVE measured from the installed mse-coordinator and that key,
+	 * upload a manifest signed by that key (a higher seq when the
+	 * coordinator already serves this deployment), fetch its CA into
+	 * PROJECT/.mse/ca.pem, start NAME-1..NAME-N (replacing existing ones)
+	 * and wait for each health check through the CA.
+	 */
+	unsigned replicas;
 };
 
 struct mse_deploy_result {
@@ -106,6 +119,11 @@ struct mse_deploy_result {
 	char evidence_path[PATH_MAX];
 	char ratls_path[PATH_MAX];
 	char log_copy[PATH_MAX + 128]; /* the enclave's log kept after a failure, or "" */
+	/* replicas > 0 */
+	char ca_path[PATH_MAX + 32];    /* the coordinator's CA: curl --cacert */
+	char coordinator[300];          /* HOST:PORT */
+	uint16_t replica_ports[64];
+	unsigned replicas;
 };
 
 /*

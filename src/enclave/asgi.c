@@ -27,11 +27,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "net/ws.h"
 
 /* Events for the loop (areq.evmask). */
 #define EV_NEW 1u     /* a request: start the app */
@@ -39,7 +41,22 @@
 #define EV_DRAINED 4u /* the queued response bytes went below the low mark */
 #define EV_GONE 8u    /* response complete or client gone: http.disconnect */
 
-enum op_kind { OP_START, OP_BODY, OP_DONE };
+enum op_kind {
+	OP_START,     /* http.response.start */
+	OP_BODY,      /* http.response.body */
+	OP_DONE,      /* the app returned or raised */
+	OP_WS_ACCEPT, /* websocket.accept: 101 then the stream (server thread) */
+	OP_WS_SEND,   /* websocket.send (WebSocket thread); more = text */
+	OP_WS_CLOSE,  /* websocket.close: status = code, data = reason */
+};
+
+/* A received WebSocket message, for the loop. */
+struct wsmsg {
+	struct wsmsg *next;
+	int text;
+	size_t len;
+	char data[];
+};
 
 struct op {
 	struct op *next;
@@ -52,6 +69,9 @@ struct op {
 	char *tb;            /* OP_DONE: the app's traceback, NULL if it returned */
 	char data[];         /* body bytes, or header names and values */
 };
+
+/* How often a server thread waiting for a slow app checks that its client is still there. */
+#define PEER_CHECK_MS 200
 
 struct chunk {
 	struct chunk *next;
@@ -79,11 +99,32 @@ struct areq {
 	int net_failed;       /* an exchange op failed */
 	int app_done;
 
+	/* WebSocket (guarded by mu unless said) */
+	int ws;               /* a WebSocket opening handshake (set before EV_NEW) */
+	char ws_key[32];      /* Sec-WebSocket-Key */
+	int ws_accepted;      /* loop: accept sent (loop thread only) */
+	int ws_closing;       /* loop: close sent (loop thread only) */
+	struct op *wout, **wout_tail; /* sends and close, for the WebSocket thread */
+	size_t wout_bytes;    /* bytes in wout and in the framing queue */
+	struct wsmsg *win, **win_tail; /* received messages, for the loop */
+	size_t win_bytes;
+	int ws_gone;          /* the connection is over: ws_code says why */
+	uint16_t ws_code;
+	struct mse_ws *wsc;   /* WebSocket thread only, after registration */
+	struct mse_ws *ws_handoff; /* guarded by ws_mu: from the server thread after the 101 */
+	int ws_new;           /* WebSocket thread only: to register */
+	int ws_paused;        /* WebSocket thread only */
+	struct areq *ws_all_next, *ws_all_prev; /* WebSocket thread: every live connection */
+	int ws_listed;        /* guarded by ws_mu: in the WebSocket thread's work list */
+	struct areq *ws_next;
+
 	/* loop thread only (GIL) */
 	PyObject *py; /* the Req object, borrowed (it owns a reference to us) */
 	int l_started, l_complete, l_eof_said;
 
 	/* server thread only */
+	int64_t checked_ms; /* when peer_gone was last asked */
+	int upgraded; /* handed to the WebSocket thread */
 	int close_conn;
 	uint64_t sent;
 	int64_t declared;
@@ -119,6 +160,15 @@ struct mse_asgi {
 	char st_msg[1024];
 
 	atomic_llong stop_at_ms; /* mse_asgi_stop: when (0: not stopping) */
+
+	/* The WebSocket thread: every upgraded connection, one epoll. */
+	pthread_mutex_t ws_mu;
+	pthread_t ws_thread;
+	int ws_started, ws_stop;
+	int ws_ep, ws_efd;
+	struct areq *ws_work; /* connections with new work (guarded by ws_mu) */
+	struct areq *ws_all;  /* WebSocket thread only */
+	uint64_t ws_max_msg;
 };
 
 static int64_t now_ms(void)
@@ -146,6 +196,16 @@ static void areq_unref(struct areq *r)
 	while ((c = r->bq) != NULL) {
 		r->bq = c->next;
 		free(c);
+	}
+	while ((o = r->wout) != NULL) {
+		r->wout = o->next;
+		free(o);
+	}
+	while (r->win) {
+		struct wsmsg *m = r->win;
+
+		r->win = m->next;
+		free(m);
 	}
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
@@ -183,6 +243,288 @@ static void post(struct areq *r, unsigned ev)
 	pthread_mutex_unlock(&a->inbox_mu);
 	if (was_empty)
 		wake_loop(a);
+}
+
+
+/* ---- the WebSocket thread -------------------------------------------------- */
+
+/* Received bytes waiting for the app beyond which a connection stops reading. */
+#define WS_IN_LIMIT (1024 * 1024)
+
+static void ws_wake(int efd)
+{
+	uint64_t one = 1;
+	ssize_t n;
+
+	if (efd < 0)
+		return; /* not started yet: ws_start wakes it */
+	do
+		n = write(efd, &one, sizeof(one));
+	while (n < 0 && errno == EINTR);
+}
+
+/* r has work for the WebSocket thread (new, sends, a close, room to read). Any thread, mu not held. */
+static void ws_kick(struct areq *r)
+{
+	struct mse_asgi *a = r->a;
+	int was_empty = 0, efd;
+
+	pthread_mutex_lock(&a->ws_mu);
+	if (!r->ws_listed) {
+		r->ws_listed = 1;
+		atomic_fetch_add(&r->refs, 1);
+		was_empty = !a->ws_work;
+		r->ws_next = a->ws_work;
+		a->ws_work = r;
+	}
+	efd = a->ws_efd;
+	pthread_mutex_unlock(&a->ws_mu);
+	if (was_empty)
+		ws_wake(efd);
+}
+
+/* A complete message from the client (WebSocket thread, inside mse_ws_io). */
+static void ws_on_message(void *user, int text, const uint8_t *data, size_t len)
+{
+	struct areq *r = user;
+	struct wsmsg *m = malloc(sizeof(*m) + len);
+
+	if (!m) {
+		mse_error("asgi: out of memory for a WebSocket message of %zu bytes", len);
+		return;
+	}
+	m->next = NULL;
+	m->text = text;
+	m->len = len;
+	memcpy(m->data, data, len);
+	pthread_mutex_lock(&r->mu);
+	*r->win_tail = m;
+	r->win_tail = &m->next;
+	r->win_bytes += len;
+	post(r, EV_BODY);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void ws_unlink(struct mse_asgi *a, struct areq *r)
+{
+	if (r->ws_all_prev)
+		r->ws_all_prev->ws_all_next = r->ws_all_next;
+	else
+		a->ws_all = r->ws_all_next;
+	if (r->ws_all_next)
+		r->ws_all_next->ws_all_prev = r->ws_all_prev;
+	r->ws_all_next = r->ws_all_prev = NULL;
+}
+
+/* Sends what the app queued, reads what came, tells the loop. WebSocket thread. */
+static void ws_service(struct mse_asgi *a, struct areq *r, int force_code)
+{
+	struct op *list, *o;
+	struct epoll_event ev;
+	int rc = 0, wants;
+	size_t queued;
+
+	if (!r->wsc)
+		return;
+	pthread_mutex_lock(&r->mu);
+	list = r->wout;
+	r->wout = NULL;
+	r->wout_tail = &r->wout;
+	pthread_mutex_unlock(&r->mu);
+	while ((o = list) != NULL) {
+		list = o->next;
+		if (o->kind == OP_WS_SEND)
+			mse_ws_send(r->wsc, o->more, o->data, o->len);
+		else if (o->kind == OP_WS_CLOSE)
+			mse_ws_close(r->wsc, (uint16_t)o->status, o->data, o->len);
+		free(o);
+	}
+	if (force_code) {
+		rc = -1;
+	} else {
+		do
+			rc = mse_ws_io(r->wsc);
+		while (rc == 0 && !r->ws_paused && mse_ws_pending(r->wsc));
+	}
+	queued = mse_ws_queued(r->wsc);
+	pthread_mutex_lock(&r->mu);
+	r->wout_bytes = queued;
+	for (o = r->wout; o; o = o->next)
+		r->wout_bytes += o->len;
+	r->ws_paused = r->win_bytes >= WS_IN_LIMIT;
+	if (rc < 0) {
+		r->ws_gone = 1;
+		r->ws_code = force_code ? (uint16_t)force_code : mse_ws_close_code(r->wsc);
+		r->wait_drain = 0;
+		post(r, EV_GONE | EV_DRAINED);
+	} else if (r->wait_drain && r->wout_bytes <= MSE_ASGI_HIGH_WATER / 2) {
+		r->wait_drain = 0;
+		post(r, EV_DRAINED);
+	}
+	pthread_mutex_unlock(&r->mu);
+	if (rc < 0) {
+		epoll_ctl(a->ws_ep, EPOLL_CTL_DEL, mse_ws_fd(r->wsc), NULL);
+		mse_ws_free(r->wsc);
+		r->wsc = NULL;
+		ws_unlink(a, r);
+		areq_unref(r); /* the WebSocket thread's reference */
+		return;
+	}
+	mse_ws_pause(r->wsc, r->ws_paused);
+	wants = mse_ws_wants(r->wsc);
+	memset(&ev, 0, sizeof(ev));
+	ev.events = (wants & 1 ? EPOLLIN : 0) | (wants & 2 ? EPOLLOUT : 0) | EPOLLRDHUP;
+	ev.data.ptr = r;
+	epoll_ctl(a->ws_ep, EPOLL_CTL_MOD, mse_ws_fd(r->wsc), &ev);
+}
+
+static void *ws_main(void *p)
+{
+	struct mse_asgi *a = p;
+	struct epoll_event evs[64];
+	int64_t stop_deadline = 0;
+
+	for (;;) {
+		struct areq *work, *r, *next;
+		int n, stop;
+
+		n = epoll_wait(a->ws_ep, evs, 64, stop_deadline ? 50 : -1);
+		for (int i = 0; i < n; i++) {
+			if (!evs[i].data.ptr) {
+				uint64_t c;
+
+				while (read(a->ws_efd, &c, sizeof(c)) < 0 && errno == EINTR)
+					;
+				continue;
+			}
+			ws_service(a, evs[i].data.ptr, 0);
+		}
+		pthread_mutex_lock(&a->ws_mu);
+		work = a->ws_work;
+		a->ws_work = NULL;
+		stop = a->ws_stop;
+		for (r = work; r; r = r->ws_next) {
+			r->ws_listed = 0;
+			if (r->ws_handoff) {
+				r->wsc = r->ws_handoff;
+				r->ws_handoff = NULL;
+				r->ws_new = 1;
+			}
+		}
+		pthread_mutex_unlock(&a->ws_mu);
+		for (r = work; r; r = next) {
+			next = r->ws_next;
+			if (r->ws_new) {
+				r->ws_new = 0;
+				/* New: the server thread handed it over after the 101. */
+				struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = r};
+
+				r->ws_all_next = a->ws_all;
+				if (a->ws_all)
+					a->ws_all->ws_all_prev = r;
+				a->ws_all = r;
+				if (epoll_ctl(a->ws_ep, EPOLL_CTL_ADD, mse_ws_fd(r->wsc), &ev) != 0) {
+					mse_error("asgi: epoll_ctl for a WebSocket: %s", strerror(errno));
+					ws_service(a, r, 1011);
+					areq_unref(r);
+					continue;
+				}
+			}
+			ws_service(a, r, 0);
+			areq_unref(r);
+		}
+		if (stop && !stop_deadline) {
+			/* RFC 6455 §7.4.1: 1001, the server is going away. */
+			stop_deadline = now_ms() + 1000;
+			for (r = a->ws_all; r; r = r->ws_all_next)
+				mse_ws_close(r->wsc, 1001, NULL, 0);
+			for (r = a->ws_all; r; r = next) {
+				next = r->ws_all_next;
+				ws_service(a, r, 0);
+			}
+		}
+		if (stop_deadline && (!a->ws_all || now_ms() > stop_deadline)) {
+			while ((r = a->ws_all) != NULL)
+				ws_service(a, r, 1001);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* Starts the WebSocket thread on the first upgrade. Server thread. */
+static int ws_start(struct mse_asgi *a)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&a->ws_mu);
+	if (!a->ws_started) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+		sigset_t all, old;
+
+		a->ws_ep = epoll_create1(EPOLL_CLOEXEC);
+		a->ws_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (a->ws_ep < 0 || a->ws_efd < 0 ||
+		    epoll_ctl(a->ws_ep, EPOLL_CTL_ADD, a->ws_efd, &ev) != 0) {
+			mse_error("asgi: cannot set up the WebSocket thread: %s", strerror(errno));
+			rc = -1;
+		} else {
+			sigfillset(&all);
+			pthread_sigmask(SIG_SETMASK, &all, &old);
+			rc = pthread_create(&a->ws_thread, NULL, ws_main, a) == 0 ? 0 : -1;
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+		}
+		if (rc == 0) {
+			a->ws_started = 1;
+			ws_wake(a->ws_efd); /* work queued before the thread existed */
+		} else {
+			if (a->ws_ep >= 0)
+				close(a->ws_ep);
+			if (a->ws_efd >= 0)
+				close(a->ws_efd);
+			a->ws_ep = a->ws_efd = -1;
+		}
+	}
+	pthread_mutex_unlock(&a->ws_mu);
+	return rc;
+}
+
+/* websocket.accept: the 101 response, then the stream goes to the WebSocket thread. */
+static int ws_upgrade(struct areq *r, struct op *o)
+{
+	struct mse_exchange *x = r->x;
+	struct mse_http_header *h = calloc(o->nh + 3, sizeof(*h));
+	struct mse_stream *st = NULL;
+	struct mse_ws *w;
+	struct mse_ws_callbacks cb = {ws_on_message};
+	char accept[MSE_WS_ACCEPT_LEN + 1];
+	size_t n = 0;
+
+	if (!h || mse_ws_accept(r->ws_key, strlen(r->ws_key), accept) != 0 || ws_start(r->a) != 0) {
+		free(h);
+		return -1;
+	}
+	h[n++] = (struct mse_http_header){"Upgrade", 7, "websocket", 9};
+	h[n++] = (struct mse_http_header){"Connection", 10, "Upgrade", 7};
+	h[n++] = (struct mse_http_header){"Sec-WebSocket-Accept", 20, accept, MSE_WS_ACCEPT_LEN};
+	for (size_t i = 0; i < o->nh; i++)
+		if (!(o->h[i].name_len == 10 && strncasecmp(o->h[i].name, "connection", 10) == 0))
+			h[n++] = o->h[i];
+	if (x->ops->upgrade(x, h, n, &st) != 0) {
+		free(h);
+		return -1;
+	}
+	free(h);
+	w = mse_ws_new(st, r->a->ws_max_msg, &cb, r);
+	if (!w) {
+		st->ops->close(st);
+		return -1;
+	}
+	atomic_fetch_add(&r->refs, 1); /* the WebSocket thread's, until the connection ends */
+	pthread_mutex_lock(&r->a->ws_mu);
+	r->ws_handoff = w;
+	pthread_mutex_unlock(&r->a->ws_mu);
+	return 0;
 }
 
 /* ---- the server thread --------------------------------------------------- */
@@ -276,8 +618,30 @@ static int run_op(struct areq *r, struct op *o)
 		if (mse_exchange_finish(x) != 0)
 			return -1;
 		return 1;
+	case OP_WS_ACCEPT:
+		if (ws_upgrade(r, o) != 0) {
+			mse_warn("asgi: the WebSocket upgrade of %.*s failed", (int)x->req->target_len,
+				 x->req->target);
+			r->close_conn = 1;
+			return -1;
+		}
+		r->upgraded = 1;
+		ws_kick(r);
+		return 1;
+	case OP_WS_SEND:
+		return 0; /* never queued here */
+	case OP_WS_CLOSE:
+		/* websocket.close before accept: ASGI says 403. */
+		if (mse_exchange_start(x, 403, NULL, NULL, 0) != 0 || mse_exchange_finish(x) != 0)
+			return -1;
+		return 1;
 	case OP_DONE:
-		if (!x->started) {
+		if (!x->started && r->ws && !o->tb) {
+			/* The app returned without accepting: refused, as uvicorn does. */
+			if (mse_exchange_start(x, 403, NULL, NULL, 0) != 0 ||
+			    mse_exchange_finish(x) != 0)
+				return -1;
+		} else if (!x->started) {
 			answer_500(r, o->tb);
 		} else {
 			/* Half a response went out: only closing tells the client it is broken. */
@@ -297,7 +661,11 @@ static int wait_cv(struct areq *r)
 	if (stop && now_ms() - stop > r->a->drain_ms)
 		return -1;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 1;
+	ts.tv_nsec += PEER_CHECK_MS * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
 	pthread_cond_timedwait(&r->cv, &r->mu, &ts);
 	return 0;
 }
@@ -318,7 +686,30 @@ int mse_asgi_handle(struct mse_exchange *x, void *user)
 	r->x = x;
 	r->ops_tail = &r->ops;
 	r->bq_tail = &r->bq;
+	r->wout_tail = &r->wout;
+	r->win_tail = &r->win;
 	r->declared = -1;
+	r->checked_ms = now_ms();
+	if (x->ops->upgrade) {
+		const char *key, *bad;
+		size_t kl;
+
+		if (mse_ws_is_upgrade(x->req, &key, &kl, &bad)) {
+			if (bad) {
+				/* RFC 6455 §4.2.1: a bad handshake gets a 400; then close. */
+				struct mse_http_header h = {"Content-Type", 12, "text/plain", 10};
+
+				if (mse_exchange_start(x, 400, NULL, &h, 1) == 0 &&
+				    mse_exchange_write(x, bad, strlen(bad)) == 0)
+					mse_exchange_finish(x);
+				free(r);
+				return -1;
+			}
+			r->ws = 1;
+			memcpy(r->ws_key, key, kl);
+			r->ws_key[kl] = '\0';
+		}
+	}
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
 	post(r, EV_NEW);
@@ -390,6 +781,17 @@ int mse_asgi_handle(struct mse_exchange *x, void *user)
 			post(r, EV_BODY);
 			continue;
 		}
+		if (!r->ws && x->ops->peer_gone && (r->body_eof || (x->req->content_length <= 0 && !x->req->chunked)) &&
+		    !r->want_body && now_ms() - r->checked_ms >= PEER_CHECK_MS) {
+			/* The client may have gone while the app works: http.disconnect. */
+			r->checked_ms = now_ms();
+			if (x->ops->peer_gone(x)) {
+				mse_info("asgi: the client of %.*s %.*s went away", (int)x->req->method_len,
+					 x->req->method, (int)x->req->target_len, x->req->target);
+				r->close_conn = 1;
+				break;
+			}
+		}
 		if (wait_cv(r) != 0) {
 			mse_warn("asgi: the app did not answer %.*s %.*s before the drain timeout",
 				 (int)x->req->method_len, x->req->method, (int)x->req->target_len,
@@ -400,7 +802,18 @@ int mse_asgi_handle(struct mse_exchange *x, void *user)
 	}
 	/* The exchange is over for this thread; the app may go on (background tasks). */
 	r->x = NULL;
+	if (r->upgraded) {
+		/* The connection lives on in the WebSocket thread. */
+		pthread_mutex_unlock(&r->mu);
+		free(buf);
+		areq_unref(r);
+		return 0;
+	}
 	r->resp_done = 1;
+	if (r->ws) {
+		r->ws_gone = 1;
+		r->ws_code = 1006;
+	}
 	if (r->close_conn || r->body_err)
 		r->net_failed = 1;
 	rc = r->close_conn || r->body_err ? -1 : 0;
@@ -636,30 +1049,19 @@ static int is_tchar(unsigned char c)
 	       (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-/* start(status, headers): http.response.start (ASGI HTTP "Response Start"). */
-static PyObject *req_start(PyObject *o, PyObject *args)
+/*
+ * Checks an ASGI header list (byte pairs, token names, no CR/LF/NUL in
+ * values) and copies it into one operation; hop-by-hop headers are dropped
+ * (Connection: close is kept as a marker for the server thread). NULL with
+ * a Python exception if the list breaks the rules.
+ */
+static struct op *headers_op(PyObject *headers)
 {
-	ReqObject *self = (ReqObject *)o;
-	struct areq *r = self->r;
-	PyObject *status_o, *headers, *seq = NULL;
+	PyObject *seq = NULL;
 	struct op *op = NULL;
 	size_t total = 0, nh = 0, off;
-	long status;
 
-	if (!PyArg_ParseTuple(args, "OO", &status_o, &headers))
-		return NULL;
-	if (r->l_started) {
-		PyErr_SetString(PyExc_RuntimeError,
-				"ASGI: 'http.response.start' sent twice for one request");
-		return NULL;
-	}
-	if (!PyLong_Check(status_o) || (status = PyLong_AsLong(status_o)) < 100 || status > 599) {
-		PyErr_Format(PyExc_TypeError,
-			     "ASGI: 'http.response.start' status must be an int in 100..599, got %R",
-			     status_o);
-		return NULL;
-	}
-	seq = PySequence_Fast(headers, "ASGI: 'http.response.start' headers must be iterable");
+	seq = PySequence_Fast(headers, "ASGI: headers must be an iterable of [name, value] pairs");
 	if (!seq)
 		return NULL;
 	/* Two passes: check and measure, then copy into one allocation. */
@@ -737,8 +1139,6 @@ static PyObject *req_start(PyObject *o, PyObject *args)
 		}
 	}
 	Py_DECREF(seq);
-	op->kind = OP_START;
-	op->status = (int)status;
 	/* The connection header itself is the server's to send. */
 	off = 0;
 	for (size_t i = 0; i < nh; i++) {
@@ -754,6 +1154,40 @@ static PyObject *req_start(PyObject *o, PyObject *args)
 		op->h[off++] = *h;
 	}
 	op->nh = off;
+	return op;
+fail:
+	Py_XDECREF(seq);
+	free(op);
+	return NULL;
+}
+
+/* start(status, headers): http.response.start (ASGI HTTP "Response Start"). */
+static PyObject *req_start(PyObject *o, PyObject *args)
+{
+	ReqObject *self = (ReqObject *)o;
+	struct areq *r = self->r;
+	PyObject *status_o, *headers;
+	struct op *op;
+	long status;
+
+	if (!PyArg_ParseTuple(args, "OO", &status_o, &headers))
+		return NULL;
+	if (r->l_started) {
+		PyErr_SetString(PyExc_RuntimeError,
+				"ASGI: 'http.response.start' sent twice for one request");
+		return NULL;
+	}
+	if (!PyLong_Check(status_o) || (status = PyLong_AsLong(status_o)) < 100 || status > 599) {
+		PyErr_Format(PyExc_TypeError,
+			     "ASGI: 'http.response.start' status must be an int in 100..599, got %R",
+			     status_o);
+		return NULL;
+	}
+	op = headers_op(headers);
+	if (!op)
+		return NULL;
+	op->kind = OP_START;
+	op->status = (int)status;
 	r->l_started = 1;
 	pthread_mutex_lock(&r->mu);
 	if (r->x)
@@ -762,10 +1196,6 @@ static PyObject *req_start(PyObject *o, PyObject *args)
 		free(op);
 	pthread_mutex_unlock(&r->mu);
 	Py_RETURN_NONE;
-fail:
-	Py_XDECREF(seq);
-	free(op);
-	return NULL;
 }
 
 /*
@@ -832,6 +1262,8 @@ static PyObject *req_send(PyObject *o, PyObject *args)
 	return PyBool_FromLong(wait);
 }
 
+static PyObject *ws_done(struct areq *r, const char *tb);
+
 /* done(traceback or None): the app returned (or raised). */
 static PyObject *req_done(PyObject *o, PyObject *tb_o)
 {
@@ -842,6 +1274,8 @@ static PyObject *req_done(PyObject *o, PyObject *tb_o)
 
 	if (tb_o != Py_None && !(tb = PyUnicode_AsUTF8(tb_o)))
 		return NULL;
+	if (r->ws)
+		return ws_done(r, tb);
 	if (tb) {
 		mse_pyhost_log_lines(MSE_LOG_ERROR, "app: ", tb);
 	} else if (!r->l_started) {
@@ -867,12 +1301,231 @@ static PyObject *req_done(PyObject *o, PyObject *tb_o)
 	Py_RETURN_NONE;
 }
 
+
+/* ---- WebSocket methods (loop thread, GIL held) ---------------------------- */
+
+static PyObject *req_ws(PyObject *o, PyObject *unused)
+{
+	(void)unused;
+	return PyBool_FromLong(((ReqObject *)o)->r->ws);
+}
+
+/* ws_accept(headers): websocket.accept (the subprotocol is among the headers). */
+static PyObject *req_ws_accept(PyObject *o, PyObject *headers)
+{
+	struct areq *r = ((ReqObject *)o)->r;
+	struct op *op;
+
+	if (r->ws_accepted || r->ws_closing) {
+		PyErr_SetString(PyExc_RuntimeError, r->ws_accepted
+							    ? "ASGI: 'websocket.accept' sent twice"
+							    : "ASGI: 'websocket.accept' after 'websocket.close'");
+		return NULL;
+	}
+	op = headers_op(headers);
+	if (!op)
+		return NULL;
+	op->kind = OP_WS_ACCEPT;
+	r->ws_accepted = 1;
+	pthread_mutex_lock(&r->mu);
+	if (r->x)
+		push_op(r, op);
+	else
+		free(op);
+	pthread_mutex_unlock(&r->mu);
+	Py_RETURN_NONE;
+}
+
+/* Queues a send or close for the WebSocket thread. */
+static int ws_queue(struct areq *r, struct op *op, int *wait)
+{
+	int kick = 0;
+
+	pthread_mutex_lock(&r->mu);
+	if (r->ws_gone) {
+		free(op);
+	} else {
+		op->next = NULL;
+		*r->wout_tail = op;
+		r->wout_tail = &op->next;
+		r->wout_bytes += op->len;
+		if (wait && r->wout_bytes > MSE_ASGI_HIGH_WATER) {
+			r->wait_drain = 1;
+			*wait = 1;
+		}
+		kick = 1;
+	}
+	pthread_mutex_unlock(&r->mu);
+	if (kick)
+		ws_kick(r); /* before the upgrade the thread finds no stream yet: the server thread kicks again */
+	return 0;
+}
+
+/* ws_send(text, data) -> True when the caller must wait for wfut. */
+static PyObject *req_ws_send(PyObject *o, PyObject *args)
+{
+	struct areq *r = ((ReqObject *)o)->r;
+	const char *data;
+	Py_ssize_t n;
+	int text, wait = 0;
+	struct op *op;
+
+	if (!PyArg_ParseTuple(args, "py#", &text, &data, &n))
+		return NULL;
+	if (!r->ws_accepted) {
+		PyErr_SetString(PyExc_RuntimeError,
+				"ASGI: 'websocket.send' before 'websocket.accept'");
+		return NULL;
+	}
+	if (r->ws_closing) {
+		PyErr_SetString(PyExc_RuntimeError, "ASGI: 'websocket.send' after 'websocket.close'");
+		return NULL;
+	}
+	op = malloc(sizeof(*op) + (size_t)n);
+	if (!op)
+		return PyErr_NoMemory();
+	memset(op, 0, sizeof(*op));
+	op->kind = OP_WS_SEND;
+	op->more = text;
+	op->len = (size_t)n;
+	memcpy(op->data, data, (size_t)n);
+	ws_queue(r, op, &wait);
+	return PyBool_FromLong(wait);
+}
+
+/* ws_close(code, reason): websocket.close (before accept: a 403). */
+static PyObject *req_ws_close(PyObject *o, PyObject *args)
+{
+	struct areq *r = ((ReqObject *)o)->r;
+	const char *reason;
+	Py_ssize_t n;
+	int code;
+	struct op *op;
+
+	if (!PyArg_ParseTuple(args, "iy#", &code, &reason, &n))
+		return NULL;
+	if (code < 1000 || code > 4999 || code == 1005 || code == 1006 || code == 1015) {
+		PyErr_Format(PyExc_ValueError, "ASGI: 'websocket.close' code %d cannot be sent "
+			     "(RFC 6455 §7.4: 1000..4999 but 1005, 1006, 1015)", code);
+		return NULL;
+	}
+	if (r->ws_closing)
+		Py_RETURN_NONE;
+	if (n > 123)
+		n = 123; /* a control frame carries 125 bytes: the code and 123 of reason */
+	op = malloc(sizeof(*op) + (size_t)n);
+	if (!op)
+		return PyErr_NoMemory();
+	memset(op, 0, sizeof(*op));
+	op->kind = OP_WS_CLOSE;
+	op->status = code;
+	op->len = (size_t)n;
+	memcpy(op->data, reason, (size_t)n);
+	r->ws_closing = 1;
+	if (!r->ws_accepted) {
+		pthread_mutex_lock(&r->mu);
+		if (r->x)
+			push_op(r, op);
+		else
+			free(op);
+		pthread_mutex_unlock(&r->mu);
+		Py_RETURN_NONE;
+	}
+	op->len = (size_t)n;
+	ws_queue(r, op, NULL);
+	Py_RETURN_NONE;
+}
+
+/* The app of a WebSocket scope returned or raised. */
+static PyObject *ws_done(struct areq *r, const char *tb)
+{
+	struct op *op;
+
+	if (tb)
+		mse_pyhost_log_lines(MSE_LOG_ERROR, "app: ", tb);
+	if (r->ws_accepted) {
+		/* Returned without closing: close it, 1000 (1011 if it raised). */
+		if (!r->ws_closing) {
+			op = calloc(1, sizeof(*op));
+			if (op) {
+				op->kind = OP_WS_CLOSE;
+				op->status = tb ? 1011 : 1000;
+				ws_queue(r, op, NULL);
+			}
+			r->ws_closing = 1;
+			ws_kick(r);
+		}
+		pthread_mutex_lock(&r->mu);
+		r->app_done = 1;
+		pthread_mutex_unlock(&r->mu);
+		Py_RETURN_NONE;
+	}
+	op = calloc(1, sizeof(*op));
+	if (op) {
+		op->kind = OP_DONE;
+		if (tb)
+			op->tb = strdup(tb);
+	}
+	pthread_mutex_lock(&r->mu);
+	r->app_done = 1;
+	if (op && r->x) {
+		push_op(r, op);
+	} else if (op) {
+		free(op->tb);
+		free(op);
+	}
+	pthread_mutex_unlock(&r->mu);
+	Py_RETURN_NONE;
+}
+
+/*
+ * ws_recv() -> (text, bytes) a message; None: wait for rfut; an int: the
+ * connection is over with that code (websocket.disconnect).
+ */
+static PyObject *req_ws_recv(PyObject *o, PyObject *unused)
+{
+	struct areq *r = ((ReqObject *)o)->r;
+	struct wsmsg *m;
+	PyObject *res;
+	int kick = 0;
+
+	(void)unused;
+	pthread_mutex_lock(&r->mu);
+	m = r->win;
+	if (!m) {
+		int gone = r->ws_gone || (!r->x && !r->wsc && !r->upgraded && r->resp_done);
+		uint16_t code = r->ws_code ? r->ws_code : 1006;
+
+		pthread_mutex_unlock(&r->mu);
+		if (gone)
+			return PyLong_FromLong(code);
+		Py_RETURN_NONE;
+	}
+	r->win = m->next;
+	if (!r->win)
+		r->win_tail = &r->win;
+	/* Reading was paused on a full queue: room again. */
+	kick = r->win_bytes >= WS_IN_LIMIT && r->win_bytes - m->len < WS_IN_LIMIT;
+	r->win_bytes -= m->len;
+	pthread_mutex_unlock(&r->mu);
+	if (kick)
+		ws_kick(r);
+	res = Py_BuildValue("(Oy#)", m->text ? Py_True : Py_False, m->data, (Py_ssize_t)m->len);
+	free(m);
+	return res;
+}
+
 static PyMethodDef req_methods[] = {
 	{"info", req_info, METH_NOARGS, NULL},
 	{"body", req_body, METH_NOARGS, NULL},
 	{"start", req_start, METH_VARARGS, NULL},
 	{"send", req_send, METH_VARARGS, NULL},
 	{"done", req_done, METH_O, NULL},
+	{"ws", req_ws, METH_NOARGS, NULL},
+	{"ws_accept", req_ws_accept, METH_O, NULL},
+	{"ws_send", req_ws_send, METH_VARARGS, NULL},
+	{"ws_close", req_ws_close, METH_VARARGS, NULL},
+	{"ws_recv", req_ws_recv, METH_NOARGS, NULL},
 	{NULL, NULL, 0, NULL},
 };
 
@@ -1107,6 +1760,77 @@ static const char driver_src[] =
 	"            raise\n"
 	"    else:\n"
 	"        req.done(None)\n"
+	"async def _ws(m, loop, req, app, ver, state):\n"
+	"    try:\n"
+	"        method, hv, scheme, raw_path, qs, headers, client, server = req.info()\n"
+	"        subs = []\n"
+	"        for k, v in headers:\n"
+	"            if k == b'sec-websocket-protocol':\n"
+	"                subs += [p.strip() for p in v.decode('latin-1').split(',') if p.strip()]\n"
+	"        scope = {'type': 'websocket', 'asgi': {'version': '%d.0' % ver, 'spec_version': '2.3'},\n"
+	"                 'http_version': hv, 'scheme': 'wss' if scheme == 'https' else 'ws',\n"
+	"                 'path': unquote(raw_path.decode('latin-1')), 'raw_path': raw_path,\n"
+	"                 'query_string': qs, 'root_path': '', 'headers': headers,\n"
+	"                 'client': client, 'server': server, 'subprotocols': subs}\n"
+	"        if state is not None:\n"
+	"            scope['state'] = state.copy()\n"
+	"        connected = False\n"
+	"        async def receive():\n"
+	"            nonlocal connected\n"
+	"            if not connected:\n"
+	"                connected = True\n"
+	"                return {'type': 'websocket.connect'}\n"
+	"            while True:\n"
+	"                r = req.ws_recv()\n"
+	"                if r is None:\n"
+	"                    f = req.rfut\n"
+	"                    if f is None or f.done():\n"
+	"                        f = req.rfut = loop.create_future()\n"
+	"                    await f\n"
+	"                    continue\n"
+	"                if isinstance(r, int):\n"
+	"                    return {'type': 'websocket.disconnect', 'code': r}\n"
+	"                if r[0]:\n"
+	"                    try:\n"
+	"                        return {'type': 'websocket.receive', 'text': r[1].decode('utf-8')}\n"
+	"                    except UnicodeDecodeError:\n"
+	"                        req.ws_close(1007, b'invalid UTF-8')\n"
+	"                        return {'type': 'websocket.disconnect', 'code': 1007}\n"
+	"                return {'type': 'websocket.receive', 'bytes': r[1]}\n"
+	"        async def send(message):\n"
+	"            t = message['type']\n"
+	"            if t == 'websocket.send':\n"
+	"                text, data = message.get('text'), message.get('bytes')\n"
+	"                if text is not None:\n"
+	"                    w = req.ws_send(True, text.encode('utf-8'))\n"
+	"                elif data is not None:\n"
+	"                    w = req.ws_send(False, data)\n"
+	"                else:\n"
+	"                    raise RuntimeError(\"ASGI: 'websocket.send' needs 'text' or 'bytes'\")\n"
+	"                if w:\n"
+	"                    f = req.wfut = loop.create_future()\n"
+	"                    await f\n"
+	"            elif t == 'websocket.accept':\n"
+	"                hdrs = list(message.get('headers') or ())\n"
+	"                sub = message.get('subprotocol')\n"
+	"                if sub is not None:\n"
+	"                    hdrs.append((b'sec-websocket-protocol', sub.encode('latin-1')))\n"
+	"                req.ws_accept(hdrs)\n"
+	"            elif t == 'websocket.close':\n"
+	"                reason = message.get('reason') or ''\n"
+	"                req.ws_close(message.get('code', 1000), reason.encode('utf-8'))\n"
+	"            else:\n"
+	"                raise RuntimeError('ASGI: unexpected message %r on a websocket scope' % (t,))\n"
+	"        if ver == 2:\n"
+	"            await app(scope)(receive, send)\n"
+	"        else:\n"
+	"            await app(scope, receive, send)\n"
+	"    except BaseException as e:\n"
+	"        req.done(traceback.format_exc())\n"
+	"        if not isinstance(e, Exception):\n"
+	"            raise\n"
+	"    else:\n"
+	"        req.done(None)\n"
 	"async def _serve(m, loop, app, ver, drain_s):\n"
 	"    state = {}\n"
 	"    ls = _Lifespan(app, ver, state)\n"
@@ -1127,7 +1851,8 @@ static const char driver_src[] =
 	"        reqs, stopping = m.drain()\n"
 	"        for req, ev in reqs:\n"
 	"            if ev & 1:\n"
-	"                t = req.task = loop.create_task(_http(m, loop, req, app, ver, state))\n"
+	"                h = _ws if req.ws() else _http\n"
+	"                t = req.task = loop.create_task(h(m, loop, req, app, ver, state))\n"
 	"                tasks.add(t)\n"
 	"                t.add_done_callback(tasks.discard)\n"
 	"            if ev & (BODY | GONE):\n"
@@ -1245,6 +1970,9 @@ int mse_asgi_init(const struct mse_asgi_config *cfg, struct mse_asgi **out, stru
 		return -1;
 	}
 	pthread_mutex_init(&a->inbox_mu, NULL);
+	pthread_mutex_init(&a->ws_mu, NULL);
+	a->ws_ep = a->ws_efd = -1;
+	a->ws_max_msg = cfg->ws_max_msg ? cfg->ws_max_msg : MSE_ASGI_WS_MAX_MSG;
 	pthread_mutex_init(&a->st_mu, NULL);
 	pthread_cond_init(&a->st_cv, NULL);
 	a->inbox_tail = &a->inbox;
@@ -1313,6 +2041,16 @@ void mse_asgi_free(struct mse_asgi *a)
 {
 	if (!a)
 		return;
+	/* WebSockets first: their apps see websocket.disconnect (1001) and end. */
+	pthread_mutex_lock(&a->ws_mu);
+	a->ws_stop = 1;
+	pthread_mutex_unlock(&a->ws_mu);
+	if (a->ws_started) {
+		ws_wake(a->ws_efd);
+		pthread_join(a->ws_thread, NULL);
+		close(a->ws_ep);
+		close(a->ws_efd);
+	}
 	if (a->thread_started) {
 		pthread_mutex_lock(&a->inbox_mu);
 		a->stop_posted = 1;
@@ -1325,6 +2063,7 @@ void mse_asgi_free(struct mse_asgi *a)
 	a->main_ts = PyEval_SaveThread();
 	close(a->efd);
 	pthread_mutex_destroy(&a->inbox_mu);
+	pthread_mutex_destroy(&a->ws_mu);
 	pthread_mutex_destroy(&a->st_mu);
 	pthread_cond_destroy(&a->st_cv);
 	g_asgi = NULL;

@@ -47,12 +47,14 @@
 
 #define MSE_ASGI_CHUNK (64 * 1024)
 #define MSE_ASGI_HIGH_WATER (256 * 1024)
+#define MSE_ASGI_WS_MAX_MSG (16u << 20) /* uvicorn's default ws_max_size */
 
 struct mse_asgi_config {
 	struct mse_pyhost *host;    /* started, app imported (borrowed) */
 	enum mse_pyhost_iface iface; /* MSE_IFACE_ASGI3 or MSE_IFACE_ASGI2 */
 	int debug;                  /* tracebacks in 500 responses */
 	int drain_timeout_ms;       /* how long mse_asgi_free waits for app tasks; 0 = 10 s */
+	uint64_t ws_max_msg;        /* largest WebSocket message accepted (1009 beyond); 0 = 16 MiB */
 };
 
 struct mse_asgi;

@@ -25,10 +25,12 @@
 #include "net/server.h"
 #include "net/tls.h"
 #include "enclave/confserver.h"
-#include "enclave/quoter.h"
-#include "enclave/ratlscert.h"
+#include "attest/quoter.h"
+#include "attest/ratlscert.h"
 
 #include "enclave/appserver.h"
+#include "enclave/replica.h"
+#include "crypto/seal.h"
 
 #define PATH_SZ 4096
 
@@ -181,7 +183,16 @@ static int write_info(const struct mse_bootstrap_opts *o, const struct paths *p,
 		      "mrsigner", s, "enclave_public_key", k, "port", port, "ratls_certificate",
 		      "ratls.pem", "module_path", p->module, "tls",
 		      o->tls_mode == MSE_BOOT_RATLS ? "ratls"
-		      : o->tls_mode == MSE_BOOT_CERTIFICATE ? "certificate" : "none");
+		      : o->tls_mode == MSE_BOOT_CERTIFICATE ? "certificate"
+		      : o->tls_mode == MSE_BOOT_COORDINATOR ? "coordinator-ca" : "none");
+	if (j && o->coordinator_mrenclave) {
+		char c[65];
+
+		hexs(c, o->coordinator_mrenclave, 32);
+		json_object_set_new(j, "role", json_string("replica"));
+		json_object_set_new(j, "coordinator_mrenclave", json_string(c));
+		json_object_set_new(j, "coordinator", json_string(o->coordinator ? o->coordinator : ""));
+	}
 	text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(j);
 	if (!text)
@@ -321,6 +332,113 @@ out:
 	return result;
 }
 
+/* ---- replica mode: provisioned by the coordinator -------------------------- */
+
+static int from_coordinator(const struct mse_bootstrap_opts *o, const struct paths *p, int sim,
+			    const char *sim_dir, const struct mse_ratlscert *cert, const uint8_t sk[32],
+			    const uint8_t pk[32], char **chain_pem, struct mse_err *err)
+{
+	struct mse_replica_opts ro;
+	struct mse_replica_prov prov;
+	struct mse_confserver_config cc;
+	struct mse_confserver_request req;
+	struct mse_seal_keypair kp;
+	char coll[PATH_SZ + 32], root[PATH_SZ + 32], keyp[PATH_SZ + 32], ca[PATH_SZ + 32];
+	uint8_t *root_der = NULL, *opened = NULL;
+	size_t root_len = 0, opened_len = 0;
+	const char *e;
+	int rc = -1;
+
+	memset(&ro, 0, sizeof(ro));
+	memset(&prov, 0, sizeof(prov));
+	memset(&req, 0, sizeof(req));
+	memset(&kp, 0, sizeof(kp));
+	if (o->coordinator_collateral)
+		snprintf(coll, sizeof(coll), "%s", o->coordinator_collateral);
+	else if (sim)
+		snprintf(coll, sizeof(coll), "%s/collateral", sim_dir);
+	else
+		return mse_err_set(err, "replica outside simulation: the coordinator's collateral "
+					"directory is needed (MSE_COORDINATOR_COLLATERAL)");
+	if (sim) {
+		snprintf(root, sizeof(root), "%s/root_ca.der", sim_dir);
+		if (mse_file_read(root, 1 << 16, &root_der, &root_len, err) != 0)
+			return -1;
+	}
+	ro.coordinator = o->coordinator;
+	ro.coordinator_mrenclave = o->coordinator_mrenclave;
+	ro.collateral_dir = coll;
+	ro.sim_root_der = root_der;
+	ro.sim_root_len = root_len;
+	ro.allow_simulation = sim;
+	ro.cert = cert->cert;
+	ro.key = cert->key;
+	ro.instance = o->uuid;
+	ro.timeout_ms = o->timeout_s > 0 ? o->timeout_s * 1000 : 60000;
+	mse_info("attesting to the coordinator at %s", o->coordinator ? o->coordinator : "?");
+	if (mse_replica_fetch(&ro, &prov, err) != 0)
+		goto out;
+	/* The sealed secrets come re-sealed to this enclave's key. */
+	if (prov.sealed) {
+		memcpy(kp.sk, sk, 32);
+		memcpy(kp.pk, pk, 32);
+		kp.has_sk = 1;
+		if (mse_seal_open(&kp, prov.sealed, prov.sealed_len, &opened, &opened_len, err) != 0) {
+			mse_err_step(err, "provisioning");
+			mse_err_prefix(err, "app_sealed_secrets");
+			goto out;
+		}
+	}
+	memset(&cc, 0, sizeof(cc));
+	cc.uuid = "replica";
+	cc.app_dir = o->app_dir;
+	cc.module_path = p->module;
+	cc.secrets_path = p->secrets;
+	cc.sealed_secrets_path = p->sealed;
+	cc.enclave_sk = sk;
+	cc.enclave_pk = pk;
+	cc.plaincode = o->plaincode || !prov.has_code_key;
+	req.has_code_key = prov.has_code_key;
+	memcpy(req.code_key, prov.code_key, 32);
+	req.app_secrets = prov.app_secrets;
+	req.app_secrets_len = prov.app_secrets_len;
+	req.sealed_secrets = (char *)opened;
+	req.sealed_secrets_len = opened_len;
+	/* A restart is provisioned again: the previous code goes first. */
+	if (mse_file_exists(p->module) && mse_file_remove_tree(p->module, err) != 0)
+		goto out;
+	if (mse_confserver_apply(&cc, &req, err) != 0)
+		goto out;
+	/* The app key: 0400, in the enclave's protected key directory. */
+	if (!sim && (e = getenv("APP_KEY_PATH")) && *e)
+		snprintf(keyp, sizeof(keyp), "%s", e);
+	else
+		snprintf(keyp, sizeof(keyp), "%s/app.key", p->key);
+	if (mse_file_write_atomic(keyp, prov.app_key, sizeof(prov.app_key), 0400, err) != 0 ||
+	    setenv("APP_KEY_PATH", keyp, 1) != 0)
+		goto out;
+	if (*p->ws) {
+		snprintf(ca, sizeof(ca), "%s/ca.pem", p->ws);
+		if (mse_file_write_atomic(ca, prov.ca_pem, strlen(prov.ca_pem), MSE_MODE_PUBLIC,
+					  err) != 0)
+			goto out;
+	}
+	*chain_pem = prov.chain_pem;
+	prov.chain_pem = NULL;
+	mse_info("provisioned by the coordinator: deployment %s seq %llu, app key at %s",
+		 prov.deployment_id, (unsigned long long)prov.seq, keyp);
+	rc = 0;
+out:
+	req.app_secrets = NULL;
+	req.sealed_secrets = NULL;
+	sodium_memzero(req.code_key, sizeof(req.code_key));
+	mse_seal_keypair_wipe(&kp);
+	mse_file_free_secret(opened, opened_len);
+	mse_replica_prov_free(&prov);
+	free(root_der);
+	return rc;
+}
+
 /* ---- the hand-over -------------------------------------------------------- */
 
 static int serve_app(const struct mse_bootstrap_opts *o, const struct paths *p, int fd,
@@ -359,10 +477,18 @@ static int serve_app(const struct mse_bootstrap_opts *o, const struct paths *p, 
 	case MSE_BOOT_NO_SSL:
 		ac.no_tls = 1;
 		break;
+	case MSE_BOOT_COORDINATOR:
+		/* The certificate the coordinator's CA issued for this key. */
+		ac.cert_pem = cert_pem;
+		ac.cert_pem_len = strlen(cert_pem);
+		ac.key_pem = rc_cert->key_pem;
+		ac.key_pem_len = rc_cert->key_pem_len;
+		break;
 	}
 	mse_info("serving %s from %s (%s)", o->application, p->module,
 		 o->tls_mode == MSE_BOOT_RATLS	       ? "RA-TLS certificate"
 		 : o->tls_mode == MSE_BOOT_CERTIFICATE ? "custom certificate"
+		 : o->tls_mode == MSE_BOOT_COORDINATOR ? "certificate from the coordinator's CA"
 						       : "plain HTTP");
 	return mse_appserver_run(&ac, err);
 }
@@ -402,9 +528,16 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 		args = (struct mse_sim_args){o->subject, o->san,
 					     o->tls_mode == MSE_BOOT_RATLS ? o->expiration : 0,
 					     o->size_mb, o->uuid, o->application};
-		if (mse_simmeasure_file_sha256("/proc/self/exe", boot_sha, err) != 0 ||
-		    mse_simmeasure_compute(boot_sha, &args, o->app_dir, mre, err) != 0)
+		if (mse_simmeasure_file_sha256("/proc/self/exe", boot_sha, err) != 0)
 			goto out;
+		if (o->coordinator_mrenclave) {
+			/* v2: per-replica values are not measured; the coordinator is. */
+			if (mse_simmeasure_replica(boot_sha, o->application, o->size_mb,
+						   o->coordinator_mrenclave, o->app_dir, mre, err) != 0)
+				goto out;
+		} else if (mse_simmeasure_compute(boot_sha, &args, o->app_dir, mre, err) != 0) {
+			goto out;
+		}
 		if (!mse_sim_exists(sim_dir)) {
 			mse_info("no SGX simulation in %s: creating one", sim_dir);
 			if (mse_sim_init(sim_dir, 0, err) != 0)
@@ -418,7 +551,7 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 	if (mse_quoter_enclave_key(prov, sk, pk, err) != 0)
 		goto out;
 	rp = (struct mse_ratlscert_params){o->subject, o->san,
-					   o->tls_mode == MSE_BOOT_RATLS
+					   o->tls_mode == MSE_BOOT_RATLS || o->expiration > 0
 						   ? o->expiration
 						   : (int64_t)time(NULL) + MSE_BOOT_CONF_CERT_SECONDS};
 	if (mse_ratlscert_create(prov, &rp, pk, &cert, err) != 0)
@@ -436,7 +569,10 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 	if (write_info(o, &p, sim, boot_sha, mre, mrs, pk, port, cert.cert_pem, err) != 0)
 		goto out;
 	mse_info("listening on %s:%u", o->host, (unsigned)port);
-	if (mse_file_exists(p.module)) {
+	if (o->coordinator_mrenclave) {
+		if (from_coordinator(o, &p, sim, sim_dir, &cert, sk, pk, &cert_pem, err) != 0)
+			goto out;
+	} else if (mse_file_exists(p.module)) {
 		mse_info("%s exists: already provisioned, skipping the configuration server",
 			 p.module);
 		if (o->tls_mode == MSE_BOOT_CERTIFICATE) {

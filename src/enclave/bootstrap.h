@@ -23,6 +23,12 @@
  * carries them, simulation flag, MRENCLAVE, MRSIGNER, the bootstrap's
  * SHA-256, the port) for the operator's tools.
  *
+ * Replica mode (--coordinator-mrenclave) replaces step 4: the replica
+ * attests to the coordinator (mutual RA-TLS) and receives the code key,
+ * secrets, re-sealed sealed secrets, a certificate from the coordinator's
+ * CA and the app key; it re-attests at every start (a restart is
+ * provisioned again, without the owner).
+ *
  * The options struct is borrowed for the call.
  */
 #ifndef MSE_BOOTSTRAP_H
@@ -33,7 +39,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 
-enum mse_bootstrap_tls { MSE_BOOT_RATLS, MSE_BOOT_CERTIFICATE, MSE_BOOT_NO_SSL };
+enum mse_bootstrap_tls { MSE_BOOT_RATLS, MSE_BOOT_CERTIFICATE, MSE_BOOT_NO_SSL, MSE_BOOT_COORDINATOR };
 
 #define MSE_BOOT_CONF_CERT_SECONDS (10 * 3600) /* --certificate / --no-ssl: RA-TLS cert lifetime */
 
@@ -57,6 +63,16 @@ struct mse_bootstrap_opts {
 	const char *sim_dir;         /* default mse_sim_dir() */
 	int sandbox;                 /* app server enclave rules (default 1) */
 	int threads;                 /* app server workers; 0 = the server's default */
+	/*
+	 * Replica mode (src/enclave/replica.h): provisioned by the coordinator
+	 * whose MRENCLAVE this is (measured, v2: docs/simulation.md) at
+	 * `coordinator` (HOST:PORT, from $MSE_COORDINATOR: not measured);
+	 * served with the certificate its CA issues (tls_mode
+	 * MSE_BOOT_COORDINATOR); the app key is written 0400 at $APP_KEY_PATH.
+	 */
+	const uint8_t *coordinator_mrenclave;
+	const char *coordinator;
+	const char *coordinator_collateral; /* default: the simulation's collateral/ */
 };
 
 void mse_bootstrap_opts_init(struct mse_bootstrap_opts *o);

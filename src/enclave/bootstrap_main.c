@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "common/hex.h"
 #include "common/wipe.h"
 #include "common/log.h"
 #include "common/version.h"
@@ -20,6 +21,8 @@ static const char usage_text[] =
 	"                     [--timeout SECONDS] [--plaincode] [--simulation]\n"
 	"                     [--workspace DIR] [--size MB] [--sim-dir DIR]\n"
 	"                     [--threads N] [--attestation-dir DIR] [--log-level LEVEL]\n"
+	"       mse-bootstrap MODULE:VAR --app-dir DIR --coordinator-mrenclave HEX\n"
+	"                     [--id NAME] [--ratls EXPIRATION] [--host ADDR] [--port PORT] ...\n"
 	"\n"
 	"Runs inside the enclave (or its simulation): creates the enclave key and the RA-TLS\n"
 	"certificate, waits on HOST:PORT for the code key and secrets (configuration server),\n"
@@ -54,6 +57,15 @@ static const char usage_text[] =
 	"                          whatever the host wrote there: no SGX protection.\n"
 	"  --no-sandbox            do not apply the enclave rules (seccomp) to the app\n"
 	"  --log-level LEVEL       debug, info (default), warn or error\n"
+	"\n"
+	"Replica mode: --coordinator-mrenclave HEX (measured) makes this a replica of a\n"
+	"coordinator (mse-coordinator) at $MSE_COORDINATOR=HOST:PORT (not measured). It\n"
+	"verifies the coordinator's quote and MRENCLAVE before sending anything, is attested\n"
+	"by it (mutual RA-TLS), receives the code key, secrets, sealed secrets, a certificate\n"
+	"from the coordinator's CA (served instead of the RA-TLS one) and the app key (a\n"
+	"0400 file at $APP_KEY_PATH). --id is then only a name for the coordinator's\n"
+	"registry; --ratls EXPIRATION sets the RA-TLS certificate's end (default 10 hours);\n"
+	"$MSE_COORDINATOR_COLLATERAL: collateral to verify the coordinator outside simulation.\n"
 	"\n"
 	"Exit status: 0 after a graceful stop (SIGTERM), 1 on failure or timeout, 2 usage error.\n";
 
@@ -109,7 +121,9 @@ int main(int argc, char **argv)
 		{"threads", required_argument, NULL, 'T'},
 		{"no-sandbox", no_argument, NULL, 'X'},
 		{"log-level", required_argument, NULL, 'l'},
+		{"coordinator-mrenclave", required_argument, NULL, 'C'},
 		{NULL, 0, NULL, 0}};
+	uint8_t coord_mre[32];
 	struct mse_bootstrap_opts o;
 	enum mse_log_level level = MSE_LOG_INFO;
 	struct mse_err err;
@@ -197,6 +211,13 @@ int main(int argc, char **argv)
 		case 'X':
 			o.sandbox = 0;
 			break;
+		case 'C':
+			if (strlen(optarg) != 64 || mse_hex_decode_exact(coord_mre, 32, optarg, 64) != 0)
+				return usage_error("--coordinator-mrenclave: expected 64 hex digits, got "
+						   "\"%s\"",
+						   optarg);
+			o.coordinator_mrenclave = coord_mre;
+			break;
 		case 'l':
 			if (mse_log_parse_level(optarg, &level) != 0)
 				return usage_error("--log-level: expected debug|info|warn|error, got \"%s\"",
@@ -216,10 +237,27 @@ int main(int argc, char **argv)
 		return usage_error("expected MODULE:VAR, got \"%s\"", o.application);
 	if (!o.app_dir)
 		return usage_error("%s", "--app-dir DIR is required");
-	if (!o.uuid || !*o.uuid)
-		return usage_error("%s", "--id UUID is required");
-	if (modes != 1)
-		return usage_error("%s", "exactly one of --ratls, --certificate, --no-ssl is required");
+	if (o.coordinator_mrenclave) {
+		const char *e = getenv("MSE_COORDINATOR");
+
+		if (modes > 1 || (modes == 1 && o.tls_mode != MSE_BOOT_RATLS))
+			return usage_error("%s", "a replica (--coordinator-mrenclave) is served with the "
+						 "coordinator CA's certificate: no --certificate or --no-ssl");
+		if (!e || !*e)
+			return usage_error("%s", "--coordinator-mrenclave needs MSE_COORDINATOR=HOST:PORT "
+						 "in the environment");
+		o.coordinator = e;
+		o.coordinator_collateral = getenv("MSE_COORDINATOR_COLLATERAL");
+		o.tls_mode = MSE_BOOT_COORDINATOR;
+		if (!o.uuid)
+			o.uuid = "";
+	} else {
+		if (!o.uuid || !*o.uuid)
+			return usage_error("%s", "--id UUID is required");
+		if (modes != 1)
+			return usage_error("%s", "exactly one of --ratls, --certificate, --no-ssl is "
+						 "required");
+	}
 	if (sodium_init() < 0) {
 		fputs("mse-bootstrap: libsodium failed to initialise\n", stderr);
 		return 1;

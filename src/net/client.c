@@ -175,6 +175,8 @@ int mse_client_request(const struct mse_client_opts *o, const char *method, cons
 		headers = curl_slist_append(headers, ctype);
 		/* No "Expect: 100-continue" round trip for small provisioning bodies. */
 		headers = curl_slist_append(headers, "Expect:");
+		if (o->extra_header)
+			headers = curl_slist_append(headers, o->extra_header);
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	} else if (strcmp(method, "HEAD") == 0) {
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);

@@ -29,6 +29,7 @@ struct mse_client_opts {
 	int plain_http;          /* no TLS (apps behind a TLS-terminating proxy); never for secrets */
 	long timeout_ms;         /* whole request; 0: 10 s */
 	size_t max_body;         /* 0: 16 MiB */
+	const char *extra_header; /* POST: one more "Name: value" line, or NULL */
 };
 
 struct mse_client_resp {

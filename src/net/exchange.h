@@ -52,9 +52,40 @@ struct mse_conn_info {
 	char server_name[256]; /* Host header without port, or the listen address */
 	uint16_t server_port;
 	int is_tls;
+	/* The connection's SSL * (NULL in plain HTTP), for handlers that need
+	 * the peer's certificate (the coordinator's mutual RA-TLS). Borrowed:
+	 * never freed, shut down or read from by the handler. */
+	void *tls;
 };
 
 struct mse_exchange;
+
+/*
+ * A connection taken over by its handler after "101 Switching Protocols"
+ * (a WebSocket, RFC 6455): the raw byte stream, TLS removed, bytes the
+ * client sent after the request head first. Non-blocking: the owner polls
+ * fd() (and calls read again while pending() says TLS holds bytes).
+ * The stream outlives the exchange; close() releases it.
+ */
+struct mse_stream;
+
+struct mse_stream_ops {
+	/* > 0 bytes read, 0 at the end of the stream, -1 error, -2 would block. */
+	ssize_t (*read)(struct mse_stream *s, void *buf, size_t n);
+	/* >= 0 bytes written (maybe fewer than n), -1 error, -2 would block. */
+	ssize_t (*write)(struct mse_stream *s, const void *buf, size_t n);
+	/* The socket to poll. */
+	int (*fd)(struct mse_stream *s);
+	/* Bytes that read() can return without waiting on the socket. */
+	size_t (*pending)(struct mse_stream *s);
+	/* Closes the connection (TLS close_notify when possible) and frees s. */
+	void (*close)(struct mse_stream *s);
+};
+
+struct mse_stream {
+	const struct mse_stream_ops *ops;
+	void *impl;
+};
 
 struct mse_exchange_ops {
 	/*
@@ -77,6 +108,21 @@ struct mse_exchange_ops {
 	int (*write)(struct mse_exchange *x, const void *data, size_t n);
 	/* Ends the response (flushes, writes the last chunk). Returns 0 or -1. */
 	int (*finish)(struct mse_exchange *x);
+	/*
+	 * Optional (NULL when the server cannot): sends "101 Switching
+	 * Protocols" with these headers (the handler gives Upgrade and
+	 * Connection) and hands the connection over as a stream (*out, the
+	 * caller's). The server forgets the connection: after the handler
+	 * returns it neither reads, writes nor closes it. Returns 0 or -1.
+	 */
+	int (*upgrade)(struct mse_exchange *x, const struct mse_http_header *headers,
+		       size_t num_headers, struct mse_stream **out);
+	/*
+	 * Optional: has the client gone (its end of the connection closed or
+	 * broken) while the handler works? Never blocks; does not consume
+	 * bytes. 1 gone, 0 not that we know.
+	 */
+	int (*peer_gone)(struct mse_exchange *x);
 };
 
 struct mse_exchange {

@@ -502,6 +502,7 @@ struct xch {
 	int close_after;
 	int finished;
 	int failed; /* the connection broke or the framing was violated */
+	int upgraded; /* the socket went to the handler after a 101 (xch_upgrade) */
 	int64_t resp_cl;
 	uint64_t body_out; /* body bytes actually sent */
 	size_t outlen;
@@ -839,11 +840,19 @@ static int xch_finish(struct mse_exchange *ex)
 	return out_flush(x);
 }
 
+
+/* The upgrade and peer_gone ops are at the end of this file. */
+static int xch_upgrade(struct mse_exchange *xe, const struct mse_http_header *h, size_t n,
+		       struct mse_stream **out);
+static int xch_peer_gone(struct mse_exchange *xe);
+
 static const struct mse_exchange_ops g_ops = {
 	.read_body = xch_read_body,
 	.start = xch_start,
 	.write = xch_write,
 	.finish = xch_finish,
+	.upgrade = xch_upgrade,
+	.peer_gone = xch_peer_gone,
 };
 
 static void set_server_name(struct conn *c, const struct mse_http_request *req)
@@ -954,6 +963,12 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 	if (x->x.started && !x->finished)
 		xch_finish(&x->x);
 	access_log(s, c, req, x->status, x->head_only ? 0 : x->body_out);
+	if (x->upgraded) {
+		/* The handler owns the socket now: close only what is left here. */
+		free(x);
+		conn_close(c);
+		return -2;
+	}
 
 	keep = rc == 0 && !x->failed && !x->close_after && x->mode != OUT_CLOSE &&
 	       !atomic_load(&s->stopping);
@@ -1343,6 +1358,7 @@ static void accept_ready(struct mse_server *s)
 			}
 			SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 			SSL_set_accept_state(c->ssl);
+			c->info.tls = c->ssl;
 		}
 		c->deadline = c->accepted + s->cfg.head_timeout_ms;
 		ev.data.ptr = c;
@@ -1739,4 +1755,156 @@ void mse_server_free(struct mse_server *s)
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->idlecond);
 	free(s);
+}
+
+/* ---- a connection handed over after 101 (exchange.h: upgrade) ------------ */
+
+/*
+ * The stream owns the socket and the TLS session from the 101 on; it keeps
+ * a private struct conn with only fd and ssl set, so io_read_nb and
+ * io_write_nb serve it as they serve the server's connections, and it never
+ * touches the server (which may be freed first).
+ */
+struct hstream {
+	struct mse_stream s;
+	struct conn io;
+	char *pre; /* bytes the client sent after the request head */
+	size_t pre_len, pre_off;
+};
+
+static ssize_t hs_read(struct mse_stream *st, void *buf, size_t n)
+{
+	struct hstream *h = (struct hstream *)st;
+	ssize_t r;
+
+	if (h->pre_off < h->pre_len) {
+		size_t k = h->pre_len - h->pre_off < n ? h->pre_len - h->pre_off : n;
+
+		memcpy(buf, h->pre + h->pre_off, k);
+		h->pre_off += k;
+		return (ssize_t)k;
+	}
+	r = io_read_nb(&h->io, buf, n);
+	return r == IO_AGAIN ? -2 : r < 0 ? -1 : r;
+}
+
+static ssize_t hs_write(struct mse_stream *st, const void *buf, size_t n)
+{
+	ssize_t r = io_write_nb(&((struct hstream *)st)->io, buf, n);
+
+	return r == IO_AGAIN ? -2 : r < 0 ? -1 : r;
+}
+
+static int hs_fd(struct mse_stream *st)
+{
+	return ((struct hstream *)st)->io.fd;
+}
+
+static size_t hs_pending(struct mse_stream *st)
+{
+	struct hstream *h = (struct hstream *)st;
+
+	return h->pre_len - h->pre_off + (h->io.ssl ? (size_t)SSL_pending(h->io.ssl) : 0);
+}
+
+static void hs_close(struct mse_stream *st)
+{
+	struct hstream *h = (struct hstream *)st;
+
+	if (h->io.ssl) {
+		ERR_clear_error();
+		SSL_shutdown(h->io.ssl); /* close_notify if the socket takes it now; never waits */
+		SSL_free(h->io.ssl);
+		ERR_clear_error();
+	}
+	if (h->io.fd >= 0)
+		close(h->io.fd);
+	free(h->pre);
+	free(h);
+}
+
+static const struct mse_stream_ops hs_ops = {hs_read, hs_write, hs_fd, hs_pending, hs_close};
+
+/*
+ * Sends "101 Switching Protocols" and the handler's headers (RFC 9110
+ * §15.2.2), then hands the socket and TLS session over: from here the
+ * server forgets them (handle_request closes only the husk).
+ */
+static int xch_upgrade(struct mse_exchange *xe, const struct mse_http_header *h, size_t n,
+		       struct mse_stream **out)
+{
+	struct xch *x = xe->impl;
+	struct conn *c = x->c;
+	struct hstream *hs;
+	char *head;
+	size_t len = 0, cap = 64;
+	size_t rest = c->len - x->raw_off;
+
+	*out = NULL;
+	if (xe->started || x->failed || !x->body_done)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		cap += h[i].name_len + h[i].value_len + 4;
+	head = malloc(cap);
+	hs = calloc(1, sizeof(*hs));
+	if (!head || !hs || (rest && !(hs->pre = malloc(rest)))) {
+		free(head);
+		free(hs);
+		return -1;
+	}
+	len = (size_t)snprintf(head, cap, "HTTP/1.1 101 Switching Protocols\r\n");
+	for (size_t i = 0; i < n; i++) {
+		memcpy(head + len, h[i].name, h[i].name_len);
+		len += h[i].name_len;
+		head[len++] = ':';
+		head[len++] = ' ';
+		memcpy(head + len, h[i].value, h[i].value_len);
+		len += h[i].value_len;
+		head[len++] = '\r';
+		head[len++] = '\n';
+	}
+	head[len++] = '\r';
+	head[len++] = '\n';
+	if (io_write_all(c, head, len, c->s->cfg.write_timeout_ms) != 0) {
+		free(head);
+		free(hs->pre);
+		free(hs);
+		x->failed = 1;
+		return -1;
+	}
+	free(head);
+	if (rest)
+		memcpy(hs->pre, c->buf + x->raw_off, rest);
+	hs->pre_len = rest;
+	hs->s.ops = &hs_ops;
+	hs->io.fd = c->fd;
+	hs->io.ssl = c->ssl;
+	/* The connection keeps neither: closing it now only frees its buffers. */
+	epoll_ctl(c->s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	c->fd = -1;
+	c->ssl = NULL;
+	c->len = x->raw_off;
+	xe->started = 1;
+	x->status = 101;
+	x->finished = 1;
+	x->upgraded = 1;
+	*out = &hs->s;
+	return 0;
+}
+
+/* Has the client closed or broken its end? A peek: no byte is consumed. */
+static int xch_peer_gone(struct mse_exchange *xe)
+{
+	struct xch *x = xe->impl;
+	char b;
+	ssize_t r;
+
+	if (x->failed)
+		return 1;
+	if (x->c->fd < 0)
+		return 0;
+	r = recv(x->c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (r == 0)
+		return 1;
+	return r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }

@@ -114,6 +114,10 @@ static char *state_text(const struct mse_instance *inst)
 	json_object_set_new(o, "expiration_date", json_integer(inst->expiration));
 	json_object_set_new(o, "size", json_integer(inst->size_mb));
 	json_object_set_new(o, "created", json_integer(inst->created));
+	if (inst->role[0]) {
+		put_str(o, "role", inst->role);
+		put_str(o, "coordinator", inst->coordinator);
+	}
 	if (inst->mode == MSE_MODE_SGX) {
 		put_str(o, "mrenclave", inst->mrenclave);
 		put_str(o, "mrsigner", inst->mrsigner);
@@ -239,6 +243,16 @@ int mse_instance_load(struct mse_instance *inst, const char *name, struct mse_er
 	inst->pid = (pid_t)pid;
 	inst->size_mb = (uint32_t)size;
 	inst->mode = strcmp(mode, "sgx") == 0 ? MSE_MODE_SGX : MSE_MODE_SIMULATION;
+	{
+		/* Optional (state files from before roles have none). */
+		json_t *r = json_object_get(o, "role"), *c = json_object_get(o, "coordinator");
+
+		if (json_is_string(r))
+			snprintf(inst->role, sizeof(inst->role), "%s", json_string_value(r));
+		if (json_is_string(c))
+			snprintf(inst->coordinator, sizeof(inst->coordinator), "%s",
+				 json_string_value(c));
+	}
 	if (inst->mode == MSE_MODE_SGX) {
 		int64_t id, svn;
 
@@ -282,7 +296,8 @@ static int cmdline_is_instance(const struct mse_instance *inst, const char *buf,
 		 * APP"); before that, an interpreter runs the script (argv[1]).
 		 */
 		if (off == 0)
-			program = strstr(base, "mse-bootstrap") != NULL || strncmp(base, "gramine", 7) == 0 ||
+			program = strstr(base, "mse-bootstrap") != NULL ||
+				  strstr(base, "mse-coordinator") != NULL || strncmp(base, "gramine", 7) == 0 ||
 				  (inst->mode == MSE_MODE_SGX && strcmp(base, "loader") == 0);
 		else if (inst->mode == MSE_MODE_SGX && off == strlen(buf) + 1)
 			program |= strcmp(base, "gramine-sgx") == 0;
@@ -504,6 +519,11 @@ int mse_instance_launch(struct mse_instance *inst, const char *exe, char *const 
 	return 0;
 }
 
+const char *mse_instance_role(const struct mse_instance *inst)
+{
+	return inst->role[0] ? inst->role : "enclave";
+}
+
 int mse_instance_relaunch(struct mse_instance *inst, struct mse_err *err)
 {
 	char path[PATH_MAX + 16], *argv[256];
@@ -526,6 +546,11 @@ int mse_instance_relaunch(struct mse_instance *inst, struct mse_err *err)
 		off += strlen((char *)buf + off) + 1;
 	}
 	argv[argc] = NULL;
+	if (strcmp(inst->role, "replica") == 0 && inst->coordinator[0] &&
+	    setenv("MSE_COORDINATOR", inst->coordinator, 1) != 0) {
+		free(buf);
+		return mse_err_set(err, "setenv MSE_COORDINATOR failed");
+	}
 	rc = argc ? mse_instance_launch(inst, exe, argv, err)
 		  : mse_err_field(err, path, "corrupt argv record");
 	free(buf);
@@ -579,6 +604,20 @@ enum mse_instance_status mse_instance_probe(const struct mse_instance *inst, cha
 		return MSE_STATUS_ON_ERROR;
 	}
 	mse_instance_ratls_path(inst, pem, sizeof(pem));
+	if (strcmp(inst->role, "coordinator") == 0) {
+		/* Its RA-TLS certificate is new at every start: the copy it writes. */
+		snprintf(pem, sizeof(pem), "%s/ratls.pem", inst->workspace);
+		path = "/status";
+	} else if (strcmp(inst->role, "replica") == 0) {
+		/* Served with the certificate of the coordinator's CA. */
+		snprintf(pem, sizeof(pem), "%s/ca.pem", inst->workspace);
+		o.pin_pem = NULL;
+		o.ca_bundle = pem;
+		if (!mse_file_exists(pem)) {
+			snprintf(detail, size, "not provisioned by the coordinator yet");
+			return MSE_STATUS_INITIALIZING;
+		}
+	}
 	rc = mse_client_request(&o, "GET", path, NULL, NULL, 0, &r, &err);
 	if (rc != 0 && strcmp(inst->cert_mode, "certificate") == 0 && inst->certificate[0]) {
 		/* After provisioning, the app serves the owner's certificate. */

@@ -51,6 +51,14 @@ struct mse_instance {
 	char mrsigner[65];
 	char gramine_version[128]; /* `gramine-sgx --version` */
 	uint16_t isvprodid, isvsvn;
+	/*
+	 * "" for a stand-alone enclave; "coordinator" (mse-coordinator, its
+	 * --state-dir is the workspace, probed on GET /status) or "replica"
+	 * (mse-bootstrap --coordinator-mrenclave, probed through the CA the
+	 * coordinator gave it, workspace/ca.pem).
+	 */
+	char role[16];
+	char coordinator[300]; /* replica: the coordinator's HOST:PORT ($MSE_COORDINATOR) */
 };
 
 /* Validates an instance name: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
@@ -90,7 +98,10 @@ const char *mse_instance_mode_name(enum mse_instance_mode m);
  */
 int mse_instance_launch(struct mse_instance *inst, const char *exe, char *const argv[],
 			struct mse_err *err);
-/* Starts it again with the recorded executable and argv. */
+/* "enclave", "coordinator" or "replica". */
+const char *mse_instance_role(const struct mse_instance *inst);
+/* Starts it again with the recorded executable and argv (a replica with
+ * MSE_COORDINATOR set to inst->coordinator). */
 int mse_instance_relaunch(struct mse_instance *inst, struct mse_err *err);
 
 /* What `mse status` reports, as MSE does. */

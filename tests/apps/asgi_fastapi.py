@@ -109,3 +109,38 @@ async def text():
 @app.get("/fail")
 async def fail():
     raise RuntimeError("boom")
+
+
+from fastapi import WebSocket, WebSocketDisconnect  # noqa: E402
+
+WS_CODES = []
+
+
+@app.websocket("/ws/echo")
+async def ws_echo(ws: WebSocket):
+    await ws.accept(subprotocol=(ws.scope["subprotocols"] or [None])[0])
+    try:
+        while True:
+            m = await ws.receive()
+            if m["type"] == "websocket.disconnect":
+                WS_CODES.append(m["code"])
+                return
+            if m.get("text") == "close-me":
+                await ws.close(code=4001, reason="asked to")
+                return
+            if m.get("text") is not None:
+                await ws.send_text(m["text"])
+            else:
+                await ws.send_bytes(m["bytes"])
+    except WebSocketDisconnect as e:
+        WS_CODES.append(e.code)
+
+
+@app.websocket("/ws/deny")
+async def ws_deny(ws: WebSocket):
+    await ws.close(code=1008)
+
+
+@app.get("/ws/codes")
+async def ws_codes():
+    return {"codes": WS_CODES}

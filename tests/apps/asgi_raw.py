@@ -35,9 +35,41 @@ async def _lifespan(scope, receive, send):
     await send({"type": "lifespan.shutdown.complete"})
 
 
+async def _websocket(scope, receive, send):
+    assert (await receive()) == {"type": "websocket.connect"}
+    path = scope["path"]
+    if path == "/ws/deny":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    if path == "/ws/scope":
+        await send({"type": "websocket.accept", "subprotocol": (scope["subprotocols"] or [None])[0],
+                    "headers": [(b"x-ws", b"yes")]})
+        await send({"type": "websocket.send", "text": json.dumps({
+            "keys": sorted(scope), "scheme": scope["scheme"], "path": scope["path"],
+            "query_string": scope["query_string"].decode(), "subprotocols": scope["subprotocols"],
+            "state": scope["state"].get("started"), "asgi": scope["asgi"]})})
+        await send({"type": "websocket.close", "code": 1000})
+        return
+    await send({"type": "websocket.accept"})
+    while True:  # /ws/echo
+        m = await receive()
+        if m["type"] == "websocket.disconnect":
+            STATS.setdefault("ws_codes", []).append(m["code"])
+            return
+        if m.get("text") == "close-me":
+            await send({"type": "websocket.close", "code": 4001, "reason": "asked to"})
+            continue
+        if m.get("text") is not None:
+            await send({"type": "websocket.send", "text": m["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": m["bytes"]})
+
+
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
         return await _lifespan(scope, receive, send)
+    if scope["type"] == "websocket":
+        return await _websocket(scope, receive, send)
     assert scope["type"] == "http", scope
     path = scope["path"]
     if path == "/state":
@@ -75,8 +107,21 @@ async def app(scope, receive, send):
         m = await asyncio.wait_for(receive(), 10)
         STATS["disconnects"].append(m["type"])
         return
+    if path == "/wait-disconnect":
+        # No response until the client goes: receive() must say http.disconnect.
+        t0 = time.time()
+        while (await receive())["more_body"]:
+            pass
+        try:
+            m = await asyncio.wait_for(receive(), 10)
+            STATS.setdefault("waited", []).append([m["type"], round(time.time() - t0, 2)])
+        except asyncio.TimeoutError:
+            STATS.setdefault("waited", []).append(["timeout", 10])
+        await _json(send, {"too": "late"})
+        return
     if path == "/disconnects":
-        return await _json(send, {"disconnects": STATS["disconnects"], "produced": STATS["produced"]})
+        return await _json(send, {"disconnects": STATS["disconnects"], "produced": STATS["produced"],
+                                  "ws_codes": STATS.get("ws_codes", []), "waited": STATS.get("waited", [])})
     if path == "/produce":
         # Streams `mib` MiB as fast as send() lets it: with back-pressure a
         # client that reads nothing stops the app after a bounded amount.

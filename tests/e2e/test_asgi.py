@@ -230,6 +230,21 @@ def test_disconnect_after_response(raw):
     assert d["disconnects"] == ["http.disconnect"]
 
 
+def test_disconnect_while_the_app_waits(raw):
+    """The client goes away before any response: receive() says http.disconnect."""
+    s = socket.create_connection(("127.0.0.1", raw.port))
+    s.sendall(b"GET /wait-disconnect HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.5)
+    s.close()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        waited = get_json(raw, "/disconnects")["waited"]
+        if waited:
+            break
+        time.sleep(0.05)
+    assert waited and waited[0][0] == "http.disconnect" and waited[0][1] < 3, waited
+
+
 def test_back_pressure(raw):
     """A client that reads nothing holds the app back: send() waits."""
     s = socket.create_connection(("127.0.0.1", raw.port))

@@ -10,7 +10,8 @@ src/ that the rule does not know fails the test: whoever adds one decides
 where it sits here and in docs/architecture.md.
 
 mse-bootstrap is linked from the shared layers and enclave/ only: no symbol
-defined in operator/, codeprovider/ or cli/ objects may be in it (nm).
+defined in operator/, codeprovider/, coordinator/ or cli/ objects may be in it
+(nm); mse-coordinator likewise from the shared layers and coordinator/ only.
 """
 import os
 import re
@@ -23,7 +24,7 @@ ROOT = Path(os.environ.get("MSE_ROOT", Path(__file__).resolve().parents[2]))
 BUILD = Path(os.environ.get("MSE_BUILD", ROOT / "build/san"))
 
 SHARED = {"common": 0, "config": 1, "net": 1, "crypto": 2, "attest": 3}
-ENCLAVE_LIKE = {"enclave"}
+ENCLAVE_LIKE = {"enclave", "coordinator"}
 ALLOWED = {
     **{d: {"common", "config", "net", "crypto", "attest", d} for d in ENCLAVE_LIKE},
     "operator": {"common", "config", "net", "crypto", "attest", "operator"},
@@ -78,7 +79,8 @@ def test_rule_catches_a_forbidden_include(tmp_path):
         "enclave/e.c": '#include "operator/instance.h"\n',
         "operator/o.c": '#include "codeprovider/deploy.h"\n',
         "net/n.c": '#include "config/toml.h"\n',
-        "coordinator/k.c": '#include "common/x.h"\n',
+        "kube/k.c": '#include "common/x.h"\n',
+        "coordinator/c.c": '#include "enclave/replica.h"\n',
         "cli/m.c": '#include "codeprovider/deploy.h"\n#include "enclave/wsgi.h"\n',
     }.items():
         p = tmp_path / d
@@ -90,8 +92,9 @@ def test_rule_catches_a_forbidden_include(tmp_path):
     assert f"{tmp_path}/enclave/e.c:1: src/enclave/ may not include \"operator/…\"" in joined
     assert f"{tmp_path}/operator/o.c:1: src/operator/ may not include \"codeprovider/…\"" in joined
     assert f"{tmp_path}/net/n.c:1: src/net/ may not include \"config/…\"" in joined
-    assert "folder src/coordinator/ is not in the include rule" in joined
-    assert len(v) == 5, joined  # attest -> crypto and cli -> anything are allowed
+    assert "folder src/kube/ is not in the include rule" in joined
+    assert f"{tmp_path}/coordinator/c.c:1: src/coordinator/ may not include \"enclave/…\"" in joined
+    assert len(v) == 6, joined  # attest -> crypto and cli -> anything are allowed
 
 
 def defined_symbols(obj):
@@ -100,12 +103,16 @@ def defined_symbols(obj):
     return {line.split()[-1] for line in r.stdout.splitlines() if len(line.split()) == 3}
 
 
-def test_bootstrap_has_no_operator_or_code_provider_code():
-    boot = BUILD / "mse-bootstrap"
+@pytest.mark.parametrize("binary,own,others", [
+    ("mse-bootstrap", "mse_bootstrap_", ("operator", "codeprovider", "coordinator", "cli")),
+    ("mse-coordinator", "mse_coord_", ("operator", "codeprovider", "enclave", "cli")),
+])
+def test_enclave_binaries_hold_only_their_code(binary, own, others):
+    boot = BUILD / binary
     if not boot.exists():
         pytest.skip(f"{boot} not built")
     outside = {}
-    for folder in ("operator", "codeprovider", "cli"):
+    for folder in others:
         objs = sorted((BUILD / "obj/src" / folder).glob("*.o"))
         assert objs, f"no objects in {BUILD}/obj/src/{folder}"
         for o in objs:
@@ -116,6 +123,6 @@ def test_bootstrap_has_no_operator_or_code_provider_code():
     r = subprocess.run(["nm", str(boot)], capture_output=True, text=True, check=True)
     in_boot = {line.split()[-1] for line in r.stdout.splitlines() if line.split()}
     leaked = sorted(f"{s} (from {outside[s]})" for s in in_boot & outside.keys())
-    assert not leaked, "in mse-bootstrap: " + ", ".join(leaked)
-    # and the enclave's own code is there
-    assert "mse_bootstrap_run" in in_boot or any(s.startswith("mse_bootstrap_") for s in in_boot)
+    assert not leaked, f"in {binary}: " + ", ".join(leaked)
+    # and the binary's own code is there
+    assert any(s.startswith(own) for s in in_boot)

@@ -60,12 +60,13 @@ def test_command_page_lists_every_option(cmd):
     assert not missing, f"mse-{cmd}(1) does not document {missing} (shown by 'mse {cmd} --help')"
 
 
-def test_bootstrap_page_lists_every_option():
-    text = page_text(MAN / "man8" / "mse-bootstrap.8")
-    _, opts = help_options([BOOTSTRAP, "--help"])
+@pytest.mark.parametrize("prog", ["mse-bootstrap", "mse-coordinator"])
+def test_enclave_program_page_lists_every_option(prog):
+    text = page_text(MAN / "man8" / f"{prog}.8")
+    _, opts = help_options([str(BUILD / prog), "--help"])
     assert len(opts) > 10
     missing = sorted(o for o in opts if not has(text, o))
-    assert not missing, f"mse-bootstrap(8) does not document {missing}"
+    assert not missing, f"{prog}(8) does not document {missing}"
 
 
 def test_mse_page_names_every_command_and_toml_page_every_key():
@@ -131,7 +132,7 @@ def test_help_unknown_command():
 @pytest.mark.skipif(shutil.which("man") is None, reason="man is not installed")
 def test_pages_render_without_warnings():
     pages = sorted(MAN.glob("man*/*"))
-    assert len(pages) == len(commands()) + 3
+    assert len(pages) == len(commands()) + 4  # + mse(1), mse.toml(5), mse-bootstrap(8), mse-coordinator(8)
     env = dict(os.environ, LC_ALL="C", MANWIDTH="80")
     for page in pages:
         out = subprocess.run(["man", "--warnings", "-l", str(page)], capture_output=True,

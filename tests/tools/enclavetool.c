@@ -20,8 +20,8 @@
 #include "attest/simmeasure.h"
 #include "common/file.h"
 #include "common/hex.h"
-#include "enclave/quoter.h"
-#include "enclave/ratlscert.h"
+#include "attest/quoter.h"
+#include "attest/ratlscert.h"
 
 static void print_hex(const uint8_t *p, size_t n)
 {

@@ -17,6 +17,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
 #include "enclave/sandbox.h"
 
 extern char **environ;
@@ -66,6 +70,24 @@ static int sandboxed_checks(void)
 	/* Threads still work: clone3 fails, glibc falls back to clone(CLONE_THREAD). */
 	if (pthread_create(&t, NULL, thread_main, &v) != 0 || pthread_join(t, NULL) != 0 || v != 42)
 		bad |= 128;
+	/* What an asyncio loop and the WebSocket thread need (the ASGI bridge). */
+	{
+		int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), ep = epoll_create1(EPOLL_CLOEXEC);
+		int sv[2] = {-1, -1};
+		struct epoll_event ev = {.events = EPOLLIN};
+		uint64_t one = 1;
+
+		ev.data.fd = efd;
+		if (efd < 0 || ep < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 ||
+		    epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev) != 0 ||
+		    write(efd, &one, sizeof(one)) != (ssize_t)sizeof(one) ||
+		    epoll_wait(ep, &ev, 1, 1000) != 1)
+			bad |= 1;
+		close(efd);
+		close(ep);
+		close(sv[0]);
+		close(sv[1]);
+	}
 	/* Installing twice is harmless. */
 	if (mse_sandbox_install(&err) != 0)
 		bad |= 1;

@@ -1,4 +1,4 @@
-#include "enclave/ratlscert.h"
+#include "attest/ratlscert.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-#include "enclave/quoter.h"
+#include "attest/quoter.h"
 
 #include <errno.h>
 #include <fcntl.h>

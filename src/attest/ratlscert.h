@@ -23,7 +23,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
-#include "enclave/quoter.h"
+#include "attest/quoter.h"
 
 struct mse_ratlscert_params {
 	const char *subject; /* RFC 4514, e.g. "CN=localhost,O=My Co" */

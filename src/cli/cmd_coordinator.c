@@ -1,0 +1,284 @@
+/* mse coordinator — the owner's commands for a coordinator (docs/coordinator.md). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cli/cli.h"
+#include "codeprovider/coordclient.h"
+#include "common/file.h"
+#include "common/hex.h"
+
+#define MAX_LIST 16
+
+static void usage(void)
+{
+	puts("Usage: mse coordinator keygen --out PREFIX\n"
+	     "       mse coordinator measure --owner-key PUB [--coordinator BIN]\n"
+	     "       mse coordinator manifest --coordinator-cert RATLS.pem --package PKG.tar\n"
+	     "                                --code-key KEY [--project DIR] [--secrets FILE]\n"
+	     "                                [--secrets-to-seal FILE] [--dns NAME]...\n"
+	     "                                [--deployment-id ID] [--seq N] [--app NAME]\n"
+	     "                                [--mrenclave HEX]... [--no-sim-identity]\n"
+	     "                                [--signer-key PRIV.pem --isvprodid N --min-isvsvn N]\n"
+	     "                                [--accept-tcb-status LIST] [--allow-simulation]\n"
+	     "                                [--accept-expired-collateral] [--bootstrap BIN]\n"
+	     "                                [--size MB] [--out FILE]\n"
+	     "       mse coordinator set --url HOST:PORT --pin RATLS.pem --manifest FILE\n"
+	     "                           --owner-key PRIV\n"
+	     "       mse coordinator ca --url HOST:PORT --pin RATLS.pem [--out FILE]\n"
+	     "       mse coordinator status --url HOST:PORT --pin RATLS.pem\n"
+	     "\n"
+	     "The owner's side of mse-coordinator, which attests replicas against a manifest the\n"
+	     "owner signs, is their CA and gives them one app key (docs/coordinator.md).\n"
+	     "\n"
+	     "  keygen     a new Ed25519 owner key: PREFIX.key (0600, never overwritten) and\n"
+	     "             PREFIX.pub, 64 hex digits each\n"
+	     "  measure    the MRENCLAVE (simulation, measurement v2) of mse-coordinator started\n"
+	     "             with --owner-key PUB; then `mse verify --url HOST:PORT --mrenclave HEX\n"
+	     "             --allow-simulation --output DIR` checks a running one and saves the pin\n"
+	     "  manifest   builds the manifest (JSON, unsigned) from the package: the replicas'\n"
+	     "             MRENCLAVE for this coordinator, the TCB policy, the DNS names, and the\n"
+	     "             code key and secrets sealed to the coordinator's X25519 key (read from\n"
+	     "             its verified RA-TLS certificate). --project DIR takes secrets.json and\n"
+	     "             secrets_to_seal.json from DIR when present\n"
+	     "  set        signs the manifest (Ed25519, detached, exact bytes) and uploads it over\n"
+	     "             the pinned connection, then checks that GET /status reports its\n"
+	     "             deployment_id, seq and SHA-256\n"
+	     "  ca         the coordinator CA's certificate (PEM), fetched over the pinned\n"
+	     "             connection: clients use it with curl --cacert\n"
+	     "  status     the coordinator's GET /status (JSON)\n"
+	     "\n"
+	     "  --dns NAME            a name the replicas answer to (repeatable; default localhost)\n"
+	     "  --accept-tcb-status L comma-separated TCB statuses replicas may have (default UpToDate)\n"
+	     "  --allow-simulation    accept replicas whose quotes are simulated (not confidential)\n"
+	     "  --size MB             the replicas' --size (part of their measurement)\n"
+	     "\n"
+	     "Exit status: 0 success, 1 failure, 2 usage error.");
+}
+
+enum {
+	O_OUT = 1000, O_OWNER, O_COORD, O_CERT, O_PACKAGE, O_KEY, O_PROJECT, O_SECRETS, O_TOSEAL,
+	O_DNS, O_DID, O_SEQ, O_APP, O_MRE, O_NOSIM, O_SIGNER, O_PRODID, O_MINSVN, O_ACCEPT,
+	O_ALLOWSIM, O_EXPIRED, O_BOOT, O_SIZE, O_URL, O_PIN, O_MANIFEST, O_SERVERNAME, O_HELP
+};
+
+static int parse_num(const char *s, unsigned long long max, unsigned long long *v)
+{
+	char *end;
+
+	if (!*s || *s == '-')
+		return -1;
+	*v = strtoull(s, &end, 10);
+	return *end || *v > max ? -1 : 0;
+}
+
+int cmd_coordinator(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"out", required_argument, NULL, O_OUT},
+		{"owner-key", required_argument, NULL, O_OWNER},
+		{"coordinator", required_argument, NULL, O_COORD},
+		{"coordinator-cert", required_argument, NULL, O_CERT},
+		{"package", required_argument, NULL, O_PACKAGE},
+		{"code-key", required_argument, NULL, O_KEY},
+		{"project", required_argument, NULL, O_PROJECT},
+		{"secrets", required_argument, NULL, O_SECRETS},
+		{"secrets-to-seal", required_argument, NULL, O_TOSEAL},
+		{"dns", required_argument, NULL, O_DNS},
+		{"deployment-id", required_argument, NULL, O_DID},
+		{"seq", required_argument, NULL, O_SEQ},
+		{"app", required_argument, NULL, O_APP},
+		{"mrenclave", required_argument, NULL, O_MRE},
+		{"no-sim-identity", no_argument, NULL, O_NOSIM},
+		{"signer-key", required_argument, NULL, O_SIGNER},
+		{"isvprodid", required_argument, NULL, O_PRODID},
+		{"min-isvsvn", required_argument, NULL, O_MINSVN},
+		{"accept-tcb-status", required_argument, NULL, O_ACCEPT},
+		{"allow-simulation", no_argument, NULL, O_ALLOWSIM},
+		{"accept-expired-collateral", no_argument, NULL, O_EXPIRED},
+		{"bootstrap", required_argument, NULL, O_BOOT},
+		{"size", required_argument, NULL, O_SIZE},
+		{"url", required_argument, NULL, O_URL},
+		{"pin", required_argument, NULL, O_PIN},
+		{"manifest", required_argument, NULL, O_MANIFEST},
+		{"server-name", required_argument, NULL, O_SERVERNAME},
+		{"help", no_argument, NULL, O_HELP},
+		{NULL, 0, NULL, 0},
+	};
+	struct mse_coordclient_manifest_opts mo;
+	struct mse_coordclient_conn conn;
+	const char *sub, *out = NULL, *owner = NULL, *coord = NULL, *project = NULL,
+			 *manifest = NULL, *dns[MAX_LIST];
+	uint8_t mres[MAX_LIST][32];
+	char secrets[4200], toseal[4200];
+	struct mse_err err;
+	unsigned long long v;
+	int c;
+
+	mse_err_clear(&err);
+	memset(&mo, 0, sizeof(mo));
+	memset(&conn, 0, sizeof(conn));
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage();
+		return argc < 2 ? MSE_EXIT_USAGE : MSE_EXIT_OK;
+	}
+	sub = argv[1];
+	optind = 2;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_OUT: out = optarg; break;
+		case O_OWNER: owner = optarg; break;
+		case O_COORD: coord = optarg; break;
+		case O_CERT: mo.coordinator_cert = optarg; break;
+		case O_PACKAGE: mo.package = optarg; break;
+		case O_KEY: mo.code_key = optarg; break;
+		case O_PROJECT: project = optarg; break;
+		case O_SECRETS: mo.secrets = optarg; break;
+		case O_TOSEAL: mo.secrets_to_seal = optarg; break;
+		case O_DNS:
+			if (mo.n_dns == MAX_LIST)
+				return cli_usage_error("coordinator", "--dns: at most %d names", MAX_LIST);
+			dns[mo.n_dns++] = optarg;
+			break;
+		case O_DID: mo.deployment_id = optarg; break;
+		case O_SEQ:
+			if (parse_num(optarg, 9007199254740991ULL, &v) != 0 || v == 0)
+				return cli_usage_error("coordinator", "--seq: expected 1..2^53-1, got \"%s\"", optarg);
+			mo.seq = v;
+			break;
+		case O_APP: mo.app = optarg; break;
+		case O_MRE:
+			if (mo.n_mrenclaves == MAX_LIST || strlen(optarg) != 64 ||
+			    mse_hex_decode_exact(mres[mo.n_mrenclaves], 32, optarg, 64) != 0)
+				return cli_usage_error("coordinator", "--mrenclave: expected 64 hex digits, got \"%s\"", optarg);
+			mo.n_mrenclaves++;
+			break;
+		case O_NOSIM: mo.no_sim_identity = 1; break;
+		case O_SIGNER: mo.signer_key = optarg; break;
+		case O_PRODID:
+			if (parse_num(optarg, 65535, &v) != 0)
+				return cli_usage_error("coordinator", "--isvprodid: expected 0..65535, got \"%s\"", optarg);
+			mo.isvprodid = (uint16_t)v;
+			break;
+		case O_MINSVN:
+			if (parse_num(optarg, 65535, &v) != 0)
+				return cli_usage_error("coordinator", "--min-isvsvn: expected 0..65535, got \"%s\"", optarg);
+			mo.min_isvsvn = (uint16_t)v;
+			break;
+		case O_ACCEPT: mo.accept_status = optarg; break;
+		case O_ALLOWSIM: mo.allow_simulation = 1; break;
+		case O_EXPIRED: mo.accept_expired_collateral = 1; break;
+		case O_BOOT: mo.bootstrap = optarg; break;
+		case O_SIZE:
+			if (parse_num(optarg, 4294967295ULL, &v) != 0 || v == 0)
+				return cli_usage_error("coordinator", "--size: expected megabytes > 0, got \"%s\"", optarg);
+			mo.size_mb = v;
+			break;
+		case O_URL: conn.url = optarg; break;
+		case O_PIN: conn.pin = optarg; break;
+		case O_MANIFEST: manifest = optarg; break;
+		case O_SERVERNAME: conn.server_name = optarg; break;
+		case O_HELP:
+		case 'h':
+			usage();
+			return MSE_EXIT_OK;
+		default:
+			return cli_usage_error("coordinator", "unknown or incomplete option \"%s\"",
+					       argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error("coordinator", "unexpected argument \"%s\"", argv[optind]);
+	mo.dns = dns;
+	mo.mrenclaves = (const uint8_t(*)[32])mres;
+
+	if (!strcmp(sub, "keygen")) {
+		if (!out)
+			return cli_usage_error("coordinator", "keygen: --out PREFIX is required");
+		if (mse_coordclient_keygen(out, &err) != 0)
+			return cli_fail("coordinator", &err);
+		printf("%s.key (private, keep it), %s.pub (give it to the operator)\n", out, out);
+		return MSE_EXIT_OK;
+	}
+	if (!strcmp(sub, "measure")) {
+		uint8_t pk[32], mre[32];
+		char bin[4096], hex[65];
+
+		if (!owner)
+			return cli_usage_error("coordinator", "measure: --owner-key PUB is required");
+		if (mse_coordclient_load_pub(owner, pk, &err) != 0)
+			return cli_fail("coordinator", &err);
+		if (coord)
+			snprintf(bin, sizeof(bin), "%s", coord);
+		else if (mse_coordclient_binary(bin, sizeof(bin), &err) != 0)
+			return cli_fail("coordinator", &err);
+		if (mse_coordclient_measure(bin, pk, mre, &err) != 0 ||
+		    mse_hex_encode(hex, sizeof(hex), mre, 32) != 0)
+			return cli_fail("coordinator", &err);
+		printf("%s\n", hex);
+		return MSE_EXIT_OK;
+	}
+	if (!strcmp(sub, "manifest")) {
+		char *json = NULL;
+		size_t len = 0;
+		int rc;
+
+		if (!mo.coordinator_cert || !mo.package || !mo.code_key)
+			return cli_usage_error("coordinator", "manifest: --coordinator-cert, --package and --code-key are required");
+		if (project) {
+			snprintf(secrets, sizeof(secrets), "%s/secrets.json", project);
+			snprintf(toseal, sizeof(toseal), "%s/secrets_to_seal.json", project);
+			if (!mo.secrets && mse_file_exists(secrets))
+				mo.secrets = secrets;
+			if (!mo.secrets_to_seal && mse_file_exists(toseal))
+				mo.secrets_to_seal = toseal;
+		}
+		if (mse_coordclient_manifest(&mo, &json, &len, &err) != 0)
+			return cli_fail("coordinator", &err);
+		if (out) {
+			rc = mse_file_write_atomic(out, json, len, MSE_MODE_SECRET, &err);
+			if (rc == 0)
+				fprintf(stderr, "manifest written to %s (sign and upload it with `mse coordinator set`)\n", out);
+		} else {
+			rc = fwrite(json, 1, len, stdout) == len ? 0 : -1;
+			putchar('\n');
+		}
+		free(json);
+		return rc == 0 ? MSE_EXIT_OK : cli_fail("coordinator", &err);
+	}
+	if (!conn.url || !conn.pin)
+		return cli_usage_error("coordinator", "%s: --url HOST:PORT and --pin RATLS.pem are required "
+				       "(the pin is the ratls.pem `mse verify --output` saved)", sub);
+	if (!strcmp(sub, "set")) {
+		char *st = NULL;
+
+		if (!manifest || !owner)
+			return cli_usage_error("coordinator", "set: --manifest FILE and --owner-key PRIV are required");
+		if (mse_coordclient_set(&conn, manifest, owner, &st, &err) != 0)
+			return cli_fail("coordinator", &err);
+		printf("%s\n", st);
+		free(st);
+		return MSE_EXIT_OK;
+	}
+	if (!strcmp(sub, "ca") || !strcmp(sub, "status")) {
+		char *body = NULL;
+		size_t len = 0;
+		int rc = 0;
+
+		if (mse_coordclient_get(&conn, !strcmp(sub, "ca") ? "/ca" : "/status", &body, &len, &err) != 0)
+			return cli_fail("coordinator", &err);
+		if (out)
+			rc = mse_file_write_atomic(out, body, len, MSE_MODE_PUBLIC, &err);
+		else
+			fwrite(body, 1, len, stdout);
+		if (!out && !strcmp(sub, "status"))
+			putchar('\n');
+		free(body);
+		return rc == 0 ? MSE_EXIT_OK : cli_fail("coordinator", &err);
+	}
+	return cli_usage_error("coordinator", "unknown subcommand \"%s\" (keygen, measure, manifest, set, ca, status)", sub);
+}

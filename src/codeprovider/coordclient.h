@@ -1,0 +1,91 @@
+/*
+ * mse_coordclient — the owner's side of the coordinator (`mse coordinator
+ * keygen|measure|manifest|set|ca|status`, and `mse deploy --replicas`).
+ *
+ * Owner keys are Ed25519, as text files of 64 lowercase hex digits: the
+ * private file (0600) holds the 32-byte seed, the public file the public
+ * key (what `mse-coordinator --owner-key` takes, and what is measured).
+ *
+ * Every request goes to the coordinator through its RA-TLS certificate that
+ * `mse verify` checked and saved (the pin): the CA (`ca`) is never read from
+ * a file the operator hands over.
+ *
+ * Ownership: outputs are malloc'd and freed by the caller; secrets read
+ * (code key, owner seed) are wiped before return.
+ */
+#ifndef MSE_COORDCLIENT_H
+#define MSE_COORDCLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+
+/* Writes PREFIX.key (0600, new file) and PREFIX.pub. */
+int mse_coordclient_keygen(const char *prefix, struct mse_err *err) MSE_MUST_CHECK;
+/* A public key: 64 hex digits, or a file holding them. */
+int mse_coordclient_load_pub(const char *arg, uint8_t pk[32], struct mse_err *err) MSE_MUST_CHECK;
+/* The signing key (libsodium's 64-byte form) from a private key file. */
+int mse_coordclient_load_priv(const char *path, uint8_t sk[64], struct mse_err *err) MSE_MUST_CHECK;
+/* The coordinator binary beside `mse`, or $MSE_COORDINATOR_BIN. */
+int mse_coordclient_binary(char *out, size_t size, struct mse_err *err) MSE_MUST_CHECK;
+/* Simulation MRENCLAVE (measurement v2) of that binary started with pk. */
+int mse_coordclient_measure(const char *binary, const uint8_t pk[32], uint8_t mre[32],
+			    struct mse_err *err) MSE_MUST_CHECK;
+
+struct mse_coordclient_manifest_opts {
+	const char *package;          /* package_<name>_<ns>.tar (required) */
+	const char *code_key;         /* its 32-byte key file (required unless plaincode) */
+	const char *secrets;          /* secrets.json, or NULL */
+	const char *secrets_to_seal;  /* secrets_to_seal.json, or NULL */
+	const char *coordinator_cert; /* the coordinator's verified ratls.pem (required):
+					 its X25519 key and its MRENCLAVE */
+	const char *deployment_id;    /* NULL: a new random one */
+	uint64_t seq;                 /* 0: 1 */
+	const char *app;              /* NULL: the package's app name */
+	const char *const *dns;       /* the replicas' names; none: "localhost" */
+	size_t n_dns;
+	const char *bootstrap;        /* expected mse-bootstrap; NULL: beside mse */
+	uint64_t size_mb;             /* the replicas' --size (measured) */
+	const uint8_t (*mrenclaves)[32]; /* more accepted MRENCLAVEs (SGX) */
+	size_t n_mrenclaves;
+	int no_sim_identity;          /* do not add the simulation MRENCLAVE */
+	const char *signer_key;       /* PRIVATE RSA key the owner holds → an MRSIGNER identity */
+	uint16_t isvprodid, min_isvsvn;
+	const char *accept_status;    /* "UpToDate,SWHardeningNeeded"; NULL: UpToDate */
+	int allow_simulation;
+	int accept_expired_collateral;
+};
+/* Builds the manifest JSON (unsigned); *json is malloc'd. */
+int mse_coordclient_manifest(const struct mse_coordclient_manifest_opts *o, char **json,
+			     size_t *len, struct mse_err *err) MSE_MUST_CHECK;
+
+struct mse_coordclient_conn {
+	const char *url;         /* HOST:PORT */
+	const char *pin;         /* the coordinator's verified ratls.pem */
+	const char *server_name; /* NULL: localhost */
+	long timeout_ms;
+};
+/* GET path; *body malloc'd (NUL-terminated). Fails unless 200. */
+int mse_coordclient_get(const struct mse_coordclient_conn *c, const char *path, char **body,
+			size_t *len, struct mse_err *err) MSE_MUST_CHECK;
+/*
+ * Signs the manifest file with the owner's key, uploads it, then reads
+ * GET /status over the same pinned channel and checks that it reports this
+ * deployment_id, seq and SHA-256. *status_json (may be NULL) receives it.
+ */
+int mse_coordclient_set(const struct mse_coordclient_conn *c, const char *manifest_path,
+			const char *owner_key_path, char **status_json,
+			struct mse_err *err) MSE_MUST_CHECK;
+
+/*
+ * Fetches the coordinator's RA-TLS certificate at url (HOST:PORT), verifies
+ * it (the full verifier; simulation: the simulation's collateral and root,
+ * allowed only with allow_simulation) against the expected MRENCLAVE, and
+ * on success only writes it to pin_out (the pin for the other calls).
+ */
+int mse_coordclient_verify(const char *url, const uint8_t mrenclave[32], int allow_simulation,
+			   const char *pin_out, struct mse_err *err) MSE_MUST_CHECK;
+
+#endif
