@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * DCAP quote verification. The order and the checks follow Intel's Quote
  * Verification Library (QVL: "sgxAttestationVerifyQuote": PCK chain, CRLs,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_verify — the whole DCAP ECDSA quote verification, as Intel's Quote
  * Verification Library does it, over buffers (no I/O), with a policy, a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "enclave/bootstrap.h"
 
 #include <errno.h>
@@ -271,8 +272,23 @@ static int configure(const struct mse_bootstrap_opts *o, const struct paths *p, 
 	sc.handler = mse_confserver_handle;
 	sc.user = cs;
 	sc.threads = 2;
+	/*
+	 * Tight bounds: anyone who reaches the port can talk to it. Heads are
+	 * small (curl's), the method, path and length are checked on the head
+	 * before any body byte is read, a body is read in full by the event
+	 * loop (never by the two provisioning threads), one address holds at
+	 * most 16 of the 256 slots, and every buffer that held request bytes
+	 * (the code key) is wiped before it is freed.
+	 */
 	sc.max_body = MSE_CONFSERVER_MAX_BODY_DEFAULT;
+	sc.body_buffer = MSE_CONFSERVER_MAX_BODY_DEFAULT;
+	sc.max_head_bytes = 16 * 1024;
+	sc.max_headers = 50;
 	sc.max_connections = 256;
+	sc.max_per_address = 16;
+	sc.head_check = mse_confserver_head_check;
+	sc.wipe_buffers = 1;
+	sc.request_timeout_ms = o->request_timeout_s * 1000;
 	if (mse_server_new(&sc, &srv, err) != 0)
 		goto out;
 	w = (struct watcher){cs, srv, o->timeout_s > 0 ? o->timeout_s * 1000 : -1, 0};
@@ -454,6 +470,7 @@ static int serve_app(const struct mse_bootstrap_opts *o, const struct paths *p, 
 	ac.host = o->host;
 	ac.port = o->port;
 	ac.sandbox = o->sandbox;
+	ac.no_request_log = o->no_access_log;
 	ac.threads = o->threads;
 	/*
 	 * The enclave size bounds the app as it would in SGX: the app server
@@ -461,6 +478,7 @@ static int serve_app(const struct mse_bootstrap_opts *o, const struct paths *p, 
 	 * (MSE's "hardware_memory - libraries_size") and answers MemoryError
 	 * beyond it.
 	 */
+	ac.request_timeout_ms = o->request_timeout_s * 1000;
 	ac.memory_mb = o->size_mb;
 	switch (o->tls_mode) {
 	case MSE_BOOT_RATLS:
@@ -572,7 +590,7 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 	if (o->coordinator_mrenclave) {
 		if (from_coordinator(o, &p, sim, sim_dir, &cert, sk, pk, &cert_pem, err) != 0)
 			goto out;
-	} else if (mse_file_exists(p.module)) {
+	} else if (mse_confserver_module_ready(p.module)) {
 		mse_info("%s exists: already provisioned, skipping the configuration server",
 			 p.module);
 		if (o->tls_mode == MSE_BOOT_CERTIFICATE) {

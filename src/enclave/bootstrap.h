@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_bootstrap — what runs in the enclave before the app (mse-bootstrap):
  *
@@ -55,6 +56,7 @@ struct mse_bootstrap_opts {
 	int64_t expiration;      /* --ratls EXPIRATION (UNIX seconds) */
 	const char *certificate; /* --certificate FULLCHAIN.pem */
 	long timeout_s;          /* 0 = wait forever */
+	int request_timeout_s;   /* per-request deadline (504), both servers; 0 = none */
 	int plaincode;
 	int simulation;              /* 1 forced, 0 = auto (simulation if no SGX device) */
 	const char *workspace;       /* simulation: where every path lives */
@@ -62,6 +64,7 @@ struct mse_bootstrap_opts {
 	const char *attestation_dir; /* Gramine interface; default /dev/attestation */
 	const char *sim_dir;         /* default mse_sim_dir() */
 	int sandbox;                 /* app server enclave rules (default 1) */
+	int no_access_log;           /* 1: no log line per request (appserver no_request_log) */
 	int threads;                 /* app server workers; 0 = the server's default */
 	/*
 	 * Replica mode (src/enclave/replica.h): provisioned by the coordinator

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse-bootstrap — the enclave side of mse-c. See src/enclave/bootstrap.h and mse-bootstrap(8). */
 #include <getopt.h>
 #include <stdarg.h>
@@ -18,7 +19,8 @@ static const char usage_text[] =
 	"Usage: mse-bootstrap MODULE:VAR --app-dir DIR --id UUID\n"
 	"                     (--ratls EXPIRATION | --certificate FULLCHAIN.pem | --no-ssl)\n"
 	"                     [--host ADDR] [--port PORT] [--subject RFC4514] [--san NAME]\n"
-	"                     [--timeout SECONDS] [--plaincode] [--simulation]\n"
+	"                     [--timeout SECONDS] [--request-timeout SECONDS]\n"
+	"                     [--plaincode] [--simulation]\n"
 	"                     [--workspace DIR] [--size MB] [--sim-dir DIR]\n"
 	"                     [--threads N] [--attestation-dir DIR] [--log-level LEVEL]\n"
 	"       mse-bootstrap MODULE:VAR --app-dir DIR --coordinator-mrenclave HEX\n"
@@ -41,6 +43,10 @@ static const char usage_text[] =
 	"  --subject RFC4514       certificate subject (default CN=localhost)\n"
 	"  --san NAME              certificate subject alternative name (default localhost)\n"
 	"  --timeout SECONDS       give up if no configuration arrives in time (exit 1)\n"
+	"  --request-timeout SECONDS\n"
+	"                          per-request deadline on both servers: past it the client\n"
+	"                          gets 504, the request is logged, and a thread is added\n"
+	"                          while the stuck one finishes (default: none)\n"
 	"  --plaincode             the code is not encrypted (no code key needed)\n"
 	"  --simulation            SGX simulation even if an SGX device exists\n"
 	"                          (default where /dev/attestation is absent)\n"
@@ -56,6 +62,8 @@ static const char usage_text[] =
 	"                          Gramine provides). A directory of ordinary files is\n"
 	"                          whatever the host wrote there: no SGX protection.\n"
 	"  --no-sandbox            do not apply the enclave rules (seccomp) to the app\n"
+	"  --no-access-log         no log line per request (method, path, status, bytes,\n"
+	"                          duration)\n"
 	"  --log-level LEVEL       debug, info (default), warn or error\n"
 	"\n"
 	"Replica mode: --coordinator-mrenclave HEX (measured) makes this a replica of a\n"
@@ -112,6 +120,7 @@ int main(int argc, char **argv)
 		{"certificate", required_argument, NULL, 'c'},
 		{"no-ssl", no_argument, NULL, 'N'},
 		{"timeout", required_argument, NULL, 't'},
+		{"request-timeout", required_argument, NULL, 'R'},
 		{"plaincode", no_argument, NULL, 'P'},
 		{"simulation", no_argument, NULL, 'S'},
 		{"workspace", required_argument, NULL, 'w'},
@@ -120,6 +129,7 @@ int main(int argc, char **argv)
 		{"attestation-dir", required_argument, NULL, 'A'},
 		{"threads", required_argument, NULL, 'T'},
 		{"no-sandbox", no_argument, NULL, 'X'},
+		{"no-access-log", no_argument, NULL, 'L'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"coordinator-mrenclave", required_argument, NULL, 'C'},
 		{NULL, 0, NULL, 0}};
@@ -146,6 +156,9 @@ int main(int argc, char **argv)
 			break;
 		case 'i':
 			o.uuid = optarg;
+			break;
+		case 'L':
+			o.no_access_log = 1;
 			break;
 		case 'H':
 			o.host = optarg;
@@ -182,6 +195,12 @@ int main(int argc, char **argv)
 				return usage_error("--timeout: expected seconds > 0, got \"%s\"",
 						   optarg);
 			o.timeout_s = (long)v;
+			break;
+		case 'R':
+			if (parse_u64(optarg, 86400, &v) != 0 || v == 0)
+				return usage_error("--request-timeout: expected seconds 1-86400, got \"%s\"",
+						   optarg);
+			o.request_timeout_s = (int)v;
 			break;
 		case 'P':
 			o.plaincode = 1;

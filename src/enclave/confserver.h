@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_confserver — the configuration server that waits, on the app's port,
  * for the code key and secrets (MSE wire format, ARCHITECTURE.md):
@@ -41,7 +42,9 @@
 #include "common/err.h"
 #include "net/exchange.h"
 
-#define MSE_CONFSERVER_MAX_BODY_DEFAULT (8u << 20)
+/* A provisioning body is a uuid, a code key and the secrets: 1 MiB is
+ * plenty, and every connection may hold that much while it arrives. */
+#define MSE_CONFSERVER_MAX_BODY_DEFAULT (1u << 20)
 #define MSE_CODE_KEY_LEN 32
 #define MSE_CONFSERVER_STATUS_HEADER "Mse-Status"
 
@@ -90,6 +93,13 @@ int mse_confserver_apply(const struct mse_confserver_config *cfg, const struct m
 int mse_confserver_new(const struct mse_confserver_config *cfg, struct mse_confserver **out,
 		       struct mse_err *err) MSE_MUST_CHECK;
 void mse_confserver_free(struct mse_confserver *cs);
+/*
+ * The server's head_check (net/server.h), run on the event loop before any
+ * body byte is read: GET and HEAD pass; POST only to "/" with a body
+ * within max_body; anything else is answered 404, 405 or 413 without
+ * reading the body. user = the confserver.
+ */
+int mse_confserver_head_check(const struct mse_http_request *r, void *user);
 /* The request handler (an mse_exchange_handler; user = the confserver). */
 int mse_confserver_handle(struct mse_exchange *x, void *user);
 /*
@@ -99,6 +109,16 @@ int mse_confserver_handle(struct mse_exchange *x, void *user);
 int mse_confserver_wait(struct mse_confserver *cs, long timeout_ms);
 void mse_confserver_cancel(struct mse_confserver *cs);
 int mse_confserver_provisioned(struct mse_confserver *cs);
+/*
+ * 1 if module_path holds provisioned code: it exists and is not an empty
+ * directory nor one holding an interrupted install (".mse-install-*").
+ * Under Gramine MODULE_PATH is an encrypted mount point (/mse-app, also
+ * fs.start_dir), so it exists, empty, before provisioning: the code is then
+ * installed into it (".mse-install-XXXXXX" inside, its entries moved up,
+ * the temporary directory's removal being the commit point) instead of
+ * renamed over it.
+ */
+int mse_confserver_module_ready(const char *module_path);
 /*
  * After success in want_ssl_key mode: the received private key PEM, owned
  * by cs (valid until mse_confserver_free), or NULL.

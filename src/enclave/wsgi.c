@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The WSGI bridge. PEP 3333 is the spec cited throughout ("PEP 3333 §x").
  *
@@ -1329,7 +1330,11 @@ static enum app_outcome run_app(struct wsgi_req *r, char **tb)
 		goto error;
 	if (iterate(r, result) != 0)
 		failed = 1;
-	if (failed && !r->net_failed) {
+	if (failed && r->body_failed) {
+		/* The request body failed (client gone, too slow, malformed
+		 * chunk): the server answers 400/408/413 and logs one line. */
+		PyErr_Clear();
+	} else if (failed && !r->net_failed) {
 		free(*tb);
 		*tb = log_exception(r, "exception while sending the response");
 	} else if (failed) {
@@ -1357,7 +1362,10 @@ static enum app_outcome run_app(struct wsgi_req *r, char **tb)
 	}
 	goto out;
 error:
-	*tb = log_exception(r, "exception");
+	if (r->body_failed)
+		PyErr_Clear(); /* as above: the server's answer, no traceback */
+	else
+		*tb = log_exception(r, "exception");
 	if (result && call_close(w, result) != 0) {
 		char *t2 = log_exception(r, "exception in the response's close()");
 

@@ -1,8 +1,10 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "net/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -19,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 
 #include "common/log.h"
@@ -35,32 +38,62 @@
 #define BODY_ROOM (4 * 1024)
 /* Response bytes gathered before a write (one TLS record's worth). */
 #define OUT_BUF (16 * 1024)
-/* After a response, at most this much unread request body is drained to
- * keep the connection; more and the connection is closed instead. */
+/* After a response, unread request body already received (or arriving
+ * without a wait) is discarded up to this much to keep the connection;
+ * otherwise it is closed: no worker waits for a body nobody reads. */
 #define DRAIN_MAX (1024 * 1024)
 /* After an error answer, how long unread input is swallowed before close,
  * so the client reads our answer instead of a TCP reset. */
 #define LINGER_MS 1000
+/* Freed connection buffers worth this much trigger a malloc_trim, so memory
+ * a burst of large heads took goes back to the system. */
+#define TRIM_BYTES (4 * 1024 * 1024)
+/* Per-address accounting buckets (a chained hash of open counts). */
+#define ADDR_BUCKETS 1024
 
 enum conn_state { CS_WAITING, CS_QUEUED, CS_BUSY };
+/* Where a connection is in reading its next request (loop side). */
+enum conn_phase { PH_HANDSHAKE, PH_HEAD, PH_BODY, PH_READY };
+
+/* Open connections of one address (IPv4, or the /64 of an IPv6 address). */
+struct addr_count {
+	unsigned char key[8 + 1]; /* family tag + 4 or 8 bytes */
+	size_t open;
+	struct addr_count *next;
+};
+
+struct xch;
 
 struct conn {
 	struct mse_server *s;
 	int fd;
 	SSL *ssl;
-	int handshaken;
 	enum conn_state state; /* under s->lock */
+	enum conn_phase phase;
 	struct conn *prev, *next; /* every open connection (s->conns) */
 	struct conn *qnext;       /* work queue */
+	struct addr_count *addr;  /* this connection's address entry */
 	int64_t deadline;         /* while waiting: when the loop acts */
 	int64_t accepted;         /* ms */
 	int64_t head_start;       /* first byte of the current head; 0 = none */
 	int64_t idle_since;       /* end of the last response; 0 = none yet */
+	int64_t phase_start;      /* head (first byte) or body start: min_rate */
+	uint64_t phase_bytes;     /* bytes received since phase_start */
+	int64_t last_byte;        /* body: when a byte last arrived */
 	int expired;              /* the head deadline passed (answer 408) */
+	int reject;               /* answer this status and close (set by the loop) */
 	int lingering;            /* closing: swallow input until EOF or deadline */
 	int want_write;           /* TLS needs the socket writable to progress */
 	unsigned requests;
 	size_t parsed_len; /* c->len when the head was last found incomplete */
+	/* The request read by the loop: head buf[0, head_len); a Content-Length
+	 * body follows it; a chunked body is decoded in place to
+	 * buf[head_len, dec_end), its undecoded rest at buf[raw_off, len). */
+	size_t head_len;
+	int chunked, body_complete, continue_sent;
+	uint64_t body_len; /* Content-Length, or 0 */
+	struct mse_http_chunked dec;
+	size_t dec_end, raw_off;
 	int64_t waited_ms; /* this exchange: time blocked on the socket */
 	uint64_t moved;    /* this exchange: body bytes read or written */
 	char *buf;
@@ -82,6 +115,7 @@ struct mse_server {
 	struct conn *qhead, *qtail;
 	struct conn *conns;
 	size_t nconns, nbusy;
+	struct addr_count *addrs[ADDR_BUCKETS];
 	int workers_exit;
 	/*
 	 * Worker wake-up policy (see enqueue_locked): idle workers wait on
@@ -92,9 +126,16 @@ struct mse_server {
 	struct worker *idle, *workers;
 	int nactive;
 	int64_t last_pick;
+	/* Threads started (tids[0, nthreads)), and how many of them are stuck
+	 * in a handler past request_timeout_ms. */
+	pthread_t *tids;
+	int nthreads, max_threads, nstuck;
 	atomic_int stopping;
 	int64_t accept_paused_until;
 	int64_t last_full_warning;
+	int64_t last_chunk_warning;
+	unsigned chunk_warnings_suppressed;
+	atomic_size_t freed_bytes; /* buffer bytes freed since the last trim */
 };
 
 /* An idle worker parked on the stack s->idle. */
@@ -104,6 +145,10 @@ struct worker {
 	struct worker *all_next;  /* on s->workers */
 	int woken;
 	int64_t serving_since;    /* when it took its connection; 0 if none */
+	struct xch *cur;          /* the exchange in its handler, or NULL */
+	int64_t handler_since;    /* when that handler was called */
+	int stuck;                /* cur passed request_timeout_ms */
+	pthread_t tid;
 };
 
 /*
@@ -147,6 +192,9 @@ void mse_server_config_init(struct mse_server_config *c)
 	c->write_timeout_ms = 30000;
 	c->drain_timeout_ms = 10000;
 	c->min_rate = 1024;
+	c->min_rate_grace_ms = 2000;
+	c->max_per_address = 256;
+	c->body_buffer = 1024 * 1024;
 }
 
 /* ---- socket and TLS I/O ------------------------------------------------ */
@@ -220,18 +268,25 @@ static ssize_t io_write_nb(struct conn *c, const void *buf, size_t n)
 	}
 }
 
+/* 1 if bytes moved over elapsed_ms are below the configured floor. */
+static int below_rate(const struct mse_server_config *cfg, uint64_t bytes, int64_t elapsed_ms)
+{
+	return cfg->min_rate && elapsed_ms > cfg->min_rate_grace_ms &&
+	       bytes * 1000 < cfg->min_rate * (uint64_t)elapsed_ms;
+}
+
 /*
  * Waits until the socket can make progress in the direction TLS asked for.
- * Also enforces the min_rate floor: slowloris on bodies (a byte every
- * read_timeout - 1 ms) would otherwise hold a worker indefinitely.
+ * Also enforces the min_rate floor on streamed bodies and on responses:
+ * slowloris (a byte every read_timeout - 1 ms) would otherwise hold a
+ * worker indefinitely.
  */
 static int io_wait(struct conn *c, int64_t deadline)
 {
 	const struct mse_server_config *cfg = &c->s->cfg;
 	struct pollfd p = {.fd = c->fd, .events = c->want_write ? POLLOUT : POLLIN};
 
-	if (cfg->min_rate && c->waited_ms > cfg->read_timeout_ms &&
-	    c->moved * 1000 < cfg->min_rate * (uint64_t)c->waited_ms)
+	if (below_rate(cfg, c->moved, c->waited_ms))
 		return IO_TIMEOUT;
 	for (;;) {
 		int64_t t0 = now_ms(), left = deadline - t0;
@@ -290,6 +345,55 @@ static int io_write_all(struct conn *c, const void *data, size_t n, int timeout_
 
 /* ---- connection lifecycle ---------------------------------------------- */
 
+/* Frees the connection buffer, wiped first if request bytes are secret. */
+static void buf_release(struct conn *c)
+{
+	if (c->buf) {
+		if (c->s->cfg.wipe_buffers)
+			OPENSSL_cleanse(c->buf, c->cap);
+		free(c->buf);
+		atomic_fetch_add(&c->s->freed_bytes, c->cap);
+	}
+	c->buf = NULL;
+	c->cap = 0;
+}
+
+/*
+ * Grows the buffer to at least want bytes (doubling, at most max). -1 if it
+ * cannot. With wipe_buffers the old block is wiped, not left to realloc.
+ */
+static int conn_grow(struct conn *c, size_t want, size_t max)
+{
+	size_t cap = c->cap ? c->cap : BUF_INITIAL;
+	char *p;
+
+	while (cap < want)
+		cap *= 2;
+	if (cap > max)
+		cap = max;
+	if (cap < want || cap <= c->cap)
+		return -1;
+	if (c->s->cfg.wipe_buffers) {
+		if (!(p = malloc(cap))) {
+			mse_error("out of memory for a connection buffer");
+			return -1;
+		}
+		if (c->len)
+			memcpy(p, c->buf, c->len);
+		buf_release(c);
+	} else {
+		if (!(p = realloc(c->buf, cap))) {
+			mse_error("out of memory for a connection buffer");
+			return -1;
+		}
+		if (c->cap)
+			atomic_fetch_add(&c->s->freed_bytes, c->cap);
+	}
+	c->buf = p;
+	c->cap = cap;
+	return 0;
+}
+
 static void conn_free(struct conn *c)
 {
 	if (!c)
@@ -297,8 +401,67 @@ static void conn_free(struct conn *c)
 	SSL_free(c->ssl);
 	if (c->fd >= 0)
 		close(c->fd);
-	free(c->buf);
+	buf_release(c);
 	free(c);
+}
+
+/* The accounting key of an address: IPv4, or the /64 of IPv6 (one host
+ * usually holds a whole /64). */
+static void addr_key(const struct sockaddr_storage *ss, unsigned char key[9])
+{
+	memset(key, 0, 9);
+	if (ss->ss_family == AF_INET) {
+		key[0] = 4;
+		memcpy(key + 1, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const unsigned char *a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a)) {
+			key[0] = 4;
+			memcpy(key + 1, a + 12, 4);
+		} else {
+			key[0] = 6;
+			memcpy(key + 1, a, 8);
+		}
+	}
+}
+
+static size_t addr_bucket(const unsigned char key[9])
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (int i = 0; i < 9; i++)
+		h = (h ^ key[i]) * 16777619u;
+	return h % ADDR_BUCKETS;
+}
+
+/* Caller holds the lock. The entry for key, created (open = 0) if absent. */
+static struct addr_count *addr_get_locked(struct mse_server *s, const unsigned char key[9])
+{
+	size_t b = addr_bucket(key);
+	struct addr_count *a;
+
+	for (a = s->addrs[b]; a; a = a->next)
+		if (memcmp(a->key, key, 9) == 0)
+			return a;
+	if (!(a = calloc(1, sizeof(*a))))
+		return NULL;
+	memcpy(a->key, key, 9);
+	a->next = s->addrs[b];
+	s->addrs[b] = a;
+	return a;
+}
+
+static void addr_put_locked(struct mse_server *s, struct addr_count *a)
+{
+	struct addr_count **pp;
+
+	if (!a || --a->open > 0)
+		return;
+	for (pp = &s->addrs[addr_bucket(a->key)]; *pp != a; pp = &(*pp)->next)
+		;
+	*pp = a->next;
+	free(a);
 }
 
 /* Unlinks and frees. Caller holds s->lock; c must not be armed in epoll. */
@@ -311,6 +474,7 @@ static void conn_destroy_locked(struct mse_server *s, struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->nconns--;
+	addr_put_locked(s, c->addr);
 	if (c->state != CS_WAITING) {
 		s->nbusy--;
 		if (s->nbusy == 0)
@@ -343,12 +507,8 @@ static void conn_wait(struct conn *c, int64_t deadline)
 		.data.ptr = c,
 	};
 
-	if (c->len == 0) {
-		/* Idle connections keep no buffer: they must be cheap. */
-		free(c->buf);
-		c->buf = NULL;
-		c->cap = 0;
-	}
+	if (c->len == 0) /* Idle connections keep no buffer: they must be cheap. */
+		buf_release(c);
 	pthread_mutex_lock(&s->lock);
 	if (atomic_load(&s->stopping) && !c->lingering) {
 		conn_destroy_locked(s, c);
@@ -494,7 +654,12 @@ struct xch {
 	uint64_t body_read;
 	size_t raw_off;          /* unread raw bytes: c->buf[raw_off, c->len) */
 	size_t dec_off, dec_len; /* decoded chunked bytes ready to hand out */
-	int body_done, body_error, body_too_large, body_timeout, continue_sent;
+	int body_done, body_error, body_too_large, body_timeout, body_malformed, continue_sent;
+	int nowait, would_block; /* drain: read only what needs no wait */
+	/* Every op holds io_lock; the request deadline's watchdog takes it to
+	 * answer 504 and sets abandoned, after which every op fails. */
+	pthread_mutex_t io_lock;
+	int abandoned;
 	/* response */
 	int status;
 	enum out_mode mode;
@@ -564,6 +729,8 @@ static int send_continue(struct xch *x)
 
 static ssize_t body_fail(struct xch *x, int too_large, int timeout)
 {
+	if (!too_large && !timeout && x->nowait && x->would_block)
+		return -1; /* not an error: the drain just stops here */
 	x->body_error = 1;
 	x->body_too_large |= too_large;
 	x->body_timeout |= timeout;
@@ -571,7 +738,7 @@ static ssize_t body_fail(struct xch *x, int too_large, int timeout)
 	return -1;
 }
 
-static ssize_t xch_read_body(struct mse_exchange *ex, void *buf, size_t n)
+static ssize_t xch_read_body_unlocked(struct mse_exchange *ex, void *buf, size_t n)
 {
 	struct xch *x = ex->impl;
 	struct conn *c = x->c;
@@ -597,7 +764,15 @@ static ssize_t xch_read_body(struct mse_exchange *ex, void *buf, size_t n)
 			x->raw_off += k;
 			r = (ssize_t)k;
 		} else {
-			r = io_read_timed(c, buf, k, s->cfg.read_timeout_ms);
+			if (x->nowait) {
+				r = io_read_nb(c, buf, k);
+				if (r == IO_AGAIN) {
+					x->would_block = 1;
+					return -1;
+				}
+			} else {
+				r = io_read_timed(c, buf, k, s->cfg.read_timeout_ms);
+			}
 			if (r <= 0) {
 				mse_debug("%s:%u: request body: %s", c->info.remote_addr,
 					  c->info.remote_port,
@@ -632,8 +807,16 @@ static ssize_t xch_read_body(struct mse_exchange *ex, void *buf, size_t n)
 
 			/* Reuse the space after the head for the next slice. */
 			x->raw_off = c->len = x->head_len;
-			got = io_read_timed(c, c->buf + c->len, c->cap - c->len,
-					    s->cfg.read_timeout_ms);
+			if (x->nowait) {
+				got = io_read_nb(c, c->buf + c->len, c->cap - c->len);
+				if (got == IO_AGAIN) {
+					x->would_block = 1;
+					return -1;
+				}
+			} else {
+				got = io_read_timed(c, c->buf + c->len, c->cap - c->len,
+						    s->cfg.read_timeout_ms);
+			}
 			if (got <= 0)
 				return body_fail(x, 0, got == IO_TIMEOUT);
 			c->len += (size_t)got;
@@ -644,6 +827,7 @@ static ssize_t xch_read_body(struct mse_exchange *ex, void *buf, size_t n)
 			mse_debug("%s:%u: %s", c->info.remote_addr, c->info.remote_port,
 				  x->dec.too_large ? "chunked body over the limit"
 						   : "malformed chunked body");
+			x->body_malformed = !x->dec.too_large;
 			return body_fail(x, x->dec.too_large, 0);
 		}
 		x->dec_off = x->raw_off;
@@ -675,7 +859,7 @@ static int header_is(const struct mse_http_header *h, const char *name)
 	return 1;
 }
 
-static int xch_start(struct mse_exchange *ex, int status, const char *reason,
+static int xch_start_unlocked(struct mse_exchange *ex, int status, const char *reason,
 		     const struct mse_http_header *headers, size_t num_headers)
 {
 	struct xch *x = ex->impl;
@@ -781,7 +965,7 @@ static int xch_start(struct mse_exchange *ex, int status, const char *reason,
 	return 0;
 }
 
-static int xch_write(struct mse_exchange *ex, const void *data, size_t n)
+static int xch_write_unlocked(struct mse_exchange *ex, const void *data, size_t n)
 {
 	struct xch *x = ex->impl;
 	char hdr[24];
@@ -818,7 +1002,7 @@ static int xch_write(struct mse_exchange *ex, const void *data, size_t n)
 	return 0;
 }
 
-static int xch_finish(struct mse_exchange *ex)
+static int xch_finish_unlocked(struct mse_exchange *ex)
 {
 	struct xch *x = ex->impl;
 
@@ -840,6 +1024,60 @@ static int xch_finish(struct mse_exchange *ex)
 	return out_flush(x);
 }
 
+/*
+ * The ops as handlers see them: each holds the exchange's io_lock and fails
+ * once the request deadline's watchdog abandoned the exchange. A body error
+ * is the server's to answer (400, 408 or 413): the handler's own answer is
+ * refused then.
+ */
+static ssize_t xch_read_body(struct mse_exchange *ex, void *buf, size_t n)
+{
+	struct xch *x = ex->impl;
+	ssize_t r = -1;
+
+	pthread_mutex_lock(&x->io_lock);
+	if (!x->abandoned)
+		r = xch_read_body_unlocked(ex, buf, n);
+	pthread_mutex_unlock(&x->io_lock);
+	return r;
+}
+
+static int xch_start(struct mse_exchange *ex, int status, const char *reason,
+		     const struct mse_http_header *headers, size_t num_headers)
+{
+	struct xch *x = ex->impl;
+	int r = -1;
+
+	pthread_mutex_lock(&x->io_lock);
+	if (!x->abandoned && !x->body_error)
+		r = xch_start_unlocked(ex, status, reason, headers, num_headers);
+	pthread_mutex_unlock(&x->io_lock);
+	return r;
+}
+
+static int xch_write(struct mse_exchange *ex, const void *data, size_t n)
+{
+	struct xch *x = ex->impl;
+	int r = -1;
+
+	pthread_mutex_lock(&x->io_lock);
+	if (!x->abandoned)
+		r = xch_write_unlocked(ex, data, n);
+	pthread_mutex_unlock(&x->io_lock);
+	return r;
+}
+
+static int xch_finish(struct mse_exchange *ex)
+{
+	struct xch *x = ex->impl;
+	int r = -1;
+
+	pthread_mutex_lock(&x->io_lock);
+	if (!x->abandoned)
+		r = xch_finish_unlocked(ex);
+	pthread_mutex_unlock(&x->io_lock);
+	return r;
+}
 
 /* The upgrade and peer_gone ops are at the end of this file. */
 static int xch_upgrade(struct mse_exchange *xe, const struct mse_http_header *h, size_t n,
@@ -880,17 +1118,48 @@ static void set_server_name(struct conn *c, const struct mse_http_request *req)
 	c->info.server_name[n] = 0;
 }
 
+/* The worker running this thread (NULL off the worker threads). */
+static _Thread_local struct worker *tl_worker;
+
+/* Logs a refused chunked body: one line, at most one a second per server. */
+static void log_bad_chunked(struct conn *c)
+{
+	struct mse_server *s = c->s;
+	int64_t t = now_ms();
+	unsigned skipped;
+
+	pthread_mutex_lock(&s->lock);
+	if (t - s->last_chunk_warning < 1000) {
+		s->chunk_warnings_suppressed++;
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	s->last_chunk_warning = t;
+	skipped = s->chunk_warnings_suppressed;
+	s->chunk_warnings_suppressed = 0;
+	pthread_mutex_unlock(&s->lock);
+	if (skipped)
+		mse_warn("%s:%u: malformed chunked request body: answered 400 (%u more in the "
+			 "last second not logged)",
+			 c->info.remote_addr, c->info.remote_port, skipped);
+	else
+		mse_warn("%s:%u: malformed chunked request body: answered 400",
+			 c->info.remote_addr, c->info.remote_port);
+}
+
 /*
- * Runs one request whose head is c->buf[0..head_len). Returns 0 if the
- * connection may serve another request (pipelined bytes moved to the front of
- * the buffer), -1 if it must close (already answered), -2 if it was handed
- * to lingering close (caller must not touch it).
+ * Runs one request whose head is c->buf[0..head_len), its body (or the part
+ * the loop read) after it. Returns 0 if the connection may serve another
+ * request (pipelined bytes moved to the front of the buffer), -1 if it must
+ * close (already answered), -2 if it was handed to lingering close, -3 if
+ * the request deadline's watchdog took the connection (close it, silently).
  */
 static int handle_request(struct conn *c, const struct mse_http_request *req, size_t head_len)
 {
 	struct mse_server *s = c->s;
+	struct worker *w = tl_worker;
 	struct xch *x;
-	int rc, keep;
+	int rc, keep, abandoned;
 	char saved_name[sizeof(c->info.server_name)];
 
 	x = calloc(1, sizeof(*x));
@@ -898,10 +1167,12 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 		mse_error("out of memory");
 		return -1;
 	}
+	pthread_mutex_init(&x->io_lock, NULL);
 	x->c = c;
 	x->req = *req;
 	x->head_len = head_len;
 	x->raw_off = head_len;
+	x->continue_sent = c->continue_sent;
 	x->x.ops = &g_ops;
 	x->x.req = &x->req;
 	x->x.conn = &c->info;
@@ -909,18 +1180,26 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 	c->requests++;
 	c->waited_ms = 0;
 	c->moved = 0;
-	if (x->req.chunked)
-		mse_http_chunked_init(&x->dec, s->cfg.max_body);
-	else if (x->req.content_length <= 0)
+	if (x->req.chunked) {
+		/* The loop decoded what arrived: buf[head_len, dec_end), the
+		 * undecoded rest at buf[raw_off, len). */
+		x->dec = c->dec;
+		x->dec_off = head_len;
+		x->dec_len = c->dec_end - head_len;
+		x->raw_off = c->raw_off;
+	} else if (x->req.content_length <= 0) {
 		x->body_done = 1;
+	}
 
 	if (x->req.content_length > 0 && s->cfg.max_body &&
 	    (uint64_t)x->req.content_length > s->cfg.max_body) {
+		pthread_mutex_destroy(&x->io_lock);
 		free(x);
 		answer_error_and_close(c, req, 413);
 		return -2;
 	}
 	if (x->req.method_len == 7 && memcmp(x->req.method, "CONNECT", 7) == 0) {
+		pthread_mutex_destroy(&x->io_lock);
 		free(x);
 		answer_error_and_close(c, req, 501);
 		return -2;
@@ -928,9 +1207,35 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 	memcpy(saved_name, c->info.server_name, sizeof(saved_name));
 	set_server_name(c, req);
 
+	if (w) {
+		pthread_mutex_lock(&s->lock);
+		w->cur = x;
+		w->handler_since = now_ms();
+		pthread_mutex_unlock(&s->lock);
+	}
 	rc = s->cfg.handler(&x->x, s->cfg.user);
-
+	if (w) {
+		pthread_mutex_lock(&s->lock);
+		w->cur = NULL;
+		if (w->stuck) {
+			w->stuck = 0;
+			s->nstuck--;
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	/* The watchdog may be answering 504 right now: wait for it. */
+	pthread_mutex_lock(&x->io_lock);
+	abandoned = x->abandoned;
+	pthread_mutex_unlock(&x->io_lock);
 	memcpy(c->info.server_name, saved_name, sizeof(saved_name));
+	if (abandoned) {
+		mse_info("%s:%u: the handler of a timed-out request returned", c->info.remote_addr,
+			 c->info.remote_port);
+		pthread_mutex_destroy(&x->io_lock);
+		free(x);
+		return -3;
+	}
+
 	if (!x->x.started && !x->failed) {
 		/* The handler did not answer: a body error gets its own status. */
 		int status = x->body_too_large ? 413
@@ -943,7 +1248,10 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 				  (int)x->req.method_len, x->req.method,
 				  (int)(x->req.target_len > 200 ? 200 : x->req.target_len),
 				  x->req.target);
+		if (x->body_malformed)
+			log_bad_chunked(c);
 		if (status != 500 || rc != 0) {
+			pthread_mutex_destroy(&x->io_lock);
 			free(x);
 			answer_error_and_close(c, req, status);
 			return -2;
@@ -965,6 +1273,7 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 	access_log(s, c, req, x->status, x->head_only ? 0 : x->body_out);
 	if (x->upgraded) {
 		/* The handler owns the socket now: close only what is left here. */
+		pthread_mutex_destroy(&x->io_lock);
 		free(x);
 		conn_close(c);
 		return -2;
@@ -972,17 +1281,25 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 
 	keep = rc == 0 && !x->failed && !x->close_after && x->mode != OUT_CLOSE &&
 	       !atomic_load(&s->stopping);
-	/* Drain what the handler left of the body, within reason. */
+	/*
+	 * Discard what the handler left of the body, but only what is here
+	 * already or arrives without a wait: a worker never drains a body at
+	 * the client's pace (a route that ignores a slow upload would be held
+	 * by it). Otherwise the connection closes (lingering, on the loop).
+	 */
 	if (keep && !x->body_done) {
 		char scratch[8192];
 		uint64_t drained = 0;
 		ssize_t r;
 
+		x->nowait = 1;
 		while ((r = xch_read_body(&x->x, scratch, sizeof(scratch))) > 0) {
 			drained += (uint64_t)r;
 			if (drained > DRAIN_MAX)
 				break;
 		}
+		if (s->cfg.wipe_buffers)
+			OPENSSL_cleanse(scratch, sizeof(scratch));
 		if (r != 0)
 			keep = 0;
 	}
@@ -993,16 +1310,19 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 		memmove(c->buf, c->buf + x->raw_off, rest);
 		c->len = rest;
 	}
+	pthread_mutex_destroy(&x->io_lock);
 	free(x);
 	return keep ? 0 : -1;
 }
 
-/* ---- the worker side ------------------------------------------------------ */
+/* ---- reading a request (the loop, or the worker that owns c) ------------- */
 
 static int64_t wait_deadline(const struct conn *c)
 {
 	const struct mse_server_config *cfg = &c->s->cfg;
 
+	if (c->phase == PH_BODY)
+		return c->last_byte + cfg->read_timeout_ms;
 	if (c->len > 0)
 		return c->head_start + cfg->head_timeout_ms;
 	if (c->requests == 0)
@@ -1010,72 +1330,266 @@ static int64_t wait_deadline(const struct conn *c)
 	return c->idle_since + cfg->idle_timeout_ms;
 }
 
-/* Grows the buffer to want bytes (at most the maximum). -1 if it cannot. */
-static int conn_grow(struct conn *c, size_t want)
-{
-	size_t max = c->s->cfg.max_head_bytes + BODY_SLACK;
-	char *p;
+enum step { ST_WAIT, ST_READY, ST_CLOSE };
 
-	if (want > max)
-		want = max;
-	if (want <= c->cap)
-		return -1;
-	if (!(p = realloc(c->buf, want))) {
-		mse_error("out of memory for a connection buffer");
-		return -1;
-	}
-	c->buf = p;
-	c->cap = want;
-	return 0;
+/* Sends "100 Continue" without waiting. 0 sent, 1 would block (nothing
+ * sent), -1 failed. */
+static int send_continue_nb(struct conn *c)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	ssize_t r = io_write_nb(c, cont, sizeof(cont) - 1);
+
+	c->want_write = 0;
+	if (r == (ssize_t)sizeof(cont) - 1)
+		return 0;
+	return r == IO_AGAIN ? 1 : -1;
 }
 
-/* Serves c while it has work; then closes it or hands it back to the loop. */
+/* A complete head at buf[0, head_len): decides how its body is read. */
+static enum step head_complete(struct conn *c, const struct mse_http_request *req, size_t head_len)
+{
+	const struct mse_server_config *cfg = &c->s->cfg;
+	int st;
+
+	c->head_len = head_len;
+	c->chunked = req->chunked;
+	c->body_len = req->content_length > 0 ? (uint64_t)req->content_length : 0;
+	c->body_complete = 0;
+	c->continue_sent = 0;
+	c->dec_end = c->raw_off = head_len;
+	if (cfg->head_check && (st = cfg->head_check(req, cfg->user)) != 0) {
+		c->reject = st >= 400 && st <= 599 ? st : 400;
+		return ST_READY;
+	}
+	if (cfg->max_body && c->body_len > cfg->max_body) {
+		c->reject = 413;
+		return ST_READY;
+	}
+	if (c->chunked)
+		mse_http_chunked_init(&c->dec, cfg->max_body);
+	if (!c->chunked && c->body_len == 0) {
+		c->body_complete = 1;
+		c->phase = PH_READY;
+		return ST_READY;
+	}
+	if (!c->chunked && c->body_len > cfg->body_buffer) {
+		c->phase = PH_READY; /* streamed to the handler as it reads */
+		return ST_READY;
+	}
+	if (req->expect_continue) {
+		int r = send_continue_nb(c);
+
+		if (r < 0)
+			return ST_CLOSE;
+		if (r > 0) {
+			c->phase = PH_READY; /* the worker sends it, then streams */
+			return ST_READY;
+		}
+		c->continue_sent = 1;
+	}
+	c->phase = PH_BODY;
+	c->phase_start = c->last_byte = now_ms();
+	c->phase_bytes = 0;
+	return ST_WAIT; /* the caller goes on reading */
+}
+
+/*
+ * Chunked body bytes at buf[raw_off, len) are decoded in place to follow
+ * the body so far (buf[head_len, dec_end)). Returns ST_READY when the body
+ * ended, was refused, or outgrew body_buffer (then it is streamed), else
+ * ST_WAIT for more.
+ */
+static enum step chunked_advance(struct conn *c)
+{
+	size_t sz = c->len - c->raw_off;
+	long r;
+
+	if (sz == 0)
+		return ST_WAIT;
+	r = mse_http_chunked_decode(&c->dec, c->buf + c->raw_off, &sz);
+	if (r == -1) {
+		c->reject = c->dec.too_large ? 413 : 400;
+		if (!c->dec.too_large)
+			log_bad_chunked(c);
+		return ST_READY;
+	}
+	memmove(c->buf + c->dec_end, c->buf + c->raw_off, sz);
+	c->dec_end += sz;
+	if (r >= 0) {
+		/* The rest (r bytes) is the next pipelined request. */
+		memmove(c->buf + c->dec_end, c->buf + c->raw_off + sz, (size_t)r);
+		c->raw_off = c->dec_end;
+		c->len = c->dec_end + (size_t)r;
+		c->body_complete = 1;
+		c->phase = PH_READY;
+		return ST_READY;
+	}
+	c->raw_off = c->len = c->dec_end;
+	if (c->dec_end - c->head_len >= c->s->cfg.body_buffer) {
+		c->phase = PH_READY;
+		return ST_READY;
+	}
+	return ST_WAIT;
+}
+
+/*
+ * Advances c as far as the bytes at hand allow, never blocking: the TLS
+ * handshake, the head, then the body up to body_buffer. ST_READY: a
+ * request for a worker (complete, or to stream, or c->reject to answer);
+ * ST_WAIT: wait for the socket (c->want_write says which way); ST_CLOSE:
+ * close without an answer. headers has room for max_headers.
+ */
+static enum step conn_step(struct conn *c, struct mse_http_header *headers)
+{
+	struct mse_server *s = c->s;
+	const struct mse_server_config *cfg = &s->cfg;
+	size_t head_max = cfg->max_head_bytes + BODY_SLACK;
+
+	if (c->phase == PH_HANDSHAKE) {
+		if (c->ssl) {
+			int rc, e;
+
+			ERR_clear_error();
+			rc = SSL_do_handshake(c->ssl);
+			if (rc != 1) {
+				e = SSL_get_error(c->ssl, rc);
+				if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+					c->want_write = e == SSL_ERROR_WANT_WRITE;
+					return ST_WAIT;
+				} else {
+					unsigned long err = ERR_peek_error();
+					char msg[256] = "connection closed";
+
+					if (err)
+						ERR_error_string_n(err, msg, sizeof(msg));
+					mse_debug("%s:%u: TLS handshake failed: %s",
+						  c->info.remote_addr, c->info.remote_port, msg);
+					ERR_clear_error();
+					return ST_CLOSE;
+				}
+			}
+		}
+		c->phase = PH_HEAD;
+	}
+	if (c->phase == PH_READY)
+		return ST_READY;
+	for (;;) {
+		size_t room_want;
+		ssize_t n;
+
+		if (c->phase == PH_HEAD && c->len > 0 &&
+		    (c->parsed_len == 0 || c->len >= cfg->max_head_bytes ||
+		     memchr(c->buf + c->parsed_len, '\n', c->len - c->parsed_len))) {
+			/*
+			 * Parse the first bytes, then again only when a line ended
+			 * (or the limit was reached): re-parsing a head on every
+			 * byte of a trickle would cost O(n^2) CPU (picohttpparser's
+			 * last_len idea).
+			 */
+			struct mse_http_request req;
+			int status = 400, r;
+
+			r = mse_http_parse_request(c->buf, c->len, cfg->max_head_bytes, &req,
+						   headers, cfg->max_headers, &status);
+			c->parsed_len = r == -2 ? c->len : 0;
+			if (r == -1) {
+				mse_debug("%s:%u: bad request (%d)", c->info.remote_addr,
+					  c->info.remote_port, status);
+				c->reject = status;
+				return ST_READY;
+			}
+			if (r > 0) {
+				enum step st = head_complete(c, &req, (size_t)r);
+
+				if (st != ST_WAIT)
+					return st;
+			}
+		}
+		if (c->phase == PH_BODY) {
+			if (c->chunked) {
+				enum step st = chunked_advance(c);
+
+				if (st != ST_WAIT)
+					return st;
+			} else if (c->len - c->head_len >= c->body_len) {
+				c->body_complete = 1;
+				c->phase = PH_READY;
+				return ST_READY;
+			}
+		}
+		/* Room for the next read. */
+		if (c->phase == PH_HEAD) {
+			if (!c->buf && conn_grow(c, BUF_INITIAL, head_max) != 0)
+				return ST_CLOSE;
+			if (c->len == c->cap && conn_grow(c, c->cap * 2, head_max) != 0) {
+				/* At the maximum the parser has refused already. */
+				c->reject = 431;
+				return ST_READY;
+			}
+		} else {
+			room_want = c->chunked ? c->len + BODY_ROOM
+					       : c->head_len + (size_t)c->body_len + BODY_ROOM;
+			if (c->cap - c->len < BODY_ROOM || c->cap < room_want) {
+				size_t max = c->head_len + cfg->body_buffer + BODY_SLACK;
+
+				if (room_want > max)
+					room_want = max;
+				if (c->cap < room_want && conn_grow(c, room_want, max) != 0)
+					return ST_CLOSE;
+			}
+			if (c->len == c->cap) {
+				c->phase = PH_READY; /* stream the rest */
+				return ST_READY;
+			}
+		}
+		n = io_read_nb(c, c->buf + c->len, c->cap - c->len);
+		if (n > 0) {
+			int64_t t = now_ms();
+
+			if (c->phase == PH_HEAD && c->len == 0) {
+				c->head_start = c->phase_start = t;
+				c->phase_bytes = 0;
+			}
+			c->len += (size_t)n;
+			c->phase_bytes += (uint64_t)n;
+			c->last_byte = t;
+			continue;
+		}
+		if (n == IO_AGAIN)
+			return ST_WAIT;
+		/* EOF or error: a partial request is simply dropped. */
+		return ST_CLOSE;
+	}
+}
+
+/* A request is done: what the connection reads next is a head. */
+static void conn_next_request(struct conn *c)
+{
+	c->phase = PH_HEAD;
+	c->head_len = 0;
+	c->chunked = c->body_complete = c->continue_sent = 0;
+	c->body_len = 0;
+	c->parsed_len = 0;
+	c->idle_since = now_ms();
+	c->head_start = c->phase_start = c->len > 0 ? c->idle_since : 0;
+	c->phase_bytes = c->len;
+}
+
+/* Serves c while it has complete requests; then closes it or hands it back
+ * to the loop. */
 static void conn_serve(struct conn *c)
 {
 	struct mse_server *s = c->s;
 	struct mse_http_header *headers = NULL;
 
 	if (c->expired) {
-		/* Head deadline passed with part of a request received. */
+		/* Head or body deadline (or rate floor) passed mid-request. */
 		answer_error_and_close(c, NULL, 408);
 		return;
 	}
 	if (atomic_load(&s->stopping)) {
 		conn_close(c);
 		return;
-	}
-	if (!c->buf) {
-		c->cap = BUF_INITIAL;
-		if (!(c->buf = malloc(c->cap))) {
-			mse_error("out of memory for a connection buffer");
-			conn_close(c);
-			return;
-		}
-	}
-	if (c->ssl && !c->handshaken) {
-		int rc, e;
-
-		ERR_clear_error();
-		rc = SSL_do_handshake(c->ssl);
-		if (rc != 1) {
-			e = SSL_get_error(c->ssl, rc);
-			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-				c->want_write = e == SSL_ERROR_WANT_WRITE;
-				conn_wait(c, wait_deadline(c));
-			} else {
-				unsigned long err = ERR_peek_error();
-				char msg[256] = "connection closed";
-
-				if (err)
-					ERR_error_string_n(err, msg, sizeof(msg));
-				mse_debug("%s:%u: TLS handshake failed: %s", c->info.remote_addr,
-					  c->info.remote_port, msg);
-				ERR_clear_error();
-				conn_close(c);
-			}
-			return;
-		}
-		c->handshaken = 1;
 	}
 	headers = malloc(s->cfg.max_headers * sizeof(*headers));
 	if (!headers) {
@@ -1084,71 +1598,46 @@ static void conn_serve(struct conn *c)
 	}
 	for (;;) {
 		struct mse_http_request req;
-		int status = 400, r;
-		ssize_t n;
+		int status = 400, r, hr;
+		enum step st;
 
-		/*
-		 * Parse the first bytes, then again only when a line ended (or
-		 * the limit was reached): re-parsing a head on every byte of a
-		 * trickle would cost O(n^2) CPU (picohttpparser's last_len idea).
-		 */
-		if (c->len > 0 &&
-		    (c->parsed_len == 0 || c->len >= s->cfg.max_head_bytes ||
-		     memchr(c->buf + c->parsed_len, '\n', c->len - c->parsed_len))) {
-			r = mse_http_parse_request(c->buf, c->len, s->cfg.max_head_bytes, &req,
-						   headers, s->cfg.max_headers, &status);
-			c->parsed_len = r == -2 ? c->len : 0;
-			if (r > 0 && c->cap - (size_t)r < BODY_ROOM) {
-				/* Grow now, while nothing points into the buffer,
-				 * then parse again to point into the new one. */
-				if (conn_grow(c, (size_t)r + BODY_SLACK) != 0) {
-					conn_close(c);
-					goto out;
-				}
-				continue;
-			}
-			if (r > 0) {
-				int hr = handle_request(c, &req, (size_t)r);
+		if (c->reject) {
+			int code = c->reject;
 
-				if (hr == -2)
-					goto out;
-				if (hr != 0) {
-					/* Not a bare close: input the client already
-					 * sent (say, a pipelined request) would turn
-					 * it into a reset that can destroy the end of
-					 * the response we just wrote. */
-					conn_linger(c);
-					goto out;
-				}
-				c->idle_since = now_ms();
-				c->head_start = c->len > 0 ? c->idle_since : 0;
-				continue;
-			}
-			if (r == -1) {
-				mse_debug("%s:%u: bad request (%d)", c->info.remote_addr,
-					  c->info.remote_port, status);
-				answer_error_and_close(c, NULL, status);
-				goto out;
-			}
-		}
-		if (c->len == c->cap && conn_grow(c, c->cap * 2) != 0) {
-			/* At the maximum the parser has refused already. */
-			answer_error_and_close(c, NULL, 431);
+			c->reject = 0;
+			answer_error_and_close(c, NULL, code);
 			goto out;
 		}
-		n = io_read_nb(c, c->buf + c->len, c->cap - c->len);
-		if (n > 0) {
-			if (c->len == 0)
-				c->head_start = now_ms();
-			c->len += (size_t)n;
+		/* The loop found this head complete; the buffer may have moved
+		 * since, so parse it again for pointers into it. */
+		r = mse_http_parse_request(c->buf, c->head_len, s->cfg.max_head_bytes, &req,
+					   headers, s->cfg.max_headers, &status);
+		if (r != (int)c->head_len) {
+			answer_error_and_close(c, NULL, r == -1 ? status : 400);
+			goto out;
+		}
+		hr = handle_request(c, &req, c->head_len);
+		if (hr == -2)
+			goto out;
+		if (hr == -3) {
+			conn_close(c);
+			goto out;
+		}
+		if (hr != 0) {
+			/* Not a bare close: input the client already sent (say,
+			 * a pipelined request) would turn it into a reset that
+			 * can destroy the end of the response we just wrote. */
+			conn_linger(c);
+			goto out;
+		}
+		conn_next_request(c);
+		st = conn_step(c, headers);
+		if (st == ST_READY && !atomic_load(&s->stopping))
 			continue;
-		}
-		if (n == IO_AGAIN) {
+		if (st == ST_CLOSE || st == ST_READY)
+			conn_close(c);
+		else
 			conn_wait(c, wait_deadline(c));
-			goto out;
-		}
-		/* EOF or error: a partial head is simply dropped. */
-		conn_close(c);
 		goto out;
 	}
 out:
@@ -1194,6 +1683,8 @@ static void *worker_main(void *arg)
 	struct worker **pp;
 
 	pthread_cond_init(&self.cv, NULL);
+	self.tid = pthread_self();
+	tl_worker = &self;
 	if (s->cfg.thread_start)
 		s->cfg.thread_start(s->cfg.user);
 	pthread_mutex_lock(&s->lock);
@@ -1295,6 +1786,48 @@ static void fill_addr(char *out, size_t size, uint16_t *port, const struct socka
 	}
 }
 
+/*
+ * Caller holds the lock. Closes one idle connection (no request bytes
+ * pending: waiting for TLS or a first head, or keep-alive between
+ * requests) to make room: of `only` if given, else of the address holding
+ * the most connections, the one idle longest. 0 if one was closed.
+ */
+static int evict_idle_locked(struct mse_server *s, const struct addr_count *only)
+{
+	struct conn *victim = NULL;
+
+	for (struct conn *c = s->conns; c; c = c->next) {
+		if (c->state != CS_WAITING || c->lingering || c->len > 0 ||
+		    (c->phase != PH_HANDSHAKE && c->phase != PH_HEAD) || (only && c->addr != only))
+			continue;
+		if (!victim || c->addr->open > victim->addr->open ||
+		    (c->addr->open == victim->addr->open &&
+		     /* <=: the list is newest first, so ties go to the oldest */
+		     (c->idle_since ? c->idle_since : c->accepted) <=
+			     (victim->idle_since ? victim->idle_since : victim->accepted)))
+			victim = c;
+	}
+	if (!victim)
+		return -1;
+	mse_debug("%s:%u: idle connection closed to make room", victim->info.remote_addr,
+		  victim->info.remote_port);
+	conn_destroy_locked(s, victim);
+	return 0;
+}
+
+/* Rate-limited warning that a limit refused a connection. */
+static void warn_full(struct mse_server *s, const char *what, size_t limit, const char *addr)
+{
+	int64_t t = now_ms();
+
+	if (t - s->last_full_warning > 1000) {
+		mse_warn("%s (%zu) reached%s%s and no idle connection to close: refusing "
+			 "connections",
+			 what, limit, addr ? " by " : "", addr ? addr : "");
+		s->last_full_warning = t;
+	}
+}
+
 static void accept_ready(struct mse_server *s)
 {
 	for (int k = 0; k < 64; k++) {
@@ -1302,7 +1835,11 @@ static void accept_ready(struct mse_server *s)
 		socklen_t sl = sizeof(ss), ll = sizeof(local);
 		struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT | EPOLLRDHUP};
 		struct conn *c;
-		int fd, one = 1, full;
+		struct addr_count *ac;
+		unsigned char key[9];
+		int fd, one = 1, refuse = 0;
+		char addr[64];
+		uint16_t rport;
 
 		fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -1317,32 +1854,46 @@ static void accept_ready(struct mse_server *s)
 			}
 			return;
 		}
+		fill_addr(addr, sizeof(addr), &rport, &ss);
+		addr_key(&ss, key);
 		pthread_mutex_lock(&s->lock);
-		full = s->nconns >= s->cfg.max_connections;
-		pthread_mutex_unlock(&s->lock);
-		if (full) {
-			int64_t t = now_ms();
-
-			if (t - s->last_full_warning > 1000) {
-				mse_warn("connection limit (%zu) reached: refusing connections",
-					 s->cfg.max_connections);
-				s->last_full_warning = t;
-			}
+		ac = addr_get_locked(s, key);
+		if (ac)
+			ac->open++; /* reserved now: an eviction below cannot free it */
+		if (!ac) {
+			refuse = 1;
+		} else if (s->cfg.max_per_address && ac->open > s->cfg.max_per_address &&
+			   evict_idle_locked(s, ac) != 0) {
+			warn_full(s, "per-address connection limit", s->cfg.max_per_address, addr);
+			refuse = 1;
+		} else if (s->nconns >= s->cfg.max_connections && evict_idle_locked(s, NULL) != 0) {
+			warn_full(s, "connection limit", s->cfg.max_connections, NULL);
+			refuse = 1;
+		}
+		if (refuse) {
+			addr_put_locked(s, ac);
+			pthread_mutex_unlock(&s->lock);
 			close(fd);
 			continue;
 		}
+		pthread_mutex_unlock(&s->lock);
 		c = calloc(1, sizeof(*c));
 		if (!c) {
+			pthread_mutex_lock(&s->lock);
+			addr_put_locked(s, ac);
+			pthread_mutex_unlock(&s->lock);
 			close(fd);
 			continue;
 		}
 		c->s = s;
 		c->fd = fd;
+		c->addr = ac;
 		c->accepted = now_ms();
 		c->state = CS_WAITING;
+		c->phase = PH_HANDSHAKE;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		fill_addr(c->info.remote_addr, sizeof(c->info.remote_addr), &c->info.remote_port,
-			  &ss);
+		memcpy(c->info.remote_addr, addr, sizeof(addr));
+		c->info.remote_port = rport;
 		if (getsockname(fd, (struct sockaddr *)&local, &ll) == 0) {
 			uint16_t lport;
 
@@ -1353,10 +1904,18 @@ static void accept_ready(struct mse_server *s)
 		if (s->cfg.tls) {
 			if (!(c->ssl = SSL_new(s->cfg.tls)) || SSL_set_fd(c->ssl, fd) != 1) {
 				ERR_clear_error();
+				pthread_mutex_lock(&s->lock);
+				addr_put_locked(s, ac);
+				pthread_mutex_unlock(&s->lock);
 				conn_free(c);
 				continue;
 			}
 			SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#ifdef SSL_OP_CLEANSE_PLAINTEXT
+			/* OpenSSL 3: wipe decrypted record bytes once read. */
+			if (s->cfg.wipe_buffers)
+				SSL_set_options(c->ssl, SSL_OP_CLEANSE_PLAINTEXT);
+#endif
 			SSL_set_accept_state(c->ssl);
 			c->info.tls = c->ssl;
 		}
@@ -1392,9 +1951,13 @@ static int linger_drain(struct conn *c)
 	return 0;
 }
 
+/* The loop's headers array (conn_step on the loop thread). */
+static _Thread_local struct mse_http_header *tl_loop_headers;
+
 static void conn_event(struct mse_server *s, struct conn *c)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT | EPOLLRDHUP, .data.ptr = c};
+	enum step st;
 
 	pthread_mutex_lock(&s->lock);
 	if (c->state != CS_WAITING) {
@@ -1404,23 +1967,150 @@ static void conn_event(struct mse_server *s, struct conn *c)
 	if (c->lingering) {
 		if (linger_drain(c) || epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0)
 			conn_destroy_locked(s, c);
-	} else {
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	pthread_mutex_unlock(&s->lock);
+	/* Disarmed (one-shot) and WAITING: only this thread touches c now. */
+	st = conn_step(c, tl_loop_headers);
+	pthread_mutex_lock(&s->lock);
+	if (st == ST_READY) {
 		enqueue_locked(s, c);
+	} else if (st == ST_CLOSE) {
+		conn_destroy_locked(s, c);
+	} else {
+		if (c->len == 0)
+			buf_release(c); /* idle: no buffer */
+		c->deadline = wait_deadline(c);
+		ev.events = (c->want_write ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT | EPOLLRDHUP;
+		if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0)
+			conn_destroy_locked(s, c);
 	}
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* Closes idle connections past their deadline; hands partial heads to a
- * worker for a 408. */
+/* A request the watchdog abandoned, answered after the lock is released. */
+struct stuck_req {
+	struct xch *x;
+	char what[300];
+};
+
+/*
+ * Caller holds the lock. Finds handlers past request_timeout_ms and takes
+ * their exchanges (io_lock held on return, abandoned set): at most n.
+ */
+static int find_stuck_locked(struct mse_server *s, int64_t t, struct stuck_req *out, int n)
+{
+	int k = 0;
+
+	if (!s->cfg.request_timeout_ms)
+		return 0;
+	for (struct worker *w = s->workers; w && k < n; w = w->all_next) {
+		struct xch *x = w->cur;
+		struct conn *c;
+
+		if (!x || w->stuck || t - w->handler_since < s->cfg.request_timeout_ms)
+			continue;
+		/* Busy means inside an op (a body read, a write): those have
+		 * their own timeouts. Try again on the next sweep. */
+		if (pthread_mutex_trylock(&x->io_lock) != 0)
+			continue;
+		if (x->x.started) {
+			/* Answering (a long download, an event stream): not stuck;
+			 * the write timeouts bound a client that stops reading. */
+			pthread_mutex_unlock(&x->io_lock);
+			continue;
+		}
+		c = x->c;
+		x->abandoned = 1;
+		w->stuck = 1;
+		s->nstuck++;
+		snprintf(out[k].what, sizeof(out[k].what), "%.*s %.*s from %s:%u",
+			 (int)(x->req.method_len > 16 ? 16 : x->req.method_len), x->req.method,
+			 (int)(x->req.target_len > 200 ? 200 : x->req.target_len), x->req.target,
+			 c->info.remote_addr, c->info.remote_port);
+		out[k++].x = x;
+	}
+	return k;
+}
+
+/* Answers 504 for an abandoned exchange (its response had not started). */
+static void answer_stuck(struct mse_server *s, struct stuck_req *r, int stuck, int threads)
+{
+	struct xch *x = r->x;
+	struct conn *c = x->c;
+
+	{
+		char date[32], msg[512];
+		int n;
+
+		http_date(date);
+		n = snprintf(msg, sizeof(msg),
+			     "HTTP/1.1 504 Gateway Timeout\r\nDate: %s\r\nServer: %s\r\n"
+			     "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 20\r\n"
+			     "Connection: close\r\n\r\n504 Gateway Timeout\n",
+			     date, s->server_name);
+		c->waited_ms = 0;
+		c->moved = 0;
+		if (n > 0 && (size_t)n < sizeof(msg))
+			(void)io_write_all(c, msg, (size_t)n, 200);
+		access_log(s, c, &x->req, 504, 20);
+		if (c->ssl) {
+			ERR_clear_error();
+			SSL_shutdown(c->ssl);
+			ERR_clear_error();
+		}
+		shutdown(c->fd, SHUT_WR);
+	}
+	x->failed = 1;
+	mse_warn("request timed out after %d ms: %s; answered 504; its handler still runs on "
+		 "its thread (%d of %d threads stuck)",
+		 s->cfg.request_timeout_ms, r->what, stuck, threads);
+	pthread_mutex_unlock(&x->io_lock);
+}
+
+static void *worker_main(void *arg);
+
+/* Caller holds the lock: starts one more worker (signals blocked). */
+static int add_worker_locked(struct mse_server *s)
+{
+	sigset_t all, old;
+	int rc;
+
+	if (s->nthreads >= s->max_threads)
+		return -1;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&s->tids[s->nthreads], NULL, worker_main, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		return -1;
+	s->nthreads++;
+	return 0;
+}
+
+/*
+ * Closes idle connections past their deadline; hands partial requests (head
+ * or body late, or below the rate floor) to a worker for a 408; answers 504
+ * for handlers past the request deadline; gives freed memory back.
+ */
 static void sweep(struct mse_server *s)
 {
 	int64_t t = now_ms();
 	struct conn *c, *next;
+	struct stuck_req stuck[8];
+	int nstuck, total_stuck, nthreads;
 
 	pthread_mutex_lock(&s->lock);
 	for (c = s->conns; c; c = next) {
+		int slow;
+
 		next = c->next;
-		if (c->state != CS_WAITING || t < c->deadline)
+		if (c->state != CS_WAITING)
+			continue;
+		slow = !c->lingering && (c->phase == PH_BODY || (c->phase == PH_HEAD && c->len > 0)) &&
+		       below_rate(&s->cfg, c->phase_bytes, t - c->phase_start);
+		if (t < c->deadline && !slow)
 			continue;
 		if (c->lingering || c->len == 0) {
 			if (!c->lingering)
@@ -1433,13 +2123,27 @@ static void sweep(struct mse_server *s)
 
 			/* Disarm before a worker owns it (see conn_event). */
 			epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-			mse_debug("%s:%u: request head timed out", c->info.remote_addr,
-				  c->info.remote_port);
+			mse_debug("%s:%u: request %s %s", c->info.remote_addr, c->info.remote_port,
+				  c->phase == PH_BODY ? "body" : "head",
+				  slow ? "below the minimum transfer rate" : "timed out");
 			c->expired = 1;
 			enqueue_locked(s, c);
 		}
 	}
+	nstuck = find_stuck_locked(s, t, stuck, 8);
+	/* Each stuck handler keeps its thread: start a worker in its place. */
+	for (int i = 0; i < nstuck; i++)
+		if (s->nthreads - s->nstuck < s->threads)
+			add_worker_locked(s);
+	total_stuck = s->nstuck;
+	nthreads = s->nthreads;
 	pthread_mutex_unlock(&s->lock);
+	for (int i = 0; i < nstuck; i++)
+		answer_stuck(s, &stuck[i], total_stuck, nthreads);
+	if (atomic_load(&s->freed_bytes) >= TRIM_BYTES) {
+		atomic_store(&s->freed_bytes, 0);
+		malloc_trim(0);
+	}
 }
 
 static int min_timeout(const struct mse_server_config *c)
@@ -1516,6 +2220,11 @@ int mse_server_new(const struct mse_server_config *cfg, struct mse_server **out,
 		return mse_err_field(err, "timeout", "timeouts must be positive");
 	if (cfg->threads < 0 || cfg->threads > 1024)
 		return mse_err_field(err, "threads", "expected 0..1024, got %d", cfg->threads);
+	if (cfg->max_threads < 0 || cfg->max_threads > 4096)
+		return mse_err_field(err, "max_threads", "expected 0..4096, got %d", cfg->max_threads);
+	if (cfg->request_timeout_ms < 0 || cfg->min_rate_grace_ms < 0)
+		return mse_err_field(err, "timeout", "request_timeout_ms and min_rate_grace_ms "
+				     "must not be negative");
 	if (!(s = calloc(1, sizeof(*s))))
 		return mse_err_set(err, "out of memory");
 	s->cfg = *cfg;
@@ -1549,6 +2258,9 @@ int mse_server_new(const struct mse_server_config *cfg, struct mse_server **out,
 
 		s->threads = (int)(n > 0 && n < 256 ? 2 * n : 4);
 	}
+	s->max_threads = cfg->max_threads ? cfg->max_threads : 4 * s->threads;
+	if (s->max_threads < s->threads)
+		s->max_threads = s->threads;
 	if (cfg->tls && SSL_CTX_up_ref(cfg->tls) != 1) {
 		s->cfg.tls = NULL;
 		mse_err_set(err, "cannot reference the TLS context");
@@ -1606,11 +2318,12 @@ void mse_server_stop(struct mse_server *s)
 	(void)r;
 }
 
-static void drain_and_join(struct mse_server *s, pthread_t *tids, int started)
+static void drain_and_join(struct mse_server *s)
 {
 	struct timespec ts;
 	int64_t deadline = now_ms() + s->cfg.drain_timeout_ms;
 	struct conn *c, *next;
+	int n;
 
 	pthread_mutex_lock(&s->lock);
 	/* Waiting connections are the loop's: close them now. */
@@ -1642,13 +2355,39 @@ static void drain_and_join(struct mse_server *s, pthread_t *tids, int started)
 		for (c = s->conns; c; c = c->next)
 			shutdown(c->fd, SHUT_RDWR);
 	}
-	pthread_mutex_unlock(&s->lock);
-	for (int i = 0; i < started; i++)
-		pthread_join(tids[i], NULL);
+	/* A handler stuck past the request deadline may never return: its
+	 * thread is left running (detached), the others joined. */
+	n = s->nthreads;
+	for (int i = 0; i < n; i++) {
+		int stuck = 0;
+
+		for (struct worker *w = s->workers; w; w = w->all_next)
+			if (w->stuck && pthread_equal(w->tid, s->tids[i]))
+				stuck = 1;
+		if (stuck) {
+			pthread_detach(s->tids[i]);
+			continue;
+		}
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->tids[i], NULL);
+		pthread_mutex_lock(&s->lock);
+	}
+	if (s->nstuck)
+		mse_warn("stop: %d handler(s) past the request deadline still running; left "
+			 "behind", s->nstuck);
 	/* Lingering connections handed back during the drain. */
-	pthread_mutex_lock(&s->lock);
-	while (s->conns)
-		conn_destroy_locked(s, s->conns);
+	while (s->conns) {
+		c = s->conns;
+		if (c->state != CS_WAITING && s->nstuck) {
+			/* Still a stuck handler's: unlink only. */
+			s->conns = c->next;
+			if (s->conns)
+				s->conns->prev = NULL;
+			c->prev = c->next = NULL;
+			continue;
+		}
+		conn_destroy_locked(s, c);
+	}
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -1656,33 +2395,47 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
 	struct epoll_event evs[64];
-	pthread_t *tids;
-	sigset_t all, old;
 	int started = 0, rc = 0, tick = min_timeout(&s->cfg);
 	int64_t next_sweep = now_ms() + tick;
+	sigset_t pipe_set, old_mask;
+	const struct timespec zero = {0, 0};
 
-	tids = calloc((size_t)s->threads, sizeof(*tids));
-	if (!tids)
+
+	s->tids = calloc((size_t)s->max_threads, sizeof(*s->tids));
+	tl_loop_headers = malloc(s->cfg.max_headers * sizeof(*tl_loop_headers));
+	if (!s->tids || !tl_loop_headers) {
+		free(tl_loop_headers);
+		tl_loop_headers = NULL;
 		return mse_err_set(err, "out of memory");
+	}
 	ev.data.ptr = &g_mark_stop;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &ev) != 0) {
-		free(tids);
+		free(tl_loop_headers);
+		tl_loop_headers = NULL;
 		return mse_err_set(err, "epoll_ctl: %s", strerror(errno));
 	}
 	ev.data.ptr = &g_mark_listen;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev) != 0) {
-		free(tids);
+		free(tl_loop_headers);
+		tl_loop_headers = NULL;
 		return mse_err_set(err, "epoll_ctl(listen): %s", strerror(errno));
 	}
 	/* Workers block every signal: SIGPIPE from a TLS write to a closed
 	 * socket becomes EPIPE, and process signals go to the caller's threads. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
+	/*
+	 * The loop writes too (TLS handshakes, 100 Continue, 504): a peer that
+	 * went away must give EPIPE, not a process-killing SIGPIPE. Blocked
+	 * here, and any pending one consumed before the mask is restored.
+	 */
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
 	s->workers_exit = 0;
-	for (; started < s->threads; started++)
-		if (pthread_create(&tids[started], NULL, worker_main, s) != 0)
-			break;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_mutex_lock(&s->lock);
+	while (s->nthreads < s->threads && add_worker_locked(s) == 0)
+		;
+	started = s->nthreads;
+	pthread_mutex_unlock(&s->lock);
 	if (started == 0) {
 		rc = mse_err_set(err, "cannot start worker threads");
 		atomic_store(&s->stopping, 1);
@@ -1706,14 +2459,20 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 			mse_error("epoll_wait: %s", strerror(errno));
 			break;
 		}
+		int listen_ready = 0;
+
 		for (int i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;
 
 			if (p == &g_mark_listen)
-				accept_ready(s);
+				listen_ready = 1;
 			else if (p != &g_mark_stop)
 				conn_event(s, p);
 		}
+		/* After the batch: accepting may close an idle connection to make
+		 * room, which must not have an event still pending in evs. */
+		if (listen_ready)
+			accept_ready(s);
 		t = now_ms();
 		if (t >= next_sweep) {
 			sweep(s);
@@ -1731,8 +2490,12 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 		close(s->lfd);
 		s->lfd = -1;
 	}
-	drain_and_join(s, tids, started);
-	free(tids);
+	drain_and_join(s);
+	free(tl_loop_headers);
+	tl_loop_headers = NULL;
+	while (sigtimedwait(&pipe_set, NULL, &zero) > 0)
+		;
+	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 	mse_info("stopped");
 	return rc;
 }
@@ -1749,7 +2512,20 @@ void mse_server_free(struct mse_server *s)
 		close(s->epfd);
 	if (s->evfd >= 0)
 		close(s->evfd);
+	if (s->nstuck) {
+		/* A stuck handler's thread still points here: leave it be. */
+		mse_warn("server not freed: %d handler(s) still running", s->nstuck);
+		return;
+	}
 	SSL_CTX_free(s->cfg.tls);
+	free(s->tids);
+	for (int i = 0; i < ADDR_BUCKETS; i++)
+		while (s->addrs[i]) {
+			struct addr_count *a = s->addrs[i];
+
+			s->addrs[i] = a->next;
+			free(a);
+		}
 	free(s->host);
 	free(s->server_name);
 	pthread_mutex_destroy(&s->lock);
@@ -1830,8 +2606,26 @@ static const struct mse_stream_ops hs_ops = {hs_read, hs_write, hs_fd, hs_pendin
  * §15.2.2), then hands the socket and TLS session over: from here the
  * server forgets them (handle_request closes only the husk).
  */
+static int xch_upgrade_unlocked(struct mse_exchange *xe, const struct mse_http_header *h,
+				size_t n, struct mse_stream **out);
+
+/* As the other ops: under the exchange's io_lock, refused once abandoned. */
 static int xch_upgrade(struct mse_exchange *xe, const struct mse_http_header *h, size_t n,
 		       struct mse_stream **out)
+{
+	struct xch *x = xe->impl;
+	int r = -1;
+
+	*out = NULL;
+	pthread_mutex_lock(&x->io_lock);
+	if (!x->abandoned)
+		r = xch_upgrade_unlocked(xe, h, n, out);
+	pthread_mutex_unlock(&x->io_lock);
+	return r;
+}
+
+static int xch_upgrade_unlocked(struct mse_exchange *xe, const struct mse_http_header *h,
+				size_t n, struct mse_stream **out)
 {
 	struct xch *x = xe->impl;
 	struct conn *c = x->c;

@@ -1,17 +1,23 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_server — a threaded HTTP/1.1 server (plain or TLS) that calls a
  * handler through the exchange contract (net/exchange.h).
  *
- * Design: the thread that calls mse_server_run() runs an epoll loop that
- * accepts connections and watches every connection that is waiting for
- * bytes (new, idle keep-alive, or with a partial request head); N worker
- * threads take connections that became readable, parse and answer requests
- * (pipelined ones back to back), and hand the connection back to the loop
- * as soon as no complete request is buffered. A waiting connection costs a
- * small struct and no thread, so thousands of idle keep-alive clients and
- * slow-header senders cannot starve the workers; request heads have a
- * deadline from their first byte (slowloris), idle connections an idle
- * timeout, and body reads and writes a per-operation timeout.
+ * Design (the I/O model, docs/http.md): the thread that calls
+ * mse_server_run() runs an epoll loop that owns every connection while it
+ * waits for the client: it accepts, runs the TLS handshake, reads the
+ * request head and then the body (up to body_buffer; chunked bodies are
+ * decoded as they arrive), all non-blocking. Only a complete request goes
+ * on the queue to the N worker threads that run the handler; a body larger
+ * than body_buffer is streamed to the handler as it reads, under the same
+ * rate floor. After the answer the worker serves pipelined requests that
+ * are complete already and hands the connection back to the loop. So slow
+ * or idle clients cost a connection slot and a buffer, never a worker:
+ * heads have a deadline from their first byte (slowloris), heads and bodies
+ * a minimum transfer rate from their first seconds, idle connections an
+ * idle timeout, and one address a bounded share of the connection slots.
+ * An optional per-request deadline answers 504 for a handler that does not
+ * return and adds a worker so the others keep being served.
  *
  * Errors: 400 (malformed), 413 (body over the limit), 414/431 (request line
  * or head over the limit), 408 (head not complete in time), 417, 501, 505
@@ -59,21 +65,46 @@ struct mse_server_config {
 	void (*thread_stop)(void *user);
 
 	int threads;             /* workers; 0 = 2 x online CPUs */
+	/* Workers may grow to this many while requests are stuck past
+	 * request_timeout_ms (their threads stay with the handler); 0 = 4 x threads. */
+	int max_threads;
 	size_t max_connections;  /* open connections; default 10000 */
+	/* Open connections from one address (IPv4, or an IPv6 /64); default 256.
+	 * At either limit, the connection of the address holding the most that
+	 * is idle (no request bytes pending) is closed to make room. */
+	size_t max_per_address;
 	size_t max_head_bytes;   /* request line + fields; default 64 KiB */
 	size_t max_headers;      /* default 100 */
 	uint64_t max_body;       /* default 2 GiB; 0 = no limit */
+	/* Bodies up to this size are read in full by the event loop before the
+	 * handler runs (no worker waits on the client); a larger body is
+	 * streamed to the handler as it reads. Default 1 MiB. */
+	size_t body_buffer;
 	int head_timeout_ms;     /* first byte of a head (or accept) to its end; default 10 s */
 	int idle_timeout_ms;     /* keep-alive wait for the next request; default 30 s */
 	int read_timeout_ms;     /* one body read; default 30 s */
 	int write_timeout_ms;    /* one write making no progress; default 30 s */
 	int drain_timeout_ms;    /* graceful stop: wait for in-flight requests; default 10 s */
-	/* Slow-client floor for bodies (both ways): once the server has spent
-	 * more than read_timeout_ms in total waiting on one exchange's socket,
-	 * it must average min_rate bytes per second of that waiting, or the
-	 * exchange fails as a timeout. Time the handler itself spends (an app
-	 * streaming slowly) does not count. Default 1024; 0 = off. */
+	/* Slow-client floor, for heads and bodies both ways: from
+	 * min_rate_grace_ms after a head's first byte (or a body's start), the
+	 * client must have moved min_rate bytes per second on average (time the
+	 * handler itself spends does not count), or the request fails with 408.
+	 * Default 1024 B/s after 2 s; 0 = off. */
 	uint64_t min_rate;
+	int min_rate_grace_ms;
+	/* Per-request deadline from the complete request to the start of the
+	 * response: past it the client gets 504, the request is logged, and a
+	 * worker is added (up to max_threads) while the handler's thread stays
+	 * with it. A response that started is not cut (write timeouts bound a
+	 * client that stops reading). 0 = none. */
+	int request_timeout_ms;
+	/* Optional, run on the event loop for each complete head, before any
+	 * body is read: returns 0 to go on, or an HTTP status (>= 400) that is
+	 * answered at once with Connection: close, the body left unread. */
+	int (*head_check)(const struct mse_http_request *req, void *user);
+	/* Request bytes are secret: every buffer that held them is wiped before
+	 * it is freed, and TLS records too (SSL_OP_CLEANSE_PLAINTEXT). */
+	int wipe_buffers;
 
 	FILE *access_log;        /* Common Log Format lines; NULL = none (not closed) */
 	const char *server_name; /* Server header; default "mse-c/VERSION" */

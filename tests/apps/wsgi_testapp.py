@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """WSGI test apps for mse-c's bridge (unit tests through a fake exchange,
 e2e tests through `mse serve`). Each route is a plain WSGI app; the ones
 that follow the spec are wrapped in wsgiref.validate.validator with its
@@ -220,6 +221,12 @@ def sleep_app(environ, start_response):
     return gen()
 
 
+def hang_app(environ, start_response):
+    """Does not answer for QUERY_STRING seconds (default 600): a stuck request."""
+    time.sleep(float(environ["QUERY_STRING"] or "600"))
+    return text(start_response, "woke up")
+
+
 def hello_app(environ, start_response):
     return text(start_response, "hello")
 
@@ -294,6 +301,7 @@ VALID = {
     "/big": big_app,
     "/hello": hello_app,
     "/sleep": sleep_app,
+    "/hang": hang_app,
     "/head": head_app,
     "/unraisable": unraisable_app,
     "/subprocess": subprocess_app,

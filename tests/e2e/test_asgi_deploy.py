@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """ASGI apps through the whole flow: `mse localtest` and `mse deploy` (simulation)
 of a FastAPI and a Quart port of the scaffolded app, checked by the scaffold's
 own tests (requests, TLS pinned to the verified certificate) and by us."""

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_verify — throughput of mse_verify_quote on a real quote with full
  * collateral (default: sgx3-dcapqvl at its "now"), in four configurations:

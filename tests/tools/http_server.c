@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A test server: mse_server with C handlers, driven by the end-to-end tests
  * (tests/e2e/test_http_server.py). Prints the port on stdout, serves until
@@ -6,7 +7,9 @@
  *   http_server [--tls CERT KEY] [--threads N] [--head-timeout MS]
  *               [--idle-timeout MS] [--read-timeout MS] [--drain-timeout MS]
  *               [--max-body N] [--max-head N] [--max-headers N]
- *               [--min-rate BYTES_PER_S] [--max-connections N]
+ *               [--min-rate BYTES_PER_S] [--min-rate-grace MS] [--max-connections N]
+ *               [--max-per-address N] [--body-buffer N] [--request-timeout MS]
+ *               [--max-threads N]
  *               [--access-log FILE] [--handoff] [--debug]
  *
  * Routes: /echo (body back, streamed), /sha256 (digest and length of the
@@ -324,6 +327,16 @@ int main(int argc, char **argv)
 			cfg.min_rate = strtoull(v, NULL, 10);
 		else if (strcmp(a, "--max-connections") == 0)
 			cfg.max_connections = strtoull(v, NULL, 10);
+		else if (strcmp(a, "--max-per-address") == 0)
+			cfg.max_per_address = strtoull(v, NULL, 10);
+		else if (strcmp(a, "--body-buffer") == 0)
+			cfg.body_buffer = strtoull(v, NULL, 10);
+		else if (strcmp(a, "--min-rate-grace") == 0)
+			cfg.min_rate_grace_ms = atoi(v);
+		else if (strcmp(a, "--request-timeout") == 0)
+			cfg.request_timeout_ms = atoi(v);
+		else if (strcmp(a, "--max-threads") == 0)
+			cfg.max_threads = atoi(v);
 		else if (strcmp(a, "--access-log") == 0) {
 			if (!(alog = fopen(v, "a"))) {
 				perror(v);

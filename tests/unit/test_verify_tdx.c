@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * TDX through src/attest/verify: the five real TDX sets (Intel-signed quotes
  * v4 and v5 and their collateral, from dcap-qvl, oasis-core, go-tdx-guest
