@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_verify — the whole DCAP ECDSA quote verification, as Intel's Quote
  * Verification Library does it, over buffers (no I/O), with a policy, a
@@ -163,7 +164,7 @@ struct mse_verify_result {
 
 /* Cache modes. */
 #define MSE_VERIFY_CACHE_PLATFORM 0x1u /* whole per-platform verification */
-#define MSE_VERIFY_CACHE_OBJECTS 0x2u  /* parsed certificates/CRLs by SHA-256 of their bytes */
+#define MSE_VERIFY_CACHE_OBJECTS 0x2u  /* parsed certificates, CRLs, TCB info and QE identity by SHA-256 of their bytes */
 
 struct mse_verify_cache;
 struct mse_verify_cache *mse_verify_cache_new(unsigned modes);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse coordinator — the owner's commands for a coordinator (docs/coordinator.md). */
 #include <getopt.h>
 #include <stdio.h>
@@ -17,8 +18,8 @@ static void usage(void)
 {
 	puts("Usage: mse coordinator keygen --out PREFIX\n"
 	     "       mse coordinator measure --owner-key PUB [--coordinator BIN]\n"
-	     "       mse coordinator manifest --coordinator-cert RATLS.pem --package PKG.tar\n"
-	     "                                --code-key KEY [--project DIR] [--secrets FILE]\n"
+	     "       mse coordinator manifest --coordinator-cert RATLS.pem (--project DIR |\n"
+	     "                                --package PKG.tar --code-key KEY) [--secrets FILE]\n"
 	     "                                [--secrets-to-seal FILE] [--dns NAME]...\n"
 	     "                                [--deployment-id ID] [--seq N] [--app NAME]\n"
 	     "                                [--mrenclave HEX]... [--no-sim-identity]\n"
@@ -43,7 +44,8 @@ static void usage(void)
 	     "             MRENCLAVE for this coordinator, the TCB policy, the DNS names, and the\n"
 	     "             code key and secrets sealed to the coordinator's X25519 key (read from\n"
 	     "             its verified RA-TLS certificate). --project DIR takes secrets.json and\n"
-	     "             secrets_to_seal.json from DIR when present\n"
+	     "             secrets_to_seal.json from DIR when present and, without --package,\n"
+	     "             packages DIR/mse.toml's app now into DIR/.mse/package.<time>/\n"
 	     "  set        signs the manifest (Ed25519, detached, exact bytes) and uploads it over\n"
 	     "             the pinned connection, then checks that GET /status reports its\n"
 	     "             deployment_id, seq and SHA-256\n"
@@ -227,8 +229,13 @@ int cmd_coordinator(int argc, char **argv)
 		size_t len = 0;
 		int rc;
 
-		if (!mo.coordinator_cert || !mo.package || !mo.code_key)
-			return cli_usage_error("coordinator", "manifest: --coordinator-cert, --package and --code-key are required");
+		char made[4096] = "";
+
+		if (!mo.coordinator_cert || (!mo.package && !project) || (mo.package && !mo.code_key))
+			return cli_usage_error("coordinator", "manifest: --coordinator-cert and --project DIR, "
+					       "or --package with --code-key, are required");
+		mo.project_dir = project;
+		mo.made_package = made;
 		if (project) {
 			snprintf(secrets, sizeof(secrets), "%s/secrets.json", project);
 			snprintf(toseal, sizeof(toseal), "%s/secrets_to_seal.json", project);
@@ -239,6 +246,10 @@ int cmd_coordinator(int argc, char **argv)
 		}
 		if (mse_coordclient_manifest(&mo, &json, &len, &err) != 0)
 			return cli_fail("coordinator", &err);
+		if (made[0])
+			fprintf(stderr, "packaged %s (its code key beside it, 0600): run the replicas "
+					"from this package\n",
+				made);
 		if (out) {
 			rc = mse_file_write_atomic(out, json, len, MSE_MODE_SECRET, &err);
 			if (rc == 0)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse deploy — the main job for one person on one machine:
  * package -> spawn -> evidence -> verify -> seal -> run -> health -> tests.
@@ -8,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "cli/cli.h"
 #include "codeprovider/deploy.h"
@@ -44,6 +47,15 @@ static const char usage[] =
 	"  --days N         certificate validity (default 30)\n"
 	"  --replace        stop and remove an existing instance of the same name first\n"
 	"  --no-tests       skip running tests_cmd\n"
+	"  --no-access-log  no log line per request in 'mse logs NAME'\n"
+	"  --json           the tests' output to stderr; one JSON object on stdout:\n"
+	"                   {\"ok\": true, \"name\", \"url\", \"host\", \"port\", \"san\", \"uuid\",\n"
+	"                   \"mrenclave\", \"tcb_status\", \"advisories\", \"simulation\",\n"
+	"                   \"package\", \"key\", \"evidence\", \"certificate\", (--replicas:\n"
+	"                   \"replicas\", \"coordinator\", \"ca\", \"replica_ports\"), \"progress\":\n"
+	"                   [{\"step\", \"kind\": \"step\"|\"detail\"|\"failed\"|\"cleanup\",\n"
+	"                   \"text\"}, ...]} or {\"ok\": false, \"failed_step\", \"log\",\n"
+	"                   \"error\": {\"step\", ...}, \"errors\": [...], \"progress\": [...]}\n"
 	"  --replicas N     the coordinator flow instead of steps 3-8 (simulation): start or\n"
 	"                   reuse NAME-coordinator with the owner key DIR/.mse/owner.key\n"
 	"                   (made if missing), verify it, upload the signed manifest, fetch\n"
@@ -66,11 +78,25 @@ static const char usage[] =
 
 struct printer {
 	int failed;
+	json_t *events; /* --json: every event, in order */
 };
 
 static void progress(void *ctx, const struct mse_deploy_event *ev)
 {
+	static const char *const kinds[] = {"step", "detail", "failed", "cleanup"};
 	struct printer *p = ctx;
+
+	if (p->events) {
+		json_t *e = json_object();
+
+		json_object_set_new(e, "step", json_string(mse_deploy_step_name(ev->step)));
+		json_object_set_new(e, "kind", json_string(kinds[ev->kind]));
+		json_object_set_new(e, "text", json_string(ev->text));
+		json_array_append_new(p->events, e);
+		if (ev->kind == MSE_DEPLOY_EV_FAILED)
+			p->failed = 1;
+		return;
+	}
 
 	switch (ev->kind) {
 	case MSE_DEPLOY_EV_STEP:
@@ -92,10 +118,71 @@ static void progress(void *ctx, const struct mse_deploy_event *ev)
 	fflush(stdout);
 }
 
+static int print_json(const struct mse_deploy_result *res, int rc, struct mse_err *err,
+		      const struct mse_errlist *errs, json_t *events)
+{
+	json_t *o = cli_json_new(rc == 0), *all;
+
+	if (rc != 0) {
+		if (!err->step[0])
+			mse_err_step(err, mse_deploy_step_name(res->failed_step));
+		json_object_set_new(o, "failed_step", json_string(mse_deploy_step_name(res->failed_step)));
+		cli_json_str(o, "name", res->name);
+		cli_json_str(o, "log", res->log_copy);
+		if (mse_errlist_count(errs) > 0) {
+			json_object_set_new(o, "error", cli_json_error(&errs->items[0]));
+			all = json_array();
+			for (size_t i = 0; i < errs->len; i++)
+				json_array_append_new(all, cli_json_error(&errs->items[i]));
+			json_object_set_new(o, "errors", all);
+		} else {
+			json_object_set_new(o, "error", cli_json_error(err));
+		}
+	} else {
+		cli_json_str(o, "name", res->name);
+		cli_json_str(o, "url", res->url);
+		cli_json_str(o, "host", res->host);
+		json_object_set_new(o, "port", json_integer(res->port));
+		cli_json_str(o, "san", res->san);
+		cli_json_str(o, "uuid", res->uuid);
+		cli_json_str(o, "mrenclave", res->mrenclave_hex);
+		cli_json_str(o, "tcb_status", mse_tcb_status_name(res->tcb_status));
+		all = json_array();
+		for (const char *a = res->advisories; *a;) {
+			size_t n = strcspn(a, ", ");
+
+			if (n)
+				json_array_append_new(all, json_stringn(a, n));
+			a += n;
+			a += strspn(a, ", ");
+		}
+		json_object_set_new(o, "advisories", all);
+		json_object_set_new(o, "simulation", json_boolean(res->simulation));
+		cli_json_str(o, "package", res->package_path);
+		cli_json_str(o, "key", res->key_path);
+		cli_json_str(o, "evidence", res->evidence_path);
+		cli_json_str(o, "certificate", res->ratls_path);
+		if (res->replicas) {
+			json_t *ports = json_array();
+
+			json_object_set_new(o, "replicas", json_integer(res->replicas));
+			cli_json_str(o, "coordinator", res->coordinator);
+			cli_json_str(o, "ca", res->ca_path);
+			for (unsigned i = 0; i < res->replicas; i++)
+				json_array_append_new(ports, json_integer(res->replica_ports[i]));
+			json_object_set_new(o, "replica_ports", ports);
+		}
+	}
+	json_object_set_new(o, "progress", events);
+	cli_json_print(o);
+	return rc == 0 ? MSE_EXIT_OK : MSE_EXIT_FAIL;
+}
+
 int cmd_deploy(int argc, char **argv)
 {
 	enum { O_PROJECT = 256, O_NAME, O_SAN, O_PORT, O_SIZE, O_DAYS, O_REPLACE, O_NOTESTS, O_SGX,
-	       O_SIGNER, O_PCCS, O_ISVPRODID, O_ISVSVN, O_MRENCLAVE, O_ACCEPT_SIM, O_REPLICAS };
+	       O_SIGNER, O_PCCS, O_ISVPRODID, O_ISVSVN, O_MRENCLAVE, O_ACCEPT_SIM, O_REPLICAS, O_JSON,
+	       O_NOACCESS };
 	static const struct option opts[] = {{"project", required_argument, NULL, O_PROJECT},
 					     {"name", required_argument, NULL, O_NAME},
 					     {"san", required_argument, NULL, O_SAN},
@@ -104,6 +191,8 @@ int cmd_deploy(int argc, char **argv)
 					     {"days", required_argument, NULL, O_DAYS},
 					     {"replace", no_argument, NULL, O_REPLACE},
 					     {"no-tests", no_argument, NULL, O_NOTESTS},
+					     {"json", no_argument, NULL, O_JSON},
+					     {"no-access-log", no_argument, NULL, O_NOACCESS},
 					     {"sgx", no_argument, NULL, O_SGX},
 					     {"signer-key", required_argument, NULL, O_SIGNER},
 					     {"pccs", required_argument, NULL, O_PCCS},
@@ -120,7 +209,7 @@ int cmd_deploy(int argc, char **argv)
 	struct mse_err err = {0};
 	struct printer pr = {0};
 	uint8_t mrenclave[32];
-	int c, rc;
+	int c, rc, json = 0, saved;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -150,6 +239,8 @@ int cmd_deploy(int argc, char **argv)
 		case O_DAYS: o.days = (int)v; break;
 		case O_REPLACE: o.replace = 1; break;
 		case O_NOTESTS: o.no_tests = 1; break;
+		case O_JSON: json = 1; break;
+		case O_NOACCESS: o.no_access_log = 1; break;
 		case O_SGX: o.sgx = 1; break;
 		case O_SIGNER: o.signer_key = optarg; break;
 		case O_PCCS: o.pccs_url = optarg; break;
@@ -173,7 +264,17 @@ int cmd_deploy(int argc, char **argv)
 	o.errs = &errs;
 	o.progress = progress;
 	o.progress_ctx = &pr;
+	if (json)
+		pr.events = json_array();
+	/* --json: the app's tests write to stderr; stdout holds the JSON object alone. */
+	saved = json ? cli_stdout_to_stderr() : -1;
 	rc = mse_deploy(&o, &res, &err);
+	cli_stdout_restore(saved);
+	if (json) {
+		rc = print_json(&res, rc, &err, &errs, pr.events);
+		mse_errlist_free(&errs);
+		return rc;
+	}
 	if (rc != 0) {
 		/* mse.toml's errors, each with its line; any other failure, its reason. */
 		if (mse_errlist_count(&errs) > 0)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse restart NAME — start a stopped (or dead) enclave again, same arguments. */
 #include <getopt.h>
 #include <stdio.h>
@@ -73,8 +74,11 @@ int cmd_restart(int argc, char **argv)
 		       "the owner verifies it again before 'mse coordinator set' or 'ca'.\n");
 	else
 		printf("Its RA-TLS certificate is new (a fresh TLS key; the sealing key is the same): the\n"
-	       "code provider verifies it again ('mse evidence %s --output DIR', 'mse verify').\n",
-	       inst.name);
+		       "pinned ratls.pem no longer matches. Verify it again and refresh the pin with\n"
+		       "  mse verify %s        (in the project directory it was deployed from)\n"
+		       "or, for a package deployed by hand, 'mse evidence %s --output DIR' then\n"
+		       "'mse verify --package ... --evidence DIR/evidence.json --output ...'.\n",
+		       inst.name, inst.name);
 	if (st == MSE_STATUS_RUNNING || st == MSE_STATUS_WAITING)
 		return MSE_EXIT_OK;
 	return cli_failf("restart", "%s did not come back: %s (see 'mse logs %s')", inst.name,

@@ -1,6 +1,9 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse serve — the app server alone: a WSGI or ASGI app over HTTP/1.1 and TLS. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +21,7 @@ static const char usage[] =
 	"                 [--log-level LEVEL] [--access-log FILE] [--timeout S]\n"
 	"                 [--idle-timeout S] [--request-timeout S] [--max-body MB]\n"
 	"                 [--port-file FILE] [--no-sandbox]\n"
-	"                 [--interface auto|wsgi|asgi|asgi3|asgi2]\n"
+	"                 [--interface auto|wsgi|asgi|asgi3|asgi2] [--no-access-log]\n"
 	"\n"
 	"Serve an unmodified Python WSGI app (Flask, Django, ...) or ASGI app (FastAPI,\n"
 	"Starlette, Quart, ...) the way it runs in the enclave: HTTP/1.1 and TLS in C\n"
@@ -27,8 +30,10 @@ static const char usage[] =
 	"thread, with lifespan startup before the first request and shutdown after the\n"
 	"last), fork/exec refused, memory capped.\n"
 	"\n"
-	"  MODULE:VARIABLE     the app, e.g. app:app (VARIABLE may be dotted)\n"
-	"  --code DIR          the app's directory, put first on sys.path (MODULE_PATH)\n"
+	"  MODULE:VARIABLE     the app, e.g. app:app (VARIABLE may be dotted), or a WSGI\n"
+	"                      factory called with literal arguments: 'app:create_app()'\n"
+	"  --code DIR          the app's directory, put first on sys.path (MODULE_PATH);\n"
+	"                      the app runs with it as its current directory\n"
 	"  --interface I       auto (default: detected from the object), wsgi, asgi (either\n"
 	"                      ASGI version, detected), asgi3 or asgi2; mse.toml's\n"
 	"                      app_interface\n"
@@ -52,6 +57,8 @@ static const char usage[] =
 	"  --max-body MB       request body limit (default 2048)\n"
 	"  --port-file FILE    write the port listened on to FILE once ready\n"
 	"  --no-sandbox        do not install the enclave rules (debugging only)\n"
+	"  --no-access-log     no \"access:\" line per request in the log (method, path,\n"
+	"                      status, bytes, duration; on by default, at info level)\n"
 	"\n"
 	"SIGTERM or SIGINT: stop accepting, let in-flight requests finish (ASGI: and the\n"
 	"app's tasks, then lifespan shutdown), exit 0.\n"
@@ -105,10 +112,11 @@ int cmd_serve(int argc, char **argv)
 	enum {
 		O_CODE = 256, O_CERT, O_KEY, O_NO_TLS, O_HOST, O_PORT, O_THREADS, O_MEMORY,
 		O_DEBUG, O_LOG_LEVEL, O_ACCESS_LOG, O_TIMEOUT, O_IDLE, O_MAX_BODY, O_PORT_FILE,
-		O_NO_SANDBOX, O_INTERFACE, O_REQTO, O_HELP
+		O_NO_SANDBOX, O_INTERFACE, O_REQTO, O_NO_ACCESS_LOG, O_HELP
 	};
 	static const struct option opts[] = {
 		{"code", required_argument, NULL, O_CODE},
+		{"no-access-log", no_argument, NULL, O_NO_ACCESS_LOG},
 		{"cert", required_argument, NULL, O_CERT},
 		{"key", required_argument, NULL, O_KEY},
 		{"no-tls", no_argument, NULL, O_NO_TLS},
@@ -133,6 +141,7 @@ int cmd_serve(int argc, char **argv)
 	struct ready ready = {0};
 	enum mse_log_level level = MSE_LOG_INFO;
 	const char *access_path = NULL;
+	char cwd[PATH_MAX], port_file[PATH_MAX + 1];
 	FILE *access = NULL;
 	struct mse_err err;
 	long v;
@@ -220,6 +229,9 @@ int cmd_serve(int argc, char **argv)
 		case O_NO_SANDBOX:
 			c.sandbox = 0;
 			break;
+		case O_NO_ACCESS_LOG:
+			c.no_request_log = 1;
+			break;
 		case O_INTERFACE: {
 			enum mse_pyhost_iface i;
 			int asgi_only;
@@ -250,6 +262,14 @@ int cmd_serve(int argc, char **argv)
 	if (!c.no_tls && (!c.cert_file || !c.key_file))
 		return cli_usage_error("serve", "give --cert FILE and --key FILE, or --no-tls");
 
+	if (ready.port_file && ready.port_file[0] != '/') {
+		/* The app server makes the code directory current before it is ready. */
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    snprintf(port_file, sizeof(port_file), "%s/%s", cwd, ready.port_file) >=
+			    (int)sizeof(port_file))
+			return cli_failf("serve", "--port-file %s: path too long", ready.port_file);
+		ready.port_file = port_file;
+	}
 	mse_log_init("mse serve", level);
 	if (access_path) {
 		access = strcmp(access_path, "-") == 0 ? stdout : fopen(access_path, "a");
@@ -263,7 +283,7 @@ int cmd_serve(int argc, char **argv)
 	c.ready_user = &ready;
 	mse_err_clear(&err);
 	rc = mse_appserver_run(&c, &err) == 0 && !ready.failed ? MSE_EXIT_OK : MSE_EXIT_FAIL;
-	if (rc != MSE_EXIT_OK && err.msg[0])
+	if (rc != MSE_EXIT_OK && (err.msg[0] || err.expected[0] || err.field[0]))
 		cli_fail("serve", &err);
 	if (access && access != stdout)
 		fclose(access);

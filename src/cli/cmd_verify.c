@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse verify — verify an enclave's quote, collateral and measurements, and
  * save its trusted RA-TLS certificate. All checks are in src/attest/verify.c;
@@ -22,6 +23,7 @@
 #include "attest/tcb.h"
 #include "attest/verify.h"
 #include "cli/cli.h"
+#include "codeprovider/reverify.h"
 #include "cli/verify_sigstruct.h"
 #include "common/file.h"
 #include "common/hex.h"
@@ -37,6 +39,7 @@ static const char usage_text[] =
 	"                  [--mrseam HEX] [--allow-debug-td] [--allow-service-td] [--allow-sept-ve]\n"
 	"       mse verify --package FILE --evidence FILE [--output DIR] [--bootstrap FILE]\n"
 	"                  [--allow-simulation] [policy options]\n"
+	"       mse verify NAME [--project DIR] [--json]\n"
 	"       mse verify --sigstruct FILE [--mrenclave HEX] [--mrsigner HEX | --signer-key PEM]\n"
 	"                  [--isvprodid N] [--min-isvsvn N] [--json]\n"
 	"\n"
@@ -46,6 +49,11 @@ static const char usage_text[] =
 	"advisories (TDX: module identity, TCB level over TEE_TCB_SVN, TD relaunch), then the\n"
 	"expected measurements and, for an RA-TLS certificate, that the quote binds its key.\n"
 	"\n"
+	"A local instance again (after 'mse restart' it has a new certificate):\n"
+	"  NAME                fetch the evidence of the running instance NAME, verify it against\n"
+	"                      the package recorded when it was deployed from DIR (default .;\n"
+	"                      DIR/.mse/deployments/NAME.json) and refresh the pinned\n"
+	"                      DIR/.mse/verified/ratls.pem\n"
 	"A deployment (the code provider's check before 'mse run'):\n"
 	"  --package FILE      the package you built: the expected MRENCLAVE is recomputed from\n"
 	"                      its app.tar, the evidence's input arguments and the expected\n"
@@ -105,7 +113,10 @@ static const char usage_text[] =
 	"  --sim-root FILE     the simulation root CA (DER or PEM)\n"
 	"  --now TIME          verify at TIME (YYYY-MM-DDTHH:MM:SSZ, YYYY-MM-DD or @EPOCH), for audits\n"
 	"Output:\n"
-	"  --json              print the result as JSON on stdout\n"
+	"  --json              print the result as one JSON object on stdout: \"ok\", the\n"
+	"                      verified values, \"steps\", and on failure \"error\": {\"step\",\n"
+	"                      \"file\", \"line\", \"column\", \"field\", \"expected\", \"actual\",\n"
+	"                      \"message\"} (absent members omitted)\n"
 	"  --output DIR        on success, write the trusted certificate to DIR/ratls.pem\n"
 	"\n"
 	"Exit status: 0 verified and accepted, 1 refused (the step, expected and actual value are\n"
@@ -528,16 +539,8 @@ static void print_json(const struct mse_verify_result *r, const struct mse_err *
 	json_object_set_new(j, "simulation", json_boolean(r->flags & MSE_VERIFY_F_SIMULATION));
 	if (r->flags & MSE_VERIFY_F_SIMULATION)
 		json_object_set_new(j, "warning", json_string("SIMULATION — not confidential"));
-	if (!ok) {
-		char buf[2048];
-		json_t *e = json_object();
-
-		json_object_set_new(e, "step", json_string(err->step));
-		json_object_set_new(e, "field", json_string(err->field));
-		json_object_set_new(e, "message", json_string(err->msg));
-		json_object_set_new(e, "text", json_string(mse_err_str(err, buf, sizeof(buf))));
-		json_object_set_new(j, "error", e);
-	}
+	if (!ok) /* the shape every --json uses (cli.h) */
+		json_object_set_new(j, "error", cli_json_error(err));
 	if (r->tdx && (r->steps[MSE_STEP_PARSE] == MSE_STEP_OK || r->steps[MSE_STEP_PARSE] == MSE_STEP_WARN)) {
 		td_json(j, r);
 	} else if (r->steps[MSE_STEP_PARSE] == MSE_STEP_OK || r->steps[MSE_STEP_PARSE] == MSE_STEP_WARN) {
@@ -681,6 +684,65 @@ static int verify_package(const struct verify_opts *o)
 	return ok ? MSE_EXIT_OK : MSE_EXIT_FAIL;
 }
 
+/* mse verify NAME [--project DIR] [--json]: a local instance against its recorded deployment. */
+static int verify_instance(int argc, char **argv)
+{
+	static const struct option opts[] = {{"project", required_argument, NULL, 'p'},
+					     {"json", no_argument, NULL, 'j'},
+					     {"help", no_argument, NULL, 'h'},
+					     {0}};
+	struct mse_reverify_opts ro = {0};
+	struct mse_reverify_result rr;
+	struct mse_err err = {0};
+	int c, json = 0;
+
+	ro.name = argv[1];
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(usage_text, stdout);
+			return MSE_EXIT_OK;
+		}
+		if (c == 'p')
+			ro.project_dir = optarg;
+		else if (c == 'j')
+			json = 1;
+		else
+			return cli_usage_error("verify", "with NAME, only --project DIR and --json");
+	}
+	if (optind != argc)
+		return cli_usage_error("verify", "unexpected argument '%s'", argv[optind]);
+	if (mse_reverify(&ro, &rr, &err) != 0)
+		return json ? cli_json_fail(&err) : cli_fail("verify", &err);
+	if (json) {
+		json_t *o = cli_json_new(1), *adv = json_array();
+		char buf[1024], *save = NULL, *tok;
+
+		cli_json_str(o, "name", rr.rec.name);
+		cli_json_str(o, "uuid", rr.rec.uuid);
+		json_object_set_new(o, "simulation", json_boolean(rr.simulation));
+		cli_json_str(o, "mrenclave", rr.mrenclave_hex);
+		cli_json_str(o, "tcb_status", mse_tcb_status_name(rr.tcb_status));
+		snprintf(buf, sizeof(buf), "%s", rr.advisories);
+		for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+			json_array_append_new(adv, json_string(tok));
+		json_object_set_new(o, "advisories", adv);
+		cli_json_str(o, "package", rr.rec.package);
+		cli_json_str(o, "evidence", rr.evidence_path);
+		cli_json_str(o, "certificate", rr.ratls_path);
+		cli_json_print(o);
+		return MSE_EXIT_OK;
+	}
+	printf("%s: verified against %s\n", rr.rec.name, rr.rec.package);
+	printf("  MRENCLAVE    %s\n", rr.mrenclave_hex);
+	printf("  TCB status   %s%s%s\n", mse_tcb_status_name(rr.tcb_status),
+	       rr.advisories[0] ? ", advisories " : "", rr.advisories);
+	if (rr.simulation)
+		printf("  SIMULATION — not confidential\n");
+	printf("  certificate  %s  (refreshed: pin it again)\n", rr.ratls_path);
+	return MSE_EXIT_OK;
+}
+
 int cmd_verify(int argc, char **argv)
 {
 	struct verify_opts o;
@@ -697,6 +759,8 @@ int cmd_verify(int argc, char **argv)
 	const char *signer = NULL;
 	int rc, ok = 0, have_cert = 0;
 
+	if (argc >= 2 && argv[1][0] != '-')
+		return verify_instance(argc, argv);
 	rc = parse_opts(argc, argv, &o);
 	if (rc)
 		return rc == 1 ? MSE_EXIT_OK : rc;

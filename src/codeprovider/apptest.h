@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_apptest — the app's own tests (tests.tar and tests_cmd of its
  * package) run by the code provider against a running enclave: `mse test`

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "codeprovider/appverify.h"
 
 #include <stdio.h>
@@ -268,12 +269,13 @@ int mse_appverify(const struct mse_appverify_opts *o, struct mse_appverify_resul
 		if (strcmp(err->step, "measurement") == 0 || strcmp(err->step, "enclave") == 0) {
 			if (mse_hex_encode(exp_hex, sizeof(exp_hex), res->expected_mrenclave, 32) == 0 &&
 			    mse_hex_encode(got_hex, sizeof(got_hex), res->vr.report.mr_enclave, 32) == 0 &&
-			    memcmp(res->expected_mrenclave, res->vr.report.mr_enclave, 32) != 0)
-				mse_err_set(err,
-					    "MRENCLAVE: expected %s (from %s), got %s: the enclave does not "
-					    "run this package, or an input differs (docs/sgx.md: what must "
-					    "match)",
-					    exp_hex, res->measured_from, got_hex);
+			    memcmp(res->expected_mrenclave, res->vr.report.mr_enclave, 32) != 0) {
+				mse_err_field(err, "mrenclave",
+					      "MRENCLAVE differs: the enclave does not run this package, or an "
+					      "input differs (expected: from %s; docs/sgx.md: what must match)",
+					      res->measured_from);
+				mse_err_mismatch(err, exp_hex, got_hex);
+			}
 		}
 		goto out;
 	}

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_appverify — the code provider's verification of a deployment
  * (`mse verify --package FILE --evidence FILE`, and the verify step of

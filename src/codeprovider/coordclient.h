@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_coordclient — the owner's side of the coordinator (`mse coordinator
  * keygen|measure|manifest|set|ca|status`, and `mse deploy --replicas`).
@@ -35,8 +36,11 @@ int mse_coordclient_measure(const char *binary, const uint8_t pk[32], uint8_t mr
 			    struct mse_err *err) MSE_MUST_CHECK;
 
 struct mse_coordclient_manifest_opts {
-	const char *package;          /* package_<name>_<ns>.tar (required) */
-	const char *code_key;         /* its 32-byte key file (required unless plaincode) */
+	const char *package;          /* package_<name>_<ns>.tar; NULL: package project_dir now */
+	const char *code_key;         /* its 32-byte key file (with package) */
+	const char *project_dir;      /* with no package: PROJECT/mse.toml is packaged into
+					 PROJECT/.mse/package.<time>/ (new code key, 0600) */
+	char *made_package;           /* out, with project_dir: the package made (PATH_MAX) */
 	const char *secrets;          /* secrets.json, or NULL */
 	const char *secrets_to_seal;  /* secrets_to_seal.json, or NULL */
 	const char *coordinator_cert; /* the coordinator's verified ratls.pem (required):

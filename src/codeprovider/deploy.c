@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "codeprovider/deploy.h"
 
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include "codeprovider/apptest.h"
 #include "codeprovider/packager.h"
 #include "codeprovider/provision.h"
+#include "codeprovider/reverify.h"
 #include "common/file.h"
 #include "common/hex.h"
 #include "config/project.h"
@@ -72,6 +74,28 @@ static int copy_log(const char *src, const char *dst)
 	rc = mse_file_write_atomic(dst, data, len, 0600, NULL);
 	free(data);
 	return rc;
+}
+
+/* What `mse verify NAME` checks a restarted instance against (codeprovider/reverify.h). */
+static void record_deployment(struct run *r, const char *project_dir,
+			      const struct mse_deploy_result *res, const char *evdir,
+			      const char *verdir)
+{
+	struct mse_reverify_record rec = {0};
+	struct mse_err e = {0};
+
+	snprintf(rec.name, sizeof(rec.name), "%s", res->name);
+	snprintf(rec.uuid, sizeof(rec.uuid), "%s", res->uuid);
+	snprintf(rec.package, sizeof(rec.package), "%s", res->package_path);
+	snprintf(rec.evidence_dir, sizeof(rec.evidence_dir), "%s", evdir);
+	snprintf(rec.verified_dir, sizeof(rec.verified_dir), "%s", verdir);
+	rec.simulation = res->simulation;
+	if (mse_reverify_record(project_dir, &rec, &e) != 0) {
+		char m[2048];
+
+		emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "could not record the deployment ('mse verify %s' "
+		     "will not work): %s", res->name, mse_err_str(&e, m, sizeof(m)));
+	}
 }
 
 static void announce_tests(void *ctx, const char *cmd, const char *url)
@@ -372,6 +396,7 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 		  : "starting the enclave (SIMULATION — not confidential: no SGX here)");
 	snprintf(evdir, sizeof(evdir), "%s/evidence", work);
 	so.name = name;
+	so.no_access_log = o->no_access_log;
 	so.package = res->package_path;
 	so.output_dir = evdir;
 	so.mode = sgx ? MSE_MODE_SGX : MSE_MODE_SIMULATION;
@@ -485,6 +510,7 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 	}
 	snprintf(res->url, sizeof(res->url), "https://%s:%u%s", sr.inst.san, (unsigned)sr.inst.port,
 		 proj->healthcheck_endpoint);
+	record_deployment(&r, proj->dir, res, evdir, verdir);
 	mse_project_free(proj);
 	return 0;
 fail:

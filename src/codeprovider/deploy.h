@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_deploy — the code provider's whole job on one machine, as a library
  * call: `mse deploy` prints its progress; other callers (JSON output, a
@@ -77,6 +78,7 @@ struct mse_deploy_opts {
 	int days;                /* certificate validity; 0: 30 */
 	int replace;             /* stop and remove an instance of the same name first */
 	int no_tests;            /* skip tests_cmd */
+	int no_access_log;       /* the enclave logs no line per request */
 	mse_deploy_progress progress; /* may be NULL */
 	void *progress_ctx;
 	struct mse_errlist *errs; /* every error of mse.toml goes here too; may be NULL */

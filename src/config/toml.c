@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * TOML 1.0.0 parser. Section references (§) are to https://toml.io/en/v1.0.0
  * and its ABNF (toml.abnf in the toml-lang/toml repository, tag 1.0.0).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_toml — a strict TOML 1.0.0 parser (https://toml.io/en/v1.0.0).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_tar — tar archives through libarchive: deterministic writing and
  * safe reading/extraction of untrusted archives.

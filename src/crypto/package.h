@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_package — the package a code provider hands to the operator, and the
  * functions that open it again (spawn, verify, the enclave).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "enclave/bootstrap.h"
 
 #include <errno.h>
@@ -469,6 +470,7 @@ static int serve_app(const struct mse_bootstrap_opts *o, const struct paths *p, 
 	ac.host = o->host;
 	ac.port = o->port;
 	ac.sandbox = o->sandbox;
+	ac.no_request_log = o->no_access_log;
 	ac.threads = o->threads;
 	/*
 	 * The enclave size bounds the app as it would in SGX: the app server
@@ -588,7 +590,7 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 	if (o->coordinator_mrenclave) {
 		if (from_coordinator(o, &p, sim, sim_dir, &cert, sk, pk, &cert_pem, err) != 0)
 			goto out;
-	} else if (mse_file_exists(p.module)) {
+	} else if (mse_confserver_module_ready(p.module)) {
 		mse_info("%s exists: already provisioned, skipping the configuration server",
 			 p.module);
 		if (o->tls_mode == MSE_BOOT_CERTIFICATE) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse-bootstrap — the enclave side of mse-c. See src/enclave/bootstrap.h and mse-bootstrap(8). */
 #include <getopt.h>
 #include <stdarg.h>
@@ -61,6 +62,8 @@ static const char usage_text[] =
 	"                          Gramine provides). A directory of ordinary files is\n"
 	"                          whatever the host wrote there: no SGX protection.\n"
 	"  --no-sandbox            do not apply the enclave rules (seccomp) to the app\n"
+	"  --no-access-log         no log line per request (method, path, status, bytes,\n"
+	"                          duration)\n"
 	"  --log-level LEVEL       debug, info (default), warn or error\n"
 	"\n"
 	"Replica mode: --coordinator-mrenclave HEX (measured) makes this a replica of a\n"
@@ -126,6 +129,7 @@ int main(int argc, char **argv)
 		{"attestation-dir", required_argument, NULL, 'A'},
 		{"threads", required_argument, NULL, 'T'},
 		{"no-sandbox", no_argument, NULL, 'X'},
+		{"no-access-log", no_argument, NULL, 'L'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"coordinator-mrenclave", required_argument, NULL, 'C'},
 		{NULL, 0, NULL, 0}};
@@ -152,6 +156,9 @@ int main(int argc, char **argv)
 			break;
 		case 'i':
 			o.uuid = optarg;
+			break;
+		case 'L':
+			o.no_access_log = 1;
 			break;
 		case 'H':
 			o.host = optarg;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "enclave/confserver.h"
 
 #include <dirent.h>
@@ -366,20 +367,117 @@ static int write_secret_file(const char *path, const char *data, size_t len, str
 	return mse_file_write_atomic(path, data, len, MSE_MODE_SECRET, err);
 }
 
+#define INSTALL_PREFIX ".mse-install-"
+
+/* -1 not a directory (or unreadable), else 1 if it has an entry, 0 if empty; *install: an interrupted install. */
+static int dir_state(const char *path, int *install)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int any = 0;
+
+	*install = 0;
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		any = 1;
+		if (strncmp(de->d_name, INSTALL_PREFIX, strlen(INSTALL_PREFIX)) == 0)
+			*install = 1;
+	}
+	closedir(d);
+	return any;
+}
+
+int mse_confserver_module_ready(const char *module_path)
+{
+	struct stat st;
+	int install, s;
+
+	if (lstat(module_path, &st) != 0)
+		return 0;
+	if (!S_ISDIR(st.st_mode))
+		return 1;
+	s = dir_state(module_path, &install);
+	return s != 0 && !install;
+}
+
+/* Empties an existing, unprovisioned module directory (what an interrupted install left). */
+static int empty_dir(const char *path, struct mse_err *err)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	char p[4600];
+	int rc = 0;
+
+	if (!d)
+		return mse_err_set(err, "cannot open %s: %s", path, strerror(errno));
+	while (rc == 0 && (de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if ((size_t)snprintf(p, sizeof(p), "%.4200s/%s", path, de->d_name) >= sizeof(p)) {
+			rc = mse_err_set(err, "path too long under %s", path);
+			break;
+		}
+		rc = mse_file_remove_tree(p, err);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Moves every entry of tmp into dir, then removes tmp: the in-place commit. */
+static int move_up(const char *tmp, const char *dir, struct mse_err *err)
+{
+	DIR *d = opendir(tmp);
+	struct dirent *de;
+	char from[4600], to[4600];
+	int rc = 0;
+
+	if (!d)
+		return mse_err_set(err, "cannot open %s: %s", tmp, strerror(errno));
+	while (rc == 0 && (de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if ((size_t)snprintf(from, sizeof(from), "%.4200s/%s", tmp, de->d_name) >= sizeof(from) ||
+		    (size_t)snprintf(to, sizeof(to), "%.4200s/%s", dir, de->d_name) >= sizeof(to)) {
+			rc = mse_err_set(err, "path too long under %s", dir);
+			break;
+		}
+		if (rename(from, to) != 0)
+			rc = mse_err_set(err, "cannot move %s to %s: %s", from, to, strerror(errno));
+	}
+	closedir(d);
+	if (rc == 0 && rmdir(tmp) != 0)
+		rc = mse_err_set(err, "cannot remove %s: %s", tmp, strerror(errno));
+	return rc;
+}
+
 static int apply(const struct mse_confserver_config *cfg, const struct mse_confserver_request *p,
 		 int *status, struct mse_err *err)
 {
 	char tmp[4200], dir[4096];
-	int rc = -1, wrote_secrets = 0, wrote_sealed = 0, wrote_key = 0;
+	int rc = -1, wrote_secrets = 0, wrote_sealed = 0, wrote_key = 0, in_place = 0, install;
 	struct mse_err ignored;
 
 	*status = 500;
-	if (mse_file_exists(cfg->module_path)) {
+	if (mse_confserver_module_ready(cfg->module_path)) {
 		*status = 409;
 		return mse_err_set(err, "%s already exists: already provisioned", cfg->module_path);
 	}
-	if (parent_dir(cfg->module_path, dir, sizeof(dir)) != 0 ||
-	    snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", cfg->module_path) >= (int)sizeof(tmp))
+	/* An existing directory that is not provisioned: Gramine's encrypted mount point. */
+	if (dir_state(cfg->module_path, &install) >= 0) {
+		in_place = 1;
+		if (empty_dir(cfg->module_path, err) != 0)
+			return -1;
+	}
+	if (in_place) {
+		if (snprintf(dir, sizeof(dir), "%s", cfg->module_path) >= (int)sizeof(dir) ||
+		    snprintf(tmp, sizeof(tmp), "%s/" INSTALL_PREFIX "XXXXXX", cfg->module_path) >=
+			    (int)sizeof(tmp))
+			return mse_err_set(err, "path too long");
+	} else if (parent_dir(cfg->module_path, dir, sizeof(dir)) != 0 ||
+		   snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", cfg->module_path) >= (int)sizeof(tmp))
 		return mse_err_set(err, "path too long");
 	if (mse_file_mkdirs(dir, 0700, err) != 0)
 		return -1;
@@ -406,7 +504,10 @@ static int apply(const struct mse_confserver_config *cfg, const struct mse_confs
 		wrote_key = 1;
 	}
 	/* The commit point: MODULE_PATH appears whole or not at all. */
-	if (rename(tmp, cfg->module_path) != 0) {
+	if (in_place) {
+		if (move_up(tmp, cfg->module_path, err) != 0)
+			goto out;
+	} else if (rename(tmp, cfg->module_path) != 0) {
 		mse_err_set(err, "cannot rename %s to %s: %s", tmp, cfg->module_path,
 			    strerror(errno));
 		goto out;
@@ -416,8 +517,9 @@ static int apply(const struct mse_confserver_config *cfg, const struct mse_confs
 	rc = 0;
 out:
 	if (rc != 0) {
-		if (mse_file_remove_tree(tmp, &ignored) != 0)
-			mse_warn("cannot remove %s", tmp);
+		if (in_place ? empty_dir(cfg->module_path, &ignored) != 0
+			     : mse_file_remove_tree(tmp, &ignored) != 0)
+			mse_warn("cannot remove %s", in_place ? cfg->module_path : tmp);
 		if (wrote_secrets && unlink(cfg->secrets_path) != 0)
 			mse_warn("cannot remove %s", cfg->secrets_path);
 		if (wrote_sealed && unlink(cfg->sealed_secrets_path) != 0)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_confserver — the configuration server that waits, on the app's port,
  * for the code key and secrets (MSE wire format, ARCHITECTURE.md):
@@ -108,6 +109,16 @@ int mse_confserver_handle(struct mse_exchange *x, void *user);
 int mse_confserver_wait(struct mse_confserver *cs, long timeout_ms);
 void mse_confserver_cancel(struct mse_confserver *cs);
 int mse_confserver_provisioned(struct mse_confserver *cs);
+/*
+ * 1 if module_path holds provisioned code: it exists and is not an empty
+ * directory nor one holding an interrupted install (".mse-install-*").
+ * Under Gramine MODULE_PATH is an encrypted mount point (/mse-app, also
+ * fs.start_dir), so it exists, empty, before provisioning: the code is then
+ * installed into it (".mse-install-XXXXXX" inside, its entries moved up,
+ * the temporary directory's removal being the commit point) instead of
+ * renamed over it.
+ */
+int mse_confserver_module_ready(const char *module_path);
 /*
  * After success in want_ssl_key mode: the received private key PEM, owned
  * by cs (valid until mse_confserver_free), or NULL.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "enclave/memcap.h"
 
 #include <Python.h>

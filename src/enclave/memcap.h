@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_memcap — cap what the Python app can allocate, as an enclave's size
  * does (`mse serve --memory MB`).

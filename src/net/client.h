@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_client — the code provider's and operator's HTTPS client, pinned to a
  * verified certificate.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_exchange — one HTTP request/response exchange, as a handler sees it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "operator/instance.h"
 
 #include <dirent.h>
@@ -631,7 +632,8 @@ enum mse_instance_status mse_instance_probe(const struct mse_instance *inst, cha
 		rc = mse_client_request(&o, "GET", path, NULL, NULL, 0, &r, &err);
 	}
 	if (rc != 0) {
-		snprintf(detail, size, "%s", err.msg);
+		if (detail && size)
+			mse_err_message(&err, detail, size);
 		return MSE_STATUS_INITIALIZING;
 	}
 	if (strcmp(r.mse_status, "Waiting") == 0) {

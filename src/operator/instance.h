@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_instance — the operator's record of one spawned enclave.
  *

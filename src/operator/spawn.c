@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "operator/spawn.h"
 
 #include <errno.h>
@@ -75,9 +76,12 @@ int mse_spawn_wait_ready(struct mse_instance *inst, int timeout_s, struct mse_er
 		}
 		if (mse_ratls_fetch(hostport, 1000, &der, &der_len, &ferr) == 0)
 			break;
-		if (waited >= timeout_s * 1000)
+		if (waited >= timeout_s * 1000) {
+			char m[2048];
+
 			return mse_err_set(err, "the configuration server did not answer on %s within %d s: %s",
-					   hostport, timeout_s, ferr.msg);
+					   hostport, timeout_s, mse_err_message(&ferr, m, sizeof(m)));
+		}
 		usleep(100 * 1000);
 	}
 	if (mse_ratls_parse(&cert, der, der_len, err) != 0 ||
@@ -318,13 +322,19 @@ static int spawn_sgx(const struct mse_spawn_opts *o, struct mse_instance *inst, 
 	snprintf(path, sizeof(path), "%s/" MSE_MANIFEST_BOOTSTRAP, inst->dir);
 	if (mse_gramine_copy(bootstrap, path, err) != 0)
 		goto out;
-	/* Host directories behind the encrypted /root and /key (/mse-app appears at provisioning). */
-	snprintf(path, sizeof(path), "%s/root", inst->workspace);
-	if (mse_file_mkdirs(path, 0700, err) != 0)
-		goto out;
-	snprintf(path, sizeof(path), "%s/key", inst->workspace);
-	if (mse_file_mkdirs(path, 0700, err) != 0)
-		goto out;
+	/*
+	 * Host directories behind the encrypted mounts. /mse-app is also
+	 * fs.start_dir, so it must exist from the start; mse-bootstrap installs
+	 * the code into it (mse_confserver_module_ready: an empty mount point is
+	 * not provisioned).
+	 */
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const sub[] = {"root", "key", "mse-app"};
+
+		snprintf(path, sizeof(path), "%s/%s", inst->workspace, sub[i]);
+		if (mse_file_mkdirs(path, 0700, err) != 0)
+			goto out;
+	}
 	STEP(o, "gramine-manifest and gramine-sgx-sign in %s", inst->dir);
 	if (mse_gramine_build(inst->dir, &mo, o->signer_key, inst->log_path, &sig, err) != 0)
 		goto out;
@@ -455,6 +465,8 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 			argv[n++] = exp;
 		}
 	}
+	if (o->no_access_log)
+		argv[n++] = "--no-access-log";
 	if (o->request_timeout_s > 0) {
 		snprintf(reqto, sizeof(reqto), "%d", o->request_timeout_s);
 		argv[n++] = "--request-timeout";

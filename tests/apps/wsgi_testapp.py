@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """WSGI test apps for mse-c's bridge (unit tests through a fake exchange,
 e2e tests through `mse serve`). Each route is a plain WSGI app; the ones
 that follow the spec are wrapped in wsgiref.validate.validator with its

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Packaging and secrets crypto, end to end, against independent implementations.
 
 Oracles: PyNaCl (libsodium bindings: SecretBox, SealedBox, PrivateKey),

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The operator flow and `mse deploy`, end to end, in simulation (issue: the main job).
 
 Every check talks to the enclave with an independent client (Python's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The SGX launch with Gramine, end to end through the Gramine stand-in
 (tests/gramine-standin/: gramine-manifest, gramine-sgx-sign, gramine-sgx on
 PATH, checking what reaches them as Gramine 1.9 documents it).
@@ -108,6 +109,10 @@ def test_deploy_on_sgx_through_gramine(tmp_path):
     assert [r["mrenclave"] for r in results] == [mrenclave, mrenclave]
     (run,) = calls(env, "gramine-sgx")
     assert run["argv"] == [str(statedir / "mse")] and run["cwd"] == str(statedir)
+    (started,) = calls(env, "gramine-sgx:run")
+    # fs.start_dir: the app runs in its code directory, the host side of /mse-app.
+    assert started["start_dir"] == str(statedir / "workspace/mse-app")
+    assert (statedir / "workspace/mse-app/app.py").exists()
 
     # The manifest, read by an independent TOML parser.
     m = tomllib.loads((statedir / "mse.manifest").read_text())
@@ -234,3 +239,27 @@ def test_standin_checks_the_manifest_as_documented(tmp_path):
         r = subprocess.run([str(STANDIN / "gramine-manifest"), str(t), str(tmp_path / "x.manifest")],
                            env=env, capture_output=True, text=True)
         assert r.returncode != 0 and why in r.stderr, (bad, r.stderr)
+
+
+def test_acceptance_script_with_the_standin(tmp_path):
+    """scripts/sgx-acceptance.sh runs every step (with the stand-in, and says so)."""
+    env = env_for(tmp_path)
+    env["MSE"] = str(Path(MSE).resolve())
+    env["MSE_ACCEPTANCE_STANDIN"] = "1"
+    root = Path(os.environ.get("MSE_ROOT", ".")).resolve()
+    p = subprocess.run([str(root / "scripts/sgx-acceptance.sh")], env=env, capture_output=True,
+                       text=True, timeout=600)
+    out = p.stdout
+    assert p.returncode == 0, out[-4000:] + p.stderr
+    assert "STAND-IN RUN" in out and "NOT an SGX result" in out
+    for s in ("deploy --sgx", "verify the restarted enclave", "sealed key survived the restart",
+              "file in /root survived the restart", "mse stop --remove"):
+        assert re.search(r"^PASS  " + re.escape(s), out, re.M), (s, out[-3000:])
+    assert "RESULT: all steps passed" in out
+    assert not list(Path(env["XDG_STATE_HOME"], "mse").glob("mse-accept-*"))
+    # Without a device and without the stand-in switch it refuses to pretend.
+    env.pop("MSE_ACCEPTANCE_STANDIN")
+    if not Path("/dev/sgx_enclave").exists():
+        p = subprocess.run([str(root / "scripts/sgx-acceptance.sh")], env=env, capture_output=True,
+                           text=True, timeout=60)
+        assert p.returncode == 2 and "no /dev/sgx_enclave" in p.stderr

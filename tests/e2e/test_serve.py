@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mse serve` end to end: the WSGI bridge behind the real HTTP/TLS server.
 
 Every well-behaved route of tests/apps/wsgi_testapp.py runs under
@@ -158,7 +159,7 @@ def test_import_errors_exit_1(tmp_path):
     for spec, want in (("nosuchmodule:app", "ModuleNotFoundError"),
                        ("broken:app", "nonexistent_module_xyz"),
                        ("notcallable:app", "not a callable"),
-                       ("app", "MODULE:VARIABLE")):
+                       ("app", "expected \"module:variable\" or \"module:factory(literal arguments)\"")):
         r = subprocess.run([MSE, "serve", spec, "--code", str(tmp_path), "--no-tls", "--port", "0"],
                            capture_output=True, text=True, env=env, timeout=60)
         assert r.returncode == 1, (spec, r.returncode, r.stderr)

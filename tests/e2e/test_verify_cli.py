@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mse verify` end to end: every input form (--evidence, --quote, --cert PEM/DER,
 --url), the policy options, --json, --output, and the exit codes. Expected
 values come from the vectors' READMEs; certificates are compared with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer: safe tar reading (mse_tar_reader over memory) as used on
  * packages and app.tar: every entry is validated, then its data read whole.

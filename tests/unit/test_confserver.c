@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* src/node/confserver: the configuration server over a fake exchange. */
 #include "testutil.h"
 
@@ -380,6 +381,70 @@ static void success_then_replay(void **state)
 	env_free(e);
 }
 
+/*
+ * Under Gramine MODULE_PATH is an encrypted mount point: it exists, empty,
+ * before provisioning. The code is installed into it, and an install that
+ * was interrupted there (a leftover .mse-install-*) does not count as
+ * provisioned: it is cleared and done again.
+ */
+static void module_path_as_mount_point(void **state)
+{
+	struct env *e = env_new(0);
+	struct fake f;
+	char body[1024], p[256];
+	uint8_t *got, *want;
+	size_t gn, wn;
+
+	(void)state;
+	assert_int_equal(tu_sh("mkdir -p %s", e->module), 0);
+	assert_false(mse_confserver_module_ready(e->module));
+	/* What a crash during the in-place move leaves behind. */
+	assert_int_equal(tu_sh("mkdir -p %s/.mse-install-abc && echo stale > %s/stale.py", e->module,
+			       e->module),
+			 0);
+	assert_false(mse_confserver_module_ready(e->module));
+	snprintf(body, sizeof(body),
+		 "{\"uuid\":\"" UUID "\",\"code_secret_key\":\"%s\",\"app_secrets\":{\"k\":1}}",
+		 e->keyhex);
+	call(e->cs, "POST", "/", body, &f);
+	if (f.status != 200)
+		fail_msg("got %d: %s", f.status, f.out);
+	assert_true(mse_confserver_module_ready(e->module));
+	want = tu_read(tu_vector("mse-code-secretbox/app.py"), &wn);
+	snprintf(p, sizeof(p), "%s/sub/mod.py", e->module);
+	got = tu_read(p, &gn);
+	assert_int_equal(gn, wn);
+	assert_memory_equal(got, want, wn);
+	free(got);
+	free(want);
+	snprintf(p, sizeof(p), "%s/stale.py", e->module);
+	assert_false(mse_file_exists(p));
+	assert_int_equal(tu_sh("test -z \"$(find %s -name '.mse-install-*')\"", e->module), 0);
+	/* Provisioned now: a second configuration is refused. */
+	call(e->cs, "POST", "/", body, &f);
+	assert_int_equal(f.status, 409);
+	env_free(e);
+}
+
+/* A wrong key into the mount point leaves it empty, not half-provisioned. */
+static void mount_point_failure_leaves_it_empty(void **state)
+{
+	struct env *e = env_new(0);
+	struct fake f;
+	char body[512], wrong[65];
+
+	(void)state;
+	assert_int_equal(tu_sh("mkdir -p %s", e->module), 0);
+	memcpy(wrong, e->keyhex, sizeof(wrong));
+	wrong[0] = wrong[0] == '0' ? '1' : '0';
+	snprintf(body, sizeof(body), "{\"uuid\":\"" UUID "\",\"code_secret_key\":\"%s\"}", wrong);
+	call(e->cs, "POST", "/", body, &f);
+	assert_int_equal(f.status, 400);
+	assert_int_equal(tu_sh("test -d %s && test -z \"$(ls -A %s)\"", e->module, e->module), 0);
+	assert_false(mse_confserver_module_ready(e->module));
+	env_free(e);
+}
+
 static void code_key_inside_sealed_secrets(void **state)
 {
 	struct env *e = env_new(0);
@@ -491,6 +556,8 @@ int main(void)
 		cmocka_unit_test(bad_inputs_are_400_and_write_nothing),
 		cmocka_unit_test(corrupt_code_file),
 		cmocka_unit_test(success_then_replay),
+		cmocka_unit_test(module_path_as_mount_point),
+		cmocka_unit_test(mount_point_failure_leaves_it_empty),
 		cmocka_unit_test(code_key_inside_sealed_secrets),
 		cmocka_unit_test(oversized_is_413),
 		cmocka_unit_test(plaincode_needs_no_key),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * src/crypto: code files, nonce maps, sealing, tar archives, packages.
  * Interoperability with PyNaCl and Python's tarfile is tested end to end in

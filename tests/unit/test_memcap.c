@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The allocator accounting behind --memory, through Python's own raw
  * allocator API (usable before the interpreter starts, and this process

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * src/config/toml: the API around the parser — positions, lookups, order,
  * getters, date-times, error positions, bounds. (Conformance is proven by

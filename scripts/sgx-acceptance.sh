@@ -1,0 +1,158 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# scripts/sgx-acceptance.sh — for the owner of an SGX machine with Gramine:
+# proves mse-c's SGX path on real hardware and prints a report to paste into
+# an issue. See docs/sgx.md (set-up, what must be installed).
+#
+#   scripts/sgx-acceptance.sh
+#
+# Environment:
+#   MSE        the mse to test (default: mse on PATH, else build/mse)
+#   PCCS_URL   the PCCS for Intel's collateral (default: pccs_url of
+#              /etc/sgx_default_qcnl.conf, as mse reads it)
+#   PORT       the port the app listens on (default: a free one)
+#   KEEP=1     keep the work directory (logs, evidence, keys) afterwards
+#   MSE_ACCEPTANCE_STANDIN=1  for mse-c's own test of this script, with the
+#              Gramine stand-in (tests/gramine-standin) on PATH: no SGX device
+#              needed, simulation quotes accepted. The report says so; it is
+#              NOT an SGX result.
+#
+# Steps: environment, mse doctor (if this mse has it), signer key, scaffold,
+# deploy --sgx (verified against the PCCS's collateral, MRENCLAVE recomputed
+# with gramine-sgx-sign), verify the certificate again against the PCCS, call
+# the app through the pinned certificate (write a file, sign with the sealed
+# key), restart, fetch and verify the new certificate, check the file and the
+# sealed key survived, stop and remove. Exit status 0 if every step passed.
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+MSE=${MSE:-$(command -v mse || echo "$ROOT/build/mse")}
+STANDIN=${MSE_ACCEPTANCE_STANDIN:-0}
+WORK=$(mktemp -d /tmp/mse-sgx-acceptance.XXXXXX)
+LOG=$WORK/acceptance.log
+NAME=mse-accept-$$
+RESULTS=()
+FAILED=0
+
+note() { printf '%s\n' "$*" | tee -a "$LOG"; }
+# step NAME COMMAND...: runs it, records PASS/FAIL, keeps its output in the log.
+step() {
+	local name=$1
+	shift
+	{ echo; echo "### $name"; echo "\$ $*"; } >>"$LOG"
+	if "$@" >>"$LOG" 2>&1; then
+		RESULTS+=("PASS  $name")
+		return 0
+	fi
+	RESULTS+=("FAIL  $name")
+	FAILED=1
+	return 1
+}
+
+cleanup() {
+	"$MSE" stop "$NAME" --remove >>"$LOG" 2>&1 || true
+	if [ "${KEEP:-0}" = 1 ]; then
+		echo "work directory kept: $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+
+free_port() {
+	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# ---- environment ---------------------------------------------------------
+ENV_LINES=()
+envline() { ENV_LINES+=("$(printf '%-22s %s' "$1" "$2")"); }
+envline kernel "$(uname -sr)"
+envline os "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+envline cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+envline /dev/sgx_enclave "$([ -e /dev/sgx_enclave ] && echo present || echo MISSING)"
+envline /dev/sgx_provision "$([ -e /dev/sgx_provision ] && echo present || echo MISSING)"
+envline gramine "$(gramine-sgx --version 2>/dev/null | head -n1 || echo 'not found')"
+envline is-sgx-available "$(command -v is-sgx-available >/dev/null && { is-sgx-available >/dev/null 2>&1 && echo ok || echo 'reports problems'; } || echo 'not installed')"
+envline aesmd "$(systemctl is-active aesmd 2>/dev/null || echo unknown)"
+QCNL=$(grep -o '"pccs_url"[^,]*' /etc/sgx_default_qcnl.conf 2>/dev/null | head -n1)
+envline qcnl_pccs_url "${QCNL:-no pccs_url in /etc/sgx_default_qcnl.conf}"
+envline mse "$("$MSE" --version 2>&1 | head -n1)"
+envline python3 "$(/usr/bin/python3 --version 2>&1)"
+
+if [ "$STANDIN" != 1 ] && [ ! -e /dev/sgx_enclave ]; then
+	echo "sgx-acceptance: no /dev/sgx_enclave: this is for a machine with SGX (docs/sgx.md)" >&2
+	exit 2
+fi
+DEPLOY_EXTRA=()
+VERIFY_COLL=()
+PCCS_ARGS=()
+if [ "$STANDIN" = 1 ]; then
+	DEPLOY_EXTRA=(--accept-simulation-quotes)
+	VERIFY_COLL=(--allow-simulation)
+else
+	if [ -n "${PCCS_URL:-}" ]; then
+		PCCS_ARGS=(--pccs "$PCCS_URL")
+		VERIFY_COLL=(--pccs "$PCCS_URL")
+	else
+		VERIFY_COLL=(--pccs /etc/sgx_default_qcnl.conf)
+	fi
+fi
+PORT=${PORT:-$(free_port)}
+
+# ---- the run -------------------------------------------------------------
+if "$MSE" doctor --help >/dev/null 2>&1; then
+	step "mse doctor" "$MSE" doctor
+else
+	RESULTS+=("SKIP  mse doctor (not in this mse)")
+fi
+step "signer key (mse keygen --sgx-signer)" "$MSE" keygen --sgx-signer --output "$WORK/signer.pem"
+MRSIGNER=$(grep -m1 -E '^[0-9a-f]{64}$' "$LOG" || true)
+[ -n "$MRSIGNER" ] || MRSIGNER=unknown
+step "scaffold" bash -c "cd '$WORK' && '$MSE' scaffold accept"
+if step "deploy --sgx (PCCS collateral, MRENCLAVE recomputed)" \
+	"$MSE" deploy --project "$WORK/accept" --name "$NAME" --sgx --signer-key "$WORK/signer.pem" \
+	--port "$PORT" "${PCCS_ARGS[@]}" "${DEPLOY_EXTRA[@]}"; then
+	MRENCLAVE=$(grep -oE 'MRENCLAVE +[0-9a-f]{64}' "$LOG" | tail -n1 | awk '{print $2}')
+	CERT=$WORK/accept/.mse/verified/ratls.pem
+	URL=https://localhost:$PORT
+	step "verify the certificate against the collateral" \
+		"$MSE" verify --cert "$CERT" "${VERIFY_COLL[@]}" --mrenclave "$MRENCLAVE" \
+		--mrsigner "$MRSIGNER"
+	step "GET /health through the pinned certificate" curl -fsS --cacert "$CERT" "$URL/health"
+	step "POST / (writes a file in the encrypted /root)" curl -fsS -X POST --cacert "$CERT" "$URL/"
+	SIG1=$(curl -fsS --cacert "$CERT" "$URL/sign?message=acceptance" 2>>"$LOG")
+	step "GET /sign (HMAC with the sealed key)" test -n "$SIG1"
+	step "mse restart" "$MSE" restart "$NAME"
+	step "mse evidence after the restart" "$MSE" evidence "$NAME" --output "$WORK/ev2" \
+		--signer-key "$WORK/signer.pem" "${PCCS_ARGS[@]}"
+	PKG=$(ls "$WORK"/accept/.mse/package.*/package_*.tar 2>/dev/null | head -n1)
+	VERIFY_PKG=()
+	[ "$STANDIN" = 1 ] && VERIFY_PKG=(--allow-simulation)
+	step "verify the restarted enclave (recomputed MRENCLAVE)" \
+		"$MSE" verify --package "$PKG" --evidence "$WORK/ev2/evidence.json" \
+		--signer-key "$WORK/signer.pem" --output "$WORK/trusted2" "${VERIFY_PKG[@]}"
+	CERT2=$WORK/trusted2/ratls.pem
+	SIG2=$(curl -fsS --cacert "$CERT2" "$URL/sign?message=acceptance" 2>>"$LOG")
+	step "sealed key survived the restart (same HMAC)" test -n "$SIG2" -a "$SIG1" = "$SIG2"
+	step "file in /root survived the restart (GET /)" curl -fsS --cacert "$CERT2" "$URL/"
+	step "mse stop --remove" "$MSE" stop "$NAME" --remove
+fi
+
+# ---- the report ------------------------------------------------------------
+{
+	echo
+	echo "==== mse-c SGX acceptance report ($(date -u +%Y-%m-%dT%H:%M:%SZ)) ===="
+	[ "$STANDIN" = 1 ] && echo "STAND-IN RUN (tests/gramine-standin, simulation quotes): NOT an SGX result"
+	for l in "${ENV_LINES[@]}"; do echo "$l"; done
+	printf '%-22s %s\n' MRSIGNER "${MRSIGNER:-?}" MRENCLAVE "${MRENCLAVE:-?}"
+	echo
+	for r in "${RESULTS[@]}"; do echo "$r"; done
+	echo
+	if [ $FAILED = 0 ]; then echo "RESULT: all steps passed"; else
+		echo "RESULT: FAILED — the log's last lines:"
+		tail -n 40 "$LOG" | sed 's/^/    /'
+	fi
+	echo "==== end of report ===="
+} | tee -a "$LOG"
+[ "${KEEP:-0}" = 1 ] && echo "full log: $LOG"
+exit $FAILED
