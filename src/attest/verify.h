@@ -187,7 +187,7 @@ struct mse_verify_result {
 
 /* Cache modes. */
 #define MSE_VERIFY_CACHE_PLATFORM 0x1u /* whole per-platform verification */
-#define MSE_VERIFY_CACHE_OBJECTS 0x2u  /* parsed certificates/CRLs by SHA-256 of their bytes */
+#define MSE_VERIFY_CACHE_OBJECTS 0x2u  /* parsed certificates, CRLs, TCB info and QE identity by SHA-256 of their bytes */
 
 struct mse_verify_cache;
 struct mse_verify_cache *mse_verify_cache_new(unsigned modes);
