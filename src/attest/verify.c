@@ -961,6 +961,12 @@ static void platform_key(const struct mse_verify_policy *pol, const struct mse_q
 }
 
 /* Measurements are compared in constant time (they may be policy secrets of a verifier service). */
+static int tdx_policy_given(const struct mse_verify_policy *pol)
+{
+	return pol->mrtd || pol->rtmr[0] || pol->rtmr[1] || pol->rtmr[2] || pol->rtmr[3] || pol->mrconfigid ||
+	       pol->mrowner || pol->mrseam;
+}
+
 static int measure_eqn(struct vctx *v, const char *field, const uint8_t *want, const uint8_t *got, size_t n)
 {
 	char a[97], b[97];
@@ -1023,14 +1029,8 @@ static int td_policy(struct vctx *v, const struct mse_td_report *td)
 	    measure_eqn(v, "mrowner", pol->mrowner, td->mr_owner, 48) ||
 	    measure_eqn(v, "mrseam", pol->mrseam, td->mr_seam, 48))
 		return -1;
-	v->res->steps[MSE_STEP_MEASUREMENT] = MSE_STEP_OK;
+	v->res->steps[MSE_STEP_MEASUREMENT] = tdx_policy_given(pol) ? MSE_STEP_OK : MSE_STEP_NOT_CHECKED;
 	return 0;
-}
-
-static int tdx_policy_given(const struct mse_verify_policy *pol)
-{
-	return pol->mrtd || pol->rtmr[0] || pol->rtmr[1] || pol->rtmr[2] || pol->rtmr[3] || pol->mrconfigid ||
-	       pol->mrowner || pol->mrseam;
 }
 
 static void status_list(unsigned mask, char *out, size_t n)
@@ -1208,7 +1208,10 @@ int mse_verify_quote(const uint8_t *quote, size_t len, const struct mse_collater
 		mse_err_expect(err, "isvsvn", a, b);
 		goto out;
 	}
-	res->steps[MSE_STEP_MEASUREMENT] = MSE_STEP_OK;
+	res->steps[MSE_STEP_MEASUREMENT] =
+		pol->mrenclave || pol->mrsigner || pol->check_isvprodid || pol->check_min_isvsvn
+			? MSE_STEP_OK
+			: MSE_STEP_NOT_CHECKED;
 
 	/* [tcb-status] */
 	if (tcb_status_check(&v))
@@ -1243,6 +1246,19 @@ int mse_verify_ratls(const struct mse_ratls *cert, const struct mse_collateral *
 		res->steps[MSE_STEP_BINDING] = MSE_STEP_OK;
 	res->ok = 1;
 	return 0;
+}
+
+const char *mse_verify_step_state_name(enum mse_step_state s)
+{
+	static const char *const names[] = {"not-run", "ok", "failed", "accepted", "not-checked"};
+
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+int mse_verify_policy_names_enclave(const struct mse_verify_policy *pol)
+{
+	return pol->mrenclave || (pol->mrsigner && pol->check_isvprodid && pol->check_min_isvsvn) ||
+	       pol->mrtd;
 }
 
 int mse_verify_mrsigner_from_key(const uint8_t *pem, size_t len, uint8_t out[32], struct mse_err *err)

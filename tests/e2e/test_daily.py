@@ -338,5 +338,5 @@ def test_localtest_reports_the_last_health_answer(tmp_path):
                                            'return Response(response="starting", status=503)'))
     p = mse(env, "localtest", "--project", str(proj), "--timeout", "10", check=False)
     assert p.returncode == 1
-    assert "/health did not answer 200 within 10 s (last: HTTP 503)" in p.stderr, p.stderr
+    assert "/health did not answer 2xx within 10 s (last: HTTP 503)" in p.stderr, p.stderr
     assert "GET /health 503 8 B" in p.stderr  # the access log, in the tail shown
