@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs mse-c's .deb the way a user would, `apt-get install ./mse-c_...deb`,
 # in a chroot made from a minimal Debian base, then scaffolds and deploys an app
 # there with the installed mse (simulation), calls it through the pinned

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # scripts/sgx-acceptance.sh — for the owner of an SGX machine with Gramine:
 # proves mse-c's SGX path on real hardware and prints a report to paste into
 # an issue. See docs/sgx.md (set-up, what must be installed).

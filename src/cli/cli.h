@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The `mse` command line: a dispatch table (commands.def) and one file per
  * subcommand. Only a command's main turns errors into exit codes:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse check — load an mse.toml and print the resolved settings or every error. */
 #include <getopt.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse coordinator — the owner's commands for a coordinator (docs/coordinator.md). */
 #include <getopt.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse deploy — the main job for one person on one machine:
  * package -> spawn -> evidence -> verify -> seal -> run -> health -> tests.
@@ -29,9 +30,21 @@ static const char usage[] =
 	"               enclave's key: the operator never sees the code key\n"
 	"  7. run       send uuid, secrets.json and the sealed secrets, pinned to ratls.pem\n"
 	"  8. test      wait for the health check, then run the app's tests_cmd\n"
-	"Nothing secret leaves before step 5 succeeds. On any failure the enclave is\n"
-	"stopped and removed (its log kept in DIR/.mse/NAME-bootstrap.log), this run's\n"
-	"package and code key are deleted, and the step and reason are printed.\n"
+	"Nothing secret leaves before step 5 succeeds. On any failure the new enclave is\n"
+	"stopped and removed, the end of its log is printed (the app's traceback, e.g. a\n"
+	"SyntaxError) and the whole log kept in DIR/.mse/INSTANCE-bootstrap.log; this\n"
+	"run's own package directory and code key are deleted (never another one), and\n"
+	"the step and reason are printed.\n"
+	"\n"
+	"Healthy means the health-check path answers a 2xx (not just any answer).\n"
+	"\n"
+	"Replacing a deployment: the instances of NAME are NAME, then NAME.2, NAME.3...\n"
+	"'--replace' starts the new version beside the running one, as the next name,\n"
+	"on another port (the URL printed at the end), and stops and removes the old one\n"
+	"only once the new one passed verify, provisioning, the health check and the\n"
+	"tests. If the new one fails, it is removed and the old one keeps running,\n"
+	"untouched, under its name and port. Without --replace, deploying a name that\n"
+	"is already deployed is refused.\n"
 	"\n"
 	"On a machine without SGX the enclave is simulated: SIMULATION — not\n"
 	"confidential, and said so. With [cloud.ssl] in mse.toml the app is served\n"
@@ -41,10 +54,11 @@ static const char usage[] =
 	"  --project DIR    the project (default .)\n"
 	"  --name NAME      instance name (default: the app's name)\n"
 	"  --san NAME       certificate name (default localhost)\n"
-	"  --port N         port (default: a free one)\n"
+	"  --port N         port (default: a free one; with --replace, not the old one's)\n"
 	"  --size MB        enclave size (default 4096)\n"
 	"  --days N         certificate validity (default 30)\n"
-	"  --replace        stop and remove an existing instance of the same name first\n"
+	"  --replace        start the new version beside the running one, switch when it\n"
+	"                   passes, keep the old one otherwise (see above)\n"
 	"  --no-tests       skip running tests_cmd\n"
 	"  --no-access-log  no log line per request in 'mse logs NAME'\n"
 	"  --json           the tests' output to stderr; one JSON object on stdout:\n"
@@ -113,6 +127,19 @@ static void progress(void *ctx, const struct mse_deploy_event *ev)
 	case MSE_DEPLOY_EV_CLEANUP:
 		fprintf(stderr, "mse deploy: %s\n", ev->text);
 		break;
+	case MSE_DEPLOY_EV_LOG: {
+		/* the cause, as the app printed it (a traceback, a SyntaxError...) */
+		const char *l = ev->text, *e;
+
+		fprintf(stderr, "mse deploy: the enclave's log ends with:\n");
+		for (; *l; l = *e ? e + 1 : e) {
+			e = strchr(l, '\n');
+			if (!e)
+				e = l + strlen(l);
+			fprintf(stderr, "  | %.*s\n", (int)(e - l), l);
+		}
+		break;
+	}
 	}
 	fflush(stdout);
 }
@@ -301,6 +328,9 @@ int cmd_deploy(int argc, char **argv)
 		return MSE_EXIT_OK;
 	}
 	printf("\nDeployed %s%s\n", res.name, res.simulation ? " (SIMULATION — not confidential)" : "");
+	for (size_t i = 0; i < res.n_replaced; i++)
+		printf("  replaces    %s (stopped and removed): the app now answers on port %u\n",
+		       res.replaced[i], (unsigned)res.port);
 	printf("  URL          %s\n", res.url);
 	printf("  MRENCLAVE    %s\n", res.mrenclave_hex);
 	printf("               (expected value from %s)\n", res.measured_from);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse doctor — is this machine ready: SGX, drivers, AESM, PCCS, Gramine, Python, clock. */
 #include <getopt.h>
 #include <stdio.h>

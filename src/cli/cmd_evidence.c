@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse evidence NAME --output DIR */
 #include <getopt.h>
 #include <limits.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse list — the enclaves of this machine's operator. */
 #include <getopt.h>
 #include <stdio.h>

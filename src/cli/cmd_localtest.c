@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse localtest — the code provider's quick loop: the app in the app server
  * with the enclave's paths and rules, then its tests against it.
@@ -32,7 +33,9 @@ static const char usage[] =
 	"    (a copy of secrets_to_seal.json: here it is not sealed);\n"
 	"  - served by 'mse serve' with the enclave's rules: no fork or exec, memory capped;\n"
 	"  - requirements.txt checked first against the Python in use (no pip in an enclave);\n"
-	"  - then tests_cmd runs in the tests directory with TEST_REMOTE_URL=http://127.0.0.1:PORT,\n"
+	"  - once the health check answers a 2xx (an app answering anything else for\n"
+	"    10 s fails: healthy means a 2xx),\n"
+	"    tests_cmd runs in the tests directory with TEST_REMOTE_URL=http://127.0.0.1:PORT,\n"
 	"    TEST_SECRET_JSON and TEST_SEALED_SECRET_JSON.\n"
 	"No packaging and no attestation: for that, 'mse deploy'.\n"
 	"\n"
@@ -166,6 +169,7 @@ int cmd_localtest(int argc, char **argv)
 	int no_access = 0;
 	size_t nfiles = 0;
 	int keep = 0, c, status = 1, healthy = 0, rc = MSE_EXIT_FAIL;
+	long last_status = 0, waited = 0, answered;
 	pid_t server = -1;
 
 	optind = 1;
@@ -268,7 +272,8 @@ int cmd_localtest(int argc, char **argv)
 		if (server < 0)
 			goto fail;
 	}
-	for (long i = 0; i < timeout * 10 && !healthy; i++) {
+	/* Healthy means a 2xx; an app that keeps answering something else for 10 s is not. */
+	for (answered = 0; waited < timeout * 10 && !healthy && answered < 100; waited++) {
 		struct mse_client_opts co = {.host = "127.0.0.1", .port = port, .plain_http = 1,
 					     .timeout_ms = 2000};
 		struct mse_client_resp r;
@@ -289,8 +294,10 @@ int cmd_localtest(int argc, char **argv)
 		}
 		mse_err_clear(&cerr);
 		if (mse_client_request(&co, "GET", proj->healthcheck_endpoint, NULL, NULL, 0, &r, &cerr) == 0) {
-			healthy = r.status == 200;
+			healthy = mse_instance_healthy_status(r.status);
 			snprintf(last, sizeof(last), "HTTP %ld", (long)r.status);
+			last_status = r.status;
+			answered++;
 			mse_client_resp_free(&r);
 		} else {
 			mse_err_message(&cerr, last, sizeof(last));
@@ -299,8 +306,9 @@ int cmd_localtest(int argc, char **argv)
 			usleep(100 * 1000);
 	}
 	if (!healthy) {
-		mse_err_set(&err, "%s did not answer 200 within %ld s (last: %s)",
-			    proj->healthcheck_endpoint, timeout, last);
+		mse_err_set(&err, "%s did not answer 2xx within %ld s (last: %s)%s",
+			    proj->healthcheck_endpoint, (waited + 9) / 10, last,
+			    last_status ? ": healthy means a 2xx answer" : "");
 		goto fail;
 	}
 	printf("localtest: healthy; running '%s' in %s\n", proj->tests_cmd, proj->tests_dir);

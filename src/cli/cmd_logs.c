@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse logs NAME [-f] — the enclave's output. */
 #include <errno.h>
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse package — encrypt the code and build package_<name>_<ns>.tar. */
 #include <errno.h>
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse restart NAME — start a stopped (or dead) enclave again, same arguments. */
 #include <getopt.h>
 #include <stdio.h>

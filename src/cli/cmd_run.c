@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse run NAME — send the code key and secrets to a verified enclave. */
 #include <getopt.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse serve — the app server alone: a WSGI or ASGI app over HTTP/1.1 and TLS. */
 #include <errno.h>
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse sim — manage the SGX simulation (see src/attest/sim.h). */
 #include <getopt.h>
 #include <stddef.h>

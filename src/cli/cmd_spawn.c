@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse spawn NAME --package FILE — the operator starts an enclave for a package. */
 #include <errno.h>
 #include <getopt.h>

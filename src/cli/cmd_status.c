@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse status NAME — what state an enclave is in, as MSE reports it. */
 #include <getopt.h>
 #include <stdio.h>
@@ -14,10 +15,10 @@ static const char usage[] =
 	"Usage: mse status NAME [--json]\n"
 	"\n"
 	"Show the state of the enclave NAME: initializing (started, its health check\n"
-	"does not answer a 2xx yet),\n"
-	"waiting secret keys (its configuration server waits for 'mse run'), running\n"
-	"(the app answers its health check with a 2xx), on error (the process died: see\n"
-	"'mse logs NAME') or stopped. The probe is a GET on the health-check path\n"
+	"does not answer yet), waiting secret keys (its configuration server waits for\n"
+	"'mse run'), running (the app answers its health check with a 2xx: healthy\n"
+	"means a 2xx), unhealthy (it answers, but not with a 2xx), on error (the\n"
+	"process died: see 'mse logs NAME') or stopped. The probe is a GET on the health-check path\n"
 	"through the certificate captured at spawn; nothing secret is sent.\n"
 	"\n"
 	"Options:\n"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse test NAME — the app's own tests against its running enclave. */
 #include <getopt.h>
 #include <limits.h>
@@ -20,6 +21,8 @@ static const char usage[] =
 	"  TEST_REMOTE_URL     https://<san>:<port>\n"
 	"  REQUESTS_CA_BUNDLE  the pinned certificate (also TEST_CA_BUNDLE), so Python\n"
 	"                      'requests' verifies the enclave's certificate\n"
+	"First the health check must answer a 2xx through that certificate (healthy\n"
+	"means a 2xx, as in 'mse status'); otherwise the tests are not run.\n"
 	"\n"
 	"Options:\n"
 	"  --ratls FILE   the verified certificate (default: the one captured at spawn)\n"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse verify — verify an enclave's quote, collateral and measurements, and
  * save its trusted RA-TLS certificate. All checks are in src/attest/verify.c;
@@ -31,7 +32,8 @@ static const char usage_text[] =
 	"Usage: mse verify (--quote FILE | --cert FILE | --url HOST:PORT | --evidence FILE)\n"
 	"                  [--collateral DIR | --pccs URL|QCNL_CONF [--pccs-ca FILE] | --offline]\n"
 	"                  [--mrenclave HEX] [--mrsigner HEX | --signer-key PEM]\n"
-	"                  [--isvprodid N] [--min-isvsvn N] [--now TIME] [--json] [--output DIR]\n"
+	"                  [--isvprodid N] [--min-isvsvn N] [--now TIME] [--json]\n"
+	"                  [--output DIR [--any-enclave]]\n"
 	"                  [--accept-tcb-status LIST] [--accept-expired-collateral]\n"
 	"                  [--allow-missing-crl] [--strict] [--allow-simulation] [--sim-root FILE]\n"
 	"                  [--mrtd HEX] [--rtmr N=HEX]... [--mrconfigid HEX] [--mrowner HEX]\n"
@@ -82,12 +84,17 @@ static const char usage_text[] =
 	"  --pccs-ca FILE      PEM CA bundle for the PCCS's TLS certificate (self-signed PCCS)\n"
 	"  --offline           use the collateral cache only, no network; fails if it has no\n"
 	"                      current entry for this platform\n"
-	"Expected enclave (each optional, each checked when given):\n"
-	"  --mrenclave HEX     64 hex digits\n"
+	"Expected enclave (each checked when given; none given: the measurement is reported\n"
+	"\"not checked\" and any genuine enclave running any code passes):\n"
+	"  --mrenclave HEX     64 hex digits: exactly this code and configuration\n"
 	"  --mrsigner HEX      64 hex digits\n"
 	"  --signer-key PEM    the signer's RSA public key (MRSIGNER = SHA-256 of its LE modulus)\n"
 	"  --isvprodid N       expected ISVPRODID\n"
 	"  --min-isvsvn N      minimum ISVSVN\n"
+	"                      A signer identity (MRSIGNER + ISVPRODID + min ISVSVN) is only as\n"
+	"                      trustworthy as the custody of the signing key: whoever holds it\n"
+	"                      (the SGX operator, if it signed the enclave) can sign any enclave\n"
+	"                      running any code. Prefer --mrenclave (or --package).\n"
 	"Expected TD (TDX quotes; each optional, 96 hex digits, compared in constant time):\n"
 	"  --mrtd HEX          MRTD (the TD's initial contents)\n"
 	"  --rtmr N=HEX        RTMR N (0-3); repeat for several\n"
@@ -116,7 +123,12 @@ static const char usage_text[] =
 	"                      verified values, \"steps\", and on failure \"error\": {\"step\",\n"
 	"                      \"file\", \"line\", \"column\", \"field\", \"expected\", \"actual\",\n"
 	"                      \"message\"} (absent members omitted)\n"
-	"  --output DIR        on success, write the trusted certificate to DIR/ratls.pem\n"
+	"  --output DIR        on success, write the trusted certificate to DIR/ratls.pem, which\n"
+	"                      'mse run --ratls' pins. Needs an expected identity: --package,\n"
+	"                      --mrenclave, or --mrsigner/--signer-key with --isvprodid and\n"
+	"                      --min-isvsvn (a TD: --mrtd)\n"
+	"  --any-enclave       with --output and no expected identity: trust any genuine enclave\n"
+	"                      (whatever code it runs); you must then check its identity otherwise\n"
 	"\n"
 	"Exit status: 0 verified and accepted, 1 refused (the step, expected and actual value are\n"
 	"printed), 2 usage error.\n";
@@ -128,7 +140,7 @@ struct verify_opts {
 	const char *isvprodid, *min_isvsvn;
 	int json, accept_expired, allow_missing_crl, strict, allow_sim;
 	const char *pccs, *pccs_ca;
-	int offline;
+	int offline, any_enclave;
 	const char *package, *bootstrap;
 	const char *mrtd, *rtmr[4], *mrconfigid, *mrowner, *mrseam;
 	int allow_debug_td, allow_service_td, allow_sept_ve;
@@ -139,7 +151,7 @@ enum {
 	O_QUOTE = 256, O_CERT, O_URL, O_EVIDENCE, O_COLLATERAL, O_MRENCLAVE, O_MRSIGNER, O_SIGNER_KEY, O_NOW,
 	O_JSON, O_OUTPUT, O_ACCEPT, O_EXPIRED, O_MISSING_CRL, O_STRICT, O_SIM, O_SIM_ROOT, O_ISVPRODID,
 	O_MIN_ISVSVN, O_HELP, O_PCCS, O_PCCS_CA, O_OFFLINE, O_PACKAGE, O_BOOTSTRAP, O_MRTD, O_RTMR, O_MRCONFIGID,
-	O_MROWNER, O_MRSEAM, O_DEBUG_TD, O_SERVICE_TD, O_SEPT_VE, O_SIGSTRUCT
+	O_MROWNER, O_MRSEAM, O_DEBUG_TD, O_SERVICE_TD, O_SEPT_VE, O_SIGSTRUCT, O_ANY_ENCLAVE
 };
 
 /* Adding an option = one line here, one field above, one case below. */
@@ -168,6 +180,7 @@ static const struct option longopts[] = {
 	{"offline", no_argument, NULL, O_OFFLINE},
 	{"package", required_argument, NULL, O_PACKAGE},
 	{"bootstrap", required_argument, NULL, O_BOOTSTRAP},
+	{"any-enclave", no_argument, NULL, O_ANY_ENCLAVE},
 	{"mrtd", required_argument, NULL, O_MRTD},
 	{"rtmr", required_argument, NULL, O_RTMR},
 	{"mrconfigid", required_argument, NULL, O_MRCONFIGID},
@@ -214,6 +227,7 @@ static int parse_opts(int argc, char **argv, struct verify_opts *o)
 		case O_SIM_ROOT: o->sim_root = optarg; break;
 		case O_PACKAGE: o->package = optarg; break;
 		case O_BOOTSTRAP: o->bootstrap = optarg; break;
+		case O_ANY_ENCLAVE: o->any_enclave = 1; break;
 		case O_MRTD: o->mrtd = optarg; break;
 		case O_MRCONFIGID: o->mrconfigid = optarg; break;
 		case O_MROWNER: o->mrowner = optarg; break;
@@ -259,6 +273,9 @@ static int parse_opts(int argc, char **argv, struct verify_opts *o)
 		return cli_usage_error("verify", "--mrsigner and --signer-key are exclusive");
 	if (o->output && o->quote)
 		return cli_usage_error("verify", "--output needs a certificate (--cert, --url or --evidence)");
+	if (o->any_enclave && (!o->output || o->package))
+		return cli_usage_error("verify", "--any-enclave only goes with --output (and not with --package, "
+					       "which names the enclave)");
 	return 0;
 }
 
@@ -515,13 +532,16 @@ static void print_text(const struct mse_verify_result *r, const struct mse_err *
 			       mse_tcb_status_name(r->tdx_level_status), r->tdx_module_id, mse_tcb_status_name(r->module_status),
 			       r->relaunch_checked ? ", TD relaunch rule applied (TD report 1.5)" : "");
 	}
+	if (r->steps[MSE_STEP_MEASUREMENT] == MSE_STEP_NOT_CHECKED)
+		puts("measurement:  NOT CHECKED — no expected MRENCLAVE, MRSIGNER, ISVPRODID or ISVSVN was "
+		     "given: any genuine enclave running any code passes");
 	if (r->notes[0])
 		printf("accepted:     %s\n", r->notes);
 	mse_tcb_format_time(r->now, t);
 	printf("verified at:  %s\n", t);
 	printf("steps:       ");
 	for (int s = 0; s < MSE_STEP_COUNT; s++) {
-		static const char *const st[] = {"-", "ok", "FAILED", "accepted"};
+		static const char *const st[] = {"-", "ok", "FAILED", "accepted", "not-checked"};
 
 		printf(" %s=%s", mse_verify_step_name(s), st[r->steps[s]]);
 	}
@@ -592,9 +612,8 @@ static void print_json(const struct mse_verify_result *r, const struct mse_err *
 	mse_tcb_format_time(r->now, t);
 	json_object_set_new(j, "now", json_string(t));
 	for (int i = 0; i < MSE_STEP_COUNT; i++) {
-		static const char *const st[] = {"not-run", "ok", "failed", "accepted"};
-
-		json_object_set_new(steps, mse_verify_step_name(i), json_string(st[r->steps[i]]));
+		json_object_set_new(steps, mse_verify_step_name(i),
+				    json_string(mse_verify_step_state_name(r->steps[i])));
 	}
 	json_object_set_new(j, "steps", steps);
 	s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -643,7 +662,7 @@ static int verify_package(const struct verify_opts *o)
 	struct mse_appverify_result ar;
 	struct mse_err err = {0};
 	uint8_t mrenclave[32];
-	char note[200], hex[65];
+	char note[200], note2[200], note3[420], hex[65];
 	int ok;
 
 	if (o->collateral || o->pccs || o->offline || o->mrsigner)
@@ -667,13 +686,26 @@ static int verify_package(const struct verify_opts *o)
 	ao.sim_root = o->sim_root;
 	ao.accept_expired_collateral = o->accept_expired;
 	ok = mse_appverify(&ao, &ar, &err) == 0;
-	hex32(hex, ar.expected_mrenclave);
-	snprintf(note, sizeof(note), "expected MRENCLAVE %s (%s)", hex,
-		 o->mrenclave ? "given" : ar.sgx ? "recomputed with gramine-sgx-sign" : "recomputed from the package");
+	/* what was really compared: nothing is shown as expected unless it was */
+	if (ar.measured_from[0]) {
+		hex32(hex, ar.expected_mrenclave);
+		snprintf(note, sizeof(note), "MRENCLAVE %s (%s)", hex,
+			 o->mrenclave ? "given" : ar.sgx ? "recomputed with gramine-sgx-sign" : "recomputed from the package");
+	} else {
+		snprintf(note, sizeof(note), "no MRENCLAVE (none given, none recomputed: nothing was compared)");
+	}
+	if (ar.mrsigner_from) {
+		hex32(hex, ar.expected_mrsigner);
+		snprintf(note2, sizeof(note2), "MRSIGNER %s (%s)", hex, ar.mrsigner_from);
+	} else {
+		snprintf(note2, sizeof(note2), "no MRSIGNER (nothing was compared)");
+	}
 	if (o->json) {
-		print_json(&ar.vr, &err, ok, note);
+		snprintf(note3, sizeof(note3), "expected %s; %s", note, note2);
+		print_json(&ar.vr, &err, ok, note3);
 	} else {
 		printf("expected:     %s\n", note);
+		printf("              %s\n", note2);
 		if (ar.measured_from[0])
 			printf("measured from: %s\n", ar.measured_from);
 		print_text(&ar.vr, &err, ok, NULL);
@@ -843,6 +875,25 @@ int cmd_verify(int argc, char **argv)
 			goto fail;
 		pol.mrsigner = mrsigner;
 	}
+
+	/*
+	 * --output writes the certificate `mse run` pins: it must name the
+	 * enclave, or the user says explicitly that any genuine enclave will do.
+	 */
+	if (o.output && !o.any_enclave && !mse_verify_policy_names_enclave(&pol)) {
+		rc = cli_usage_error("verify", "--output writes the certificate 'mse run --ratls' will trust, so "
+					       "say which enclave you expect: --mrenclave HEX, or --mrsigner/--signer-key "
+					       "with --isvprodid and --min-isvsvn (got %s), or use --package (a TD: "
+					       "--mrtd HEX); "
+					       "--any-enclave trusts any genuine enclave running any code",
+				     pol.mrsigner ? (pol.check_isvprodid ? "a signer and an ISVPRODID, no --min-isvsvn"
+									 : "a signer, no --isvprodid")
+						  : "no expected identity");
+		goto out;
+	}
+	if (o.output && o.any_enclave && !mse_verify_policy_names_enclave(&pol))
+		fputs("mse verify: --any-enclave: the certificate written trusts any genuine enclave, "
+		      "whatever code it runs\n", stderr);
 
 	/* ---- inputs ---- */
 	if (o.evidence) {

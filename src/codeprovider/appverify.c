@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "codeprovider/appverify.h"
 
 #include <stdio.h>
@@ -245,6 +246,7 @@ int mse_appverify(const struct mse_appverify_opts *o, struct mse_appverify_resul
 		}
 		mse_err_clear(err);
 	}
+	res->mrsigner_from = o->signer_key ? "from --signer-key" : "your simulation signer";
 	if (o->allow_simulation) {
 		if (o->sim_root)
 			snprintf(path, sizeof(path), "%s", o->sim_root);

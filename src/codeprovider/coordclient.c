@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "codeprovider/coordclient.h"
 
 #include <errno.h>

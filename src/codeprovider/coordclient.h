@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_coordclient — the owner's side of the coordinator (`mse coordinator
  * keygen|measure|manifest|set|ca|status`, and `mse deploy --replicas`).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_reverify — `mse verify NAME`: after `mse restart` an enclave has a new
  * TLS key and certificate, so the ratls.pem pinned at deploy no longer

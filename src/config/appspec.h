@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_appspec — the app named by python_application, as gunicorn accepts it:
  *

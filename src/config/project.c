@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse.toml loader. The schema and its checks follow Cosmian mse-cli's
  * AppConf/CloudConf/SSLConf (pydantic models: Str255 = 1..255 characters

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_project — an app's mse.toml, loaded and checked.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse-coordinator — attests replicas against the owner's manifest, is their
  * CA and gives them the app key. See src/coordinator/coordinator.h and
  * docs/coordinator.md. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_appserver — the app server as one call: enclave rules, memory cap,
  * embedded Python with the WSGI or ASGI app (detected, mse_pyhost_detect), TLS, the HTTP server, and a graceful

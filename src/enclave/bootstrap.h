@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_bootstrap — what runs in the enclave before the app (mse-bootstrap):
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse-bootstrap — the enclave side of mse-c. See src/enclave/bootstrap.h and mse-bootstrap(8). */
 #include <getopt.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The embedded interpreter. Locking: Python objects only with the GIL held;
  * the host releases it at the end of mse_pyhost_start and takes it back in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_pyhost — the embedded CPython that runs the app, whatever its
  * interface: starts an isolated interpreter, imports "module:variable",

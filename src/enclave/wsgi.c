@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The WSGI bridge. PEP 3333 is the spec cited throughout ("PEP 3333 §x").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_wsgi — the WSGI bridge (PEP 3333): an mse_exchange handler that calls
  * an unmodified Python WSGI app in an embedded CPython 3.11.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_server — a threaded HTTP/1.1 server (plain or TLS) that calls a
  * handler through the exchange contract (net/exchange.h).

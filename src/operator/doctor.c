@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Python.h first, as it asks: the version the enclave embeds is this build's libpython. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_doctor — what `mse doctor` checks on this machine before anything is
  * spawned or verified, each with OK / WARN / FAIL and the fix:

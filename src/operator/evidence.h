@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_evidence — writes evidence.json in MSE's schema (`mse home evidence`),
  * so that MSE's tools and ours read the same file:

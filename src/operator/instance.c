@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "operator/instance.h"
 
 #include <dirent.h>
@@ -570,6 +571,8 @@ const char *mse_instance_status_name(enum mse_instance_status s)
 		return "waiting secret keys";
 	case MSE_STATUS_RUNNING:
 		return "running";
+	case MSE_STATUS_UNHEALTHY:
+		return "unhealthy";
 	}
 	return "unknown";
 }
@@ -640,10 +643,36 @@ enum mse_instance_status mse_instance_probe(const struct mse_instance *inst, cha
 		return MSE_STATUS_WAITING;
 	}
 	snprintf(detail, size, "%s answered HTTP %ld%s", path, r.status,
-		 r.status >= 200 && r.status <= 299 ? "" : " (the health check needs a 2xx)");
+		 mse_instance_healthy_status(r.status) ? "" : " (healthy means a 2xx)");
 	mse_client_resp_free(&r);
 	/* healthcheck_endpoint must answer 2xx: an app that answers 404 or 500 there is not up. */
-	return r.status >= 200 && r.status <= 299 ? MSE_STATUS_RUNNING : MSE_STATUS_INITIALIZING;
+	return mse_instance_healthy_status(r.status) ? MSE_STATUS_RUNNING : MSE_STATUS_UNHEALTHY;
+}
+
+int mse_instance_healthy_status(long http_status)
+{
+	return http_status >= 200 && http_status <= 299;
+}
+
+void mse_instance_log_tail(const char *log_path, int lines, char *out, size_t size)
+{
+	uint8_t *data = NULL;
+	size_t len, start;
+	int n = 0;
+
+	out[0] = 0;
+	if (size == 0 || mse_file_read(log_path, 64u << 20, &data, &len, NULL) != 0)
+		return;
+	start = len;
+	while (start > 0 && n < lines)
+		if (data[--start] == '\n' && start != len - 1)
+			n++;
+	if (start)
+		start++;
+	if (len - start >= size)
+		start = len - (size - 1);
+	snprintf(out, size, "%.*s", (int)(len - start), (char *)data + start);
+	free(data);
 }
 
 void mse_instance_new_uuid(char out[37])

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_manifest — the Gramine manifest template for an SGX instance (`mse
  * spawn --sgx`), for Gramine 1.8 and 1.9 (the current stable release):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "operator/spawn.h"
 
 #include <errno.h>
@@ -35,23 +36,6 @@
 	} while (0)
 
 /* The last lines of the log, to explain why the enclave died. */
-static void log_tail(const char *path, char *out, size_t size)
-{
-	uint8_t *data = NULL;
-	size_t len, start;
-	int lines = 0;
-
-	out[0] = 0;
-	if (mse_file_read(path, 16 << 20, &data, &len, NULL) != 0)
-		return;
-	start = len;
-	while (start > 0 && lines < 6)
-		if (data[--start] == '\n' && start != len - 1)
-			lines++;
-	snprintf(out, size, "%s", (char *)data + (start ? start + 1 : 0));
-	free(data);
-}
-
 int mse_spawn_wait_ready(struct mse_instance *inst, int timeout_s, struct mse_err *err)
 {
 	char hostport[300], pem_path[PATH_MAX + 16], tail[700];
@@ -68,7 +52,7 @@ int mse_spawn_wait_ready(struct mse_instance *inst, int timeout_s, struct mse_er
 		 (unsigned)inst->port);
 	for (int waited = 0;; waited += 100) {
 		if (!mse_instance_alive(inst)) {
-			log_tail(inst->log_path, tail, sizeof(tail));
+			mse_instance_log_tail(inst->log_path, 6, tail, sizeof(tail));
 			return mse_err_set(err, "mse-bootstrap exited before its configuration server "
 						"answered; its last words:\n%s",
 					   tail[0] ? tail : "(nothing)");
@@ -381,6 +365,7 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 		size[16], reqto[16], sim_dir[PATH_MAX], subject[sizeof(((struct mse_instance *)0)->subject)];
 	struct mse_instance *inst = &res->inst;
 	struct mse_package_info info;
+	struct mse_tar_limits lim;
 	int created = 0, launched = 0;
 	char *argv[40];
 	int n = 0;
@@ -496,7 +481,9 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 	if (mse_package_extract(o->package, pkgdir, &info, err) != 0)
 		goto fail;
 	snprintf(app_tar, sizeof(app_tar), "%s/app.tar", pkgdir);
-	if (mse_tar_extract(app_tar, inst->app_dir, NULL, 0644, err) != 0)
+	/* within what the package declares and the enclave could hold, not a 16 GiB default */
+	mse_package_app_limits(&info, (uint64_t)o->size_mb << 20, &lim);
+	if (mse_tar_extract(app_tar, inst->app_dir, &lim, 0644, err) != 0)
 		goto fail;
 	STEP(o, "starting mse-bootstrap (%s) on %s:%u, uuid %s", mse_instance_mode_name(inst->mode),
 	     inst->host, (unsigned)inst->port, inst->uuid);

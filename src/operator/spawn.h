@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_spawn — the operator's side of starting an enclave (`mse spawn`, and
  * the spawn step of `mse deploy`).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """WSGI test apps for mse-c's bridge (unit tests through a fake exchange,
 e2e tests through `mse serve`). Each route is a plain WSGI app; the ones
 that follow the spec are wrapped in wsgiref.validate.validator with its
@@ -285,6 +286,23 @@ def memory_app(environ, start_response):
         return text(start_response, "MemoryError")
 
 
+def mmap_app(environ, start_response):
+    """An anonymous mapping of MB megabytes, every page touched: memory that
+    Python's allocator never sees (an enclave of the cap's size refuses it)."""
+    import mmap
+    mb = int(environ["QUERY_STRING"])
+    try:
+        m = mmap.mmap(-1, mb * 1024 * 1024)
+    except OSError as e:
+        return text(start_response, "refused: errno %d" % e.errno)
+    try:
+        for off in range(0, len(m), 4096):
+            m[off] = 1
+        return text(start_response, "mapped %d" % len(m))
+    finally:
+        m.close()
+
+
 VALID = {
     "/environ": environ_app,
     "/sha": sha_app,
@@ -306,6 +324,7 @@ VALID = {
     "/subprocess": subprocess_app,
     "/thread": thread_app,
     "/memory": memory_app,
+    "/mmap": mmap_app,
 }
 VALID = {k: validate.validator(v) for k, v in VALID.items()}
 

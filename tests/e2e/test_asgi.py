@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mse serve` with ASGI apps, end to end.
 
 - The same FastAPI, Starlette and Quart apps (tests/apps/asgi_*.py) answer a

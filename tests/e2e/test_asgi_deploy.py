@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """ASGI apps through the whole flow: `mse localtest` and `mse deploy` (simulation)
 of a FastAPI and a Quart port of the scaffolded app, checked by the scaffold's
 own tests (requests, TLS pinned to the verified certificate) and by us."""
@@ -196,6 +197,19 @@ def test_deploy_fastapi_with_explicit_interface(tmp_path):
     log = mse(env, "logs", "fdemo").stdout
     assert "app interface: asgi3" in log
     mse(env, "stop", "fdemo", "--remove")
+
+
+def test_deploy_quart(tmp_path):
+    env = env_for(tmp_path)
+    proj = asgi_project(tmp_path, env, "qdemo", QUART_APP)
+    p = mse(env, "deploy", "--project", str(proj))
+    assert "tests passed" in p.stdout, p.stdout + p.stderr
+    port = state(env, "qdemo")["port"]
+    ratls = proj / ".mse/verified/ratls.pem"
+    assert get(f"https://localhost:{port}/whoami", ratls).text == \
+        json.loads((proj / "secrets.json").read_text())["login"]
+    assert "app interface: asgi3" in mse(env, "logs", "qdemo").stdout
+    mse(env, "stop", "qdemo", "--remove")
 
 
 def test_deploy_lifespan_failure_stops_the_enclave(tmp_path):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """mse-bootstrap end to end, driven by an independent client written the way
 MSE's CLI works (stdlib ssl/http.client, python3-nacl, python3-cryptography):
 fetch the RA-TLS certificate without trust, check the quote (signatures,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mse check` end to end: exit codes, output, every error on stderr.
 
 The resolved settings `mse check` prints are TOML: Python's own tomllib reads

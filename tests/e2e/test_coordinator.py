@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """mse-coordinator end to end in simulation: the owner verifies the coordinator
 (`mse verify --mrenclave` from `mse coordinator measure`), builds, signs and uploads
 the manifest; replicas (mse-bootstrap --coordinator-mrenclave) attest to it and are

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Daily use (issue 14): --json on every command that reports a result or a
 state, `mse verify NAME` after a restart, the app's working directory,
 factories, requirements.txt encodings, localtest diagnostics and the access
@@ -337,5 +338,5 @@ def test_localtest_reports_the_last_health_answer(tmp_path):
                                            'return Response(response="starting", status=503)'))
     p = mse(env, "localtest", "--project", str(proj), "--timeout", "10", check=False)
     assert p.returncode == 1
-    assert "/health did not answer 200 within 10 s (last: HTTP 503)" in p.stderr, p.stderr
+    assert "/health did not answer 2xx within 10 s (last: HTTP 503)" in p.stderr, p.stderr
     assert "GET /health 503 8 B" in p.stderr  # the access log, in the tail shown

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """mse doctor on three machines: a fake root where SGX is present and set up
 (character devices, AESM socket, QCNL pointing at the PCCS stub, Gramine on
 PATH, CPUID values from a file), a fake root where the set-up is broken, and

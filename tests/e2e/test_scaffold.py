@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mse scaffold NAME`: the project it writes, and that the project works.
 
 Checked independently of mse-c's own code: the TOML with Python's tomllib,

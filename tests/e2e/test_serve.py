@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mse serve` end to end: the WSGI bridge behind the real HTTP/TLS server.
 
 Every well-behaved route of tests/apps/wsgi_testapp.py runs under
@@ -531,6 +532,14 @@ def test_memory_cap():
         # The process is alive and the memory given back: allocate again.
         assert s.get("/memory?64") == b"allocated %d" % (64 << 20)
         assert s.get("/hello") == b"hello"
+        # Memory mapped outside Python's allocator counts too (issue 12): an anonymous
+        # mapping of 300 MB under the 256 MB cap is refused (ENOMEM, as in an enclave),
+        # one of 64 MB, every page touched, is not, and is given back by munmap.
+        assert s.get("/mmap?300") == b"refused: errno 12"
+        assert s.get("/mmap?%d" % (left + 8)) == b"refused: errno 12"
+        assert s.get("/mmap?64") == b"mapped %d" % (64 << 20)
+        assert s.get("/mmap?64") == b"mapped %d" % (64 << 20)
+        assert s.get("/memory?64") == b"allocated %d" % (64 << 20)
     finally:
         assert s.stop() == 0, s.text()
     # A budget smaller than the interpreter itself is refused at start.

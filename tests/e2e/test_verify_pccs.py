@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mse verify` with collateral from a PCCS (--pccs, --pccs-ca, --offline)
 against the local PCCS stub, and `mse verify --json` compared with the
 independent Python reference verifier (bench/verify_ref.py) on every SGX

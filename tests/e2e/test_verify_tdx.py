@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mse verify` on TDX quotes, end to end.
 
 Real sets (../shared/vectors/dcap-quotes, Intel-signed): at the "now" of their README and

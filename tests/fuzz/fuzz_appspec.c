@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for src/config/appspec: python_application as gunicorn
  * takes it, "module:variable" or "module:factory(literal arguments)".

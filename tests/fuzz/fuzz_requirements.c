@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for src/config/requirements: the requirements.txt parser
  * (PEP 508 names, extras, version specifiers and markers; the subset an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* src/common: bounded reader, hex, base64, errors, atomic files. */
 #include "testutil.h"
 

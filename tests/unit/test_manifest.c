@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* node/manifest: the Gramine manifest template, checked by Python's tomllib. */
 #include "testutil.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* config/requirements: requirements.txt against Debian's Python. */
 #include "testutil.h"
 

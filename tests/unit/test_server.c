@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * src/net/server: the API's edges in-process (configuration errors, port
  * binding, adopted sockets, stop before/while running, a handler stopping

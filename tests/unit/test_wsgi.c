@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The WSGI bridge through a fake exchange over memory buffers: no socket,
  * no server. The app (tests/apps/wsgi_testapp.py) wraps every well-behaved
