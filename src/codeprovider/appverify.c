@@ -272,8 +272,8 @@ int mse_appverify(const struct mse_appverify_opts *o, struct mse_appverify_resul
 			    mse_hex_encode(got_hex, sizeof(got_hex), res->vr.report.mr_enclave, 32) == 0 &&
 			    memcmp(res->expected_mrenclave, res->vr.report.mr_enclave, 32) != 0) {
 				mse_err_field(err, "mrenclave",
-					      "MRENCLAVE differs: the enclave does not run this package, or an "
-					      "input differs (expected: from %s; docs/sgx.md: what must match)",
+					      "the enclave does not run this package, or an input differs "
+					      "(expected: from %s; docs/sgx.md: what must match): MRENCLAVE",
 					      res->measured_from);
 				mse_err_mismatch(err, exp_hex, got_hex);
 			}
