@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_provproof — proof that an answer comes from the configuration server
  * that waits for (or accepted) this instance's provisioning, not from the
