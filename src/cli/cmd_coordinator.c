@@ -11,6 +11,7 @@
 #include "codeprovider/coordclient.h"
 #include "common/file.h"
 #include "common/hex.h"
+#include "operator/cspawn.h"
 
 #define MAX_LIST 16
 
@@ -216,7 +217,7 @@ int cmd_coordinator(int argc, char **argv)
 			return cli_fail("coordinator", &err);
 		if (coord)
 			snprintf(bin, sizeof(bin), "%s", coord);
-		else if (mse_coordclient_binary(bin, sizeof(bin), &err) != 0)
+		else if (mse_cspawn_coordinator_path(bin, sizeof(bin), &err) != 0)
 			return cli_fail("coordinator", &err);
 		if (mse_coordclient_measure(bin, pk, mre, &err) != 0 ||
 		    mse_hex_encode(hex, sizeof(hex), mre, 32) != 0)

@@ -93,27 +93,6 @@ int mse_coordclient_load_priv(const char *path, uint8_t sk[64], struct mse_err *
 	return 0;
 }
 
-int mse_coordclient_binary(char *out, size_t size, struct mse_err *err)
-{
-	const char *env = getenv("MSE_COORDINATOR_BIN");
-	char self[PATH_MAX], *slash;
-
-	if (env && *env) {
-		snprintf(out, size, "%s", env);
-	} else {
-		if (mse_proc_self_exe(self, sizeof(self)) != 0)
-			return mse_err_set(err, "cannot find the running executable");
-		if ((slash = strrchr(self, '/')))
-			*slash = '\0';
-		if (snprintf(out, size, "%s/mse-coordinator", self) >= (int)size)
-			return mse_err_set(err, "path too long");
-	}
-	if (access(out, X_OK) != 0)
-		return mse_err_field(err, out, "mse-coordinator is not installed here (build it "
-					       "with 'make', or set MSE_COORDINATOR_BIN)");
-	return 0;
-}
-
 int mse_coordclient_measure(const char *binary, const uint8_t pk[32], uint8_t mre[32],
 			    struct mse_err *err)
 {

@@ -29,9 +29,7 @@ int mse_coordclient_keygen(const char *prefix, struct mse_err *err) MSE_MUST_CHE
 int mse_coordclient_load_pub(const char *arg, uint8_t pk[32], struct mse_err *err) MSE_MUST_CHECK;
 /* The signing key (libsodium's 64-byte form) from a private key file. */
 int mse_coordclient_load_priv(const char *path, uint8_t sk[64], struct mse_err *err) MSE_MUST_CHECK;
-/* The coordinator binary beside `mse`, or $MSE_COORDINATOR_BIN. */
-int mse_coordclient_binary(char *out, size_t size, struct mse_err *err) MSE_MUST_CHECK;
-/* Simulation MRENCLAVE (measurement v2) of that binary started with pk. */
+/* Simulation MRENCLAVE (measurement v2) of the coordinator binary (mse_cspawn_coordinator_path) started with pk. */
 int mse_coordclient_measure(const char *binary, const uint8_t pk[32], uint8_t mre[32],
 			    struct mse_err *err) MSE_MUST_CHECK;
 

@@ -252,7 +252,7 @@ static int deploy_replicas(struct run *r, const struct mse_deploy_opts *o,
 
 	/* Verify it: quote, TCB, and the MRENCLAVE of the release binary with OUR key. */
 	begin(r, MSE_DEPLOY_VERIFY, "the coordinator's quote and MRENCLAVE (binary + owner key)");
-	if (mse_coordclient_binary(bin, sizeof(bin), err) != 0 ||
+	if (mse_cspawn_coordinator_path(bin, sizeof(bin), err) != 0 ||
 	    mse_coordclient_measure(bin, pk, mre, err) != 0 ||
 	    mse_hex_encode(mre_hex, sizeof(mre_hex), mre, 32) != 0)
 		return -1;
