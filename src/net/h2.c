@@ -805,15 +805,11 @@ out:
 	return rc;
 }
 
-static int h2_finish(struct mse_exchange *x)
+static int finish_locked(struct h2s *st)
 {
-	struct h2s *st = x->impl;
 	struct h2c *c = st->c;
 	int rc = 0;
 
-	if (!x->started)
-		return -1;
-	pthread_mutex_lock(&c->lock);
 	if (st->finished && st->out_cap) {
 		rc = -1;
 	} else if (st->out_cap) {
@@ -831,8 +827,20 @@ static int h2_finish(struct mse_exchange *x)
 			mark_dirty(c);
 		}
 	}
-	pthread_mutex_unlock(&c->lock);
-	wake_loop(c->h);
+	return rc;
+}
+
+static int h2_finish(struct mse_exchange *x)
+{
+	struct h2s *st = x->impl;
+	int rc;
+
+	if (!x->started)
+		return -1;
+	pthread_mutex_lock(&st->c->lock);
+	rc = finish_locked(st);
+	pthread_mutex_unlock(&st->c->lock);
+	wake_loop(st->c->h);
 	return rc;
 }
 
@@ -864,8 +872,8 @@ static void stream_run(struct h2s *st)
 	const struct mse_server_config *cfg = h->cfg;
 	int run;
 
+	/* st stays queued (so never freed under us) until the end. */
 	pthread_mutex_lock(&c->lock);
-	st->queued = 0;
 	/* A stream reset while queued (rapid reset) costs nothing more. */
 	run = stream_usable(st) && !st->canned;
 	if (run) {
@@ -880,7 +888,6 @@ static void stream_run(struct h2s *st)
 		st->x.impl = st;
 		(void)cfg->handler(&st->x, cfg->user);
 		pthread_mutex_lock(&c->lock);
-		st->running = 0;
 		if (!st->abandoned && !st->started && !st->failed && stream_usable(st)) {
 			int status = st->too_large      ? 413
 				     : st->body_timeout ? 408
@@ -894,9 +901,7 @@ static void stream_run(struct h2s *st)
 					  st->req.target);
 			submit_canned(st, status);
 		} else if (!st->abandoned && st->started && !st->finished) {
-			pthread_mutex_unlock(&c->lock);
-			h2_finish(&st->x);
-			pthread_mutex_lock(&c->lock);
+			(void)finish_locked(st);
 		}
 		if (!st->canned && !st->abandoned)
 			access_log(st);
@@ -910,6 +915,7 @@ static void stream_run(struct h2s *st)
 		pthread_mutex_unlock(&c->lock);
 	}
 	pthread_mutex_lock(&c->lock);
+	st->queued = st->running = 0;
 	c->nworking--;
 	if (st->closed)
 		stream_free(st);
