@@ -79,7 +79,10 @@ struct h2s {
 	size_t in_off, in_len, in_cap;
 	uint64_t in_total;
 	int in_eof, too_large, body_timeout, body_error;
-	int64_t body_start;
+	/* The rate floor counts only time spent waiting for the client: with
+	 * body bytes unread here, or the connection window held by other
+	 * streams' unread bytes, the wait is ours (client_ms, per sweep). */
+	int64_t body_start, client_ms, rate_tick;
 	/* Lifecycle: queued/running hold a reference (c->nworking). */
 	int queued, running, closed, reset, dispatched, canned, abandoned, handler_done;
 	char *cookie; /* the Cookie crumbs joined (RFC 9113 §8.2.3) */
@@ -105,6 +108,7 @@ struct h2c {
 	nghttp2_session *sess;
 	struct h2s *streams;
 	size_t head_bytes;
+	size_t in_buffered; /* body bytes of all its streams not read yet */
 	int nworking; /* streams queued or in a handler */
 	int dead;     /* I/O over: every op fails */
 	int fatal;    /* nghttp2 returned a fatal error: only delete the session */
@@ -198,6 +202,7 @@ static void stream_free(struct h2s *st)
 	if (st->next)
 		st->next->prev = st->prev;
 	c->head_bytes -= st->acap;
+	c->in_buffered -= st->in_len;
 	if (wipe) {
 		if (st->arena)
 			OPENSSL_cleanse(st->arena, st->acap);
@@ -614,6 +619,7 @@ static ssize_t h2_read_body(struct mse_exchange *x, void *buf, size_t n)
 			memcpy(buf, st->in + st->in_off, k);
 			st->in_off += k;
 			st->in_len -= k;
+			c->in_buffered -= k;
 			if (st->in_len == 0)
 				st->in_off = 0;
 			if (stream_usable(st)) {
@@ -911,6 +917,7 @@ static void stream_run(struct h2s *st)
 		st->handler_done = 1;
 		if (st->in_len && stream_usable(st))
 			nghttp2_session_consume(c->sess, st->id, st->in_len);
+		c->in_buffered -= st->in_len;
 		st->in_len = st->in_off = 0;
 		pthread_mutex_unlock(&c->lock);
 	}
@@ -1080,7 +1087,7 @@ static int on_frame_recv(nghttp2_session *sess, const nghttp2_frame *f, void *ud
 			submit_canned(st, status);
 			return 0;
 		}
-		st->body_start = c->last_active;
+		st->body_start = st->rate_tick = c->last_active;
 		if (end) {
 			st->in_eof = 1;
 			stream_dispatch(st);
@@ -1145,6 +1152,7 @@ static int on_data_chunk(nghttp2_session *sess, uint8_t flags, int32_t id, const
 	}
 	memcpy(st->in + st->in_off + st->in_len, data, len);
 	st->in_len += len;
+	c->in_buffered += len;
 	pthread_cond_broadcast(&c->cv);
 	return 0;
 }
@@ -1498,8 +1506,11 @@ static void conn_sweep(struct h2c *c, int64_t t)
 	for (struct h2s *st = c->streams; st; st = st->next) {
 		if (!st->hdr_done || st->closed)
 			continue;
+		if (!st->in_eof && st->in_len == 0 && c->in_buffered < H2_CONN_WINDOW / 2)
+			st->client_ms += t - st->rate_tick;
+		st->rate_tick = t;
 		if (!st->in_eof && !st->canned && !st->too_large && !st->body_timeout &&
-		    below_rate(cfg, st->in_total, t - st->body_start)) {
+		    below_rate(cfg, st->in_total, st->client_ms)) {
 			mse_debug("%s:%u: HTTP/2 stream %d: body below the minimum rate",
 				  c->info.remote_addr, c->info.remote_port, st->id);
 			st->body_timeout = 1;
