@@ -31,12 +31,20 @@
 #include "common/log.h"
 #include "net/http.h"
 
-/* Stream flow-control window we grant (RFC 9113 §6.9.2): a body that fits
- * is read whole before the handler runs; a larger one is streamed, the
- * window reopened as the handler reads. */
-#define H2_STREAM_WINDOW (64 * 1024)
+/* Stream flow-control window we grant at first: the protocol's default
+ * (RFC 9113 §6.9.2; a smaller one would make windows negative for clients
+ * that send before our SETTINGS arrive, which some clients do not survive).
+ * A body that fits is read whole before the handler runs; a larger one is
+ * streamed, the window reopened as the handler reads. Streams waiting for a
+ * worker hold at most this each (32 streams x 64 KiB = 2 MiB), so they can
+ * never take the whole connection window from the streams being served
+ * (which would stall those until their read timeout). */
+#define H2_STREAM_WINDOW 65535
+#define H2_MAX_STREAMS_DEFAULT 32
+/* A stream whose handler runs reads with this window. */
+#define H2_RUN_WINDOW (256 * 1024)
 /* Connection window: every body byte buffered on one connection. */
-#define H2_CONN_WINDOW (2 * 1024 * 1024)
+#define H2_CONN_WINDOW (4 * 1024 * 1024)
 /* Response bytes buffered per stream before the handler's write waits. */
 #define H2_OUT_BUF (64 * 1024)
 /* Header bytes of one connection's open streams: this many max_head_bytes. */
@@ -885,9 +893,16 @@ static void stream_run(struct h2s *st)
 	if (run) {
 		st->running = 1;
 		st->handler_since = now_ms();
+		if (!st->in_eof) {
+			/* Its turn: a wider window for the body the handler reads. */
+			nghttp2_session_set_local_window_size(c->sess, NGHTTP2_FLAG_NONE, st->id,
+							      H2_RUN_WINDOW);
+			mark_dirty(c);
+		}
 	}
 	pthread_mutex_unlock(&c->lock);
 	if (run) {
+		wake_loop(h);
 		st->x.ops = &g_h2_ops;
 		st->x.req = &st->req;
 		st->x.conn = &c->info;
@@ -1188,8 +1203,7 @@ static int session_new(struct h2c *c)
 	const struct mse_server_config *cfg = h->cfg;
 	nghttp2_settings_entry iv[] = {
 		{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
-		 cfg->h2_max_streams ? cfg->h2_max_streams : 100},
-		{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},
+		 cfg->h2_max_streams ? cfg->h2_max_streams : H2_MAX_STREAMS_DEFAULT},
 		{NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)cfg->max_head_bytes},
 	};
 

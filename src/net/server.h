@@ -110,7 +110,7 @@ struct mse_server_config {
 	 * plain HTTP takes a connection that opens with the HTTP/2 preface
 	 * (prior knowledge, RFC 9113 §3.3). Default 0: HTTP/1.1 only. */
 	int http2;
-	uint32_t h2_max_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS; default 100 */
+	uint32_t h2_max_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS; default 32 */
 	FILE *access_log;        /* Common Log Format lines; NULL = none (not closed) */
 	const char *server_name; /* Server header; default "mse-c/VERSION" */
 };

@@ -183,14 +183,21 @@ def test_cleartext_h2_only_with_prior_knowledge(plain_server):
 
 # ---- streams ---------------------------------------------------------------------------------
 
-def test_many_concurrent_streams_on_one_connection(tls_server, tls_files):
+def test_many_concurrent_streams_on_one_connection(tls_server, tls_files, tmp_path):
     bodies = [hashlib.sha256(b"%d" % i).digest() * (1 + i * 37) for i in range(200)]
 
     async def run():
+        # httpx does not wait for a stream slot beyond SETTINGS_MAX_CONCURRENT_STREAMS (32).
+        sem = asyncio.Semaphore(30)
+
+        async def one(method, url, **kw):
+            async with sem:
+                return await c.request(method, url, **kw)
+
         async with httpx.AsyncClient(http2=True, verify=tls_files[0], timeout=120) as c:
             base = "https://127.0.0.1:%d" % tls_server.port
-            rs = await asyncio.gather(*[c.post(base + "/sha", content=b) for b in bodies])
-            envs = await asyncio.gather(*[c.get(base + "/environ") for _ in range(50)])
+            rs = await asyncio.gather(*[one("POST", base + "/sha", content=b) for b in bodies])
+            envs = await asyncio.gather(*[one("GET", base + "/environ") for _ in range(50)])
             return rs, envs
 
     rs, envs = asyncio.run(run())
@@ -204,7 +211,19 @@ def test_many_concurrent_streams_on_one_connection(tls_server, tls_files):
     out = subprocess.run(["nghttp", "-nv", "-m", "100", "https://127.0.0.1:%d/hello" % tls_server.port],
                          capture_output=True, timeout=60).stdout.decode()
     assert out.count(":status: 200") == 100
-    assert "SETTINGS_MAX_CONCURRENT_STREAMS(0x03):100" in out
+    assert "SETTINGS_MAX_CONCURRENT_STREAMS(0x03):32" in out
+    # 40 uploads of 300 KB at once on one connection (flow control: 32 streams
+    # at most, each with a 64 KiB window until a worker takes it).
+    up = tmp_path / "up.bin"
+    data = hashlib.sha256(b"many").digest() * 9375
+    up.write_bytes(data)
+    want = "%d %s" % (len(data), hashlib.sha256(data).hexdigest())
+    r = subprocess.run(["nghttp", "-m", "40", "-d", str(up), "https://127.0.0.1:%d/sha" % tls_server.port],
+                       capture_output=True, timeout=120)
+    assert r.stdout.decode() == want * 40, r.stderr
+    r = subprocess.run(["h2load", "-n", "200", "-c", "2", "-m", "100", "-d", str(up),
+                        "https://127.0.0.1:%d/sha" % tls_server.port], capture_output=True, timeout=120)
+    assert "200 succeeded, 0 failed" in r.stdout.decode(), r.stdout.decode()
 
 
 def test_large_bodies_both_ways(tls_server, tls_files, tmp_path):
