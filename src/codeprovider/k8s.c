@@ -92,7 +92,7 @@ static void container_security(FILE *f, int indent)
 		"%*sdrop:\n"
 		"%*s- ALL\n",
 		indent, "", indent + 2, "", indent + 2, "", indent + 2, "", indent + 4, "",
-		indent + 6, "");
+		indent + 4, "");
 }
 
 static void sim_env(FILE *f, const struct ctx *c, int indent)
@@ -177,9 +177,9 @@ static void coordinator_pod_spec(FILE *f, const struct ctx *c, int in)
 
 static void write_coordinator(FILE *f, const struct ctx *c)
 {
-	fprintf(f, "# The coordinator of %s: attests the replicas, is their CA, gives them the "
-		   "app key.\n# The owner verifies it and uploads the signed manifest first "
-		   "(README.md).\n",
+	fprintf(f, "# The coordinator of %s: attests the replicas, is their CA,\n"
+		   "# gives them the app key. The owner verifies it and uploads the\n"
+		   "# signed manifest first (README.md).\n",
 		c->name);
 	if (c->o->podman) {
 		fprintf(f, "apiVersion: v1\nkind: Pod\n");
@@ -212,9 +212,9 @@ static void write_app(FILE *f, const struct ctx *c)
 	const char *dns = o->dns ? o->dns : c->name;
 	int in = 8;
 
-	fprintf(f, "# %s: %u replicas of mse-bootstrap, each attested by the coordinator, which "
-		   "gives it\n# the code key, the secrets, the app key and a certificate from its CA "
-		   "for %s.\n",
+	fprintf(f, "# %s: %u replicas of mse-bootstrap. The coordinator attests each\n"
+		   "# and gives it the code key, the secrets, the app key and a\n"
+		   "# certificate from its CA for %s.\n",
 		c->name, o->replicas, dns);
 	fprintf(f, "apiVersion: apps/v1\nkind: Deployment\n");
 	metadata(f, c, c->name, "replica", 0);
@@ -301,8 +301,9 @@ static void write_pdb(FILE *f, const struct ctx *c)
 
 static void write_netpol(FILE *f, const struct ctx *c)
 {
-	fprintf(f, "# The coordinator takes connections from the replicas only (the owner comes "
-		   "through\n# kubectl port-forward, which the kubelet makes, not the pod network).\n");
+	fprintf(f, "# The coordinator takes connections from the replicas only (the\n"
+		   "# owner comes through kubectl port-forward, which the kubelet\n"
+		   "# makes, not the pod network).\n");
 	fprintf(f, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n");
 	metadata(f, c, c->coord, "coordinator", 0);
 	fprintf(f, "spec:\n  podSelector:\n    matchLabels:\n");
@@ -311,8 +312,8 @@ static void write_netpol(FILE *f, const struct ctx *c)
 		   "        matchLabels:\n");
 	selector_labels(f, c, "replica", 10);
 	fprintf(f, "    ports:\n    - protocol: TCP\n      port: %d\n", COORD_PORT);
-	fprintf(f, "---\n# Clients reach the replicas on their HTTPS port only; the replicas reach "
-		   "the\n# coordinator and the cluster DNS%s, nothing else.\n",
+	fprintf(f, "---\n# Clients reach the replicas on their HTTPS port only; the\n"
+		   "# replicas reach the coordinator and the cluster DNS%s,\n# nothing else.\n",
 		c->o->sgx ? " and the in-cluster PCCS" : "");
 	fprintf(f, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n");
 	metadata(f, c, c->name, "replica", 0);
@@ -383,7 +384,7 @@ static int emit(const struct ctx *c, const char *file, writer w, struct mse_err 
 	if (!f)
 		return mse_err_set(err, "open_memstream: %s", strerror(errno));
 	if (strstr(file, ".yaml"))
-		fprintf(f, "---\n# Rendered by mse k8s render. SPDX-License-Identifier: Apache-2.0\n");
+		fprintf(f, "---\n# SPDX-License-Identifier: Apache-2.0\n# Rendered by mse k8s render.\n");
 	w(f, c);
 	if (fclose(f) != 0) {
 		free(buf);
