@@ -19,7 +19,7 @@ libseccomp-dev libpython3.11-dev libcmocka-dev libclang-rt-14-dev
 python3 python3-flask python3-pytest python3-requests python3-nacl
 python3-cryptography curl scdoc man-db dpkg-dev
 python3-fastapi python3-starlette python3-quart python3-uvicorn python3-httpx
-python3-websockets python3-h11 libwslay-dev yamllint"
+python3-websockets python3-h11 libwslay-dev yamllint nodejs"
 
 for arg in "$@"; do
 	case "$arg" in
@@ -33,11 +33,11 @@ for arg in "$@"; do
 done
 
 missing=""
-# Node.js and npm for the schema validator: Debian's, unless a node with its
-# own npm is already there (a nodejs package from elsewhere that bundles npm
-# conflicts with Debian's npm package).
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-	PKGS="$PKGS nodejs npm"
+# npm for the schema validator: Debian's, unless the installed nodejs brings
+# its own (a nodejs package from elsewhere that bundles npm conflicts with
+# Debian's npm package).
+if ! command -v npm >/dev/null 2>&1; then
+	PKGS="$PKGS npm"
 fi
 
 for p in $PKGS; do

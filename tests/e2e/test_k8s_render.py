@@ -10,7 +10,6 @@ mse.toml, selectors against the pod labels they must match. The validator and
 yamllint are shown to fail on planted mistakes."""
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -58,7 +57,7 @@ def validate(docs, tmp):
     assert MODULES.is_dir(), f"{MODULES} missing: run 'make deps' (scripts/deps.sh installs it)"
     src = tmp / "objects.json"
     src.write_text(json.dumps([d for d in docs if d["object"]["kind"] != "Kustomization"]))
-    return run(shutil.which("node") or "node", VALIDATOR, MODULES, src, check=False)
+    return run("node", VALIDATOR, MODULES, src, check=False)
 
 
 def yamllint(path):
