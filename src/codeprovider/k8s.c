@@ -131,7 +131,9 @@ static void coordinator_pod_spec(FILE *f, const struct ctx *c, int in)
 	fprintf(f, "%*s- --state-dir\n%*s- %s\n", in, "", in, "", STATE_MOUNT);
 	fprintf(f, "%*s- --host\n%*s- 0.0.0.0\n", in, "", in, "");
 	fprintf(f, "%*s- --port\n%*s- \"%d\"\n", in, "", in, "", COORD_PORT);
-	fprintf(f, "%*s- --san\n%*s- %s\n", in, "", in, "", c->coord);
+	/* The owner's tools reach it through a port-forward, as localhost; the
+	 * replicas check its MRENCLAVE, not its name. */
+	fprintf(f, "%*s- --san\n%*s- localhost\n", in, "", in, "");
 	if (!c->o->sgx)
 		fprintf(f, "%*s- --simulation\n", in, "");
 	if (!c->o->sgx) {
@@ -246,8 +248,12 @@ static void write_app(FILE *f, const struct ctx *c)
 	fprintf(f, "%*senv:\n%*s- name: MSE_COORDINATOR\n%*svalue: \"%s:%d\"\n", in, "", in, "",
 		in + 2, "", c->coord, COORD_PORT);
 	sim_env(f, c, in);
-	fprintf(f, "%*sports:\n%*s- name: https\n%*scontainerPort: %d\n", in, "", in, "", in + 2, "",
-		APP_PORT);
+	/* podman kube play publishes every containerPort on the host: N replicas
+	 * would fight for it, so its variant declares none (the pods' network
+	 * reaches them all the same). */
+	if (!o->podman)
+		fprintf(f, "%*sports:\n%*s- name: https\n%*scontainerPort: %d\n", in, "", in, "",
+			in + 2, "", APP_PORT);
 	if (!o->podman) {
 		fprintf(f, "%*sreadinessProbe:\n%*shttpGet:\n%*sscheme: HTTPS\n%*spath: ", in, "",
 			in + 2, "", in + 4, "", in + 4, "");

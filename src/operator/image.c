@@ -184,11 +184,12 @@ static int dpkg_owner(const char *path, char *pkg, size_t size)
 
 	mse_err_clear(&e);
 	rc = run_capture(argv, &out, &e);
-	if (rc != 0 || !out || !(colon = strstr(out, ": ")) || strchr(out, ',') < colon) {
+	if (rc != 0 || !out || !(colon = strstr(out, ": "))) {
 		free(out);
 		return -1;
 	}
-	snprintf(pkg, size, "%.*s", (int)(colon - out), out);
+	/* "pkg1, pkg2: path" (diversions, shared dirs): the first one */
+	snprintf(pkg, size, "%.*s", (int)strcspn(out, ",:"), out);
 	free(out);
 	return 0;
 }
@@ -877,9 +878,17 @@ int mse_image_build(const struct mse_image_opts *o, struct mse_image_result *res
 	    requirement_packages(proj->code_dir, &app, err) != 0 ||
 	    pkg_add(&cs, "ca-certificates", 15, err) != 0 || binary_packages(coord, &cs, err) != 0)
 		goto out;
-	if (base_tar(o, &app, app_base, sizeof(app_base), err) != 0 ||
-	    base_tar(o, &cs, coord_base, sizeof(coord_base), err) != 0)
+	/*
+	 * One base for both images (their libraries are the same but for Python
+	 * and the requirements): one mmdebstrap run, one cached tarball, one
+	 * layer podman stores once.
+	 */
+	for (size_t i = 0; i < cs.n; i++)
+		if (pkg_add(&app, cs.name[i], strlen(cs.name[i]), err) != 0)
+			goto out;
+	if (base_tar(o, &app, app_base, sizeof(app_base), err) != 0)
 		goto out;
+	snprintf(coord_base, sizeof(coord_base), "%s", app_base);
 	if (!mkdtemp(work)) {
 		mse_err_set(err, "mkdtemp: %s", strerror(errno));
 		goto out;
@@ -946,8 +955,8 @@ int mse_image_build(const struct mse_image_opts *o, struct mse_image_result *res
 		struct image_spec is = {.name = "localhost/mse-coordinator", .base = coord_base,
 					.staging = stage, .base_desc = desc};
 
-		for (size_t i = 0; i < cs.n; i++)
-			off += (size_t)snprintf(desc + off, sizeof(desc) - off, " %s", cs.name[i]);
+		for (size_t i = 0; i < app.n; i++)
+			off += (size_t)snprintf(desc + off, sizeof(desc) - off, " %s", app.name[i]);
 		is.entrypoint = json_pack("[s]", "/usr/local/bin/mse-coordinator");
 		is.labels = json_pack("{s:s}", "org.opencontainers.image.title", "mse-coordinator");
 		if (build_one(o, work, &is, &res->coordinator, err) != 0)

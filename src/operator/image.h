@@ -7,7 +7,7 @@
  *
  * Each image has two layers: a Debian base made by mmdebstrap from this
  * machine's apt sources (minbase plus the packages the binaries link against
- * and the app's requirements), cached as a tarball in the cache directory and
+ * and the app's requirements; one base for both images), cached as a tarball in the cache directory and
  * keyed by the SHA-256 of its sorted package list; and a small layer of our
  * own files, written by GNU tar with sorted names, owner 0:0, fixed modes and
  * every mtime at SOURCE_DATE_EPOCH. The OCI config's "created" is
