@@ -10,6 +10,7 @@ mse.toml, selectors against the pod labels they must match. The validator and
 yamllint are shown to fail on planted mistakes."""
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -247,3 +248,40 @@ def test_render_errors_name_the_option(project, tmp_path, args, message):
     r = render(project, tmp_path / "e", *args, check=False)
     assert r.returncode in (1, 2) and message in r.stderr, r.stderr
     assert not (tmp_path / "e").exists()
+
+
+# ---- mse image build: what it refuses before any mmdebstrap or podman -----
+
+def test_image_sgx_refused_naming_gramine(project, tmp_path):
+    d, env = project
+    r = run(MSE, "image", "build", "--project", d / "shop", "--sgx", env=env, check=False)
+    assert r.returncode == 1 and "--sgx" in r.stderr and "Gramine" in r.stderr, r.stderr
+
+
+def test_image_unmapped_requirement_named_with_its_line(project, tmp_path):
+    """flask maps (dpkg -S on python3-flask's metadata, as dpkg-query says
+    independently); a requirement no Debian package provides is named."""
+    d, env = project
+    proj = tmp_path / "p"
+    shutil.copytree(d / "shop", proj)
+    run(MSE, "package", "--project", proj, "--output", tmp_path / "pkg", "--quiet", env=env)
+    pkg = next((tmp_path / "pkg").glob("*.tar"))
+    (proj / "mse_src/requirements.txt").write_text("# deps\nFlask\nnot-a-debian-dist>=2\n")
+    r = run(MSE, "image", "build", "--project", proj, "--package", pkg, "--bin-dir",
+            BUILD, "--no-load", "--output", tmp_path / "o", "--cache", tmp_path / "cache",
+            env=env, check=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "requirements.txt:3" in r.stderr and "'not-a-debian-dist'" in r.stderr, r.stderr
+    assert "'Flask'" not in r.stderr
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
+    # the package that maps flask, by dpkg's own database
+    owner = run("dpkg-query", "-S", "/usr/lib/python3/dist-packages/flask/__init__.py").stdout
+    assert owner.startswith("python3-flask:")
+
+
+def test_image_needs_a_package(project, tmp_path):
+    d, env = project
+    proj = tmp_path / "p"
+    shutil.copytree(d / "shop", proj)
+    r = run(MSE, "image", "build", "--project", proj, env=env, check=False)
+    assert r.returncode == 1 and "--package" in r.stderr and "mse coordinator manifest" in r.stderr
