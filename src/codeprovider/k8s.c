@@ -367,8 +367,9 @@ static void write_readme(FILE *f, const struct ctx *c)
 		   "       mse verify --url localhost:%d --mrenclave %s%s --output v\n\n",
 		c->mre, COORD_PORT, c->mre, c->o->sgx ? "" : " --allow-simulation");
 	fprintf(f, "4. then uploads the signed manifest (the replicas attest and serve once it is "
-		   "there):\n\n       mse coordinator manifest --coordinator-cert v/ratls.pem "
-		   "--project DIR --dns %s --size %u%s --out m.json\n"
+		   "there), for the package and mse-bootstrap in the image:\n\n"
+		   "       mse coordinator manifest --coordinator-cert v/ratls.pem "
+		   "--package P.tar --code-key P.key --dns %s --size %u%s --out m.json\n"
 		   "       mse coordinator set --url localhost:%d --pin v/ratls.pem --manifest m.json "
 		   "--owner-key owner.key\n"
 		   "       mse coordinator ca --url localhost:%d --pin v/ratls.pem --out ca.pem\n\n",
