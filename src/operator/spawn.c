@@ -404,6 +404,12 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 		return mse_err_field(err, o->isvprodid > 65535 ? "--isvprodid" : "--isvsvn",
 				     "expected 1..65535, got %u",
 				     o->isvprodid > 65535 ? o->isvprodid : o->isvsvn);
+	/* The simulated quoting enclave says ISVPRODID 1, ISVSVN 1: other values need the manifest. */
+	if (inst->mode == MSE_MODE_SIMULATION && (o->isvprodid > 1 || o->isvsvn > 1))
+		return mse_err_field(err, o->isvprodid > 1 ? "--isvprodid" : "--isvsvn",
+				     "sgx.isvprodid and sgx.isvsvn are Gramine manifest values (--sgx); "
+				     "a simulated enclave's quote carries 1 and 1, got %u",
+				     o->isvprodid > 1 ? o->isvprodid : o->isvsvn);
 	inst->isvprodid = (uint16_t)(o->isvprodid ? o->isvprodid : 1);
 	inst->isvsvn = (uint16_t)(o->isvsvn ? o->isvsvn : 1);
 	if (!realpath(o->package, inst->package))
