@@ -240,19 +240,18 @@ int cmd_deploy(int argc, char **argv)
 	struct mse_err err = {0};
 	struct printer pr = {0};
 	uint8_t mrenclave[32];
-	int c, rc, json = 0, saved;
+	int c, rc, json = 0, saved, li = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end = NULL;
-		long v = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
+		uint64_t v = 0;
 
-		if (c == O_PORT || c == O_SIZE || c == O_DAYS || c == O_ISVPRODID || c == O_ISVSVN ||
-		    c == O_REPLICAS || c == O_THREADS || c == O_THREADS_MAX) {
-			v = strtol(optarg, &end, 10);
-			if (*end || v <= 0 || v > (c == O_PORT || c == O_ISVPRODID || c == O_ISVSVN ? 65535 : 1 << 20))
-				return cli_usage_error("deploy", "expected a positive number, got '%s'", optarg);
-		}
+		if ((c == O_PORT || c == O_SIZE || c == O_DAYS || c == O_ISVPRODID || c == O_ISVSVN ||
+		     c == O_REPLICAS || c == O_THREADS || c == O_THREADS_MAX) &&
+		    cli_num("deploy", opts[li].name, optarg, 1,
+			    c == O_REPLICAS ? 64 : c == O_SIZE || c == O_DAYS ? 1 << 20
+			    : c == O_THREADS ? 1024 : c == O_THREADS_MAX ? 4096 : 65535, &v))
+			return MSE_EXIT_USAGE;
 		switch (c) {
 		case 'h':
 			fputs(usage, stdout);
@@ -261,11 +260,7 @@ int cmd_deploy(int argc, char **argv)
 		case O_NAME: o.name = optarg; break;
 		case O_SAN: o.san = optarg; break;
 		case O_PORT: o.port = (uint16_t)v; break;
-		case O_REPLICAS:
-			if (v > 64)
-				return cli_usage_error("deploy", "--replicas: expected 1..64, got '%s'", optarg);
-			o.replicas = (unsigned)v;
-			break;
+		case O_REPLICAS: o.replicas = (unsigned)v; break;
 		case O_SIZE: o.size_mb = (uint32_t)v; break;
 		case O_DAYS: o.days = (int)v; break;
 		case O_REPLACE: o.replace = 1; break;
@@ -274,10 +269,6 @@ int cmd_deploy(int argc, char **argv)
 		case O_NOACCESS: o.no_access_log = 1; break;
 		case O_THREADS:
 		case O_THREADS_MAX:
-			if (v > (c == O_THREADS ? 1024 : 4096))
-				return cli_usage_error("deploy", "--%s: expected 1..%d, got '%s'",
-						       c == O_THREADS ? "threads" : "threads-max",
-						       c == O_THREADS ? 1024 : 4096, optarg);
 			if (c == O_THREADS)
 				o.threads = (unsigned)v;
 			else

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/num.h"
 #include "cli/cli.h"
 #include "common/file.h"
 #include "common/log.h"
@@ -102,14 +103,9 @@ static void on_ready(uint16_t port, void *user)
 /* A decimal number in [min, max]; -1 if not. */
 static long parse_num(const char *s, long min, long max)
 {
-	char *end;
-	long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return -1;
-	return v;
+	return mse_num_parse(s, (uint64_t)min, (uint64_t)max, &v) == 0 ? (long)v : -1;
 }
 
 int cmd_serve(int argc, char **argv)

@@ -117,8 +117,7 @@ int cmd_spawn(int argc, char **argv)
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end = NULL;
-		long v;
+		uint64_t v;
 
 		switch (c) {
 		case 'h':
@@ -146,15 +145,11 @@ int cmd_spawn(int argc, char **argv)
 		case O_REQTO:
 		case O_THREADS:
 		case O_THREADS_MAX:
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || *end || v <= 0 || (c == O_PORT && v > 65535) ||
-			    (c == O_SIZE && v > (1L << 20)) || (c == O_DAYS && v > 3650) ||
-			    (c == O_TIMEOUT && v > 3600) || ((c == O_ISVPRODID || c == O_ISVSVN) && v > 65535) ||
-			    (c == O_REQTO && v > 86400) || (c == O_THREADS && v > 1024) ||
-			    (c == O_THREADS_MAX && v > 4096))
-				return cli_usage_error("spawn", "--%s: expected a positive number in range, got '%s'",
-						       opts[c - O_PACKAGE].name, optarg);
+			if (cli_num("spawn", opts[c - O_PACKAGE].name, optarg, 1,
+				    c == O_SIZE ? 1 << 20 : c == O_DAYS ? 3650 : c == O_TIMEOUT ? 3600
+				    : c == O_REQTO ? 86400 : c == O_THREADS ? 1024
+				    : c == O_THREADS_MAX ? 4096 : 65535, &v))
+				return MSE_EXIT_USAGE;
 			if (c == O_SIZE)
 				so.size_mb = (uint32_t)v;
 			else if (c == O_PORT)

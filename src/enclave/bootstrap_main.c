@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "common/num.h"
 #include "common/hex.h"
 #include "common/wipe.h"
 #include "common/log.h"
@@ -94,19 +95,6 @@ static int usage_error(const char *fmt, ...)
 	return 2;
 }
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-')
-		return -1;
-	v = strtoull(s, &end, 10);
-	if (*end || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -168,7 +156,7 @@ int main(int argc, char **argv)
 			o.host = optarg;
 			break;
 		case 'p':
-			if (parse_u64(optarg, 65535, &v) != 0)
+			if (mse_num_parse(optarg, 0, 65535, &v) != 0)
 				return usage_error("--port: expected 0..65535, got \"%s\"", optarg);
 			o.port = (uint16_t)v;
 			break;
@@ -179,7 +167,7 @@ int main(int argc, char **argv)
 			o.san = optarg;
 			break;
 		case 'r':
-			if (parse_u64(optarg, INT64_MAX, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, INT64_MAX, &v) != 0)
 				return usage_error("--ratls: expected UNIX seconds, got \"%s\"", optarg);
 			o.expiration = (int64_t)v;
 			o.tls_mode = MSE_BOOT_RATLS;
@@ -195,13 +183,13 @@ int main(int argc, char **argv)
 			modes++;
 			break;
 		case 't':
-			if (parse_u64(optarg, 100L * 365 * 24 * 3600, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, 100L * 365 * 24 * 3600, &v) != 0)
 				return usage_error("--timeout: expected seconds > 0, got \"%s\"",
 						   optarg);
 			o.timeout_s = (long)v;
 			break;
 		case 'R':
-			if (parse_u64(optarg, 86400, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, 86400, &v) != 0)
 				return usage_error("--request-timeout: expected seconds 1-86400, got \"%s\"",
 						   optarg);
 			o.request_timeout_s = (int)v;
@@ -216,7 +204,7 @@ int main(int argc, char **argv)
 			o.workspace = optarg;
 			break;
 		case 'z':
-			if (parse_u64(optarg, UINT32_MAX, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, UINT32_MAX, &v) != 0)
 				return usage_error("--size: expected megabytes > 0, got \"%s\"", optarg);
 			o.size_mb = v;
 			break;
@@ -227,7 +215,7 @@ int main(int argc, char **argv)
 			o.attestation_dir = optarg;
 			break;
 		case 'T':
-			if (parse_u64(optarg, 1024, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, 1024, &v) != 0)
 				return usage_error("--threads: expected 1..1024, got \"%s\"", optarg);
 			o.threads = (int)v;
 			break;

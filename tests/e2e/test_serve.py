@@ -22,6 +22,8 @@ import time
 
 import pytest
 
+import hostile
+
 ROOT = os.environ.get("MSE_ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 MSE = os.environ.get("MSE_BIN", os.path.join(ROOT, "build", "mse"))
 APPS = os.path.join(ROOT, "tests", "apps")
@@ -671,27 +673,7 @@ def test_blocking_app_does_not_stall_other_requests():
 # ---- hostile clients (issue 12): attackers bound to 127.0.0.2 and up, the
 # legitimate client on 127.0.0.1; "served" = answered within 5 s.
 
-def _attacker(port, n, timeout=30):
-    return socket.create_connection(("127.0.0.1", port), timeout=timeout,
-                                    source_address=("127.0.0.%d" % (2 + n % 200), 0))
-
-
-class _Trickler(threading.Thread):
-    def __init__(self, sock, head, total, rate):
-        super().__init__(daemon=True)
-        self.sock, self.head, self.total, self.rate = sock, head, total, rate
-        self.stop = threading.Event()
-
-    def run(self):
-        try:
-            self.sock.sendall(self.head)
-            sent = 0
-            while not self.stop.is_set() and sent < self.total:
-                self.sock.sendall(b"x" * (self.rate // 10))
-                sent += self.rate // 10
-                time.sleep(0.1)
-        except OSError:
-            pass
+_attacker = hostile.attacker
 
 
 def _served(s, path="/hello"):
@@ -714,7 +696,7 @@ def test_slow_bodies_and_idle_connections_do_not_block_the_app(tls_files):
             raw = _attacker(s.port, i)
             tls = ctx.wrap_socket(raw)
             path = b"/sha" if i % 2 else b"/hello"
-            t = _Trickler(tls, b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" % path,
+            t = hostile.Trickler(tls, b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" % path,
                           1000000, 1500)
             t.start()
             ts.append(t)
