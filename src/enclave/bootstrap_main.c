@@ -220,7 +220,7 @@ int main(int argc, char **argv)
 			o.threads = (int)v;
 			break;
 		case 'M':
-			if (parse_u64(optarg, 4096, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, 4096, &v) != 0)
 				return usage_error("--threads-max: expected 1..4096, got \"%s\"", optarg);
 			o.threads_max = (int)v;
 			break;
