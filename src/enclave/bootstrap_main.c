@@ -23,7 +23,8 @@ static const char usage_text[] =
 	"                     [--timeout SECONDS] [--request-timeout SECONDS]\n"
 	"                     [--plaincode] [--simulation]\n"
 	"                     [--workspace DIR] [--size MB] [--sim-dir DIR]\n"
-	"                     [--threads N] [--attestation-dir DIR] [--log-level LEVEL]\n"
+	"                     [--threads N] [--threads-max N] [--attestation-dir DIR]\n"
+	"                     [--log-level LEVEL]\n"
 	"       mse-bootstrap MODULE:VAR --app-dir DIR --coordinator-mrenclave HEX\n"
 	"                     [--id NAME] [--ratls EXPIRATION] [--host ADDR] [--port PORT] ...\n"
 	"\n"
@@ -56,8 +57,10 @@ static const char usage_text[] =
 	"  --size MB               enclave size (an input argument of the measurement)\n"
 	"  --sim-dir DIR           simulation directory (default $MSE_SIM_DIR or\n"
 	"                          ~/.config/mse/sim; created if missing)\n"
-	"  --threads N             app server workers (default 2 x CPUs); under SGX the\n"
-	"                          manifest's sgx.max_threads must leave room for them\n"
+	"  --threads N             app server workers always running (default 2 x CPUs)\n"
+	"  --threads-max N         workers grow to N while all are blocked in handlers\n"
+	"                          (default 128); under SGX the manifest's\n"
+	"                          sgx.max_threads leaves room for them\n"
 	"  --attestation-dir DIR   UNSAFE outside tests: where Gramine's attestation\n"
 	"                          interface is (default /dev/attestation, which only\n"
 	"                          Gramine provides). A directory of ordinary files is\n"
@@ -116,6 +119,7 @@ int main(int argc, char **argv)
 		{"sim-dir", required_argument, NULL, 'd'},
 		{"attestation-dir", required_argument, NULL, 'A'},
 		{"threads", required_argument, NULL, 'T'},
+		{"threads-max", required_argument, NULL, 'M'},
 		{"no-sandbox", no_argument, NULL, 'X'},
 		{"no-access-log", no_argument, NULL, 'L'},
 		{"log-level", required_argument, NULL, 'l'},
@@ -214,6 +218,11 @@ int main(int argc, char **argv)
 			if (mse_num_parse(optarg, 1, 1024, &v) != 0)
 				return usage_error("--threads: expected 1..1024, got \"%s\"", optarg);
 			o.threads = (int)v;
+			break;
+		case 'M':
+			if (mse_num_parse(optarg, 1, 4096, &v) != 0)
+				return usage_error("--threads-max: expected 1..4096, got \"%s\"", optarg);
+			o.threads_max = (int)v;
 			break;
 		case 'X':
 			o.sandbox = 0;
