@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # mse-c build. `make` builds build/mse, build/mse-bootstrap and build/libmse.a;
 # `make check` installs dependencies, builds under ASan+UBSan (build/san) and
 # with clang (build/clang), and runs every test; `make fuzz` runs the

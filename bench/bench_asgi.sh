@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # The ASGI benchmark: FastAPI over TLS with keep-alive, driven by wrk -t2 at
 # 64 connections, two routes: "hello" (a small JSON) and "json16k" (a 16 KiB
 # JSON document of 16 string fields, encoded per request); then WebSocket

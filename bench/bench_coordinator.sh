@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # The coordinator (docs/coordinator.md): replica cold start -> first 200 through
 # the CA, CONC replicas attesting at once (default 100), REAL real replicas at once.
 # Release build (make); RUNS, CONC, REAL override the sizes.

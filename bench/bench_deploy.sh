@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Startup of a deployed enclave, in simulation, with the release build:
 # spawn -> configuration server waiting -> verify -> run -> first 200 on the
 # health check, and the enclave's RSS once serving. Also, as the floor in the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # bench_package — `mse package` against, in the same run:
 #   python: bench/package_ref.py, MSE's algorithm with python3-nacl (encrypt each
 #           file to NAME.enc, tar the directory, hash, tar the package)

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # The app server benchmark: a Flask hello-world over TLS with keep-alive,
 # driven by wrk -t2 at 16, 64 and 128 connections, each server reported at
 # its best. Servers, all on 127.0.0.1 with the same certificate:

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # The soak: build/mse serve with a Flask hello-world over TLS, wrk -t2 at 50
 # keep-alive connections for 10 minutes (DURATION=600). Reports requests,
 # errors (socket errors and non-2xx answers) and the server's RSS after the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Verify benchmark: mse-c's verifier (tests/tools/bench_verify.c) in its
 # configurations (a) per-platform cache, (b) everything each time with and
 # without the parsed-certificate cache, (d) the ECDSA verifications alone, and

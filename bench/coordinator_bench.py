@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Coordinator benchmark (bench/bench_coordinator.sh).
 
 (a) replica cold start -> first 200 through the CA: start mse-bootstrap

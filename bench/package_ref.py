@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Python reference packager for `make bench`: MSE's algorithm with python3-nacl.
 
 What MSE's `mse package` does, step by step: copy nothing, walk the code

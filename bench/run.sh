@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs every bench/bench_*.sh in turn. BENCH=name runs only bench/bench_name.sh.
 set -eu
 cd "$(dirname "$0")/.."

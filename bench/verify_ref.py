@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """verify_ref.py -- a reference verifier for Intel DCAP quotes (SGX v3, v4, v5;
 TDX v4 and v5 with TD report 1.0 and 1.5), in Python with python3-cryptography,
 written independently of the C verifier so that the two can be compared, and

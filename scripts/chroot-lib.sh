@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Helpers for checks that run in a minimal Debian chroot (sourced by
 # scripts/deb-check.sh and scripts/fresh-check.sh; needs root).
 #   chroot_base        -> path of the cached base tarball (made if missing or

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # bash completion for mse (mse-c); `make install` puts it in
 # PREFIX/share/bash-completion/completions/mse.
 #

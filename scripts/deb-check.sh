@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs mse-c's .deb the way a user would, `apt-get install ./mse-c_...deb`,
 # in a chroot made from a minimal Debian base, then scaffolds and deploys an app
 # there with the installed mse (simulation), calls it through the pinned
@@ -42,7 +43,8 @@ body = urllib.request.urlopen(f"https://localhost:{sys.argv[1]}/health", context
 assert body == b"OK", body
 print("GET /health through the pinned certificate:", body.decode())
 PY
-mse help deploy | head -n 3
+mse help deploy >/tmp/help-deploy.txt   # whole, then the top: head on a pipe would SIGPIPE mse under pipefail
+head -n 3 /tmp/help-deploy.txt
 mse stop app --remove
 step "apt-get remove mse-c"
 apt-get remove -y -qq mse-c >/dev/null

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Turns a staged `make install PREFIX=/usr DESTDIR=ROOT` into
 # OUTDIR/mse-c_VERSION_ARCH.deb, then checks it with lintian: any error fails.
 #   scripts/deb.sh ROOT VERSION OUTDIR       (run by `make deb`)

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # make demo: the main job on this machine, in simulation (no SGX needed):
 # scaffold a Flask app -> deploy it (package, spawn, evidence, verify, seal,
 # run, tests) -> call it through the pinned RA-TLS certificate.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Install every Debian package mse-c needs to build, test and demo.
 # Idempotent: when everything is already installed it only runs dpkg-query.
 #   scripts/deps.sh          build + man pages + test + demo dependencies

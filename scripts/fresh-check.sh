@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # What the README promises a newcomer, on a real fresh machine: in a minimal
 # Debian chroot with only `make` added, `make install` and then `make demo`
 # work the first time (scripts/deps.sh installs every package they need).

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs each libFuzzer target for SECONDS seconds, starting from its seed corpus.
 # New inputs go to build/fuzz/corpus/NAME (not the checked-in seeds); crashes
 # to build/fuzz/crashes/. Usage: scripts/fuzz.sh FUZZ_BUILD_DIR SECONDS [NAME]

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs every test of mse-c against the binaries in BUILD_DIR and ends with
 # one line "N passed, N failed[, N skipped]". Exit status 1 if any failed.
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # scripts/sgx-acceptance.sh — for the owner of an SGX machine with Gramine:
 # proves mse-c's SGX path on real hardware and prints a report to paste into
 # an issue. See docs/sgx.md (set-up, what must be installed).
@@ -70,12 +71,12 @@ envline os "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
 envline cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 envline /dev/sgx_enclave "$([ -e /dev/sgx_enclave ] && echo present || echo MISSING)"
 envline /dev/sgx_provision "$([ -e /dev/sgx_provision ] && echo present || echo MISSING)"
-envline gramine "$(gramine-sgx --version 2>/dev/null | head -n1 || echo 'not found')"
+envline gramine "$(gramine-sgx --version 2>/dev/null | sed -n 1p || echo 'not found')"
 envline is-sgx-available "$(command -v is-sgx-available >/dev/null && { is-sgx-available >/dev/null 2>&1 && echo ok || echo 'reports problems'; } || echo 'not installed')"
 envline aesmd "$(systemctl is-active aesmd 2>/dev/null || echo unknown)"
 QCNL=$(grep -o '"pccs_url"[^,]*' /etc/sgx_default_qcnl.conf 2>/dev/null | head -n1)
 envline qcnl_pccs_url "${QCNL:-no pccs_url in /etc/sgx_default_qcnl.conf}"
-envline mse "$("$MSE" --version 2>&1 | head -n1)"
+envline mse "$("$MSE" --version 2>&1 | sed -n 1p)"
 envline python3 "$(/usr/bin/python3 --version 2>&1)"
 
 if [ "$STANDIN" != 1 ] && [ ! -e /dev/sgx_enclave ]; then

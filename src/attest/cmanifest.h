@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_cmanifest — the coordinator's manifest: the owner's policy for one
  * deployment, as JSON (schema in docs/coordinator.md), signed by the owner

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Collateral loading: directory layout and MSE's evidence.json. See collateral.h. */
 #include "attest/collateral.h"
 

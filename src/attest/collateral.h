@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_collateral — what a verifier needs besides the quote: TCB info, QE
  * identity, their issuer chains, the PCK CRL (+ chain) and the Root CA CRL.

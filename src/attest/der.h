@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_der — a tiny DER writer (ITU-T X.690 §8, §10) for the few structures
  * mse-c builds by hand: the SGX PCK extension (Intel SGX PCK Certificate and

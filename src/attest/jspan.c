@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* JSON span extractor: an RFC 8259 scanner that records where values are. */
 #include "attest/jspan.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_jspan — the exact bytes of a member of a JSON object.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_pccs — PCCS/PCS v4 collateral client and cache. See pccs.h.
  *

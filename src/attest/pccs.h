@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_pccs — fetch SGX verification collateral from a PCCS (or Intel's PCS)
  * and keep it in a local cache, in the collateral-directory layout the

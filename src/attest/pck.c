@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* SGX PCK certificate extensions. See pck.h for the layout and the spec. */
 #include "attest/pck.h"
 

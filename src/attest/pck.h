@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_pck — the SGX extensions of an Intel PCK certificate.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * DCAP quote parser. Reads the wire format field by field through mse_buf,
  * so the code follows the layout tables of Intel's "SGX ECDSA Quote Library

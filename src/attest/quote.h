@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_quote — Intel DCAP ECDSA quotes, parsed through the bounded reader:
  * SGX v3/v4/v5 (ISV enclave report body) and TDX v4 (tee_type 0x81, TD

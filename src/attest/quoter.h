@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_quoter — where the enclave gets its quote and sealing key.
  *

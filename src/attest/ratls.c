@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* RA-TLS certificate: quote extraction and key binding. See ratls.h. */
 #include "attest/ratls.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_ratls — RA-TLS certificates (Gramine / MSE wire format).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_ratlscert — creates the enclave's RA-TLS certificate (the format
  * src/attest/ratls.h parses): a fresh P-256 key, a self-signed X.509 v3

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_sigstruct — the SGX enclave signature structure (SIGSTRUCT), as
  * `gramine-sgx-sign` writes it into the `.sig` file: the SGX SDK's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_sim — SGX simulation: a local stand-in for Intel's PKI, collateral
  * service and quoting enclave, so the whole attestation path (PCK chain,

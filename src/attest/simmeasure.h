@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_simmeasure — the simulation MRENCLAVE (docs/simulation.md has the
  * exact encoding, which is a wire format: the bootstrap computes it over

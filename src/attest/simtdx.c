@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* TDX simulation: TD quotes and TDX collateral. See simtdx.h. */
 #include "attest/simtdx.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_simtdx — TDX in the simulation: TD quotes v4 and v5 signed by the
  * simulated quoting enclave (the PCK chain and attestation key of the SGX

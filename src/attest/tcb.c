@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* TCB info / QE identity parsing and evaluation. See tcb.h. */
 #include "attest/tcb.h"
 

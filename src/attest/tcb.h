@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_tcb — TCB info and QE identity (Intel PCS API v4 bodies): parsing
  * their signed JSON objects, selecting the platform's TCB level and the QE's

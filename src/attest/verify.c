@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * DCAP quote verification. The order and the checks follow Intel's Quote
  * Verification Library (QVL: "sgxAttestationVerifyQuote": PCK chain, CRLs,
@@ -43,7 +44,7 @@ const char *mse_verify_step_name(enum mse_verify_step s)
 #define OBJ_SLOTS 64
 #define PLAT_SLOTS 8
 
-enum obj_type { CACHED_X509 = 1, CACHED_CRL = 2 };
+enum obj_type { CACHED_X509 = 1, CACHED_CRL = 2, CACHED_TCB_INFO = 3, CACHED_QE_IDENTITY = 4 };
 
 struct obj_entry {
 	uint8_t h[32];
@@ -76,13 +77,59 @@ struct mse_verify_cache *mse_verify_cache_new(unsigned modes)
 	return c;
 }
 
+static void json_free(enum obj_type t, void *o)
+{
+	if (t == CACHED_TCB_INFO)
+		mse_tcb_info_free(o);
+	else
+		mse_qe_identity_free(o);
+	free(o);
+}
+
 static void obj_release(struct obj_entry *e)
 {
 	if (e->type == CACHED_X509)
 		X509_free(e->obj);
 	else if (e->type == CACHED_CRL)
 		X509_CRL_free(e->obj);
+	else if (e->type == CACHED_TCB_INFO || e->type == CACHED_QE_IDENTITY)
+		json_free(e->type, e->obj);
 	memset(e, 0, sizeof(*e));
+}
+
+/*
+ * Parsed TCB info / QE identity (struct mse_tcb_info / mse_qe_identity on
+ * the heap) by the SHA-256 of the exact signed text: taken out of the cache
+ * while a verification uses it (so no insertion can evict it meanwhile) and
+ * put back after. Without the object cache, json_put frees it.
+ */
+static void *json_take(struct mse_verify_cache *c, enum obj_type t, const uint8_t h[32])
+{
+	if (!c || !(c->modes & MSE_VERIFY_CACHE_OBJECTS))
+		return NULL;
+	for (size_t i = 0; i < OBJ_SLOTS; i++)
+		if (c->objs[i].type == t && memcmp(c->objs[i].h, h, 32) == 0) {
+			void *o = c->objs[i].obj;
+
+			memset(&c->objs[i], 0, sizeof(c->objs[i]));
+			return o;
+		}
+	return NULL;
+}
+
+static void json_put(struct mse_verify_cache *c, enum obj_type t, const uint8_t h[32], void *o)
+{
+	struct obj_entry *e;
+
+	if (!c || !(c->modes & MSE_VERIFY_CACHE_OBJECTS)) {
+		json_free(t, o);
+		return;
+	}
+	e = &c->objs[c->next_obj++ % OBJ_SLOTS];
+	obj_release(e);
+	memcpy(e->h, h, 32);
+	e->type = t;
+	e->obj = o;
 }
 
 void mse_verify_cache_free(struct mse_verify_cache *c)
@@ -689,8 +736,9 @@ static int verify_platform(struct vctx *v, const struct mse_quote *q, const stru
 	struct mse_verify_result *r = v->res;
 	struct chain ch = {0};
 	struct mse_jspan tspan, qspan;
-	struct mse_tcb_info ti = {0};
-	struct mse_qe_identity qi = {0};
+	struct mse_tcb_info *ti = NULL;
+	struct mse_qe_identity *qi = NULL;
+	uint8_t th[32], qh[32];
 	X509 *tcb_signer = NULL, *qe_signer = NULL;
 	EVP_PKEY *attest = NULL;
 	uint8_t h[32];
@@ -710,34 +758,41 @@ static int verify_platform(struct vctx *v, const struct mse_quote *q, const stru
 	if (signed_json(v, MSE_STEP_TCB_INFO, &coll->tcb_info, &coll->tcb_chain, "tcbInfo", NULL, NULL, &tspan,
 			&tcb_signer))
 		goto out;
-	if (mse_tcb_info_parse(&ti, tspan.p, tspan.len, v->err)) {
+	/* Parsed through the object cache, keyed by the exact signed text (its signature was just verified). */
+	SHA256((const uint8_t *)tspan.p, tspan.len, th);
+	ti = json_take(v->cache, CACHED_TCB_INFO, th);
+	if (!ti && (!(ti = calloc(1, sizeof(*ti))) || mse_tcb_info_parse(ti, tspan.p, tspan.len, v->err))) {
+		if (!ti)
+			mse_err_field(v->err, "tcbInfo", "out of memory");
+		free(ti);
+		ti = NULL;
 		step_fail(v, MSE_STEP_TCB_INFO);
 		goto out;
 	}
 	/* QVL 4.1.2.4.9: the TCB info is for the quote's TEE. */
-	if (mse_quote_is_tdx(q) != ti.tdx) {
+	if (mse_quote_is_tdx(q) != ti->tdx) {
 		step_fail(v, MSE_STEP_TCB_INFO);
 		mse_err_expect(v->err, "id", mse_quote_is_tdx(q) ? "\"TDX\" (TCB info v3 for a TDX quote)" : "\"SGX\" or v2",
-			       ti.tdx ? "\"TDX\" (a TDX TCB info for an SGX quote)" : ti.version == 3 ? "\"SGX\"" : "v2 (no id)");
+			       ti->tdx ? "\"TDX\" (a TDX TCB info for an SGX quote)" : ti->version == 3 ? "\"SGX\"" : "v2 (no id)");
 		goto out;
 	}
-	if (memcmp(ti.fmspc, r->pck.fmspc, 6) != 0 || memcmp(ti.pceid, r->pck.pceid, 2) != 0) {
+	if (memcmp(ti->fmspc, r->pck.fmspc, 6) != 0 || memcmp(ti->pceid, r->pck.pceid, 2) != 0) {
 		char a[32], b[32];
 
-		if (memcmp(ti.fmspc, r->pck.fmspc, 6) != 0) {
+		if (memcmp(ti->fmspc, r->pck.fmspc, 6) != 0) {
 			hexs(a, sizeof(a), r->pck.fmspc, 6);
-			hexs(b, sizeof(b), ti.fmspc, 6);
+			hexs(b, sizeof(b), ti->fmspc, 6);
 			step_fail(v, MSE_STEP_TCB_INFO);
 			mse_err_expect(v->err, "fmspc (PCK certificate vs TCB info)", a, b);
 		} else {
 			hexs(a, sizeof(a), r->pck.pceid, 2);
-			hexs(b, sizeof(b), ti.pceid, 2);
+			hexs(b, sizeof(b), ti->pceid, 2);
 			step_fail(v, MSE_STEP_TCB_INFO);
 			mse_err_expect(v->err, "pceId (PCK certificate vs TCB info)", a, b);
 		}
 		goto out;
 	}
-	if (window(v, MSE_STEP_TCB_INFO, "TCB info", ti.issue_date, ti.next_update, 0))
+	if (window(v, MSE_STEP_TCB_INFO, "TCB info", ti->issue_date, ti->next_update, 0))
 		goto out;
 	if (r->steps[MSE_STEP_TCB_INFO] == MSE_STEP_NOT_RUN)
 		r->steps[MSE_STEP_TCB_INFO] = MSE_STEP_OK;
@@ -745,17 +800,23 @@ static int verify_platform(struct vctx *v, const struct mse_quote *q, const stru
 	if (signed_json(v, MSE_STEP_QE_IDENTITY, &coll->qe_identity, &coll->qe_chain, "enclaveIdentity", tcb_signer,
 			&coll->tcb_chain, &qspan, &qe_signer))
 		goto out;
-	if (mse_qe_identity_parse(&qi, qspan.p, qspan.len, v->err)) {
+	SHA256((const uint8_t *)qspan.p, qspan.len, qh);
+	qi = json_take(v->cache, CACHED_QE_IDENTITY, qh);
+	if (!qi && (!(qi = calloc(1, sizeof(*qi))) || mse_qe_identity_parse(qi, qspan.p, qspan.len, v->err))) {
+		if (!qi)
+			mse_err_field(v->err, "enclaveIdentity", "out of memory");
+		free(qi);
+		qi = NULL;
 		step_fail(v, MSE_STEP_QE_IDENTITY);
 		goto out;
 	}
 	/* QVL 4.1.2.4.14: "TD_QE" for a TDX quote, "QE" for SGX. */
-	if (strcmp(qi.id, mse_quote_is_tdx(q) ? "TD_QE" : "QE") != 0) {
+	if (strcmp(qi->id, mse_quote_is_tdx(q) ? "TD_QE" : "QE") != 0) {
 		step_fail(v, MSE_STEP_QE_IDENTITY);
-		mse_err_expect(v->err, "id", mse_quote_is_tdx(q) ? "\"TD_QE\" (TDX quote)" : "\"QE\" (SGX quote)", qi.id);
+		mse_err_expect(v->err, "id", mse_quote_is_tdx(q) ? "\"TD_QE\" (TDX quote)" : "\"QE\" (SGX quote)", qi->id);
 		goto out;
 	}
-	if (window(v, MSE_STEP_QE_IDENTITY, "QE identity", qi.issue_date, qi.next_update, 0))
+	if (window(v, MSE_STEP_QE_IDENTITY, "QE identity", qi->issue_date, qi->next_update, 0))
 		goto out;
 
 	/* [crl] root CRL: PCK CA(s) and TCB signers; PCK CRL: the PCK leaf. */
@@ -810,12 +871,12 @@ static int verify_platform(struct vctx *v, const struct mse_quote *q, const stru
 	}
 
 	/* [qe-identity] the QE is Intel's, and its TCB status. */
-	if (mse_qe_identity_match(&qi, &q->qe_report, &r->qe_status, &qlvl, v->err)) {
+	if (mse_qe_identity_match(qi, &q->qe_report, &r->qe_status, &qlvl, v->err)) {
 		step_fail(v, MSE_STEP_QE_IDENTITY);
 		goto out;
 	}
-	if (qlvl < qi.nlevels)
-		add_advisories(r, qi.levels[qlvl].advisories);
+	if (qlvl < qi->nlevels)
+		add_advisories(r, qi->levels[qlvl].advisories);
 	if (r->steps[MSE_STEP_QE_IDENTITY] == MSE_STEP_NOT_RUN)
 		r->steps[MSE_STEP_QE_IDENTITY] = MSE_STEP_OK;
 
@@ -826,16 +887,16 @@ static int verify_platform(struct vctx *v, const struct mse_quote *q, const stru
 	}
 	if (mse_quote_is_tdx(q)) {
 		/* QVL 4.1.2.4.16 before 4.1.2.4.17: the TD report is signed before it is evaluated. */
-		if (quote_signature(v, q, attest) || tdx_tcb(v, q, &ti))
+		if (quote_signature(v, q, attest) || tdx_tcb(v, q, ti))
 			goto out;
 	} else {
 		/* [tcb-level] */
-		if (mse_tcb_select(&ti, &r->pck, &lvl, v->err)) {
+		if (mse_tcb_select(ti, &r->pck, &lvl, v->err)) {
 			step_fail(v, MSE_STEP_TCB_LEVEL);
 			goto out;
 		}
-		r->platform_status = ti.levels[lvl].status;
-		add_advisories(r, ti.levels[lvl].advisories);
+		r->platform_status = ti->levels[lvl].status;
+		add_advisories(r, ti->levels[lvl].advisories);
 	}
 	sort_advisories(r);
 	r->status = mse_tcb_converge(r->platform_status, r->qe_status);
@@ -848,8 +909,10 @@ out:
 		EVP_PKEY_free(attest);
 	X509_free(tcb_signer);
 	X509_free(qe_signer);
-	mse_tcb_info_free(&ti);
-	mse_qe_identity_free(&qi);
+	if (ti)
+		json_put(v->cache, CACHED_TCB_INFO, th, ti);
+	if (qi)
+		json_put(v->cache, CACHED_QE_IDENTITY, qh, qi);
 	chain_free(&ch);
 	return ret;
 }
@@ -898,6 +961,12 @@ static void platform_key(const struct mse_verify_policy *pol, const struct mse_q
 }
 
 /* Measurements are compared in constant time (they may be policy secrets of a verifier service). */
+static int tdx_policy_given(const struct mse_verify_policy *pol)
+{
+	return pol->mrtd || pol->rtmr[0] || pol->rtmr[1] || pol->rtmr[2] || pol->rtmr[3] || pol->mrconfigid ||
+	       pol->mrowner || pol->mrseam;
+}
+
 static int measure_eqn(struct vctx *v, const char *field, const uint8_t *want, const uint8_t *got, size_t n)
 {
 	char a[97], b[97];
@@ -960,14 +1029,8 @@ static int td_policy(struct vctx *v, const struct mse_td_report *td)
 	    measure_eqn(v, "mrowner", pol->mrowner, td->mr_owner, 48) ||
 	    measure_eqn(v, "mrseam", pol->mrseam, td->mr_seam, 48))
 		return -1;
-	v->res->steps[MSE_STEP_MEASUREMENT] = MSE_STEP_OK;
+	v->res->steps[MSE_STEP_MEASUREMENT] = tdx_policy_given(pol) ? MSE_STEP_OK : MSE_STEP_NOT_CHECKED;
 	return 0;
-}
-
-static int tdx_policy_given(const struct mse_verify_policy *pol)
-{
-	return pol->mrtd || pol->rtmr[0] || pol->rtmr[1] || pol->rtmr[2] || pol->rtmr[3] || pol->mrconfigid ||
-	       pol->mrowner || pol->mrseam;
 }
 
 static void status_list(unsigned mask, char *out, size_t n)
@@ -1145,7 +1208,10 @@ int mse_verify_quote(const uint8_t *quote, size_t len, const struct mse_collater
 		mse_err_expect(err, "isvsvn", a, b);
 		goto out;
 	}
-	res->steps[MSE_STEP_MEASUREMENT] = MSE_STEP_OK;
+	res->steps[MSE_STEP_MEASUREMENT] =
+		pol->mrenclave || pol->mrsigner || pol->check_isvprodid || pol->check_min_isvsvn
+			? MSE_STEP_OK
+			: MSE_STEP_NOT_CHECKED;
 
 	/* [tcb-status] */
 	if (tcb_status_check(&v))
@@ -1180,6 +1246,19 @@ int mse_verify_ratls(const struct mse_ratls *cert, const struct mse_collateral *
 		res->steps[MSE_STEP_BINDING] = MSE_STEP_OK;
 	res->ok = 1;
 	return 0;
+}
+
+const char *mse_verify_step_state_name(enum mse_step_state s)
+{
+	static const char *const names[] = {"not-run", "ok", "failed", "accepted", "not-checked"};
+
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+int mse_verify_policy_names_enclave(const struct mse_verify_policy *pol)
+{
+	return pol->mrenclave || (pol->mrsigner && pol->check_isvprodid && pol->check_min_isvsvn) ||
+	       pol->mrtd;
 }
 
 int mse_verify_mrsigner_from_key(const uint8_t *pem, size_t len, uint8_t out[32], struct mse_err *err)

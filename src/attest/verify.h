@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_verify — the whole DCAP ECDSA quote verification, as Intel's Quote
  * Verification Library does it, over buffers (no I/O), with a policy, a
@@ -28,6 +29,7 @@
  *                     [v5 descriptor ‖] body
  *   [enclave]         debug enclaves refused
  *   [measurement]     expected MRENCLAVE / MRSIGNER / ISVPRODID / min ISVSVN
+ *                     ("not checked" when the policy expects none of them)
  *   [tcb-status]      status in the accepted set (default: UpToDate only)
  * TDX quotes (tee_type 0x81) take the same steps with TDX collateral (TCB
  * info v3 id "TDX", QE identity "TD_QE"), and, in this order:
@@ -131,7 +133,29 @@ enum mse_verify_step {
 	MSE_STEP_COUNT
 };
 
-enum mse_step_state { MSE_STEP_NOT_RUN = 0, MSE_STEP_OK, MSE_STEP_FAILED, MSE_STEP_WARN };
+/*
+ * MSE_STEP_NOT_CHECKED: the step ran but the policy expected nothing
+ * ([measurement] without MRENCLAVE, MRSIGNER, ISVPRODID or ISVSVN): any
+ * genuine enclave passes it, so it must never be reported as "ok".
+ */
+enum mse_step_state {
+	MSE_STEP_NOT_RUN = 0,
+	MSE_STEP_OK,
+	MSE_STEP_FAILED,
+	MSE_STEP_WARN,
+	MSE_STEP_NOT_CHECKED,
+};
+
+/* "not-run", "ok", "failed", "accepted", "not-checked". */
+const char *mse_verify_step_state_name(enum mse_step_state s);
+
+/*
+ * 1 when the policy names the enclave: an MRENCLAVE, or a signer (MRSIGNER)
+ * together with an ISVPRODID and a minimum ISVSVN (a signer alone admits
+ * every enclave its key ever signed, any product, any version), or for a TD
+ * its MRTD.
+ */
+int mse_verify_policy_names_enclave(const struct mse_verify_policy *pol);
 
 /* "parse", "pck-chain", … (the err->step names). */
 const char *mse_verify_step_name(enum mse_verify_step s);
@@ -163,7 +187,7 @@ struct mse_verify_result {
 
 /* Cache modes. */
 #define MSE_VERIFY_CACHE_PLATFORM 0x1u /* whole per-platform verification */
-#define MSE_VERIFY_CACHE_OBJECTS 0x2u  /* parsed certificates/CRLs by SHA-256 of their bytes */
+#define MSE_VERIFY_CACHE_OBJECTS 0x2u  /* parsed certificates, CRLs, TCB info and QE identity by SHA-256 of their bytes */
 
 struct mse_verify_cache;
 struct mse_verify_cache *mse_verify_cache_new(unsigned modes);

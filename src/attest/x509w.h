@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_x509w — small helpers to build X.509 certificates and CRLs with
  * OpenSSL 3 (RFC 5280), shared by the SGX simulation (src/attest/sim.c) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse coordinator — the owner's commands for a coordinator (docs/coordinator.md). */
 #include <getopt.h>
 #include <stdio.h>
@@ -6,10 +7,12 @@
 
 #include <sodium.h>
 
+#include "common/num.h"
 #include "cli/cli.h"
 #include "codeprovider/coordclient.h"
 #include "common/file.h"
 #include "common/hex.h"
+#include "operator/cspawn.h"
 
 #define MAX_LIST 16
 
@@ -17,8 +20,8 @@ static void usage(void)
 {
 	puts("Usage: mse coordinator keygen --out PREFIX\n"
 	     "       mse coordinator measure --owner-key PUB [--coordinator BIN]\n"
-	     "       mse coordinator manifest --coordinator-cert RATLS.pem --package PKG.tar\n"
-	     "                                --code-key KEY [--project DIR] [--secrets FILE]\n"
+	     "       mse coordinator manifest --coordinator-cert RATLS.pem (--project DIR |\n"
+	     "                                --package PKG.tar --code-key KEY) [--secrets FILE]\n"
 	     "                                [--secrets-to-seal FILE] [--dns NAME]...\n"
 	     "                                [--deployment-id ID] [--seq N] [--app NAME]\n"
 	     "                                [--mrenclave HEX]... [--no-sim-identity]\n"
@@ -43,7 +46,8 @@ static void usage(void)
 	     "             MRENCLAVE for this coordinator, the TCB policy, the DNS names, and the\n"
 	     "             code key and secrets sealed to the coordinator's X25519 key (read from\n"
 	     "             its verified RA-TLS certificate). --project DIR takes secrets.json and\n"
-	     "             secrets_to_seal.json from DIR when present\n"
+	     "             secrets_to_seal.json from DIR when present and, without --package,\n"
+	     "             packages DIR/mse.toml's app now into DIR/.mse/package.<time>/\n"
 	     "  set        signs the manifest (Ed25519, detached, exact bytes) and uploads it over\n"
 	     "             the pinned connection, then checks that GET /status reports its\n"
 	     "             deployment_id, seq and SHA-256\n"
@@ -67,12 +71,12 @@ enum {
 
 static int parse_num(const char *s, unsigned long long max, unsigned long long *v)
 {
-	char *end;
+	uint64_t u;
 
-	if (!*s || *s == '-')
+	if (mse_num_parse(s, 0, max, &u) != 0)
 		return -1;
-	*v = strtoull(s, &end, 10);
-	return *end || *v > max ? -1 : 0;
+	*v = u;
+	return 0;
 }
 
 int cmd_coordinator(int argc, char **argv)
@@ -214,7 +218,7 @@ int cmd_coordinator(int argc, char **argv)
 			return cli_fail("coordinator", &err);
 		if (coord)
 			snprintf(bin, sizeof(bin), "%s", coord);
-		else if (mse_coordclient_binary(bin, sizeof(bin), &err) != 0)
+		else if (mse_cspawn_coordinator_path(bin, sizeof(bin), &err) != 0)
 			return cli_fail("coordinator", &err);
 		if (mse_coordclient_measure(bin, pk, mre, &err) != 0 ||
 		    mse_hex_encode(hex, sizeof(hex), mre, 32) != 0)
@@ -227,8 +231,13 @@ int cmd_coordinator(int argc, char **argv)
 		size_t len = 0;
 		int rc;
 
-		if (!mo.coordinator_cert || !mo.package || !mo.code_key)
-			return cli_usage_error("coordinator", "manifest: --coordinator-cert, --package and --code-key are required");
+		char made[4096] = "";
+
+		if (!mo.coordinator_cert || (!mo.package && !project) || (mo.package && !mo.code_key))
+			return cli_usage_error("coordinator", "manifest: --coordinator-cert and --project DIR, "
+					       "or --package with --code-key, are required");
+		mo.project_dir = project;
+		mo.made_package = made;
 		if (project) {
 			snprintf(secrets, sizeof(secrets), "%s/secrets.json", project);
 			snprintf(toseal, sizeof(toseal), "%s/secrets_to_seal.json", project);
@@ -239,6 +248,10 @@ int cmd_coordinator(int argc, char **argv)
 		}
 		if (mse_coordclient_manifest(&mo, &json, &len, &err) != 0)
 			return cli_fail("coordinator", &err);
+		if (made[0])
+			fprintf(stderr, "packaged %s (its code key beside it, 0600): run the replicas "
+					"from this package\n",
+				made);
 		if (out) {
 			rc = mse_file_write_atomic(out, json, len, MSE_MODE_SECRET, &err);
 			if (rc == 0)

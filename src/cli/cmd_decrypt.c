@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse decrypt — one .enc file, a directory of them, or an app.tar. */
 #include <fcntl.h>
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse deploy — the main job for one person on one machine:
  * package -> spawn -> evidence -> verify -> seal -> run -> health -> tests.
@@ -8,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "cli/cli.h"
 #include "codeprovider/deploy.h"
@@ -27,9 +30,21 @@ static const char usage[] =
 	"               enclave's key: the operator never sees the code key\n"
 	"  7. run       send uuid, secrets.json and the sealed secrets, pinned to ratls.pem\n"
 	"  8. test      wait for the health check, then run the app's tests_cmd\n"
-	"Nothing secret leaves before step 5 succeeds. On any failure the enclave is\n"
-	"stopped and removed (its log kept in DIR/.mse/NAME-bootstrap.log), this run's\n"
-	"package and code key are deleted, and the step and reason are printed.\n"
+	"Nothing secret leaves before step 5 succeeds. On any failure the new enclave is\n"
+	"stopped and removed, the end of its log is printed (the app's traceback, e.g. a\n"
+	"SyntaxError) and the whole log kept in DIR/.mse/INSTANCE-bootstrap.log; this\n"
+	"run's own package directory and code key are deleted (never another one), and\n"
+	"the step and reason are printed.\n"
+	"\n"
+	"Healthy means the health-check path answers a 2xx (not just any answer).\n"
+	"\n"
+	"Replacing a deployment: the instances of NAME are NAME, then NAME.2, NAME.3...\n"
+	"'--replace' starts the new version beside the running one, as the next name,\n"
+	"on another port (the URL printed at the end), and stops and removes the old one\n"
+	"only once the new one passed verify, provisioning, the health check and the\n"
+	"tests. If the new one fails, it is removed and the old one keeps running,\n"
+	"untouched, under its name and port. Without --replace, deploying a name that\n"
+	"is already deployed is refused.\n"
 	"\n"
 	"On a machine without SGX the enclave is simulated: SIMULATION — not\n"
 	"confidential, and said so. With [cloud.ssl] in mse.toml the app is served\n"
@@ -39,11 +54,24 @@ static const char usage[] =
 	"  --project DIR    the project (default .)\n"
 	"  --name NAME      instance name (default: the app's name)\n"
 	"  --san NAME       certificate name (default localhost)\n"
-	"  --port N         port (default: a free one)\n"
+	"  --port N         port (default: a free one; with --replace, not the old one's)\n"
 	"  --size MB        enclave size (default 4096)\n"
 	"  --days N         certificate validity (default 30)\n"
-	"  --replace        stop and remove an existing instance of the same name first\n"
+	"  --threads N      app server workers always running (as mse spawn)\n"
+	"  --threads-max N  workers grow to N while all are blocked in handlers\n"
+	"                   (default 128; 64 with SGX, measured into sgx.max_threads)\n"
+	"  --replace        start the new version beside the running one, switch when it\n"
+	"                   passes, keep the old one otherwise (see above)\n"
 	"  --no-tests       skip running tests_cmd\n"
+	"  --no-access-log  no log line per request in 'mse logs NAME'\n"
+	"  --json           the tests' output to stderr; one JSON object on stdout:\n"
+	"                   {\"ok\": true, \"name\", \"url\", \"host\", \"port\", \"san\", \"uuid\",\n"
+	"                   \"mrenclave\", \"tcb_status\", \"advisories\", \"simulation\",\n"
+	"                   \"package\", \"key\", \"evidence\", \"certificate\", (--replicas:\n"
+	"                   \"replicas\", \"coordinator\", \"ca\", \"replica_ports\"), \"progress\":\n"
+	"                   [{\"step\", \"kind\": \"step\"|\"detail\"|\"failed\"|\"cleanup\",\n"
+	"                   \"text\"}, ...]} or {\"ok\": false, \"failed_step\", \"log\",\n"
+	"                   \"error\": {\"step\", ...}, \"errors\": [...], \"progress\": [...]}\n"
 	"  --replicas N     the coordinator flow instead of steps 3-8 (simulation): start or\n"
 	"                   reuse NAME-coordinator with the owner key DIR/.mse/owner.key\n"
 	"                   (made if missing), verify it, upload the signed manifest, fetch\n"
@@ -66,11 +94,25 @@ static const char usage[] =
 
 struct printer {
 	int failed;
+	json_t *events; /* --json: every event, in order */
 };
 
 static void progress(void *ctx, const struct mse_deploy_event *ev)
 {
+	static const char *const kinds[] = {"step", "detail", "failed", "cleanup"};
 	struct printer *p = ctx;
+
+	if (p->events) {
+		json_t *e = json_object();
+
+		json_object_set_new(e, "step", json_string(mse_deploy_step_name(ev->step)));
+		json_object_set_new(e, "kind", json_string(kinds[ev->kind]));
+		json_object_set_new(e, "text", json_string(ev->text));
+		json_array_append_new(p->events, e);
+		if (ev->kind == MSE_DEPLOY_EV_FAILED)
+			p->failed = 1;
+		return;
+	}
 
 	switch (ev->kind) {
 	case MSE_DEPLOY_EV_STEP:
@@ -88,14 +130,88 @@ static void progress(void *ctx, const struct mse_deploy_event *ev)
 	case MSE_DEPLOY_EV_CLEANUP:
 		fprintf(stderr, "mse deploy: %s\n", ev->text);
 		break;
+	case MSE_DEPLOY_EV_LOG: {
+		/* the cause, as the app printed it (a traceback, a SyntaxError...) */
+		const char *l = ev->text, *e;
+
+		fprintf(stderr, "mse deploy: the enclave's log ends with:\n");
+		for (; *l; l = *e ? e + 1 : e) {
+			e = strchr(l, '\n');
+			if (!e)
+				e = l + strlen(l);
+			fprintf(stderr, "  | %.*s\n", (int)(e - l), l);
+		}
+		break;
+	}
 	}
 	fflush(stdout);
+}
+
+static int print_json(const struct mse_deploy_result *res, int rc, struct mse_err *err,
+		      const struct mse_errlist *errs, json_t *events)
+{
+	json_t *o = cli_json_new(rc == 0), *all;
+
+	if (rc != 0) {
+		if (!err->step[0])
+			mse_err_step(err, mse_deploy_step_name(res->failed_step));
+		json_object_set_new(o, "failed_step", json_string(mse_deploy_step_name(res->failed_step)));
+		cli_json_str(o, "name", res->name);
+		cli_json_str(o, "log", res->log_copy);
+		if (mse_errlist_count(errs) > 0) {
+			json_object_set_new(o, "error", cli_json_error(&errs->items[0]));
+			all = json_array();
+			for (size_t i = 0; i < errs->len; i++)
+				json_array_append_new(all, cli_json_error(&errs->items[i]));
+			json_object_set_new(o, "errors", all);
+		} else {
+			json_object_set_new(o, "error", cli_json_error(err));
+		}
+	} else {
+		cli_json_str(o, "name", res->name);
+		cli_json_str(o, "url", res->url);
+		cli_json_str(o, "host", res->host);
+		json_object_set_new(o, "port", json_integer(res->port));
+		cli_json_str(o, "san", res->san);
+		cli_json_str(o, "uuid", res->uuid);
+		cli_json_str(o, "mrenclave", res->mrenclave_hex);
+		cli_json_str(o, "tcb_status", mse_tcb_status_name(res->tcb_status));
+		all = json_array();
+		for (const char *a = res->advisories; *a;) {
+			size_t n = strcspn(a, ", ");
+
+			if (n)
+				json_array_append_new(all, json_stringn(a, n));
+			a += n;
+			a += strspn(a, ", ");
+		}
+		json_object_set_new(o, "advisories", all);
+		json_object_set_new(o, "simulation", json_boolean(res->simulation));
+		cli_json_str(o, "package", res->package_path);
+		cli_json_str(o, "key", res->key_path);
+		cli_json_str(o, "evidence", res->evidence_path);
+		cli_json_str(o, "certificate", res->ratls_path);
+		if (res->replicas) {
+			json_t *ports = json_array();
+
+			json_object_set_new(o, "replicas", json_integer(res->replicas));
+			cli_json_str(o, "coordinator", res->coordinator);
+			cli_json_str(o, "ca", res->ca_path);
+			for (unsigned i = 0; i < res->replicas; i++)
+				json_array_append_new(ports, json_integer(res->replica_ports[i]));
+			json_object_set_new(o, "replica_ports", ports);
+		}
+	}
+	json_object_set_new(o, "progress", events);
+	cli_json_print(o);
+	return rc == 0 ? MSE_EXIT_OK : MSE_EXIT_FAIL;
 }
 
 int cmd_deploy(int argc, char **argv)
 {
 	enum { O_PROJECT = 256, O_NAME, O_SAN, O_PORT, O_SIZE, O_DAYS, O_REPLACE, O_NOTESTS, O_SGX,
-	       O_SIGNER, O_PCCS, O_ISVPRODID, O_ISVSVN, O_MRENCLAVE, O_ACCEPT_SIM, O_REPLICAS };
+	       O_SIGNER, O_PCCS, O_ISVPRODID, O_ISVSVN, O_MRENCLAVE, O_ACCEPT_SIM, O_REPLICAS, O_JSON,
+	       O_NOACCESS, O_THREADS, O_THREADS_MAX };
 	static const struct option opts[] = {{"project", required_argument, NULL, O_PROJECT},
 					     {"name", required_argument, NULL, O_NAME},
 					     {"san", required_argument, NULL, O_SAN},
@@ -104,6 +220,10 @@ int cmd_deploy(int argc, char **argv)
 					     {"days", required_argument, NULL, O_DAYS},
 					     {"replace", no_argument, NULL, O_REPLACE},
 					     {"no-tests", no_argument, NULL, O_NOTESTS},
+					     {"json", no_argument, NULL, O_JSON},
+					     {"no-access-log", no_argument, NULL, O_NOACCESS},
+					     {"threads", required_argument, NULL, O_THREADS},
+					     {"threads-max", required_argument, NULL, O_THREADS_MAX},
 					     {"sgx", no_argument, NULL, O_SGX},
 					     {"signer-key", required_argument, NULL, O_SIGNER},
 					     {"pccs", required_argument, NULL, O_PCCS},
@@ -120,19 +240,18 @@ int cmd_deploy(int argc, char **argv)
 	struct mse_err err = {0};
 	struct printer pr = {0};
 	uint8_t mrenclave[32];
-	int c, rc;
+	int c, rc, json = 0, saved, li = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end = NULL;
-		long v = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
+		uint64_t v = 0;
 
-		if (c == O_PORT || c == O_SIZE || c == O_DAYS || c == O_ISVPRODID || c == O_ISVSVN ||
-		    c == O_REPLICAS) {
-			v = strtol(optarg, &end, 10);
-			if (*end || v <= 0 || v > (c == O_PORT || c == O_ISVPRODID || c == O_ISVSVN ? 65535 : 1 << 20))
-				return cli_usage_error("deploy", "expected a positive number, got '%s'", optarg);
-		}
+		if ((c == O_PORT || c == O_SIZE || c == O_DAYS || c == O_ISVPRODID || c == O_ISVSVN ||
+		     c == O_REPLICAS || c == O_THREADS || c == O_THREADS_MAX) &&
+		    cli_num("deploy", opts[li].name, optarg, 1,
+			    c == O_REPLICAS ? 64 : c == O_SIZE || c == O_DAYS ? 1 << 20
+			    : c == O_THREADS ? 1024 : c == O_THREADS_MAX ? 4096 : 65535, &v))
+			return MSE_EXIT_USAGE;
 		switch (c) {
 		case 'h':
 			fputs(usage, stdout);
@@ -141,15 +260,20 @@ int cmd_deploy(int argc, char **argv)
 		case O_NAME: o.name = optarg; break;
 		case O_SAN: o.san = optarg; break;
 		case O_PORT: o.port = (uint16_t)v; break;
-		case O_REPLICAS:
-			if (v > 64)
-				return cli_usage_error("deploy", "--replicas: expected 1..64, got '%s'", optarg);
-			o.replicas = (unsigned)v;
-			break;
+		case O_REPLICAS: o.replicas = (unsigned)v; break;
 		case O_SIZE: o.size_mb = (uint32_t)v; break;
 		case O_DAYS: o.days = (int)v; break;
 		case O_REPLACE: o.replace = 1; break;
 		case O_NOTESTS: o.no_tests = 1; break;
+		case O_JSON: json = 1; break;
+		case O_NOACCESS: o.no_access_log = 1; break;
+		case O_THREADS:
+		case O_THREADS_MAX:
+			if (c == O_THREADS)
+				o.threads = (unsigned)v;
+			else
+				o.threads_max = (unsigned)v;
+			break;
 		case O_SGX: o.sgx = 1; break;
 		case O_SIGNER: o.signer_key = optarg; break;
 		case O_PCCS: o.pccs_url = optarg; break;
@@ -173,7 +297,17 @@ int cmd_deploy(int argc, char **argv)
 	o.errs = &errs;
 	o.progress = progress;
 	o.progress_ctx = &pr;
+	if (json)
+		pr.events = json_array();
+	/* --json: the app's tests write to stderr; stdout holds the JSON object alone. */
+	saved = json ? cli_stdout_to_stderr() : -1;
 	rc = mse_deploy(&o, &res, &err);
+	cli_stdout_restore(saved);
+	if (json) {
+		rc = print_json(&res, rc, &err, &errs, pr.events);
+		mse_errlist_free(&errs);
+		return rc;
+	}
 	if (rc != 0) {
 		/* mse.toml's errors, each with its line; any other failure, its reason. */
 		if (mse_errlist_count(&errs) > 0)
@@ -201,6 +335,9 @@ int cmd_deploy(int argc, char **argv)
 		return MSE_EXIT_OK;
 	}
 	printf("\nDeployed %s%s\n", res.name, res.simulation ? " (SIMULATION — not confidential)" : "");
+	for (size_t i = 0; i < res.n_replaced; i++)
+		printf("  replaces    %s (stopped and removed): the app now answers on port %u\n",
+		       res.replaced[i], (unsigned)res.port);
 	printf("  URL          %s\n", res.url);
 	printf("  MRENCLAVE    %s\n", res.mrenclave_hex);
 	printf("               (expected value from %s)\n", res.measured_from);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse keygen — a symmetric code key, an X25519 key pair, or an SGX enclave signer key. */
 #include <getopt.h>
 #include <stdio.h>

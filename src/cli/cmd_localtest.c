@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse localtest — the code provider's quick loop: the app in the app server
  * with the enclave's paths and rules, then its tests against it.
@@ -24,6 +25,7 @@
 
 static const char usage[] =
 	"Usage: mse localtest [--project DIR] [--port N] [--memory MB] [--keep]\n"
+	"                     [--timeout S] [--no-access-log]\n"
 	"\n"
 	"Run the app of DIR (default .) as it will run in the enclave, then its tests:\n"
 	"  - in a temporary workspace: HOME, TMP_PATH, KEY_PATH, MODULE_PATH (only the files\n"
@@ -31,7 +33,9 @@ static const char usage[] =
 	"    (a copy of secrets_to_seal.json: here it is not sealed);\n"
 	"  - served by 'mse serve' with the enclave's rules: no fork or exec, memory capped;\n"
 	"  - requirements.txt checked first against the Python in use (no pip in an enclave);\n"
-	"  - then tests_cmd runs in the tests directory with TEST_REMOTE_URL=http://127.0.0.1:PORT,\n"
+	"  - once the health check answers a 2xx (an app answering anything else for\n"
+	"    10 s fails: healthy means a 2xx),\n"
+	"    tests_cmd runs in the tests directory with TEST_REMOTE_URL=http://127.0.0.1:PORT,\n"
 	"    TEST_SECRET_JSON and TEST_SEALED_SECRET_JSON.\n"
 	"No packaging and no attestation: for that, 'mse deploy'.\n"
 	"\n"
@@ -40,9 +44,55 @@ static const char usage[] =
 	"  --port N        port (default: a free one)\n"
 	"  --memory MB     memory cap for the app (default 4096)\n"
 	"  --keep          keep the workspace and the server log (path printed)\n"
+	"  --timeout S     how long to wait for the health check (default 60); when it\n"
+	"                  never answers, the last answer (or connection error) and the\n"
+	"                  end of the server log are printed; a server that exits is\n"
+	"                  reported at once\n"
+	"  --no-access-log no line per request in the server log\n"
 	"  -h, --help      show this help\n"
 	"\n"
 	"Exit status: 0 if the tests pass, 1 otherwise.\n";
+
+/*
+ * The last lines of the server log (at most 64 KiB of it), to stderr: what
+ * the app printed before it failed, however long the log grew.
+ */
+static void print_log_tail(const char *log, int max_lines)
+{
+	char buf[65536], *p;
+	ssize_t n;
+	off_t size;
+	int fd = open(log, O_RDONLY | O_CLOEXEC), lines = 0;
+
+	if (fd < 0)
+		return;
+	size = lseek(fd, 0, SEEK_END);
+	if (size < 0 || lseek(fd, size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0,
+			      SEEK_SET) < 0) {
+		close(fd);
+		return;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	/* Back from the end to the start of the max_lines-th last line. */
+	p = buf + n;
+	if (p > buf && p[-1] == '\n')
+		p--;
+	while (p > buf && lines < max_lines) {
+		p--;
+		if (*p == '\n' && ++lines == max_lines) {
+			p++;
+			break;
+		}
+	}
+	fprintf(stderr, "--- the app server log, last %d lines at most (%s, %lld bytes) ---\n%s",
+		max_lines, log, (long long)size, p);
+	if (n && buf[n - 1] != '\n')
+		fputc('\n', stderr);
+}
 
 static int copy_file(const char *src, const char *dst, mode_t mode, struct mse_err *err)
 {
@@ -95,11 +145,13 @@ out:
 
 int cmd_localtest(int argc, char **argv)
 {
-	enum { O_PROJECT = 256, O_PORT, O_MEMORY, O_KEEP };
+	enum { O_PROJECT = 256, O_PORT, O_MEMORY, O_KEEP, O_TIMEOUT, O_NOACCESS };
 	static const struct option opts[] = {{"project", required_argument, NULL, O_PROJECT},
 					     {"port", required_argument, NULL, O_PORT},
 					     {"memory", required_argument, NULL, O_MEMORY},
 					     {"keep", no_argument, NULL, O_KEEP},
+					     {"timeout", required_argument, NULL, O_TIMEOUT},
+					     {"no-access-log", no_argument, NULL, O_NOACCESS},
 					     {"help", no_argument, NULL, 'h'},
 					     {0}};
 	const char *project_dir = ".";
@@ -110,17 +162,19 @@ int cmd_localtest(int argc, char **argv)
 		e_sec[256], e_sealed[256], e_url[64], t_sec[PATH_MAX + 32], t_sealed[PATH_MAX + 32];
 	struct mse_project *proj = NULL;
 	struct mse_errlist errs;
-	struct mse_err err = {0};
+	struct mse_err err = {0}, cerr;
+	char last[512] = "no answer yet";
 	uint16_t port = 0;
-	long memory = 4096;
+	long memory = 4096, timeout = 60;
+	int no_access = 0;
 	size_t nfiles = 0;
-	int keep = 0, c, status = 1, healthy = 0, rc = MSE_EXIT_FAIL;
+	int keep = 0, c, li = 0, status = 1, healthy = 0, rc = MSE_EXIT_FAIL;
+	long last_status = 0, waited = 0, answered;
 	pid_t server = -1;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end;
-		long v;
+	while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
+		uint64_t v;
 
 		switch (c) {
 		case 'h':
@@ -128,15 +182,19 @@ int cmd_localtest(int argc, char **argv)
 			return MSE_EXIT_OK;
 		case O_PROJECT: project_dir = optarg; break;
 		case O_KEEP: keep = 1; break;
+		case O_NOACCESS: no_access = 1; break;
 		case O_PORT:
 		case O_MEMORY:
-			v = strtol(optarg, &end, 10);
-			if (*end || v <= 0 || v > (c == O_PORT ? 65535 : 1 << 20))
-				return cli_usage_error("localtest", "expected a positive number, got '%s'", optarg);
+		case O_TIMEOUT:
+			if (cli_num("localtest", opts[li].name, optarg, 1,
+				    c == O_PORT ? 65535 : c == O_TIMEOUT ? 3600 : 1 << 20, &v))
+				return MSE_EXIT_USAGE;
 			if (c == O_PORT)
 				port = (uint16_t)v;
+			else if (c == O_TIMEOUT)
+				timeout = (long)v;
 			else
-				memory = v;
+				memory = (long)v;
 			break;
 		default:
 			return cli_usage_error("localtest", "unknown option");
@@ -202,32 +260,54 @@ int cmd_localtest(int argc, char **argv)
 		char *senv[] = {e_home, e_tmp, e_tmpdir, e_key, e_mod, e_sec, e_sealed, NULL};
 		char *sargv[] = {exe, "serve", proj->python_application, "--code", code, "--no-tls",
 				 "--host", "127.0.0.1", "--port", portbuf, "--memory", membuf,
-				 proj->app_interface ? "--interface" : NULL, proj->app_interface,
-				 NULL};
+				 "--no-access-log", proj->app_interface ? "--interface" : NULL,
+				 proj->app_interface, NULL};
+
+		/* The access log is on unless asked otherwise: drop the flag then. */
+		if (!no_access)
+			memmove(&sargv[12], &sargv[13], 3 * sizeof(sargv[0]));
 
 		server = mse_proc_start(ws, sargv, senv, log, &err);
 		if (server < 0)
 			goto fail;
 	}
-	for (int i = 0; i < 600 && !healthy; i++) {
+	/* Healthy means a 2xx; an app that keeps answering something else for 10 s is not. */
+	for (answered = 0; waited < timeout * 10 && !healthy && answered < 100; waited++) {
 		struct mse_client_opts co = {.host = "127.0.0.1", .port = port, .plain_http = 1,
 					     .timeout_ms = 2000};
 		struct mse_client_resp r;
 
 		if (waitpid(server, &status, WNOHANG) == server) {
+			/* No point waiting for the health check of a server that is gone. */
 			server = -1;
-			mse_err_set(&err, "the app server exited (see the log below)");
+			if (WIFEXITED(status))
+				mse_err_set(&err, "the app server exited with status %d before %s answered "
+					    "(last: %s; its log is below)",
+					    WEXITSTATUS(status), proj->healthcheck_endpoint, last);
+			else
+				mse_err_set(&err, "the app server was killed by signal %d before %s "
+					    "answered (last: %s; its log is below)",
+					    WIFSIGNALED(status) ? WTERMSIG(status) : 0,
+					    proj->healthcheck_endpoint, last);
 			goto fail;
 		}
-		if (mse_client_request(&co, "GET", proj->healthcheck_endpoint, NULL, NULL, 0, &r, NULL) == 0) {
-			healthy = r.status == 200;
+		mse_err_clear(&cerr);
+		if (mse_client_request(&co, "GET", proj->healthcheck_endpoint, NULL, NULL, 0, &r, &cerr) == 0) {
+			healthy = mse_instance_healthy_status(r.status);
+			snprintf(last, sizeof(last), "HTTP %ld", (long)r.status);
+			last_status = r.status;
+			answered++;
 			mse_client_resp_free(&r);
+		} else {
+			mse_err_message(&cerr, last, sizeof(last));
 		}
 		if (!healthy)
 			usleep(100 * 1000);
 	}
 	if (!healthy) {
-		mse_err_set(&err, "%s did not answer 200 within 60 s", proj->healthcheck_endpoint);
+		mse_err_set(&err, "%s did not answer 2xx within %ld s (last: %s)%s",
+			    proj->healthcheck_endpoint, (waited + 9) / 10, last,
+			    last_status ? ": healthy means a 2xx answer" : "");
 		goto fail;
 	}
 	printf("localtest: healthy; running '%s' in %s\n", proj->tests_cmd, proj->tests_dir);
@@ -249,15 +329,8 @@ int cmd_localtest(int argc, char **argv)
 	goto out;
 fail:
 	cli_fail("localtest", &err);
-	if (mse_file_exists(log)) {
-		uint8_t *text = NULL;
-		size_t len;
-
-		if (mse_file_read(log, 1 << 20, &text, &len, NULL) == 0) {
-			fprintf(stderr, "--- app server log (%s) ---\n%s", log, (char *)text);
-			free(text);
-		}
-	}
+	if (mse_file_exists(log))
+		print_log_tail(log, 40);
 out:
 	if (server > 0)
 		mse_proc_stop(server, 10000);

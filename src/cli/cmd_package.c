@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse package — encrypt the code and build package_<name>_<ns>.tar. */
 #include <errno.h>
 #include <getopt.h>
@@ -8,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <sodium.h>
 
 #include "cli/cli.h"
@@ -18,7 +20,7 @@
 static void usage(void)
 {
 	puts("Usage: mse package [--project DIR | --code DIR --config FILE [--test DIR]]\n"
-	     "                   --output DIR [--key FILE] [--nonces FILE] [--quiet]\n"
+	     "                   --output DIR [--key FILE] [--nonces FILE] [--quiet] [--json]\n"
 	     "\n"
 	     "Encrypts every file of the code directory that .mseignore keeps (XSalsa20-Poly1305,\n"
 	     "one NAME.enc per file; requirements.txt stays clear) and writes\n"
@@ -42,6 +44,10 @@ static void usage(void)
 	     "                  code, the package is byte-identical. A file whose content changed\n"
 	     "                  since is refused (its nonce would reuse the keystream)\n"
 	     "  -q, --quiet     no progress bar, no summary\n"
+	     "  --json          no progress bar; one JSON object on stdout: {\"ok\": true,\n"
+	     "                  \"package\", \"nonces\", \"key\" (the key used), \"app_sha256\",\n"
+	     "                  \"files\", \"encrypted\", \"reused_nonces\", \"bytes\"} or\n"
+	     "                  {\"ok\": false, \"error\": {...}, \"errors\": [...]}\n"
 	     "  -h, --help      this help\n"
 	     "\n"
 	     "Each file is encrypted whole in memory: files above 1 GiB are refused.\n"
@@ -80,7 +86,8 @@ int cmd_package(int argc, char **argv)
 		{"config", required_argument, NULL, 'f'},  {"test", required_argument, NULL, 't'},
 		{"output", required_argument, NULL, 'o'},  {"key", required_argument, NULL, 'k'},
 		{"nonces", required_argument, NULL, 'n'},  {"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+		{"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *project_dir = NULL, *code = NULL, *config = NULL, *test = NULL, *output = NULL,
 		   *keyfile = NULL, *nonces_path = NULL;
@@ -90,7 +97,7 @@ int cmd_package(int argc, char **argv)
 	struct mse_errlist errs;
 	struct progress prog = {0};
 	struct mse_err err;
-	int quiet = 0, c;
+	int quiet = 0, json = 0, c;
 
 	mse_err_clear(&err);
 	optind = 1;
@@ -120,6 +127,9 @@ int cmd_package(int argc, char **argv)
 			break;
 		case 'q':
 			quiet = 1;
+			break;
+		case 'j':
+			json = 1;
 			break;
 		case 'h':
 			usage();
@@ -151,11 +161,17 @@ int cmd_package(int argc, char **argv)
 	po.output_dir = output;
 	po.key_path = keyfile;
 	po.nonces_path = nonces_path;
-	prog.on = !quiet && cli_is_tty(stderr);
+	prog.on = !quiet && !json && cli_is_tty(stderr);
 	po.progress = show_progress;
 	po.progress_ctx = &prog;
 	mse_errlist_init(&errs);
 	if (mse_packager_build(&po, &res, &errs, &err) != 0) {
+		if (json) {
+			mse_err_step(&err, "package");
+			c = cli_json_fail_list(&errs, &err);
+			mse_errlist_free(&errs);
+			return c;
+		}
 		if (mse_errlist_count(&errs) > 0) {
 			mse_errlist_print(&errs, "mse package", stderr);
 			mse_errlist_free(&errs);
@@ -165,9 +181,21 @@ int cmd_package(int argc, char **argv)
 		return cli_fail("package", &err);
 	}
 	mse_errlist_free(&errs);
-	if (!quiet) {
-		if (mse_hex_encode(hex, sizeof(hex), res.pkg.app_sha256, 32) != 0)
-			hex[0] = 0;
+	if (mse_hex_encode(hex, sizeof(hex), res.pkg.app_sha256, 32) != 0)
+		hex[0] = 0;
+	if (json) {
+		json_t *o = cli_json_new(1);
+
+		cli_json_str(o, "package", res.pkg.path);
+		cli_json_str(o, "nonces", res.pkg.nonces_path);
+		cli_json_str(o, "key", res.key_path);
+		cli_json_str(o, "app_sha256", hex);
+		json_object_set_new(o, "files", json_integer((json_int_t)res.pkg.files));
+		json_object_set_new(o, "encrypted", json_integer((json_int_t)res.pkg.encrypted));
+		json_object_set_new(o, "reused_nonces", json_integer((json_int_t)res.pkg.reused));
+		json_object_set_new(o, "bytes", json_integer((json_int_t)res.pkg.bytes));
+		cli_json_print(o);
+	} else if (!quiet) {
 		printf("packaged %zu files (%zu encrypted, %zu with recorded nonces), %llu bytes\n",
 		       res.pkg.files, res.pkg.encrypted, res.pkg.reused,
 		       (unsigned long long)res.pkg.bytes);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse restart NAME — start a stopped (or dead) enclave again, same arguments. */
 #include <getopt.h>
 #include <stdio.h>
@@ -36,7 +37,7 @@ int cmd_restart(int argc, char **argv)
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end;
+		uint64_t v;
 
 		if (c == 'h') {
 			fputs(usage, stdout);
@@ -44,9 +45,9 @@ int cmd_restart(int argc, char **argv)
 		}
 		if (c != 't')
 			return cli_usage_error("restart", "unknown option");
-		timeout = strtol(optarg, &end, 10);
-		if (*end || timeout <= 0)
-			return cli_usage_error("restart", "--timeout: expected seconds, got '%s'", optarg);
+		if (cli_num("restart", "timeout", optarg, 1, 3600, &v))
+			return MSE_EXIT_USAGE;
+		timeout = (long)v;
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error("restart", "expected one instance NAME");
@@ -73,8 +74,11 @@ int cmd_restart(int argc, char **argv)
 		       "the owner verifies it again before 'mse coordinator set' or 'ca'.\n");
 	else
 		printf("Its RA-TLS certificate is new (a fresh TLS key; the sealing key is the same): the\n"
-	       "code provider verifies it again ('mse evidence %s --output DIR', 'mse verify').\n",
-	       inst.name);
+		       "pinned ratls.pem no longer matches. Verify it again and refresh the pin with\n"
+		       "  mse verify %s        (in the project directory it was deployed from)\n"
+		       "or, for a package deployed by hand, 'mse evidence %s --output DIR' then\n"
+		       "'mse verify --package ... --evidence DIR/evidence.json --output ...'.\n",
+		       inst.name, inst.name);
 	if (st == MSE_STATUS_RUNNING || st == MSE_STATUS_WAITING)
 		return MSE_EXIT_OK;
 	return cli_failf("restart", "%s did not come back: %s (see 'mse logs %s')", inst.name,

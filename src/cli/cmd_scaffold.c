@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse scaffold NAME [--output DIR] — a new app project, ready for `mse check`,
  * `mse localtest` and `mse deploy`.

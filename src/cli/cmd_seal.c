@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse seal — seal a file to an enclave's (or anyone's) X25519 key. */
 #include <getopt.h>
 #include <stdio.h>

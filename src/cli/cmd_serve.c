@@ -1,10 +1,14 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse serve — the app server alone: a WSGI or ASGI app over HTTP/1.1 and TLS. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/num.h"
 #include "cli/cli.h"
 #include "common/file.h"
 #include "common/log.h"
@@ -14,11 +18,12 @@
 
 static const char usage[] =
 	"Usage: mse serve MODULE:VARIABLE --code DIR (--cert FILE --key FILE | --no-tls)\n"
-	"                 [--host ADDR] [--port N] [--threads N] [--memory MB] [--debug]\n"
+	"                 [--host ADDR] [--port N] [--threads N] [--threads-max N]\n"
+	"                 [--memory MB] [--debug]\n"
 	"                 [--log-level LEVEL] [--access-log FILE] [--timeout S]\n"
 	"                 [--idle-timeout S] [--request-timeout S] [--max-body MB]\n"
 	"                 [--port-file FILE] [--no-sandbox]\n"
-	"                 [--interface auto|wsgi|asgi|asgi3|asgi2]\n"
+	"                 [--interface auto|wsgi|asgi|asgi3|asgi2] [--no-access-log]\n"
 	"\n"
 	"Serve an unmodified Python WSGI app (Flask, Django, ...) or ASGI app (FastAPI,\n"
 	"Starlette, Quart, ...) the way it runs in the enclave: HTTP/1.1 and TLS in C\n"
@@ -27,8 +32,10 @@ static const char usage[] =
 	"thread, with lifespan startup before the first request and shutdown after the\n"
 	"last), fork/exec refused, memory capped.\n"
 	"\n"
-	"  MODULE:VARIABLE     the app, e.g. app:app (VARIABLE may be dotted)\n"
-	"  --code DIR          the app's directory, put first on sys.path (MODULE_PATH)\n"
+	"  MODULE:VARIABLE     the app, e.g. app:app (VARIABLE may be dotted), or a WSGI\n"
+	"                      factory called with literal arguments: 'app:create_app()'\n"
+	"  --code DIR          the app's directory, put first on sys.path (MODULE_PATH);\n"
+	"                      the app runs with it as its current directory\n"
 	"  --interface I       auto (default: detected from the object), wsgi, asgi (either\n"
 	"                      ASGI version, detected), asgi3 or asgi2; mse.toml's\n"
 	"                      app_interface\n"
@@ -37,7 +44,11 @@ static const char usage[] =
 	"  --no-tls            serve plain HTTP instead (tests, behind a TLS proxy)\n"
 	"  --host ADDR         address to listen on (default 127.0.0.1; 0.0.0.0 for all)\n"
 	"  --port N            port (default 8443; 0 picks a free one, see --port-file)\n"
-	"  --threads N         server worker threads (default 2 x CPUs)\n"
+	"  --threads N         server worker threads always running (default 2 x CPUs)\n"
+	"  --threads-max N     more are started, up to N, while every worker is blocked\n"
+	"                      in a handler (sleep, database or HTTP call: outside the\n"
+	"                      GIL) and requests wait; idle ones exit after 10 s\n"
+	"                      (default 128, at least --threads)\n"
 	"  --memory MB         memory budget of the process, as an enclave's size: the app\n"
 	"                      gets MemoryError beyond it; the log says how much is left\n"
 	"                      for the app once the interpreter and libraries are loaded\n"
@@ -52,6 +63,8 @@ static const char usage[] =
 	"  --max-body MB       request body limit (default 2048)\n"
 	"  --port-file FILE    write the port listened on to FILE once ready\n"
 	"  --no-sandbox        do not install the enclave rules (debugging only)\n"
+	"  --no-access-log     no \"access:\" line per request in the log (method, path,\n"
+	"                      status, bytes, duration; on by default, at info level)\n"
 	"\n"
 	"SIGTERM or SIGINT: stop accepting, let in-flight requests finish (ASGI: and the\n"
 	"app's tasks, then lifespan shutdown), exit 0.\n"
@@ -90,31 +103,28 @@ static void on_ready(uint16_t port, void *user)
 /* A decimal number in [min, max]; -1 if not. */
 static long parse_num(const char *s, long min, long max)
 {
-	char *end;
-	long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return -1;
-	return v;
+	return mse_num_parse(s, (uint64_t)min, (uint64_t)max, &v) == 0 ? (long)v : -1;
 }
 
 int cmd_serve(int argc, char **argv)
 {
 	enum {
-		O_CODE = 256, O_CERT, O_KEY, O_NO_TLS, O_HOST, O_PORT, O_THREADS, O_MEMORY,
+		O_CODE = 256, O_CERT, O_KEY, O_NO_TLS, O_HOST, O_PORT, O_THREADS, O_THREADS_MAX, O_MEMORY,
 		O_DEBUG, O_LOG_LEVEL, O_ACCESS_LOG, O_TIMEOUT, O_IDLE, O_MAX_BODY, O_PORT_FILE,
-		O_NO_SANDBOX, O_INTERFACE, O_REQTO, O_HELP
+		O_NO_SANDBOX, O_INTERFACE, O_REQTO, O_NO_ACCESS_LOG, O_HELP
 	};
 	static const struct option opts[] = {
 		{"code", required_argument, NULL, O_CODE},
+		{"no-access-log", no_argument, NULL, O_NO_ACCESS_LOG},
 		{"cert", required_argument, NULL, O_CERT},
 		{"key", required_argument, NULL, O_KEY},
 		{"no-tls", no_argument, NULL, O_NO_TLS},
 		{"host", required_argument, NULL, O_HOST},
 		{"port", required_argument, NULL, O_PORT},
 		{"threads", required_argument, NULL, O_THREADS},
+		{"threads-max", required_argument, NULL, O_THREADS_MAX},
 		{"memory", required_argument, NULL, O_MEMORY},
 		{"debug", no_argument, NULL, O_DEBUG},
 		{"log-level", required_argument, NULL, O_LOG_LEVEL},
@@ -133,6 +143,7 @@ int cmd_serve(int argc, char **argv)
 	struct ready ready = {0};
 	enum mse_log_level level = MSE_LOG_INFO;
 	const char *access_path = NULL;
+	char cwd[PATH_MAX], port_file[PATH_MAX + 1];
 	FILE *access = NULL;
 	struct mse_err err;
 	long v;
@@ -170,6 +181,12 @@ int cmd_serve(int argc, char **argv)
 				return cli_usage_error("serve", "--threads: expected 1-1024, got '%s'",
 						       optarg);
 			c.threads = (int)v;
+			break;
+		case O_THREADS_MAX:
+			if ((v = parse_num(optarg, 1, 4096)) < 0)
+				return cli_usage_error("serve", "--threads-max: expected 1-4096, got '%s'",
+						       optarg);
+			c.threads_max = (int)v;
 			break;
 		case O_MEMORY:
 			if ((v = parse_num(optarg, 16, 1 << 24)) < 0)
@@ -220,6 +237,9 @@ int cmd_serve(int argc, char **argv)
 		case O_NO_SANDBOX:
 			c.sandbox = 0;
 			break;
+		case O_NO_ACCESS_LOG:
+			c.no_request_log = 1;
+			break;
 		case O_INTERFACE: {
 			enum mse_pyhost_iface i;
 			int asgi_only;
@@ -250,6 +270,14 @@ int cmd_serve(int argc, char **argv)
 	if (!c.no_tls && (!c.cert_file || !c.key_file))
 		return cli_usage_error("serve", "give --cert FILE and --key FILE, or --no-tls");
 
+	if (ready.port_file && ready.port_file[0] != '/') {
+		/* The app server makes the code directory current before it is ready. */
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    snprintf(port_file, sizeof(port_file), "%s/%s", cwd, ready.port_file) >=
+			    (int)sizeof(port_file))
+			return cli_failf("serve", "--port-file %s: path too long", ready.port_file);
+		ready.port_file = port_file;
+	}
 	mse_log_init("mse serve", level);
 	if (access_path) {
 		access = strcmp(access_path, "-") == 0 ? stdout : fopen(access_path, "a");
@@ -263,7 +291,7 @@ int cmd_serve(int argc, char **argv)
 	c.ready_user = &ready;
 	mse_err_clear(&err);
 	rc = mse_appserver_run(&c, &err) == 0 && !ready.failed ? MSE_EXIT_OK : MSE_EXIT_FAIL;
-	if (rc != MSE_EXIT_OK && err.msg[0])
+	if (rc != MSE_EXIT_OK && (err.msg[0] || err.expected[0] || err.field[0]))
 		cli_fail("serve", &err);
 	if (access && access != stdout)
 		fclose(access);

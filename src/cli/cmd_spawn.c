@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse spawn NAME --package FILE — the operator starts an enclave for a package. */
 #include <errno.h>
 #include <getopt.h>
@@ -11,6 +12,8 @@
 
 #include "attest/ratls.h"
 #include "attest/sim.h"
+#include <jansson.h>
+
 #include "cli/cli.h"
 #include "operator/spawn.h"
 #include "common/file.h"
@@ -54,6 +57,17 @@ static const char usage[] =
 	"  --timeout S            how long to wait for the configuration server (default 60)\n"
 	"  --request-timeout S    per-request deadline in the enclave (configuration server\n"
 	"                         and app): 504 and a log line past it (default: none)\n"
+	"  --no-access-log        no log line per request in 'mse logs NAME' (method,\n"
+	"                         path, status, bytes, duration; on by default)\n"
+	"  --threads N            app server workers always running (default 2 x CPUs;\n"
+	"                         16 with --sgx)\n"
+	"  --threads-max N        workers grow to N while all are blocked in handlers\n"
+	"                         (default 128; 64 with --sgx, where sgx.max_threads is\n"
+	"                         N + the I/O threads + the ASGI loop + 16, measured)\n"
+	"  --json                 progress to stderr; one JSON object on stdout: {\"ok\": true,\n"
+	"                         \"name\", \"mode\", \"simulation\", \"host\", \"port\", \"pid\",\n"
+	"                         \"uuid\", \"evidence\", \"certificate\"} or {\"ok\": false,\n"
+	"                         \"error\": {...}}\n"
 	"  -h, --help             show this help\n"
 	"\n"
 	"With --sgx (Gramine 1.9): the manifest (mse.manifest.template, loader.argv\n"
@@ -69,7 +83,7 @@ int cmd_spawn(int argc, char **argv)
 {
 	enum { O_PACKAGE = 256, O_OUTPUT, O_SAN, O_SUBJECT, O_SIZE, O_HOST, O_PORT, O_DAYS,
 	       O_CERT, O_NOSSL, O_SIM, O_SGX, O_PCCS, O_SIGNER, O_TIMEOUT, O_ISVPRODID, O_ISVSVN,
-	       O_REQTO };
+	       O_REQTO, O_JSON, O_NOACCESS, O_THREADS, O_THREADS_MAX };
 	static const struct option opts[] = {
 		{"package", required_argument, NULL, O_PACKAGE},
 		{"output", required_argument, NULL, O_OUTPUT},
@@ -89,18 +103,21 @@ int cmd_spawn(int argc, char **argv)
 		{"isvprodid", required_argument, NULL, O_ISVPRODID},
 		{"isvsvn", required_argument, NULL, O_ISVSVN},
 		{"request-timeout", required_argument, NULL, O_REQTO},
+		{"json", no_argument, NULL, O_JSON},
+		{"no-access-log", no_argument, NULL, O_NOACCESS},
+		{"threads", required_argument, NULL, O_THREADS},
+		{"threads-max", required_argument, NULL, O_THREADS_MAX},
 		{"help", no_argument, NULL, 'h'},
 		{0}};
 	struct mse_spawn_opts so = {.san = "localhost", .size_mb = 4096, .host = "127.0.0.1",
 				    .days = 30, .timeout_s = 60, .mode = -1};
 	struct mse_spawn_result res;
 	struct mse_err err = {0};
-	int c;
+	int c, json = 0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end = NULL;
-		long v;
+		uint64_t v;
 
 		switch (c) {
 		case 'h':
@@ -117,6 +134,8 @@ int cmd_spawn(int argc, char **argv)
 		case O_SGX: so.mode = MSE_MODE_SGX; break;
 		case O_PCCS: so.pccs_url = optarg; break;
 		case O_SIGNER: so.signer_key = optarg; break;
+		case O_JSON: json = 1; break;
+		case O_NOACCESS: so.no_access_log = 1; break;
 		case O_SIZE:
 		case O_PORT:
 		case O_DAYS:
@@ -124,14 +143,13 @@ int cmd_spawn(int argc, char **argv)
 		case O_ISVPRODID:
 		case O_ISVSVN:
 		case O_REQTO:
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || *end || v <= 0 || (c == O_PORT && v > 65535) ||
-			    (c == O_SIZE && v > (1L << 20)) || (c == O_DAYS && v > 3650) ||
-			    (c == O_TIMEOUT && v > 3600) || ((c == O_ISVPRODID || c == O_ISVSVN) && v > 65535) ||
-			    (c == O_REQTO && v > 86400))
-				return cli_usage_error("spawn", "--%s: expected a positive number in range, got '%s'",
-						       opts[c - O_PACKAGE].name, optarg);
+		case O_THREADS:
+		case O_THREADS_MAX:
+			if (cli_num("spawn", opts[c - O_PACKAGE].name, optarg, 1,
+				    c == O_SIZE ? 1 << 20 : c == O_DAYS ? 3650 : c == O_TIMEOUT ? 3600
+				    : c == O_REQTO ? 86400 : c == O_THREADS ? 1024
+				    : c == O_THREADS_MAX ? 4096 : 65535, &v))
+				return MSE_EXIT_USAGE;
 			if (c == O_SIZE)
 				so.size_mb = (uint32_t)v;
 			else if (c == O_PORT)
@@ -144,6 +162,10 @@ int cmd_spawn(int argc, char **argv)
 				so.isvsvn = (unsigned)v;
 			else if (c == O_TIMEOUT)
 				so.timeout_s = (int)v;
+			else if (c == O_THREADS)
+				so.threads = (unsigned)v;
+			else if (c == O_THREADS_MAX)
+				so.threads_max = (unsigned)v;
 			else
 				so.request_timeout_s = (int)v;
 			break;
@@ -158,9 +180,24 @@ int cmd_spawn(int argc, char **argv)
 		return cli_usage_error("spawn", "--package and --output are required");
 	if (so.certificate && so.no_ssl)
 		return cli_usage_error("spawn", "--certificate and --no-ssl exclude each other");
-	so.progress = stdout;
+	so.progress = json ? stderr : stdout;
 	if (mse_spawn(&so, &res, &err) != 0)
-		return cli_fail("spawn", &err);
+		return json ? cli_json_fail(&err) : cli_fail("spawn", &err);
+	if (json) {
+		json_t *o = cli_json_new(1);
+
+		cli_json_str(o, "name", so.name);
+		cli_json_str(o, "mode", mse_instance_mode_name(res.inst.mode));
+		json_object_set_new(o, "simulation", json_boolean(res.inst.mode == MSE_MODE_SIMULATION));
+		cli_json_str(o, "host", res.inst.host);
+		json_object_set_new(o, "port", json_integer(res.inst.port));
+		json_object_set_new(o, "pid", json_integer((json_int_t)res.inst.pid));
+		cli_json_str(o, "uuid", res.inst.uuid);
+		cli_json_str(o, "evidence", res.evidence_path);
+		cli_json_str(o, "certificate", res.ratls_path);
+		cli_json_print(o);
+		return MSE_EXIT_OK;
+	}
 	printf("\n%s is waiting for its code key and secrets on https://%s:%u (pid %d)\n", so.name,
 	       res.inst.host, (unsigned)res.inst.port, (int)res.inst.pid);
 	printf("  evidence     %s\n  certificate  %s\n", res.evidence_path, res.ratls_path);

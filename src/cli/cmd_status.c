@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse status NAME — what state an enclave is in, as MSE reports it. */
 #include <getopt.h>
 #include <stdio.h>
@@ -14,14 +15,17 @@ static const char usage[] =
 	"Usage: mse status NAME [--json]\n"
 	"\n"
 	"Show the state of the enclave NAME: initializing (started, its health check\n"
-	"does not answer a 2xx yet),\n"
-	"waiting secret keys (its configuration server waits for 'mse run'), running\n"
-	"(the app answers its health check with a 2xx), on error (the process died: see\n"
-	"'mse logs NAME') or stopped. The probe is a GET on the health-check path\n"
+	"does not answer yet), waiting secret keys (its configuration server waits for\n"
+	"'mse run'), running (the app answers its health check with a 2xx: healthy\n"
+	"means a 2xx), unhealthy (it answers, but not with a 2xx), on error (the\n"
+	"process died: see 'mse logs NAME') or stopped. The probe is a GET on the health-check path\n"
 	"through the certificate captured at spawn; nothing secret is sent.\n"
 	"\n"
 	"Options:\n"
-	"  --json      print a JSON object\n"
+	"  --json      print one JSON object: {\"ok\", \"name\", \"status\", \"mode\", \"host\",\n"
+	"              \"port\", \"pid\", \"uuid\", \"application\", \"expiration_date\",\n"
+	"              \"detail\", \"workspace\"}; \"ok\" is false (with \"error\") when the\n"
+	"              enclave is neither running nor waiting, as the exit status says\n"
 	"  -h, --help  show this help\n"
 	"\n"
 	"Exit status: 0 if the enclave is running or waiting, 1 otherwise.\n";
@@ -52,27 +56,39 @@ int cmd_status(int argc, char **argv)
 	if (optind + 1 != argc)
 		return cli_usage_error("status", "expected one instance NAME");
 	if (mse_instance_load(&inst, argv[optind], &err) != 0)
-		return cli_fail("status", &err);
+		return json ? cli_json_fail(&err) : cli_fail("status", &err);
 	st = mse_instance_probe(&inst, detail, sizeof(detail));
 	exp = (time_t)inst.expiration;
 	gmtime_r(&exp, &tm);
 	strftime(expires, sizeof(expires), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (json) {
-		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s}", "name",
-				      inst.name, "status", mse_instance_status_name(st), "mode",
-				      mse_instance_mode_name(inst.mode), "host", inst.host, "port",
-				      (int)inst.port, "pid", (int)inst.pid, "uuid", inst.uuid,
-				      "application", inst.application, "expiration_date", expires,
-				      "detail", detail, "workspace", inst.workspace);
+		int ok = st == MSE_STATUS_RUNNING || st == MSE_STATUS_WAITING;
+		json_t *o = cli_json_new(ok);
 
+		json_object_set_new(o, "name", json_string(inst.name));
+		json_object_set_new(o, "status", json_string(mse_instance_status_name(st)));
+		json_object_set_new(o, "mode", json_string(mse_instance_mode_name(inst.mode)));
+		json_object_set_new(o, "host", json_string(inst.host));
+		json_object_set_new(o, "port", json_integer(inst.port));
+		json_object_set_new(o, "pid", json_integer((json_int_t)inst.pid));
+		json_object_set_new(o, "uuid", json_string(inst.uuid));
+		json_object_set_new(o, "application", json_string(inst.application));
+		json_object_set_new(o, "expiration_date", json_string(expires));
+		json_object_set_new(o, "detail", json_string(detail));
+		json_object_set_new(o, "workspace", json_string(inst.workspace));
 		json_object_set_new(o, "role", json_string(mse_instance_role(&inst)));
 		if (inst.coordinator[0])
 			json_object_set_new(o, "coordinator", json_string(inst.coordinator));
-		char *s = json_dumps(o, JSON_INDENT(2));
-
-		puts(s ? s : "{}");
-		free(s);
-		json_decref(o);
+		if (!ok) {
+			mse_err_clear(&err);
+			mse_err_step(&err, "status");
+			mse_err_field(&err, "status", "%s (see 'mse logs %s')%s%s", inst.name, inst.name,
+				      detail[0] ? ": " : "", detail);
+			mse_err_mismatch(&err, "running or waiting secret keys",
+					 mse_instance_status_name(st));
+			json_object_set_new(o, "error", cli_json_error(&err));
+		}
+		cli_json_print(o);
 	} else {
 		printf("%s: %s%s%s\n", inst.name, mse_instance_status_name(st), detail[0] ? " — " : "",
 		       detail);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse stop NAME [--remove] */
 #include <getopt.h>
 #include <stdio.h>

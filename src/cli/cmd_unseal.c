@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse unseal — open a sealed file with an X25519 private key. */
 #include <getopt.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse verify — verify an enclave's quote, collateral and measurements, and
  * save its trusted RA-TLS certificate. All checks are in src/attest/verify.c;
@@ -13,6 +14,7 @@
 #include <jansson.h>
 #include <openssl/pem.h>
 
+#include "common/num.h"
 #include "codeprovider/appverify.h"
 #include "attest/collateral.h"
 #include "attest/pccs.h"
@@ -22,6 +24,7 @@
 #include "attest/tcb.h"
 #include "attest/verify.h"
 #include "cli/cli.h"
+#include "codeprovider/reverify.h"
 #include "cli/verify_sigstruct.h"
 #include "common/file.h"
 #include "common/hex.h"
@@ -30,13 +33,15 @@ static const char usage_text[] =
 	"Usage: mse verify (--quote FILE | --cert FILE | --url HOST:PORT | --evidence FILE)\n"
 	"                  [--collateral DIR | --pccs URL|QCNL_CONF [--pccs-ca FILE] | --offline]\n"
 	"                  [--mrenclave HEX] [--mrsigner HEX | --signer-key PEM]\n"
-	"                  [--isvprodid N] [--min-isvsvn N] [--now TIME] [--json] [--output DIR]\n"
+	"                  [--isvprodid N] [--min-isvsvn N] [--now TIME] [--json]\n"
+	"                  [--output DIR [--any-enclave]]\n"
 	"                  [--accept-tcb-status LIST] [--accept-expired-collateral]\n"
 	"                  [--allow-missing-crl] [--strict] [--allow-simulation] [--sim-root FILE]\n"
 	"                  [--mrtd HEX] [--rtmr N=HEX]... [--mrconfigid HEX] [--mrowner HEX]\n"
 	"                  [--mrseam HEX] [--allow-debug-td] [--allow-service-td] [--allow-sept-ve]\n"
 	"       mse verify --package FILE --evidence FILE [--output DIR] [--bootstrap FILE]\n"
 	"                  [--allow-simulation] [policy options]\n"
+	"       mse verify NAME [--project DIR] [--json]\n"
 	"       mse verify --sigstruct FILE [--mrenclave HEX] [--mrsigner HEX | --signer-key PEM]\n"
 	"                  [--isvprodid N] [--min-isvsvn N] [--json]\n"
 	"\n"
@@ -46,6 +51,11 @@ static const char usage_text[] =
 	"advisories (TDX: module identity, TCB level over TEE_TCB_SVN, TD relaunch), then the\n"
 	"expected measurements and, for an RA-TLS certificate, that the quote binds its key.\n"
 	"\n"
+	"A local instance again (after 'mse restart' it has a new certificate):\n"
+	"  NAME                fetch the evidence of the running instance NAME, verify it against\n"
+	"                      the package recorded when it was deployed from DIR (default .;\n"
+	"                      DIR/.mse/deployments/NAME.json) and refresh the pinned\n"
+	"                      DIR/.mse/verified/ratls.pem\n"
 	"A deployment (the code provider's check before 'mse run'):\n"
 	"  --package FILE      the package you built: the expected MRENCLAVE is recomputed from\n"
 	"                      its app.tar, the evidence's input arguments and the expected\n"
@@ -75,12 +85,17 @@ static const char usage_text[] =
 	"  --pccs-ca FILE      PEM CA bundle for the PCCS's TLS certificate (self-signed PCCS)\n"
 	"  --offline           use the collateral cache only, no network; fails if it has no\n"
 	"                      current entry for this platform\n"
-	"Expected enclave (each optional, each checked when given):\n"
-	"  --mrenclave HEX     64 hex digits\n"
+	"Expected enclave (each checked when given; none given: the measurement is reported\n"
+	"\"not checked\" and any genuine enclave running any code passes):\n"
+	"  --mrenclave HEX     64 hex digits: exactly this code and configuration\n"
 	"  --mrsigner HEX      64 hex digits\n"
 	"  --signer-key PEM    the signer's RSA public key (MRSIGNER = SHA-256 of its LE modulus)\n"
 	"  --isvprodid N       expected ISVPRODID\n"
 	"  --min-isvsvn N      minimum ISVSVN\n"
+	"                      A signer identity (MRSIGNER + ISVPRODID + min ISVSVN) is only as\n"
+	"                      trustworthy as the custody of the signing key: whoever holds it\n"
+	"                      (the SGX operator, if it signed the enclave) can sign any enclave\n"
+	"                      running any code. Prefer --mrenclave (or --package).\n"
 	"Expected TD (TDX quotes; each optional, 96 hex digits, compared in constant time):\n"
 	"  --mrtd HEX          MRTD (the TD's initial contents)\n"
 	"  --rtmr N=HEX        RTMR N (0-3); repeat for several\n"
@@ -105,8 +120,16 @@ static const char usage_text[] =
 	"  --sim-root FILE     the simulation root CA (DER or PEM)\n"
 	"  --now TIME          verify at TIME (YYYY-MM-DDTHH:MM:SSZ, YYYY-MM-DD or @EPOCH), for audits\n"
 	"Output:\n"
-	"  --json              print the result as JSON on stdout\n"
-	"  --output DIR        on success, write the trusted certificate to DIR/ratls.pem\n"
+	"  --json              print the result as one JSON object on stdout: \"ok\", the\n"
+	"                      verified values, \"steps\", and on failure \"error\": {\"step\",\n"
+	"                      \"file\", \"line\", \"column\", \"field\", \"expected\", \"actual\",\n"
+	"                      \"message\"} (absent members omitted)\n"
+	"  --output DIR        on success, write the trusted certificate to DIR/ratls.pem, which\n"
+	"                      'mse run --ratls' pins. Needs an expected identity: --package,\n"
+	"                      --mrenclave, or --mrsigner/--signer-key with --isvprodid and\n"
+	"                      --min-isvsvn (a TD: --mrtd)\n"
+	"  --any-enclave       with --output and no expected identity: trust any genuine enclave\n"
+	"                      (whatever code it runs); you must then check its identity otherwise\n"
 	"\n"
 	"Exit status: 0 verified and accepted, 1 refused (the step, expected and actual value are\n"
 	"printed), 2 usage error.\n";
@@ -118,7 +141,7 @@ struct verify_opts {
 	const char *isvprodid, *min_isvsvn;
 	int json, accept_expired, allow_missing_crl, strict, allow_sim;
 	const char *pccs, *pccs_ca;
-	int offline;
+	int offline, any_enclave;
 	const char *package, *bootstrap;
 	const char *mrtd, *rtmr[4], *mrconfigid, *mrowner, *mrseam;
 	int allow_debug_td, allow_service_td, allow_sept_ve;
@@ -129,7 +152,7 @@ enum {
 	O_QUOTE = 256, O_CERT, O_URL, O_EVIDENCE, O_COLLATERAL, O_MRENCLAVE, O_MRSIGNER, O_SIGNER_KEY, O_NOW,
 	O_JSON, O_OUTPUT, O_ACCEPT, O_EXPIRED, O_MISSING_CRL, O_STRICT, O_SIM, O_SIM_ROOT, O_ISVPRODID,
 	O_MIN_ISVSVN, O_HELP, O_PCCS, O_PCCS_CA, O_OFFLINE, O_PACKAGE, O_BOOTSTRAP, O_MRTD, O_RTMR, O_MRCONFIGID,
-	O_MROWNER, O_MRSEAM, O_DEBUG_TD, O_SERVICE_TD, O_SEPT_VE, O_SIGSTRUCT
+	O_MROWNER, O_MRSEAM, O_DEBUG_TD, O_SERVICE_TD, O_SEPT_VE, O_SIGSTRUCT, O_ANY_ENCLAVE
 };
 
 /* Adding an option = one line here, one field above, one case below. */
@@ -158,6 +181,7 @@ static const struct option longopts[] = {
 	{"offline", no_argument, NULL, O_OFFLINE},
 	{"package", required_argument, NULL, O_PACKAGE},
 	{"bootstrap", required_argument, NULL, O_BOOTSTRAP},
+	{"any-enclave", no_argument, NULL, O_ANY_ENCLAVE},
 	{"mrtd", required_argument, NULL, O_MRTD},
 	{"rtmr", required_argument, NULL, O_RTMR},
 	{"mrconfigid", required_argument, NULL, O_MRCONFIGID},
@@ -204,6 +228,7 @@ static int parse_opts(int argc, char **argv, struct verify_opts *o)
 		case O_SIM_ROOT: o->sim_root = optarg; break;
 		case O_PACKAGE: o->package = optarg; break;
 		case O_BOOTSTRAP: o->bootstrap = optarg; break;
+		case O_ANY_ENCLAVE: o->any_enclave = 1; break;
 		case O_MRTD: o->mrtd = optarg; break;
 		case O_MRCONFIGID: o->mrconfigid = optarg; break;
 		case O_MROWNER: o->mrowner = optarg; break;
@@ -249,6 +274,9 @@ static int parse_opts(int argc, char **argv, struct verify_opts *o)
 		return cli_usage_error("verify", "--mrsigner and --signer-key are exclusive");
 	if (o->output && o->quote)
 		return cli_usage_error("verify", "--output needs a certificate (--cert, --url or --evidence)");
+	if (o->any_enclave && (!o->output || o->package))
+		return cli_usage_error("verify", "--any-enclave only goes with --output (and not with --package, "
+					       "which names the enclave)");
 	return 0;
 }
 
@@ -274,10 +302,9 @@ static int parse_now(const char *s, time_t *out)
 
 static int parse_u16(const char *s, uint16_t *out)
 {
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
+	uint64_t v;
 
-	if (!*s || *end || v > 65535)
+	if (mse_num_parse(s, 0, 65535, &v) != 0)
 		return -1;
 	*out = (uint16_t)v;
 	return 0;
@@ -505,13 +532,16 @@ static void print_text(const struct mse_verify_result *r, const struct mse_err *
 			       mse_tcb_status_name(r->tdx_level_status), r->tdx_module_id, mse_tcb_status_name(r->module_status),
 			       r->relaunch_checked ? ", TD relaunch rule applied (TD report 1.5)" : "");
 	}
+	if (r->steps[MSE_STEP_MEASUREMENT] == MSE_STEP_NOT_CHECKED)
+		puts("measurement:  NOT CHECKED — no expected MRENCLAVE, MRSIGNER, ISVPRODID or ISVSVN was "
+		     "given: any genuine enclave running any code passes");
 	if (r->notes[0])
 		printf("accepted:     %s\n", r->notes);
 	mse_tcb_format_time(r->now, t);
 	printf("verified at:  %s\n", t);
 	printf("steps:       ");
 	for (int s = 0; s < MSE_STEP_COUNT; s++) {
-		static const char *const st[] = {"-", "ok", "FAILED", "accepted"};
+		static const char *const st[] = {"-", "ok", "FAILED", "accepted", "not-checked"};
 
 		printf(" %s=%s", mse_verify_step_name(s), st[r->steps[s]]);
 	}
@@ -528,16 +558,8 @@ static void print_json(const struct mse_verify_result *r, const struct mse_err *
 	json_object_set_new(j, "simulation", json_boolean(r->flags & MSE_VERIFY_F_SIMULATION));
 	if (r->flags & MSE_VERIFY_F_SIMULATION)
 		json_object_set_new(j, "warning", json_string("SIMULATION — not confidential"));
-	if (!ok) {
-		char buf[2048];
-		json_t *e = json_object();
-
-		json_object_set_new(e, "step", json_string(err->step));
-		json_object_set_new(e, "field", json_string(err->field));
-		json_object_set_new(e, "message", json_string(err->msg));
-		json_object_set_new(e, "text", json_string(mse_err_str(err, buf, sizeof(buf))));
-		json_object_set_new(j, "error", e);
-	}
+	if (!ok) /* the shape every --json uses (cli.h) */
+		json_object_set_new(j, "error", cli_json_error(err));
 	if (r->tdx && (r->steps[MSE_STEP_PARSE] == MSE_STEP_OK || r->steps[MSE_STEP_PARSE] == MSE_STEP_WARN)) {
 		td_json(j, r);
 	} else if (r->steps[MSE_STEP_PARSE] == MSE_STEP_OK || r->steps[MSE_STEP_PARSE] == MSE_STEP_WARN) {
@@ -590,9 +612,8 @@ static void print_json(const struct mse_verify_result *r, const struct mse_err *
 	mse_tcb_format_time(r->now, t);
 	json_object_set_new(j, "now", json_string(t));
 	for (int i = 0; i < MSE_STEP_COUNT; i++) {
-		static const char *const st[] = {"not-run", "ok", "failed", "accepted"};
-
-		json_object_set_new(steps, mse_verify_step_name(i), json_string(st[r->steps[i]]));
+		json_object_set_new(steps, mse_verify_step_name(i),
+				    json_string(mse_verify_step_state_name(r->steps[i])));
 	}
 	json_object_set_new(j, "steps", steps);
 	s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -641,7 +662,7 @@ static int verify_package(const struct verify_opts *o)
 	struct mse_appverify_result ar;
 	struct mse_err err = {0};
 	uint8_t mrenclave[32];
-	char note[200], hex[65];
+	char note[200], note2[200], note3[420], hex[65];
 	int ok;
 
 	if (o->collateral || o->pccs || o->offline || o->mrsigner)
@@ -665,13 +686,26 @@ static int verify_package(const struct verify_opts *o)
 	ao.sim_root = o->sim_root;
 	ao.accept_expired_collateral = o->accept_expired;
 	ok = mse_appverify(&ao, &ar, &err) == 0;
-	hex32(hex, ar.expected_mrenclave);
-	snprintf(note, sizeof(note), "expected MRENCLAVE %s (%s)", hex,
-		 o->mrenclave ? "given" : ar.sgx ? "recomputed with gramine-sgx-sign" : "recomputed from the package");
+	/* what was really compared: nothing is shown as expected unless it was */
+	if (ar.measured_from[0]) {
+		hex32(hex, ar.expected_mrenclave);
+		snprintf(note, sizeof(note), "MRENCLAVE %s (%s)", hex,
+			 o->mrenclave ? "given" : ar.sgx ? "recomputed with gramine-sgx-sign" : "recomputed from the package");
+	} else {
+		snprintf(note, sizeof(note), "no MRENCLAVE (none given, none recomputed: nothing was compared)");
+	}
+	if (ar.mrsigner_from) {
+		hex32(hex, ar.expected_mrsigner);
+		snprintf(note2, sizeof(note2), "MRSIGNER %s (%s)", hex, ar.mrsigner_from);
+	} else {
+		snprintf(note2, sizeof(note2), "no MRSIGNER (nothing was compared)");
+	}
 	if (o->json) {
-		print_json(&ar.vr, &err, ok, note);
+		snprintf(note3, sizeof(note3), "expected %s; %s", note, note2);
+		print_json(&ar.vr, &err, ok, note3);
 	} else {
 		printf("expected:     %s\n", note);
+		printf("              %s\n", note2);
 		if (ar.measured_from[0])
 			printf("measured from: %s\n", ar.measured_from);
 		print_text(&ar.vr, &err, ok, NULL);
@@ -679,6 +713,65 @@ static int verify_package(const struct verify_opts *o)
 	if (ok && ar.ratls_path[0] && !o->json)
 		printf("trusted certificate: %s\n", ar.ratls_path);
 	return ok ? MSE_EXIT_OK : MSE_EXIT_FAIL;
+}
+
+/* mse verify NAME [--project DIR] [--json]: a local instance against its recorded deployment. */
+static int verify_instance(int argc, char **argv)
+{
+	static const struct option opts[] = {{"project", required_argument, NULL, 'p'},
+					     {"json", no_argument, NULL, 'j'},
+					     {"help", no_argument, NULL, 'h'},
+					     {0}};
+	struct mse_reverify_opts ro = {0};
+	struct mse_reverify_result rr;
+	struct mse_err err = {0};
+	int c, json = 0;
+
+	ro.name = argv[1];
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(usage_text, stdout);
+			return MSE_EXIT_OK;
+		}
+		if (c == 'p')
+			ro.project_dir = optarg;
+		else if (c == 'j')
+			json = 1;
+		else
+			return cli_usage_error("verify", "with NAME, only --project DIR and --json");
+	}
+	if (optind != argc)
+		return cli_usage_error("verify", "unexpected argument '%s'", argv[optind]);
+	if (mse_reverify(&ro, &rr, &err) != 0)
+		return json ? cli_json_fail(&err) : cli_fail("verify", &err);
+	if (json) {
+		json_t *o = cli_json_new(1), *adv = json_array();
+		char buf[1024], *save = NULL, *tok;
+
+		cli_json_str(o, "name", rr.rec.name);
+		cli_json_str(o, "uuid", rr.rec.uuid);
+		json_object_set_new(o, "simulation", json_boolean(rr.simulation));
+		cli_json_str(o, "mrenclave", rr.mrenclave_hex);
+		cli_json_str(o, "tcb_status", mse_tcb_status_name(rr.tcb_status));
+		snprintf(buf, sizeof(buf), "%s", rr.advisories);
+		for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+			json_array_append_new(adv, json_string(tok));
+		json_object_set_new(o, "advisories", adv);
+		cli_json_str(o, "package", rr.rec.package);
+		cli_json_str(o, "evidence", rr.evidence_path);
+		cli_json_str(o, "certificate", rr.ratls_path);
+		cli_json_print(o);
+		return MSE_EXIT_OK;
+	}
+	printf("%s: verified against %s\n", rr.rec.name, rr.rec.package);
+	printf("  MRENCLAVE    %s\n", rr.mrenclave_hex);
+	printf("  TCB status   %s%s%s\n", mse_tcb_status_name(rr.tcb_status),
+	       rr.advisories[0] ? ", advisories " : "", rr.advisories);
+	if (rr.simulation)
+		printf("  SIMULATION — not confidential\n");
+	printf("  certificate  %s  (refreshed: pin it again)\n", rr.ratls_path);
+	return MSE_EXIT_OK;
 }
 
 int cmd_verify(int argc, char **argv)
@@ -697,6 +790,8 @@ int cmd_verify(int argc, char **argv)
 	const char *signer = NULL;
 	int rc, ok = 0, have_cert = 0;
 
+	if (argc >= 2 && argv[1][0] != '-')
+		return verify_instance(argc, argv);
 	rc = parse_opts(argc, argv, &o);
 	if (rc)
 		return rc == 1 ? MSE_EXIT_OK : rc;
@@ -780,6 +875,25 @@ int cmd_verify(int argc, char **argv)
 			goto fail;
 		pol.mrsigner = mrsigner;
 	}
+
+	/*
+	 * --output writes the certificate `mse run` pins: it must name the
+	 * enclave, or the user says explicitly that any genuine enclave will do.
+	 */
+	if (o.output && !o.any_enclave && !mse_verify_policy_names_enclave(&pol)) {
+		rc = cli_usage_error("verify", "--output writes the certificate 'mse run --ratls' will trust, so "
+					       "say which enclave you expect: --mrenclave HEX, or --mrsigner/--signer-key "
+					       "with --isvprodid and --min-isvsvn (got %s), or use --package (a TD: "
+					       "--mrtd HEX); "
+					       "--any-enclave trusts any genuine enclave running any code",
+				     pol.mrsigner ? (pol.check_isvprodid ? "a signer and an ISVPRODID, no --min-isvsvn"
+									 : "a signer, no --isvprodid")
+						  : "no expected identity");
+		goto out;
+	}
+	if (o.output && o.any_enclave && !mse_verify_policy_names_enclave(&pol))
+		fputs("mse verify: --any-enclave: the certificate written trusts any genuine enclave, "
+		      "whatever code it runs\n", stderr);
 
 	/* ---- inputs ---- */
 	if (o.evidence) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse — the command line of mse-c. See `mse --help`. */
 #include <fcntl.h>
 #include <limits.h>

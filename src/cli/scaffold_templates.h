@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The files `mse scaffold NAME` writes, compiled into the binary so that an
  * installed `mse` needs nothing beside it. Included by cmd_scaffold.c only.

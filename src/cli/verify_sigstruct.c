@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse verify --sigstruct FILE — the SIGSTRUCT gramine-sgx-sign wrote (the
  * .sig file): parsed and its signature, Q1 and Q2 checked

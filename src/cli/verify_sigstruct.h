@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse verify --sigstruct FILE: src/cli/verify_sigstruct.c. */
 #ifndef MSE_CLI_VERIFY_SIGSTRUCT_H
 #define MSE_CLI_VERIFY_SIGSTRUCT_H

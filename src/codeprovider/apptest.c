@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "codeprovider/apptest.h"
 
 #include <limits.h>
@@ -8,6 +9,7 @@
 #include "common/file.h"
 #include "config/toml.h"
 #include "crypto/archive.h"
+#include "net/client.h"
 #include "operator/proc.h"
 
 /* tests_cmd from the package's mse.toml (default "pytest"). */
@@ -33,6 +35,45 @@ out:
 	return rc;
 }
 
+/* GET the health-check path through the pinned certificate: a 2xx, or an error saying what came. */
+static int health_check(const struct mse_instance *inst, const char *pem, struct mse_err *err)
+{
+	const char *path = inst->healthcheck[0] ? inst->healthcheck : "/";
+	struct mse_client_opts co = {
+		.host = inst->host[0] && strcmp(inst->host, "0.0.0.0") != 0 ? inst->host : "127.0.0.1",
+		.port = inst->port,
+		.server_name = inst->san,
+		.timeout_ms = 10000,
+		.max_body = 1 << 20,
+	};
+	struct mse_client_resp r;
+	long st;
+
+	if (strcmp(inst->cert_mode, "no-ssl") == 0)
+		co.plain_http = 1;
+	else if (strcmp(inst->cert_mode, "certificate") == 0)
+		co.ca_bundle = pem;
+	else
+		co.pin_pem = pem;
+	if (mse_client_request(&co, "GET", path, NULL, NULL, 0, &r, err) != 0) {
+		mse_err_prefix(err, "health check %s", path);
+		return -1;
+	}
+	st = r.status;
+	if (strcmp(r.mse_status, "Waiting") == 0) {
+		mse_client_resp_free(&r);
+		return mse_err_set(err, "the enclave still waits for its secrets (mse run %s): the tests "
+					"were not run",
+				   inst->name);
+	}
+	mse_client_resp_free(&r);
+	if (!mse_instance_healthy_status(st))
+		return mse_err_set(err, "the health check %s answered HTTP %ld: healthy means a 2xx answer; "
+					"the tests were not run",
+				   path, st);
+	return 0;
+}
+
 int mse_apptest_run(const struct mse_instance *inst, const struct mse_apptest_opts *o,
 		    int *status, struct mse_err *err)
 {
@@ -45,6 +86,8 @@ int mse_apptest_run(const struct mse_instance *inst, const struct mse_apptest_op
 	*status = 1;
 	snprintf(path, sizeof(path), "%s/package/mse.toml", inst->dir);
 	if (read_tests_cmd(path, cmd, sizeof(cmd), err) != 0)
+		return -1;
+	if (health_check(inst, o->ratls_pem, err) != 0)
 		return -1;
 	if (!mkdtemp(tmp))
 		return mse_err_set(err, "cannot create a temporary directory");

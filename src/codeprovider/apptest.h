@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_apptest — the app's own tests (tests.tar and tests_cmd of its
  * package) run by the code provider against a running enclave: `mse test`
@@ -8,7 +9,9 @@
  *   TEST_REMOTE_URL     https://<san>:<port> (http:// in no-ssl mode)
  *   REQUESTS_CA_BUNDLE  the pinned certificate (also TEST_CA_BUNDLE)
  * plus the caller's env_extra. Their output goes to this process's stdout
- * and stderr.
+ * and stderr. First, the health check must answer a 2xx through the
+ * pinned certificate (healthy means a 2xx, as in `mse status`): an app that
+ * answers 500 there is not tested as if it were up.
  */
 #ifndef MSE_APPTEST_H
 #define MSE_APPTEST_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "codeprovider/appverify.h"
 
 #include <stdio.h>
@@ -92,6 +93,8 @@ static int read_gramine(json_t *doc, const char *path, const struct mse_sim_args
 	GSTR(mo->args.host, "host");
 	GINT(mo->args.port, "port", 65535);
 	GINT(mo->args.threads, "threads", 1024);
+	if (json_object_get(g, "threads_max")) /* absent in evidence of before --threads-max */
+		GINT(mo->args.threads_max, "threads_max", 4096);
 	GINT(mo->isvprodid, "isvprodid", 65535);
 	GINT(mo->isvsvn, "isvsvn", 65535);
 #undef GSTR
@@ -245,6 +248,7 @@ int mse_appverify(const struct mse_appverify_opts *o, struct mse_appverify_resul
 		}
 		mse_err_clear(err);
 	}
+	res->mrsigner_from = o->signer_key ? "from --signer-key" : "your simulation signer";
 	if (o->allow_simulation) {
 		if (o->sim_root)
 			snprintf(path, sizeof(path), "%s", o->sim_root);
@@ -268,12 +272,13 @@ int mse_appverify(const struct mse_appverify_opts *o, struct mse_appverify_resul
 		if (strcmp(err->step, "measurement") == 0 || strcmp(err->step, "enclave") == 0) {
 			if (mse_hex_encode(exp_hex, sizeof(exp_hex), res->expected_mrenclave, 32) == 0 &&
 			    mse_hex_encode(got_hex, sizeof(got_hex), res->vr.report.mr_enclave, 32) == 0 &&
-			    memcmp(res->expected_mrenclave, res->vr.report.mr_enclave, 32) != 0)
-				mse_err_set(err,
-					    "MRENCLAVE: expected %s (from %s), got %s: the enclave does not "
-					    "run this package, or an input differs (docs/sgx.md: what must "
-					    "match)",
-					    exp_hex, res->measured_from, got_hex);
+			    memcmp(res->expected_mrenclave, res->vr.report.mr_enclave, 32) != 0) {
+				mse_err_field(err, "mrenclave",
+					      "the enclave does not run this package, or an input differs "
+					      "(expected: from %s; docs/sgx.md: what must match): MRENCLAVE",
+					      res->measured_from);
+				mse_err_mismatch(err, exp_hex, got_hex);
+			}
 		}
 		goto out;
 	}

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_appverify — the code provider's verification of a deployment
  * (`mse verify --package FILE --evidence FILE`, and the verify step of
@@ -52,10 +53,12 @@ struct mse_appverify_result {
 	struct mse_verify_result vr;
 	uint8_t expected_mrenclave[32];
 	uint8_t expected_mrsigner[32];
+	/* where the expected MRSIGNER came from; NULL when none was reached (nothing compared) */
+	const char *mrsigner_from;
 	uint8_t enclave_pk[32];     /* report_data[32:64]: where to seal secrets */
 	char ratls_path[PATH_MAX];  /* the trusted certificate written, "" if none */
 	char app_id[64];            /* the instance uuid from the input arguments */
-	char measured_from[4400];   /* what the expected MRENCLAVE was computed from */
+	char measured_from[4400];   /* what the expected MRENCLAVE was computed from; "" if none was */
 	int sgx;                    /* 1: recomputed with Gramine */
 };
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "codeprovider/coordclient.h"
 
 #include <errno.h>
@@ -5,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -20,6 +22,7 @@
 #include "common/b64.h"
 #include "common/file.h"
 #include "common/hex.h"
+#include "codeprovider/packager.h"
 #include "crypto/package.h"
 #include "crypto/seal.h"
 #include "net/client.h"
@@ -90,27 +93,6 @@ int mse_coordclient_load_priv(const char *path, uint8_t sk[64], struct mse_err *
 	return 0;
 }
 
-int mse_coordclient_binary(char *out, size_t size, struct mse_err *err)
-{
-	const char *env = getenv("MSE_COORDINATOR_BIN");
-	char self[PATH_MAX], *slash;
-
-	if (env && *env) {
-		snprintf(out, size, "%s", env);
-	} else {
-		if (mse_proc_self_exe(self, sizeof(self)) != 0)
-			return mse_err_set(err, "cannot find the running executable");
-		if ((slash = strrchr(self, '/')))
-			*slash = '\0';
-		if (snprintf(out, size, "%s/mse-coordinator", self) >= (int)size)
-			return mse_err_set(err, "path too long");
-	}
-	if (access(out, X_OK) != 0)
-		return mse_err_field(err, out, "mse-coordinator is not installed here (build it "
-					       "with 'make', or set MSE_COORDINATOR_BIN)");
-	return 0;
-}
-
 int mse_coordclient_measure(const char *binary, const uint8_t pk[32], uint8_t mre[32],
 			    struct mse_err *err)
 {
@@ -166,7 +148,8 @@ int mse_coordclient_manifest(const struct mse_coordclient_manifest_opts *o, char
 			     size_t *len, struct mse_err *err)
 {
 	char tmp[] = "/tmp/mse-cmanifest.XXXXXX", pkgdir[64], app_tar[96], boot[PATH_MAX],
-	     hex[65], did[40];
+	     hex[65], did[40], pkg_path[PATH_MAX], key_path[PATH_MAX];
+	const char *package = o->package, *code_key = o->code_key;
 	struct mse_package_info info;
 	struct mse_quote q;
 	uint8_t *cert = NULL, coord_pk[32], coord_mre[32], boot_sha[32], mre[32], *key = NULL;
@@ -179,6 +162,28 @@ int mse_coordclient_manifest(const struct mse_coordclient_manifest_opts *o, char
 
 	memset(&r, 0, sizeof(r));
 	*json = NULL;
+	if (!o->package) {
+		/* From mse.toml: package the project now, with a new code key. */
+		struct mse_packager_opts po;
+		struct mse_packager_result pr;
+		char toml[PATH_MAX + 16], out[PATH_MAX + 64];
+
+		if (!o->project_dir)
+			return mse_err_set(err, "a package (--package) or a project (--project) is needed");
+		memset(&po, 0, sizeof(po));
+		snprintf(toml, sizeof(toml), "%s/mse.toml", o->project_dir);
+		snprintf(out, sizeof(out), "%s/.mse/package.%lld", o->project_dir, (long long)time(NULL));
+		po.config = toml;
+		po.output_dir = out;
+		if (mse_packager_build(&po, &pr, NULL, err) != 0)
+			return -1;
+		snprintf(pkg_path, sizeof(pkg_path), "%s", pr.pkg.path);
+		snprintf(key_path, sizeof(key_path), "%s", pr.key_path);
+		if (o->made_package)
+			snprintf(o->made_package, PATH_MAX, "%s", pr.pkg.path);
+		package = pkg_path;
+		code_key = key_path;
+	}
 	/* The coordinator: its X25519 key and MRENCLAVE from its verified certificate. */
 	if (mse_file_read(o->coordinator_cert, MSE_RATLS_MAX_SIZE, &cert, &cl, err) != 0 ||
 	    mse_ratls_seal_pk_mem(cert, cl, coord_pk, err) != 0 ||
@@ -193,7 +198,7 @@ int mse_coordclient_manifest(const struct mse_coordclient_manifest_opts *o, char
 	}
 	have_tmp = 1;
 	snprintf(pkgdir, sizeof(pkgdir), "%s/pkg", tmp);
-	if (mse_package_extract(o->package, pkgdir, &info, err) != 0)
+	if (mse_package_extract(package, pkgdir, &info, err) != 0)
 		goto out;
 	snprintf(app_tar, sizeof(app_tar), "%s/app.tar", pkgdir);
 	ids = json_array();
@@ -260,13 +265,19 @@ int mse_coordclient_manifest(const struct mse_coordclient_manifest_opts *o, char
 		if (mask & MSE_TCB_MASK(i))
 			json_array_append_new(st, json_string(mse_tcb_status_name((enum mse_tcb_status)i)));
 	/* Secrets, sealed to the coordinator. */
-	if (mse_file_read(o->code_key, 64, &key, &kl, err) != 0) {
+	if (!code_key) {
+		mse_err_set(err, "--code-key is needed with --package");
+		json_decref(dns);
+		json_decref(st);
+		goto out_ids;
+	}
+	if (mse_file_read(code_key, 64, &key, &kl, err) != 0) {
 		json_decref(dns);
 		json_decref(st);
 		goto out_ids;
 	}
 	if (kl != 32) {
-		mse_err_file(err, o->code_key);
+		mse_err_file(err, code_key);
 		mse_err_expect(err, "code key", "32 bytes", "another size");
 		json_decref(dns);
 		json_decref(st);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_coordclient — the owner's side of the coordinator (`mse coordinator
  * keygen|measure|manifest|set|ca|status`, and `mse deploy --replicas`).
@@ -28,15 +29,16 @@ int mse_coordclient_keygen(const char *prefix, struct mse_err *err) MSE_MUST_CHE
 int mse_coordclient_load_pub(const char *arg, uint8_t pk[32], struct mse_err *err) MSE_MUST_CHECK;
 /* The signing key (libsodium's 64-byte form) from a private key file. */
 int mse_coordclient_load_priv(const char *path, uint8_t sk[64], struct mse_err *err) MSE_MUST_CHECK;
-/* The coordinator binary beside `mse`, or $MSE_COORDINATOR_BIN. */
-int mse_coordclient_binary(char *out, size_t size, struct mse_err *err) MSE_MUST_CHECK;
-/* Simulation MRENCLAVE (measurement v2) of that binary started with pk. */
+/* Simulation MRENCLAVE (measurement v2) of the coordinator binary (mse_cspawn_coordinator_path) started with pk. */
 int mse_coordclient_measure(const char *binary, const uint8_t pk[32], uint8_t mre[32],
 			    struct mse_err *err) MSE_MUST_CHECK;
 
 struct mse_coordclient_manifest_opts {
-	const char *package;          /* package_<name>_<ns>.tar (required) */
-	const char *code_key;         /* its 32-byte key file (required unless plaincode) */
+	const char *package;          /* package_<name>_<ns>.tar; NULL: package project_dir now */
+	const char *code_key;         /* its 32-byte key file (with package) */
+	const char *project_dir;      /* with no package: PROJECT/mse.toml is packaged into
+					 PROJECT/.mse/package.<time>/ (new code key, 0600) */
+	char *made_package;           /* out, with project_dir: the package made (PATH_MAX) */
 	const char *secrets;          /* secrets.json, or NULL */
 	const char *secrets_to_seal;  /* secrets_to_seal.json, or NULL */
 	const char *coordinator_cert; /* the coordinator's verified ratls.pem (required):

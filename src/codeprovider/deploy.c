@@ -1,9 +1,12 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "codeprovider/deploy.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,6 +16,7 @@
 #include "codeprovider/apptest.h"
 #include "codeprovider/packager.h"
 #include "codeprovider/provision.h"
+#include "codeprovider/reverify.h"
 #include "common/file.h"
 #include "common/hex.h"
 #include "config/project.h"
@@ -72,6 +76,110 @@ static int copy_log(const char *src, const char *dst)
 	rc = mse_file_write_atomic(dst, data, len, 0600, NULL);
 	free(data);
 	return rc;
+}
+
+/*
+ * The instances of one deployment: NAME, then NAME.2, NAME.3, ... — each
+ * --replace starts the next generation beside the running one. *gen
+ * receives the highest generation found (0: none, 1: NAME itself), names
+ * (up to max) the instances found.
+ */
+static int generation_of(const char *base, const char *name)
+{
+	size_t n = strlen(base);
+	char *end;
+	long g;
+
+	if (strcmp(name, base) == 0)
+		return 1;
+	if (strncmp(name, base, n) != 0 || name[n] != '.' || name[n + 1] < '1' || name[n + 1] > '9')
+		return 0;
+	g = strtol(name + n + 1, &end, 10);
+	return *end || g < 2 || g > 1000000 ? 0 : (int)g;
+}
+
+static int find_generations(const char *base, int *gen, char found[][MSE_INSTANCE_NAME_MAX + 1],
+			    size_t max, size_t *n_found, struct mse_err *err)
+{
+	char **names = NULL;
+	size_t count = 0;
+
+	*gen = 0;
+	*n_found = 0;
+	if (mse_instance_list(&names, &count, err) != 0)
+		return -1;
+	for (size_t i = 0; i < count; i++) {
+		int g = generation_of(base, names[i]);
+
+		if (!g)
+			continue;
+		if (g > *gen)
+			*gen = g;
+		if (*n_found < max)
+			snprintf(found[(*n_found)++], MSE_INSTANCE_NAME_MAX + 1, "%s", names[i]);
+	}
+	mse_instance_names_free(names, count);
+	return 0;
+}
+
+/*
+ * A new directory of this run's own: package.<time>, or package.<time>.N
+ * when that exists (another deploy in the same second). mkdir either
+ * creates it or fails, so the directory is ours alone and only it may be
+ * removed on failure — never one another run made.
+ */
+static int own_package_dir(const char *work, char *out, size_t size, struct mse_err *err)
+{
+	long long t = (long long)time(NULL);
+
+	for (int i = 0; i < 1000; i++) {
+		int n = i ? snprintf(out, size, "%s/package.%lld.%d", work, t, i)
+			  : snprintf(out, size, "%s/package.%lld", work, t);
+
+		if (n < 0 || (size_t)n >= size)
+			return mse_err_set(err, "%s: path too long", work);
+		if (mkdir(out, 0700) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return mse_err_field(err, out, "cannot create: %s", strerror(errno));
+	}
+	return mse_err_set(err, "%s: cannot find a free package directory name", work);
+}
+
+/* Copies a small file atomically (the trusted certificate, the evidence). */
+static int install_copy(const char *src, const char *dst, mode_t mode, struct mse_err *err)
+{
+	uint8_t *data = NULL;
+	size_t len;
+	int rc;
+
+	if (mse_file_read(src, 16u << 20, &data, &len, err) != 0)
+		return -1;
+	rc = mse_file_write_atomic(dst, data, len, mode, err);
+	free(data);
+	return rc;
+}
+
+/* What `mse verify NAME` checks a restarted instance against (codeprovider/reverify.h). */
+static void record_deployment(struct run *r, const char *project_dir,
+			      const struct mse_deploy_result *res, const char *evdir,
+			      const char *verdir)
+{
+	struct mse_reverify_record rec = {0};
+	struct mse_err e = {0};
+
+	snprintf(rec.name, sizeof(rec.name), "%s", res->name);
+	snprintf(rec.uuid, sizeof(rec.uuid), "%s", res->uuid);
+	snprintf(rec.package, sizeof(rec.package), "%s", res->package_path);
+	snprintf(rec.evidence_dir, sizeof(rec.evidence_dir), "%.4000s", evdir);
+	snprintf(rec.verified_dir, sizeof(rec.verified_dir), "%.4000s", verdir);
+	rec.simulation = res->simulation;
+	if (mse_reverify_record(project_dir, &rec, &e) != 0) {
+		char m[2048];
+
+		emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "could not record the deployment ('mse verify %s' "
+		     "will not work): %s", res->name, mse_err_str(&e, m, sizeof(m)));
+	}
 }
 
 static void announce_tests(void *ctx, const char *cmd, const char *url)
@@ -144,7 +252,7 @@ static int deploy_replicas(struct run *r, const struct mse_deploy_opts *o,
 
 	/* Verify it: quote, TCB, and the MRENCLAVE of the release binary with OUR key. */
 	begin(r, MSE_DEPLOY_VERIFY, "the coordinator's quote and MRENCLAVE (binary + owner key)");
-	if (mse_coordclient_binary(bin, sizeof(bin), err) != 0 ||
+	if (mse_cspawn_coordinator_path(bin, sizeof(bin), err) != 0 ||
 	    mse_coordclient_measure(bin, pk, mre, err) != 0 ||
 	    mse_hex_encode(mre_hex, sizeof(mre_hex), mre, 32) != 0)
 		return -1;
@@ -282,9 +390,10 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 {
 	const char *project_dir = o->project_dir ? o->project_dir : ".";
 	int sgx = o->sgx || mse_instance_sgx_device();
-	char toml[PATH_MAX], work[PATH_MAX + 16], pkgout[PATH_MAX + 32], evdir[PATH_MAX + 32],
-		verdir[PATH_MAX + 32], sealed[PATH_MAX + 64], secrets[PATH_MAX + 64],
-		tosel[PATH_MAX + 64], detail[1100];
+	char toml[PATH_MAX], work[PATH_MAX + 16], pkgout[PATH_MAX + 32], evdir[PATH_MAX + 64],
+		verdir[PATH_MAX + 64], sealed[PATH_MAX + 64], secrets[PATH_MAX + 64],
+		tosel[PATH_MAX + 64], detail[1100], inst_name[MSE_INSTANCE_NAME_MAX + 1],
+		old[8][MSE_INSTANCE_NAME_MAX + 1], path[PATH_MAX + 64];
 	struct mse_spawn_opts so = {.san = o->san ? o->san : "localhost",
 				    .size_mb = o->size_mb ? o->size_mb : 4096,
 				    .host = "127.0.0.1",
@@ -302,11 +411,13 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 	struct mse_errlist errs;
 	struct run r = {.o = o};
 	const char *name;
-	int spawned = 0, packaged = 0;
+	int spawned = 0, packaged = 0, gen = 0, unhealthy = 0;
+	size_t n_old = 0;
 	enum mse_instance_status health = MSE_STATUS_INITIALIZING;
 
 	memset(res, 0, sizeof(*res));
 	mse_err_clear(err);
+	inst_name[0] = 0;
 
 	/* 1. check */
 	begin(&r, MSE_DEPLOY_CHECK, "mse.toml and requirements");
@@ -335,20 +446,46 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 		so.san = proj->cloud->ssl->domain_name;
 		po.ssl_key_path = proj->cloud->ssl->private_key;
 	}
-	if (o->replace) {
-		struct mse_instance old;
-
-		if (mse_instance_load(&old, name, NULL) == 0 &&
-		    (mse_instance_stop(&old, 10000, err) != 0 || mse_instance_remove(&old, err) != 0))
-			goto fail;
+	/*
+	 * The deployment's instances are NAME, NAME.2, NAME.3...: --replace
+	 * starts the next one beside the running one (another name, another
+	 * port) and stops the old one only once the new one passed.
+	 */
+	if (mse_instance_name_ok(name, err) != 0 ||
+	    find_generations(name, &gen, old, sizeof(old) / sizeof(old[0]), &n_old, err) != 0)
+		goto fail;
+	if (n_old && !o->replace) {
+		mse_err_set(err, "%s is already deployed (instance %s); 'mse deploy --replace' starts the new "
+				 "version beside it and switches only when it passes",
+			    name, old[n_old - 1]);
+		goto fail;
 	}
+	if (gen == 0)
+		snprintf(inst_name, sizeof(inst_name), "%s", name);
+	else if (snprintf(inst_name, sizeof(inst_name), "%s.%d", name, gen + 1) >= (int)sizeof(inst_name)) {
+		mse_err_field(err, "name", "\"%s.%d\" is longer than %d characters", name, gen + 1,
+			      MSE_INSTANCE_NAME_MAX);
+		goto fail;
+	}
+	for (size_t i = 0; i < n_old; i++) {
+		struct mse_instance oi;
+
+		if (o->port && mse_instance_load(&oi, old[i], NULL) == 0 && oi.port == o->port &&
+		    mse_instance_alive(&oi)) {
+			mse_err_field(err, "port", "%u is the port of the running %s: the new version starts "
+						   "beside it, on another port; omit --port",
+				      (unsigned)o->port, old[i]);
+			goto fail;
+		}
+	}
+	snprintf(res->name, sizeof(res->name), "%s", inst_name);
+	if (n_old)
+		emit(&r, MSE_DEPLOY_EV_DETAIL, NULL, "%s keeps running; the new version starts beside it as %s",
+		     old[n_old - 1], inst_name);
 
 	/* 2. package, in-process, into a fresh directory of this run's own. */
 	begin(&r, MSE_DEPLOY_PACKAGE, "encrypting the code");
-	if (mse_file_mkdirs(work, 0700, err) != 0)
-		goto fail;
-	snprintf(pkgout, sizeof(pkgout), "%s/package.%lld", work, (long long)time(NULL));
-	if (mse_file_remove_tree(pkgout, err) != 0)
+	if (mse_file_mkdirs(work, 0700, err) != 0 || own_package_dir(work, pkgout, sizeof(pkgout), err) != 0)
 		goto fail;
 	packaged = 1;
 	pko.config = toml;
@@ -370,8 +507,12 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 	begin(&r, MSE_DEPLOY_SPAWN,
 	      sgx ? "starting the enclave (SGX, Gramine)"
 		  : "starting the enclave (SIMULATION — not confidential: no SGX here)");
-	snprintf(evdir, sizeof(evdir), "%s/evidence", work);
-	so.name = name;
+	/* this run's evidence and certificate: installed in .mse/ only once it passed */
+	snprintf(evdir, sizeof(evdir), "%s/evidence", pkgout);
+	so.name = inst_name;
+	so.no_access_log = o->no_access_log;
+	so.threads = o->threads;
+	so.threads_max = o->threads_max;
 	so.package = res->package_path;
 	so.output_dir = evdir;
 	so.mode = sgx ? MSE_MODE_SGX : MSE_MODE_SIMULATION;
@@ -387,13 +528,13 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 	snprintf(res->uuid, sizeof(res->uuid), "%s", sr.inst.uuid);
 	res->port = sr.inst.port;
 	snprintf(res->evidence_path, sizeof(res->evidence_path), "%s", sr.evidence_path);
-	emit(&r, MSE_DEPLOY_EV_DETAIL, NULL, "%s listens on %s:%u, uuid %s", name, sr.inst.host,
+	emit(&r, MSE_DEPLOY_EV_DETAIL, NULL, "%s listens on %s:%u, uuid %s", inst_name, sr.inst.host,
 	     (unsigned)sr.inst.port, sr.inst.uuid);
 	begin(&r, MSE_DEPLOY_EVIDENCE, sr.evidence_path);
 
 	/* 5. verify: nothing secret has left yet. */
 	begin(&r, MSE_DEPLOY_VERIFY, "quote, collateral, TCB status, MRENCLAVE, certificate binding");
-	snprintf(verdir, sizeof(verdir), "%s/verified", work);
+	snprintf(verdir, sizeof(verdir), "%s/verified", pkgout);
 	vo.package = res->package_path;
 	vo.evidence = sr.evidence_path;
 	vo.output_dir = verdir;
@@ -433,7 +574,7 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 	/* 6. seal: the code key travels inside, so the operator never sees it. */
 	begin(&r, MSE_DEPLOY_SEAL, "secrets_to_seal.json + code key, to the enclave's X25519 key");
 	snprintf(tosel, sizeof(tosel), "%s/secrets_to_seal.json", proj->dir);
-	snprintf(sealed, sizeof(sealed), "%s/sealed_secrets.bin", work);
+	snprintf(sealed, sizeof(sealed), "%s/sealed_secrets.bin", pkgout);
 	if (mse_provision_seal(tosel, res->key_path, vr.enclave_pk, sealed, err) != 0)
 		goto fail;
 
@@ -448,15 +589,21 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 
 	/* 8. health, then the app's tests */
 	begin(&r, MSE_DEPLOY_TEST, "waiting for the health check");
-	for (int i = 0; i < 600; i++) {
+	/* Healthy means a 2xx; an app that answers something else for 10 s is not starting up. */
+	for (int i = 0; i < 600 && unhealthy < 100; i++) {
 		health = mse_instance_probe(&sr.inst, detail, sizeof(detail));
 		if (health == MSE_STATUS_RUNNING || health == MSE_STATUS_ON_ERROR)
 			break;
+		unhealthy = health == MSE_STATUS_UNHEALTHY ? unhealthy + 1 : 0;
 		usleep(100 * 1000);
 	}
+	if (health == MSE_STATUS_ON_ERROR) {
+		mse_err_set(err, "the enclave exited before the app answered its health check (the end of "
+				 "its log is above)");
+		goto fail;
+	}
 	if (health != MSE_STATUS_RUNNING) {
-		mse_err_set(err, "the app did not become healthy: %s: %s",
-			    mse_instance_status_name(health), detail);
+		mse_err_set(err, "the app is not healthy: %s: %s", mse_instance_status_name(health), detail);
 		goto fail;
 	}
 	if (!o->no_tests) {
@@ -481,10 +628,41 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 			mse_err_set(err, "the app's tests failed (exit status %d)", status);
 			goto fail;
 		}
-		emit(&r, MSE_DEPLOY_EV_DETAIL, NULL, "%s: tests passed", name);
+		emit(&r, MSE_DEPLOY_EV_DETAIL, NULL, "%s: tests passed", inst_name);
+	}
+	/* It passed: its certificate and evidence become the project's, then the switch. */
+	snprintf(path, sizeof(path), "%s/verified", work);
+	if (mse_file_mkdirs(path, 0755, err) != 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/verified/ratls.pem", work);
+	if (install_copy(res->ratls_path, path, 0644, err) != 0)
+		goto fail;
+	snprintf(res->ratls_path, sizeof(res->ratls_path), "%.4000s", path);
+	snprintf(path, sizeof(path), "%s/evidence", work);
+	if (mse_file_mkdirs(path, 0755, err) == 0) {
+		snprintf(path, sizeof(path), "%s/evidence/evidence.json", work);
+		if (install_copy(res->evidence_path, path, 0644, NULL) == 0)
+			snprintf(res->evidence_path, sizeof(res->evidence_path), "%.4000s", path);
+	}
+	for (size_t i = 0; i < n_old; i++) {
+		struct mse_instance oi;
+
+		if (mse_instance_load(&oi, old[i], NULL) != 0)
+			continue;
+		emit(&r, MSE_DEPLOY_EV_DETAIL, NULL, "%s passed: stopping and removing %s (port %u)",
+		     inst_name, old[i], (unsigned)oi.port);
+		if (mse_instance_stop(&oi, 10000, NULL) != 0 || mse_instance_remove(&oi, NULL) != 0)
+			emit(&r, MSE_DEPLOY_EV_DETAIL, NULL, "could not remove %s (%s): remove it with "
+							     "'mse stop %s --remove'",
+			     old[i], oi.dir, old[i]);
+		snprintf(res->replaced[res->n_replaced++], sizeof(res->replaced[0]), "%.64s", old[i]);
 	}
 	snprintf(res->url, sizeof(res->url), "https://%s:%u%s", sr.inst.san, (unsigned)sr.inst.port,
 		 proj->healthcheck_endpoint);
+	/* the directories 'mse verify NAME' refreshes: the project's, installed above */
+	snprintf(evdir, sizeof(evdir), "%s/evidence", work);
+	snprintf(verdir, sizeof(verdir), "%s/verified", work);
+	record_deployment(&r, proj->dir, res, evdir, verdir);
 	mse_project_free(proj);
 	return 0;
 fail:
@@ -492,17 +670,34 @@ fail:
 	emit(&r, MSE_DEPLOY_EV_FAILED, err, "step %d (%s) failed", (int)r.step,
 	     mse_deploy_step_name(r.step));
 	if (spawned) {
-		/* Its log goes with the state directory: keep a copy for the user. */
-		snprintf(res->log_copy, sizeof(res->log_copy), "%s/%s-bootstrap.log", work, name);
+		/*
+		 * Its log goes with the state directory: say how it ends (the app's
+		 * traceback, e.g. a SyntaxError) and keep a copy for the user.
+		 */
+		if (r.step >= MSE_DEPLOY_RUN) /* let it finish writing what it died of */
+			usleep(300 * 1000);
+		mse_instance_log_tail(sr.inst.log_path, 12, res->log_tail, sizeof(res->log_tail));
+		if (res->log_tail[0])
+			emit(&r, MSE_DEPLOY_EV_LOG, NULL, "%s", res->log_tail);
+		snprintf(res->log_copy, sizeof(res->log_copy), "%s/%s-bootstrap.log", work, inst_name);
 		if (copy_log(sr.inst.log_path, res->log_copy) == 0)
-			emit(&r, MSE_DEPLOY_EV_CLEANUP, NULL, "the enclave's log is in %s", res->log_copy);
+			emit(&r, MSE_DEPLOY_EV_CLEANUP, NULL, "the enclave's whole log is kept in %s",
+			     res->log_copy);
 		else
 			res->log_copy[0] = 0;
-		emit(&r, MSE_DEPLOY_EV_CLEANUP, NULL, "stopping and removing %s", name);
+		emit(&r, MSE_DEPLOY_EV_CLEANUP, NULL, "stopping and removing the new instance %s", inst_name);
 		if (mse_instance_stop(&sr.inst, 5000, NULL) != 0 || mse_instance_remove(&sr.inst, NULL) != 0)
 			emit(&r, MSE_DEPLOY_EV_CLEANUP, NULL, "could not clean up %s", sr.inst.dir);
 	}
-	/* This run's package and code key belong to no enclave now. */
+	for (size_t i = 0; o->replace && i < n_old; i++) {
+		struct mse_instance oi;
+
+		if (mse_instance_load(&oi, old[i], NULL) == 0)
+			emit(&r, MSE_DEPLOY_EV_CLEANUP, NULL, "%s is unchanged: %s on %s:%u", old[i],
+			     mse_instance_alive(&oi) ? "still running" : "not running", oi.host,
+			     (unsigned)oi.port);
+	}
+	/* This run's package and code key belong to no enclave now: only its own directory goes. */
 	if (packaged && mse_file_remove_tree(pkgout, NULL) != 0)
 		emit(&r, MSE_DEPLOY_EV_CLEANUP, NULL, "could not remove %s", pkgout);
 	if (packaged) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_deploy — the code provider's whole job on one machine, as a library
  * call: `mse deploy` prints its progress; other callers (JSON output, a
@@ -19,9 +20,13 @@
  *                    (mse_instance_probe, mse_apptest_run)
  * Nothing secret leaves before step 5 succeeds. With replicas > 0 the
  * coordinator flow replaces steps 3-8 (see mse_deploy_opts.replicas); the
- * code key and secrets leave only sealed to the verified coordinator. On any failure the enclave
- * is stopped and removed (its log copied to PROJECT/.mse/NAME-bootstrap.log),
- * and this run's package directory and code key are deleted.
+ * code key and secrets leave only sealed to the verified coordinator. On any
+ * failure the new enclave is stopped and removed (the end of its log
+ * reported, the whole log copied to PROJECT/.mse/INSTANCE-bootstrap.log),
+ * and this run's own package directory (created new by this run, never one
+ * it found) and code key are deleted. The trusted certificate and evidence
+ * land in PROJECT/.mse/verified/ and .mse/evidence/ only once the new
+ * enclave passed.
  *
  * Ownership: opts and result are caller-owned; nothing allocated outlives
  * the call. The progress callback's strings live only during the call.
@@ -57,6 +62,7 @@ enum mse_deploy_event_kind {
 	MSE_DEPLOY_EV_DETAIL, /* a fact learnt in the current step (a path, a value) */
 	MSE_DEPLOY_EV_FAILED, /* the current step failed; err says why (before clean-up) */
 	MSE_DEPLOY_EV_CLEANUP,/* what the clean-up after a failure did or could not do */
+	MSE_DEPLOY_EV_LOG,    /* after a failure: the last lines of the enclave's log (text, multi-line) */
 };
 
 struct mse_deploy_event {
@@ -75,8 +81,16 @@ struct mse_deploy_opts {
 	uint16_t port;           /* 0: a free one */
 	uint32_t size_mb;        /* enclave size; 0: 4096 */
 	int days;                /* certificate validity; 0: 30 */
-	int replace;             /* stop and remove an instance of the same name first */
+	/*
+	 * Replace the running deployment of this name (instance NAME or NAME.N):
+	 * the new one starts beside it as NAME.<N+1>, on another port; once it
+	 * passed (verify, provisioning, health, tests) the old one is stopped and
+	 * removed; if it fails, the old one is left as it was.
+	 */
+	int replace;
 	int no_tests;            /* skip tests_cmd */
+	int no_access_log;       /* the enclave logs no line per request */
+	unsigned threads, threads_max; /* mse spawn --threads / --threads-max; 0: defaults */
 	mse_deploy_progress progress; /* may be NULL */
 	void *progress_ctx;
 	struct mse_errlist *errs; /* every error of mse.toml goes here too; may be NULL */
@@ -119,6 +133,10 @@ struct mse_deploy_result {
 	char evidence_path[PATH_MAX];
 	char ratls_path[PATH_MAX];
 	char log_copy[PATH_MAX + 128]; /* the enclave's log kept after a failure, or "" */
+	char log_tail[2048];       /* its last lines after a failure, or "" */
+	/* the instances --replace stopped and removed once the new one passed */
+	char replaced[8][65];
+	size_t n_replaced;
 	/* replicas > 0 */
 	char ca_path[PATH_MAX + 32];    /* the coordinator's CA: curl --cacert */
 	char coordinator[300];          /* HOST:PORT */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_packager — the code provider packages a project: mse.toml, the code
  * directory that .mseignore keeps, the tests, a code key. This is what

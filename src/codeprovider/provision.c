@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "codeprovider/provision.h"
 
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include "common/b64.h"
 #include "common/file.h"
 #include "common/hex.h"
+#include "crypto/provproof.h"
 #include "crypto/seal.h"
 #include "net/client.h"
 
@@ -126,6 +128,9 @@ int mse_provision(const struct mse_instance *inst, const struct mse_provision_op
 	size_t secrets_len = 0, sealed_len = 0, sslkey_len = 0;
 	char key_hex[65] = "", *sealed_b64 = NULL, *body = NULL, *obj = NULL;
 	struct mse_client_resp r = {0};
+	struct mse_client_session *sess = NULL;
+	char nonce[MSE_PROVPROOF_NONCE_HEX + 1], nonce_hdr[80];
+	const char *hdrs[] = {nonce_hdr, NULL};
 	json_t *o_json = NULL, *sec = NULL;
 	json_error_t jerr;
 	int rc = -1;
@@ -164,14 +169,34 @@ int mse_provision(const struct mse_instance *inst, const struct mse_provision_op
 	}
 	if (o->ssl_key_path && mse_file_read(o->ssl_key_path, 1 << 20, &sslkey, &sslkey_len, err) != 0)
 		goto out;
-	/* Only a configuration server that waits may receive anything. */
-	if (mse_client_request(&co, "GET", "/", NULL, NULL, 0, &r, err) != 0)
+	/*
+	 * Only the configuration server that waits for this uuid may receive
+	 * anything, and the POST goes over the very connection whose GET it
+	 * answered (one_connection: never a new one, which the app could
+	 * answer after another client's provisioning). Each answer must carry
+	 * the proof bound to our uuid and a fresh nonce (crypto/provproof.h).
+	 */
+	if (mse_client_session_open(&sess, &co, 1, err) != 0)
+		goto out;
+	mse_provproof_nonce(nonce);
+	snprintf(nonce_hdr, sizeof(nonce_hdr), "%s: %s", MSE_PROVPROOF_NONCE_HEADER, nonce);
+	if (mse_client_session_request(sess, "GET", "/", hdrs, NULL, NULL, 0, &r, err) != 0)
 		goto out;
 	if (strcmp(r.mse_status, "Waiting") != 0) {
 		mse_err_set(err,
 			    "%s:%u is not waiting for secrets (HTTP %ld, no 'Mse-Status: Waiting'): "
 			    "already provisioned, or not an mse-bootstrap configuration server. Nothing was sent.",
 			    co.host, (unsigned)co.port, r.status);
+		goto out;
+	}
+	if (r.status != 200 ||
+	    !mse_provproof_check(inst->uuid, "Waiting", nonce, r.mse_proof, strlen(r.mse_proof))) {
+		mse_err_set(err,
+			    "%s:%u answered 'Mse-Status: Waiting' (HTTP %ld) without the proof of the "
+			    "configuration server started with uuid %s (Mse-Proof %s): not the "
+			    "configuration server of this instance. Nothing was sent.",
+			    co.host, (unsigned)co.port, r.status, inst->uuid,
+			    r.mse_proof[0] ? "wrong" : "missing");
 		goto out;
 	}
 	mse_client_resp_free(&r);
@@ -194,16 +219,32 @@ int mse_provision(const struct mse_instance *inst, const struct mse_provision_op
 	} else if (!(body = with_key(obj, key_hex, err))) {
 		goto out;
 	}
-	if (mse_client_request(&co, "POST", "/", "application/json", body, strlen(body), &r, err) != 0)
+	mse_provproof_nonce(nonce);
+	snprintf(nonce_hdr, sizeof(nonce_hdr), "%s: %s", MSE_PROVPROOF_NONCE_HEADER, nonce);
+	if (mse_client_session_request(sess, "POST", "/", hdrs, "application/json", body, strlen(body),
+				       &r, err) != 0) {
+		mse_err_prefix(err, "not provisioned");
 		goto out;
+	}
 	if (r.status != 200) {
 		mse_err_set(err, "the enclave refused the provisioning: HTTP %ld%s%.300s", r.status,
 			    r.body && r.body[0] ? ": " : "", r.body ? r.body : "");
 		goto out;
 	}
+	/* A 200 is not enough: the app's own POST / answers 200 too. */
+	if (strcmp(r.mse_status, "Provisioned") != 0 ||
+	    !mse_provproof_check(inst->uuid, "Provisioned", nonce, r.mse_proof, strlen(r.mse_proof))) {
+		mse_err_set(err,
+			    "not provisioned: the POST was answered HTTP 200 without the configuration "
+			    "server's proof (Mse-Status '%s', Mse-Proof %s): another server, such as the "
+			    "app after a hand-over, answered it",
+			    r.mse_status, r.mse_proof[0] ? "wrong" : "missing");
+		goto out;
+	}
 	rc = 0;
 out:
 	mse_client_resp_free(&r);
+	mse_client_session_close(sess);
 	free_text(body);
 	free_text(obj);
 	json_decref(o_json);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_provision — the client side of the configuration server protocol
  * (`mse run`, and the run step of `mse deploy`).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_b64 — base64 (RFC 4648 §4) and base64url without padding (§5, as MSE
  * sends sealed secrets), constant-time through libsodium.

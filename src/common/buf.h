@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_buf — a bounded reader over untrusted bytes.
  *

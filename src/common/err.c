@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "common/err.h"
 
 #include <stdarg.h>
@@ -13,6 +14,8 @@ void mse_err_clear(struct mse_err *e)
 __attribute__((format(printf, 2, 0))) static void vset(struct mse_err *e, const char *fmt, va_list ap)
 {
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	e->expected[0] = 0;
+	e->actual[0] = 0;
 }
 
 int mse_err_set(struct mse_err *e, const char *fmt, ...)
@@ -58,7 +61,20 @@ int mse_err_field(struct mse_err *e, const char *field, const char *fmt, ...)
 
 int mse_err_expect(struct mse_err *e, const char *field, const char *expected, const char *actual)
 {
-	return mse_err_field(e, field, "expected %s, got %s", expected, actual);
+	if (!e)
+		return -1;
+	snprintf(e->field, sizeof(e->field), "%s", field ? field : "");
+	e->msg[0] = 0;
+	return mse_err_mismatch(e, expected, actual);
+}
+
+int mse_err_mismatch(struct mse_err *e, const char *expected, const char *actual)
+{
+	if (!e)
+		return -1;
+	snprintf(e->expected, sizeof(e->expected), "%s", expected ? expected : "");
+	snprintf(e->actual, sizeof(e->actual), "%s", actual ? actual : "");
+	return -1;
 }
 
 void mse_err_step(struct mse_err *e, const char *step)
@@ -106,9 +122,32 @@ static void put(char *out, size_t size, size_t *n, const char *s)
 	out[*n] = 0;
 }
 
+const char *mse_err_message(const struct mse_err *e, char *out, size_t size)
+{
+	size_t n = 0, m;
+
+	if (!size)
+		return out;
+	out[0] = 0;
+	put(out, size, &n, e->msg);
+	if (e->expected[0] || e->actual[0]) {
+		m = strlen(e->msg);
+		/* "context: " (mse_err_prefix on an empty message) already ends in a separator. */
+		if (m && e->msg[m - 1] != ' ')
+			put(out, size, &n, ": ");
+		put(out, size, &n, "expected ");
+		put(out, size, &n, e->expected[0] ? e->expected : "\"\"");
+		put(out, size, &n, ", got ");
+		put(out, size, &n, e->actual[0] ? e->actual : "\"\"");
+	}
+	if (!out[0])
+		put(out, size, &n, "unknown error");
+	return out;
+}
+
 const char *mse_err_str(const struct mse_err *e, char *out, size_t size)
 {
-	char num[32];
+	char num[32], msg[2048];
 	size_t n = 0;
 
 	if (!size)
@@ -135,7 +174,7 @@ const char *mse_err_str(const struct mse_err *e, char *out, size_t size)
 		put(out, size, &n, e->field);
 		put(out, size, &n, ": ");
 	}
-	put(out, size, &n, e->msg[0] ? e->msg : "unknown error");
+	put(out, size, &n, mse_err_message(e, msg, sizeof(msg)));
 	return out;
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_err — an error that says where and why.
  *
@@ -20,7 +21,15 @@ struct mse_err {
 	int line, col;   /* 1-based; 0 when unknown */
 	char step[32];   /* failed step (attestation: parse, signature, chain, crl, tcb, measurement…) */
 	char field[128]; /* offending field or key, "" if none */
-	char msg[1024];  /* what was wrong, with expected vs actual value */
+	char msg[1024];  /* what was wrong (context, the reason) */
+	/*
+	 * What was expected and what was found, when the error is a mismatch:
+	 * kept apart from msg so that --json can report them as members.
+	 * mse_err_str renders them as "expected EXPECTED, got ACTUAL" after msg.
+	 * "" when not set; any mse_err_set/at/field clears them.
+	 */
+	char expected[256];
+	char actual[256];
 };
 
 #define MSE_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -33,8 +42,15 @@ int mse_err_at(struct mse_err *e, const char *file, int line, int col, const cha
 	MSE_PRINTF(5, 6);
 /* Sets field and message. Returns -1. */
 int mse_err_field(struct mse_err *e, const char *field, const char *fmt, ...) MSE_PRINTF(3, 4);
-/* "field: expected EXPECTED, got ACTUAL". Returns -1. */
+/*
+ * A mismatch: sets field, expected and actual (msg is cleared), printed as
+ * "field: expected EXPECTED, got ACTUAL". Returns -1.
+ */
 int mse_err_expect(struct mse_err *e, const char *field, const char *expected, const char *actual);
+/* Sets expected and actual only (keeps msg, position, field). Returns -1. */
+int mse_err_mismatch(struct mse_err *e, const char *expected, const char *actual);
+/* The message alone, as printed after the position and field ("…: expected E, got A"). */
+const char *mse_err_message(const struct mse_err *e, char *out, size_t size);
 /* Records the step that failed (kept by later mse_err_set calls). */
 void mse_err_step(struct mse_err *e, const char *step);
 /* Sets the file if not set yet (an outer layer knows the path). */

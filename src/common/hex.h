@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_hex — hexadecimal, constant-time (libsodium's sodium_bin2hex /
  * sodium_hex2bin do not branch on the data), so it is safe for keys.

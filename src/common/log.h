@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_log — leveled logging to stderr (or a file), safe from many threads.
  * Lines look like: 2026-11-24T10:00:00Z mse-bootstrap[123] info: listening on 0.0.0.0:443

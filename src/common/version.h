@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MSE_VERSION_H
 #define MSE_VERSION_H
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_wipe — allocation that wipes on free, for libraries that copy our
  * secrets into memory they own.

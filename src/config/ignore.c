@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * .mseignore with git's gitignore semantics. See ignore.h for the rules.
  *

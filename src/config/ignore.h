@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_ignore — `.mseignore`: which files of a code directory are packaged.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse.toml loader. The schema and its checks follow Cosmian mse-cli's
  * AppConf/CloudConf/SSLConf (pydantic models: Str255 = 1..255 characters
@@ -7,6 +8,8 @@
  * problems at once.
  */
 #include "config/project.h"
+
+#include "config/appspec.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -53,6 +56,21 @@ __attribute__((format(printf, 4, 5))) static void lerr(struct loader *L, struct 
 	va_start(ap, fmt);
 	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
 	va_end(ap);
+	mse_errlist_add(L->errs, &e);
+	L->nerr++;
+}
+
+/* A mismatch: expected and actual are kept as members (mse_err_expect). */
+static void lexp(struct loader *L, struct mse_toml_pos pos, const char *field, const char *expected,
+		 const char *actual)
+{
+	struct mse_err e;
+
+	mse_err_clear(&e);
+	snprintf(e.file, sizeof(e.file), "%s", L->file);
+	e.line = pos.line;
+	e.col = pos.col;
+	mse_err_expect(&e, field, expected, actual);
 	mse_errlist_add(L->errs, &e);
 	L->nerr++;
 }
@@ -355,37 +373,6 @@ static char *get_path(struct loader *L, const struct mse_toml_value *t, const ch
 /* ------------------------------------------------------------------ */
 /* individual checks                                                     */
 
-static int is_ident_start(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
-}
-
-static int is_ident(const char *s, size_t n)
-{
-	size_t i;
-
-	if (!n || !is_ident_start((unsigned char)s[0]))
-		return 0;
-	for (i = 1; i < n; i++)
-		if (!is_ident_start((unsigned char)s[i]) && !(s[i] >= '0' && s[i] <= '9'))
-			return 0;
-	return 1;
-}
-
-/* "pkg.mod" : dot-separated identifiers */
-static int is_module(const char *s, size_t n)
-{
-	size_t st = 0, i;
-
-	for (i = 0; i <= n; i++)
-		if (i == n || s[i] == '.') {
-			if (!is_ident(s + st, i - st))
-				return 0;
-			st = i + 1;
-		}
-	return 1;
-}
-
 static void check_name(struct loader *L, const char *name, struct mse_toml_pos pos)
 {
 	char q[128];
@@ -393,13 +380,12 @@ static void check_name(struct loader *L, const char *name, struct mse_toml_pos p
 
 	/* the name becomes part of file names (package_<name>_<ns>.tar, workspaces) */
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
-		lerr(L, pos, "name", "expected a name usable in a file name, got %s",
-		     quote(name, strlen(name), q, sizeof(q)));
+		lexp(L, pos, "name", "a name usable in a file name", quote(name, strlen(name), q, sizeof(q)));
 		return;
 	}
 	for (c = name; *c; c++)
 		if (*c == '/' || *c == '\\' || (unsigned char)*c < 0x20 || *c == 0x7f) {
-			lerr(L, pos, "name", "expected no '/', '\\' or control characters, got %s",
+			lexp(L, pos, "name", "no '/', '\\' or control characters",
 			     quote(name, strlen(name), q, sizeof(q)));
 			return;
 		}
@@ -408,19 +394,24 @@ static void check_name(struct loader *L, const char *name, struct mse_toml_pos p
 static void check_python_app(struct loader *L, struct mse_project *p, struct mse_toml_pos pos,
 			     const char *code_from)
 {
-	const char *s = p->python_application, *colon = strchr(s, ':');
-	char *rel = NULL, *f1 = NULL, *f2 = NULL, q[128];
+	const char *s = p->python_application;
+	char *rel = NULL, *f1 = NULL, *f2 = NULL;
+	struct mse_appspec as;
+	struct mse_err aerr;
 	size_t i, ml;
 
-	if (!colon || strchr(colon + 1, ':') || !is_module(s, (size_t)(colon - s)) ||
-	    !is_ident(colon + 1, strlen(colon + 1))) {
-		lerr(L, pos, "python_application", "expected \"module:variable\", got %s",
-		     quote(s, strlen(s), q, sizeof(q)));
+	mse_err_clear(&aerr);
+	if (mse_appspec_parse(s, &as, &aerr) != 0) {
+		lexp(L, pos, "python_application", aerr.expected, aerr.actual);
 		return;
 	}
-	ml = (size_t)(colon - s);
+	ml = as.module_len;
 	p->python_module = strndup(s, ml);
-	p->python_variable = strdup(colon + 1);
+	p->python_variable = strndup(s + as.attr_off, as.attr_len);
+	if (as.call && !(p->python_call = strdup(s + as.call_off))) {
+		lerr(L, pos, "python_application", "out of memory");
+		return;
+	}
 	rel = malloc(ml + sizeof("/__init__.py"));
 	if (!p->python_module || !p->python_variable || !rel) {
 		lerr(L, pos, "python_application", "out of memory");
@@ -779,6 +770,7 @@ void mse_project_free(struct mse_project *p)
 	free(p->app_interface);
 	free(p->python_module);
 	free(p->python_variable);
+	free(p->python_call);
 	free(p->module_file);
 	free(p->healthcheck_endpoint);
 	free(p->tests_cmd);
@@ -859,7 +851,7 @@ int mse_project_load(const char *path, const struct mse_project_opts *opts, stru
 	}
 	p->healthcheck_endpoint = get_str(&L, root, "healthcheck_endpoint", "healthcheck_endpoint", 1, 1, 255, 1, &hpos);
 	if (p->healthcheck_endpoint && p->healthcheck_endpoint[0] != '/')
-		lerr(&L, hpos, "healthcheck_endpoint", "expected a path starting with \"/\", got %s",
+		lexp(&L, hpos, "healthcheck_endpoint", "a path starting with \"/\"",
 		     quote(p->healthcheck_endpoint, strlen(p->healthcheck_endpoint), got, sizeof(got)));
 	p->tests_cmd = get_str(&L, root, "tests_cmd", "tests_cmd", 1, 0, 0, 0, NULL);
 	get_tests_requirements(&L, p, root);
@@ -943,6 +935,8 @@ void mse_project_print(const struct mse_project *p, FILE *f)
 	line(f, "python_application", p->python_application);
 	line(f, "python_module", p->python_module);
 	line(f, "python_variable", p->python_variable);
+	if (p->python_call)
+		line(f, "python_call", p->python_call);
 	if (p->app_interface)
 		line(f, "app_interface", p->app_interface);
 	line(f, "module_file", p->module_file);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_project — an app's mse.toml, loaded and checked.
  *
@@ -76,7 +77,8 @@ struct mse_project {
 	char *name;
 	char *python_application; /* "module:variable" as written */
 	char *python_module;      /* "app", "pkg.app" */
-	char *python_variable;    /* "app" */
+	char *python_variable;    /* "app", or the factory "create_app" */
+	char *python_call;        /* a factory's "(ARGUMENTS)", NULL for a variable (config/appspec.h) */
 	char *app_interface;      /* as written; NULL if not set (auto) */
 	char *module_file;        /* absolute path of the module's .py (or package __init__.py) */
 	char *healthcheck_endpoint;

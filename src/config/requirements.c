@@ -1,7 +1,9 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "config/requirements.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +34,13 @@ static int parse_line(const char *p, size_t n, int lineno, int col0, const char 
 				  "options such as \"%.*s\" are not supported: nothing is installed "
 				  "in an enclave, list distribution names only",
 				  (int)(n > 40 ? 40 : n), p);
-	if (!isalnum((unsigned char)p[0]))
-		return mse_err_at(err, filename, lineno, col0 + 1, "expected a distribution name, got \"%.*s\"",
-				  (int)(n > 40 ? 40 : n), p);
+	if (!isalnum((unsigned char)p[0])) {
+		char got[64];
+
+		snprintf(got, sizeof(got), "\"%.*s\"", (int)(n > 40 ? 40 : n), p);
+		mse_err_at(err, filename, lineno, col0 + 1, "%s", "");
+		return mse_err_mismatch(err, "a distribution name", got);
+	}
 	while (i < n && is_name_char(p[i]))
 		i++;
 	if (i >= sizeof(r->name))
@@ -77,8 +83,8 @@ static int parse_line(const char *p, size_t n, int lineno, int col0, const char 
 	return 0;
 }
 
-int mse_requirements_parse(const char *text, size_t len, const char *filename,
-			   struct mse_requirement **out, size_t *count, struct mse_err *err)
+static int parse_utf8(const char *text, size_t len, const char *filename,
+		      struct mse_requirement **out, size_t *count, struct mse_err *err)
 {
 	struct mse_requirement *v = NULL;
 	size_t n = 0, cap = 0, pos = 0;
@@ -124,6 +130,187 @@ int mse_requirements_parse(const char *text, size_t len, const char *filename,
 	*out = v;
 	*count = n;
 	return 0;
+}
+
+/* Appends code point cp as UTF-8 to out (room for 4 bytes is the caller's). */
+static size_t put_utf8(char *out, uint32_t cp)
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | (cp >> 6));
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | (cp >> 12));
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | (cp >> 18));
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/*
+ * UTF-16 or UTF-32 (unit bytes, big- or little-endian) to UTF-8, as pip's
+ * auto_decode does after a byte-order mark. *out is malloc'd.
+ */
+static int decode_wide(const uint8_t *p, size_t len, int unit, int be, const char *enc,
+		       const char *filename, char **out, size_t *outlen, struct mse_err *err)
+{
+	char *u = NULL;
+	size_t n = 0, i = 0;
+
+	if (len % (size_t)unit)
+		return mse_err_at(err, filename, 1, 1, "%s text with an odd length (%zu bytes): truncated?",
+				  enc, len);
+	u = malloc(len / (size_t)unit * 4 + 1);
+	if (!u)
+		return mse_err_set(err, "out of memory");
+	while (i < len) {
+		uint32_t cp;
+
+		if (unit == 2) {
+			cp = be ? (uint32_t)p[i] << 8 | p[i + 1] : (uint32_t)p[i + 1] << 8 | p[i];
+			i += 2;
+			if (cp >= 0xd800 && cp < 0xdc00 && i + 2 <= len) {
+				uint32_t lo = be ? (uint32_t)p[i] << 8 | p[i + 1]
+						 : (uint32_t)p[i + 1] << 8 | p[i];
+
+				if (lo >= 0xdc00 && lo < 0xe000) {
+					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+					i += 2;
+				}
+			}
+		} else {
+			cp = be ? (uint32_t)p[i] << 24 | (uint32_t)p[i + 1] << 16 | (uint32_t)p[i + 2] << 8 |
+					  p[i + 3]
+				: (uint32_t)p[i + 3] << 24 | (uint32_t)p[i + 2] << 16 |
+					  (uint32_t)p[i + 1] << 8 | p[i];
+			i += 4;
+		}
+		if ((cp >= 0xd800 && cp < 0xe000) || cp > 0x10ffff) {
+			free(u);
+			return mse_err_at(err, filename, 1, 1,
+					  "not valid %s: code unit 0x%x at byte %zu (pip cannot read it either)",
+					  enc, (unsigned)cp, i - (size_t)unit);
+		}
+		n += put_utf8(u + n, cp);
+	}
+	u[n] = 0;
+	*out = u;
+	*outlen = n;
+	return 0;
+}
+
+/* 1 if p[0..len) is valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
+static int valid_utf8(const uint8_t *p, size_t len, size_t *bad)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		uint8_t c = p[i];
+		size_t k;
+		uint32_t cp, min;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0)
+			k = 1, cp = c & 0x1f, min = 0x80;
+		else if ((c & 0xf0) == 0xe0)
+			k = 2, cp = c & 0x0f, min = 0x800;
+		else if ((c & 0xf8) == 0xf0)
+			k = 3, cp = c & 0x07, min = 0x10000;
+		else
+			goto bad;
+		if (len - i <= k)
+			goto bad;
+		for (size_t j = 1; j <= k; j++) {
+			if ((p[i + j] & 0xc0) != 0x80)
+				goto bad;
+			cp = cp << 6 | (p[i + j] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000))
+			goto bad;
+		i += k + 1;
+	}
+	return 1;
+bad:
+	*bad = i;
+	return 0;
+}
+
+int mse_requirements_parse(const char *text, size_t len, const char *filename,
+			   struct mse_requirement **out, size_t *count, struct mse_err *err)
+{
+	const uint8_t *p = (const uint8_t *)text;
+	char *wide = NULL;
+	size_t wlen = 0, bad = 0, zeros_even = 0, zeros_odd = 0;
+	int rc;
+
+	*out = NULL;
+	*count = 0;
+	/*
+	 * pip reads requirements files through auto_decode: a byte-order mark
+	 * (UTF-32 before UTF-16, whose LE mark is a prefix of UTF-32's) selects
+	 * the encoding; otherwise the text is UTF-8. Editors on Windows save
+	 * "UTF-16" (with a mark) and "UTF-8 with BOM": both read as pip does.
+	 */
+	if (len >= 4 && !memcmp(p, "\xff\xfe\0\0", 4))
+		rc = decode_wide(p + 4, len - 4, 4, 0, "UTF-32LE", filename, &wide, &wlen, err);
+	else if (len >= 4 && !memcmp(p, "\0\0\xfe\xff", 4))
+		rc = decode_wide(p + 4, len - 4, 4, 1, "UTF-32BE", filename, &wide, &wlen, err);
+	else if (len >= 2 && !memcmp(p, "\xff\xfe", 2))
+		rc = decode_wide(p + 2, len - 2, 2, 0, "UTF-16LE", filename, &wide, &wlen, err);
+	else if (len >= 2 && !memcmp(p, "\xfe\xff", 2))
+		rc = decode_wide(p + 2, len - 2, 2, 1, "UTF-16BE", filename, &wide, &wlen, err);
+	else {
+		if (len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3)) {
+			text += 3;
+			len -= 3;
+			p += 3;
+		}
+		/* UTF-16 without a mark: ASCII text with every other byte NUL. */
+		for (size_t i = 0; i < len && i < 512; i++)
+			if (!p[i]) {
+				if (i % 2)
+					zeros_odd++;
+				else
+					zeros_even++;
+			}
+		if (len >= 4 && (zeros_odd * 4 >= (len < 512 ? len : 512) ||
+				 zeros_even * 4 >= (len < 512 ? len : 512)))
+			return mse_err_at(err, filename, 1, 1,
+					  "looks like %s without a byte-order mark; pip cannot read it: "
+					  "save it as UTF-8",
+					  zeros_odd >= zeros_even ? "UTF-16LE" : "UTF-16BE");
+		if (!valid_utf8(p, len, &bad)) {
+			int line = 1, col = 1;
+
+			for (size_t i = 0; i < bad; i++, col++)
+				if (p[i] == '\n')
+					line++, col = 0;
+			return mse_err_at(err, filename, line, col,
+					  "not UTF-8: invalid byte 0x%02x at offset %zu; pip reads "
+					  "requirements files as UTF-8 (or UTF-16/32 with a byte-order "
+					  "mark): save it as UTF-8",
+					  p[bad], bad);
+		}
+		return parse_utf8(text, len, filename, out, count, err);
+	}
+	if (rc != 0)
+		return -1;
+	rc = parse_utf8(wide, wlen, filename, out, count, err);
+	free(wide);
+	return rc;
 }
 
 /*

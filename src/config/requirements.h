@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_requirements — checks an app's requirements.txt against the Python
  * the app will run on.

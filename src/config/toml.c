@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * TOML 1.0.0 parser. Section references (§) are to https://toml.io/en/v1.0.0
  * and its ABNF (toml.abnf in the toml-lang/toml repository, tag 1.0.0).
@@ -19,10 +20,13 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 /* How a table came to exist; decides whether it may be defined or extended. */
 enum {
@@ -45,8 +49,15 @@ struct parser {
 	struct mse_err *err;
 	int line;          /* line of p->off */
 	size_t line_start; /* offset of the first byte of that line */
-	int depth;
+	/*
+	 * Depth below the root of the table or array being filled (root 0):
+	 * a value added to it lies at depth + 1. cur_depth is cur's.
+	 */
+	int depth, cur_depth;
 	struct mse_toml_value *cur; /* table receiving key/values */
+	/* pos_at's memo: column of byte col_off on the line starting at col_line_start */
+	size_t col_off, col_line_start;
+	int col;
 };
 
 struct sbuf {
@@ -116,8 +127,12 @@ static int is_ctrl(int c)
 	return (c >= 0 && c < 0x20 && c != '\t') || c == 0x7f;
 }
 
-/* Position of byte offset off; columns count code points. */
-static struct mse_toml_pos pos_at(const struct parser *p, size_t off)
+/*
+ * Position of byte offset off; columns count code points. Offsets on the
+ * current line are counted on from the last one asked for (the parser asks
+ * in increasing order), so a long line costs linear time, not quadratic.
+ */
+static struct mse_toml_pos pos_at(struct parser *p, size_t off)
 {
 	struct mse_toml_pos pos;
 	size_t start, i;
@@ -128,15 +143,28 @@ static struct mse_toml_pos pos_at(const struct parser *p, size_t off)
 	if (off >= p->line_start) {
 		line = p->line;
 		start = p->line_start;
-	} else {
-		line = 1;
-		start = 0;
-		for (i = 0; i < off; i++)
-			if (p->s[i] == '\n') {
-				line++;
-				start = i + 1;
-			}
+		pos.col = 1;
+		if (p->col_line_start == start && p->col_off <= off && p->col > 0) {
+			start = p->col_off;
+			pos.col = p->col;
+		}
+		for (i = start; i < off; i++)
+			if (((unsigned char)p->s[i] & 0xc0) != 0x80)
+				pos.col++;
+		p->col_line_start = p->line_start;
+		p->col_off = off;
+		p->col = pos.col;
+		pos.line = line;
+		return pos;
 	}
+	/* before the current line: only for messages about earlier text */
+	line = 1;
+	start = 0;
+	for (i = 0; i < off; i++)
+		if (p->s[i] == '\n') {
+			line++;
+			start = i + 1;
+		}
 	pos.line = line;
 	pos.col = 1;
 	for (i = start; i < off; i++)
@@ -337,32 +365,46 @@ static int put_utf8(struct sbuf *b, uint32_t cp)
 /* ------------------------------------------------------------------ */
 /* tree                                                                  */
 
+/*
+ * Frees v and everything under it without recursion: containers are
+ * threaded onto a work list through free_next, so the stack never depends
+ * on the depth of the tree.
+ */
 static void value_free(struct mse_toml_value *v)
 {
+	struct mse_toml_value *todo = v;
 	size_t i;
 
-	if (!v)
-		return;
-	switch (v->type) {
-	case MSE_TOML_STRING:
-		free(v->u.str.ptr);
-		break;
-	case MSE_TOML_ARRAY:
-		for (i = 0; i < v->u.arr.len; i++)
-			value_free(v->u.arr.items[i]);
-		free(v->u.arr.items);
-		break;
-	case MSE_TOML_TABLE:
-		for (i = 0; i < v->u.tab.len; i++) {
-			free(v->u.tab.items[i].key);
-			value_free(v->u.tab.items[i].value);
+	if (v)
+		v->free_next = NULL;
+	while (todo) {
+		v = todo;
+		todo = v->free_next;
+		switch (v->type) {
+		case MSE_TOML_STRING:
+			free(v->u.str.ptr);
+			break;
+		case MSE_TOML_ARRAY:
+			for (i = 0; i < v->u.arr.len; i++) {
+				v->u.arr.items[i]->free_next = todo;
+				todo = v->u.arr.items[i];
+			}
+			free(v->u.arr.items);
+			break;
+		case MSE_TOML_TABLE:
+			for (i = 0; i < v->u.tab.len; i++) {
+				free(v->u.tab.items[i].key);
+				v->u.tab.items[i].value->free_next = todo;
+				todo = v->u.tab.items[i].value;
+			}
+			free(v->u.tab.items);
+			free(v->u.tab.index);
+			break;
+		default:
+			break;
 		}
-		free(v->u.tab.items);
-		break;
-	default:
-		break;
+		free(v);
 	}
-	free(v);
 }
 
 static struct mse_toml_value *value_new(enum mse_toml_type t, struct mse_toml_pos pos)
@@ -376,10 +418,71 @@ static struct mse_toml_value *value_new(enum mse_toml_type t, struct mse_toml_po
 	return v;
 }
 
-static struct mse_toml_kv *tab_find(const struct mse_toml_value *t, const char *key, size_t len)
+/*
+ * Key lookup. Small tables are scanned; from TAB_INDEX_MIN entries on, a
+ * table keeps an open-addressing index (linear probing, at most half full)
+ * keyed by SipHash-2-4 under a per-process random key, so lookups stay
+ * constant time even for keys chosen to collide.
+ */
+#define TAB_INDEX_MIN 16
+
+static unsigned char tab_hash_key[crypto_shorthash_KEYBYTES];
+static pthread_once_t tab_hash_once = PTHREAD_ONCE_INIT;
+
+static void tab_hash_init(void)
 {
+	if (sodium_init() < 0)
+		abort(); /* libsodium cannot run at all: nothing else would either */
+	randombytes_buf(tab_hash_key, sizeof(tab_hash_key));
+}
+
+static size_t tab_hash(const char *key, size_t len)
+{
+	unsigned char h[crypto_shorthash_BYTES];
+	uint64_t x = 0;
 	size_t i;
 
+	pthread_once(&tab_hash_once, tab_hash_init);
+	crypto_shorthash(h, (const unsigned char *)key, len, tab_hash_key);
+	for (i = 0; i < sizeof(x); i++)
+		x |= (uint64_t)h[i] << (8 * i);
+	return (size_t)x;
+}
+
+/* (Re)builds the index for all entries; -1 on allocation failure. */
+static int tab_reindex(struct mse_toml_value *t, size_t cap)
+{
+	uint32_t *idx = calloc(cap, sizeof(*idx));
+	size_t i, j;
+
+	if (!idx)
+		return -1;
+	for (i = 0; i < t->u.tab.len; i++) {
+		struct mse_toml_kv *kv = &t->u.tab.items[i];
+
+		for (j = tab_hash(kv->key, kv->key_len) & (cap - 1); idx[j]; j = (j + 1) & (cap - 1))
+			;
+		idx[j] = (uint32_t)(i + 1);
+	}
+	free(t->u.tab.index);
+	t->u.tab.index = idx;
+	t->u.tab.index_cap = cap;
+	return 0;
+}
+
+static struct mse_toml_kv *tab_find(const struct mse_toml_value *t, const char *key, size_t len)
+{
+	size_t i, cap = t->u.tab.index_cap;
+
+	if (t->u.tab.index) {
+		for (i = tab_hash(key, len) & (cap - 1); t->u.tab.index[i]; i = (i + 1) & (cap - 1)) {
+			struct mse_toml_kv *kv = &t->u.tab.items[t->u.tab.index[i] - 1];
+
+			if (kv->key_len == len && memcmp(kv->key, key, len) == 0)
+				return kv;
+		}
+		return NULL;
+	}
 	for (i = 0; i < t->u.tab.len; i++) {
 		struct mse_toml_kv *kv = &t->u.tab.items[i];
 
@@ -410,11 +513,32 @@ static int tab_add(struct mse_toml_value *t, const char *key, size_t key_len,
 		return -1;
 	memcpy(k, key, key_len);
 	k[key_len] = 0;
+	if (t->u.tab.len + 1 >= UINT32_MAX) {
+		free(k);
+		return -1;
+	}
 	kv = &t->u.tab.items[t->u.tab.len++];
 	kv->key = k;
 	kv->key_len = key_len;
 	kv->pos = pos;
 	kv->value = v;
+	if (t->u.tab.len >= TAB_INDEX_MIN) {
+		size_t cap = t->u.tab.index_cap;
+
+		if (t->u.tab.len * 2 > cap) {
+			if (tab_reindex(t, cap ? cap * 2 : 2 * TAB_INDEX_MIN) != 0) {
+				t->u.tab.len--; /* the caller still owns k's copy and v */
+				free(k);
+				return -1;
+			}
+		} else {
+			size_t j;
+
+			for (j = tab_hash(k, key_len) & (cap - 1); t->u.tab.index[j]; j = (j + 1) & (cap - 1))
+				;
+			t->u.tab.index[j] = (uint32_t)t->u.tab.len;
+		}
+	}
 	return 0;
 }
 
@@ -606,6 +730,7 @@ struct keyseg {
 struct keypath {
 	struct keyseg *seg;
 	size_t n, cap;
+	size_t dropped; /* segments past the depth bound, not kept */
 };
 
 static void keypath_free(struct keypath *k)
@@ -616,7 +741,7 @@ static void keypath_free(struct keypath *k)
 		free(k->seg[i].s);
 	free(k->seg);
 	k->seg = NULL;
-	k->n = k->cap = 0;
+	k->n = k->cap = k->dropped = 0;
 }
 
 /* Formats a key path for messages: a.b."c d" */
@@ -667,6 +792,16 @@ static int parse_key(struct parser *p, struct keypath *k)
 		} else {
 			return fail(p, p->off, "expected a key");
 		}
+		/*
+		 * Every segment nests one level, so the walk over the key refuses it
+		 * before segment MSE_TOML_MAX_DEPTH + 1: later ones are scanned (the
+		 * syntax is still checked) but not kept.
+		 */
+		if (k->n > MSE_TOML_MAX_DEPTH + 1) {
+			free(seg.s);
+			k->dropped++;
+			goto next;
+		}
 		if (k->n == k->cap) {
 			size_t cap = k->cap ? k->cap * 2 : 4;
 			struct keyseg *n = realloc(k->seg, cap * sizeof(*n));
@@ -679,6 +814,7 @@ static int parse_key(struct parser *p, struct keypath *k)
 			k->cap = cap;
 		}
 		k->seg[k->n++] = seg;
+	next:
 		skip_ws(p);
 		if (peek(p) != '.')
 			return 0;
@@ -1144,19 +1280,30 @@ static int parse_keyval(struct parser *p, struct mse_toml_value *table)
 	struct keypath k = {0};
 	struct mse_toml_value *t = table, *v = NULL;
 	char name[256];
-	int rc = -1;
+	int rc = -1, depth = p->depth; /* table's depth */
 	size_t i;
 
 	if (parse_key(p, &k) != 0)
 		goto out;
+	/* the tables of a dotted key lie at depth + 1 … depth + n - 1 */
+	if (k.n + k.dropped - 1 > (size_t)(MSE_TOML_MAX_DEPTH - depth)) {
+		fail(p, k.seg[MSE_TOML_MAX_DEPTH - depth].off, "nesting deeper than %d", MSE_TOML_MAX_DEPTH);
+		goto out;
+	}
 	if (peek(p) != '=') {
 		fail(p, p->off, "expected '=' after a key");
 		goto out;
 	}
 	p->off++;
 	skip_ws(p);
-	if (parse_value(p, &v) != 0)
+	p->depth = depth + (int)k.n - 1;
+	rc = parse_value(p, &v);
+	p->depth = depth;
+	if (rc != 0) {
+		rc = -1;
 		goto out;
+	}
+	rc = -1;
 	for (i = 0; i + 1 < k.n; i++) {
 		struct mse_toml_kv *kv = tab_find(t, k.seg[i].s, k.seg[i].len);
 
@@ -1221,7 +1368,7 @@ static int parse_header(struct parser *p, struct mse_toml_value *root)
 	int aot = peek_at(p, 1) == '[';
 	struct mse_toml_pos hpos = pos_at(p, start);
 	char name[256];
-	int rc = -1;
+	int rc = -1, depth = 0; /* t's depth */
 
 	p->off += aot ? 2 : 1;
 	if (parse_key(p, &k) != 0)
@@ -1232,12 +1379,24 @@ static int parse_header(struct parser *p, struct mse_toml_value *root)
 		goto out;
 	}
 	p->off += aot ? 2 : 1;
-	for (i = 0; i < k.n; i++) {
+	for (i = 0; i < k.n + k.dropped; i++) {
 		struct keyseg *seg = &k.seg[i];
-		struct mse_toml_kv *kv = tab_find(t, seg->s, seg->len);
-		int last = i + 1 == k.n;
+		struct mse_toml_kv *kv;
+		int last = i + 1 == k.n + k.dropped;
 		struct mse_toml_value *n = NULL, *e = NULL;
 
+		/*
+		 * depth is t's; the next table lies one deeper, or two when it is
+		 * the element of an array of tables. A segment kept by parse_key is
+		 * always reached first: each one nests at least one level.
+		 */
+		kv = tab_find(t, seg->s, seg->len);
+		if (depth + ((kv && kv->value->type == MSE_TOML_ARRAY) || (!kv && last && aot) ? 2 : 1) >
+		    MSE_TOML_MAX_DEPTH) {
+			fail(p, seg->off, "nesting deeper than %d", MSE_TOML_MAX_DEPTH);
+			goto out;
+		}
+		depth += (kv && kv->value->type == MSE_TOML_ARRAY) || (!kv && last && aot) ? 2 : 1;
 		if (!kv) {
 			if (last && aot) {
 				n = value_new(MSE_TOML_ARRAY, hpos);
@@ -1305,6 +1464,7 @@ static int parse_header(struct parser *p, struct mse_toml_value *root)
 		}
 	}
 	p->cur = t;
+	p->cur_depth = depth;
 	rc = 0;
 out:
 	keypath_free(&k);
@@ -1365,6 +1525,7 @@ int mse_toml_parse(const char *text, size_t len, const char *filename, struct ms
 			fail(&p, p.off, "bare carriage return");
 			goto fail;
 		} else {
+			p.depth = p.cur_depth;
 			if (parse_keyval(&p, p.cur) != 0 || end_of_line(&p) != 0)
 				goto fail;
 		}
@@ -1378,15 +1539,26 @@ fail:
 
 void mse_toml_free(struct mse_toml *doc)
 {
-	size_t i;
+	struct mse_toml_value *root;
 
 	if (!doc)
 		return;
-	for (i = 0; i < doc->root.u.tab.len; i++) {
-		free(doc->root.u.tab.items[i].key);
-		value_free(doc->root.u.tab.items[i].value);
+	/* the root is embedded in doc: hand its contents to a heap table */
+	root = calloc(1, sizeof(*root));
+	if (root) {
+		root->type = MSE_TOML_TABLE;
+		root->u.tab = doc->root.u.tab;
+		value_free(root);
+	} else {
+		size_t i;
+
+		for (i = 0; i < doc->root.u.tab.len; i++) {
+			free(doc->root.u.tab.items[i].key);
+			value_free(doc->root.u.tab.items[i].value);
+		}
+		free(doc->root.u.tab.items);
+		free(doc->root.u.tab.index);
 	}
-	free(doc->root.u.tab.items);
 	free(doc);
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_toml — a strict TOML 1.0.0 parser (https://toml.io/en/v1.0.0).
  *
@@ -29,7 +30,13 @@
 #include "common/buf.h"
 #include "common/err.h"
 
-/* Nesting of arrays / inline tables beyond this is refused (stack bound). */
+/*
+ * Nesting beyond this is refused: no table or array lies deeper than
+ * MSE_TOML_MAX_DEPTH levels below the root, however it was nested — arrays,
+ * inline tables, dotted keys (a.b.c = 1), table headers ([a.b.c]) and arrays
+ * of tables (one array and one table per level) all count. Callers may walk
+ * the tree recursively.
+ */
 #define MSE_TOML_MAX_DEPTH 128
 
 enum mse_toml_type {
@@ -92,8 +99,12 @@ struct mse_toml_value {
 		struct {
 			struct mse_toml_kv *items;
 			size_t len, cap;
+			/* parser bookkeeping: hash index of items (entry + 1, 0 empty) */
+			uint32_t *index;
+			size_t index_cap;
 		} tab;
 	} u;
+	struct mse_toml_value *free_next; /* parser bookkeeping: mse_toml_free's work list */
 };
 
 struct mse_toml;

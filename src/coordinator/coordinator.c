@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "coordinator/coordinator.h"
 
 #include <errno.h>
@@ -65,7 +66,13 @@ struct mse_coord {
 	struct replica *reps;
 	size_t n_reps, cap_reps;
 	uint64_t accepted, refused;
+	int registry_dirty; /* new replicas not saved yet (saved at most once a second) */
+	int64_t last_save;
 	struct rate_slot rate[RATE_SLOTS];
+	/* Verification: one cache (per-platform results, parsed collateral), not
+	 * thread-safe, so verifications take vmu in turn (tens of µs when cached). */
+	pthread_mutex_t vmu;
+	struct mse_verify_cache *vcache;
 };
 
 static void hex32(char out[65], const uint8_t *p)
@@ -254,6 +261,10 @@ static int save_state_locked(struct mse_coord *co, struct mse_err *err)
 	crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, (const uint8_t *)text, tl, box,
 			      co->cfg.state_key);
 	rc = mse_file_write_atomic(co->state_path, box, bl, MSE_MODE_SECRET, err);
+	if (rc == 0) {
+		co->registry_dirty = 0;
+		co->last_save = (int64_t)time(NULL);
+	}
 out:
 	sodium_memzero(root, sizeof(root));
 	json_decref(j);
@@ -444,6 +455,8 @@ int mse_coord_new(const struct mse_coord_config *c, struct mse_coord **out, stru
 	if (!co)
 		return mse_err_set(err, "out of memory");
 	pthread_mutex_init(&co->mu, NULL);
+	pthread_mutex_init(&co->vmu, NULL);
+	co->vcache = mse_verify_cache_new(MSE_VERIFY_CACHE_PLATFORM | MSE_VERIFY_CACHE_OBJECTS);
 	co->cfg = *c;
 	if (!co->cfg.rate_per_sec)
 		co->cfg.rate_per_sec = MSE_COORD_RATE_DEFAULT;
@@ -464,6 +477,15 @@ void mse_coord_free(struct mse_coord *co)
 {
 	if (!co)
 		return;
+	if (co->registry_dirty && co->has_manifest) {
+		struct mse_err e;
+
+		mse_err_clear(&e);
+		if (save_state_locked(co, &e) != 0)
+			mse_warn("could not save the replica registry: %s", e.msg);
+	}
+	mse_verify_cache_free(co->vcache);
+	pthread_mutex_destroy(&co->vmu);
 	drop_unlocked(co);
 	free(co->reps);
 	sodium_memzero(&co->cfg, sizeof(co->cfg));
@@ -676,7 +698,7 @@ int mse_coord_provision(struct mse_coord *co, X509 *peer, const char *remote,
 	size_t sealed_len = 0;
 	X509 *leaf = NULL;
 	json_t *j = NULL;
-	int rc = -1, is_new = 0;
+	int rc = -1, is_new = 0, verified;
 
 	memset(&rc_cert, 0, sizeof(rc_cert));
 	memset(&res, 0, sizeof(res));
@@ -709,7 +731,10 @@ int mse_coord_provision(struct mse_coord *co, X509 *peer, const char *remote,
 	pol.allow_simulation = snap.allow_simulation && co->cfg.sim_root_der != NULL;
 	pol.sim_root_der = co->cfg.sim_root_der;
 	pol.sim_root_len = co->cfg.sim_root_len;
-	if (mse_verify_ratls(&rc_cert, co->cfg.coll, &pol, NULL, &res, err) != 0) {
+	pthread_mutex_lock(&co->vmu);
+	verified = mse_verify_ratls(&rc_cert, co->cfg.coll, &pol, co->vcache, &res, err) == 0;
+	pthread_mutex_unlock(&co->vmu);
+	if (!verified) {
 		if (!snap.allow_simulation && res.steps[MSE_STEP_PCK_CHAIN] == MSE_STEP_FAILED &&
 		    co->cfg.sim_root_der)
 			mse_err_prefix(err, "simulation quotes are refused by the manifest");
@@ -774,8 +799,14 @@ int mse_coord_provision(struct mse_coord *co, X509 *peer, const char *remote,
 		json_object_set_new(j, "app_sealed_secrets", b64 ? json_string(b64) : json_null());
 	register_locked(co, rc_cert.key_hash, res.report.mr_enclave, instance, &is_new);
 	co->accepted++;
-	if (is_new && save_state_locked(co, err) != 0)
-		mse_warn("could not save the replica registry: %s", err->msg);
+	co->registry_dirty |= is_new;
+	if (co->registry_dirty && (int64_t)time(NULL) - co->last_save >= 1) {
+		struct mse_err e;
+
+		mse_err_clear(&e);
+		if (save_state_locked(co, &e) != 0)
+			mse_warn("could not save the replica registry: %s", e.msg);
+	}
 	pthread_mutex_unlock(&co->mu);
 	if (!j || !(text = json_dumps(j, JSON_COMPACT))) {
 		mse_err_set(err, "out of memory");

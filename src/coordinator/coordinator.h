@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_coord — the coordinator's API (mse-coordinator, docs/coordinator.md):
  * one deployment's policy (the owner-signed manifest), its root secret, CA

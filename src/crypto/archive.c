@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "crypto/archive.h"
 
 #include <errno.h>
@@ -402,7 +403,8 @@ int mse_tar_reader_open_mem(struct mse_tar_reader **out, const void *data, size_
 }
 
 /*
- * Normalises an entry name into out: drops leading "./", one trailing '/'.
+ * Normalises an entry name into out: drops every leading "./" and every
+ * trailing '/', so that two names for the same path compare equal.
  * Returns 1 for the archive root itself ("." or "./"), 0 for a name, -1
  * (with *why) for a name that could leave the destination.
  */
@@ -425,7 +427,8 @@ static int normalise(const char *in, char *out, size_t size, const char **why)
 		return -1;
 	}
 	memcpy(out, in, n + 1);
-	if (out[n - 1] == '/')
+	/* "d/", "d//": every trailing '/' goes, so "d" and "d//" are one name for duplicates */
+	while (n > 0 && out[n - 1] == '/')
 		out[--n] = 0;
 	for (c = out; *c;) {
 		const char *e = strchr(c, '/');
@@ -500,6 +503,13 @@ int mse_tar_reader_next(struct mse_tar_reader *r, struct mse_tar_entry *e, struc
 			return refuse(r, raw, err, "FIFO or socket");
 		if (type != AE_IFREG && type != AE_IFDIR)
 			return refuse(r, raw, err, "not a regular file or a directory");
+		/*
+		 * A sparse entry (GNU 'S' or pax GNU.sparse.*) declares a size its
+		 * data does not carry: a few KB of archive would expand to gigabytes
+		 * of zeros. Our writer never makes one.
+		 */
+		if (archive_entry_sparse_count(ae) > 0)
+			return refuse(r, raw, err, "sparse file (its declared size is not in the archive)");
 		norm = normalise(raw, r->name, sizeof(r->name), &why);
 		if (norm < 0)
 			return refuse(r, raw, err, why);
@@ -529,8 +539,16 @@ int mse_tar_reader_next(struct mse_tar_reader *r, struct mse_tar_entry *e, struc
 				 (long long)sz, (unsigned long long)r->lim.max_entry_size);
 			return refuse(r, r->name, err, why2);
 		}
-		if ((uint64_t)sz > r->lim.max_total - r->total)
-			return refuse(r, r->name, err, "archive contents exceed the size limit");
+		if ((uint64_t)sz > r->lim.max_total - r->total) {
+			char why2[160];
+
+			snprintf(why2, sizeof(why2),
+				 "%lld more bytes would exceed the limit of %llu for the whole archive "
+				 "(%llu so far)",
+				 (long long)sz, (unsigned long long)r->lim.max_total,
+				 (unsigned long long)r->total);
+			return refuse(r, r->name, err, why2);
+		}
 		r->total += (uint64_t)sz;
 		e->size = (uint64_t)sz;
 	}

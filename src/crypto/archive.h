@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_tar — tar archives through libarchive: deterministic writing and
  * safe reading/extraction of untrusted archives.
@@ -16,10 +17,12 @@
  *     root can be chained with another to escape it, and our writer never
  *     produces links, so none is accepted.)
  *   - device files, FIFOs, sockets;
+ *   - sparse files (GNU or pax): their declared size is not in the archive,
+ *     so a small archive could expand to any size;
  *   - a name that appears twice (file or directory);
  *   - more entries, or larger entries, than the limits given.
- * Leading "./" is dropped and a bare "." directory entry is skipped, as tar
- * -C dir . writes them. Only the tar family of formats is read, with no
+ * Leading "./" and trailing '/' are dropped ("./d//" is "d") and a bare "."
+ * directory entry is skipped, as tar -C dir . writes them. Only the tar family of formats is read, with no
  * compression filter.
  *
  * Ownership: writers and readers are opaque, created by _new/_open, freed by

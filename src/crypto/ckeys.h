@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_ckeys — the coordinator's keys, frozen as a wire format (known-answer
  * vectors in tests/vectors/ckeys.json, checked against python3-cryptography

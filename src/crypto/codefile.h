@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_codefile — MSE code files: one source file encrypted whole with
  * XSalsa20-Poly1305 (libsodium crypto_secretbox, NaCl's "secretbox"), stored

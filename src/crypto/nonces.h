@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_nonces — the nonce map that makes code encryption reproducible.
  *

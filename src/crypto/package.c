@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "crypto/package.h"
 
 #include <dirent.h>
@@ -680,8 +681,12 @@ static int open_package(const char *pkg, const char *dest, struct mse_package_in
 	unsigned int dlen = 0;
 	char path[PATH_MAX];
 	int seen = 0, rc = -1, k, fd = -1;
+	struct stat st;
 
 	memset(info, 0, sizeof(*info));
+	/* the members carry their bytes (no sparse entries): never more than the file */
+	if (stat(pkg, &st) == 0 && st.st_size > 0)
+		lim.max_total = (uint64_t)st.st_size;
 	sha = EVP_MD_CTX_new();
 	chunk = malloc(256 << 10);
 	if (!sha || !chunk || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1) {
@@ -805,6 +810,16 @@ out:
 	EVP_MD_CTX_free(sha);
 	free(chunk);
 	return rc;
+}
+
+void mse_package_app_limits(const struct mse_package_info *info, uint64_t enclave_bytes,
+			    struct mse_tar_limits *lim)
+{
+	memset(lim, 0, sizeof(*lim));
+	lim->max_total = info->app_tar_bytes ? info->app_tar_bytes : 1;
+	if (enclave_bytes && enclave_bytes < lim->max_total)
+		lim->max_total = enclave_bytes;
+	lim->max_entries = info->app_tar_bytes / 512 + 1;
 }
 
 int mse_package_inspect(const char *package_path, struct mse_package_info *info,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_package — the package a code provider hands to the operator, and the
  * functions that open it again (spawn, verify, the enclave).
@@ -42,6 +43,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "crypto/archive.h"
 #include "crypto/codefile.h"
 #include "crypto/nonces.h"
 
@@ -137,6 +139,17 @@ struct mse_package_info {
  */
 int mse_package_inspect(const char *package_path, struct mse_package_info *info,
 			struct mse_err *err) MSE_MUST_CHECK;
+
+/*
+ * Limits for extracting or decrypting a package's app.tar, derived from the
+ * package itself and the enclave: the entries' sizes add up to less than
+ * app.tar's own size (whose digest package.json records; a tar carries
+ * every byte it declares, sparse entries being refused), there is at most
+ * one entry per 512-byte header, and nothing larger than the enclave
+ * (enclave_bytes; 0 = no enclave bound) can be run in it.
+ */
+void mse_package_app_limits(const struct mse_package_info *info, uint64_t enclave_bytes,
+			    struct mse_tar_limits *lim);
 
 /*
  * As mse_package_inspect, then writes the four members into dest (a new

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_seal — sealed secrets: libsodium crypto_box_seal (an anonymous sender
  * encrypts to an X25519 public key; only the private key opens it), as MSE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_appserver — the app server as one call: enclave rules, memory cap,
  * embedded Python with the WSGI or ASGI app (detected, mse_pyhost_detect), TLS, the HTTP server, and a graceful
@@ -60,6 +61,7 @@ struct mse_appserver_config {
 	int listen_fd;    /* >= 0: an already-listening socket (not closed); default -1 */
 
 	int threads;          /* server workers; 0 = the server's default */
+	int threads_max;      /* workers grow to this many; 0 = the server's default */
 	uint64_t memory_mb;   /* the app's memory budget (--memory); 0 = none */
 	int debug;            /* tracebacks in 500 responses */
 	int sandbox;          /* enclave rules (seccomp + audit hook); default 1 */
@@ -70,6 +72,8 @@ struct mse_appserver_config {
 	uint64_t max_body;    /* request body limit, bytes; 0 = the server's default */
 	int request_timeout_ms; /* per-request deadline: 504 and logged (--request-timeout); 0 = none */
 	FILE *access_log;     /* Common Log Format; NULL = none (borrowed) */
+	int no_request_log;   /* 1: no "access: ADDR METHOD PATH STATUS BYTES B MS ms" line
+				 per request in the log (default: one, at info level) */
 
 	/* Called once listening (the port is known), before serving. May be NULL. */
 	void (*on_ready)(uint16_t port, void *user);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The ASGI bridge. The ASGI specification (asgi.readthedocs.io, "ASGI
  * (Asynchronous Server Gateway Interface) Specification" 3.0, "HTTP & WebSocket

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_asgi — the ASGI bridge (ASGI 3.0, HTTP spec 2.3, lifespan 2.0): an
  * mse_exchange handler that runs an unmodified ASGI app (FastAPI,

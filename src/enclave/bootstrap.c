@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "enclave/bootstrap.h"
 
 #include <errno.h>
@@ -469,7 +470,9 @@ static int serve_app(const struct mse_bootstrap_opts *o, const struct paths *p, 
 	ac.host = o->host;
 	ac.port = o->port;
 	ac.sandbox = o->sandbox;
+	ac.no_request_log = o->no_access_log;
 	ac.threads = o->threads;
+	ac.threads_max = o->threads_max;
 	/*
 	 * The enclave size bounds the app as it would in SGX: the app server
 	 * logs what is left after the interpreter and libraries are loaded

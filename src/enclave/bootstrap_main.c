@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mse-bootstrap — the enclave side of mse-c. See src/enclave/bootstrap.h and mse-bootstrap(8). */
 #include <getopt.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "common/num.h"
 #include "common/hex.h"
 #include "common/wipe.h"
 #include "common/log.h"
@@ -21,7 +23,8 @@ static const char usage_text[] =
 	"                     [--timeout SECONDS] [--request-timeout SECONDS]\n"
 	"                     [--plaincode] [--simulation]\n"
 	"                     [--workspace DIR] [--size MB] [--sim-dir DIR]\n"
-	"                     [--threads N] [--attestation-dir DIR] [--log-level LEVEL]\n"
+	"                     [--threads N] [--threads-max N] [--attestation-dir DIR]\n"
+	"                     [--log-level LEVEL]\n"
 	"       mse-bootstrap MODULE:VAR --app-dir DIR --coordinator-mrenclave HEX\n"
 	"                     [--id NAME] [--ratls EXPIRATION] [--host ADDR] [--port PORT] ...\n"
 	"\n"
@@ -54,13 +57,17 @@ static const char usage_text[] =
 	"  --size MB               enclave size (an input argument of the measurement)\n"
 	"  --sim-dir DIR           simulation directory (default $MSE_SIM_DIR or\n"
 	"                          ~/.config/mse/sim; created if missing)\n"
-	"  --threads N             app server workers (default 2 x CPUs); under SGX the\n"
-	"                          manifest's sgx.max_threads must leave room for them\n"
+	"  --threads N             app server workers always running (default 2 x CPUs)\n"
+	"  --threads-max N         workers grow to N while all are blocked in handlers\n"
+	"                          (default 128); under SGX the manifest's\n"
+	"                          sgx.max_threads leaves room for them\n"
 	"  --attestation-dir DIR   UNSAFE outside tests: where Gramine's attestation\n"
 	"                          interface is (default /dev/attestation, which only\n"
 	"                          Gramine provides). A directory of ordinary files is\n"
 	"                          whatever the host wrote there: no SGX protection.\n"
 	"  --no-sandbox            do not apply the enclave rules (seccomp) to the app\n"
+	"  --no-access-log         no log line per request (method, path, status, bytes,\n"
+	"                          duration)\n"
 	"  --log-level LEVEL       debug, info (default), warn or error\n"
 	"\n"
 	"Replica mode: --coordinator-mrenclave HEX (measured) makes this a replica of a\n"
@@ -88,19 +95,6 @@ static int usage_error(const char *fmt, ...)
 	return 2;
 }
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-')
-		return -1;
-	v = strtoull(s, &end, 10);
-	if (*end || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -125,7 +119,9 @@ int main(int argc, char **argv)
 		{"sim-dir", required_argument, NULL, 'd'},
 		{"attestation-dir", required_argument, NULL, 'A'},
 		{"threads", required_argument, NULL, 'T'},
+		{"threads-max", required_argument, NULL, 'M'},
 		{"no-sandbox", no_argument, NULL, 'X'},
+		{"no-access-log", no_argument, NULL, 'L'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"coordinator-mrenclave", required_argument, NULL, 'C'},
 		{NULL, 0, NULL, 0}};
@@ -153,11 +149,14 @@ int main(int argc, char **argv)
 		case 'i':
 			o.uuid = optarg;
 			break;
+		case 'L':
+			o.no_access_log = 1;
+			break;
 		case 'H':
 			o.host = optarg;
 			break;
 		case 'p':
-			if (parse_u64(optarg, 65535, &v) != 0)
+			if (mse_num_parse(optarg, 0, 65535, &v) != 0)
 				return usage_error("--port: expected 0..65535, got \"%s\"", optarg);
 			o.port = (uint16_t)v;
 			break;
@@ -168,7 +167,7 @@ int main(int argc, char **argv)
 			o.san = optarg;
 			break;
 		case 'r':
-			if (parse_u64(optarg, INT64_MAX, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, INT64_MAX, &v) != 0)
 				return usage_error("--ratls: expected UNIX seconds, got \"%s\"", optarg);
 			o.expiration = (int64_t)v;
 			o.tls_mode = MSE_BOOT_RATLS;
@@ -184,13 +183,13 @@ int main(int argc, char **argv)
 			modes++;
 			break;
 		case 't':
-			if (parse_u64(optarg, 100L * 365 * 24 * 3600, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, 100L * 365 * 24 * 3600, &v) != 0)
 				return usage_error("--timeout: expected seconds > 0, got \"%s\"",
 						   optarg);
 			o.timeout_s = (long)v;
 			break;
 		case 'R':
-			if (parse_u64(optarg, 86400, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, 86400, &v) != 0)
 				return usage_error("--request-timeout: expected seconds 1-86400, got \"%s\"",
 						   optarg);
 			o.request_timeout_s = (int)v;
@@ -205,7 +204,7 @@ int main(int argc, char **argv)
 			o.workspace = optarg;
 			break;
 		case 'z':
-			if (parse_u64(optarg, UINT32_MAX, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, UINT32_MAX, &v) != 0)
 				return usage_error("--size: expected megabytes > 0, got \"%s\"", optarg);
 			o.size_mb = v;
 			break;
@@ -216,9 +215,14 @@ int main(int argc, char **argv)
 			o.attestation_dir = optarg;
 			break;
 		case 'T':
-			if (parse_u64(optarg, 1024, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, 1024, &v) != 0)
 				return usage_error("--threads: expected 1..1024, got \"%s\"", optarg);
 			o.threads = (int)v;
+			break;
+		case 'M':
+			if (mse_num_parse(optarg, 1, 4096, &v) != 0)
+				return usage_error("--threads-max: expected 1..4096, got \"%s\"", optarg);
+			o.threads_max = (int)v;
 			break;
 		case 'X':
 			o.sandbox = 0;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "enclave/confserver.h"
 
 #include <dirent.h>
@@ -18,6 +19,8 @@
 
 #include "common/b64.h"
 #include "crypto/codefile.h"
+#include "crypto/provproof.h"
+#include "net/http.h"
 #include "common/file.h"
 #include "common/hex.h"
 #include "common/log.h"
@@ -617,10 +620,17 @@ void mse_confserver_free(struct mse_confserver *cs)
 	free(cs);
 }
 
-static int respond(struct mse_exchange *x, int status, const char *state, const char *msg)
+/*
+ * Answers; with a state (Mse-Status), also the Mse-Proof bound to our uuid
+ * and the request's Mse-Nonce (crypto/provproof.h), which the app that
+ * takes the port over never sends: a client can tell who answered.
+ */
+static int respond(const struct mse_confserver *cs, struct mse_exchange *x, int status,
+		   const char *state, const char *msg)
 {
-	char len[32], body[1400];
-	struct mse_http_header h[4];
+	char len[32], body[1400], nonce[MSE_PROVPROOF_NONCE_HEX + 1] = "",
+					  proof[MSE_PROVPROOF_HEX + 1];
+	struct mse_http_header h[5];
 	size_t n = 0, blen;
 
 	snprintf(body, sizeof(body), "%s\n", msg);
@@ -628,10 +638,21 @@ static int respond(struct mse_exchange *x, int status, const char *state, const 
 	snprintf(len, sizeof(len), "%zu", blen);
 	h[n++] = (struct mse_http_header){"Content-Type", 12, "text/plain; charset=utf-8", 25};
 	h[n++] = (struct mse_http_header){"Content-Length", 14, len, strlen(len)};
-	if (state)
+	if (state) {
+		const struct mse_http_header *nh =
+			x->req ? mse_http_find_header(x->req, MSE_PROVPROOF_NONCE_HEADER) : NULL;
+
 		h[n++] = (struct mse_http_header){MSE_CONFSERVER_STATUS_HEADER,
 						  strlen(MSE_CONFSERVER_STATUS_HEADER), state,
 						  strlen(state)};
+		if (nh && mse_provproof_nonce_ok(nh->value, nh->value_len)) {
+			memcpy(nonce, nh->value, nh->value_len);
+			nonce[nh->value_len] = 0;
+		}
+		mse_provproof_compute(cs->uuid, state, nonce, proof);
+		h[n++] = (struct mse_http_header){MSE_PROVPROOF_HEADER, strlen(MSE_PROVPROOF_HEADER),
+						  proof, strlen(proof)};
+	}
 	if (status == 405)
 		h[n++] = (struct mse_http_header){"Allow", 5, "GET, HEAD, POST", 15};
 	if (mse_exchange_start(x, status, NULL, h, n) != 0 ||
@@ -684,21 +705,21 @@ int mse_confserver_handle(struct mse_exchange *x, void *user)
 	mse_err_clear(&err);
 	if (method_is(r, "GET") || method_is(r, "HEAD")) {
 		if (mse_confserver_provisioned(cs))
-			return respond(x, 200, "Provisioned", "provisioned; the app is starting");
-		return respond(x, 200, "Waiting",
+			return respond(cs, x, 200, "Provisioned", "provisioned; the app is starting");
+		return respond(cs, x, 200, "Waiting",
 			       "waiting for the code key and secrets (mse-c configuration server)");
 	}
 	if (!method_is(r, "POST"))
-		return respond(x, 405, NULL, "method not allowed");
+		return respond(cs, x, 405, NULL, "method not allowed");
 	if (r->path_len != 1 || r->path[0] != '/')
-		return respond(x, 404, NULL, "not found: POST the configuration to /");
+		return respond(cs, x, 404, NULL, "not found: POST the configuration to /");
 	if (r->content_length > (int64_t)cs->cfg.max_body) {
-		respond(x, 413, NULL, "request body too large");
+		respond(cs, x, 413, NULL, "request body too large");
 		return -1; /* the body is left unread: close the connection */
 	}
 	body = malloc(cap);
 	if (!body)
-		return respond(x, 500, NULL, "out of memory");
+		return respond(cs, x, 500, NULL, "out of memory");
 	for (;;) {
 		ssize_t n = mse_exchange_read_body(x, body + len, cap - len);
 
@@ -711,7 +732,7 @@ int mse_confserver_handle(struct mse_exchange *x, void *user)
 		len += (size_t)n;
 		if (len == cap) {
 			mse_file_free_secret(body, len);
-			respond(x, 413, NULL, "request body too large");
+			respond(cs, x, 413, NULL, "request body too large");
 			return -1; /* the rest of the body is unread: close */
 		}
 	}
@@ -746,7 +767,7 @@ int mse_confserver_handle(struct mse_exchange *x, void *user)
 	else
 		mse_warn("configuration from %s refused (%d): %s",
 			 x->conn ? x->conn->remote_addr : "?", status, msg);
-	rc = respond(x, status, status == 200 ? "Provisioned" : "Waiting", msg);
+	rc = respond(cs, x, status, status == 200 || status == 409 ? "Provisioned" : "Waiting", msg);
 	return rc;
 }
 

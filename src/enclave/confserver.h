@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_confserver — the configuration server that waits, on the app's port,
  * for the code key and secrets (MSE wire format, ARCHITECTURE.md):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_memcap — cap what the Python app can allocate, as an enclave's size
  * does (`mse serve --memory MB`).
@@ -13,6 +14,16 @@
  * So all three domains are counted. When an allocation would go over the
  * limit it returns NULL and Python raises MemoryError: the app sees an
  * exception, the process is never killed.
+ *
+ * Memory mapped without Python's allocator is counted too: this module
+ * defines mmap, mmap64, mremap and munmap for the whole process, and while
+ * a limit is set a writable anonymous mapping (mmap(-1, n) from Python's
+ * mmap module, a C extension, ctypes) counts n bytes — committed memory,
+ * touched or not, never PROT_NONE address space — and is refused with
+ * ENOMEM beyond the limit, as an enclave of that size refuses it. No
+ * RLIMIT_AS: it would count reserved address space (thread stacks, glibc
+ * arenas, ASan's shadow) and fail in C, not in Python. Threads created after
+ * mse_memcap_install() get an explicit 8 MiB stack.
  *
  * The limit covers the whole budget: mse_memcap_commit() measures what the
  * interpreter, the libraries and the app's imports already use (resident

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The embedded interpreter. Locking: Python objects only with the GIL held;
  * the host releases it at the end of mse_pyhost_start and takes it back in
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/appspec.h"
 #include "enclave/sandbox.h"
 
 struct mse_pyhost {
@@ -23,30 +25,13 @@ static PyObject *g_format_exception;
 
 int mse_pyhost_check_spec(const char *spec, struct mse_err *err)
 {
-	const char *colon = spec ? strchr(spec, ':') : NULL;
-	int start = 1;
+	struct mse_appspec as;
 
-	if (!colon || colon == spec || !colon[1])
-		return mse_err_expect(err, "app", "MODULE:VARIABLE (e.g. app:app)",
-				      spec ? spec : "(none)");
-	for (const char *p = spec; *p; p++) {
-		char c = *p;
-
-		if (c == ':' || c == '.') {
-			if (start || (c == ':' && p != colon))
-				return mse_err_expect(err, "app", "MODULE:VARIABLE of Python identifiers",
-						      spec);
-			start = 1;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-		      (!start && c >= '0' && c <= '9')))
-			return mse_err_expect(err, "app", "MODULE:VARIABLE of Python identifiers",
-					      spec);
-		start = 0;
+	if (mse_appspec_parse(spec, &as, err) != 0) {
+		if (err)
+			snprintf(err->field, sizeof(err->field), "app");
+		return -1;
 	}
-	if (start)
-		return mse_err_expect(err, "app", "MODULE:VARIABLE of Python identifiers", spec);
 	return 0;
 }
 
@@ -218,17 +203,48 @@ pyfail: {
 }
 
 /* Imports module:attr.attr. Logs the traceback on failure. */
+/*
+ * A factory, "module:create_app(ARGS)" (config/appspec.h), is called with
+ * its arguments, which are parsed by ast and evaluated only by
+ * ast.literal_eval: never code.
+ */
+static const char call_factory_src[] =
+	"def call_factory(f, call):\n"
+	"    import ast\n"
+	"    tree = ast.parse('f' + call, mode='eval').body\n"
+	"    args = [ast.literal_eval(a) for a in tree.args]\n"
+	"    kw = {k.arg: ast.literal_eval(k.value) for k in tree.keywords}\n"
+	"    return f(*args, **kw)\n";
+
+static PyObject *call_factory(PyObject *f, const char *call)
+{
+	PyObject *ns = PyDict_New(), *rv = NULL, *app = NULL;
+
+	if (ns && PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) == 0 &&
+	    (rv = PyRun_String(call_factory_src, Py_file_input, ns, ns)) != NULL)
+		app = PyObject_CallFunction(PyDict_GetItemString(ns, "call_factory"), "Os", f, call);
+	Py_XDECREF(rv);
+	Py_XDECREF(ns);
+	return app;
+}
+
 static PyObject *import_app(const char *spec, struct mse_err *err)
 {
 	char *copy = strdup(spec), *attr, *save = NULL, *tok;
+	struct mse_appspec as;
 	PyObject *obj;
 
 	if (!copy) {
 		mse_err_set(err, "out of memory");
 		return NULL;
 	}
-	attr = strchr(copy, ':');
-	*attr++ = '\0';
+	if (mse_appspec_parse(spec, &as, err) != 0) {
+		free(copy);
+		return NULL;
+	}
+	copy[as.module_len] = '\0';
+	attr = copy + as.attr_off;
+	attr[as.attr_len] = '\0';
 	obj = PyImport_ImportModule(copy);
 	for (tok = strtok_r(attr, ".", &save); obj && tok; tok = strtok_r(NULL, ".", &save))
 		Py_SETREF(obj, PyObject_GetAttrString(obj, tok));
@@ -245,6 +261,24 @@ static PyObject *import_app(const char *spec, struct mse_err *err)
 		mse_err_field(err, "app", "%s is a %s, not a callable WSGI or ASGI app", spec,
 			      Py_TYPE(obj)->tp_name);
 		Py_CLEAR(obj);
+	} else if (as.call) {
+		PyObject *app = call_factory(obj, spec + as.call_off);
+
+		Py_SETREF(obj, app);
+		if (!obj) {
+			char *tb = mse_pyhost_traceback();
+			const char *last;
+			int n;
+
+			mse_pyhost_log_lines(MSE_LOG_ERROR, "app: ", tb ? tb : "(no traceback)");
+			mse_pyhost_last_line(tb, &last, &n);
+			mse_err_field(err, "app", "cannot create the app with %s: %.*s", spec, n, last);
+			free(tb);
+		} else if (!PyCallable_Check(obj)) {
+			mse_err_field(err, "app", "%s returned a %s, not a WSGI or ASGI app", spec,
+				      Py_TYPE(obj)->tp_name);
+			Py_CLEAR(obj);
+		}
 	}
 	free(copy);
 	return obj;
@@ -330,6 +364,8 @@ static const char detect_src[] =
 	"        return 'asgi3', 'a callable (%s) of (scope, receive, send), not async' % what\n"
 	"    if n is None:\n"
 	"        return '?', 'a callable (%s) whose parameters cannot be read' % what\n"
+	"    if n == 0 and inspect.isfunction(app):\n"
+	"        return '', 'a function taking no arguments (an app factory? call it: \"%s:%s()\")' % (app.__module__, app.__name__)\n"
 	"    return '', 'a callable (%s) taking %d arguments' % (what, n)\n";
 
 static int kind_of(const char *s, enum mse_pyhost_iface *k)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_pyhost — the embedded CPython that runs the app, whatever its
  * interface: starts an isolated interpreter, imports "module:variable",
@@ -33,7 +34,10 @@ enum mse_pyhost_iface {
 
 struct mse_pyhost;
 
-/* Checks "module:attr.attr" (Python identifiers). Pure; no Python needed. */
+/*
+ * Checks "module:attr.attr" or "module:factory(literal args)"
+ * (config/appspec.h). Pure; no Python needed.
+ */
 int mse_pyhost_check_spec(const char *spec, struct mse_err *err);
 
 /*

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_replica — a replica's side of the coordinator (mse-bootstrap
  * --coordinator-mrenclave HEX, address in $MSE_COORDINATOR).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_sandbox — the enclave's rule "one process, threads only", enforced
  * outside SGX (in SGX, Gramine enforces it and mse writes

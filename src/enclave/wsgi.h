@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_wsgi — the WSGI bridge (PEP 3333): an mse_exchange handler that calls
  * an unmodified Python WSGI app in an embedded CPython 3.11.
@@ -44,7 +45,8 @@
 struct mse_pyhost;
 
 struct mse_wsgi_config {
-	const char *app;         /* "module:variable"; variable may be dotted (a.b) */
+	const char *app;         /* "module:variable" (variable may be dotted: a.b) or
+				    "module:factory(literal args)": config/appspec.h */
 	const char *module_path; /* directory put first on sys.path (MODULE_PATH); may be NULL */
 	int debug;               /* put tracebacks in 500 responses */
 	int deny_subprocess;     /* add the enclave's audit hook (mse_sandbox_python_hook) */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_client — the code provider's and operator's HTTPS client, pinned to a
  * verified certificate.
@@ -18,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 
 struct mse_client_opts {
@@ -35,6 +37,7 @@ struct mse_client_opts {
 struct mse_client_resp {
 	long status;
 	char mse_status[64]; /* the Mse-Status header, "" if absent */
+	char mse_proof[80];  /* the Mse-Proof header (crypto/provproof.h), "" if absent */
 	char *body;          /* malloc'd, NUL-terminated */
 	size_t body_len;
 };
@@ -61,6 +64,24 @@ int mse_client_request(const struct mse_client_opts *o, const char *method, cons
 		       const char *content_type, const void *body, size_t body_len,
 		       struct mse_client_resp *resp, struct mse_err *err);
 void mse_client_resp_free(struct mse_client_resp *r);
+
+/*
+ * A session: several requests over one keep-alive connection (libcurl
+ * reuses it). With one_connection, once a request has been answered the
+ * session never opens another connection: if the server closed it, the next
+ * request fails before sending anything. The provisioning exchange uses it
+ * so that its POST goes to the server whose GET answered "Waiting", never
+ * to whatever answers a new connection (the app after a hand-over).
+ * headers (may be NULL) is a NULL-terminated list of "Name: value" lines.
+ */
+struct mse_client_session;
+int mse_client_session_open(struct mse_client_session **s, const struct mse_client_opts *o,
+			    int one_connection, struct mse_err *err) MSE_MUST_CHECK;
+int mse_client_session_request(struct mse_client_session *s, const char *method, const char *path,
+			       const char *const *headers, const char *content_type,
+			       const void *body, size_t body_len, struct mse_client_resp *resp,
+			       struct mse_err *err) MSE_MUST_CHECK;
+void mse_client_session_close(struct mse_client_session *s);
 /* sha256//BASE64 of the SubjectPublicKeyInfo of the first certificate in a PEM file. */
 int mse_client_spki_pin(const char *pem_path, char *out, size_t size, struct mse_err *err);
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_exchange — one HTTP request/response exchange, as a handler sees it.
  *
@@ -90,9 +91,12 @@ struct mse_stream {
 struct mse_exchange_ops {
 	/*
 	 * Reads up to n bytes of the request body (decoded: chunked framing is
-	 * removed; "100 Continue" is sent on the first call if expected).
+	 * removed). The server has usually read the whole body before the
+	 * handler runs (net/server.h: body_buffer); a larger one is streamed,
+	 * and then "100 Continue", if expected, is sent on the first call.
 	 * Returns bytes read, 0 at the end of the body, -1 on error (client
-	 * gone, timeout, malformed chunk, body over the limit).
+	 * gone, timeout, malformed chunk, body over the limit): the server
+	 * then answers 400/408/413 itself, refusing the handler's start().
 	 */
 	ssize_t (*read_body)(struct mse_exchange *x, void *buf, size_t n);
 	/*

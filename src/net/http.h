@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_http — a strict HTTP/1.1 request parser and chunked-body decoder.
  *

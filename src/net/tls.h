@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_tls — server-side TLS contexts (OpenSSL 3) for the app server and the
  * configuration server.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * WebSocket server side over libwslay's event API. RFC 6455 is cited as
  * "RFC 6455 §x". libwslay reads and writes through the callbacks below,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_ws — WebSocket (RFC 6455) for the server side: the opening
  * handshake checks and the framing of one connection over an mse_stream,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_cspawn — the operator starts a coordinator or a replica as an instance
  * (src/operator/instance.h) with a role, so `mse status`, `list`, `logs`,

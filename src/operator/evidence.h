@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_evidence — writes evidence.json in MSE's schema (`mse home evidence`),
  * so that MSE's tools and ours read the same file:
@@ -45,6 +46,7 @@ struct mse_evidence_sgx {
 	const char *host;
 	uint16_t port;
 	unsigned threads;
+	unsigned threads_max; /* 0: not in the manifest's argv (nor in the evidence) */
 	int no_ssl;
 	unsigned isvprodid, isvsvn;
 	const char *mrenclave_hex, *mrsigner_hex;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_gramine — the Gramine tools, as their manual pages document them
  * (Gramine 1.8 and 1.9; 1.9 is the current stable release):

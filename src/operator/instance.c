@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "operator/instance.h"
 
 #include <dirent.h>
@@ -114,6 +115,10 @@ static char *state_text(const struct mse_instance *inst)
 	json_object_set_new(o, "expiration_date", json_integer(inst->expiration));
 	json_object_set_new(o, "size", json_integer(inst->size_mb));
 	json_object_set_new(o, "created", json_integer(inst->created));
+	if (inst->threads)
+		json_object_set_new(o, "threads", json_integer(inst->threads));
+	if (inst->threads_max)
+		json_object_set_new(o, "threads_max", json_integer(inst->threads_max));
 	if (inst->role[0]) {
 		put_str(o, "role", inst->role);
 		put_str(o, "coordinator", inst->coordinator);
@@ -252,6 +257,20 @@ int mse_instance_load(struct mse_instance *inst, const char *name, struct mse_er
 		if (json_is_string(c))
 			snprintf(inst->coordinator, sizeof(inst->coordinator), "%s",
 				 json_string_value(c));
+	}
+	{
+		int64_t v;
+
+		if (json_object_get(o, "threads")) {
+			if (get_int(o, "threads", 1, 1024, &v, path, err))
+				goto out;
+			inst->threads = (unsigned)v;
+		}
+		if (json_object_get(o, "threads_max")) {
+			if (get_int(o, "threads_max", 1, 4096, &v, path, err))
+				goto out;
+			inst->threads_max = (unsigned)v;
+		}
 	}
 	if (inst->mode == MSE_MODE_SGX) {
 		int64_t id, svn;
@@ -570,6 +589,8 @@ const char *mse_instance_status_name(enum mse_instance_status s)
 		return "waiting secret keys";
 	case MSE_STATUS_RUNNING:
 		return "running";
+	case MSE_STATUS_UNHEALTHY:
+		return "unhealthy";
 	}
 	return "unknown";
 }
@@ -631,7 +652,8 @@ enum mse_instance_status mse_instance_probe(const struct mse_instance *inst, cha
 		rc = mse_client_request(&o, "GET", path, NULL, NULL, 0, &r, &err);
 	}
 	if (rc != 0) {
-		snprintf(detail, size, "%s", err.msg);
+		if (detail && size)
+			mse_err_message(&err, detail, size);
 		return MSE_STATUS_INITIALIZING;
 	}
 	if (strcmp(r.mse_status, "Waiting") == 0) {
@@ -639,10 +661,36 @@ enum mse_instance_status mse_instance_probe(const struct mse_instance *inst, cha
 		return MSE_STATUS_WAITING;
 	}
 	snprintf(detail, size, "%s answered HTTP %ld%s", path, r.status,
-		 r.status >= 200 && r.status <= 299 ? "" : " (the health check needs a 2xx)");
+		 mse_instance_healthy_status(r.status) ? "" : " (healthy means a 2xx)");
 	mse_client_resp_free(&r);
 	/* healthcheck_endpoint must answer 2xx: an app that answers 404 or 500 there is not up. */
-	return r.status >= 200 && r.status <= 299 ? MSE_STATUS_RUNNING : MSE_STATUS_INITIALIZING;
+	return mse_instance_healthy_status(r.status) ? MSE_STATUS_RUNNING : MSE_STATUS_UNHEALTHY;
+}
+
+int mse_instance_healthy_status(long http_status)
+{
+	return http_status >= 200 && http_status <= 299;
+}
+
+void mse_instance_log_tail(const char *log_path, int lines, char *out, size_t size)
+{
+	uint8_t *data = NULL;
+	size_t len, start;
+	int n = 0;
+
+	out[0] = 0;
+	if (size == 0 || mse_file_read(log_path, 64u << 20, &data, &len, NULL) != 0)
+		return;
+	start = len;
+	while (start > 0 && n < lines)
+		if (data[--start] == '\n' && start != len - 1)
+			n++;
+	if (start)
+		start++;
+	if (len - start >= size)
+		start = len - (size - 1);
+	snprintf(out, size, "%.*s", (int)(len - start), (char *)data + start);
+	free(data);
 }
 
 void mse_instance_new_uuid(char out[37])

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_instance — the operator's record of one spawned enclave.
  *
@@ -51,6 +52,9 @@ struct mse_instance {
 	char mrsigner[65];
 	char gramine_version[128]; /* `gramine-sgx --version` */
 	uint16_t isvprodid, isvsvn;
+	/* mse-bootstrap --threads / --threads-max; 0: the defaults (optional
+	 * in state.json) */
+	unsigned threads, threads_max;
 	/*
 	 * "" for a stand-alone enclave; "coordinator" (mse-coordinator, its
 	 * --state-dir is the workspace, probed on GET /status) or "replica"
@@ -111,7 +115,10 @@ enum mse_instance_status {
 	MSE_STATUS_INITIALIZING, /* running, not answering yet */
 	MSE_STATUS_WAITING,      /* configuration server: waiting secret keys */
 	MSE_STATUS_RUNNING,      /* the app answers its health check with a 2xx */
+	MSE_STATUS_UNHEALTHY,    /* the app answers its health check, but not with a 2xx */
 };
+/* Healthy means a 2xx answer on the health-check path: status, deploy, localtest, test. */
+int mse_instance_healthy_status(long http_status);
 const char *mse_instance_status_name(enum mse_instance_status s);
 /*
  * Probes a GET on the health-check path: through the pinned <dir>/ratls.pem
@@ -120,6 +127,11 @@ const char *mse_instance_status_name(enum mse_instance_status s);
  */
 enum mse_instance_status mse_instance_probe(const struct mse_instance *inst, char *detail,
 					    size_t size);
+/*
+ * The last `lines` lines of the enclave's log (at most size - 1 bytes, the
+ * end kept), "" if it cannot be read.
+ */
+void mse_instance_log_tail(const char *log_path, int lines, char *out, size_t size);
 /* <dir>/ratls.pem: the certificate captured at spawn (the operator's copy). */
 void mse_instance_ratls_path(const struct mse_instance *inst, char *out, size_t size);
 

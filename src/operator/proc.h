@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mse_proc — runs the helper commands of the operator flow (an app's
  * tests_cmd, the local app server) with a few extra environment variables.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "operator/spawn.h"
 
 #include <errno.h>
@@ -35,23 +36,6 @@
 	} while (0)
 
 /* The last lines of the log, to explain why the enclave died. */
-static void log_tail(const char *path, char *out, size_t size)
-{
-	uint8_t *data = NULL;
-	size_t len, start;
-	int lines = 0;
-
-	out[0] = 0;
-	if (mse_file_read(path, 16 << 20, &data, &len, NULL) != 0)
-		return;
-	start = len;
-	while (start > 0 && lines < 6)
-		if (data[--start] == '\n' && start != len - 1)
-			lines++;
-	snprintf(out, size, "%s", (char *)data + (start ? start + 1 : 0));
-	free(data);
-}
-
 int mse_spawn_wait_ready(struct mse_instance *inst, int timeout_s, struct mse_err *err)
 {
 	char hostport[300], pem_path[PATH_MAX + 16], tail[700];
@@ -79,16 +63,19 @@ int mse_spawn_wait_ready(struct mse_instance *inst, int timeout_s, struct mse_er
 			gone = !mse_instance_alive(inst);
 		}
 		if (gone) {
-			log_tail(inst->log_path, tail, sizeof(tail));
+			mse_instance_log_tail(inst->log_path, 6, tail, sizeof(tail));
 			return mse_err_set(err, "mse-bootstrap exited before its configuration server "
 						"answered; its last words:\n%s",
 					   tail[0] ? tail : "(nothing)");
 		}
 		if (mse_ratls_fetch(hostport, 1000, &der, &der_len, &ferr) == 0)
 			break;
-		if (waited >= timeout_s * 1000)
+		if (waited >= timeout_s * 1000) {
+			char m[2048];
+
 			return mse_err_set(err, "the configuration server did not answer on %s within %d s: %s",
-					   hostport, timeout_s, ferr.msg);
+					   hostport, timeout_s, mse_err_message(&ferr, m, sizeof(m)));
+		}
 		usleep(100 * 1000);
 	}
 	if (mse_ratls_parse(&cert, der, der_len, err) != 0 ||
@@ -191,7 +178,8 @@ int mse_spawn_write_evidence(const struct mse_instance *inst, const char *dir, c
 		.gramine_version = inst->gramine_version,
 		.host = inst->host,
 		.port = inst->port,
-		.threads = MSE_MANIFEST_APP_THREADS,
+		.threads = inst->threads ? inst->threads : MSE_MANIFEST_APP_THREADS,
+		.threads_max = inst->threads_max,
 		.no_ssl = strcmp(inst->cert_mode, "no-ssl") == 0,
 		.isvprodid = inst->isvprodid,
 		.isvsvn = inst->isvsvn,
@@ -278,7 +266,8 @@ static int spawn_sgx(const struct mse_spawn_opts *o, struct mse_instance *inst, 
 			 .size_mb = inst->size_mb,
 			 .expiration = inst->expiration,
 			 .no_ssl = o->no_ssl,
-			 .threads = MSE_MANIFEST_APP_THREADS},
+			 .threads = inst->threads ? inst->threads : MSE_MANIFEST_APP_THREADS,
+			 .threads_max = inst->threads_max},
 		.size_mb = inst->size_mb,
 		.isvprodid = inst->isvprodid,
 		.isvsvn = inst->isvsvn,
@@ -386,9 +375,11 @@ out:
 int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, struct mse_err *err)
 {
 	char bootstrap[PATH_MAX], pkgdir[PATH_MAX + 16], app_tar[PATH_MAX + 32], port[8], exp[32],
-		size[16], reqto[16], sim_dir[PATH_MAX], subject[sizeof(((struct mse_instance *)0)->subject)];
+		size[16], reqto[16], nthreads[16], nthreads_max[16], sim_dir[PATH_MAX],
+		subject[sizeof(((struct mse_instance *)0)->subject)];
 	struct mse_instance *inst = &res->inst;
 	struct mse_package_info info;
+	struct mse_tar_limits lim;
 	int created = 0, launched = 0;
 	char *argv[40];
 	int n = 0;
@@ -439,6 +430,17 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 	if (o->certificate && !realpath(o->certificate, inst->certificate))
 		return mse_err_field(err, o->certificate, "%s", strerror(errno));
 	inst->size_mb = o->size_mb;
+	inst->threads = o->threads;
+	inst->threads_max = o->threads_max;
+	if (inst->mode == MSE_MODE_SGX && !inst->threads_max) /* measured in loader.argv */
+		inst->threads_max = inst->threads > MSE_MANIFEST_APP_THREADS_MAX
+					    ? inst->threads
+					    : MSE_MANIFEST_APP_THREADS_MAX;
+	if (inst->threads_max && inst->threads > inst->threads_max) {
+		mse_err_field(err, "--threads-max", "expected at least --threads (%u), got %u",
+			      inst->threads, inst->threads_max);
+		return -1;
+	}
 	inst->expiration = (int64_t)time(NULL) + (int64_t)o->days * 86400;
 	mse_instance_new_uuid(inst->uuid);
 	inst->port = o->port;
@@ -478,10 +480,22 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 			argv[n++] = exp;
 		}
 	}
+	if (o->no_access_log)
+		argv[n++] = "--no-access-log";
 	if (o->request_timeout_s > 0) {
 		snprintf(reqto, sizeof(reqto), "%d", o->request_timeout_s);
 		argv[n++] = "--request-timeout";
 		argv[n++] = reqto;
+	}
+	if (inst->threads) {
+		snprintf(nthreads, sizeof(nthreads), "%u", inst->threads);
+		argv[n++] = "--threads";
+		argv[n++] = nthreads;
+	}
+	if (inst->threads_max) {
+		snprintf(nthreads_max, sizeof(nthreads_max), "%u", inst->threads_max);
+		argv[n++] = "--threads-max";
+		argv[n++] = nthreads_max;
 	}
 	if (inst->mode == MSE_MODE_SIMULATION) {
 		argv[n++] = "--simulation";
@@ -508,7 +522,9 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 	if (mse_package_extract(o->package, pkgdir, &info, err) != 0)
 		goto fail;
 	snprintf(app_tar, sizeof(app_tar), "%s/app.tar", pkgdir);
-	if (mse_tar_extract(app_tar, inst->app_dir, NULL, 0644, err) != 0)
+	/* within what the package declares and the enclave could hold, not a 16 GiB default */
+	mse_package_app_limits(&info, (uint64_t)o->size_mb << 20, &lim);
+	if (mse_tar_extract(app_tar, inst->app_dir, &lim, 0644, err) != 0)
 		goto fail;
 	STEP(o, "starting mse-bootstrap (%s) on %s:%u, uuid %s", mse_instance_mode_name(inst->mode),
 	     inst->host, (unsigned)inst->port, inst->uuid);

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A FastAPI app for the ASGI corpus: the same requests are answered by this app
 under uvicorn and under mse serve, and must match (tests/e2e/test_asgi.py)."""
 import hashlib

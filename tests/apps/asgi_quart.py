@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A Quart app for the ASGI corpus (tests/e2e/test_asgi.py): same requests
 under uvicorn and mse serve, same answers."""
 import hashlib

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Raw ASGI apps that check the server against the ASGI spec itself
 (asgi.readthedocs.io: "HTTP & WebSocket ASGI Message Format" 2.3, "Lifespan
 Protocol" 2.0): the app asserts what it is given, and reports it.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A Flask app exercising what real apps lean on: JSON bodies, multipart
 uploads (werkzeug reads wsgi.input in pieces), send_file (werkzeug uses
 wsgi.file_wrapper), streamed responses, errors and redirects."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """WSGI test apps for mse-c's bridge (unit tests through a fake exchange,
 e2e tests through `mse serve`). Each route is a plain WSGI app; the ones
 that follow the spec are wrapped in wsgiref.validate.validator with its
@@ -285,6 +286,23 @@ def memory_app(environ, start_response):
         return text(start_response, "MemoryError")
 
 
+def mmap_app(environ, start_response):
+    """An anonymous mapping of MB megabytes, every page touched: memory that
+    Python's allocator never sees (an enclave of the cap's size refuses it)."""
+    import mmap
+    mb = int(environ["QUERY_STRING"])
+    try:
+        m = mmap.mmap(-1, mb * 1024 * 1024)
+    except OSError as e:
+        return text(start_response, "refused: errno %d" % e.errno)
+    try:
+        for off in range(0, len(m), 4096):
+            m[off] = 1
+        return text(start_response, "mapped %d" % len(m))
+    finally:
+        m.close()
+
+
 VALID = {
     "/environ": environ_app,
     "/sha": sha_app,
@@ -306,6 +324,7 @@ VALID = {
     "/subprocess": subprocess_app,
     "/thread": thread_app,
     "/memory": memory_app,
+    "/mmap": mmap_app,
 }
 VALID = {k: validate.validator(v) for k, v in VALID.items()}
 
@@ -415,10 +434,31 @@ def use_kept_app(environ, start_response):
     return text(start_response, " ".join(out))
 
 
+def shainto_app(environ, start_response):
+    """Streams the body with readinto() into one reused buffer (QUERY_STRING:
+    its size, default 65536; odd sizes cross every boundary); answers its size
+    and SHA-256."""
+    inp = environ["wsgi.input"]
+    buf = bytearray(int(environ["QUERY_STRING"] or "65536"))
+    view = memoryview(buf)
+    h = hashlib.sha256()
+    n = 0
+    while True:
+        k = inp.readinto(buf)
+        if not k:
+            break
+        n += k
+        h.update(view[:k])
+    return text(start_response, "%d %s" % (n, h.hexdigest()))
+
+
 # Unvalidated: read() without a size is allowed by PEP 3333 ("a server
 # should allow read() to be called without an argument") but not by the validator.
 INVALID = {
     "/readall": read_all_app,
+    # The validator's input wrapper has no readinto (PEP 3333 asks for read,
+    # readline, readlines and __iter__ only): the bridge offers it too.
+    "/shainto": shainto_app,
     # Unwrapped, the bridge sees its own FileWrapper (the validator would hide it).
     "/rawfile": file_app,
     "/raise": raise_app,

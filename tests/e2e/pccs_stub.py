@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A small PCCS stub for the tests: serves one collateral set of
 ../shared/vectors/dcap-quotes under /sgx/certification/v4/ the way Intel's PCS
 and PCCS do (issuer chains percent-encoded in response headers), over HTTP or

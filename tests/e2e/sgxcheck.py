@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Independent checks of SGX quotes, RA-TLS certificates and simulation
 collateral, written against Intel's documents (ECDSA Quote Library API,
 appendix A; PCK Certificate and CRL Profile; PCS API v4) with

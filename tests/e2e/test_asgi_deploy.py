@@ -1,20 +1,16 @@
+# SPDX-License-Identifier: Apache-2.0
 """ASGI apps through the whole flow: `mse localtest` and `mse deploy` (simulation)
 of a FastAPI and a Quart port of the scaffolded app, checked by the scaffold's
 own tests (requests, TLS pinned to the verified certificate) and by us."""
 import json
 import re
-import subprocess
 import time
-from pathlib import Path
-
-import requests
 
 from test_deploy import env_for, get, mse, scaffold, spawn_verified, state
 
 FASTAPI_APP = '''
 import hashlib, hmac, json, os
 from datetime import datetime
-from pathlib import Path
 
 from fastapi import FastAPI, Response
 
@@ -88,7 +84,6 @@ async def spawn():
 QUART_APP = '''
 import hashlib, hmac, json, os
 from datetime import datetime
-from pathlib import Path
 
 from quart import Quart, request
 
@@ -198,6 +193,19 @@ def test_deploy_fastapi_with_explicit_interface(tmp_path):
     mse(env, "stop", "fdemo", "--remove")
 
 
+def test_deploy_quart(tmp_path):
+    env = env_for(tmp_path)
+    proj = asgi_project(tmp_path, env, "qdemo", QUART_APP)
+    p = mse(env, "deploy", "--project", str(proj))
+    assert "tests passed" in p.stdout, p.stdout + p.stderr
+    port = state(env, "qdemo")["port"]
+    ratls = proj / ".mse/verified/ratls.pem"
+    assert get(f"https://localhost:{port}/whoami", ratls).text == \
+        json.loads((proj / "secrets.json").read_text())["login"]
+    assert "app interface: asgi3" in mse(env, "logs", "qdemo").stdout
+    mse(env, "stop", "qdemo", "--remove")
+
+
 def test_deploy_lifespan_failure_stops_the_enclave(tmp_path):
     env = env_for(tmp_path)
     proj = asgi_project(tmp_path, env, "bad", FAILING_APP)
@@ -208,6 +216,7 @@ def test_deploy_lifespan_failure_stops_the_enclave(tmp_path):
     out = p.stdout + p.stderr
     log = (proj / ".mse/bad-bootstrap.log").read_text()
     assert "cannot reach the database at db:5432" in log, log
+    assert "cannot reach the database at db:5432" in out, out  # the cause on the console
     assert "lifespan" in log
 
 

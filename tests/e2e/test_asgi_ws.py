@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """WebSockets (RFC 6455) through mse serve, with python3-websockets as the
 client: echo, 1 MiB messages, fragmented messages, ping/pong, a client that
 vanishes, invalid frames (1002), oversize (1009); and the same FastAPI app
@@ -11,7 +12,6 @@ import ssl
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mse check` end to end: exit codes, output, every error on stderr.
 
 The resolved settings `mse check` prints are TOML: Python's own tomllib reads
@@ -104,7 +105,7 @@ def test_every_error_and_default_config(tmp_path):
     r = mse(cwd=tmp_path)  # ./mse.toml by default
     assert r.returncode == 1
     lines = r.stderr.splitlines()
-    assert 'mse check: mse.toml:2:22: python_application: expected "module:variable", got "app"' in lines
+    assert 'mse check: mse.toml:2:22: python_application: expected "module:variable" or "module:factory(literal arguments)", got "app"' in lines
     assert any(l.startswith("mse check: mse.toml:3:24: healthcheck_endpoint: ") for l in lines)
     assert 'mse check: mse.toml:6:1: nmae: unknown key (did you mean "name"?)' in lines
     assert lines[-1] == "mse check: 3 errors in mse.toml"

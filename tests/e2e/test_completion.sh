@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # The bash completion (scripts/completion.bash): commands, each command's
 # options, instance names for status/logs/stop/restart, files and
 # directories for options that take them. Expected values are read from the

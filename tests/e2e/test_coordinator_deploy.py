@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mse deploy --replicas N` and the operator commands that know coordinators and
 replicas: the owner's one command starts a coordinator, verifies it, uploads the
 signed manifest and starts N replicas; `mse list` shows the roles; every replica

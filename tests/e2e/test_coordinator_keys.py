@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The coordinator's key derivations are a frozen wire format: the known answers in
 tests/vectors/ckeys.json (which the C unit test test_coordinator checks the C code
 against) must be exactly what python3-cryptography computes from the documented

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Packaging and secrets crypto, end to end, against independent implementations.
 
 Oracles: PyNaCl (libsodium bindings: SecretBox, SealedBox, PrivateKey),
@@ -199,6 +200,10 @@ def evil_tar(path: Path, members, key: bytes):
     ([("a.enc", "file", None), ("a.enc", "file", None)], "duplicate"),
     ([("a.enc", "file", None), ("./a.enc", "file", None)], "duplicate"),
     ([("d", "dir", None), ("d/", "dir", None)], "duplicate"),
+    # Every trailing '/' and leading "./" goes: all of these name one path.
+    ([("d", "dir", None), ("d//", "dir", None)], "duplicate"),
+    ([("d///", "dir", None), ("./d", "dir", None)], "duplicate"),
+    ([("./d//", "dir", None), ("d/", "dir", None)], "duplicate"),
 ])
 def test_malicious_tars_refused(tmp_path, members, why):
     key = tmp_path / "k"
@@ -211,6 +216,29 @@ def test_malicious_tars_refused(tmp_path, members, why):
     assert "refused" in p.stderr
     assert not out.exists()
     assert not (tmp_path.parent / "outside.enc").exists()
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "posix"])
+def test_sparse_tar_refused(tmp_path, fmt):
+    """A 10 KB archive that declares 256 MiB (under the per-file limit):
+    GNU tar's sparse entries (old GNU 'S' headers, pax GNU.sparse.*) carry
+    only the non-zero blocks."""
+    key = tmp_path / "k"
+    key.write_bytes(nacl_random(32))
+    src = tmp_path / "src"
+    src.mkdir()
+    with open(src / "big.enc", "wb") as f:
+        f.truncate(256 << 20)
+    tar = tmp_path / "sparse.tar"
+    subprocess.run(["tar", "--sparse", f"--format={fmt}", "-cf", tar, "-C", src, "big.enc"],
+                   check=True)
+    assert tar.stat().st_size < 64 << 10
+    with tarfile.open(tar) as t:  # the oracle: Python sees the declared size
+        assert t.getmember("big.enc").size == 256 << 20
+    out = tmp_path / "out"
+    p = mse("decrypt", "--key", key, "--input", tar, "--output", out, check=1)
+    assert "big.enc: refused: sparse file" in p.stderr, p.stderr
+    assert not out.exists()
 
 
 # ---- seal / unseal -------------------------------------------------------------

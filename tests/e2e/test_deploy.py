@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The operator flow and `mse deploy`, end to end, in simulation (issue: the main job).
 
 Every check talks to the enclave with an independent client (Python's
@@ -168,6 +169,42 @@ def test_tampered_package_fails_at_measurement_and_nothing_is_sent(tmp_path):
         mse(env, "stop", "evil", "--remove", check=False)
 
 
+def test_sparse_package_refused_by_spawn_before_writing(tmp_path):
+    """A ~30 KB package whose app.tar declares a 1 GiB file (a GNU sparse
+    entry: only the non-zero blocks are stored) made spawn write 1.1 GiB."""
+    env = env_for(tmp_path)
+    proj = scaffold(tmp_path, env)
+    tar, _ = package(env, proj, tmp_path / "pkg")
+    with tarfile.open(tar) as t:
+        members = {m.name: t.extractfile(m).read() for m in t.getmembers()}
+    src = tmp_path / "sparse"
+    src.mkdir()
+    with open(src / "big.py.enc", "wb") as f:
+        f.truncate(1 << 30)
+    subprocess.run(["tar", "--sparse", "--format=gnu", "-cf", str(tmp_path / "app.tar"), "-C", str(src),
+                    "big.py.enc"], check=True)
+    members["app.tar"] = (tmp_path / "app.tar").read_bytes()
+    pj = json.loads(members["package.json"])
+    pj["app_sha256"] = hashlib.sha256(members["app.tar"]).hexdigest()
+    members["package.json"] = json.dumps(pj).encode()
+    bad = tmp_path / "sparse.tar"
+    with tarfile.open(bad, "w", format=tarfile.GNU_FORMAT) as t:
+        for name in ("app.tar", "tests.tar", "mse.toml", "package.json"):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(members[name])
+            t.addfile(ti, io.BytesIO(members[name]))
+    assert bad.stat().st_size < 64 << 10
+    with tarfile.open(fileobj=io.BytesIO(members["app.tar"])) as t:  # oracle: what it declares
+        assert t.getmember("big.py.enc").size == 1 << 30
+    p = mse(env, "spawn", "sparse", "--package", str(bad), "--output", str(tmp_path / "ev"), check=False)
+    assert p.returncode != 0
+    assert "big.py.enc: refused: sparse file" in p.stderr, p.stderr
+    state_root = Path(env["XDG_STATE_HOME"]) / "mse"
+    assert not (state_root / "sparse").exists()
+    written = sum(f.stat().st_size for f in state_root.rglob("*") if f.is_file()) if state_root.exists() else 0
+    assert written < 1 << 20
+
+
 def spawn_verified(env, tmp, proj, name):
     tar, key = package(env, proj, tmp / f"pkg-{name}")
     mse(env, "spawn", name, "--package", str(tar), "--output", str(tmp / f"ev-{name}"))
@@ -188,7 +225,9 @@ def test_wrong_uuid_is_refused_and_nothing_written(tmp_path):
         r = mse(env, "run", "u", "--ratls", str(ratls), "--key", str(key),
                 "--secrets", str(proj / "secrets.json"), check=False)
         assert r.returncode == 1
-        assert "401" in r.stderr
+        # The GET's proof is bound to the uuid: another uuid stops before the POST.
+        assert "not the configuration server of this instance" in r.stderr, r.stderr
+        assert "Nothing was sent" in r.stderr
         ws = Path(good["workspace"])
         assert not list(ws.rglob("secrets.json"))
         assert state(env, "u")["status"] == "waiting secret keys"
@@ -433,3 +472,268 @@ def test_deploy_verify_failure_stops_and_removes_the_enclave(tmp_path):
     log = work / "demo-bootstrap.log"
     assert log.exists() and (log.stat().st_mode & 0o777) == 0o600
     assert str(log) in p.stderr
+
+
+# ---- issue 12: healthy means a 2xx; a failed deploy says why; --replace keeps the old one ----
+
+HEALTH_OK = 'return Response(response="OK", status=HTTPStatus.OK)'
+
+
+def set_health(proj: Path, status: str):
+    app = proj / "mse_src/app.py"
+    text = app.read_text()
+    assert HEALTH_OK in text or "HEALTH-" in text
+    import re as _re
+    text = _re.sub(r'return Response\(response="(OK|HEALTH-\w+)", status=HTTPStatus\.\w+\)',
+                   f'return Response(response="HEALTH-{status}", status=HTTPStatus.{status})', text)
+    app.write_text(text)
+
+
+def test_health_answering_500_is_not_healthy_anywhere(tmp_path):
+    env = env_for(tmp_path)
+    proj = scaffold(tmp_path, env, "sick")
+    set_health(proj, "INTERNAL_SERVER_ERROR")
+    # localtest: not healthy, so the tests are not run
+    r = mse(env, "localtest", "--project", str(proj), check=False)
+    assert r.returncode == 1
+    assert "/health did not answer 2xx" in r.stderr and "(last: HTTP 500)" in r.stderr, r.stderr
+    assert "healthy means a 2xx" in r.stderr
+    assert "tests passed" not in r.stdout
+    # deploy --no-tests: refused at the health check, nothing left running
+    t0 = time.monotonic()
+    r = mse(env, "deploy", "--project", str(proj), "--no-tests", check=False)
+    assert r.returncode == 1, r.stdout
+    assert "Deployed" not in r.stdout
+    assert "step 8 (test) failed" in r.stderr and "HTTP 500" in r.stderr, r.stderr
+    assert time.monotonic() - t0 < 120
+    assert mse(env, "list").stdout.strip().startswith("no enclaves")
+    # status and test on a provisioned instance whose /health answers 500
+    tar, key, ratls = spawn_verified(env, tmp_path, proj, "s5")
+    try:
+        mse(env, "run", "s5", "--ratls", str(ratls), "--key", str(key),
+            "--secrets", str(proj / "secrets.json"))
+        base = f"https://localhost:{state(env, 's5')['port']}"
+        for _ in range(100):  # the independent client sees the 500
+            try:
+                if get(base + "/health", ratls).status_code == 500:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        assert get(base + "/health", ratls).status_code == 500
+        st = mse(env, "status", "s5", check=False)
+        assert st.returncode == 1, st.stdout
+        assert "unhealthy" in st.stdout and "HTTP 500" in st.stdout, st.stdout
+        assert "running" not in st.stdout
+        assert state(env, "s5")["status"] == "unhealthy"
+        t = mse(env, "test", "s5", "--ratls", str(ratls), check=False)
+        assert t.returncode == 1
+        assert "answered HTTP 500" in t.stderr and "tests were not run" in t.stderr, t.stderr
+        assert "tests passed" not in t.stdout
+    finally:
+        mse(env, "stop", "s5", "--remove", check=False)
+
+
+def test_failed_deploy_prints_the_cause_and_names_the_kept_log(tmp_path):
+    env = env_for(tmp_path)
+    proj = scaffold(tmp_path, env, "syn")
+    app = proj / "mse_src/app.py"
+    app.write_text(app.read_text() + "\n\ndef broken(:\n    pass\n")
+    r = mse(env, "deploy", "--project", str(proj), "--no-tests", check=False)
+    assert r.returncode == 1, r.stdout
+    assert "SyntaxError" in r.stderr, r.stderr           # the cause, on the console
+    log = proj / ".mse/syn-bootstrap.log"
+    assert f"kept in {log}" in r.stderr
+    assert log.exists() and "SyntaxError" in log.read_text()
+    assert "mse logs" not in r.stderr + r.stdout          # it no longer exists
+    assert mse(env, "list").stdout.strip().startswith("no enclaves")
+
+
+def test_failed_deploy_removes_only_its_own_package_directory(tmp_path):
+    env = env_for(tmp_path)
+    proj = scaffold(tmp_path, env, "own")
+    set_health(proj, "INTERNAL_SERVER_ERROR")
+    # Package directories of other runs, named as deploy names its own (package.<time>):
+    # one may be deployed elsewhere with its code key.
+    work = proj / ".mse"
+    work.mkdir()
+    now = int(time.time())
+    others = []
+    for t in range(now - 1, now + 90):
+        d = work / f"package.{t}"
+        d.mkdir()
+        (d / "package_own_1.key").write_bytes(b"k" * 32)
+        others.append(d)
+    r = mse(env, "deploy", "--project", str(proj), "--no-tests", check=False)
+    assert r.returncode == 1
+    for d in others:
+        assert (d / "package_own_1.key").read_bytes() == b"k" * 32, d
+    # and its own directory is gone
+    assert sorted(work.glob("package.*")) == sorted(others)
+
+
+def test_replace_keeps_the_old_instance_until_the_new_one_passes(tmp_path):
+    env = env_for(tmp_path)
+    proj = scaffold(tmp_path, env, "rep")
+    p = mse(env, "deploy", "--project", str(proj))
+    assert "Deployed rep" in p.stdout
+    old = state(env, "rep")
+    ratls = proj / ".mse/verified/ratls.pem"
+    old_pem = ratls.read_bytes()
+    base = f"https://localhost:{old['port']}"
+    assert get(base + "/health", ratls).text == "OK"
+    # Without --replace a second deploy is refused, naming the instance.
+    r = mse(env, "deploy", "--project", str(proj), check=False)
+    assert r.returncode == 1 and "already deployed" in r.stderr and "--replace" in r.stderr
+    # A new version whose tests fail: the old one keeps serving, untouched.
+    (proj / "tests/test_fail.py").write_text("def test_fail():\n    assert False\n")
+    r = mse(env, "deploy", "--project", str(proj), "--replace", check=False)
+    assert r.returncode == 1, r.stdout
+    assert "step 8 (test) failed" in r.stderr
+    assert "rep.2" in r.stdout + r.stderr                 # the new one had its own name
+    assert "rep is unchanged: still running" in r.stderr
+    assert state(env, "rep")["status"] == "running"
+    assert state(env, "rep")["pid"] == old["pid"] and state(env, "rep")["port"] == old["port"]
+    assert ratls.read_bytes() == old_pem                  # the pinned certificate is still the old one's
+    assert get(base + "/health", ratls).text == "OK"
+    assert mse(env, "status", "rep.2", check=False).returncode != 0
+    assert "rep.2" not in mse(env, "list").stdout
+    # A new version that passes: it starts beside (rep.2, another port), then the switch.
+    (proj / "tests/test_fail.py").unlink()
+    set_health(proj, "OK")  # same answer, new code
+    (proj / "mse_src/app.py").write_text((proj / "mse_src/app.py").read_text() + "\n# v2\n")
+    p = mse(env, "deploy", "--project", str(proj), "--replace")
+    assert "Deployed rep.2" in p.stdout and "replaces    rep" in p.stdout
+    new = state(env, "rep.2")
+    assert new["status"] == "running" and new["port"] != old["port"]
+    assert ratls.read_bytes() != old_pem
+    assert get(f"https://localhost:{new['port']}/health", ratls).text == "HEALTH-OK"
+    names = mse(env, "list").stdout
+    assert "rep.2" in names and not re.search(r"^rep\s", names, re.M)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(base + "/health", verify=False, timeout=5)
+    mse(env, "stop", "rep.2", "--remove")
+
+
+def provproof(uuid: str, state: str, nonce: str) -> str:
+    """Mse-Proof as the configuration server computes it (crypto/provproof.h), here with
+    Python's hmac: HMAC-SHA256(SHA-256(uuid), "mse-c provisioning v1\\n" state "\\n" nonce)."""
+    import hmac
+    key = hashlib.sha256(uuid.encode()).digest()
+    return hmac.new(key, b"mse-c provisioning v1\n" + state.encode() + b"\n" + nonce.encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def self_signed_ca(tmp: Path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import datetime
+    k = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(k.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(k, hashes.SHA256()))
+    (tmp / "stub.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp / "stub.key").write_bytes(k.private_bytes(serialization.Encoding.PEM,
+                                                   serialization.PrivateFormat.PKCS8,
+                                                   serialization.NoEncryption()))
+    return tmp / "stub.pem", tmp / "stub.key"
+
+
+@pytest.mark.parametrize("mode", ["closes-after-waiting", "app-answers-the-post"])
+def test_run_detects_a_post_answered_after_the_hand_over(tmp_path, mode):
+    """The configuration server answers the GET (Waiting, with its proof); then
+    another client's provisioning hands the port over to the app, whose own
+    POST / answers 200. Either the connection of the GET is gone (a new one
+    would reach the app: never opened, nothing sent), or the POST on it is
+    answered by the app: a 200 without the configuration server's proof is
+    'not provisioned'."""
+    import threading
+    env = env_for(tmp_path)
+    proj = scaffold(tmp_path, env)
+    tar, key = package(env, proj, tmp_path / "pkg")
+    mse(env, "spawn", "ho", "--package", str(tar), "--output", str(tmp_path / "ev"))
+    sf = Path(env["XDG_STATE_HOME"]) / "mse/ho/state.json"
+    good = json.loads(sf.read_text())
+    uuid = good["uuid"]
+    cert, certkey = self_signed_ca(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(certkey))
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(0.2)
+    seen = {"gets": 0, "posts": 0, "conns": 0}
+    stop = threading.Event()
+
+    def read_request(t):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = t.recv(4096)
+            if not chunk:
+                return None
+            data += chunk
+        head, rest = data.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        hdrs = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
+        n = int(hdrs.get("content-length", "0"))
+        while len(rest) < n:
+            rest += t.recv(4096)
+        return lines[0].split(" ")[0], hdrs, rest
+
+    def serve():
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                continue
+            seen["conns"] += 1
+            try:
+                c.settimeout(5)
+                t = ctx.wrap_socket(c, server_side=True)
+                while True:
+                    req = read_request(t)
+                    if req is None:
+                        break
+                    method, hdrs, body = req
+                    if method == "GET":
+                        seen["gets"] += 1
+                        proof = provproof(uuid, "Waiting", hdrs.get("mse-nonce", ""))
+                        last = mode == "closes-after-waiting"
+                        t.sendall(b"HTTP/1.1 200 OK\r\nMse-Status: Waiting\r\nMse-Proof: " + proof.encode() +
+                                  (b"\r\nConnection: close" if last else b"") + b"\r\nContent-Length: 0\r\n\r\n")
+                        if last:
+                            break
+                    else:  # the app's own POST /: 200, no proof
+                        seen["posts"] += 1
+                        t.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                t.close()
+            except (OSError, ssl.SSLError):
+                pass
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    try:
+        sf.write_text(json.dumps(dict(good, port=srv.getsockname()[1])))
+        r = mse(env, "run", "ho", "--ratls", str(cert), "--key", str(key),
+                "--secrets", str(proj / "secrets.json"), check=False)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert seen["gets"] == 1                           # the Waiting check passed (proof ok)
+        if mode == "closes-after-waiting":
+            assert "nothing was sent" in r.stderr, r.stderr
+            assert seen["conns"] == 1 and seen["posts"] == 0
+        else:
+            assert "not provisioned" in r.stderr and "proof" in r.stderr, r.stderr
+            assert seen["conns"] == 1 and seen["posts"] == 1
+    finally:
+        stop.set()
+        th.join(5)
+        srv.close()
+        sf.write_text(json.dumps(good))
+        mse(env, "stop", "ho", "--remove", check=False)

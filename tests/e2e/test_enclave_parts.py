@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Simulation MRENCLAVE, enclave key derivation, quote providers and the
 RA-TLS certificate, each checked against an independent Python
 implementation (hashlib, python3-nacl, python3-cryptography, openssl)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The SGX launch with Gramine, end to end through the Gramine stand-in
 (tests/gramine-standin/: gramine-manifest, gramine-sgx-sign, gramine-sgx on
 PATH, checking what reaches them as Gramine 1.9 documents it).
@@ -164,7 +165,7 @@ def test_deploy_on_sgx_through_gramine(tmp_path):
     evp = proj / ".mse/evidence/evidence.json"
     ok = mse(env, "verify", "--package", str(pkg), "--evidence", str(evp), "--signer-key", str(signer),
              "--allow-simulation")
-    assert f"expected MRENCLAVE {mrenclave}" in ok.stdout and "gramine-sgx-sign" in ok.stdout
+    assert f"expected:     MRENCLAVE {mrenclave}" in ok.stdout and "gramine-sgx-sign" in ok.stdout
     other = dict(env, GRAMINE_STANDIN_VERSION="Gramine 1.8 (other)")
     r = mse(other, "verify", "--package", str(pkg), "--evidence", str(evp), "--signer-key", str(signer),
             "--allow-simulation", check=False)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The HTTP/1.1 + TLS server (src/net/server.c) driven by independent clients:
 Python's http.client and ssl, raw sockets, `openssl s_client` and curl.
 

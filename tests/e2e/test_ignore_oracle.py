@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`.mseignore` against `git check-ignore` as the oracle.
 
 Each case builds a directory tree of a few thousand paths (seeded random

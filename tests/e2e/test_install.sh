@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # make install / make uninstall with PREFIX and DESTDIR: the installed mse
 # deploys a scaffolded app (simulation) with the mse-bootstrap installed beside
 # it, shows its own man pages, and uninstall leaves no file behind.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The include rule of docs/architecture.md, read from the #include lines.
 
 Shared layers, lowest first: common < config, net < crypto < attest. A layer

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Manual pages: every command of the dispatch table has its page, every
 option its --help shows is in that page, and `mse help CMD` opens it.
 

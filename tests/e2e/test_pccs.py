@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The PCCS collateral client (src/attest/pccs.c) against a local PCCS stub
 serving the real collateral of ../shared/vectors/dcap-quotes: the directory it
 writes must equal the vectors byte for byte, whatever header generation or

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mse scaffold NAME`: the project it writes, and that the project works.
 
 Checked independently of mse-c's own code: the TOML with Python's tomllib,
@@ -20,7 +21,6 @@ import resource
 import signal
 import ssl
 import subprocess
-import sys
 import tarfile
 import threading
 import tomllib

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """evidence.json for an SGX enclave: collateral from a PCCS for the quote's
 platform (the stub serves real Intel collateral), signer key from the
 operator. Checked field by field against the vector files, independently of

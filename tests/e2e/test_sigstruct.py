@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """SGX SIGSTRUCT (src/attest/sigstruct.c, `mse verify --sigstruct`) against
 SIGSTRUCTs written by python3-cryptography (tests/helpers/sigstruct_py.py),
 an independent implementation of the SDM's layout and signature."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mse sim`: the simulation PKI, collateral and quotes, checked with
 python3-cryptography and the openssl CLI (never with mse-c's verifier)."""
 import datetime

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Differential test of the TOML parser against Python's tomllib.
 
 toml-test pins the cases its authors thought of; this mutates them (deleted

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """toml-test (TOML 1.0.0 list) against build/tools/toml_decoder.
 
 Runs the decoder the way toml-test does (TOML on stdin, tagged JSON on

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mse verify` end to end: every input form (--evidence, --quote, --cert PEM/DER,
 --url), the policy options, --json, --output, and the exit codes. Expected
 values come from the vectors' READMEs; certificates are compared with
@@ -61,9 +62,16 @@ def test_evidence_policy_and_output(tmp_path):
     ev = json.loads(EVIDENCE.read_text())
     key = tmp_path / "signer.pem"
     key.write_text(ev["signer_pk"])
+    # A signer alone admits every enclave its key ever signed: refused for --output.
     p = run("--evidence", EVIDENCE, "--now", now, "--accept-expired-collateral",
             "--accept-tcb-status", "OutOfDate", "--signer-key", key, "--output", tmp_path / "out")
+    assert p.returncode == 2 and "--isvprodid" in p.stderr, p.stderr
+    assert not (tmp_path / "out").exists()
+    p = run("--evidence", EVIDENCE, "--now", now, "--accept-expired-collateral",
+            "--accept-tcb-status", "OutOfDate", "--signer-key", key, "--isvprodid", "1",
+            "--min-isvsvn", "10", "--output", tmp_path / "out")
     assert p.returncode == 0, p.stderr
+    assert "measurement=ok" in p.stdout and "NOT CHECKED" not in p.stdout
     assert "OutOfDate" in p.stdout and "INTEL-SA-00767" in p.stdout
     got = x509.load_pem_x509_certificate((tmp_path / "out" / "ratls.pem").read_bytes())
     want = x509.load_pem_x509_certificate(ev["ratls_certificate"].encode())
@@ -76,6 +84,64 @@ def test_evidence_policy_and_output(tmp_path):
     assert "[measurement] mrenclave: expected abab" in p.stderr
     assert "got 0e4ec55e" in p.stderr
     assert not (tmp_path / "out2").exists()
+
+
+NOW = ["--now", "2023-06-21T00:00:00Z", "--accept-expired-collateral", "--accept-tcb-status", "OutOfDate"]
+MRENCLAVE = "0e4ec55e690b06a574af59dfd51baa3866ac4c8d37896effc0f1fad17b31cf3b"  # vectors README
+
+
+def test_output_needs_an_expected_identity(tmp_path):
+    """The ratls.pem that --output writes is what `mse run` pins: without an
+    expected identity it would pin any genuine enclave running any code."""
+    out = tmp_path / "out"
+    p = run("--evidence", EVIDENCE, *NOW, "--output", out)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "--mrenclave" in p.stderr and "--any-enclave" in p.stderr
+    assert not out.exists()
+    # MRSIGNER and ISVPRODID without a minimum ISVSVN: still refused
+    p = run("--evidence", EVIDENCE, *NOW, "--mrsigner", "c1" * 32, "--isvprodid", "1", "--output", out)
+    assert p.returncode == 2 and "--min-isvsvn" in p.stderr, p.stderr
+    assert not out.exists()
+    # --any-enclave is the explicit choice: written, and the measurement says "not checked"
+    p = run("--evidence", EVIDENCE, *NOW, "--output", out, "--any-enclave", "--json")
+    assert p.returncode == 0, p.stderr
+    assert js(p)["steps"]["measurement"] == "not-checked"
+    assert "any genuine enclave" in p.stderr
+    assert (out / "ratls.pem").exists()
+    # the expected MRENCLAVE: written, measurement ok
+    p = run("--evidence", EVIDENCE, *NOW, "--mrenclave", MRENCLAVE, "--output", tmp_path / "o2")
+    assert p.returncode == 0, p.stderr
+    assert "measurement=ok" in p.stdout
+    assert (tmp_path / "o2" / "ratls.pem").exists()
+    assert run("--evidence", EVIDENCE, *NOW, "--any-enclave").returncode == 2  # needs --output
+
+
+def test_measurement_not_checked_is_never_ok():
+    p = run("--evidence", EVIDENCE, *NOW)
+    assert p.returncode == 0, p.stderr
+    assert "measurement=not-checked" in p.stdout and "measurement=ok" not in p.stdout
+    assert "NOT CHECKED" in p.stdout
+    assert js(run("--evidence", EVIDENCE, *NOW, "--json"))["steps"]["measurement"] == "not-checked"
+    assert js(run("--evidence", EVIDENCE, *NOW, "--json", "--isvprodid", "1"))["steps"]["measurement"] == "ok"
+
+
+def test_package_on_sgx_without_mrenclave_prints_what_was_compared(tmp_path):
+    """An SGX evidence and no --mrenclave: nothing is recomputed, so no
+    expected MRENCLAVE may be printed (it used to print 0000…)."""
+    env = dict(os.environ, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / ".config"),
+               XDG_STATE_HOME=str(tmp_path / ".state"))
+    env.pop("MSE_SIM_DIR", None)
+    subprocess.run([MSE, "scaffold", "demo"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    subprocess.run([MSE, "package", "--project", str(tmp_path / "demo"), "--output", str(tmp_path / "pkg"),
+                    "--quiet"], env=env, check=True, capture_output=True)
+    pkg = next((tmp_path / "pkg").glob("package_*.tar"))
+    p = run("--package", pkg, "--evidence", EVIDENCE, env=env)
+    assert p.returncode == 1
+    assert "0" * 64 not in p.stdout, p.stdout
+    assert "no MRENCLAVE" in p.stdout and "nothing was compared" in p.stdout
+    # given, it is printed as given
+    p = run("--package", pkg, "--evidence", EVIDENCE, "--mrenclave", MRENCLAVE, env=env)
+    assert f"expected:     MRENCLAVE {MRENCLAVE} (given)" in p.stdout, p.stdout
 
 
 def test_evidence_today():

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """bench/verify_ref.py, the Python reference verifier, on the real vectors:
 the outcomes the vectors' sources assert (README of shared/vectors), the
 sgx3-oasis failure cases at the step named, the TDX sets' outcomes, and tampering."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mse verify` on synthetic quotes built here, independently, with python3-cryptography:
 a throwaway root CA, PCK CA, PCK leaf (SGX extension DER written by hand), TCB signing
 certificate, signed TCB info and QE identity, CRLs, a QE report and a quote (v3 and the v4
@@ -10,7 +11,6 @@ import datetime
 import hashlib
 import json
 import os
-import pathlib
 import struct
 import subprocess
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mse verify` on TDX quotes, end to end.
 
 Real sets (../shared/vectors/dcap-quotes, Intel-signed): at the "now" of their README and
@@ -106,7 +107,7 @@ def test_default_policy_refuses_named(name, args, step, hint):
     d = DQ / name
     p, out = verify("--quote", d / "quote.bin", "--collateral", d, *args)
     assert p.returncode == 1 and out["error"]["step"] == step, p.stdout
-    assert hint in out["error"]["text"], out["error"]["text"]
+    assert hint in out["error"]["message"], out["error"]["message"]
     # A TD policy refusal comes after Intel's verdict, which is reported.
     if step == "td-attributes":
         assert out["steps"]["tcb-status"] == "accepted" and out["tcb_status"] == "OutOfDate"
@@ -212,7 +213,7 @@ def test_sim_every_status(sim, tee_svn, status, module):
 def test_sim_module_and_level_failures(sim, args, step, text):
     p, out = sim_verify(sim, args, ["--accept-tcb-status", ALL])
     assert p.returncode == 1 and out["error"]["step"] == step, p.stdout
-    assert text in out["error"]["text"]
+    assert text in out["error"]["message"]
 
 
 @pytest.mark.parametrize("td,svn2,status", [

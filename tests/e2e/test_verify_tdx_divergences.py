@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Where dcap-qvl and go-tdx-guest decide TDX quotes differently from Intel's QVL, which
 mse-c follows (docs/attestation.md, "Where dcap-qvl and go-tdx-guest differ"). Each test
 runs the other verifier's rule — re-implemented here in a few lines from its source (Phala

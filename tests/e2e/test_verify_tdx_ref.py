@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The C verifier and the Python reference (bench/verify_ref.py, written independently with
 python3-cryptography) agree on TDX: the five real sets (status, advisories, module status,
 every TD field), simulated quotes covering every status, module case, TD relaunch and TD

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target: the coordinator's POST /manifest body
  * (mse_cmanifest_parse: JSON, every field, base64url sealed boxes) and the

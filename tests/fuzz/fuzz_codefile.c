@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer: MSE code file parsing (mse_codefile_open_inplace).
  * Input: key (32 bytes) ‖ code file bytes. Most inputs fail authentication;

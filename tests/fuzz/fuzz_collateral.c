@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer: collateral JSON — the span extractor (src/attest/jspan.c), the
  * TCB info (v2, v3 SGX and TDX) / QE identity parsers and evaluation

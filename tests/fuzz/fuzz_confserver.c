@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target: the configuration server's POST body handling
  * (mse_confserver_parse: JSON, uuid, hex key, base64url sealed box, sealed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: the coordinator's POST /replica body (mse_coord_parse_replica_req). */
 #include <stddef.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for src/config/ignore: the .mseignore parser and matcher.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer: nonce map JSON (mse_nonces_parse_json), then a round trip. */
 #include <stdint.h>
 #include <stdlib.h>

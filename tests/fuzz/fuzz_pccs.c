@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for what mse_pccs parses from a PCCS answer: the CRL body
  * (DER, hex text or PEM), the percent-encoded issuer-chain header, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer: the PCK certificate SGX extension parser (src/attest/pck.c). */
 #include <stddef.h>
 #include <stdint.h>

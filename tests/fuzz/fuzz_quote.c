@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer: the DCAP quote parser (src/attest/quote.c): SGX v3-v5, TDX v4/v5 (TD report 1.0/1.5). */
 #include <stddef.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer: RA-TLS certificates (src/attest/ratls.c), then the quote inside. */
 #include <stddef.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target: what a replica parses from the coordinator's answer
  * (mse_replica_parse: JSON, hex keys, base64url sealed box, PEM presence).

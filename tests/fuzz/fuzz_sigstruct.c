@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer: the SGX SIGSTRUCT parser and verifier (src/attest/sigstruct.c). */
 #include <stddef.h>
 #include <stdint.h>

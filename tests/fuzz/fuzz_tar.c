@@ -1,8 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer: safe tar reading (mse_tar_reader over memory) as used on
  * packages and app.tar: every entry is validated, then its data read whole.
- * Invariant checked: an accepted name is relative, without "..", without
- * empty components.
+ * Invariants checked: an accepted name is normalised — relative, without
+ * "." or ".." components, empty components or a trailing '/' — so that no
+ * two accepted names of one archive are equal (duplicates are refused);
+ * an entry's data is exactly its declared size.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,8 +20,23 @@ static void check_name(const char *n)
 
 	if (len == 0 || n[0] == '/' || n[len - 1] == '/' || strstr(n, "//") ||
 	    strcmp(n, "..") == 0 || strncmp(n, "../", 3) == 0 || strstr(n, "/../") ||
-	    (len >= 3 && strcmp(n + len - 3, "/..") == 0))
+	    (len >= 3 && strcmp(n + len - 3, "/..") == 0) || strcmp(n, ".") == 0 ||
+	    strncmp(n, "./", 2) == 0 || strstr(n, "/./") ||
+	    (len >= 2 && strcmp(n + len - 2, "/.") == 0))
 		abort();
+}
+
+/* The names accepted so far (at most lim.max_entries). */
+static char *seen[64];
+static size_t n_seen;
+
+static void check_unique(const char *n)
+{
+	for (size_t i = 0; i < n_seen; i++)
+		if (strcmp(seen[i], n) == 0)
+			abort(); /* two entries for one path got through */
+	if (n_seen < sizeof(seen) / sizeof(seen[0]) && (seen[n_seen] = strdup(n)) != NULL)
+		n_seen++;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -37,6 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t len = 0;
 
 		check_name(e.name);
+		check_unique(e.name);
 		if (!e.is_dir && mse_tar_reader_read_all(r, MSE_CODEFILE_HEADER_BYTES, &buf, &len,
 							 &err) == 0) {
 			if (len != e.size)
@@ -45,5 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	mse_tar_reader_free(r);
+	while (n_seen)
+		free(seen[--n_seen]);
 	return 0;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for the TOML parser: any bytes must either parse into a
  * tree that can be walked and freed, or fail with a positioned error —

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target: WebSocket input (what a client sends after the 101)
  * through the server's framing layer (net/ws over libwslay), from a memory

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Shared code of the Gramine stand-in (tests/gramine-standin/): small
 scripts named gramine-manifest, gramine-sgx-sign and gramine-sgx that the
 tests put first on PATH, so that `mse spawn --sgx` and `mse deploy --sgx`

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """SGX SIGSTRUCT (enclave_css_t, 1808 bytes) written with python3-cryptography,
 independently of src/attest/sigstruct.c: the test oracle for the C parser and
 verifier, and what the Gramine stand-in (tests/gramine-standin/) writes into

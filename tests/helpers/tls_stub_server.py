@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A tiny HTTPS server for client tests: serves until killed.
 
 usage: tls_stub_server.py CERT KEY PORTFILE [MSE_STATUS]

@@ -1,11 +1,12 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_verify — throughput of mse_verify_quote on a real quote with full
  * collateral (default: sgx3-dcapqvl at its "now"), in four configurations:
  *   (a) per-platform cache: chain, CRLs, collateral and QE checks verified
  *       once; each quote still gets parse + quote signature + policy;
  *   (b) everything each time, without any cache;
- *   (b') everything each time, parsed certificates/CRLs cached by the
- *       SHA-256 of their bytes;
+ *   (b') everything each time, parsed certificates/CRLs (and TCB info / QE
+ *       identity) cached by the SHA-256 of their bytes;
  *   (d) the ECDSA verifications of one full verification alone (OpenSSL,
  *       objects pre-parsed): the floor (b) is measured against.
  * Times are CPU time of the benchmarking thread.

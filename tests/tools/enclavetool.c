@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * enclavetool — exposes the enclave-side building blocks (simulation
  * measurement, enclave key derivation, RA-TLS certificate creation, quote

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A test server: mse_server with C handlers, driven by the end-to-end tests
  * (tests/e2e/test_http_server.py). Prints the port on stdout, serves until

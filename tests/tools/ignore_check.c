@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ignore_check — drives src/config/ignore for the git oracle test
  * (tests/e2e/test_ignore_oracle.py).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pccs_fetch — drives mse_pccs_fetch_info for the end-to-end tests.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The floor for `make bench` (bench/bench_package.sh): the least work any
  * packager must do — read each file, one libsodium secretbox pass over it,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Test driver for the SGX branch of mse_spawn_write_evidence, which needs an
  * SGX machine to be reached through `mse spawn`: it builds the instance

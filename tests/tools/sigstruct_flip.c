@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sigstruct_flip — drives src/attest/sigstruct for tests/e2e/test_sigstruct.py,
  * whose SIGSTRUCTs are written by python3-cryptography.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * toml_decoder — the toml-test decoder interface for mse_toml: reads TOML on
  * stdin, prints the document as toml-test's tagged JSON on stdout

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * verify_mutations — runs mse_verify_quote over byte-flipped copies of one
  * collateral-directory set, for tests that compare the C verifier with the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The ASGI bridge through a fake exchange over memory buffers: no socket,
  * no server. The app is tests/apps/asgi_raw.py, which asserts the ASGI

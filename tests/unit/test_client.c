@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * net/client: requests succeed only through the pinned certificate. The
  * server is Python's http.server + ssl, the certificates come from the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* src/node/confserver: the configuration server over a fake exchange. */
 #include "testutil.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The coordinator's wire formats: the key derivations against known answers
  * computed by python3-cryptography (tests/vectors/ckeys.json, regenerated and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * src/crypto: code files, nonce maps, sealing, tar archives, packages.
  * Interoperability with PyNaCl and Python's tarfile is tested end to end in
@@ -681,6 +682,34 @@ static void package_build_inspect_decrypt(void **state)
 	data = tu_read(p, &len);
 	assert_memory_equal(data, "name = \"demo\"", 13);
 	free(data);
+
+	/*
+	 * The limits spawn extracts app.tar with: its own size (the tar's real
+	 * size, as the reader counted it) holds all the entries; an enclave
+	 * smaller than the code refuses it, naming the limit.
+	 */
+	{
+		struct mse_tar_limits lim;
+		char x[1024];
+		struct stat st;
+
+		path_join(p, sizeof(p), dest, "app.tar");
+		assert_int_equal(stat(p, &st), 0);
+		assert_int_equal(info.app_tar_bytes, (uint64_t)st.st_size);
+		mse_package_app_limits(&info, 256ULL << 20, &lim);
+		assert_int_equal(lim.max_total, info.app_tar_bytes);
+		assert_int_equal(lim.max_entries, info.app_tar_bytes / 512 + 1);
+		path_join(x, sizeof(x), root, "app-extracted");
+		if (mse_tar_extract(p, x, &lim, 0644, &err) != 0)
+			fail_msg("extract: %s", err.msg);
+		mse_package_app_limits(&info, 64, &lim);
+		assert_int_equal(lim.max_total, 64);
+		path_join(x, sizeof(x), root, "app-extracted2");
+		mse_err_clear(&err);
+		assert_int_equal(mse_tar_extract(p, x, &lim, 0644, &err), -1);
+		assert_non_null(strstr(err.msg, "exceed the limit of 64"));
+		assert_false(mse_file_exists(x));
+	}
 
 	/* Decrypt the app.tar: the tree comes back, secrets.json was never packaged. */
 	path_join(p, sizeof(p), dest, "app.tar");

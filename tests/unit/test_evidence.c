@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * node/evidence: rebuilding MSE's own evidence.json from its parts gives back
  * the same document (compared by Python's json module, field by field).

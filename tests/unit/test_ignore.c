@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * src/config/ignore: the examples of gitignore(5), parse errors, loading,
  * and the walker's refusals (symlinks that escape, loops, special files).

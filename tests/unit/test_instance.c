@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* node/instance: the operator's state directories. */
 #include "testutil.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The allocator accounting behind --memory, through Python's own raw
  * allocator API (usable before the interpreter starts, and this process
@@ -8,8 +9,13 @@
 
 #include <Python.h>
 
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "enclave/memcap.h"
 
@@ -108,14 +114,116 @@ static void commit_measures_what_is_resident(void **state)
 	assert_int_equal(mse_memcap_limit(), 0);
 }
 
-int main(void)
+/*
+ * Memory mapped without Python's allocator counts too: an anonymous
+ * writable mapping of 300 MB under a 256 MB cap is refused with ENOMEM, as
+ * an enclave of 256 MB refuses it; smaller ones are counted (touched or
+ * not) and given back by munmap; PROT_NONE reservations are address space,
+ * not memory, and are not counted.
+ */
+static void anonymous_mappings_count_against_the_cap(void **state)
+{
+	void *(*shared_mmap64)(void *, size_t, int, int, int, off_t);
+	uint64_t base = mse_memcap_used();
+	char *p, *q;
+	size_t i;
+
+	(void)state;
+	mse_memcap_set_limit(base + 256 * MiB);
+	errno = 0;
+	p = mmap(NULL, 300 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(p == MAP_FAILED);
+	assert_int_equal(errno, ENOMEM);
+	assert_int_equal(mse_memcap_used(), base);
+	/* what shared libraries bind to (Python's mmap module calls mmap64) is ours too */
+	shared_mmap64 = (void *(*)(void *, size_t, int, int, int, off_t))dlsym(RTLD_DEFAULT, "mmap64");
+	assert_non_null(shared_mmap64);
+	assert_true(shared_mmap64(NULL, 300 * MiB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+				  -1, 0) == MAP_FAILED);
+	/* within the cap: counted at its full length, touched */
+	p = mmap(NULL, 200 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(p != MAP_FAILED);
+	for (i = 0; i < 200 * MiB; i += 4096)
+		p[i] = 1;
+	assert_int_equal(mse_memcap_used(), base + 200 * MiB);
+	/* Python's own allocations share the same budget */
+	assert_null(PyMem_RawMalloc(64 * MiB));
+	q = mmap(NULL, 64 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(q == MAP_FAILED);
+	/* growing it past the cap fails and keeps it */
+	assert_true(mremap(p, 200 * MiB, 300 * MiB, MREMAP_MAYMOVE) == MAP_FAILED);
+	assert_int_equal(p[4096], 1);
+	/* a partial munmap gives that part back, then the rest */
+	assert_int_equal(munmap(p + 100 * MiB, 50 * MiB), 0);
+	assert_int_equal(mse_memcap_used(), base + 150 * MiB);
+	assert_int_equal(munmap(p, 100 * MiB), 0);
+	assert_int_equal(munmap(p + 150 * MiB, 50 * MiB), 0);
+	assert_int_equal(mse_memcap_used(), base);
+	/* address space only: not counted */
+	q = mmap(NULL, 1024 * MiB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	assert_true(q != MAP_FAILED);
+	assert_int_equal(mse_memcap_used(), base);
+	assert_int_equal(munmap(q, 1024 * MiB), 0);
+	/* no cap, no counting */
+	mse_memcap_set_limit(0);
+	p = mmap(NULL, 300 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(p != MAP_FAILED);
+	assert_int_equal(mse_memcap_used(), base);
+	assert_int_equal(munmap(p, 300 * MiB), 0);
+}
+
+static void *stack_size_of_thread(void *out)
+{
+	pthread_attr_t a;
+
+	if (pthread_getattr_np(pthread_self(), &a) == 0) {
+		pthread_attr_getstacksize(&a, (size_t *)out);
+		pthread_attr_destroy(&a);
+	}
+	return NULL;
+}
+
+static size_t new_thread_stack_size(void)
+{
+	pthread_t t;
+	size_t size = 0;
+
+	if (pthread_create(&t, NULL, stack_size_of_thread, &size) != 0 || pthread_join(t, NULL) != 0)
+		return 0;
+	return size;
+}
+
+static const char *self_exe;
+
+/*
+ * Threads get an explicit stack size, not one derived from RLIMIT_STACK
+ * (glibc takes it from the limit at start: 64 MiB here, without install).
+ */
+static void threads_get_an_explicit_stack_size(void **state)
+{
+	(void)state;
+	assert_int_equal(new_thread_stack_size(), 8 * MiB);
+	assert_int_equal(tu_sh("ulimit -s 65536 && '%s' --stack-size 8388608", self_exe), 0);
+	assert_int_not_equal(tu_sh("ulimit -s 65536 && '%s' --stack-size-without-install 8388608",
+				   self_exe),
+			     0);
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(accounting_follows_malloc_realloc_free),
 		cmocka_unit_test(limit_refuses_and_keeps_blocks_intact),
 		cmocka_unit_test(commit_measures_what_is_resident),
+		cmocka_unit_test(anonymous_mappings_count_against_the_cap),
+		cmocka_unit_test(threads_get_an_explicit_stack_size),
 	};
 
+	self_exe = argv[0];
+	if (argc == 3 && strcmp(argv[1], "--stack-size-without-install") == 0)
+		return new_thread_stack_size() == strtoull(argv[2], NULL, 10) ? 0 : 1;
 	mse_memcap_install();
+	if (argc == 3 && strcmp(argv[1], "--stack-size") == 0)
+		return new_thread_stack_size() == strtoull(argv[2], NULL, 10) ? 0 : 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* src/attest/pccs: the pure parts (no network; test_pccs.py runs the client). */
 #include "testutil.h"
 

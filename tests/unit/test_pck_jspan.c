@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * src/attest/pck (SGX extensions of real PCK certificates, checked against
  * python3-cryptography's reading of the same DER) and src/attest/jspan (exact

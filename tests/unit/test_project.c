@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * src/config/project: the mse.toml loader.
  *
@@ -100,7 +101,9 @@ static void has_error(struct fx *f, const char *file, const char *field, int lin
 	for (size_t i = 0; i < f->errs.len; i++) {
 		const struct mse_err *e = &f->errs.items[i];
 
-		if (strcmp(e->field, field) != 0 || !strstr(e->msg, frag))
+		char m[2048];
+
+		if (strcmp(e->field, field) != 0 || !strstr(mse_err_message(e, m, sizeof(m)), frag))
 			continue;
 		if (line && (e->line != line || e->col != col))
 			continue;
@@ -296,8 +299,14 @@ static void python_application_format(void **state)
 	assert_null(load(f, path, f->code, NOW_2024));
 	assert_int_equal(mse_errlist_count(&f->errs), 1);
 	/* the exact form the issue asks for */
-	snprintf(want, sizeof(want), "%s:2:22: python_application: expected \"module:variable\", got \"app\"", path);
+	snprintf(want, sizeof(want),
+		 "%s:2:22: python_application: expected \"module:variable\" or "
+		 "\"module:factory(literal arguments)\", got \"app\"",
+		 path);
 	assert_string_equal(mse_err_str(&f->errs.items[0], buf, sizeof(buf)), want);
+	/* expected and actual are members of the error, not only message text */
+	assert_string_equal(f->errs.items[0].actual, "\"app\"");
+	assert_non_null(strstr(f->errs.items[0].expected, "module:variable"));
 	static const char *const bad[] = {"app:", ":app", "a:b:c", "1app:app", "app:a-b", "a..b:app", "app: x y"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char text[512];
@@ -307,6 +316,38 @@ static void python_application_format(void **state)
 		path = write_toml(f, "mse.toml", text);
 		assert_null(load(f, path, f->code, NOW_2024));
 		has_error(f, path, "python_application", 2, 22, "expected \"module:variable\"");
+	}
+	/* Factories, as gunicorn takes them: literal arguments only. */
+	static const char *const bad_calls[] = {"app:f(x)",	 "app:f(1",	 "app:f(a=1, 2)",
+						"app:f(**k)",	 "app:f()x",	 "app:f(open('x'))",
+						"app:f('unterminated)", "app:f(1 2)"};
+	for (size_t i = 0; i < sizeof(bad_calls) / sizeof(bad_calls[0]); i++) {
+		char text[512];
+
+		snprintf(text, sizeof(text), "name = \"x\"\npython_application = \'\'\'%s\'\'\'\nhealthcheck_endpoint = \"/\"\n"
+			 "tests_cmd = \"\"\ntests_requirements = []\n", bad_calls[i]);
+		path = write_toml(f, "mse.toml", text);
+		assert_null(load(f, path, f->code, NOW_2024));
+		has_error(f, path, "python_application", 2, 22, "expected ");
+	}
+	static const char *const good_calls[][2] = {
+		{"app:create_app()", "()"},
+		{"app:create_app('prod', debug=False)", "('prod', debug=False)"},
+		{"app:make(1, -2.5e3, None, True, [1, (2,)], {'k': \"v\"}, x=0x1f,)",
+		 "(1, -2.5e3, None, True, [1, (2,)], {'k': \"v\"}, x=0x1f,)"},
+	};
+	for (size_t i = 0; i < sizeof(good_calls) / sizeof(good_calls[0]); i++) {
+		char text[512];
+		struct mse_project *p;
+
+		snprintf(text, sizeof(text), "name = \"x\"\npython_application = '''%s'''\nhealthcheck_endpoint = \"/\"\n"
+			 "tests_cmd = \"\"\ntests_requirements = []\n", good_calls[i][0]);
+		path = write_toml(f, "mse.toml", text);
+		p = load(f, path, f->code, NOW_2024);
+		assert_non_null(p);
+		assert_string_equal(p->python_module, "app");
+		assert_string_equal(p->python_call, good_calls[i][1]);
+		mse_project_free(p);
 	}
 }
 

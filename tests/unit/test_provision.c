@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * node/provision: the seal step of `mse deploy`. The sealed box is opened
  * with libsodium directly and parsed by jansson; the check that the code key

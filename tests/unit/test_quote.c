@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* src/attest/quote: DCAP quote parsing over the real vectors, and its failure cases. */
 #include "testutil.h"
 

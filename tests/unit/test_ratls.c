@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* src/attest/ratls: quote extraction and key binding on MSE's real RA-TLS certificate. */
 #include "testutil.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The seccomp filter, checked syscall by syscall in a forked child (the
  * filter is irreversible, and LeakSanitizer cannot run under it: the child

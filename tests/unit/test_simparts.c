@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* src/attest/der (DER writer) and x509w (RFC 4514 names): known answers from X.690 and RFC 4514. */
 #include "testutil.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * src/net/tls: contexts from files, PEM and in-memory objects, checked by
  * real handshakes with an OpenSSL client over memory BIOs (no sockets).

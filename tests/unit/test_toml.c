@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * src/config/toml: the API around the parser — positions, lookups, order,
  * getters, date-times, error positions, bounds. (Conformance is proven by
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config/toml.h"
@@ -268,6 +270,141 @@ static void never_reads_past_the_end(void **state)
 	munmap(map, (size_t)pg * 2);
 }
 
+/* Builds "pre" + n times "rep" + "post" in a fresh buffer; *len is its length. */
+static char *repeat(const char *pre, const char *rep, size_t n, const char *post, size_t *len)
+{
+	size_t lp = strlen(pre), lr = strlen(rep), lq = strlen(post), i;
+	char *s = malloc(lp + lr * n + lq + 1);
+
+	assert_non_null(s);
+	memcpy(s, pre, lp);
+	for (i = 0; i < n; i++)
+		memcpy(s + lp + i * lr, rep, lr);
+	memcpy(s + lp + lr * n, post, lq + 1);
+	*len = lp + lr * n + lq;
+	return s;
+}
+
+/*
+ * Every way of nesting counts towards the one bound: table headers
+ * [a.a.a…] (the crash input: 25,000 deep, freed recursively), dotted keys,
+ * headers plus dotted keys under them, and inline tables holding dotted keys.
+ */
+static void dotted_keys_and_headers_are_bounded(void **state)
+{
+	struct mse_toml *doc = NULL;
+	struct mse_err err;
+	size_t len;
+	char *s;
+
+	(void)state;
+	/* [a.a.a…a]: the 129th segment is refused at its column */
+	s = repeat("[a", ".a", 25000, "]\n", &len);
+	parse_bad(s, len, 1, 2 + 2 * MSE_TOML_MAX_DEPTH, "nesting deeper than 128");
+	free(s);
+	s = repeat("a", ".a", 25000, " = 1\n", &len);
+	parse_bad(s, len, 1, 1 + 2 * MSE_TOML_MAX_DEPTH, "nesting deeper than 128");
+	free(s);
+	/* 128 tables deep is fine, for headers and for dotted keys alike */
+	s = repeat("[a", ".a", MSE_TOML_MAX_DEPTH - 1, "]\nk = 1\n", &len);
+	assert_int_equal(mse_toml_parse(s, len, NULL, &doc, &err), 0);
+	mse_toml_free(doc);
+	free(s);
+	s = repeat("a", ".a", MSE_TOML_MAX_DEPTH - 1, ".k = 1\n", &len);
+	assert_int_equal(mse_toml_parse(s, len, NULL, &doc, &err), 0);
+	mse_toml_free(doc);
+	free(s);
+	/* a header 100 deep, then a dotted key 40 deep under it: 140 */
+	{
+		size_t l1, l2;
+		char *h = repeat("[a", ".a", 99, "]\n", &l1);
+		char *k = repeat("b", ".b", 39, " = 1\n", &l2);
+
+		s = malloc(l1 + l2 + 1);
+		memcpy(s, h, l1);
+		memcpy(s + l1, k, l2 + 1);
+		parse_bad(s, l1 + l2, 2, 1 + 2 * (MSE_TOML_MAX_DEPTH - 100), "nesting deeper than 128");
+		free(s);
+		free(h);
+		free(k);
+	}
+	/* arrays of tables nest an array and a table per level */
+	s = repeat("[[a", ".a", 25000, "]]\n", &len);
+	parse_bad(s, len, 1, 3 + 2 * MSE_TOML_MAX_DEPTH, "nesting deeper than 128");
+	free(s);
+	/* inline tables holding dotted keys: 100 inline levels, then 40 dotted */
+	{
+		size_t l1, l2, l3;
+		char *a = repeat("x = ", "{y = ", 99, "{", &l1);
+		char *b = repeat("b", ".b", 39, " = 1", &l2);
+		char *c = repeat("", "}", 100, "\n", &l3);
+
+		s = malloc(l1 + l2 + l3 + 1);
+		memcpy(s, a, l1);
+		memcpy(s + l1, b, l2);
+		memcpy(s + l1 + l2, c, l3 + 1);
+		assert_int_equal(mse_toml_parse(s, l1 + l2 + l3, "t.toml", &doc, &err), -1);
+		assert_non_null(strstr(err.msg, "nesting deeper than 128"));
+		free(s);
+		free(a);
+		free(b);
+		free(c);
+	}
+}
+
+/*
+ * 800 KB documents of the shapes that were quadratic (one long line of
+ * values or keys: columns were recounted from the line start; one table
+ * with 60,000 keys or headers: keys were found by a linear scan). Linear
+ * work takes well under a second even under ASan; the bound is generous
+ * (a loaded CI machine), the quadratic parser took minutes.
+ */
+static void large_documents_parse_in_linear_time(void **state)
+{
+	static const struct {
+		const char *pre, *head, *tail, *post;
+		int numbered; /* a counter between head and tail keeps keys apart */
+	} shapes[] = {
+		{"a = [", "1,", "", "1]\n", 0},
+		{"a = {", "k", " = 1, ", "z = 1}\n", 1},
+		{"", "k", " = 1\n", "", 1},
+		{"", "[t", "]\n", "", 1},
+		{"", "t.k", " = 1\n", "", 1},
+		{"", "[[t]]\n", "", "", 0},
+	};
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		struct mse_toml *doc = NULL;
+		struct mse_err err;
+		size_t cap = 820 * 1000, len = 0;
+		char *s = malloc(cap + 64);
+		struct timespec t0, t1;
+		double secs;
+
+		assert_non_null(s);
+		len = (size_t)snprintf(s, cap, "%s", shapes[i].pre);
+		for (j = 0; len < 800 * 1000; j++) {
+			if (shapes[i].numbered)
+				len += (size_t)snprintf(s + len, cap - len, "%s%06zu%s", shapes[i].head, j,
+							shapes[i].tail);
+			else
+				len += (size_t)snprintf(s + len, cap - len, "%s%s", shapes[i].head, shapes[i].tail);
+		}
+		len += (size_t)snprintf(s + len, cap + 64 - len, "%s", shapes[i].post);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (mse_toml_parse(s, len, "big.toml", &doc, &err) != 0)
+			fail_msg("shape %zu: %s", i, err.msg);
+		mse_toml_free(doc);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		if (secs > 10.0)
+			fail_msg("shape %zu ('%s'): %zu bytes took %.1f s", i, shapes[i].head, len, secs);
+		free(s);
+	}
+}
+
 /* Dotted keys and tables a header only created implicitly (TOML 1.0 §Keys, §Table). */
 static void dotted_keys_and_implicit_tables(void **state)
 {
@@ -318,6 +455,8 @@ int main(void)
 		cmocka_unit_test(never_reads_past_the_end),
 		cmocka_unit_test(special_floats),
 		cmocka_unit_test(dotted_keys_and_implicit_tables),
+		cmocka_unit_test(dotted_keys_and_headers_are_bounded),
+		cmocka_unit_test(large_documents_parse_in_linear_time),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Byte-flip mutation of a real quote and its collateral (sgx3-dcapqvl, full
  * collateral with CRLs, and MSE's evidence): each mutated input is verified

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * TDX through src/attest/verify: the five real TDX sets (Intel-signed quotes
  * v4 and v5 and their collateral, from dcap-qvl, oasis-core, go-tdx-guest
@@ -18,8 +19,12 @@
 #include "attest/collateral.h"
 #include "attest/jspan.h"
 #include "attest/quote.h"
+#include "attest/ratls.h"
+#include "attest/sim.h"
+#include "attest/simtdx.h"
 #include "attest/tcb.h"
 #include "attest/verify.h"
+#include "attest/x509w.h"
 
 static time_t at(const char *iso)
 {
@@ -166,8 +171,12 @@ static void each_needed_option_is_named_when_missing(void **state)
 	}
 }
 
-/* The gotdx TD has SEPT_VE_DISABLE clear: with a TCB info it satisfies, that is refused by name. */
-static void sept_ve_and_debug_policy_on_a_real_quote(void **state)
+/*
+ * TDATTRIBUTES read at the layout's offset (body + 120): oasis's TD has
+ * SEPT_VE_DISABLE and passes [td-attributes]; gotdx's has only PKS (its
+ * refusal by name is tested on simulated quotes, tests/e2e/test_verify_tdx.py).
+ */
+static void td_attribute_bits_of_real_quotes(void **state)
 {
 	struct mse_verify_policy pol;
 	struct mse_verify_result res;
@@ -372,9 +381,105 @@ static void cache_is_transparent_for_tdx(void **state)
 	q[54 + 136] ^= 1; /* MRTD: same platform, a forged TD */
 	assert_int_equal(mse_verify_quote(q, n, &coll, &pol, cache, &b, &e), -1);
 	assert_string_equal(e.step, "quote-signature");
+	q[54 + 136] ^= 1;
+	mse_verify_cache_free(cache);
+	/*
+	 * The object cache alone (parsed certificates, CRLs, TCB info and QE
+	 * identity by the SHA-256 of their bytes): same verdict every time, and a
+	 * changed tcbInfo text is parsed and its signature checked again.
+	 */
+	cache = mse_verify_cache_new(MSE_VERIFY_CACHE_OBJECTS);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(mse_verify_quote(q, n, &coll, &pol, cache, &b, &e), 0);
+		assert_false(b.flags & MSE_VERIFY_F_CACHED);
+		assert_int_equal(b.status, a.status);
+		assert_string_equal(b.advisories, a.advisories);
+		assert_string_equal(b.tdx_module_id, a.tdx_module_id);
+	}
+	{
+		char *t = strstr((char *)coll.tcb_info.p, "\"tcbEvaluationDataNumber\":18");
+
+		assert_non_null(t);
+		t[27] = '9';
+		assert_int_equal(mse_verify_quote(q, n, &coll, &pol, cache, &b, &e), -1);
+		assert_string_equal(e.step, "tcb-info");
+		t[27] = '8';
+		assert_int_equal(mse_verify_quote(q, n, &coll, &pol, cache, &b, &e), 0);
+	}
 	free(q);
 	mse_collateral_free(&coll);
 	mse_verify_cache_free(cache);
+}
+
+/*
+ * An RA-TLS certificate carrying a simulated TDX quote whose report data
+ * binds its key: verified through mse_verify_ratls, the TD's report data
+ * checked; a certificate with another key is refused at [binding].
+ */
+static void ratls_with_a_td_quote(void **state)
+{
+	const char *tmp = tu_tmpdir();
+	char sim[4200], coll[4200];
+	struct mse_err e = {0};
+	struct mse_td_report td;
+	struct mse_collateral c;
+	struct mse_verify_policy pol = {0};
+	struct mse_verify_result res;
+	uint8_t *q = NULL, *der = NULL, *root = NULL;
+	size_t qlen, der_len, root_len;
+	time_t now = time(NULL);
+
+	(void)state;
+	snprintf(sim, sizeof(sim), "%s/sim", tmp);
+	snprintf(coll, sizeof(coll), "%s/coll", tmp);
+	assert_int_equal(mse_sim_init(sim, 0, &e), 0);
+	assert_int_equal(mse_simtdx_collateral(sim, coll, &e), 0);
+	assert_int_equal(mse_collateral_load_dir(&c, coll, &e), 0);
+	{
+		char p[4300];
+
+		snprintf(p, sizeof(p), "%s/root_ca.der", sim);
+		root = tu_read(p, &root_len);
+	}
+	pol.allow_simulation = 1;
+	pol.sim_root_der = root;
+	pol.sim_root_len = root_len;
+	for (int wrong = 0; wrong < 2; wrong++) {
+		EVP_PKEY *k = mse_x509w_p256_new(&e), *other = mse_x509w_p256_new(&e);
+		X509_NAME *n = mse_x509w_name_rfc4514("CN=td", &e);
+		X509 *x;
+		struct mse_ratls r;
+
+		assert_non_null(k);
+		mse_simtdx_default_td(&td);
+		assert_int_equal(mse_ratls_key_hash(wrong ? other : k, td.report_data, &e), 0);
+		assert_int_equal(mse_simtdx_quote(sim, 4, &td, &q, &qlen, &e), 0);
+		x = mse_x509w_cert_new(n, n, k, now - 60, now + 3600, &e);
+		assert_non_null(x);
+		assert_int_equal(mse_x509w_add_raw_ext(x, MSE_RATLS_QUOTE_OID, 0, q, qlen, &e), 0);
+		assert_int_equal(mse_x509w_sign(x, k, &e), 0);
+		assert_int_equal(mse_x509w_cert_der(x, &der, &der_len, &e), 0);
+		assert_int_equal(mse_ratls_parse(&r, der, der_len, &e), 0);
+		if (!wrong) {
+			assert_int_equal(mse_verify_ratls(&r, &c, &pol, NULL, &res, &e), 0);
+			assert_true(res.tdx && (res.flags & MSE_VERIFY_F_SIMULATION));
+			assert_int_equal(res.steps[MSE_STEP_BINDING], MSE_STEP_OK);
+			assert_memory_equal(res.td.report_data, r.key_hash, 32);
+		} else {
+			assert_int_equal(mse_verify_ratls(&r, &c, &pol, NULL, &res, &e), -1);
+			assert_string_equal(e.step, "binding");
+		}
+		mse_ratls_free(&r);
+		X509_free(x);
+		X509_NAME_free(n);
+		EVP_PKEY_free(k);
+		EVP_PKEY_free(other);
+		free(der);
+		free(q);
+	}
+	free(root);
+	mse_collateral_free(&c);
+	tu_rmtree(tmp);
 }
 
 /* ---- byte-flip mutation of the signed regions ---- */
@@ -460,11 +565,12 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(real_sets_give_their_known_outcome),
 		cmocka_unit_test(each_needed_option_is_named_when_missing),
-		cmocka_unit_test(sept_ve_and_debug_policy_on_a_real_quote),
+		cmocka_unit_test(td_attribute_bits_of_real_quotes),
 		cmocka_unit_test(td_measurements_policy),
 		cmocka_unit_test(collateral_of_the_other_tee_is_refused),
 		cmocka_unit_test(strict_refuses_trailing_bytes),
 		cmocka_unit_test(cache_is_transparent_for_tdx),
+		cmocka_unit_test(ratls_with_a_td_quote),
 		cmocka_unit_test(every_signed_byte_of_v4),
 		cmocka_unit_test(every_signed_byte_of_v5),
 	};

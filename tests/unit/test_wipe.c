@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * common/wipe: every block is zeroed before it goes back to malloc, and
  * jansson, once installed, allocates through it — checked by looking at the

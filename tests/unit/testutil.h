@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers shared by the cmocka unit tests (linked into each of them).
  * Tests run from the repository root; vectors come from $MSE_VECTORS

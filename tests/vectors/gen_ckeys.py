@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Writes tests/vectors/ckeys.json: known answers for src/crypto/ckeys.h, computed
 with python3-cryptography (an implementation independent of the C code).
 
