@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "crypto/ckeys.h"
 #include "crypto/seal.h"
+#include "net/metrics.h"
 
 #define RATE_SLOTS 256
 #define MAX_REPLICAS 100000
@@ -1549,9 +1550,14 @@ static int on_replica(struct mse_coord *co, struct mse_exchange *x)
 
 static int on_metrics(struct mse_coord *co, struct mse_exchange *x)
 {
-	char *t = mse_coord_metrics(co);
+	char *c = mse_coord_metrics(co), *h = mse_metrics_render(), *t = NULL;
 	int rc;
 
+	/* The coordinator's families, then its HTTP server's (net/metrics.h). */
+	if (c && h && asprintf(&t, "%s%s", c, h) < 0)
+		t = NULL;
+	free(c);
+	free(h);
 	if (!t)
 		return answer(x, 500, "text/plain", "out of memory\n", 14, 0);
 	rc = answer(x, 200, "text/plain; version=0.0.4; charset=utf-8", t, strlen(t), 0);
