@@ -183,6 +183,7 @@ int mse_roll_replicas(const struct mse_roll_opts *o, struct mse_roll_result *res
 				mse_err_prefix(err, "(and %s could not be removed: %s)", name, e2.msg);
 			goto out;
 		}
+		say(o, "%s is healthy (port %u): %s can stop", name, (unsigned)port, olds[j].name);
 		snprintf(res->names[res->n], sizeof(res->names[0]), "%s", name);
 		res->ports[res->n++] = port;
 		if (drop(o, olds[j].name, "replaced", err) != 0)
