@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include "common/num.h"
 #include "cli/cli.h"
 #include "codeprovider/coordclient.h"
 #include "common/file.h"
@@ -124,12 +125,12 @@ static void default_record(char *out, size_t size, const char *owner_key)
 
 static int parse_num(const char *s, unsigned long long max, unsigned long long *v)
 {
-	char *end;
+	uint64_t u;
 
-	if (!*s || *s == '-')
+	if (mse_num_parse(s, 0, max, &u) != 0)
 		return -1;
-	*v = strtoull(s, &end, 10);
-	return *end || *v > max ? -1 : 0;
+	*v = u;
+	return 0;
 }
 
 int cmd_coordinator(int argc, char **argv)

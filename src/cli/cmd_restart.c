@@ -37,7 +37,7 @@ int cmd_restart(int argc, char **argv)
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end;
+		uint64_t v;
 
 		if (c == 'h') {
 			fputs(usage, stdout);
@@ -45,9 +45,9 @@ int cmd_restart(int argc, char **argv)
 		}
 		if (c != 't')
 			return cli_usage_error("restart", "unknown option");
-		timeout = strtol(optarg, &end, 10);
-		if (*end || timeout <= 0)
-			return cli_usage_error("restart", "--timeout: expected seconds, got '%s'", optarg);
+		if (cli_num("restart", "timeout", optarg, 1, 3600, &v))
+			return MSE_EXIT_USAGE;
+		timeout = (long)v;
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error("restart", "expected one instance NAME");

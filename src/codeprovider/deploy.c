@@ -482,6 +482,8 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 	snprintf(evdir, sizeof(evdir), "%s/evidence", pkgout);
 	so.name = inst_name;
 	so.no_access_log = o->no_access_log;
+	so.threads = o->threads;
+	so.threads_max = o->threads_max;
 	so.package = res->package_path;
 	so.output_dir = evdir;
 	so.mode = sgx ? MSE_MODE_SGX : MSE_MODE_SIMULATION;

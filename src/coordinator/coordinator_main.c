@@ -17,6 +17,7 @@
 #include <openssl/ssl.h>
 #include <sodium.h>
 
+#include "common/num.h"
 #include "attest/collateral.h"
 #include "attest/quoter.h"
 #include "attest/ratlscert.h"
@@ -75,20 +76,6 @@ static int usage_error(const char *fmt, ...)
 	return 2;
 }
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*end || errno || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
 
 static struct mse_server *volatile g_server;
 
@@ -328,7 +315,7 @@ int main(int argc, char **argv)
 			o.host = optarg;
 			break;
 		case 'p':
-			if (parse_u64(optarg, 65535, &v) != 0)
+			if (mse_num_parse(optarg, 0, 65535, &v) != 0)
 				return usage_error("--port: expected 0..65535, got \"%s\"", optarg);
 			o.port = (uint16_t)v;
 			break;
@@ -351,12 +338,12 @@ int main(int argc, char **argv)
 			o.att_dir = optarg;
 			break;
 		case 'r':
-			if (parse_u64(optarg, 1000000, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, 1000000, &v) != 0)
 				return usage_error("--rate: expected 1..1000000, got \"%s\"", optarg);
 			o.rate = (unsigned)v;
 			break;
 		case 't':
-			if (parse_u64(optarg, 256, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, 256, &v) != 0)
 				return usage_error("--threads: expected 1..256, got \"%s\"", optarg);
 			o.threads = (int)v;
 			break;

@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "common/num.h"
 #include "common/hex.h"
 #include "common/wipe.h"
 #include "common/log.h"
@@ -23,8 +24,8 @@ static const char usage_text[] =
 	"                     [--timeout SECONDS] [--request-timeout SECONDS]\n"
 	"                     [--plaincode] [--simulation]\n"
 	"                     [--workspace DIR] [--size MB] [--sim-dir DIR]\n"
-	"                     [--threads N] [--attestation-dir DIR] [--log-level LEVEL]\n"
-	"                     [--metrics HOST:PORT]\n"
+	"                     [--threads N] [--threads-max N] [--attestation-dir DIR]\n"
+	"                     [--log-level LEVEL] [--metrics HOST:PORT]\n"
 	"       mse-bootstrap MODULE:VAR --app-dir DIR --coordinator-mrenclave HEX\n"
 	"                     [--id NAME] [--ratls EXPIRATION] [--host ADDR] [--port PORT] ...\n"
 	"\n"
@@ -57,8 +58,10 @@ static const char usage_text[] =
 	"  --size MB               enclave size (an input argument of the measurement)\n"
 	"  --sim-dir DIR           simulation directory (default $MSE_SIM_DIR or\n"
 	"                          ~/.config/mse/sim; created if missing)\n"
-	"  --threads N             app server workers (default 2 x CPUs); under SGX the\n"
-	"                          manifest's sgx.max_threads must leave room for them\n"
+	"  --threads N             app server workers always running (default 2 x CPUs)\n"
+	"  --threads-max N         workers grow to N while all are blocked in handlers\n"
+	"                          (default 128); under SGX the manifest's\n"
+	"                          sgx.max_threads leaves room for them\n"
 	"  --attestation-dir DIR   UNSAFE outside tests: where Gramine's attestation\n"
 	"                          interface is (default /dev/attestation, which only\n"
 	"                          Gramine provides). A directory of ordinary files is\n"
@@ -97,19 +100,6 @@ static int usage_error(const char *fmt, ...)
 	return 2;
 }
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-')
-		return -1;
-	v = strtoull(s, &end, 10);
-	if (*end || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -134,6 +124,7 @@ int main(int argc, char **argv)
 		{"sim-dir", required_argument, NULL, 'd'},
 		{"attestation-dir", required_argument, NULL, 'A'},
 		{"threads", required_argument, NULL, 'T'},
+		{"threads-max", required_argument, NULL, 'M'},
 		{"no-sandbox", no_argument, NULL, 'X'},
 		{"no-access-log", no_argument, NULL, 'L'},
 		{"log-level", required_argument, NULL, 'l'},
@@ -175,7 +166,7 @@ int main(int argc, char **argv)
 			o.host = optarg;
 			break;
 		case 'p':
-			if (parse_u64(optarg, 65535, &v) != 0)
+			if (mse_num_parse(optarg, 0, 65535, &v) != 0)
 				return usage_error("--port: expected 0..65535, got \"%s\"", optarg);
 			o.port = (uint16_t)v;
 			break;
@@ -186,7 +177,7 @@ int main(int argc, char **argv)
 			o.san = optarg;
 			break;
 		case 'r':
-			if (parse_u64(optarg, INT64_MAX, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, INT64_MAX, &v) != 0)
 				return usage_error("--ratls: expected UNIX seconds, got \"%s\"", optarg);
 			o.expiration = (int64_t)v;
 			o.tls_mode = MSE_BOOT_RATLS;
@@ -202,13 +193,13 @@ int main(int argc, char **argv)
 			modes++;
 			break;
 		case 't':
-			if (parse_u64(optarg, 100L * 365 * 24 * 3600, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, 100L * 365 * 24 * 3600, &v) != 0)
 				return usage_error("--timeout: expected seconds > 0, got \"%s\"",
 						   optarg);
 			o.timeout_s = (long)v;
 			break;
 		case 'R':
-			if (parse_u64(optarg, 86400, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, 86400, &v) != 0)
 				return usage_error("--request-timeout: expected seconds 1-86400, got \"%s\"",
 						   optarg);
 			o.request_timeout_s = (int)v;
@@ -223,7 +214,7 @@ int main(int argc, char **argv)
 			o.workspace = optarg;
 			break;
 		case 'z':
-			if (parse_u64(optarg, UINT32_MAX, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, UINT32_MAX, &v) != 0)
 				return usage_error("--size: expected megabytes > 0, got \"%s\"", optarg);
 			o.size_mb = v;
 			break;
@@ -234,9 +225,14 @@ int main(int argc, char **argv)
 			o.attestation_dir = optarg;
 			break;
 		case 'T':
-			if (parse_u64(optarg, 1024, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, 1024, &v) != 0)
 				return usage_error("--threads: expected 1..1024, got \"%s\"", optarg);
 			o.threads = (int)v;
+			break;
+		case 'M':
+			if (mse_num_parse(optarg, 1, 4096, &v) != 0)
+				return usage_error("--threads-max: expected 1..4096, got \"%s\"", optarg);
+			o.threads_max = (int)v;
 			break;
 		case 'X':
 			o.sandbox = 0;
@@ -245,7 +241,7 @@ int main(int argc, char **argv)
 			const char *colon = strrchr(optarg, ':');
 
 			if (!colon || colon == optarg || colon - optarg >= (long)sizeof(metrics_host) ||
-			    parse_u64(colon + 1, 65535, &v) != 0)
+			    mse_num_parse(colon + 1, 0, 65535, &v) != 0)
 				return usage_error("--metrics: expected HOST:PORT, got \"%s\"", optarg);
 			snprintf(metrics_host, sizeof(metrics_host), "%.*s", (int)(colon - optarg),
 				 optarg);

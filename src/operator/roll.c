@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/num.h"
 #include "operator/cspawn.h"
 #include "operator/instance.h"
 
@@ -34,13 +35,12 @@ static void say(const struct mse_roll_opts *o, const char *fmt, ...)
 static unsigned index_in(const char *family, const char *name)
 {
 	size_t n = strlen(family);
-	char *end;
-	unsigned long k;
+	uint64_t k;
 
-	if (strncmp(name, family, n) != 0 || name[n] != '-' || name[n + 1] < '1' || name[n + 1] > '9')
+	if (strncmp(name, family, n) != 0 || name[n] != '-' || name[n + 1] == '0' ||
+	    mse_num_parse(name + n + 1, 1, 1000000, &k) != 0)
 		return 0;
-	k = strtoul(name + n + 1, &end, 10);
-	return *end || k > 1000000 ? 0 : (unsigned)k;
+	return (unsigned)k;
 }
 
 static int cmp_old(const void *a, const void *b)

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mse_num — decimal numbers from command lines and start arguments, one
+ * definition for every binary: digits only (no sign, space, prefix or
+ * suffix), no overflow, inside [min, max].
+ */
+#ifndef MSE_NUM_H
+#define MSE_NUM_H
+
+#include <stdint.h>
+
+#include "common/buf.h"
+
+/* 0 and *out = the value of s, or -1 (and *out untouched) if s is not a
+ * decimal number in [min, max]. */
+int mse_num_parse(const char *s, uint64_t min, uint64_t max, uint64_t *out) MSE_MUST_CHECK;
+
+#endif
