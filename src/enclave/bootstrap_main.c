@@ -129,7 +129,7 @@ int main(int argc, char **argv)
 		{"no-access-log", no_argument, NULL, 'L'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"coordinator-mrenclave", required_argument, NULL, 'C'},
-		{"metrics", required_argument, NULL, 'M'},
+		{"metrics", required_argument, NULL, 'm'},
 		{NULL, 0, NULL, 0}};
 	uint8_t coord_mre[32];
 	char metrics_host[256] = "";
@@ -237,7 +237,7 @@ int main(int argc, char **argv)
 		case 'X':
 			o.sandbox = 0;
 			break;
-		case 'M': {
+		case 'm': {
 			const char *colon = strrchr(optarg, ':');
 
 			if (!colon || colon == optarg || colon - optarg >= (long)sizeof(metrics_host) ||
