@@ -18,7 +18,8 @@
 
 static const char usage[] =
 	"Usage: mse serve MODULE:VARIABLE --code DIR (--cert FILE --key FILE | --no-tls)\n"
-	"                 [--host ADDR] [--port N] [--threads N] [--memory MB] [--debug]\n"
+	"                 [--host ADDR] [--port N] [--threads N] [--threads-max N]\n"
+	"                 [--memory MB] [--debug]\n"
 	"                 [--log-level LEVEL] [--access-log FILE] [--timeout S]\n"
 	"                 [--idle-timeout S] [--request-timeout S] [--max-body MB]\n"
 	"                 [--port-file FILE] [--no-sandbox]\n"
@@ -43,7 +44,11 @@ static const char usage[] =
 	"  --no-tls            serve plain HTTP instead (tests, behind a TLS proxy)\n"
 	"  --host ADDR         address to listen on (default 127.0.0.1; 0.0.0.0 for all)\n"
 	"  --port N            port (default 8443; 0 picks a free one, see --port-file)\n"
-	"  --threads N         server worker threads (default 2 x CPUs)\n"
+	"  --threads N         server worker threads always running (default 2 x CPUs)\n"
+	"  --threads-max N     more are started, up to N, while every worker is blocked\n"
+	"                      in a handler (sleep, database or HTTP call: outside the\n"
+	"                      GIL) and requests wait; idle ones exit after 10 s\n"
+	"                      (default 128, at least --threads)\n"
 	"  --memory MB         memory budget of the process, as an enclave's size: the app\n"
 	"                      gets MemoryError beyond it; the log says how much is left\n"
 	"                      for the app once the interpreter and libraries are loaded\n"
@@ -106,7 +111,7 @@ static long parse_num(const char *s, long min, long max)
 int cmd_serve(int argc, char **argv)
 {
 	enum {
-		O_CODE = 256, O_CERT, O_KEY, O_NO_TLS, O_HOST, O_PORT, O_THREADS, O_MEMORY,
+		O_CODE = 256, O_CERT, O_KEY, O_NO_TLS, O_HOST, O_PORT, O_THREADS, O_THREADS_MAX, O_MEMORY,
 		O_DEBUG, O_LOG_LEVEL, O_ACCESS_LOG, O_TIMEOUT, O_IDLE, O_MAX_BODY, O_PORT_FILE,
 		O_NO_SANDBOX, O_INTERFACE, O_REQTO, O_NO_ACCESS_LOG, O_HELP
 	};
@@ -119,6 +124,7 @@ int cmd_serve(int argc, char **argv)
 		{"host", required_argument, NULL, O_HOST},
 		{"port", required_argument, NULL, O_PORT},
 		{"threads", required_argument, NULL, O_THREADS},
+		{"threads-max", required_argument, NULL, O_THREADS_MAX},
 		{"memory", required_argument, NULL, O_MEMORY},
 		{"debug", no_argument, NULL, O_DEBUG},
 		{"log-level", required_argument, NULL, O_LOG_LEVEL},
@@ -175,6 +181,12 @@ int cmd_serve(int argc, char **argv)
 				return cli_usage_error("serve", "--threads: expected 1-1024, got '%s'",
 						       optarg);
 			c.threads = (int)v;
+			break;
+		case O_THREADS_MAX:
+			if ((v = parse_num(optarg, 1, 4096)) < 0)
+				return cli_usage_error("serve", "--threads-max: expected 1-4096, got '%s'",
+						       optarg);
+			c.threads_max = (int)v;
 			break;
 		case O_MEMORY:
 			if ((v = parse_num(optarg, 16, 1 << 24)) < 0)

@@ -472,6 +472,7 @@ static int serve_app(const struct mse_bootstrap_opts *o, const struct paths *p, 
 	ac.sandbox = o->sandbox;
 	ac.no_request_log = o->no_access_log;
 	ac.threads = o->threads;
+	ac.threads_max = o->threads_max;
 	/*
 	 * The enclave size bounds the app as it would in SGX: the app server
 	 * logs what is left after the interpreter and libraries are loaded

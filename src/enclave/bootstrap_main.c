@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "enclave/bootstrap.h"
+#include "net/metrics.h"
 
 static const char usage_text[] =
 	"Usage: mse-bootstrap MODULE:VAR --app-dir DIR --id UUID\n"
@@ -23,7 +24,8 @@ static const char usage_text[] =
 	"                     [--timeout SECONDS] [--request-timeout SECONDS]\n"
 	"                     [--plaincode] [--simulation]\n"
 	"                     [--workspace DIR] [--size MB] [--sim-dir DIR]\n"
-	"                     [--threads N] [--attestation-dir DIR] [--log-level LEVEL]\n"
+	"                     [--threads N] [--threads-max N] [--attestation-dir DIR]\n"
+	"                     [--log-level LEVEL] [--metrics HOST:PORT]\n"
 	"       mse-bootstrap MODULE:VAR --app-dir DIR --coordinator-mrenclave HEX\n"
 	"                     [--id NAME] [--ratls EXPIRATION] [--host ADDR] [--port PORT] ...\n"
 	"\n"
@@ -56,8 +58,10 @@ static const char usage_text[] =
 	"  --size MB               enclave size (an input argument of the measurement)\n"
 	"  --sim-dir DIR           simulation directory (default $MSE_SIM_DIR or\n"
 	"                          ~/.config/mse/sim; created if missing)\n"
-	"  --threads N             app server workers (default 2 x CPUs); under SGX the\n"
-	"                          manifest's sgx.max_threads must leave room for them\n"
+	"  --threads N             app server workers always running (default 2 x CPUs)\n"
+	"  --threads-max N         workers grow to N while all are blocked in handlers\n"
+	"                          (default 128); under SGX the manifest's\n"
+	"                          sgx.max_threads leaves room for them\n"
 	"  --attestation-dir DIR   UNSAFE outside tests: where Gramine's attestation\n"
 	"                          interface is (default /dev/attestation, which only\n"
 	"                          Gramine provides). A directory of ordinary files is\n"
@@ -66,6 +70,10 @@ static const char usage_text[] =
 	"  --no-access-log         no log line per request (method, path, status, bytes,\n"
 	"                          duration)\n"
 	"  --log-level LEVEL       debug, info (default), warn or error\n"
+	"  --metrics HOST:PORT     serve Prometheus metrics (request counts by status class,\n"
+	"                          latency histogram, in-flight requests, worker threads,\n"
+	"                          open connections: no secrets) in plain HTTP on GET\n"
+	"                          /metrics at HOST:PORT, apart from the app (docs/metrics.md)\n"
 	"\n"
 	"Replica mode: --coordinator-mrenclave HEX (measured) makes this a replica of a\n"
 	"coordinator (mse-coordinator) at $MSE_COORDINATOR=HOST:PORT (not measured). It\n"
@@ -116,12 +124,18 @@ int main(int argc, char **argv)
 		{"sim-dir", required_argument, NULL, 'd'},
 		{"attestation-dir", required_argument, NULL, 'A'},
 		{"threads", required_argument, NULL, 'T'},
+		{"threads-max", required_argument, NULL, 'M'},
 		{"no-sandbox", no_argument, NULL, 'X'},
 		{"no-access-log", no_argument, NULL, 'L'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"coordinator-mrenclave", required_argument, NULL, 'C'},
+		{"metrics", required_argument, NULL, 'm'},
 		{NULL, 0, NULL, 0}};
 	uint8_t coord_mre[32];
+	char metrics_host[256] = "";
+	const char *metrics = NULL;
+	uint16_t metrics_port = 0;
+	int rc;
 	struct mse_bootstrap_opts o;
 	enum mse_log_level level = MSE_LOG_INFO;
 	struct mse_err err;
@@ -215,9 +229,30 @@ int main(int argc, char **argv)
 				return usage_error("--threads: expected 1..1024, got \"%s\"", optarg);
 			o.threads = (int)v;
 			break;
+		case 'M':
+			if (mse_num_parse(optarg, 1, 4096, &v) != 0)
+				return usage_error("--threads-max: expected 1..4096, got \"%s\"", optarg);
+			o.threads_max = (int)v;
+			break;
 		case 'X':
 			o.sandbox = 0;
 			break;
+		case 'm': {
+			const char *colon = strrchr(optarg, ':');
+
+			if (!colon || colon == optarg || colon - optarg >= (long)sizeof(metrics_host) ||
+			    mse_num_parse(colon + 1, 0, 65535, &v) != 0)
+				return usage_error("--metrics: expected HOST:PORT, got \"%s\"", optarg);
+			snprintf(metrics_host, sizeof(metrics_host), "%.*s", (int)(colon - optarg),
+				 optarg);
+			if (metrics_host[0] == '[' && colon[-1] == ']') { /* [::1]:9100 */
+				memmove(metrics_host, metrics_host + 1, strlen(metrics_host));
+				metrics_host[strlen(metrics_host) - 1] = '\0';
+			}
+			metrics_port = (uint16_t)v;
+			metrics = optarg;
+			break;
+		}
 		case 'C':
 			if (strlen(optarg) != 64 || mse_hex_decode_exact(coord_mre, 32, optarg, 64) != 0)
 				return usage_error("--coordinator-mrenclave: expected 64 hex digits, got "
@@ -272,7 +307,19 @@ int main(int argc, char **argv)
 	/* The configuration server parses secrets with jansson: wipe its copies. */
 	mse_wipe_install_jansson();
 	mse_log_init("mse-bootstrap", level);
-	if (mse_bootstrap_run(&o, &err) != 0) {
+	if (metrics) {
+		/* Counts only (net/metrics.h): served apart from the app, in plain HTTP. */
+		uint16_t bound = 0;
+
+		if (mse_metrics_listen(metrics_host, metrics_port, &bound, &err) != 0) {
+			mse_err_print(&err, "mse-bootstrap", stderr);
+			return 1;
+		}
+		mse_info("metrics on http://%s:%u/metrics", metrics_host, (unsigned)bound);
+	}
+	rc = mse_bootstrap_run(&o, &err);
+	mse_metrics_stop();
+	if (rc != 0) {
 		mse_err_print(&err, "mse-bootstrap", stderr);
 		return 1;
 	}

@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "net/http.h"
+#include "net/metrics.h"
 #include "net/tls.h"
 
 /* A connection buffer starts at BUF_INITIAL and doubles while a head needs
@@ -130,6 +131,11 @@ struct mse_server {
 	 * in a handler past request_timeout_ms. */
 	pthread_t *tids;
 	int nthreads, max_threads, nstuck;
+	size_t stack_size;
+	/* Workers that exited idle (above the floor), to be joined by the loop. */
+	pthread_t *reap;
+	int nreap;
+	size_t qlen; /* connections on the queue */
 	atomic_int stopping;
 	int64_t accept_paused_until;
 	int64_t last_full_warning;
@@ -145,6 +151,7 @@ struct worker {
 	struct worker *all_next;  /* on s->workers */
 	int woken;
 	int64_t serving_since;    /* when it took its connection; 0 if none */
+	int64_t parked_at;        /* when it last parked on s->idle */
 	struct xch *cur;          /* the exchange in its handler, or NULL */
 	int64_t handler_since;    /* when that handler was called */
 	int stuck;                /* cur passed request_timeout_ms */
@@ -195,6 +202,7 @@ void mse_server_config_init(struct mse_server_config *c)
 	c->min_rate_grace_ms = 2000;
 	c->max_per_address = 256;
 	c->body_buffer = 1024 * 1024;
+	c->thread_idle_ms = 10000;
 }
 
 /* ---- socket and TLS I/O ------------------------------------------------ */
@@ -474,6 +482,7 @@ static void conn_destroy_locked(struct mse_server *s, struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->nconns--;
+	mse_metrics_conn(-1);
 	addr_put_locked(s, c->addr);
 	if (c->state != CS_WAITING) {
 		s->nbusy--;
@@ -577,6 +586,8 @@ static void access_log(struct mse_server *s, const struct conn *c,
 	size_t o = 0;
 	time_t t;
 	struct tm tm;
+
+	mse_metrics_status(status);
 
 	if (!s->cfg.access_log)
 		return;
@@ -1160,6 +1171,7 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 	struct worker *w = tl_worker;
 	struct xch *x;
 	int rc, keep, abandoned;
+	int64_t t0;
 	char saved_name[sizeof(c->info.server_name)];
 
 	x = calloc(1, sizeof(*x));
@@ -1213,7 +1225,9 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 		w->handler_since = now_ms();
 		pthread_mutex_unlock(&s->lock);
 	}
+	t0 = mse_metrics_req_begin();
 	rc = s->cfg.handler(&x->x, s->cfg.user);
+	mse_metrics_req_end(t0);
 	if (w) {
 		pthread_mutex_lock(&s->lock);
 		w->cur = NULL;
@@ -1676,11 +1690,81 @@ static int surplus_locked(struct mse_server *s, const struct worker *self, int64
 	return 0;
 }
 
+/* Caller holds the lock: takes w off the idle stack (it timed out there). */
+static void unpark_self_locked(struct mse_server *s, struct worker *w)
+{
+	struct worker **pp;
+
+	for (pp = &s->idle; *pp && *pp != w; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = w->next;
+	w->next = NULL;
+	s->nactive++;
+}
+
+/*
+ * Caller holds the lock. Parks self until woken, or until it has been idle
+ * thread_idle_ms while more than the floor of workers exist: then returns
+ * 1 (self is unparked and must exit).
+ */
+static int park_locked(struct mse_server *s, struct worker *self)
+{
+	struct timespec ts;
+
+	self->next = s->idle;
+	s->idle = self;
+	s->nactive--;
+	self->parked_at = now_ms();
+	while (!self->woken) {
+		int64_t until = self->parked_at + s->cfg.thread_idle_ms;
+
+		if (s->nthreads <= s->threads || s->workers_exit) {
+			pthread_cond_wait(&self->cv, &s->lock);
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		{
+			int64_t left = until - now_ms();
+
+			if (left <= 0) {
+				unpark_self_locked(s, self);
+				return 1;
+			}
+			ts.tv_sec += left / 1000;
+			ts.tv_nsec += (left % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+		}
+		pthread_cond_timedwait(&self->cv, &s->lock, &ts);
+	}
+	self->woken = 0;
+	return 0;
+}
+
+/* Caller holds the lock: self leaves the pool (idle above the floor); its
+ * thread is joined by the loop (reap_workers). */
+static void retire_self_locked(struct mse_server *s)
+{
+	pthread_t me = pthread_self();
+
+	for (int i = 0; i < s->nthreads; i++)
+		if (pthread_equal(s->tids[i], me)) {
+			s->tids[i] = s->tids[--s->nthreads];
+			mse_metrics_threads(-1);
+			s->reap[s->nreap++] = me;
+			break;
+		}
+}
+
 static void *worker_main(void *arg)
 {
 	struct mse_server *s = arg;
 	struct worker self = {.next = NULL, .woken = 0};
 	struct worker **pp;
+	int retire = 0;
 
 	pthread_cond_init(&self.cv, NULL);
 	self.tid = pthread_self();
@@ -1696,13 +1780,16 @@ static void *worker_main(void *arg)
 
 		while (!s->workers_exit && (!s->qhead || surplus_locked(s, &self, now_ms()))) {
 			/* Park on top of the stack: the next wake-up goes to the
-			 * thread whose caches (and Python state) are warmest. */
-			self.next = s->idle;
-			s->idle = &self;
-			s->nactive--;
-			while (!self.woken)
-				pthread_cond_wait(&self.cv, &s->lock);
-			self.woken = 0;
+			 * thread whose caches (and Python state) are warmest, and
+			 * the ones at the bottom, idle longest, retire. */
+			if (park_locked(s, &self)) {
+				retire = 1;
+				break;
+			}
+		}
+		if (retire) {
+			retire_self_locked(s);
+			break;
 		}
 		if (!s->qhead)
 			break;
@@ -1710,6 +1797,7 @@ static void *worker_main(void *arg)
 		s->qhead = c->qnext;
 		if (!s->qhead)
 			s->qtail = NULL;
+		s->qlen--;
 		c->qnext = NULL;
 		c->state = CS_BUSY;
 		s->last_pick = self.serving_since = now_ms();
@@ -1747,25 +1835,57 @@ static void enqueue_locked(struct mse_server *s, struct conn *c)
 	else
 		s->qhead = c;
 	s->qtail = c;
+	s->qlen++;
 	if (s->nactive < ACTIVE_WORKERS)
 		wake_one_locked(s);
 }
 
+static int add_worker_locked(struct mse_server *s);
+
 /*
  * Caller holds the lock. Wakes one more worker if queued work has not been
- * picked up for STALL_MS (all running workers are blocked). Returns the
- * epoll timeout (ms) after which to check again, or -1 if none is needed.
+ * picked up for STALL_MS (all running workers are blocked: a handler
+ * sleeping or waiting on I/O outside the GIL, or on a slow client); with
+ * none idle, starts one (up to max_threads): workers grow with the number
+ * of blocked handlers. Returns the epoll timeout (ms) after which to check
+ * again, or -1 if none is needed.
  */
 static int stall_check_locked(struct mse_server *s, int64_t t)
 {
-	if (!s->qhead || !s->idle)
+	if (!s->qhead || (!s->idle && s->nthreads >= s->max_threads))
 		return -1;
 	if (s->nactive == 0 || t - s->last_pick >= STALL_MS) {
-		wake_one_locked(s);
+		if (!wake_one_locked(s)) {
+			/* As many as are queued, a few per check: a burst of
+			 * blocking requests is served in a few STALL_MS. */
+			size_t want = s->qlen < 4 ? s->qlen : 4;
+
+			for (size_t i = 0; i < want && add_worker_locked(s) == 0; i++)
+				;
+		}
 		/* Give the woken worker time to take the head. */
 		s->last_pick = t;
 	}
 	return STALL_MS;
+}
+
+/* The loop joins workers that retired idle (never under the lock). */
+static void reap_workers(struct mse_server *s)
+{
+	pthread_t batch[16];
+	int n;
+
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		n = s->nreap < 16 ? s->nreap : 16;
+		s->nreap -= n;
+		memcpy(batch, s->reap + s->nreap, (size_t)n * sizeof(*batch));
+		pthread_mutex_unlock(&s->lock);
+		if (n == 0)
+			return;
+		for (int i = 0; i < n; i++)
+			pthread_join(batch[i], NULL);
+	}
 }
 
 static void fill_addr(char *out, size_t size, uint16_t *port, const struct sockaddr_storage *ss)
@@ -1886,6 +2006,7 @@ static void accept_ready(struct mse_server *s)
 			continue;
 		}
 		c->s = s;
+		mse_metrics_conn(1);
 		c->fd = fd;
 		c->addr = ac;
 		c->accepted = now_ms();
@@ -2071,21 +2192,39 @@ static void answer_stuck(struct mse_server *s, struct stuck_req *r, int stuck, i
 
 static void *worker_main(void *arg);
 
-/* Caller holds the lock: starts one more worker (signals blocked). */
+/* Caller holds the lock: starts one more worker (signals blocked), with
+ * its explicit stack size. */
 static int add_worker_locked(struct mse_server *s)
 {
 	sigset_t all, old;
+	pthread_attr_t attr;
 	int rc;
 
-	if (s->nthreads >= s->max_threads)
+	if (s->nthreads >= s->max_threads || s->nthreads + s->nreap >= s->max_threads)
 		return -1;
+	if (pthread_attr_init(&attr) != 0)
+		return -1;
+	if (pthread_attr_setstacksize(&attr, s->stack_size) != 0) {
+		pthread_attr_destroy(&attr);
+		return -1;
+	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&s->tids[s->nthreads], NULL, worker_main, s);
+	rc = pthread_create(&s->tids[s->nthreads], &attr, worker_main, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0)
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		int64_t t = now_ms();
+
+		if (t - s->last_full_warning > 1000) {
+			mse_warn("cannot start another worker thread (%d running): %s", s->nthreads,
+				 strerror(rc));
+			s->last_full_warning = t;
+		}
 		return -1;
+	}
 	s->nthreads++;
+	mse_metrics_threads(1);
 	return 0;
 }
 
@@ -2140,6 +2279,7 @@ static void sweep(struct mse_server *s)
 	pthread_mutex_unlock(&s->lock);
 	for (int i = 0; i < nstuck; i++)
 		answer_stuck(s, &stuck[i], total_stuck, nthreads);
+	reap_workers(s);
 	if (atomic_load(&s->freed_bytes) >= TRIM_BYTES) {
 		atomic_store(&s->freed_bytes, 0);
 		malloc_trim(0);
@@ -2222,6 +2362,12 @@ int mse_server_new(const struct mse_server_config *cfg, struct mse_server **out,
 		return mse_err_field(err, "threads", "expected 0..1024, got %d", cfg->threads);
 	if (cfg->max_threads < 0 || cfg->max_threads > 4096)
 		return mse_err_field(err, "max_threads", "expected 0..4096, got %d", cfg->max_threads);
+	if (cfg->thread_idle_ms < 0)
+		return mse_err_field(err, "thread_idle_ms", "must not be negative, got %d",
+				     cfg->thread_idle_ms);
+	if (cfg->stack_size && (cfg->stack_size < 64 * 1024 || cfg->stack_size > ((size_t)1 << 30)))
+		return mse_err_field(err, "stack_size", "expected 64 KiB..1 GiB, got %zu",
+				     cfg->stack_size);
 	if (cfg->request_timeout_ms < 0 || cfg->min_rate_grace_ms < 0)
 		return mse_err_field(err, "timeout", "request_timeout_ms and min_rate_grace_ms "
 				     "must not be negative");
@@ -2258,9 +2404,19 @@ int mse_server_new(const struct mse_server_config *cfg, struct mse_server **out,
 
 		s->threads = (int)(n > 0 && n < 256 ? 2 * n : 4);
 	}
-	s->max_threads = cfg->max_threads ? cfg->max_threads : 4 * s->threads;
+	s->max_threads = cfg->max_threads ? cfg->max_threads : MSE_SERVER_THREADS_MAX_DEFAULT;
 	if (s->max_threads < s->threads)
 		s->max_threads = s->threads;
+	if (s->cfg.thread_idle_ms == 0)
+		s->cfg.thread_idle_ms = 10000;
+	s->stack_size = cfg->stack_size ? cfg->stack_size : MSE_SERVER_STACK_DEFAULT;
+#if defined(__SANITIZE_ADDRESS__)
+	s->stack_size *= 4; /* ASan's redzones and fake frames */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+	s->stack_size *= 4;
+#endif
+#endif
 	if (cfg->tls && SSL_CTX_up_ref(cfg->tls) != 1) {
 		s->cfg.tls = NULL;
 		mse_err_set(err, "cannot reference the TLS context");
@@ -2305,6 +2461,16 @@ fail:
 uint16_t mse_server_port(const struct mse_server *s)
 {
 	return s->port;
+}
+
+int mse_server_threads(struct mse_server *s)
+{
+	int n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->nthreads;
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 void mse_server_stop(struct mse_server *s)
@@ -2372,9 +2538,13 @@ static void drain_and_join(struct mse_server *s)
 		pthread_join(s->tids[i], NULL);
 		pthread_mutex_lock(&s->lock);
 	}
+	mse_metrics_threads(-n);
 	if (s->nstuck)
 		mse_warn("stop: %d handler(s) past the request deadline still running; left "
 			 "behind", s->nstuck);
+	pthread_mutex_unlock(&s->lock);
+	reap_workers(s);
+	pthread_mutex_lock(&s->lock);
 	/* Lingering connections handed back during the drain. */
 	while (s->conns) {
 		c = s->conns;
@@ -2402,8 +2572,9 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 
 
 	s->tids = calloc((size_t)s->max_threads, sizeof(*s->tids));
+	s->reap = calloc((size_t)s->max_threads, sizeof(*s->reap));
 	tl_loop_headers = malloc(s->cfg.max_headers * sizeof(*tl_loop_headers));
-	if (!s->tids || !tl_loop_headers) {
+	if (!s->tids || !s->reap || !tl_loop_headers) {
 		free(tl_loop_headers);
 		tl_loop_headers = NULL;
 		return mse_err_set(err, "out of memory");
@@ -2519,6 +2690,7 @@ void mse_server_free(struct mse_server *s)
 	}
 	SSL_CTX_free(s->cfg.tls);
 	free(s->tids);
+	free(s->reap);
 	for (int i = 0; i < ADDR_BUCKETS; i++)
 		while (s->addrs[i]) {
 			struct addr_count *a = s->addrs[i];

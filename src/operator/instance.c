@@ -115,6 +115,10 @@ static char *state_text(const struct mse_instance *inst)
 	json_object_set_new(o, "expiration_date", json_integer(inst->expiration));
 	json_object_set_new(o, "size", json_integer(inst->size_mb));
 	json_object_set_new(o, "created", json_integer(inst->created));
+	if (inst->threads)
+		json_object_set_new(o, "threads", json_integer(inst->threads));
+	if (inst->threads_max)
+		json_object_set_new(o, "threads_max", json_integer(inst->threads_max));
 	if (inst->role[0]) {
 		put_str(o, "role", inst->role);
 		put_str(o, "coordinator", inst->coordinator);
@@ -253,6 +257,20 @@ int mse_instance_load(struct mse_instance *inst, const char *name, struct mse_er
 		if (json_is_string(c))
 			snprintf(inst->coordinator, sizeof(inst->coordinator), "%s",
 				 json_string_value(c));
+	}
+	{
+		int64_t v;
+
+		if (json_object_get(o, "threads")) {
+			if (get_int(o, "threads", 1, 1024, &v, path, err))
+				goto out;
+			inst->threads = (unsigned)v;
+		}
+		if (json_object_get(o, "threads_max")) {
+			if (get_int(o, "threads_max", 1, 4096, &v, path, err))
+				goto out;
+			inst->threads_max = (unsigned)v;
+		}
 	}
 	if (inst->mode == MSE_MODE_SGX) {
 		int64_t id, svn;

@@ -52,6 +52,9 @@ struct mse_instance {
 	char mrsigner[65];
 	char gramine_version[128]; /* `gramine-sgx --version` */
 	uint16_t isvprodid, isvsvn;
+	/* mse-bootstrap --threads / --threads-max; 0: the defaults (optional
+	 * in state.json) */
+	unsigned threads, threads_max;
 	/*
 	 * "" for a stand-alone enclave; "coordinator" (mse-coordinator, its
 	 * --state-dir is the workspace, probed on GET /status) or "replica"

@@ -75,14 +75,21 @@ static int jinja_free(const char *what, const char *v, struct mse_err *err)
 
 unsigned mse_manifest_max_threads(const struct mse_manifest_args *a)
 {
-	return (a->threads ? a->threads : MSE_MANIFEST_APP_THREADS) + MSE_MANIFEST_EXTRA_THREADS;
+	unsigned workers = a->threads ? a->threads : MSE_MANIFEST_APP_THREADS;
+
+	if (!a->threads_max)
+		return workers + MSE_MANIFEST_EXTRA_THREADS;
+	if (a->threads_max > workers)
+		workers = a->threads_max;
+	return workers + MSE_MANIFEST_IO_THREADS + MSE_MANIFEST_ASGI_THREADS +
+	       MSE_MANIFEST_EXTRA_THREADS;
 }
 
 int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct mse_err *err)
 {
 	static const char *const enc_mounts[] = {"root", "key", "mse-app"};
 	const struct mse_manifest_args *a = &o->args;
-	char port[8], size[16], exp[24], threads[16];
+	char port[8], size[16], exp[24], threads[16], threads_max[16];
 	const char *argv[32];
 	struct text t = {0};
 	size_t n = 0;
@@ -125,6 +132,11 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 	argv[n++] = size;
 	argv[n++] = "--threads";
 	argv[n++] = threads;
+	if (a->threads_max) {
+		snprintf(threads_max, sizeof(threads_max), "%u", a->threads_max);
+		argv[n++] = "--threads-max";
+		argv[n++] = threads_max;
+	}
 	if (a->no_ssl) {
 		argv[n++] = "--no-ssl";
 	} else {

@@ -47,8 +47,14 @@
 /* Paths inside the enclave. */
 #define MSE_MANIFEST_ENTRY "/mse-bootstrap"
 #define MSE_MANIFEST_APP_MOUNT "/app"
-/* App server workers under SGX, and the thread slots beyond them. */
+/* App server workers under SGX (the floor, and the ceiling they grow to
+ * while handlers block), and the thread slots beyond them: the server's
+ * event loop, the signal thread, the ASGI event loop, the configuration
+ * server's two workers, and Gramine's own helper threads. */
 #define MSE_MANIFEST_APP_THREADS 16
+#define MSE_MANIFEST_APP_THREADS_MAX 64
+#define MSE_MANIFEST_IO_THREADS 2   /* event loop, signal thread */
+#define MSE_MANIFEST_ASGI_THREADS 1 /* the ASGI event loop */
 #define MSE_MANIFEST_EXTRA_THREADS 16
 
 /* mse-bootstrap's measured arguments under SGX (loader.argv). */
@@ -63,6 +69,9 @@ struct mse_manifest_args {
 	int64_t expiration;      /* --ratls EXPIRATION */
 	int no_ssl;
 	unsigned threads;        /* 0: MSE_MANIFEST_APP_THREADS */
+	/* --threads-max; 0: not passed (manifests of before it, rendered
+	 * again bit for bit to recompute their MRENCLAVE) */
+	unsigned threads_max;
 };
 
 struct mse_manifest_opts {
@@ -72,7 +81,8 @@ struct mse_manifest_opts {
 	int debug;                  /* sgx.debug: never for production (mse verify refuses it) */
 };
 
-/* sgx.max_threads for these arguments. */
+/* sgx.max_threads for these arguments: threads_max (or threads) + the I/O
+ * threads + the ASGI loop + the others (MSE_MANIFEST_*_THREADS). */
 unsigned mse_manifest_max_threads(const struct mse_manifest_args *a);
 /* Renders the manifest template. *out is malloc'd NUL-terminated text. */
 int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct mse_err *err);

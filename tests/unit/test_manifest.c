@@ -158,11 +158,35 @@ static void manifest_rejects_bad_options(void **state)
 	free(text);
 }
 
+/* --threads-max is in the measured argv and sizes sgx.max_threads: the
+ * workers' ceiling + the 2 I/O threads + the ASGI loop + 16 others. */
+static void manifest_threads_max_sizes_max_threads(void **state)
+{
+	struct mse_manifest_opts o = base;
+	struct mse_err err = {0};
+	char *text = NULL;
+
+	(void)state;
+	o.args.threads_max = 100;
+	assert_int_equal(mse_manifest_max_threads(&o.args), 100 + 2 + 1 + 16);
+	assert_int_equal(mse_manifest_render(&o, &text, &err), 0);
+	assert_non_null(strstr(text, "sgx.max_threads = 119\n"));
+	assert_non_null(strstr(text, "\"--threads\", \"16\", \"--threads-max\", \"100\""));
+	free(text);
+	/* Not given (evidence of before the option): the manifest of before. */
+	o.args.threads_max = 0;
+	assert_int_equal(mse_manifest_max_threads(&o.args), 32);
+	assert_int_equal(mse_manifest_render(&o, &text, &err), 0);
+	assert_null(strstr(text, "--threads-max"));
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(manifest_is_valid_toml_with_enclave_rules),
 		cmocka_unit_test(manifest_rejects_bad_options),
+		cmocka_unit_test(manifest_threads_max_sizes_max_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -198,12 +199,117 @@ static void handler_stops_its_server_and_socket_is_handed_on(void **state)
 	close(fd);
 }
 
+/* ---- workers grow while handlers block, and shrink back when idle ---------- */
+
+static pthread_mutex_t g_gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_gate_cv = PTHREAD_COND_INITIALIZER;
+static int g_gate_open, g_blocked;
+
+/* "/block" waits (outside any lock a worker needs) until the gate opens. */
+static int gated(struct mse_exchange *x, void *user)
+{
+	if (x->req->target_len == 6 && memcmp(x->req->target, "/block", 6) == 0) {
+		pthread_mutex_lock(&g_gate_mu);
+		g_blocked++;
+		pthread_cond_broadcast(&g_gate_cv);
+		while (!g_gate_open)
+			pthread_cond_wait(&g_gate_cv, &g_gate_mu);
+		pthread_mutex_unlock(&g_gate_mu);
+	}
+	return hello(x, user);
+}
+
+struct blocked_client {
+	uint16_t port;
+	char out[1024];
+};
+
+static void *blocked_client_main(void *arg)
+{
+	struct blocked_client *b = arg;
+
+	request(b->port, "GET /block HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b->out,
+		sizeof(b->out));
+	return NULL;
+}
+
+#define NBLOCKED 64
+
+static void workers_grow_while_handlers_block_and_shrink_when_idle(void **state)
+{
+	static struct blocked_client clients[NBLOCKED];
+	pthread_t ct[NBLOCKED], t;
+	struct mse_server_config cfg;
+	struct mse_err err;
+	char out[1024];
+	void *rc;
+	int n;
+
+	(void)state;
+	mse_server_config_init(&cfg);
+	cfg.port = 0;
+	cfg.threads = 2;
+	cfg.max_threads = NBLOCKED + 8;
+	cfg.thread_idle_ms = 200;
+	cfg.handler = gated;
+	assert_int_equal(mse_server_new(&cfg, &g_srv, &err), 0);
+	assert_int_equal(pthread_create(&t, NULL, run_thread, g_srv), 0);
+	for (int i = 0; i < NBLOCKED; i++) {
+		clients[i].port = mse_server_port(g_srv);
+		assert_int_equal(pthread_create(&ct[i], NULL, blocked_client_main, &clients[i]), 0);
+	}
+	/* Every one of the 64 handlers is blocked at once: the pool grew past
+	 * its floor of 2 (bounded wait: 60 s on a loaded machine). */
+	pthread_mutex_lock(&g_gate_mu);
+	for (int k = 0; k < 600 && g_blocked < NBLOCKED; k++) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&g_gate_cv, &g_gate_mu, &ts);
+	}
+	assert_int_equal(g_blocked, NBLOCKED);
+	pthread_mutex_unlock(&g_gate_mu);
+	n = mse_server_threads(g_srv);
+	assert_true(n > NBLOCKED);
+	assert_true(n <= NBLOCKED + 8);
+	/* A fast request is answered while all 64 are still blocked. */
+	request(mse_server_port(g_srv), "GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		out, sizeof(out));
+	assert_non_null(strstr(out, "\r\n\r\nhello"));
+	pthread_mutex_lock(&g_gate_mu);
+	assert_int_equal(g_gate_open, 0);
+	g_gate_open = 1;
+	pthread_cond_broadcast(&g_gate_cv);
+	pthread_mutex_unlock(&g_gate_mu);
+	for (int i = 0; i < NBLOCKED; i++) {
+		pthread_join(ct[i], NULL);
+		assert_non_null(strstr(clients[i].out, "HTTP/1.1 200 OK\r\n"));
+	}
+	/* Idle, the pool shrinks back to its floor (idle exit after 200 ms). */
+	for (int k = 0; k < 300 && (n = mse_server_threads(g_srv)) > 2; k++)
+		usleep(100000);
+	assert_int_equal(n, 2);
+	/* And still serves. */
+	request(mse_server_port(g_srv), "GET / HTTP/1.0\r\n\r\n", out, sizeof(out));
+	assert_non_null(strstr(out, "\r\n\r\nhello"));
+	mse_server_stop(g_srv);
+	pthread_join(t, &rc);
+	assert_int_equal((intptr_t)rc, 0);
+	mse_server_free(g_srv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(config_errors),
 		cmocka_unit_test(stop_before_run_and_owned_socket),
 		cmocka_unit_test(handler_stops_its_server_and_socket_is_handed_on),
+		cmocka_unit_test(workers_grow_while_handlers_block_and_shrink_when_idle),
 	};
 
 	mse_log_init("test_server", MSE_LOG_WARN);
