@@ -211,7 +211,7 @@ def set_manifest(w, pkg, key, seq, extra=()):
         "k8s-e2e", "--seq", seq, "--bootstrap", BOOT, "--size", "4096", "--allow-simulation",
         *extra, "--out", m, env=w["env"])
     run(MSE, "coordinator", "set", "--url", "127.0.0.1:7443", "--pin", w["pin"], "--manifest", m,
-        "--owner-key", w["d"] / "owner.key", env=w["env"])
+        "--owner-key", w["d"] / "owner.key", "--record", w["d"] / "owner.seq.json", env=w["env"])
 
 
 def replica_pods(w):
@@ -307,6 +307,7 @@ def kube_play_flow(world):
     assert v2["coordinator"]["id"] == w["v1"]["coordinator"]["id"]
     m1 = json.loads((w["d"] / "manifest1.json").read_text())
     old = [i["mrenclave"] for i in m1.get("identities", []) if "mrenclave" in i]
+    assert len(old) == 1, m1
     set_manifest(w, pkg2, w["key"], 2, [x for m in old for x in ("--mrenclave", m)])
     out2 = w["d"] / "m2"
     render(w, f"{w['tag']}-v2", out2)
@@ -317,3 +318,6 @@ def kube_play_flow(world):
     assert {v["/appkey"][1] for v in res.values()} == keys, res
     st = coord_status(w)
     assert st["seq"] == 2, st
+    # The owner's record of what it set (issue 17's rollback check) agrees.
+    run(MSE, "coordinator", "status", "--url", "127.0.0.1:7443", "--pin", w["pin"], "--record",
+        w["d"] / "owner.seq.json", env=w["env"])
