@@ -51,7 +51,9 @@
 /* Per-address accounting buckets (a chained hash of open counts). */
 #define ADDR_BUCKETS 1024
 
-enum conn_state { CS_WAITING, CS_QUEUED, CS_BUSY };
+/* CS_STEPPING: a thread (the loop, or the worker polling) is reading it
+ * without the lock; sweeps and evictions leave it alone. */
+enum conn_state { CS_WAITING, CS_STEPPING, CS_QUEUED, CS_BUSY, CS_DEAD };
 /* Where a connection is in reading its next request (loop side). */
 enum conn_phase { PH_HANDSHAKE, PH_HEAD, PH_BODY, PH_READY };
 
@@ -107,7 +109,24 @@ struct mse_server {
 	char *server_name;
 	int lfd, own_lfd;
 	uint16_t port;
-	int epfd, evfd;
+	/*
+	 * Two epoll sets: epfd holds the connections; outer holds the listening
+	 * socket, the stop eventfd and epfd itself (one-shot, armed only while
+	 * the loop polls the connections). While the app is busy, an idle
+	 * worker polls epfd directly (s->poller): it reads the requests that
+	 * arrived and serves them itself, with no hand-over between threads
+	 * and no wake-up of the loop per request; the loop takes the
+	 * connections back when no worker polled them for STALL_MS.
+	 */
+	int epfd, evfd, outer;
+	int inner_armed;          /* epfd armed in outer (under lock) */
+	struct worker *poller;    /* the worker in epoll_wait(epfd), or NULL */
+	/* Connections the loop closed while a worker polled: the worker may
+	 * hold an event for one, so they are freed when it is done. */
+	struct conn *grave;
+	int64_t last_poll;        /* when a worker last finished polling */
+	/* Process CPU time (µs) and wall time (µs) at the last stall check. */
+	int64_t stall_cpu_us, stall_wall_us;
 	int threads;
 
 	pthread_mutex_t lock;
@@ -172,7 +191,7 @@ struct worker {
 #define STALL_MS 2
 
 /* Markers in epoll_event.data.ptr for the two non-connection fds. */
-static char g_mark_listen, g_mark_stop;
+static char g_mark_listen, g_mark_stop, g_mark_inner;
 
 static int64_t now_ms(void)
 {
@@ -489,6 +508,49 @@ static void conn_destroy_locked(struct mse_server *s, struct conn *c)
 	}
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	conn_free(c);
+}
+
+/*
+ * Caller holds the lock: closes a WAITING connection some other thread may
+ * hold an epoll event for (sweeps, evictions, stop). While a worker polls,
+ * the struct outlives its fd until that worker is done (grave_free_locked):
+ * conn_event skips it (CS_DEAD).
+ */
+static void conn_reap_locked(struct mse_server *s, struct conn *c)
+{
+	if (!s->poller) {
+		conn_destroy_locked(s, c);
+		return;
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconns--;
+	addr_put_locked(s, c->addr);
+	c->addr = NULL;
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	close(c->fd);
+	c->fd = -1;
+	buf_release(c);
+	c->state = CS_DEAD;
+	c->prev = NULL;
+	c->next = s->grave;
+	s->grave = c;
+}
+
+static void grave_free_locked(struct mse_server *s)
+{
+	while (s->grave) {
+		struct conn *c = s->grave;
+
+		s->grave = c->next;
+		free(c);
+	}
 }
 
 /* A worker is done with c for now: close it. */
@@ -1751,6 +1813,9 @@ static void retire_self_locked(struct mse_server *s)
 		}
 }
 
+static void poll_locked(struct mse_server *s, struct worker *self);
+static _Thread_local struct mse_http_header *tl_loop_headers;
+
 static void *worker_main(void *arg)
 {
 	struct mse_server *s = arg;
@@ -1761,6 +1826,8 @@ static void *worker_main(void *arg)
 	pthread_cond_init(&self.cv, NULL);
 	self.tid = pthread_self();
 	tl_worker = &self;
+	/* For the connections this worker reads while it polls. */
+	tl_loop_headers = malloc(s->cfg.max_headers * sizeof(*tl_loop_headers));
 	if (s->cfg.thread_start)
 		s->cfg.thread_start(s->cfg.user);
 	pthread_mutex_lock(&s->lock);
@@ -1771,6 +1838,14 @@ static void *worker_main(void *arg)
 		struct conn *c;
 
 		while (!s->workers_exit && (!s->qhead || surplus_locked(s, &self, now_ms()))) {
+			/* Nothing queued and nobody polling: read what arrived
+			 * and serve it here, rather than sleep until the loop
+			 * hands it over. */
+			if (!s->qhead && !s->poller && tl_loop_headers &&
+			    !atomic_load(&s->stopping)) {
+				poll_locked(s, &self);
+				continue;
+			}
 			/* Park on top of the stack: the next wake-up goes to the
 			 * thread whose caches (and Python state) are warmest, and
 			 * the ones at the bottom, idle longest, retire. */
@@ -1806,6 +1881,8 @@ static void *worker_main(void *arg)
 	if (s->cfg.thread_stop)
 		s->cfg.thread_stop(s->cfg.user);
 	pthread_cond_destroy(&self.cv);
+	free(tl_loop_headers);
+	tl_loop_headers = NULL;
 	return NULL;
 }
 
@@ -1842,12 +1919,35 @@ static int add_worker_locked(struct mse_server *s);
  * of blocked handlers. Returns the epoll timeout (ms) after which to check
  * again, or -1 if none is needed.
  */
+/*
+ * Caller holds the lock. 1 if the process used more than half a CPU since
+ * the last call: some worker is running Python (holding the GIL), so the
+ * stall is the GIL's, and another thread would only queue for it. Workers
+ * blocked outside the GIL (sleep, I/O) use next to no CPU.
+ */
+static int busy_in_gil_locked(struct mse_server *s)
+{
+	struct timespec cpu, wall;
+	int64_t cpu_us, wall_us, busy = 0;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu) != 0 ||
+	    clock_gettime(CLOCK_MONOTONIC, &wall) != 0)
+		return 0;
+	cpu_us = (int64_t)cpu.tv_sec * 1000000 + cpu.tv_nsec / 1000;
+	wall_us = (int64_t)wall.tv_sec * 1000000 + wall.tv_nsec / 1000;
+	if (s->stall_wall_us && wall_us - s->stall_wall_us < 200000)
+		busy = 2 * (cpu_us - s->stall_cpu_us) > wall_us - s->stall_wall_us;
+	s->stall_cpu_us = cpu_us;
+	s->stall_wall_us = wall_us;
+	return (int)busy;
+}
+
 static int stall_check_locked(struct mse_server *s, int64_t t)
 {
 	if (!s->qhead || (!s->idle && s->nthreads >= s->max_threads))
 		return -1;
 	if (s->nactive == 0 || t - s->last_pick >= STALL_MS) {
-		if (!wake_one_locked(s)) {
+		if (!wake_one_locked(s) && !busy_in_gil_locked(s)) {
 			/* As many as are queued, a few per check: a burst of
 			 * blocking requests is served in a few STALL_MS. */
 			size_t want = s->qlen < 4 ? s->qlen : 4;
@@ -1923,7 +2023,7 @@ static int evict_idle_locked(struct mse_server *s, const struct addr_count *only
 		return -1;
 	mse_debug("%s:%u: idle connection closed to make room", victim->info.remote_addr,
 		  victim->info.remote_port);
-	conn_destroy_locked(s, victim);
+	conn_reap_locked(s, victim);
 	return 0;
 }
 
@@ -1961,7 +2061,7 @@ static void accept_ready(struct mse_server *s)
 			    errno == ENOMEM) {
 				/* Out of descriptors: pause accepting so we do not spin. */
 				mse_warn("accept: %s; pausing 100 ms", strerror(errno));
-				epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+				epoll_ctl(s->outer, EPOLL_CTL_DEL, s->lfd, NULL);
 				s->accept_paused_until = now_ms() + 100;
 			}
 			return;
@@ -2063,9 +2163,6 @@ static int linger_drain(struct conn *c)
 	return 0;
 }
 
-/* The loop's headers array (conn_step on the loop thread). */
-static _Thread_local struct mse_http_header *tl_loop_headers;
-
 static void conn_event(struct mse_server *s, struct conn *c)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT | EPOLLRDHUP, .data.ptr = c};
@@ -2082,10 +2179,13 @@ static void conn_event(struct mse_server *s, struct conn *c)
 		pthread_mutex_unlock(&s->lock);
 		return;
 	}
+	/* Disarmed (one-shot) and STEPPING: only this thread touches c now
+	 * (the loop or the polling worker; sweeps skip it). */
+	c->state = CS_STEPPING;
 	pthread_mutex_unlock(&s->lock);
-	/* Disarmed (one-shot) and WAITING: only this thread touches c now. */
 	st = conn_step(c, tl_loop_headers);
 	pthread_mutex_lock(&s->lock);
+	c->state = CS_WAITING;
 	if (st == ST_READY) {
 		enqueue_locked(s, c);
 	} else if (st == ST_CLOSE) {
@@ -2099,6 +2199,58 @@ static void conn_event(struct mse_server *s, struct conn *c)
 			conn_destroy_locked(s, c);
 	}
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* How long a polling worker waits in epoll_wait before it looks again
+ * (stop, idle retirement of others): events wake it at once. */
+#define POLL_WAIT_MS 1000
+
+/*
+ * Caller holds the lock; self becomes the poller: takes the connections'
+ * epoll set from the loop (disarming it there, once per hand-over), waits
+ * for events and reads them as the loop would (conn_event: complete
+ * requests go on the queue, which this worker then serves itself). Returns
+ * with the lock held, no longer the poller.
+ */
+static void poll_locked(struct mse_server *s, struct worker *self)
+{
+	struct epoll_event evs[64];
+	int n, stop = 0;
+
+	s->poller = self;
+	if (s->inner_armed) {
+		struct epoll_event ev = {.events = 0, .data.ptr = &g_mark_inner};
+
+		epoll_ctl(s->outer, EPOLL_CTL_MOD, s->epfd, &ev);
+		s->inner_armed = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	n = epoll_wait(s->epfd, evs, 64, POLL_WAIT_MS);
+	for (int i = 0; i < n; i++) {
+		if (evs[i].data.ptr == &g_mark_stop)
+			stop = 1;
+		else
+			conn_event(s, evs[i].data.ptr);
+	}
+	pthread_mutex_lock(&s->lock);
+	s->poller = NULL;
+	s->last_poll = now_ms();
+	grave_free_locked(s);
+	(void)stop; /* the caller sees s->stopping */
+}
+
+/*
+ * Caller holds the lock (the loop). Gives the connections back to the loop
+ * when no worker polled them for STALL_MS (all are serving, or blocked).
+ */
+static void inner_check_locked(struct mse_server *s, int64_t t)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &g_mark_inner};
+
+	if (s->inner_armed || s->poller || t - s->last_poll < STALL_MS)
+		return;
+	if (epoll_ctl(s->outer, EPOLL_CTL_MOD, s->epfd, &ev) == 0)
+		s->inner_armed = 1;
 }
 
 /* A request the watchdog abandoned, answered after the lock is released. */
@@ -2246,7 +2398,7 @@ static void sweep(struct mse_server *s)
 				mse_debug("%s:%u: %s timed out", c->info.remote_addr,
 					  c->info.remote_port,
 					  c->requests ? "idle connection" : "connection without request");
-			conn_destroy_locked(s, c);
+			conn_reap_locked(s, c);
 		} else {
 			struct epoll_event ev = {.events = 0, .data.ptr = c};
 
@@ -2364,7 +2516,7 @@ int mse_server_new(const struct mse_server_config *cfg, struct mse_server **out,
 	if (!(s = calloc(1, sizeof(*s))))
 		return mse_err_set(err, "out of memory");
 	s->cfg = *cfg;
-	s->lfd = s->epfd = s->evfd = -1;
+	s->lfd = s->epfd = s->evfd = s->outer = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	{
 		pthread_condattr_t ca;
@@ -2437,7 +2589,8 @@ int mse_server_new(const struct mse_server_config *cfg, struct mse_server **out,
 	s->port = port;
 	s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (s->evfd < 0 || s->epfd < 0) {
+	s->outer = epoll_create1(EPOLL_CLOEXEC);
+	if (s->evfd < 0 || s->epfd < 0 || s->outer < 0) {
 		mse_err_set(err, "epoll/eventfd: %s", strerror(errno));
 		goto fail;
 	}
@@ -2486,7 +2639,7 @@ static void drain_and_join(struct mse_server *s)
 	for (c = s->conns; c; c = next) {
 		next = c->next;
 		if (c->state == CS_WAITING)
-			conn_destroy_locked(s, c);
+			conn_reap_locked(s, c);
 	}
 	s->workers_exit = 1;
 	while (wake_one_locked(s))
@@ -2547,6 +2700,7 @@ static void drain_and_join(struct mse_server *s)
 		}
 		conn_destroy_locked(s, c);
 	}
+	grave_free_locked(s);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -2568,14 +2722,25 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 		tl_loop_headers = NULL;
 		return mse_err_set(err, "out of memory");
 	}
+	/* The stop eventfd in both sets: a polling worker wakes at stop too. */
 	ev.data.ptr = &g_mark_stop;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &ev) != 0) {
+	if (epoll_ctl(s->outer, EPOLL_CTL_ADD, s->evfd, &ev) != 0 ||
+	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &ev) != 0) {
 		free(tl_loop_headers);
 		tl_loop_headers = NULL;
 		return mse_err_set(err, "epoll_ctl: %s", strerror(errno));
 	}
+	ev.events = EPOLLIN | EPOLLONESHOT;
+	ev.data.ptr = &g_mark_inner;
+	if (epoll_ctl(s->outer, EPOLL_CTL_ADD, s->epfd, &ev) != 0) {
+		free(tl_loop_headers);
+		tl_loop_headers = NULL;
+		return mse_err_set(err, "epoll_ctl: %s", strerror(errno));
+	}
+	s->inner_armed = 1;
+	ev.events = EPOLLIN;
 	ev.data.ptr = &g_mark_listen;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev) != 0) {
+	if (epoll_ctl(s->outer, EPOLL_CTL_ADD, s->lfd, &ev) != 0) {
 		free(tl_loop_headers);
 		tl_loop_headers = NULL;
 		return mse_err_set(err, "epoll_ctl(listen): %s", strerror(errno));
@@ -2610,24 +2775,43 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 
 		pthread_mutex_lock(&s->lock);
 		st = stall_check_locked(s, t);
+		inner_check_locked(s, t);
+		if (!s->inner_armed && (st < 0 || st > STALL_MS))
+			st = STALL_MS; /* a worker polls: look again soon */
 		pthread_mutex_unlock(&s->lock);
 		if (st >= 0 && st < wait)
 			wait = st;
-		n = epoll_wait(s->epfd, evs, 64, wait);
+		n = epoll_wait(s->outer, evs, 64, wait);
 
 		if (n < 0 && errno != EINTR) {
 			mse_error("epoll_wait: %s", strerror(errno));
 			break;
 		}
-		int listen_ready = 0;
+		int listen_ready = 0, inner_ready = 0;
 
 		for (int i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;
 
 			if (p == &g_mark_listen)
 				listen_ready = 1;
-			else if (p != &g_mark_stop)
-				conn_event(s, p);
+			else if (p == &g_mark_inner)
+				inner_ready = 1;
+		}
+		if (inner_ready) {
+			/* The connections' set fired (one-shot): read what is ready,
+			 * then re-arm it unless a worker polls it meanwhile. */
+			int k = epoll_wait(s->epfd, evs, 64, 0);
+			struct epoll_event iev = {.events = EPOLLIN | EPOLLONESHOT,
+						  .data.ptr = &g_mark_inner};
+
+			for (int i = 0; i < k; i++)
+				if (evs[i].data.ptr != &g_mark_stop)
+					conn_event(s, evs[i].data.ptr);
+			pthread_mutex_lock(&s->lock);
+			s->inner_armed = 0;
+			if (!s->poller && epoll_ctl(s->outer, EPOLL_CTL_MOD, s->epfd, &iev) == 0)
+				s->inner_armed = 1;
+			pthread_mutex_unlock(&s->lock);
 		}
 		/* After the batch: accepting may close an idle connection to make
 		 * room, which must not have an event still pending in evs. */
@@ -2641,11 +2825,11 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 		if (s->accept_paused_until && t >= s->accept_paused_until) {
 			s->accept_paused_until = 0;
 			ev.data.ptr = &g_mark_listen;
-			epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev);
+			epoll_ctl(s->outer, EPOLL_CTL_ADD, s->lfd, &ev);
 		}
 	}
 	mse_info("stopping: no new connections; finishing requests in flight");
-	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+	epoll_ctl(s->outer, EPOLL_CTL_DEL, s->lfd, NULL);
 	if (s->own_lfd) {
 		close(s->lfd);
 		s->lfd = -1;
@@ -2666,10 +2850,13 @@ void mse_server_free(struct mse_server *s)
 		return;
 	while (s->conns) /* only if run was never called or failed early */
 		conn_destroy_locked(s, s->conns);
+	grave_free_locked(s);
 	if (s->own_lfd && s->lfd >= 0)
 		close(s->lfd);
 	if (s->epfd >= 0)
 		close(s->epfd);
+	if (s->outer >= 0)
+		close(s->outer);
 	if (s->evfd >= 0)
 		close(s->evfd);
 	if (s->nstuck) {
