@@ -18,6 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -125,8 +126,7 @@ struct mse_server {
 	 * hold an event for one, so they are freed when it is done. */
 	struct conn *grave;
 	int64_t last_poll;        /* when a worker last finished polling */
-	/* Process CPU time (µs) and wall time (µs) at the last stall check. */
-	int64_t stall_cpu_us, stall_wall_us;
+	int app_was_idle; /* app_busy said 0 at the last stall check */
 	int threads;
 
 	pthread_mutex_t lock;
@@ -174,6 +174,7 @@ struct worker {
 	int64_t handler_since;    /* when that handler was called */
 	int stuck;                /* cur passed request_timeout_ms */
 	pthread_t tid;
+	pid_t ktid;               /* its kernel thread id (/proc/self/task) */
 };
 
 /*
@@ -1825,6 +1826,7 @@ static void *worker_main(void *arg)
 
 	pthread_cond_init(&self.cv, NULL);
 	self.tid = pthread_self();
+	self.ktid = (pid_t)syscall(SYS_gettid);
 	tl_worker = &self;
 	/* For the connections this worker reads while it polls. */
 	tl_loop_headers = malloc(s->cfg.max_headers * sizeof(*tl_loop_headers));
@@ -1920,26 +1922,77 @@ static int add_worker_locked(struct mse_server *s);
  * again, or -1 if none is needed.
  */
 /*
- * Caller holds the lock. 1 if the process used more than half a CPU since
- * the last call: some worker is running Python (holding the GIL), so the
- * stall is the GIL's, and another thread would only queue for it. Workers
- * blocked outside the GIL (sleep, I/O) use next to no CPU.
+ * Caller holds the lock. 1 if the stall is the app's own (app_busy: the
+ * GIL is held): another thread would only queue for it. The pool grows only
+ * when the app was idle at this check and the previous one, so a GIL
+ * hand-over caught mid-way does not count.
  */
-static int busy_in_gil_locked(struct mse_server *s)
+/*
+ * Is the worker thread asleep in the kernel on something other than a
+ * futex (the GIL, a lock), i.e. blocked outside the GIL: a sleep, a poll,
+ * a read? 1 yes, 0 no (running, runnable, or waiting on a futex), -1
+ * unknown (/proc unreadable, as under Gramine).
+ */
+static int blocked_outside(pid_t ktid)
 {
-	struct timespec cpu, wall;
-	int64_t cpu_us, wall_us, busy = 0;
+	char path[64], buf[256];
+	ssize_t n;
+	int fd;
+	const char *p;
 
-	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu) != 0 ||
-	    clock_gettime(CLOCK_MONOTONIC, &wall) != 0)
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)ktid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	/* "tid (comm) S ...": the state follows the last ')'. */
+	if (!(p = strrchr(buf, ')')) || p[1] != ' ' || (p[2] != 'S' && p[2] != 'D'))
 		return 0;
-	cpu_us = (int64_t)cpu.tv_sec * 1000000 + cpu.tv_nsec / 1000;
-	wall_us = (int64_t)wall.tv_sec * 1000000 + wall.tv_nsec / 1000;
-	if (s->stall_wall_us && wall_us - s->stall_wall_us < 200000)
-		busy = 2 * (cpu_us - s->stall_cpu_us) > wall_us - s->stall_wall_us;
-	s->stall_cpu_us = cpu_us;
-	s->stall_wall_us = wall_us;
-	return (int)busy;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)ktid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return atol(buf) != SYS_futex;
+}
+
+static int app_busy_locked(struct mse_server *s, int64_t t)
+{
+	int idle, known = 1;
+
+	/* Every worker that is serving must be inside its handler, and for
+	 * STALL_MS at least: one reading or writing a connection, or polling,
+	 * is not blocked (it is waiting for a CPU on a loaded machine). */
+	if (s->poller)
+		return 1;
+	for (const struct worker *w = s->workers; w; w = w->all_next)
+		if (w->serving_since && (!w->cur || t - w->handler_since < STALL_MS))
+			return 1;
+	/* Where the kernel says what each is blocked on: a sleep or I/O, not
+	 * the GIL or a CPU. */
+	for (const struct worker *w = s->workers; w; w = w->all_next) {
+		int b;
+
+		if (!w->serving_since)
+			continue;
+		if ((b = blocked_outside(w->ktid)) == 0)
+			return 1;
+		if (b < 0)
+			known = 0;
+	}
+	if (known || !s->cfg.app_busy)
+		return 0;
+	idle = !s->cfg.app_busy(s->cfg.user);
+	if (idle && s->app_was_idle)
+		return 0;
+	s->app_was_idle = idle;
+	return 1;
 }
 
 static int stall_check_locked(struct mse_server *s, int64_t t)
@@ -1947,7 +2000,7 @@ static int stall_check_locked(struct mse_server *s, int64_t t)
 	if (!s->qhead || (!s->idle && s->nthreads >= s->max_threads))
 		return -1;
 	if (s->nactive == 0 || t - s->last_pick >= STALL_MS) {
-		if (!wake_one_locked(s) && !busy_in_gil_locked(s)) {
+		if (!wake_one_locked(s) && !app_busy_locked(s, t)) {
 			/* As many as are queued, a few per check: a burst of
 			 * blocking requests is served in a few STALL_MS. */
 			size_t want = s->qlen < 4 ? s->qlen : 4;
