@@ -83,6 +83,7 @@ struct conn {
 	int64_t phase_start;      /* head (first byte) or body start: min_rate */
 	uint64_t phase_bytes;     /* bytes received since phase_start */
 	int64_t last_byte;        /* body: when a byte last arrived */
+	int64_t queued_at;        /* when it went on the work queue */
 	int expired;              /* the head deadline passed (answer 408) */
 	int reject;               /* answer this status and close (set by the loop) */
 	int lingering;            /* closing: swallow input until EOF or deadline */
@@ -1899,6 +1900,7 @@ static void *worker_main(void *arg)
 static void enqueue_locked(struct mse_server *s, struct conn *c)
 {
 	c->state = CS_QUEUED;
+	c->queued_at = now_ms();
 	s->nbusy++;
 	c->qnext = NULL;
 	if (s->qtail)
@@ -1966,27 +1968,37 @@ static int app_busy_locked(struct mse_server *s, int64_t t)
 {
 	int idle, known = 1;
 
-	/* Every worker that is serving must be inside its handler, and for
-	 * STALL_MS at least: one reading or writing a connection, or polling,
-	 * is not blocked (it is waiting for a CPU on a loaded machine). */
+	/* A worker polling will take the work. Then the kernel says what each
+	 * serving one is blocked on: a sleep or I/O (in its handler, or on a
+	 * slow client), or the GIL, a lock, or a CPU on a loaded machine. */
+	(void)t;
 	if (s->poller)
 		return 1;
-	for (const struct worker *w = s->workers; w; w = w->all_next)
-		if (w->serving_since && (!w->cur || t - w->handler_since < STALL_MS))
-			return 1;
-	/* Where the kernel says what each is blocked on: a sleep or I/O, not
-	 * the GIL or a CPU. */
-	for (const struct worker *w = s->workers; w; w = w->all_next) {
-		int b;
+	/* Most of them blocked outside the GIL: the app waits on the world,
+	 * and the few waiting for the GIL (handlers that just woke) cannot
+	 * take the queued work. Mostly on the GIL or running: CPU-bound. */
+	{
+		int blocked = 0, other = 0;
 
-		if (!w->serving_since)
-			continue;
-		if ((b = blocked_outside(w->ktid)) == 0)
-			return 1;
-		if (b < 0)
-			known = 0;
+		for (const struct worker *w = s->workers; w; w = w->all_next) {
+			int b;
+
+			if (!w->serving_since)
+				continue;
+			b = blocked_outside(w->ktid);
+			if (b < 0) {
+				known = 0;
+				break;
+			}
+			if (b)
+				blocked++;
+			else
+				other++;
+		}
+		if (known)
+			return blocked > 0 && blocked >= other ? 0 : 1;
 	}
-	if (known || !s->cfg.app_busy)
+	if (!s->cfg.app_busy)
 		return 0;
 	idle = !s->cfg.app_busy(s->cfg.user);
 	if (idle && s->app_was_idle)
@@ -1999,10 +2011,14 @@ static int stall_check_locked(struct mse_server *s, int64_t t)
 {
 	if (!s->qhead || (!s->idle && s->nthreads >= s->max_threads))
 		return -1;
-	if (s->nactive == 0 || t - s->last_pick >= STALL_MS) {
+	if (s->nactive == 0 || t - s->last_pick >= STALL_MS ||
+	    (!s->idle && t - s->qhead->queued_at >= STALL_MS)) {
+		/* Nobody took work for STALL_MS: wake a parked worker. Or the
+		 * oldest request waited STALL_MS with every worker serving:
+		 * start more if those are blocked outside the GIL. As many as
+		 * are queued, a few per check: a burst of blocking requests
+		 * is served within a few STALL_MS. */
 		if (!wake_one_locked(s) && !app_busy_locked(s, t)) {
-			/* As many as are queued, a few per check: a burst of
-			 * blocking requests is served in a few STALL_MS. */
 			size_t want = s->qlen < 4 ? s->qlen : 4;
 
 			for (size_t i = 0; i < want && add_worker_locked(s) == 0; i++)
