@@ -203,6 +203,7 @@ static int run(const struct opts *o, struct mse_err *err)
 	cc.sim_root_len = root_len;
 	cc.simulation = sim;
 	cc.rate_per_sec = o->rate;
+	cc.allow_recovery = 1;
 	if (mse_coord_new(&cc, &co, err) != 0)
 		goto out;
 	if (!(ctx = mse_tls_ctx_from_x509(cert.cert, NULL, cert.key, err)))
@@ -217,7 +218,7 @@ static int run(const struct opts *o, struct mse_err *err)
 	sc.handler = mse_coord_handle;
 	sc.user = co;
 	sc.threads = o->threads;
-	sc.max_body = MSE_COORD_MAX_MANIFEST;
+	sc.max_body = MSE_COORD_MAX_RECOVERY;
 	sc.max_connections = 1024;
 	sc.max_head_bytes = 16384;
 	sc.max_headers = 32;

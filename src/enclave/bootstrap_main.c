@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "enclave/bootstrap.h"
+#include "net/metrics.h"
 
 static const char usage_text[] =
 	"Usage: mse-bootstrap MODULE:VAR --app-dir DIR --id UUID\n"
@@ -24,7 +25,7 @@ static const char usage_text[] =
 	"                     [--plaincode] [--simulation]\n"
 	"                     [--workspace DIR] [--size MB] [--sim-dir DIR]\n"
 	"                     [--threads N] [--threads-max N] [--attestation-dir DIR]\n"
-	"                     [--log-level LEVEL]\n"
+	"                     [--log-level LEVEL] [--metrics HOST:PORT]\n"
 	"       mse-bootstrap MODULE:VAR --app-dir DIR --coordinator-mrenclave HEX\n"
 	"                     [--id NAME] [--ratls EXPIRATION] [--host ADDR] [--port PORT] ...\n"
 	"\n"
@@ -69,6 +70,10 @@ static const char usage_text[] =
 	"  --no-access-log         no log line per request (method, path, status, bytes,\n"
 	"                          duration)\n"
 	"  --log-level LEVEL       debug, info (default), warn or error\n"
+	"  --metrics HOST:PORT     serve Prometheus metrics (request counts by status class,\n"
+	"                          latency histogram, in-flight requests, worker threads,\n"
+	"                          open connections: no secrets) in plain HTTP on GET\n"
+	"                          /metrics at HOST:PORT, apart from the app (docs/metrics.md)\n"
 	"\n"
 	"Replica mode: --coordinator-mrenclave HEX (measured) makes this a replica of a\n"
 	"coordinator (mse-coordinator) at $MSE_COORDINATOR=HOST:PORT (not measured). It\n"
@@ -124,8 +129,13 @@ int main(int argc, char **argv)
 		{"no-access-log", no_argument, NULL, 'L'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"coordinator-mrenclave", required_argument, NULL, 'C'},
+		{"metrics", required_argument, NULL, 'm'},
 		{NULL, 0, NULL, 0}};
 	uint8_t coord_mre[32];
+	char metrics_host[256] = "";
+	const char *metrics = NULL;
+	uint16_t metrics_port = 0;
+	int rc;
 	struct mse_bootstrap_opts o;
 	enum mse_log_level level = MSE_LOG_INFO;
 	struct mse_err err;
@@ -227,6 +237,22 @@ int main(int argc, char **argv)
 		case 'X':
 			o.sandbox = 0;
 			break;
+		case 'm': {
+			const char *colon = strrchr(optarg, ':');
+
+			if (!colon || colon == optarg || colon - optarg >= (long)sizeof(metrics_host) ||
+			    mse_num_parse(colon + 1, 0, 65535, &v) != 0)
+				return usage_error("--metrics: expected HOST:PORT, got \"%s\"", optarg);
+			snprintf(metrics_host, sizeof(metrics_host), "%.*s", (int)(colon - optarg),
+				 optarg);
+			if (metrics_host[0] == '[' && colon[-1] == ']') { /* [::1]:9100 */
+				memmove(metrics_host, metrics_host + 1, strlen(metrics_host));
+				metrics_host[strlen(metrics_host) - 1] = '\0';
+			}
+			metrics_port = (uint16_t)v;
+			metrics = optarg;
+			break;
+		}
 		case 'C':
 			if (strlen(optarg) != 64 || mse_hex_decode_exact(coord_mre, 32, optarg, 64) != 0)
 				return usage_error("--coordinator-mrenclave: expected 64 hex digits, got "
@@ -281,7 +307,19 @@ int main(int argc, char **argv)
 	/* The configuration server parses secrets with jansson: wipe its copies. */
 	mse_wipe_install_jansson();
 	mse_log_init("mse-bootstrap", level);
-	if (mse_bootstrap_run(&o, &err) != 0) {
+	if (metrics) {
+		/* Counts only (net/metrics.h): served apart from the app, in plain HTTP. */
+		uint16_t bound = 0;
+
+		if (mse_metrics_listen(metrics_host, metrics_port, &bound, &err) != 0) {
+			mse_err_print(&err, "mse-bootstrap", stderr);
+			return 1;
+		}
+		mse_info("metrics on http://%s:%u/metrics", metrics_host, (unsigned)bound);
+	}
+	rc = mse_bootstrap_run(&o, &err);
+	mse_metrics_stop();
+	if (rc != 0) {
 		mse_err_print(&err, "mse-bootstrap", stderr);
 		return 1;
 	}

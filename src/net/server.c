@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "net/http.h"
+#include "net/metrics.h"
 #include "net/tls.h"
 
 /* A connection buffer starts at BUF_INITIAL and doubles while a head needs
@@ -502,6 +503,7 @@ static void conn_destroy_locked(struct mse_server *s, struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->nconns--;
+	mse_metrics_conn(-1);
 	addr_put_locked(s, c->addr);
 	if (c->state != CS_WAITING) {
 		s->nbusy--;
@@ -648,6 +650,8 @@ static void access_log(struct mse_server *s, const struct conn *c,
 	size_t o = 0;
 	time_t t;
 	struct tm tm;
+
+	mse_metrics_status(status);
 
 	if (!s->cfg.access_log)
 		return;
@@ -1231,6 +1235,7 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 	struct worker *w = tl_worker;
 	struct xch *x;
 	int rc, keep, abandoned;
+	int64_t t0;
 	char saved_name[sizeof(c->info.server_name)];
 
 	x = calloc(1, sizeof(*x));
@@ -1284,7 +1289,9 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 		w->handler_since = now_ms();
 		pthread_mutex_unlock(&s->lock);
 	}
+	t0 = mse_metrics_req_begin();
 	rc = s->cfg.handler(&x->x, s->cfg.user);
+	mse_metrics_req_end(t0);
 	if (w) {
 		pthread_mutex_lock(&s->lock);
 		w->cur = NULL;
@@ -1810,6 +1817,7 @@ static void retire_self_locked(struct mse_server *s)
 	for (int i = 0; i < s->nthreads; i++)
 		if (pthread_equal(s->tids[i], me)) {
 			s->tids[i] = s->tids[--s->nthreads];
+			mse_metrics_threads(-1);
 			s->reap[s->nreap++] = me;
 			break;
 		}
@@ -2167,6 +2175,7 @@ static void accept_ready(struct mse_server *s)
 			continue;
 		}
 		c->s = s;
+		mse_metrics_conn(1);
 		c->fd = fd;
 		c->addr = ac;
 		c->accepted = now_ms();
@@ -2436,6 +2445,7 @@ static int add_worker_locked(struct mse_server *s)
 		return -1;
 	}
 	s->nthreads++;
+	mse_metrics_threads(1);
 	return 0;
 }
 
@@ -2750,6 +2760,7 @@ static void drain_and_join(struct mse_server *s)
 		pthread_join(s->tids[i], NULL);
 		pthread_mutex_lock(&s->lock);
 	}
+	mse_metrics_threads(-n);
 	if (s->nstuck)
 		mse_warn("stop: %d handler(s) past the request deadline still running; left "
 			 "behind", s->nstuck);
