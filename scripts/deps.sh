@@ -3,7 +3,8 @@
 # Install every Debian package mse-c needs to build, test and demo.
 # Idempotent: when everything is already installed it only runs dpkg-query.
 #   scripts/deps.sh          build + man pages + test + demo dependencies
-#   scripts/deps.sh --bench  also the benchmark peers (wrk, hyperfine, hypercorn, gunicorn)
+#   scripts/deps.sh --bench  also the benchmark peers (wrk, hyperfine, hypercorn, gunicorn,
+#                            uWSGI and nginx for bench/bench_serve.sh)
 #   scripts/deps.sh --fuzz   also clang's libFuzzer runtime
 #   scripts/deps.sh --deb    also what `make deb` and `make deb-check` need (lintian, mmdebstrap)
 #   scripts/deps.sh --k8s    also what `make k8s-check` needs (mmdebstrap, podman and its runc,
@@ -23,7 +24,8 @@ python3-websockets python3-h11 libwslay-dev yamllint nodejs"
 
 for arg in "$@"; do
 	case "$arg" in
-	--bench) PKGS="$PKGS wrk hyperfine python3-hypercorn python3-asgiref gunicorn valgrind" ;;
+	--bench) PKGS="$PKGS wrk hyperfine python3-hypercorn python3-asgiref gunicorn valgrind
+		uwsgi-core uwsgi-plugin-python3 nginx-light" ;;
 	--fuzz) PKGS="$PKGS libclang-rt-14-dev" ;;
 	--deb) PKGS="$PKGS lintian mmdebstrap binutils" ;;
 	--k8s) PKGS="$PKGS mmdebstrap podman runc netavark aardvark-dns catatonit iptables" ;;
