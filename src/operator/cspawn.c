@@ -90,6 +90,8 @@ static int launch_sgx(const struct mse_cspawn_opts *o, struct mse_instance *inst
 		return -1;
 	snprintf(inst->gramine_version, sizeof(inst->gramine_version), "%s", gv.text);
 	inst->isvprodid = inst->isvsvn = 1;
+	if (o->pccs_url)
+		snprintf(inst->pccs_url, sizeof(inst->pccs_url), "%s", o->pccs_url);
 	snprintf(path, sizeof(path), "%s/" MSE_MANIFEST_COORD_BINARY, inst->dir);
 	if (mse_gramine_copy(exe, path, err) != 0)
 		return -1;

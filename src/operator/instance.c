@@ -122,6 +122,8 @@ static char *state_text(const struct mse_instance *inst)
 	if (inst->role[0]) {
 		put_str(o, "role", inst->role);
 		put_str(o, "coordinator", inst->coordinator);
+		if (inst->pccs_url[0])
+			put_str(o, "pccs_url", inst->pccs_url);
 	}
 	if (inst->mode == MSE_MODE_SGX) {
 		put_str(o, "mrenclave", inst->mrenclave);
@@ -250,13 +252,16 @@ int mse_instance_load(struct mse_instance *inst, const char *name, struct mse_er
 	inst->mode = strcmp(mode, "sgx") == 0 ? MSE_MODE_SGX : MSE_MODE_SIMULATION;
 	{
 		/* Optional (state files from before roles have none). */
-		json_t *r = json_object_get(o, "role"), *c = json_object_get(o, "coordinator");
+		json_t *r = json_object_get(o, "role"), *c = json_object_get(o, "coordinator"),
+		       *pu = json_object_get(o, "pccs_url");
 
 		if (json_is_string(r))
 			snprintf(inst->role, sizeof(inst->role), "%s", json_string_value(r));
 		if (json_is_string(c))
 			snprintf(inst->coordinator, sizeof(inst->coordinator), "%s",
 				 json_string_value(c));
+		if (json_is_string(pu))
+			snprintf(inst->pccs_url, sizeof(inst->pccs_url), "%s", json_string_value(pu));
 	}
 	{
 		int64_t v;
@@ -578,9 +583,10 @@ int mse_instance_relaunch(struct mse_instance *inst, struct mse_err *err)
 
 		snprintf(listen, sizeof(listen), strchr(inst->host, ':') ? "[%s]:%u" : "%s:%u",
 			 inst->host, (unsigned)inst->port);
-		if (setenv("MSE_COORDINATOR_LISTEN", listen, 1) != 0) {
+		if (setenv("MSE_COORDINATOR_LISTEN", listen, 1) != 0 ||
+		    (inst->pccs_url[0] && setenv("MSE_PCCS_URL", inst->pccs_url, 1) != 0)) {
 			free(buf);
-			return mse_err_set(err, "setenv MSE_COORDINATOR_LISTEN failed");
+			return mse_err_set(err, "setenv MSE_COORDINATOR_LISTEN or MSE_PCCS_URL failed");
 		}
 	}
 	rc = argc ? mse_instance_launch(inst, exe, argv, err)
