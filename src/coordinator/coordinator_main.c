@@ -221,8 +221,10 @@ static int run(const struct opts *o, struct mse_err *err)
 		mse_info("replicas' collateral from the PCCS at %s", base);
 		cc.pccs = &pccs;
 	}
+	/* A simulation root is the operator's own key: an enclave never trusts one. */
 	snprintf(path, sizeof(path), "%s/root_ca.der", sim_dir);
-	if (mse_file_exists(path) && mse_file_read(path, 1 << 16, &root_der, &root_len, err) != 0)
+	if (sim && mse_file_exists(path) &&
+	    mse_file_read(path, 1 << 16, &root_der, &root_len, err) != 0)
 		goto out;
 	memcpy(cc.owner_pk, o->owner, 32);
 	cc.state_dir = o->state_dir;
