@@ -302,20 +302,10 @@ int main(int argc, char **argv)
 		e = getenv("MSE_REPLICA_LISTEN");
 		if (!listen_given && e && *e) {
 			static char host[256];
-			const char *colon = strrchr(e, ':');
-			size_t hl = colon ? (size_t)(colon - e) : 0;
 
-			if (!colon || hl == 0 || hl >= sizeof(host) ||
-			    mse_num_parse(colon + 1, 0, 65535, &v) != 0)
+			if (mse_num_hostport(e, host, sizeof(host), &o.port) != 0)
 				return usage_error("MSE_REPLICA_LISTEN: expected HOST:PORT, got \"%s\"", e);
-			memcpy(host, e, hl);
-			host[hl] = '\0';
-			if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-				memmove(host, host + 1, hl - 2);
-				host[hl - 2] = '\0';
-			}
 			o.host = host;
-			o.port = (uint16_t)v;
 		}
 		if (!o.uuid && getenv("MSE_REPLICA_ID"))
 			o.uuid = getenv("MSE_REPLICA_ID");
