@@ -155,7 +155,7 @@ int mse_cmanifest_parse(const uint8_t *json, size_t len, struct mse_cmanifest *m
 {
 	static const char *const top[] = {"version",    "deployment_id", "seq",  "app",
 					  "dns_names",  "identities",    "tcb",  "plaincode",
-					  "sealed",     NULL};
+					  "sealed",     "recovery_key", NULL};
 	static const char *const tcbk[] = {"accepted_statuses", "accept_expired_collateral",
 					   "allow_simulation", NULL};
 	static const char *const sealk[] = {"code_key", "secrets", "secrets_to_seal", NULL};
@@ -320,6 +320,16 @@ int mse_cmanifest_parse(const uint8_t *json, size_t len, struct mse_cmanifest *m
 			       &m->sealed_to_seal_len, err) != 0)
 			goto out;
 	}
+	v = json_object_get(root, "recovery_key");
+	if (v) {
+		if (!json_is_string(v) || json_string_length(v) != 64 ||
+		    mse_hex_decode_exact(m->recovery_pk, 32, json_string_value(v), 64) != 0) {
+			mse_err_expect(err, "recovery_key", "64 hex digits (X25519 public key)",
+				       json_is_string(v) ? json_string_value(v) : "another type");
+			goto out;
+		}
+		m->has_recovery_key = 1;
+	}
 	if (!m->plaincode && !m->sealed_code_key) {
 		mse_err_expect(err, "sealed.code_key", "the sealed code key (or \"plaincode\": true)",
 			       "(missing)");
@@ -358,6 +368,8 @@ int mse_cmanifest_match(const struct mse_cmanifest *m, const uint8_t mrenclave[3
 	char a[65], b[65];
 	size_t i;
 
+	const struct mse_cmanifest_identity *below = NULL;
+
 	for (i = 0; i < m->n_ids; i++) {
 		const struct mse_cmanifest_identity *id = &m->ids[i];
 
@@ -365,14 +377,25 @@ int mse_cmanifest_match(const struct mse_cmanifest *m, const uint8_t mrenclave[3
 			if (sodium_memcmp(id->mrenclave, mrenclave, 32) == 0)
 				return (int)i;
 		} else if (sodium_memcmp(id->mrsigner, mrsigner, 32) == 0 &&
-			   id->isvprodid == isvprodid && isvsvn >= id->min_isvsvn) {
-			return (int)i;
+			   id->isvprodid == isvprodid) {
+			if (isvsvn >= id->min_isvsvn)
+				return (int)i;
+			below = id;
 		}
 	}
 	if (mse_hex_encode(a, sizeof(a), mrenclave, 32) != 0)
 		a[0] = '\0';
 	if (mse_hex_encode(b, sizeof(b), mrsigner, 32) != 0)
 		b[0] = '\0';
+	if (below) {
+		/* The signer and product are accepted, the version is not (any more). */
+		char e[32], g[16];
+
+		mse_err_step(err, "isvsvn");
+		snprintf(e, sizeof(e), "at least %u (min_isvsvn)", below->min_isvsvn);
+		snprintf(g, sizeof(g), "%u", isvsvn);
+		return mse_err_expect(err, "isvsvn", e, g);
+	}
 	mse_err_step(err, "measurement");
 	if (m->n_ids > 0 && m->ids[0].kind == MSE_CMANIFEST_MRENCLAVE) {
 		char e[65];

@@ -21,7 +21,10 @@
  *             "accept_expired_collateral": false,
  *             "allow_simulation": false},
  *     "plaincode": false,
- *     "sealed": {"code_key": B64URL, "secrets": B64URL, "secrets_to_seal": B64URL}
+ *     "sealed": {"code_key": B64URL, "secrets": B64URL, "secrets_to_seal": B64URL},
+ *     "recovery_key": "64 hex"           optional: the owner's X25519 public key;
+ *                                         the coordinator answers the manifest with
+ *                                         its state sealed to it (recovery.bin)
  *   }
  *
  * "sealed" values are crypto_box_seal (src/crypto/seal.h) to the
@@ -78,6 +81,8 @@ struct mse_cmanifest {
 	size_t sealed_secrets_len;
 	uint8_t *sealed_to_seal;
 	size_t sealed_to_seal_len;
+	int has_recovery_key;     /* "recovery_key": the owner's X25519 recovery public key */
+	uint8_t recovery_pk[32];
 };
 
 int mse_cmanifest_parse(const uint8_t *json, size_t len, struct mse_cmanifest *out,
@@ -93,7 +98,8 @@ int mse_cmanifest_check_sig(const uint8_t *json, size_t len,
 /*
  * Does an enclave with these values match one of the identities? Returns the
  * index of the first match, or -1 with err (step "measurement") giving the
- * actual values and what was accepted. Constant-time compares.
+ * actual values and what was accepted; step "isvsvn" when an MRSIGNER
+ * identity accepts the signer and product but its min_isvsvn is above isvsvn. Constant-time compares.
  */
 int mse_cmanifest_match(const struct mse_cmanifest *m, const uint8_t mrenclave[32],
 			const uint8_t mrsigner[32], uint16_t isvprodid, uint16_t isvsvn,

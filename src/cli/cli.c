@@ -8,6 +8,8 @@
 
 #include <jansson.h>
 
+#include "common/num.h"
+
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
@@ -18,6 +20,15 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry 'mse %s --help'.\n", cmd);
 	return MSE_EXIT_USAGE;
+}
+
+int cli_num(const char *cmd, const char *opt, const char *s, uint64_t min, uint64_t max,
+	    uint64_t *out)
+{
+	if (mse_num_parse(s, min, max, out) == 0)
+		return 0;
+	return cli_usage_error(cmd, "--%s: expected a number in %llu..%llu, got '%s'", opt,
+			       (unsigned long long)min, (unsigned long long)max, s);
 }
 
 int cli_fail(const char *cmd, const struct mse_err *err)

@@ -7,6 +7,7 @@
 #ifndef MSE_CLI_H
 #define MSE_CLI_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "common/err.h"
@@ -19,6 +20,12 @@ enum { MSE_EXIT_OK = 0, MSE_EXIT_FAIL = 1, MSE_EXIT_USAGE = 2 };
 
 /* Prints "mse CMD: MESSAGE" and a hint to --help on stderr; returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) MSE_PRINTF(2, 3);
+/*
+ * A decimal option value in [min, max] (common/num.h): 0 and *out, or the
+ * usage error "mse CMD: --OPT: expected a number in MIN..MAX, got 'S'" and 2.
+ */
+int cli_num(const char *cmd, const char *opt, const char *s, uint64_t min, uint64_t max,
+	    uint64_t *out);
 /* Prints "mse CMD: ERROR" on stderr; returns 1. */
 int cli_fail(const char *cmd, const struct mse_err *err);
 /* Prints "mse CMD: MESSAGE" on stderr; returns 1. */

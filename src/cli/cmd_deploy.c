@@ -57,6 +57,9 @@ static const char usage[] =
 	"  --port N         port (default: a free one; with --replace, not the old one's)\n"
 	"  --size MB        enclave size (default 4096)\n"
 	"  --days N         certificate validity (default 30)\n"
+	"  --threads N      app server workers always running (as mse spawn)\n"
+	"  --threads-max N  workers grow to N while all are blocked in handlers\n"
+	"                   (default 128; 64 with SGX, measured into sgx.max_threads)\n"
 	"  --replace        start the new version beside the running one, switch when it\n"
 	"                   passes, keep the old one otherwise (see above)\n"
 	"  --no-tests       skip running tests_cmd\n"
@@ -208,7 +211,7 @@ int cmd_deploy(int argc, char **argv)
 {
 	enum { O_PROJECT = 256, O_NAME, O_SAN, O_PORT, O_SIZE, O_DAYS, O_REPLACE, O_NOTESTS, O_SGX,
 	       O_SIGNER, O_PCCS, O_ISVPRODID, O_ISVSVN, O_MRENCLAVE, O_ACCEPT_SIM, O_REPLICAS, O_JSON,
-	       O_NOACCESS };
+	       O_NOACCESS, O_THREADS, O_THREADS_MAX };
 	static const struct option opts[] = {{"project", required_argument, NULL, O_PROJECT},
 					     {"name", required_argument, NULL, O_NAME},
 					     {"san", required_argument, NULL, O_SAN},
@@ -219,6 +222,8 @@ int cmd_deploy(int argc, char **argv)
 					     {"no-tests", no_argument, NULL, O_NOTESTS},
 					     {"json", no_argument, NULL, O_JSON},
 					     {"no-access-log", no_argument, NULL, O_NOACCESS},
+					     {"threads", required_argument, NULL, O_THREADS},
+					     {"threads-max", required_argument, NULL, O_THREADS_MAX},
 					     {"sgx", no_argument, NULL, O_SGX},
 					     {"signer-key", required_argument, NULL, O_SIGNER},
 					     {"pccs", required_argument, NULL, O_PCCS},
@@ -235,19 +240,18 @@ int cmd_deploy(int argc, char **argv)
 	struct mse_err err = {0};
 	struct printer pr = {0};
 	uint8_t mrenclave[32];
-	int c, rc, json = 0, saved;
+	int c, rc, json = 0, saved, li = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end = NULL;
-		long v = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
+		uint64_t v = 0;
 
-		if (c == O_PORT || c == O_SIZE || c == O_DAYS || c == O_ISVPRODID || c == O_ISVSVN ||
-		    c == O_REPLICAS) {
-			v = strtol(optarg, &end, 10);
-			if (*end || v <= 0 || v > (c == O_PORT || c == O_ISVPRODID || c == O_ISVSVN ? 65535 : 1 << 20))
-				return cli_usage_error("deploy", "expected a positive number, got '%s'", optarg);
-		}
+		if ((c == O_PORT || c == O_SIZE || c == O_DAYS || c == O_ISVPRODID || c == O_ISVSVN ||
+		     c == O_REPLICAS || c == O_THREADS || c == O_THREADS_MAX) &&
+		    cli_num("deploy", opts[li].name, optarg, 1,
+			    c == O_REPLICAS ? 64 : c == O_SIZE || c == O_DAYS ? 1 << 20
+			    : c == O_THREADS ? 1024 : c == O_THREADS_MAX ? 4096 : 65535, &v))
+			return MSE_EXIT_USAGE;
 		switch (c) {
 		case 'h':
 			fputs(usage, stdout);
@@ -256,17 +260,20 @@ int cmd_deploy(int argc, char **argv)
 		case O_NAME: o.name = optarg; break;
 		case O_SAN: o.san = optarg; break;
 		case O_PORT: o.port = (uint16_t)v; break;
-		case O_REPLICAS:
-			if (v > 64)
-				return cli_usage_error("deploy", "--replicas: expected 1..64, got '%s'", optarg);
-			o.replicas = (unsigned)v;
-			break;
+		case O_REPLICAS: o.replicas = (unsigned)v; break;
 		case O_SIZE: o.size_mb = (uint32_t)v; break;
 		case O_DAYS: o.days = (int)v; break;
 		case O_REPLACE: o.replace = 1; break;
 		case O_NOTESTS: o.no_tests = 1; break;
 		case O_JSON: json = 1; break;
 		case O_NOACCESS: o.no_access_log = 1; break;
+		case O_THREADS:
+		case O_THREADS_MAX:
+			if (c == O_THREADS)
+				o.threads = (unsigned)v;
+			else
+				o.threads_max = (unsigned)v;
+			break;
 		case O_SGX: o.sgx = 1; break;
 		case O_SIGNER: o.signer_key = optarg; break;
 		case O_PCCS: o.pccs_url = optarg; break;

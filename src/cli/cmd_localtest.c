@@ -168,14 +168,13 @@ int cmd_localtest(int argc, char **argv)
 	long memory = 4096, timeout = 60;
 	int no_access = 0;
 	size_t nfiles = 0;
-	int keep = 0, c, status = 1, healthy = 0, rc = MSE_EXIT_FAIL;
+	int keep = 0, c, li = 0, status = 1, healthy = 0, rc = MSE_EXIT_FAIL;
 	long last_status = 0, waited = 0, answered;
 	pid_t server = -1;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end;
-		long v;
+	while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
+		uint64_t v;
 
 		switch (c) {
 		case 'h':
@@ -187,15 +186,15 @@ int cmd_localtest(int argc, char **argv)
 		case O_PORT:
 		case O_MEMORY:
 		case O_TIMEOUT:
-			v = strtol(optarg, &end, 10);
-			if (*end || v <= 0 || v > (c == O_PORT ? 65535 : c == O_TIMEOUT ? 3600 : 1 << 20))
-				return cli_usage_error("localtest", "expected a positive number, got '%s'", optarg);
+			if (cli_num("localtest", opts[li].name, optarg, 1,
+				    c == O_PORT ? 65535 : c == O_TIMEOUT ? 3600 : 1 << 20, &v))
+				return MSE_EXIT_USAGE;
 			if (c == O_PORT)
 				port = (uint16_t)v;
 			else if (c == O_TIMEOUT)
-				timeout = v;
+				timeout = (long)v;
 			else
-				memory = v;
+				memory = (long)v;
 			break;
 		default:
 			return cli_usage_error("localtest", "unknown option");

@@ -64,7 +64,7 @@ int cmd_logs(int argc, char **argv)
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "fn:h", opts, NULL)) != -1) {
-		char *end;
+		uint64_t v;
 
 		switch (c) {
 		case 'h':
@@ -74,9 +74,9 @@ int cmd_logs(int argc, char **argv)
 			follow = 1;
 			break;
 		case 'n':
-			lines = strtol(optarg, &end, 10);
-			if (*end || lines < 0)
-				return cli_usage_error("logs", "--lines: expected a number, got '%s'", optarg);
+			if (cli_num("logs", "lines", optarg, 0, 1 << 30, &v))
+				return MSE_EXIT_USAGE;
+			lines = (long)v;
 			break;
 		default:
 			return cli_usage_error("logs", "unknown option");

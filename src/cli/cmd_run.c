@@ -55,7 +55,7 @@ int cmd_run(int argc, char **argv)
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end;
+		uint64_t v;
 
 		switch (c) {
 		case 'h':
@@ -68,9 +68,9 @@ int cmd_run(int argc, char **argv)
 		case O_SEALED: po.sealed_path = optarg; break;
 		case O_SSLKEY: po.ssl_key_path = optarg; break;
 		case O_TIMEOUT:
-			po.timeout_ms = strtol(optarg, &end, 10) * 1000;
-			if (*end || po.timeout_ms <= 0)
-				return cli_usage_error("run", "--timeout: expected seconds, got '%s'", optarg);
+			if (cli_num("run", "timeout", optarg, 1, 86400, &v))
+				return MSE_EXIT_USAGE;
+			po.timeout_ms = (long)v * 1000;
 			break;
 		default:
 			return cli_usage_error("run", "unknown option");

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/num.h"
 #include "cli/cli.h"
 #include "common/file.h"
 #include "common/log.h"
@@ -17,7 +18,8 @@
 
 static const char usage[] =
 	"Usage: mse serve MODULE:VARIABLE --code DIR (--cert FILE --key FILE | --no-tls)\n"
-	"                 [--host ADDR] [--port N] [--threads N] [--memory MB] [--debug]\n"
+	"                 [--host ADDR] [--port N] [--threads N] [--threads-max N]\n"
+	"                 [--memory MB] [--debug]\n"
 	"                 [--log-level LEVEL] [--access-log FILE] [--timeout S]\n"
 	"                 [--idle-timeout S] [--request-timeout S] [--max-body MB]\n"
 	"                 [--port-file FILE] [--no-sandbox]\n"
@@ -45,7 +47,11 @@ static const char usage[] =
 	"                      or with --no-tls by a client sending the HTTP/2 preface)\n"
 	"  --host ADDR         address to listen on (default 127.0.0.1; 0.0.0.0 for all)\n"
 	"  --port N            port (default 8443; 0 picks a free one, see --port-file)\n"
-	"  --threads N         server worker threads (default 2 x CPUs)\n"
+	"  --threads N         server worker threads always running (default 2 x CPUs)\n"
+	"  --threads-max N     more are started, up to N, while every worker is blocked\n"
+	"                      in a handler (sleep, database or HTTP call: outside the\n"
+	"                      GIL) and requests wait; idle ones exit after 10 s\n"
+	"                      (default 128, at least --threads)\n"
 	"  --memory MB         memory budget of the process, as an enclave's size: the app\n"
 	"                      gets MemoryError beyond it; the log says how much is left\n"
 	"                      for the app once the interpreter and libraries are loaded\n"
@@ -100,20 +106,15 @@ static void on_ready(uint16_t port, void *user)
 /* A decimal number in [min, max]; -1 if not. */
 static long parse_num(const char *s, long min, long max)
 {
-	char *end;
-	long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return -1;
-	return v;
+	return mse_num_parse(s, (uint64_t)min, (uint64_t)max, &v) == 0 ? (long)v : -1;
 }
 
 int cmd_serve(int argc, char **argv)
 {
 	enum {
-		O_CODE = 256, O_CERT, O_KEY, O_NO_TLS, O_HOST, O_PORT, O_THREADS, O_MEMORY,
+		O_CODE = 256, O_CERT, O_KEY, O_NO_TLS, O_HOST, O_PORT, O_THREADS, O_THREADS_MAX, O_MEMORY,
 		O_DEBUG, O_LOG_LEVEL, O_ACCESS_LOG, O_TIMEOUT, O_IDLE, O_MAX_BODY, O_PORT_FILE,
 		O_NO_SANDBOX, O_INTERFACE, O_REQTO, O_NO_ACCESS_LOG, O_NO_HTTP2, O_HELP
 	};
@@ -127,6 +128,7 @@ int cmd_serve(int argc, char **argv)
 		{"host", required_argument, NULL, O_HOST},
 		{"port", required_argument, NULL, O_PORT},
 		{"threads", required_argument, NULL, O_THREADS},
+		{"threads-max", required_argument, NULL, O_THREADS_MAX},
 		{"memory", required_argument, NULL, O_MEMORY},
 		{"debug", no_argument, NULL, O_DEBUG},
 		{"log-level", required_argument, NULL, O_LOG_LEVEL},
@@ -183,6 +185,12 @@ int cmd_serve(int argc, char **argv)
 				return cli_usage_error("serve", "--threads: expected 1-1024, got '%s'",
 						       optarg);
 			c.threads = (int)v;
+			break;
+		case O_THREADS_MAX:
+			if ((v = parse_num(optarg, 1, 4096)) < 0)
+				return cli_usage_error("serve", "--threads-max: expected 1-4096, got '%s'",
+						       optarg);
+			c.threads_max = (int)v;
 			break;
 		case O_MEMORY:
 			if ((v = parse_num(optarg, 16, 1 << 24)) < 0)

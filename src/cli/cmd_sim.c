@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "common/num.h"
 #include "attest/sim.h"
 #include "attest/simtdx.h"
 #include "cli/cli.h"
@@ -229,10 +230,9 @@ int cmd_sim(int argc, char **argv)
 			break;
 		case 'p':
 		case 'v': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
+			uint64_t v;
 
-			if (!*optarg || *end || v > 0xffff)
+			if (mse_num_parse(optarg, 0, 0xffff, &v) != 0)
 				return cli_usage_error("sim", "%s: expected 0..65535, got \"%s\"",
 						       c == 'p' ? "--isv-prod-id" : "--isv-svn",
 						       optarg);

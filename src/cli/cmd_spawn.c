@@ -52,13 +52,18 @@ static const char usage[] =
 	"  --signer-key PEM       the operator's enclave signer: an RSA-3072 private key\n"
 	"                         with exponent 3, given to gramine-sgx-sign (required\n"
 	"                         with --sgx; 'mse keygen --sgx-signer' makes one)\n"
-	"  --isvprodid N          sgx.isvprodid, 1..65535 (default 1)\n"
-	"  --isvsvn N             sgx.isvsvn, 1..65535 (default 1)\n"
+	"  --isvprodid N          sgx.isvprodid, 1..65535 (default 1; 1 in simulation)\n"
+	"  --isvsvn N             sgx.isvsvn, 1..65535 (default 1; 1 in simulation)\n"
 	"  --timeout S            how long to wait for the configuration server (default 60)\n"
 	"  --request-timeout S    per-request deadline in the enclave (configuration server\n"
 	"                         and app): 504 and a log line past it (default: none)\n"
 	"  --no-access-log        no log line per request in 'mse logs NAME' (method,\n"
 	"                         path, status, bytes, duration; on by default)\n"
+	"  --threads N            app server workers always running (default 2 x CPUs;\n"
+	"                         16 with --sgx)\n"
+	"  --threads-max N        workers grow to N while all are blocked in handlers\n"
+	"                         (default 128; 64 with --sgx, where sgx.max_threads is\n"
+	"                         N + the I/O threads + the ASGI loop + 16, measured)\n"
 	"  --json                 progress to stderr; one JSON object on stdout: {\"ok\": true,\n"
 	"                         \"name\", \"mode\", \"simulation\", \"host\", \"port\", \"pid\",\n"
 	"                         \"uuid\", \"evidence\", \"certificate\"} or {\"ok\": false,\n"
@@ -78,7 +83,7 @@ int cmd_spawn(int argc, char **argv)
 {
 	enum { O_PACKAGE = 256, O_OUTPUT, O_SAN, O_SUBJECT, O_SIZE, O_HOST, O_PORT, O_DAYS,
 	       O_CERT, O_NOSSL, O_SIM, O_SGX, O_PCCS, O_SIGNER, O_TIMEOUT, O_ISVPRODID, O_ISVSVN,
-	       O_REQTO, O_JSON, O_NOACCESS };
+	       O_REQTO, O_JSON, O_NOACCESS, O_THREADS, O_THREADS_MAX };
 	static const struct option opts[] = {
 		{"package", required_argument, NULL, O_PACKAGE},
 		{"output", required_argument, NULL, O_OUTPUT},
@@ -100,6 +105,8 @@ int cmd_spawn(int argc, char **argv)
 		{"request-timeout", required_argument, NULL, O_REQTO},
 		{"json", no_argument, NULL, O_JSON},
 		{"no-access-log", no_argument, NULL, O_NOACCESS},
+		{"threads", required_argument, NULL, O_THREADS},
+		{"threads-max", required_argument, NULL, O_THREADS_MAX},
 		{"help", no_argument, NULL, 'h'},
 		{0}};
 	struct mse_spawn_opts so = {.san = "localhost", .size_mb = 4096, .host = "127.0.0.1",
@@ -110,8 +117,7 @@ int cmd_spawn(int argc, char **argv)
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end = NULL;
-		long v;
+		uint64_t v;
 
 		switch (c) {
 		case 'h':
@@ -137,14 +143,13 @@ int cmd_spawn(int argc, char **argv)
 		case O_ISVPRODID:
 		case O_ISVSVN:
 		case O_REQTO:
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || *end || v <= 0 || (c == O_PORT && v > 65535) ||
-			    (c == O_SIZE && v > (1L << 20)) || (c == O_DAYS && v > 3650) ||
-			    (c == O_TIMEOUT && v > 3600) || ((c == O_ISVPRODID || c == O_ISVSVN) && v > 65535) ||
-			    (c == O_REQTO && v > 86400))
-				return cli_usage_error("spawn", "--%s: expected a positive number in range, got '%s'",
-						       opts[c - O_PACKAGE].name, optarg);
+		case O_THREADS:
+		case O_THREADS_MAX:
+			if (cli_num("spawn", opts[c - O_PACKAGE].name, optarg, 1,
+				    c == O_SIZE ? 1 << 20 : c == O_DAYS ? 3650 : c == O_TIMEOUT ? 3600
+				    : c == O_REQTO ? 86400 : c == O_THREADS ? 1024
+				    : c == O_THREADS_MAX ? 4096 : 65535, &v))
+				return MSE_EXIT_USAGE;
 			if (c == O_SIZE)
 				so.size_mb = (uint32_t)v;
 			else if (c == O_PORT)
@@ -157,6 +162,10 @@ int cmd_spawn(int argc, char **argv)
 				so.isvsvn = (unsigned)v;
 			else if (c == O_TIMEOUT)
 				so.timeout_s = (int)v;
+			else if (c == O_THREADS)
+				so.threads = (unsigned)v;
+			else if (c == O_THREADS_MAX)
+				so.threads_max = (unsigned)v;
 			else
 				so.request_timeout_s = (int)v;
 			break;

@@ -9,7 +9,39 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "codeprovider/coordclient.h"
 #include "operator/instance.h"
+
+/*
+ * A coordinator's replicas as it reports them (GET /status through its own
+ * RA-TLS certificate, the one captured at spawn: a display for the operator,
+ * not a verification): instance, identity, and whether the manifest in force
+ * still accepts that identity. NULL when it does not answer.
+ */
+static json_t *coordinator_replicas(const struct mse_instance *inst)
+{
+	struct mse_coordclient_conn conn;
+	char url[300], pin[4200], *body = NULL;
+	size_t len = 0;
+	json_t *j = NULL, *list = NULL;
+
+	memset(&conn, 0, sizeof(conn));
+	snprintf(url, sizeof(url), "%s:%u", strcmp(inst->host, "0.0.0.0") ? inst->host : "127.0.0.1",
+		 (unsigned)inst->port);
+	mse_instance_ratls_path(inst, pin, sizeof(pin));
+	conn.url = url;
+	conn.pin = pin;
+	conn.timeout_ms = 5000;
+	if (mse_coordclient_get(&conn, "/status", &body, &len, NULL) != 0)
+		return NULL;
+	j = json_loadb(body, len, 0, NULL);
+	free(body);
+	list = json_object_get(j, "replica_list");
+	if (list)
+		json_incref(list);
+	json_decref(j);
+	return list;
+}
 
 static const char usage[] =
 	"Usage: mse status NAME [--json]\n"
@@ -20,11 +52,15 @@ static const char usage[] =
 	"means a 2xx), unhealthy (it answers, but not with a 2xx), on error (the\n"
 	"process died: see 'mse logs NAME') or stopped. The probe is a GET on the health-check path\n"
 	"through the certificate captured at spawn; nothing secret is sent.\n"
+	"A coordinator's status lists the replicas it attested: which identity\n"
+	"(MRENCLAVE, ISVSVN) each runs and whether the manifest in force still accepts it\n"
+	"(a refused one is refused at its next attestation).\n"
 	"\n"
 	"Options:\n"
 	"  --json      print one JSON object: {\"ok\", \"name\", \"status\", \"mode\", \"host\",\n"
 	"              \"port\", \"pid\", \"uuid\", \"application\", \"expiration_date\",\n"
-	"              \"detail\", \"workspace\"}; \"ok\" is false (with \"error\") when the\n"
+	"              \"detail\", \"workspace\"} (a coordinator: and \"replicas\", which\n"
+	"              replica runs which identity); \"ok\" is false (with \"error\") when the\n"
 	"              enclave is neither running nor waiting, as the exit status says\n"
 	"  -h, --help  show this help\n"
 	"\n"
@@ -79,6 +115,12 @@ int cmd_status(int argc, char **argv)
 		json_object_set_new(o, "role", json_string(mse_instance_role(&inst)));
 		if (inst.coordinator[0])
 			json_object_set_new(o, "coordinator", json_string(inst.coordinator));
+		if (!strcmp(mse_instance_role(&inst), "coordinator") && st == MSE_STATUS_RUNNING) {
+			json_t *l = coordinator_replicas(&inst);
+
+			if (l)
+				json_object_set_new(o, "replicas", l);
+		}
 		if (!ok) {
 			mse_err_clear(&err);
 			mse_err_step(&err, "status");
@@ -103,6 +145,24 @@ int cmd_status(int argc, char **argv)
 		printf("  pid           %d\n", (int)inst.pid);
 		printf("  expires       %s\n", expires);
 		printf("  state         %s\n", inst.dir);
+		if (!strcmp(mse_instance_role(&inst), "coordinator") && st == MSE_STATUS_RUNNING) {
+			json_t *l = coordinator_replicas(&inst), *e;
+			size_t i;
+
+			if (l && json_array_size(l))
+				printf("  replicas      (instance, MRENCLAVE, ISVSVN, accepted by the "
+				       "manifest in force)\n");
+			json_array_foreach(l, i, e) {
+				printf("    %-20s %s  isvsvn %lld  %s\n",
+				       json_string_value(json_object_get(e, "instance")),
+				       json_string_value(json_object_get(e, "mrenclave")),
+				       (long long)json_integer_value(json_object_get(e, "isvsvn")),
+				       json_is_true(json_object_get(e, "accepted_now"))
+					       ? "accepted"
+					       : "REFUSED at its next attestation");
+			}
+			json_decref(l);
+		}
 	}
 	return st == MSE_STATUS_RUNNING || st == MSE_STATUS_WAITING ? MSE_EXIT_OK : MSE_EXIT_FAIL;
 }

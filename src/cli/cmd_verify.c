@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <openssl/pem.h>
 
+#include "common/num.h"
 #include "codeprovider/appverify.h"
 #include "attest/collateral.h"
 #include "attest/pccs.h"
@@ -301,10 +302,9 @@ static int parse_now(const char *s, time_t *out)
 
 static int parse_u16(const char *s, uint16_t *out)
 {
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
+	uint64_t v;
 
-	if (!*s || *end || v > 65535)
+	if (mse_num_parse(s, 0, 65535, &v) != 0)
 		return -1;
 	*out = (uint16_t)v;
 	return 0;

@@ -93,6 +93,8 @@ static int read_gramine(json_t *doc, const char *path, const struct mse_sim_args
 	GSTR(mo->args.host, "host");
 	GINT(mo->args.port, "port", 65535);
 	GINT(mo->args.threads, "threads", 1024);
+	if (json_object_get(g, "threads_max")) /* absent in evidence of before --threads-max */
+		GINT(mo->args.threads_max, "threads_max", 4096);
 	GINT(mo->isvprodid, "isvprodid", 65535);
 	GINT(mo->isvsvn, "isvsvn", 65535);
 #undef GSTR

@@ -26,7 +26,9 @@
 #include "crypto/package.h"
 #include "crypto/seal.h"
 #include "net/client.h"
+#include "operator/gramine.h"
 #include "operator/instance.h"
+#include "operator/manifest.h"
 #include "operator/proc.h"
 
 static int read_hex32_file(const char *path, uint8_t out[32], struct mse_err *err)
@@ -215,6 +217,30 @@ int mse_coordclient_manifest(const struct mse_coordclient_manifest_opts *o, char
 			goto out_ids;
 		json_array_append_new(ids, json_pack("{s:s}", "mrenclave", hex));
 	}
+	if (o->sgx_identity) {
+		/* The SGX replicas: the same manifest the operator signs, measured here
+		 * with a throw-away key (never taken from an enclave). */
+		struct mse_manifest_opts rmo;
+		char cm[65];
+
+		if (o->bootstrap)
+			snprintf(boot, sizeof(boot), "%s", o->bootstrap);
+		else if (mse_instance_installed_bootstrap(boot, sizeof(boot), err) != 0)
+			goto out_ids;
+		if (!mse_gramine_available()) {
+			mse_err_set(err, "--sgx: the replicas' MRENCLAVE is recomputed with "
+					 "gramine-manifest and gramine-sgx-sign, and Gramine is not on PATH");
+			goto out_ids;
+		}
+		if (mse_hex_encode(cm, sizeof(cm), coord_mre, 32) != 0)
+			goto out_ids;
+		mse_manifest_replica_opts(&rmo, info.python_application,
+					  o->n_dns ? o->dns[0] : "localhost", (uint32_t)o->size_mb, cm);
+		if (mse_gramine_measure(boot, app_tar, &rmo, mre, err) != 0 ||
+		    mse_hex_encode(hex, sizeof(hex), mre, 32) != 0)
+			goto out_ids;
+		json_array_append_new(ids, json_pack("{s:s}", "mrenclave", hex));
+	}
 	for (i = 0; i < o->n_mrenclaves; i++) {
 		if (mse_hex_encode(hex, sizeof(hex), o->mrenclaves[i], 32) != 0)
 			goto out_ids;
@@ -312,6 +338,20 @@ int mse_coordclient_manifest(const struct mse_coordclient_manifest_opts *o, char
 		      o->accept_expired_collateral, "allow_simulation", o->allow_simulation,
 		      "plaincode", 0, "sealed", sealed);
 	ids = NULL;
+	if (j && o->recovery_key) {
+		struct mse_seal_keypair kp;
+		char rk[65];
+
+		if (mse_seal_load_key(o->recovery_key, MSE_SEAL_KEY_PUBLIC, &kp, err) != 0 ||
+		    mse_seal_check_public_key(kp.pk, err) != 0) {
+			mse_seal_keypair_wipe(&kp);
+			mse_err_file(err, o->recovery_key);
+			goto out;
+		}
+		if (mse_hex_encode(rk, sizeof(rk), kp.pk, 32) == 0)
+			json_object_set_new(j, "recovery_key", json_string(rk));
+		mse_seal_keypair_wipe(&kp);
+	}
 	if (!j || !(*json = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) {
 		mse_err_set(err, "out of memory");
 		goto out;
@@ -473,6 +513,28 @@ int mse_coordclient_set(const struct mse_coordclient_conn *c, const char *manife
 		fail_resp(&r, "POST /manifest", err);
 		goto out;
 	}
+	if (c->recovery_out) {
+		/* recovery.bin: the state sealed to the owner's recovery key. */
+		json_t *a = r.body ? json_loads(r.body, 0, NULL) : NULL;
+		const char *b64 = a ? json_string_value(json_object_get(a, "recovery")) : NULL;
+		uint8_t *bin = NULL;
+		size_t bl = 0, n;
+		int wr = -1;
+
+		if (!b64) {
+			mse_err_set(err, "POST /manifest: no \"recovery\" in the answer (does the "
+					 "manifest have a recovery_key?)");
+		} else if (!(bin = malloc((n = strlen(b64)) + 1)) ||
+			   mse_b64_decode(bin, n + 1, &bl, b64, n, MSE_B64_STD) != 0) {
+			mse_err_set(err, "POST /manifest: \"recovery\" is not base64");
+		} else {
+			wr = mse_file_write_atomic(c->recovery_out, bin, bl, MSE_MODE_SECRET, err);
+		}
+		free(bin);
+		json_decref(a);
+		if (wr != 0)
+			goto out;
+	}
 	/* Read back over the attested channel: what does the coordinator hold now? */
 	if (mse_coordclient_get(c, "/status", &st, &sl, err) != 0)
 		goto out;
@@ -500,6 +562,19 @@ int mse_coordclient_set(const struct mse_coordclient_conn *c, const char *manife
 		goto out;
 	}
 	mse_err_step(err, "");
+	if (c->record) {
+		/* The owner's side of the rollback check (mse_coordclient_check_record). */
+		json_t *rec = json_pack("{s:s,s:I,s:s}", "deployment_id", did, "seq", seq,
+					"manifest_sha256", msha);
+		char *t = rec ? json_dumps(rec, JSON_INDENT(2)) : NULL;
+
+		json_decref(rec);
+		if (!t || mse_file_write_atomic(c->record, t, strlen(t), MSE_MODE_SECRET, err) != 0) {
+			free(t);
+			goto out;
+		}
+		free(t);
+	}
 	if (status_json) {
 		*status_json = st;
 		st = NULL;
@@ -511,6 +586,158 @@ out:
 	mse_client_resp_free(&r);
 	mse_cmanifest_free(&m);
 	free(man);
+	return rc;
+}
+
+int mse_coordclient_pin_mrenclave(const uint8_t *pin, size_t len, uint8_t mre[32],
+				  struct mse_err *err)
+{
+	struct mse_ratls r;
+	struct mse_quote q;
+	int rc = -1;
+
+	memset(&r, 0, sizeof(r));
+	if (mse_ratls_parse(&r, pin, len, err) == 0 &&
+	    mse_quote_parse(&q, r.quote, r.quote_len, 0, err) == 0) {
+		memcpy(mre, q.body.mr_enclave, 32);
+		rc = 0;
+	}
+	mse_ratls_free(&r);
+	return rc;
+}
+
+int mse_coordclient_check_record(const char *record, const char *status_json, struct mse_err *err)
+{
+	uint8_t *t = NULL;
+	size_t tl = 0;
+	json_t *rec = NULL, *st = NULL;
+	const char *rd = NULL, *rs = NULL, *cd = NULL, *cs = NULL, *state = "";
+	json_int_t rq = 0, cq = 0;
+	int rc = -1;
+
+	mse_err_step(err, "rollback");
+	if (mse_file_read(record, 1 << 16, &t, &tl, err) != 0)
+		return -1;
+	rec = json_loadb((const char *)t, tl, 0, NULL);
+	if (!rec || json_unpack(rec, "{s:s,s:I,s:s}", "deployment_id", &rd, "seq", &rq,
+				"manifest_sha256", &rs) != 0) {
+		mse_err_file(err, record);
+		mse_err_expect(err, "record", "{\"deployment_id\", \"seq\", \"manifest_sha256\"}",
+			       "something else");
+		goto out;
+	}
+	st = json_loads(status_json, 0, NULL);
+	if (st)
+		json_unpack(st, "{s?s}", "state", &state);
+	if (!st || json_unpack(st, "{s:s,s:I,s:s}", "deployment_id", &cd, "seq", &cq,
+			       "manifest_sha256", &cs) != 0) {
+		mse_err_field(err, "state",
+			      "the coordinator reports no manifest (state \"%s\"); the owner last set "
+			      "deployment %s seq %lld",
+			      state, rd, (long long)rq);
+		goto out;
+	}
+	if (strcmp(rd, cd) != 0) {
+		mse_err_expect(err, "deployment_id", rd, cd);
+		goto out;
+	}
+	if (cq < rq) {
+		mse_err_field(err, "seq",
+			      "ROLLBACK: the coordinator reports seq %lld, the owner last set seq %lld "
+			      "(%s): an older sealed state was restored",
+			      (long long)cq, (long long)rq, record);
+		goto out;
+	}
+	if (cq > rq) {
+		mse_err_field(err, "seq",
+			      "the coordinator reports seq %lld, higher than the last the owner set "
+			      "(%lld, %s): set from elsewhere?",
+			      (long long)cq, (long long)rq, record);
+		goto out;
+	}
+	if (strcmp(rs, cs) != 0) {
+		mse_err_expect(err, "manifest_sha256", rs, cs);
+		goto out;
+	}
+	mse_err_step(err, "");
+	rc = 0;
+out:
+	json_decref(rec);
+	json_decref(st);
+	free(t);
+	return rc;
+}
+
+int mse_coordclient_recover(const struct mse_coordclient_conn *c, const char *recovery_bin,
+			    const char *recovery_key, const char *owner_key, char **status_json,
+			    struct mse_err *err)
+{
+	struct mse_seal_keypair kp;
+	uint8_t *bin = NULL, *blob = NULL, *pin = NULL, *body = NULL, coord_pk[32], sk[64], sig[64];
+	size_t bl = 0, blobl = 0, pl = 0, bodyl = 0;
+	char sighex[129], hdr[160];
+	struct mse_client_resp r;
+	int rc = -1;
+
+	memset(&r, 0, sizeof(r));
+	memset(&kp, 0, sizeof(kp));
+	if (status_json)
+		*status_json = NULL;
+	mse_err_step(err, "recovery");
+	if (mse_seal_load_key(recovery_key, MSE_SEAL_KEY_PRIVATE, &kp, err) != 0)
+		goto out;
+	if (mse_file_read(recovery_bin, MSE_COORD_RECOVERY_MAX, &bin, &bl, err) != 0)
+		goto out;
+	if (mse_seal_open(&kp, bin, bl, &blob, &blobl, err) != 0) {
+		mse_err_file(err, recovery_bin);
+		mse_err_prefix(err, "does not open with the recovery key %s", recovery_key);
+		goto out;
+	}
+	/* Re-sealed to the new coordinator's verified key, signed by the owner. */
+	if (mse_file_read(c->pin, MSE_RATLS_MAX_SIZE, &pin, &pl, err) != 0 ||
+	    mse_ratls_seal_pk_mem(pin, pl, coord_pk, err) != 0 ||
+	    mse_seal_seal(coord_pk, blob, blobl, &body, &bodyl, err) != 0)
+		goto out;
+	if (mse_coordclient_load_priv(owner_key, sk, err) != 0)
+		goto out;
+	crypto_sign_detached(sig, NULL, body, bodyl, sk);
+	sodium_memzero(sk, sizeof(sk));
+	if (mse_hex_encode(sighex, sizeof(sighex), sig, 64) != 0)
+		goto out;
+	{
+		struct mse_client_opts o;
+		char host[256];
+
+		memset(&o, 0, sizeof(o));
+		if (split_url(c->url, host, sizeof(host), &o.port, err) != 0)
+			goto out;
+		snprintf(hdr, sizeof(hdr), "%s: %s", "Mse-Owner-Signature", sighex);
+		o.host = host;
+		o.server_name = c->server_name ? c->server_name : "localhost";
+		o.pin_pem = c->pin;
+		o.timeout_ms = c->timeout_ms ? c->timeout_ms : 30000;
+		o.extra_header = hdr;
+		if (mse_client_request(&o, "POST", "/recover", "application/octet-stream", body,
+				       bodyl, &r, err) != 0)
+			goto out;
+	}
+	if (r.status != 200) {
+		fail_resp(&r, "POST /recover", err);
+		goto out;
+	}
+	mse_err_step(err, "");
+	if (status_json) {
+		*status_json = r.body;
+		r.body = NULL;
+	}
+	rc = 0;
+out:
+	mse_seal_keypair_wipe(&kp);
+	mse_client_resp_free(&r);
+	mse_file_free_secret(blob, blobl);
+	free(bin);
+	free(pin);
+	free(body);
 	return rc;
 }
 

@@ -53,11 +53,16 @@ struct mse_coordclient_manifest_opts {
 	const uint8_t (*mrenclaves)[32]; /* more accepted MRENCLAVEs (SGX) */
 	size_t n_mrenclaves;
 	int no_sim_identity;          /* do not add the simulation MRENCLAVE */
+	int sgx_identity;             /* add the SGX replicas' MRENCLAVE, recomputed with
+					 gramine-sgx-sign (operator/manifest.h's replica
+					 manifest for the first DNS name and --size) */
 	const char *signer_key;       /* PRIVATE RSA key the owner holds → an MRSIGNER identity */
 	uint16_t isvprodid, min_isvsvn;
 	const char *accept_status;    /* "UpToDate,SWHardeningNeeded"; NULL: UpToDate */
 	int allow_simulation;
 	int accept_expired_collateral;
+	const char *recovery_key;     /* X25519 public key file (32 bytes, or mse keygen
+					 --asymmetric's 64): "recovery_key" */
 };
 /* Builds the manifest JSON (unsigned); *json is malloc'd. */
 int mse_coordclient_manifest(const struct mse_coordclient_manifest_opts *o, char **json,
@@ -68,6 +73,10 @@ struct mse_coordclient_conn {
 	const char *pin;         /* the coordinator's verified ratls.pem */
 	const char *server_name; /* NULL: localhost */
 	long timeout_ms;
+	/* set: */
+	const char *recovery_out; /* write the answer's recovery.bin here (0600); NULL: not */
+	const char *record;       /* write {deployment_id, seq, manifest_sha256} here (the
+				     owner's side of the rollback check); NULL: not */
 };
 /* GET path; *body malloc'd (NUL-terminated). Fails unless 200. */
 int mse_coordclient_get(const struct mse_coordclient_conn *c, const char *path, char **body,
@@ -80,6 +89,28 @@ int mse_coordclient_get(const struct mse_coordclient_conn *c, const char *path, 
 int mse_coordclient_set(const struct mse_coordclient_conn *c, const char *manifest_path,
 			const char *owner_key_path, char **status_json,
 			struct mse_err *err) MSE_MUST_CHECK;
+
+/*
+ * The rollback check: the coordinator's GET /status (status_json) must report
+ * the deployment, seq and manifest SHA-256 the owner last set (the record
+ * `set` wrote). Step "rollback"; a lower seq is named ROLLBACK.
+ */
+int mse_coordclient_check_record(const char *record, const char *status_json,
+				 struct mse_err *err) MSE_MUST_CHECK;
+
+/* The MRENCLAVE in a pinned RA-TLS certificate (PEM). */
+int mse_coordclient_pin_mrenclave(const uint8_t *pin, size_t len, uint8_t mre[32],
+				  struct mse_err *err) MSE_MUST_CHECK;
+
+#define MSE_COORD_RECOVERY_MAX (4u << 20)
+/*
+ * Recovery: opens recovery.bin with the owner's X25519 recovery key, seals
+ * the blob to the coordinator's key (from the pin), signs it with the owner
+ * key and POSTs /recover. *status_json: the coordinator's status after.
+ */
+int mse_coordclient_recover(const struct mse_coordclient_conn *c, const char *recovery_bin,
+			    const char *recovery_key, const char *owner_key, char **status_json,
+			    struct mse_err *err) MSE_MUST_CHECK;
 
 /*
  * Fetches the coordinator's RA-TLS certificate at url (HOST:PORT), verifies

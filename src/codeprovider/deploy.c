@@ -24,6 +24,7 @@
 #include "operator/instance.h"
 #include "operator/spawn.h"
 #include "operator/cspawn.h"
+#include "operator/roll.h"
 #include "codeprovider/coordclient.h"
 
 static const char *const step_names[] = {"",       "check", "package", "spawn", "evidence",
@@ -191,6 +192,11 @@ static void announce_tests(void *ctx, const char *cmd, const char *url)
 
 #define MAX_REPLICAS 64
 
+static void roll_said(void *ctx, const char *text)
+{
+	emit(ctx, MSE_DEPLOY_EV_DETAIL, NULL, "%s", text);
+}
+
 static int deploy_replicas(struct run *r, const struct mse_deploy_opts *o,
 			   const struct mse_project *proj, const char *name, const char *work,
 			   struct mse_deploy_result *res, struct mse_err *err)
@@ -213,8 +219,9 @@ static int deploy_replicas(struct run *r, const struct mse_deploy_opts *o,
 		return mse_err_field(err, "--replicas", "expected 1..%d, got %u", MAX_REPLICAS,
 				     o->replicas);
 	if (o->sgx || mse_instance_sgx_device())
-		return mse_err_set(err, "--replicas: the coordinator runs in simulation only for now "
-					"(its SGX launch is not written yet)");
+		return mse_err_set(err, "--replicas on SGX is not automated yet: use 'mse coordinator "
+					"start --sgx', 'mse coordinator manifest --sgx' and 'mse "
+					"coordinator replica --sgx' (docs/coordinator.md, \"SGX\")");
 	/* The owner's key, kept with the project (never given to the operator). */
 	begin(r, MSE_DEPLOY_SPAWN, "the coordinator (SIMULATION — not confidential)");
 	snprintf(owner, sizeof(owner), "%s/owner", work);
@@ -318,61 +325,26 @@ static int deploy_replicas(struct run *r, const struct mse_deploy_opts *o,
 	if (mse_file_write_atomic(res->ca_path, ca, len, MSE_MODE_PUBLIC, err) != 0)
 		goto out;
 
-	/* The replicas: each attests to the coordinator by itself. */
+	/* The replicas: each attests to the coordinator by itself. Replicas of an
+	 * earlier deploy are replaced one at a time, each new one healthy before
+	 * an old one stops (operator/roll.h). */
 	begin(r, MSE_DEPLOY_TEST, "starting the replicas, waiting for their health checks");
-	for (i = 0; i < o->replicas; i++) {
-		char rname[MSE_INSTANCE_NAME_MAX + 1];
-		struct mse_instance ri, old;
-		struct mse_cspawn_opts so = {.host = "127.0.0.1", .package = res->package_path,
-					     .coordinator = res->coordinator,
-					     .coordinator_mrenclave = mre_hex, .san = dns[0],
-					     .size_mb = o->size_mb};
+	{
+		struct mse_roll_opts ro = {.family = name, .coordinator = res->coordinator,
+					   .coordinator_mrenclave = mre_hex,
+					   .package = res->package_path, .replicas = o->replicas,
+					   .san = dns[0], .size_mb = o->size_mb, .progress = roll_said,
+					   .progress_ctx = r};
+		struct mse_roll_result rr;
 
-		snprintf(rname, sizeof(rname), "%.50s-%u", name, i + 1);
-		if (mse_instance_load(&old, rname, NULL) == 0 &&
-		    (mse_instance_stop(&old, 10000, err) != 0 || mse_instance_remove(&old, err) != 0))
+		if (mse_roll_replicas(&ro, &rr, err) != 0)
 			goto out;
-		so.name = rname;
-		if (mse_cspawn_replica(&so, &ri, err) != 0)
-			goto out;
-		res->replica_ports[i] = ri.port;
-		res->replicas = i + 1;
-	}
-	for (i = 0; i < o->replicas; i++) {
-		char rname[MSE_INSTANCE_NAME_MAX + 1], detail[600];
-		struct mse_instance ri;
-		enum mse_instance_status h = MSE_STATUS_INITIALIZING;
-		int t;
-
-		snprintf(rname, sizeof(rname), "%.50s-%u", name, i + 1);
-		if (mse_instance_load(&ri, rname, err) != 0)
-			goto out;
-		for (t = 0; t < 1200; t++) {
-			h = mse_instance_probe(&ri, detail, sizeof(detail));
-			if (h == MSE_STATUS_RUNNING || h == MSE_STATUS_ON_ERROR)
-				break;
-			usleep(100000);
+		for (i = 0; i < rr.n && i < MAX_REPLICAS; i++) {
+			res->replica_ports[i] = rr.ports[i];
+			emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "%s: https://%s:%u/ answers through the CA",
+			     rr.names[i], dns[0], (unsigned)rr.ports[i]);
 		}
-		if (h != MSE_STATUS_RUNNING) {
-			mse_err_set(err, "replica %s: %s (%s); see 'mse logs %s'", rname,
-				    mse_instance_status_name(h), detail, rname);
-			goto out;
-		}
-		emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "%s: https://%s:%u/ answers through the CA", rname,
-		     dns[0], (unsigned)ri.port);
-	}
-	/* Replicas of an earlier, larger deploy beyond N: stopped and removed. */
-	for (i = o->replicas + 1; i <= MAX_REPLICAS; i++) {
-		char rname[MSE_INSTANCE_NAME_MAX + 1];
-		struct mse_instance old;
-
-		snprintf(rname, sizeof(rname), "%.50s-%u", name, i);
-		if (mse_instance_load(&old, rname, NULL) != 0 || strcmp(old.role, "replica") != 0)
-			break;
-		emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "stopping and removing %s (beyond --replicas %u)",
-		     rname, o->replicas);
-		if (mse_instance_stop(&old, 10000, err) != 0 || mse_instance_remove(&old, err) != 0)
-			goto out;
+		res->replicas = rr.n;
 	}
 	snprintf(res->host, sizeof(res->host), "127.0.0.1");
 	snprintf(res->san, sizeof(res->san), "%s", dns[0]);
@@ -511,6 +483,8 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 	snprintf(evdir, sizeof(evdir), "%s/evidence", pkgout);
 	so.name = inst_name;
 	so.no_access_log = o->no_access_log;
+	so.threads = o->threads;
+	so.threads_max = o->threads_max;
 	so.package = res->package_path;
 	so.output_dir = evdir;
 	so.mode = sgx ? MSE_MODE_SGX : MSE_MODE_SIMULATION;

@@ -90,6 +90,7 @@ struct mse_deploy_opts {
 	int replace;
 	int no_tests;            /* skip tests_cmd */
 	int no_access_log;       /* the enclave logs no line per request */
+	unsigned threads, threads_max; /* mse spawn --threads / --threads-max; 0: defaults */
 	mse_deploy_progress progress; /* may be NULL */
 	void *progress_ctx;
 	struct mse_errlist *errs; /* every error of mse.toml goes here too; may be NULL */

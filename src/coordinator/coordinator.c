@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "crypto/ckeys.h"
 #include "crypto/seal.h"
+#include "net/metrics.h"
 
 #define RATE_SLOTS 256
 #define MAX_REPLICAS 100000
@@ -31,9 +32,28 @@
 struct replica {
 	char key[65];       /* SHA-256 of the replica's RA-TLS key, hex */
 	char mrenclave[65];
+	char mrsigner[65];
+	unsigned isvprodid, isvsvn;
 	char instance[65];
 	int64_t first_seen, last_seen;
 	uint64_t attestations;
+};
+
+/* Refusals counted by step (metrics): the verifier's steps and ours. */
+#define MAX_STEPS 32
+struct step_count {
+	char step[32];
+	uint64_t n;
+};
+
+/* Secrets already opened (from the sealed state or a recovery blob). */
+struct opened {
+	int has_code_key;
+	uint8_t code_key[32];
+	char *secrets; /* owned by the caller */
+	size_t secrets_len;
+	uint8_t *to_seal;
+	size_t to_seal_len;
 };
 
 struct rate_slot {
@@ -66,6 +86,12 @@ struct mse_coord {
 	struct replica *reps;
 	size_t n_reps, cap_reps;
 	uint64_t accepted, refused;
+	struct step_count refused_by[MAX_STEPS];
+	uint64_t state_writes, state_write_errors, manifests_accepted, manifests_refused;
+	uint64_t recoveries;
+	/* The sealed state did not open (another machine or coordinator version):
+	 * only POST /recover, GET /status and GET /metrics are served. */
+	int recovery_needed;
 	int registry_dirty; /* new replicas not saved yet (saved at most once a second) */
 	int64_t last_save;
 	struct rate_slot rate[RATE_SLOTS];
@@ -215,38 +241,80 @@ fail:
 
 /* ---- sealed state ------------------------------------------------------------ */
 
-static int save_state_locked(struct mse_coord *co, struct mse_err *err)
+/*
+ * What the state holds and a recovery restores (JSON, secret): the owner key,
+ * the root secret, the manifest and its signature, the CA certificate and
+ * the manifest's secrets as opened (so they survive a move to a coordinator
+ * whose X25519 key cannot open the manifest's sealed values). With
+ * with_replicas, the registry too (the state, not the recovery blob).
+ */
+static json_t *state_json_locked(const struct mse_coord *co, int with_replicas)
 {
-	json_t *j = NULL, *reps;
-	char owner[65], root[65], sig[129], *b64 = NULL, *text = NULL;
-	uint8_t *box = NULL;
-	size_t tl = 0, bl, i, b64cap;
-	int rc = -1;
+	json_t *j = NULL, *reps = NULL;
+	char owner[65], root[65], sig[129], ck[65], *b64 = NULL, *ts = NULL;
+	size_t i, cap;
 
 	hex32(owner, co->cfg.owner_pk);
 	hex32(root, co->root);
+	hex32(ck, co->code_key);
 	if (mse_hex_encode(sig, sizeof(sig), co->sig, 64) != 0)
 		sig[0] = '\0';
-	b64cap = mse_b64_encoded_size(co->manifest_len, MSE_B64_STD);
-	if (!(b64 = malloc(b64cap)) ||
-	    mse_b64_encode(b64, b64cap, co->manifest, co->manifest_len, MSE_B64_STD) != 0) {
-		mse_err_set(err, "out of memory");
+	cap = mse_b64_encoded_size(co->manifest_len, MSE_B64_STD);
+	if (!(b64 = malloc(cap)) ||
+	    mse_b64_encode(b64, cap, co->manifest, co->manifest_len, MSE_B64_STD) != 0)
 		goto out;
+	if (co->to_seal) {
+		cap = mse_b64_encoded_size(co->to_seal_len, MSE_B64_STD);
+		if (!(ts = malloc(cap)) ||
+		    mse_b64_encode(ts, cap, co->to_seal, co->to_seal_len, MSE_B64_STD) != 0)
+			goto out;
 	}
-	reps = json_array();
-	for (i = 0; reps && i < co->n_reps; i++) {
-		const struct replica *r = &co->reps[i];
+	if (with_replicas) {
+		reps = json_array();
+		for (i = 0; reps && i < co->n_reps; i++) {
+			const struct replica *r = &co->reps[i];
 
-		json_array_append_new(reps, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I}", "key", r->key,
-						      "mrenclave", r->mrenclave, "instance",
-						      r->instance, "first_seen",
-						      (json_int_t)r->first_seen, "last_seen",
-						      (json_int_t)r->last_seen, "attestations",
-						      (json_int_t)r->attestations));
+			json_array_append_new(
+				reps, json_pack("{s:s,s:s,s:s,s:i,s:i,s:s,s:I,s:I,s:I}", "key", r->key,
+						"mrenclave", r->mrenclave, "mrsigner", r->mrsigner,
+						"isvprodid", (int)r->isvprodid, "isvsvn", (int)r->isvsvn,
+						"instance", r->instance, "first_seen",
+						(json_int_t)r->first_seen, "last_seen",
+						(json_int_t)r->last_seen, "attestations",
+						(json_int_t)r->attestations));
+		}
 	}
-	j = json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:o}", "version", 1, "owner_key", owner,
-		      "root_secret", root, "manifest", b64, "signature", sig, "ca_cert", co->ca_pem,
-		      "replicas", reps ? reps : json_array());
+	j = json_pack("{s:i,s:s,s:s,s:s,s:s,s:s}", "version", 2, "owner_key", owner,
+		      "root_secret", root, "manifest", b64, "signature", sig, "ca_cert", co->ca_pem);
+	if (!j)
+		goto out;
+	if (!co->m.plaincode)
+		json_object_set_new(j, "code_key", json_string(ck));
+	json_object_set_new(j, "secrets",
+			    co->secrets ? json_stringn(co->secrets, co->secrets_len) : json_null());
+	json_object_set_new(j, "secrets_to_seal", ts ? json_string(ts) : json_null());
+	if (with_replicas)
+		json_object_set_new(j, "replicas", reps ? reps : json_array());
+	reps = NULL;
+out:
+	json_decref(reps);
+	sodium_memzero(root, sizeof(root));
+	sodium_memzero(ck, sizeof(ck));
+	if (ts)
+		mse_file_free_secret(ts, strlen(ts));
+	free(b64);
+	return j;
+}
+
+static int save_state_locked(struct mse_coord *co, struct mse_err *err)
+{
+	json_t *j;
+	char *text = NULL;
+	uint8_t *box = NULL;
+	size_t tl = 0, bl;
+	int rc = -1;
+
+	j = state_json_locked(co, 1);
 	if (!j || !(text = json_dumps(j, JSON_COMPACT))) {
 		mse_err_set(err, "out of memory");
 		goto out;
@@ -264,31 +332,164 @@ static int save_state_locked(struct mse_coord *co, struct mse_err *err)
 	if (rc == 0) {
 		co->registry_dirty = 0;
 		co->last_save = (int64_t)time(NULL);
+		co->state_writes++;
+	} else {
+		co->state_write_errors++;
 	}
 out:
-	sodium_memzero(root, sizeof(root));
 	json_decref(j);
 	mse_file_free_secret(text, tl);
 	free(box);
-	free(b64);
 	return rc;
+}
+
+/*
+ * The opened secrets of a state or recovery blob (fields "code_key",
+ * "secrets", "secrets_to_seal"); *present is 0 for a version-1 state, which
+ * has none (the manifest's sealed values are opened instead).
+ */
+static int opened_from_json(json_t *j, int plaincode, struct opened *op, int *present,
+			    struct mse_err *err)
+{
+	json_t *ck = json_object_get(j, "code_key"), *se = json_object_get(j, "secrets"),
+	       *ts = json_object_get(j, "secrets_to_seal");
+
+	memset(op, 0, sizeof(*op));
+	*present = ck || se || ts;
+	if (!*present)
+		return 0;
+	if (!plaincode) {
+		if (!json_is_string(ck) || json_string_length(ck) != 64 ||
+		    mse_hex_decode_exact(op->code_key, 32, json_string_value(ck), 64) != 0)
+			return mse_err_expect(err, "code_key", "64 hex digits", "another value");
+		op->has_code_key = 1;
+	}
+	if (json_is_string(se)) {
+		if (!(op->secrets = strndup(json_string_value(se), json_string_length(se))))
+			return mse_err_set(err, "out of memory");
+		op->secrets_len = json_string_length(se);
+	} else if (se && !json_is_null(se)) {
+		return mse_err_expect(err, "secrets", "JSON text or null", "another type");
+	}
+	if (json_is_string(ts)) {
+		size_t n = json_string_length(ts);
+
+		if (!(op->to_seal = malloc(n + 1)) ||
+		    mse_b64_decode(op->to_seal, n + 1, &op->to_seal_len, json_string_value(ts), n,
+				   MSE_B64_STD) != 0)
+			return mse_err_expect(err, "secrets_to_seal", "base64", "another value");
+	} else if (ts && !json_is_null(ts)) {
+		return mse_err_expect(err, "secrets_to_seal", "base64 or null", "another type");
+	}
+	return 0;
+}
+
+static void opened_wipe(struct opened *op)
+{
+	mse_file_free_secret(op->secrets, op->secrets_len);
+	mse_file_free_secret(op->to_seal, op->to_seal_len);
+	sodium_memzero(op, sizeof(*op));
 }
 
 static int install_locked(struct mse_coord *co, const uint8_t *bytes, size_t len,
 			  const uint8_t sig[64], struct mse_cmanifest *m, const uint8_t root[32],
-			  const char *ca_pem, struct mse_err *err);
+			  const char *ca_pem, const struct opened *op, struct mse_err *err);
+
+/*
+ * Installs a state or recovery blob (JSON): the owner key must be this
+ * coordinator's, the manifest's signature must verify with it, and the CA
+ * certificate must match the CA key the root secret gives. Replicas are
+ * read when present.
+ */
+static int restore_locked(struct mse_coord *co, json_t *j, const char *what, struct mse_err *err)
+{
+	uint8_t *man = NULL, sig[64], root[32], owner[32];
+	size_t ml = 0, i;
+	json_t *reps, *e;
+	const char *s_owner, *s_root, *s_man, *s_sig, *s_ca;
+	struct mse_cmanifest m;
+	struct opened op;
+	int rc = -1, present = 0;
+
+	memset(&m, 0, sizeof(m));
+	memset(&op, 0, sizeof(op));
+	if (!j || json_unpack(j, "{s:s,s:s,s:s,s:s,s:s}", "owner_key", &s_owner, "root_secret",
+			      &s_root, "manifest", &s_man, "signature", &s_sig, "ca_cert", &s_ca) != 0 ||
+	    strlen(s_owner) != 64 || mse_hex_decode_exact(owner, 32, s_owner, 64) != 0 ||
+	    strlen(s_root) != 64 || mse_hex_decode_exact(root, 32, s_root, 64) != 0 ||
+	    strlen(s_sig) != 128 || mse_hex_decode_exact(sig, 64, s_sig, 128) != 0) {
+		mse_err_set(err, "%s: malformed content", what);
+		goto out;
+	}
+	if (sodium_memcmp(owner, co->cfg.owner_pk, 32) != 0) {
+		mse_err_step(err, "owner");
+		mse_err_field(err, "owner_key", "the %s belongs to owner %s, not to this coordinator's",
+			      what, s_owner);
+		goto out;
+	}
+	ml = strlen(s_man);
+	if (!(man = malloc(ml + 1)) ||
+	    mse_b64_decode(man, ml + 1, &ml, s_man, strlen(s_man), MSE_B64_STD) != 0) {
+		mse_err_set(err, "%s: manifest not base64", what);
+		goto out;
+	}
+	if (mse_cmanifest_check_sig(man, ml, sig, co->cfg.owner_pk, err) != 0 ||
+	    mse_cmanifest_parse(man, ml, &m, err) != 0)
+		goto out;
+	if (opened_from_json(j, m.plaincode, &op, &present, err) != 0) {
+		mse_err_prefix(err, "%s", what);
+		goto out;
+	}
+	if (install_locked(co, man, ml, sig, &m, root, s_ca, present ? &op : NULL, err) != 0)
+		goto out;
+	reps = json_object_get(j, "replicas");
+	json_array_foreach(reps, i, e) {
+		const char *k = NULL, *mr = NULL, *ms = "", *in = "";
+		json_int_t f = 0, l = 0, a = 0;
+		int pid = 0, svn = 0;
+		struct replica *r;
+
+		if (json_unpack(e, "{s:s,s:s,s?s,s?i,s?i,s?s,s:I,s:I,s:I}", "key", &k, "mrenclave",
+				&mr, "mrsigner", &ms, "isvprodid", &pid, "isvsvn", &svn, "instance",
+				&in, "first_seen", &f, "last_seen", &l, "attestations", &a) != 0)
+			continue;
+		if (co->n_reps == co->cap_reps) {
+			size_t nc = co->cap_reps ? co->cap_reps * 2 : 16;
+			struct replica *nr = realloc(co->reps, nc * sizeof(*nr));
+
+			if (!nr)
+				break;
+			co->reps = nr;
+			co->cap_reps = nc;
+		}
+		r = &co->reps[co->n_reps++];
+		memset(r, 0, sizeof(*r));
+		snprintf(r->key, sizeof(r->key), "%s", k);
+		snprintf(r->mrenclave, sizeof(r->mrenclave), "%s", mr);
+		snprintf(r->mrsigner, sizeof(r->mrsigner), "%s", ms);
+		r->isvprodid = (unsigned)pid & 0xffff;
+		r->isvsvn = (unsigned)svn & 0xffff;
+		snprintf(r->instance, sizeof(r->instance), "%s", in);
+		r->first_seen = f;
+		r->last_seen = l;
+		r->attestations = (uint64_t)a;
+	}
+	rc = 0;
+out:
+	sodium_memzero(root, sizeof(root));
+	opened_wipe(&op);
+	mse_cmanifest_free(&m);
+	free(man);
+	return rc;
+}
 
 static int load_state(struct mse_coord *co, struct mse_err *err)
 {
-	uint8_t *box = NULL, *plain = NULL, *man = NULL, sig[64], root[32], owner[32];
-	size_t bl = 0, pl = 0, ml = 0;
-	json_t *j = NULL, *reps, *e;
-	const char *s_owner, *s_root, *s_man, *s_sig, *s_ca;
-	struct mse_cmanifest m;
-	size_t i;
+	uint8_t *box = NULL, *plain = NULL;
+	size_t bl = 0, pl = 0;
+	json_t *j = NULL;
 	int rc = -1;
 
-	memset(&m, 0, sizeof(m));
 	if (!mse_file_exists(co->state_path))
 		return 0;
 	mse_err_step(err, "state");
@@ -307,6 +508,15 @@ static int load_state(struct mse_coord *co, struct mse_err *err)
 	if (crypto_secretbox_open_easy(plain, box + crypto_secretbox_NONCEBYTES,
 				       bl - crypto_secretbox_NONCEBYTES, box,
 				       co->cfg.state_key) != 0) {
+		if (co->cfg.allow_recovery) {
+			mse_warn("%s does not open with this coordinator's sealing key (another "
+				 "machine, owner key or coordinator version): RECOVERY NEEDED — "
+				 "only `mse coordinator recover` is accepted",
+				 co->state_path);
+			co->recovery_needed = 1;
+			rc = 0;
+			goto out;
+		}
 		mse_err_file(err, co->state_path);
 		mse_err_set(err, "the sealed state does not open with this coordinator's sealing key "
 				 "(another machine, owner key or coordinator version)");
@@ -314,69 +524,17 @@ static int load_state(struct mse_coord *co, struct mse_err *err)
 	}
 	plain[pl] = 0;
 	j = json_loadb((const char *)plain, pl, 0, NULL);
-	if (!j || json_unpack(j, "{s:s,s:s,s:s,s:s,s:s,s:o}", "owner_key", &s_owner, "root_secret",
-			      &s_root, "manifest", &s_man, "signature", &s_sig, "ca_cert", &s_ca,
-			      "replicas", &reps) != 0 ||
-	    !json_is_array(reps) || strlen(s_owner) != 64 ||
-	    mse_hex_decode_exact(owner, 32, s_owner, 64) != 0 || strlen(s_root) != 64 ||
-	    mse_hex_decode_exact(root, 32, s_root, 64) != 0 || strlen(s_sig) != 128 ||
-	    mse_hex_decode_exact(sig, 64, s_sig, 128) != 0) {
+	if (restore_locked(co, j, "sealed state", err) != 0) {
 		mse_err_file(err, co->state_path);
-		mse_err_set(err, "sealed state: malformed content");
 		goto out;
-	}
-	if (sodium_memcmp(owner, co->cfg.owner_pk, 32) != 0) {
-		mse_err_field(err, "owner_key", "the state belongs to owner %s", s_owner);
-		goto out;
-	}
-	ml = strlen(s_man);
-	if (!(man = malloc(ml + 1)) ||
-	    mse_b64_decode(man, ml + 1, &ml, s_man, strlen(s_man), MSE_B64_STD) != 0) {
-		mse_err_set(err, "sealed state: manifest not base64");
-		goto out;
-	}
-	if (mse_cmanifest_check_sig(man, ml, sig, co->cfg.owner_pk, err) != 0 ||
-	    mse_cmanifest_parse(man, ml, &m, err) != 0)
-		goto out;
-	if (install_locked(co, man, ml, sig, &m, root, s_ca, err) != 0)
-		goto out;
-	json_array_foreach(reps, i, e) {
-		const char *k = NULL, *mr = NULL, *in = "";
-		json_int_t f = 0, l = 0, a = 0;
-		struct replica *r;
-
-		if (json_unpack(e, "{s:s,s:s,s?s,s:I,s:I,s:I}", "key", &k, "mrenclave", &mr,
-				"instance", &in, "first_seen", &f, "last_seen", &l, "attestations",
-				&a) != 0)
-			continue;
-		if (co->n_reps == co->cap_reps) {
-			size_t nc = co->cap_reps ? co->cap_reps * 2 : 16;
-			struct replica *nr = realloc(co->reps, nc * sizeof(*nr));
-
-			if (!nr)
-				break;
-			co->reps = nr;
-			co->cap_reps = nc;
-		}
-		r = &co->reps[co->n_reps++];
-		memset(r, 0, sizeof(*r));
-		snprintf(r->key, sizeof(r->key), "%s", k);
-		snprintf(r->mrenclave, sizeof(r->mrenclave), "%s", mr);
-		snprintf(r->instance, sizeof(r->instance), "%s", in);
-		r->first_seen = f;
-		r->last_seen = l;
-		r->attestations = (uint64_t)a;
 	}
 	mse_info("state restored: deployment %s seq %llu, %zu replicas known", co->m.deployment_id,
 		 (unsigned long long)co->m.seq, co->n_reps);
 	rc = 0;
 out:
-	sodium_memzero(root, sizeof(root));
-	mse_cmanifest_free(&m);
 	json_decref(j);
 	mse_file_free_secret(plain, pl);
 	free(box);
-	free(man);
 	return rc;
 }
 
@@ -386,7 +544,7 @@ out:
  */
 static int install_locked(struct mse_coord *co, const uint8_t *bytes, size_t len,
 			  const uint8_t sig[64], struct mse_cmanifest *m, const uint8_t root[32],
-			  const char *ca_pem, struct mse_err *err)
+			  const char *ca_pem, const struct opened *op, struct mse_err *err)
 {
 	uint8_t code_key[32] = {0}, *to_seal = NULL, *copy = NULL;
 	char *secrets = NULL, *pem = NULL;
@@ -394,8 +552,26 @@ static int install_locked(struct mse_coord *co, const uint8_t *bytes, size_t len
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
 
-	if (open_secrets(co, m, code_key, &secrets, &sl, &to_seal, &tl, err) != 0)
+	if (op) {
+		/* Copies: the caller keeps (and wipes) its own. */
+		if (op->has_code_key)
+			memcpy(code_key, op->code_key, 32);
+		if (op->secrets && !(secrets = strndup(op->secrets, op->secrets_len))) {
+			mse_err_set(err, "out of memory");
+			goto fail;
+		}
+		sl = op->secrets ? op->secrets_len : 0;
+		if (op->to_seal) {
+			if (!(to_seal = malloc(op->to_seal_len ? op->to_seal_len : 1))) {
+				mse_err_set(err, "out of memory");
+				goto fail;
+			}
+			memcpy(to_seal, op->to_seal, op->to_seal_len);
+			tl = op->to_seal_len;
+		}
+	} else if (open_secrets(co, m, code_key, &secrets, &sl, &to_seal, &tl, err) != 0) {
 		return -1;
+	}
 	if (!(key = mse_ckeys_ca_key(root, err)))
 		goto fail;
 	if (ca_pem) {
@@ -515,11 +691,18 @@ int mse_coord_set_manifest(struct mse_coord *co, const uint8_t *bytes, size_t le
 	*status = 400;
 	if (mse_cmanifest_check_sig(bytes, len, sig, co->cfg.owner_pk, err) != 0) {
 		*status = 403;
-		return -1;
+		goto refused;
 	}
 	if (mse_cmanifest_parse(bytes, len, &m, err) != 0)
-		return -1;
+		goto refused;
 	pthread_mutex_lock(&co->mu);
+	if (co->recovery_needed) {
+		*status = 503;
+		mse_err_step(err, "recovery");
+		mse_err_set(err, "recovery needed: this coordinator cannot open its sealed state; "
+				 "only `mse coordinator recover` is accepted");
+		goto out;
+	}
 	first = !co->has_manifest;
 	if (!first) {
 		if (strcmp(m.deployment_id, co->m.deployment_id) != 0) {
@@ -550,21 +733,224 @@ int mse_coord_set_manifest(struct mse_coord *co, const uint8_t *bytes, size_t le
 			mse_err_set(err, "out of memory");
 			goto out;
 		}
-		rc = install_locked(co, bytes, len, sig, &m, root, ca, err);
+		rc = install_locked(co, bytes, len, sig, &m, root, ca, NULL, err);
 		free(ca);
 	}
 	if (rc == 0 && (rc = save_state_locked(co, err)) != 0)
 		*status = 500;
 	if (rc == 0) {
 		*status = 200;
+		co->manifests_accepted++;
 		mse_info("manifest accepted: deployment %s seq %llu (%s)", co->m.deployment_id,
 			 (unsigned long long)co->m.seq, first ? "first: new root secret and CA" : "update");
 	}
 out:
+	if (rc != 0)
+		co->manifests_refused++;
 	pthread_mutex_unlock(&co->mu);
 	sodium_memzero(root, sizeof(root));
 	mse_cmanifest_free(&m);
 	return rc;
+refused:
+	pthread_mutex_lock(&co->mu);
+	co->manifests_refused++;
+	pthread_mutex_unlock(&co->mu);
+	return -1;
+}
+
+/* ---- recovery ------------------------------------------------------------------ */
+
+int mse_coord_recovery_needed(struct mse_coord *co)
+{
+	int r;
+
+	pthread_mutex_lock(&co->mu);
+	r = co->recovery_needed;
+	pthread_mutex_unlock(&co->mu);
+	return r;
+}
+
+int mse_coord_recovery_bin(struct mse_coord *co, uint8_t **out, size_t *len, struct mse_err *err)
+{
+	json_t *j = NULL;
+	char *text = NULL;
+	size_t tl = 0;
+	int rc = -1;
+
+	*out = NULL;
+	*len = 0;
+	pthread_mutex_lock(&co->mu);
+	if (!co->has_manifest || !co->m.has_recovery_key) {
+		pthread_mutex_unlock(&co->mu);
+		return mse_err_field(err, "recovery_key", "the manifest has none");
+	}
+	j = state_json_locked(co, 0);
+	if (j && (text = json_dumps(j, JSON_COMPACT)) != NULL) {
+		tl = strlen(text);
+		rc = mse_seal_seal(co->m.recovery_pk, (const uint8_t *)text, tl, out, len, err);
+	} else {
+		mse_err_set(err, "out of memory");
+	}
+	pthread_mutex_unlock(&co->mu);
+	json_decref(j);
+	mse_file_free_secret(text, tl);
+	return rc;
+}
+
+int mse_coord_recover(struct mse_coord *co, const uint8_t *body, size_t len, const uint8_t sig[64],
+		      int *status, struct mse_err *err)
+{
+	struct mse_seal_keypair kp;
+	uint8_t *plain = NULL;
+	size_t pl = 0;
+	json_t *j = NULL;
+	int rc = -1;
+
+	*status = 403;
+	mse_err_step(err, "signature");
+	if (crypto_sign_verify_detached(sig, body, len, co->cfg.owner_pk) != 0) {
+		char k[65];
+
+		hex32(k, co->cfg.owner_pk);
+		return mse_err_field(err, "signature",
+				     "the recovery request is not signed by the owner key %s this "
+				     "coordinator was started with",
+				     k);
+	}
+	pthread_mutex_lock(&co->mu);
+	if (!co->recovery_needed) {
+		*status = 409;
+		mse_err_step(err, "recovery");
+		mse_err_set(err, "this coordinator is not in the recovery-needed state (its state "
+				 "opened, or it has none): recovery refused, nothing changed");
+		goto out;
+	}
+	*status = 400;
+	mse_err_step(err, "recovery");
+	memcpy(kp.pk, co->cfg.enclave_pk, 32);
+	memcpy(kp.sk, co->cfg.enclave_sk, 32);
+	kp.has_sk = 1;
+	rc = mse_seal_open(&kp, body, len, &plain, &pl, err);
+	mse_seal_keypair_wipe(&kp);
+	if (rc != 0) {
+		mse_err_prefix(err, "the recovery request is not sealed to this coordinator's key");
+		goto out;
+	}
+	rc = -1;
+	j = json_loadb((const char *)plain, pl, 0, NULL);
+	if (restore_locked(co, j, "recovery blob", err) != 0) {
+		if (strcmp(err->step, "owner") == 0 || strcmp(err->step, "signature") == 0)
+			*status = 403;
+		goto out;
+	}
+	co->recovery_needed = 0;
+	*status = 500;
+	if (save_state_locked(co, err) != 0)
+		goto out;
+	co->recoveries++;
+	*status = 200;
+	rc = 0;
+	mse_info("recovered: deployment %s seq %llu, the same root secret and CA, sealed "
+		 "with this coordinator's key",
+		 co->m.deployment_id, (unsigned long long)co->m.seq);
+out:
+	pthread_mutex_unlock(&co->mu);
+	json_decref(j);
+	mse_file_free_secret(plain, pl);
+	return rc;
+}
+
+/* ---- metrics ---------------------------------------------------------------- */
+
+/* Label values are ours (hex, step names): escaped anyway, as the format says. */
+static void label_escape(char *out, size_t size, const char *in)
+{
+	size_t o = 0;
+
+	for (; *in && o + 3 < size; in++) {
+		if (*in == '\\' || *in == '"') {
+			out[o++] = '\\';
+			out[o++] = *in;
+		} else if (*in == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else {
+			out[o++] = *in;
+		}
+	}
+	out[o] = '\0';
+}
+
+char *mse_coord_metrics(struct mse_coord *co)
+{
+	char *out = NULL, esc[128];
+	size_t size = 0, i, k;
+	FILE *b = open_memstream(&out, &size);
+
+	if (!b)
+		return NULL;
+	pthread_mutex_lock(&co->mu);
+	fprintf(b,
+		       "# HELP mse_coordinator_attestations_total Replica attestations, by result.\n"
+		       "# TYPE mse_coordinator_attestations_total counter\n"
+		       "mse_coordinator_attestations_total{result=\"accepted\"} %llu\n"
+		       "mse_coordinator_attestations_total{result=\"refused\"} %llu\n",
+		       (unsigned long long)co->accepted, (unsigned long long)co->refused);
+	fprintf(b, "# HELP mse_coordinator_attestations_refused_total Refused replica "
+			   "attestations, by the step that refused them.\n"
+			   "# TYPE mse_coordinator_attestations_refused_total counter\n");
+	for (i = 0; i < MAX_STEPS && co->refused_by[i].step[0]; i++) {
+		label_escape(esc, sizeof(esc), co->refused_by[i].step);
+		fprintf(b, "mse_coordinator_attestations_refused_total{step=\"%s\"} %llu\n",
+			       esc, (unsigned long long)co->refused_by[i].n);
+	}
+	fprintf(b, "# HELP mse_coordinator_replicas Replica keys known, by enclave "
+			   "identity (MRENCLAVE).\n"
+			   "# TYPE mse_coordinator_replicas gauge\n");
+	for (i = 0; i < co->n_reps; i++) {
+		size_t n = 0;
+
+		for (k = 0; k < i; k++)
+			if (strcmp(co->reps[k].mrenclave, co->reps[i].mrenclave) == 0)
+				break;
+		if (k < i) /* counted with its first */
+			continue;
+		for (k = i; k < co->n_reps; k++)
+			n += strcmp(co->reps[k].mrenclave, co->reps[i].mrenclave) == 0;
+		label_escape(esc, sizeof(esc), co->reps[i].mrenclave);
+		fprintf(b, "mse_coordinator_replicas{mrenclave=\"%s\"} %zu\n", esc, n);
+	}
+	fprintf(b,
+		       "# HELP mse_coordinator_manifest_seq The seq of the manifest in force (0: none).\n"
+		       "# TYPE mse_coordinator_manifest_seq gauge\n"
+		       "mse_coordinator_manifest_seq %llu\n"
+		       "# HELP mse_coordinator_manifests_total Manifests uploaded, by result.\n"
+		       "# TYPE mse_coordinator_manifests_total counter\n"
+		       "mse_coordinator_manifests_total{result=\"accepted\"} %llu\n"
+		       "mse_coordinator_manifests_total{result=\"refused\"} %llu\n"
+		       "# HELP mse_coordinator_state_writes_total Sealed-state writes, by result.\n"
+		       "# TYPE mse_coordinator_state_writes_total counter\n"
+		       "mse_coordinator_state_writes_total{result=\"ok\"} %llu\n"
+		       "mse_coordinator_state_writes_total{result=\"error\"} %llu\n"
+		       "# HELP mse_coordinator_recovery_needed 1 while the sealed state does not open "
+		       "and only a recovery is accepted.\n"
+		       "# TYPE mse_coordinator_recovery_needed gauge\n"
+		       "mse_coordinator_recovery_needed %d\n"
+		       "# HELP mse_coordinator_recoveries_total Recoveries accepted.\n"
+		       "# TYPE mse_coordinator_recoveries_total counter\n"
+		       "mse_coordinator_recoveries_total %llu\n",
+		       (unsigned long long)(co->has_manifest ? co->m.seq : 0),
+		       (unsigned long long)co->manifests_accepted,
+		       (unsigned long long)co->manifests_refused,
+		       (unsigned long long)co->state_writes,
+		       (unsigned long long)co->state_write_errors, co->recovery_needed,
+		       (unsigned long long)co->recoveries);
+	pthread_mutex_unlock(&co->mu);
+	if (fclose(b) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
 }
 
 /* ---- POST /replica ------------------------------------------------------------- */
@@ -648,8 +1034,23 @@ fail:
 	return NULL;
 }
 
+static void count_refusal_locked(struct mse_coord *co, const char *step)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_STEPS && co->refused_by[i].step[0]; i++)
+		if (strcmp(co->refused_by[i].step, step) == 0)
+			break;
+	if (i == MAX_STEPS) /* full: the last slot counts the rest */
+		i = MAX_STEPS - 1;
+	else if (!co->refused_by[i].step[0])
+		snprintf(co->refused_by[i].step, sizeof(co->refused_by[i].step), "%s",
+			 i == MAX_STEPS - 1 ? "other" : step);
+	co->refused_by[i].n++;
+}
+
 static void register_locked(struct mse_coord *co, const uint8_t key_hash[32],
-			    const uint8_t mre[32], const char *instance, int *is_new)
+			    const struct mse_sgx_report *rb, const char *instance, int *is_new)
 {
 	char k[65];
 	size_t i;
@@ -678,7 +1079,10 @@ static void register_locked(struct mse_coord *co, const uint8_t key_hash[32],
 	r = &co->reps[co->n_reps++];
 	memset(r, 0, sizeof(*r));
 	snprintf(r->key, sizeof(r->key), "%s", k);
-	hex32(r->mrenclave, mre);
+	hex32(r->mrenclave, rb->mr_enclave);
+	hex32(r->mrsigner, rb->mr_signer);
+	r->isvprodid = rb->isv_prod_id;
+	r->isvsvn = rb->isv_svn;
 	snprintf(r->instance, sizeof(r->instance), "%s", instance);
 	r->first_seen = r->last_seen = now;
 	r->attestations = 1;
@@ -690,6 +1094,8 @@ int mse_coord_provision(struct mse_coord *co, X509 *peer, const char *remote,
 			struct mse_err *err)
 {
 	struct mse_ratls rc_cert;
+	struct mse_collateral pcoll;
+	const struct mse_collateral *coll = co->cfg.coll;
 	struct mse_verify_policy pol;
 	struct mse_verify_result res;
 	struct mse_cmanifest snap;
@@ -701,6 +1107,7 @@ int mse_coord_provision(struct mse_coord *co, X509 *peer, const char *remote,
 	int rc = -1, is_new = 0, verified;
 
 	memset(&rc_cert, 0, sizeof(rc_cert));
+	memset(&pcoll, 0, sizeof(pcoll));
 	memset(&res, 0, sizeof(res));
 	*resp = NULL;
 	*resp_len = 0;
@@ -731,8 +1138,22 @@ int mse_coord_provision(struct mse_coord *co, X509 *peer, const char *remote,
 	pol.allow_simulation = snap.allow_simulation && co->cfg.sim_root_der != NULL;
 	pol.sim_root_der = co->cfg.sim_root_der;
 	pol.sim_root_len = co->cfg.sim_root_len;
+	if (!co->cfg.coll && co->cfg.pccs) {
+		/* Intel's collateral for this replica's platform, or no replica. */
+		if (mse_pccs_collateral_for_quote(co->cfg.pccs, rc_cert.quote, rc_cert.quote_len,
+						  &pcoll, err) != 0) {
+			mse_err_prefix(err, "the replica's collateral");
+			goto refused;
+		}
+		coll = &pcoll;
+	}
+	if (!coll) {
+		mse_err_step(err, "collateral");
+		mse_err_set(err, "no collateral to verify replicas with (neither --collateral nor a PCCS)");
+		goto refused;
+	}
 	pthread_mutex_lock(&co->vmu);
-	verified = mse_verify_ratls(&rc_cert, co->cfg.coll, &pol, co->vcache, &res, err) == 0;
+	verified = mse_verify_ratls(&rc_cert, coll, &pol, co->vcache, &res, err) == 0;
 	pthread_mutex_unlock(&co->vmu);
 	if (!verified) {
 		if (!snap.allow_simulation && res.steps[MSE_STEP_PCK_CHAIN] == MSE_STEP_FAILED &&
@@ -797,7 +1218,7 @@ int mse_coord_provision(struct mse_coord *co, X509 *peer, const char *remote,
 						: json_null());
 	if (j)
 		json_object_set_new(j, "app_sealed_secrets", b64 ? json_string(b64) : json_null());
-	register_locked(co, rc_cert.key_hash, res.report.mr_enclave, instance, &is_new);
+	register_locked(co, rc_cert.key_hash, &res.report, instance, &is_new);
 	co->accepted++;
 	co->registry_dirty |= is_new;
 	if (co->registry_dirty && (int64_t)time(NULL) - co->last_save >= 1) {
@@ -829,6 +1250,7 @@ int mse_coord_provision(struct mse_coord *co, X509 *peer, const char *remote,
 refused:
 	pthread_mutex_lock(&co->mu);
 	co->refused++;
+	count_refusal_locked(co, err && err->step[0] ? err->step : "other");
 	pthread_mutex_unlock(&co->mu);
 	mse_warn("replica %s%s%s refused at [%s]: %s", remote, *instance ? " " : "", instance,
 		 err && err->step[0] ? err->step : "?", err ? err->msg : "");
@@ -847,6 +1269,7 @@ out:
 	free(leaf_pem);
 	X509_free(leaf);
 	mse_ratls_free(&rc_cert);
+	mse_collateral_free(&pcoll);
 	return rc;
 }
 
@@ -980,7 +1403,10 @@ static int on_status(struct mse_coord *co, struct mse_exchange *x)
 	pthread_mutex_lock(&co->mu);
 	hex32(sha, co->manifest_sha);
 	j = json_pack("{s:s,s:s,s:b,s:I,s:I,s:I}", "state",
-		      co->has_manifest ? "ready" : "waiting-manifest", "owner_key", owner,
+		      co->recovery_needed ? "recovery-needed"
+		      : co->has_manifest  ? "ready"
+					  : "waiting-manifest",
+		      "owner_key", owner,
 		      "simulation", co->cfg.simulation, "replicas", (json_int_t)co->n_reps,
 		      "attestations_accepted", (json_int_t)co->accepted, "attestations_refused",
 		      (json_int_t)co->refused);
@@ -989,6 +1415,32 @@ static int on_status(struct mse_coord *co, struct mse_exchange *x)
 		json_object_set_new(j, "seq", json_integer((json_int_t)co->m.seq));
 		json_object_set_new(j, "manifest_sha256", json_string(sha));
 		json_object_set_new(j, "app", json_stringn(co->m.app, co->m.app_len));
+		json_object_set_new(j, "recovery_key", json_boolean(co->m.has_recovery_key));
+	}
+	if (j) {
+		/* Which replica runs which identity, and whether the manifest in
+		 * force still accepts it (at most the 256 seen last). */
+		json_t *list = json_array();
+		size_t i, first = co->n_reps > 256 ? co->n_reps - 256 : 0;
+
+		for (i = first; list && i < co->n_reps; i++) {
+			const struct replica *r = &co->reps[i];
+			uint8_t mre[32] = {0}, mrs[32] = {0};
+			int current = 0;
+
+			if (co->has_manifest && mse_hex_decode_exact(mre, 32, r->mrenclave, 64) == 0 &&
+			    (!r->mrsigner[0] || mse_hex_decode_exact(mrs, 32, r->mrsigner, 64) == 0))
+				current = mse_cmanifest_match(&co->m, mre, mrs, (uint16_t)r->isvprodid,
+							      (uint16_t)r->isvsvn, NULL) >= 0;
+			json_array_append_new(
+				list, json_pack("{s:s,s:s,s:s,s:i,s:i,s:b,s:I,s:I}", "instance",
+						r->instance, "mrenclave", r->mrenclave, "mrsigner",
+						r->mrsigner, "isvprodid", (int)r->isvprodid, "isvsvn",
+						(int)r->isvsvn, "accepted_now", current, "last_seen",
+						(json_int_t)r->last_seen, "attestations",
+						(json_int_t)r->attestations));
+		}
+		json_object_set_new(j, "replica_list", list ? list : json_array());
 	}
 	pthread_mutex_unlock(&co->mu);
 	return answer_json(x, 200, j);
@@ -1053,12 +1505,30 @@ static int on_manifest(struct mse_coord *co, struct mse_exchange *x)
 	crypto_hash_sha256(sha, body, len);
 	free(body);
 	hex32(shx, sha);
-	pthread_mutex_lock(&co->mu);
 	{
-		json_t *j = json_pack("{s:s,s:I,s:s}", "deployment_id", co->m.deployment_id, "seq",
-				      (json_int_t)co->m.seq, "manifest_sha256", shx);
+		uint8_t *rb = NULL;
+		size_t rl = 0;
+		char *b64 = NULL;
+		json_t *j;
 
+		/* The state sealed to the owner's recovery key: recovery.bin. */
+		if (mse_coord_recovery_bin(co, &rb, &rl, &e) == 0) {
+			size_t cap = mse_b64_encoded_size(rl, MSE_B64_STD);
+
+			if ((b64 = malloc(cap)) != NULL &&
+			    mse_b64_encode(b64, cap, rb, rl, MSE_B64_STD) != 0) {
+				free(b64);
+				b64 = NULL;
+			}
+			free(rb);
+		}
+		pthread_mutex_lock(&co->mu);
+		j = json_pack("{s:s,s:I,s:s}", "deployment_id", co->m.deployment_id, "seq",
+			      (json_int_t)co->m.seq, "manifest_sha256", shx);
 		pthread_mutex_unlock(&co->mu);
+		if (j && b64)
+			json_object_set_new(j, "recovery", json_string(b64));
+		free(b64);
 		rc = answer_json(x, 200, j);
 	}
 	return rc;
@@ -1096,6 +1566,60 @@ static int on_replica(struct mse_coord *co, struct mse_exchange *x)
 	return rc;
 }
 
+static int on_metrics(struct mse_coord *co, struct mse_exchange *x)
+{
+	char *c = mse_coord_metrics(co), *h = mse_metrics_render(), *t = NULL;
+	int rc;
+
+	/* The coordinator's families, then its HTTP server's (net/metrics.h). */
+	if (c && h && asprintf(&t, "%s%s", c, h) < 0)
+		t = NULL;
+	free(c);
+	free(h);
+	if (!t)
+		return answer(x, 500, "text/plain", "out of memory\n", 14, 0);
+	rc = answer(x, 200, "text/plain; version=0.0.4; charset=utf-8", t, strlen(t), 0);
+	free(t);
+	return rc;
+}
+
+static int on_recover(struct mse_coord *co, struct mse_exchange *x)
+{
+	const struct mse_http_request *r = x->req;
+	const char *sighex = NULL;
+	size_t sl = 0, i, len = 0;
+	uint8_t sig[64], *body = NULL;
+	struct mse_err e;
+	int st, rc;
+
+	mse_err_clear(&e);
+	for (i = 0; i < r->num_headers; i++)
+		if (r->headers[i].name_len == strlen(MSE_COORD_SIG_HEADER) &&
+		    strncasecmp(r->headers[i].name, MSE_COORD_SIG_HEADER, r->headers[i].name_len) == 0) {
+			sighex = r->headers[i].value;
+			sl = r->headers[i].value_len;
+		}
+	if (!sighex) {
+		mse_err_step(&e, "signature");
+		mse_err_field(&e, MSE_COORD_SIG_HEADER, "missing: the owner signs the recovery");
+		return answer_err(x, 403, &e);
+	}
+	if (mse_coord_parse_sig(sighex, sl, sig, &e) != 0)
+		return answer_err(x, 403, &e);
+	st = read_body(x, MSE_COORD_MAX_RECOVERY, &body, &len);
+	if (st == 413)
+		return answer(x, 413, "text/plain", "recovery too large\n", 19, 0);
+	if (st < 0)
+		return -1;
+	rc = mse_coord_recover(co, body, len, sig, &st, &e);
+	free(body);
+	if (rc != 0) {
+		mse_warn("recovery refused (%d) at [%s]: %s", st, e.step, e.msg);
+		return answer_err(x, st, &e);
+	}
+	return on_status(co, x);
+}
+
 int mse_coord_handle(struct mse_exchange *x, void *user)
 {
 	struct mse_coord *co = user;
@@ -1105,6 +1629,20 @@ int mse_coord_handle(struct mse_exchange *x, void *user)
 		return answer(x, 429, "text/plain", "too many requests\n", 18, 1);
 	if (is(r, "GET", "/status"))
 		return on_status(co, x);
+	if (is(r, "GET", "/metrics"))
+		return on_metrics(co, x);
+	if (is(r, "POST", "/recover"))
+		return on_recover(co, x);
+	if (mse_coord_recovery_needed(co)) {
+		struct mse_err e;
+
+		mse_err_clear(&e);
+		mse_err_step(&e, "recovery");
+		mse_err_set(&e, "recovery needed: this coordinator cannot open its sealed state "
+				"(another machine or coordinator version); only `mse coordinator "
+				"recover` is accepted");
+		return answer_err(x, 503, &e);
+	}
 	if (is(r, "GET", "/ca"))
 		return on_ca(co, x);
 	if (is(r, "POST", "/manifest"))

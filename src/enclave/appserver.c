@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "enclave/memcap.h"
 #include "enclave/sandbox.h"
 #include "enclave/asgi.h"
+#include "enclave/gilstate.h"
 #include "enclave/pyhost.h"
 #include "enclave/wsgi.h"
 
@@ -209,6 +211,62 @@ static SSL_CTX *make_tls(const struct mse_appserver_config *c, struct mse_err *e
 	return NULL;
 }
 
+/* Descriptors kept aside from connections: the app's files and sockets,
+ * Python's, the listening socket, epoll, eventfds, logs. */
+#define FD_RESERVE 256
+
+/*
+ * Raises the soft RLIMIT_NOFILE to the hard limit (the default soft limit,
+ * often 1024, would refuse the 1,000th connection), and if the hard limit
+ * cannot hold max_connections plus FD_RESERVE, says so naming the limit and
+ * lowers max_connections to fit: past it, connections are refused (or an
+ * idle one closed) instead of accept failing with EMFILE.
+ */
+static void fit_nofile(struct mse_server_config *sc)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)sc->max_connections + FD_RESERVE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			mse_warn("cannot raise the open files limit (RLIMIT_NOFILE) from %llu to its "
+				 "hard limit %llu: %s",
+				 (unsigned long long)was, (unsigned long long)rl.rlim_max,
+				 strerror(errno));
+			rl.rlim_cur = was;
+		} else {
+			mse_debug("open files limit (RLIMIT_NOFILE) raised from %llu to %llu",
+				  (unsigned long long)was, (unsigned long long)rl.rlim_cur);
+		}
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		size_t fit = rl.rlim_cur > 2 * FD_RESERVE ? (size_t)(rl.rlim_cur - FD_RESERVE)
+							   : (size_t)rl.rlim_cur / 2;
+
+		mse_warn("the open files limit (RLIMIT_NOFILE) is %llu (hard limit %llu), lower "
+			 "than the %llu that %zu connections need: serving at most %zu connections; "
+			 "raise the hard limit (ulimit -Hn, systemd LimitNOFILE=, docker --ulimit "
+			 "nofile=) to hold them all",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+			 (unsigned long long)want, sc->max_connections, fit);
+		sc->max_connections = fit ? fit : 1;
+	}
+}
+
+/* The worker pool grows only while the GIL is free (server.h: app_busy). */
+static int gil_busy(void *user)
+{
+	static unsigned long last_switch; /* called by the server's loop only */
+
+	(void)user;
+	return mse_gil_busy(&last_switch);
+}
+
 int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 {
 	struct mse_wsgi_config wc = {0};
@@ -345,6 +403,8 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 	sc.user = &hctx;
 	if (c->threads > 0)
 		sc.threads = c->threads;
+	if (c->threads_max > 0)
+		sc.max_threads = c->threads_max;
 	if (c->timeout_ms > 0) {
 		sc.head_timeout_ms = c->timeout_ms;
 		sc.read_timeout_ms = c->timeout_ms;
@@ -358,6 +418,8 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 		sc.max_body = c->max_body;
 	sc.request_timeout_ms = c->request_timeout_ms;
 	sc.access_log = c->access_log;
+	sc.app_busy = gil_busy;
+	fit_nofile(&sc);
 	if (mse_server_new(&sc, &s, err) != 0)
 		goto out;
 	mse_info("listening on %s://%s:%u (%s)", tls ? "https" : "http",

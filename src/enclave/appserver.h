@@ -64,6 +64,7 @@ struct mse_appserver_config {
 	int listen_fd;    /* >= 0: an already-listening socket (not closed); default -1 */
 
 	int threads;          /* server workers; 0 = the server's default */
+	int threads_max;      /* workers grow to this many; 0 = the server's default */
 	uint64_t memory_mb;   /* the app's memory budget (--memory); 0 = none */
 	int debug;            /* tracebacks in 500 responses */
 	int sandbox;          /* enclave rules (seccomp + audit hook); default 1 */

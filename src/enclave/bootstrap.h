@@ -66,6 +66,7 @@ struct mse_bootstrap_opts {
 	int sandbox;                 /* app server enclave rules (default 1) */
 	int no_access_log;           /* 1: no log line per request (appserver no_request_log) */
 	int threads;                 /* app server workers; 0 = the server's default */
+	int threads_max;             /* grown to on demand; 0 = the server's default */
 	/*
 	 * Replica mode (src/enclave/replica.h): provisioned by the coordinator
 	 * whose MRENCLAVE this is (measured, v2: docs/simulation.md) at

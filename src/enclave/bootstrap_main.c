@@ -9,11 +9,13 @@
 
 #include <sodium.h>
 
+#include "common/num.h"
 #include "common/hex.h"
 #include "common/wipe.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "enclave/bootstrap.h"
+#include "net/metrics.h"
 
 static const char usage_text[] =
 	"Usage: mse-bootstrap MODULE:VAR --app-dir DIR --id UUID\n"
@@ -22,7 +24,8 @@ static const char usage_text[] =
 	"                     [--timeout SECONDS] [--request-timeout SECONDS]\n"
 	"                     [--plaincode] [--simulation]\n"
 	"                     [--workspace DIR] [--size MB] [--sim-dir DIR]\n"
-	"                     [--threads N] [--attestation-dir DIR] [--log-level LEVEL]\n"
+	"                     [--threads N] [--threads-max N] [--attestation-dir DIR]\n"
+	"                     [--log-level LEVEL] [--metrics HOST:PORT]\n"
 	"       mse-bootstrap MODULE:VAR --app-dir DIR --coordinator-mrenclave HEX\n"
 	"                     [--id NAME] [--ratls EXPIRATION] [--host ADDR] [--port PORT] ...\n"
 	"\n"
@@ -55,8 +58,10 @@ static const char usage_text[] =
 	"  --size MB               enclave size (an input argument of the measurement)\n"
 	"  --sim-dir DIR           simulation directory (default $MSE_SIM_DIR or\n"
 	"                          ~/.config/mse/sim; created if missing)\n"
-	"  --threads N             app server workers (default 2 x CPUs); under SGX the\n"
-	"                          manifest's sgx.max_threads must leave room for them\n"
+	"  --threads N             app server workers always running (default 2 x CPUs)\n"
+	"  --threads-max N         workers grow to N while all are blocked in handlers\n"
+	"                          (default 128); under SGX the manifest's\n"
+	"                          sgx.max_threads leaves room for them\n"
 	"  --attestation-dir DIR   UNSAFE outside tests: where Gramine's attestation\n"
 	"                          interface is (default /dev/attestation, which only\n"
 	"                          Gramine provides). A directory of ordinary files is\n"
@@ -65,6 +70,10 @@ static const char usage_text[] =
 	"  --no-access-log         no log line per request (method, path, status, bytes,\n"
 	"                          duration)\n"
 	"  --log-level LEVEL       debug, info (default), warn or error\n"
+	"  --metrics HOST:PORT     serve Prometheus metrics (request counts by status class,\n"
+	"                          latency histogram, in-flight requests, worker threads,\n"
+	"                          open connections: no secrets) in plain HTTP on GET\n"
+	"                          /metrics at HOST:PORT, apart from the app (docs/metrics.md)\n"
 	"\n"
 	"Replica mode: --coordinator-mrenclave HEX (measured) makes this a replica of a\n"
 	"coordinator (mse-coordinator) at $MSE_COORDINATOR=HOST:PORT (not measured). It\n"
@@ -73,7 +82,11 @@ static const char usage_text[] =
 	"from the coordinator's CA (served instead of the RA-TLS one) and the app key (a\n"
 	"0400 file at $APP_KEY_PATH). --id is then only a name for the coordinator's\n"
 	"registry; --ratls EXPIRATION sets the RA-TLS certificate's end (default 10 hours);\n"
-	"$MSE_COORDINATOR_COLLATERAL: collateral to verify the coordinator outside simulation.\n"
+	"Without --host/--port: $MSE_REPLICA_LISTEN=HOST:PORT; without --id: $MSE_REPLICA_ID\n"
+	"(under SGX the argv is measured and the same for every replica; these are not).\n"
+	"$MSE_COORDINATOR_COLLATERAL: collateral to verify the coordinator outside simulation;\n"
+	"without it, Intel's collateral from the PCCS at $MSE_PCCS_URL (else the QCNL\n"
+	"configuration's pccs_url), fetched for the coordinator's quote; fail closed [pccs].\n"
 	"\n"
 	"Exit status: 0 after a graceful stop (SIGTERM), 1 on failure or timeout, 2 usage error.\n";
 
@@ -91,19 +104,6 @@ static int usage_error(const char *fmt, ...)
 	return 2;
 }
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-')
-		return -1;
-	v = strtoull(s, &end, 10);
-	if (*end || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -128,16 +128,22 @@ int main(int argc, char **argv)
 		{"sim-dir", required_argument, NULL, 'd'},
 		{"attestation-dir", required_argument, NULL, 'A'},
 		{"threads", required_argument, NULL, 'T'},
+		{"threads-max", required_argument, NULL, 'M'},
 		{"no-sandbox", no_argument, NULL, 'X'},
 		{"no-access-log", no_argument, NULL, 'L'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"coordinator-mrenclave", required_argument, NULL, 'C'},
+		{"metrics", required_argument, NULL, 'm'},
 		{NULL, 0, NULL, 0}};
 	uint8_t coord_mre[32];
+	char metrics_host[256] = "";
+	const char *metrics = NULL;
+	uint16_t metrics_port = 0;
+	int rc;
 	struct mse_bootstrap_opts o;
 	enum mse_log_level level = MSE_LOG_INFO;
 	struct mse_err err;
-	int c, modes = 0;
+	int c, modes = 0, listen_given = 0;
 	uint64_t v;
 
 	mse_bootstrap_opts_init(&o);
@@ -162,9 +168,11 @@ int main(int argc, char **argv)
 			break;
 		case 'H':
 			o.host = optarg;
+			listen_given = 1;
 			break;
 		case 'p':
-			if (parse_u64(optarg, 65535, &v) != 0)
+			listen_given = 1;
+			if (mse_num_parse(optarg, 0, 65535, &v) != 0)
 				return usage_error("--port: expected 0..65535, got \"%s\"", optarg);
 			o.port = (uint16_t)v;
 			break;
@@ -175,7 +183,7 @@ int main(int argc, char **argv)
 			o.san = optarg;
 			break;
 		case 'r':
-			if (parse_u64(optarg, INT64_MAX, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, INT64_MAX, &v) != 0)
 				return usage_error("--ratls: expected UNIX seconds, got \"%s\"", optarg);
 			o.expiration = (int64_t)v;
 			o.tls_mode = MSE_BOOT_RATLS;
@@ -191,13 +199,13 @@ int main(int argc, char **argv)
 			modes++;
 			break;
 		case 't':
-			if (parse_u64(optarg, 100L * 365 * 24 * 3600, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, 100L * 365 * 24 * 3600, &v) != 0)
 				return usage_error("--timeout: expected seconds > 0, got \"%s\"",
 						   optarg);
 			o.timeout_s = (long)v;
 			break;
 		case 'R':
-			if (parse_u64(optarg, 86400, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, 86400, &v) != 0)
 				return usage_error("--request-timeout: expected seconds 1-86400, got \"%s\"",
 						   optarg);
 			o.request_timeout_s = (int)v;
@@ -212,7 +220,7 @@ int main(int argc, char **argv)
 			o.workspace = optarg;
 			break;
 		case 'z':
-			if (parse_u64(optarg, UINT32_MAX, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, UINT32_MAX, &v) != 0)
 				return usage_error("--size: expected megabytes > 0, got \"%s\"", optarg);
 			o.size_mb = v;
 			break;
@@ -223,13 +231,34 @@ int main(int argc, char **argv)
 			o.attestation_dir = optarg;
 			break;
 		case 'T':
-			if (parse_u64(optarg, 1024, &v) != 0 || v == 0)
+			if (mse_num_parse(optarg, 1, 1024, &v) != 0)
 				return usage_error("--threads: expected 1..1024, got \"%s\"", optarg);
 			o.threads = (int)v;
+			break;
+		case 'M':
+			if (mse_num_parse(optarg, 1, 4096, &v) != 0)
+				return usage_error("--threads-max: expected 1..4096, got \"%s\"", optarg);
+			o.threads_max = (int)v;
 			break;
 		case 'X':
 			o.sandbox = 0;
 			break;
+		case 'm': {
+			const char *colon = strrchr(optarg, ':');
+
+			if (!colon || colon == optarg || colon - optarg >= (long)sizeof(metrics_host) ||
+			    mse_num_parse(colon + 1, 0, 65535, &v) != 0)
+				return usage_error("--metrics: expected HOST:PORT, got \"%s\"", optarg);
+			snprintf(metrics_host, sizeof(metrics_host), "%.*s", (int)(colon - optarg),
+				 optarg);
+			if (metrics_host[0] == '[' && colon[-1] == ']') { /* [::1]:9100 */
+				memmove(metrics_host, metrics_host + 1, strlen(metrics_host));
+				metrics_host[strlen(metrics_host) - 1] = '\0';
+			}
+			metrics_port = (uint16_t)v;
+			metrics = optarg;
+			break;
+		}
 		case 'C':
 			if (strlen(optarg) != 64 || mse_hex_decode_exact(coord_mre, 32, optarg, 64) != 0)
 				return usage_error("--coordinator-mrenclave: expected 64 hex digits, got "
@@ -268,6 +297,18 @@ int main(int argc, char **argv)
 		o.coordinator = e;
 		o.coordinator_collateral = getenv("MSE_COORDINATOR_COLLATERAL");
 		o.tls_mode = MSE_BOOT_COORDINATOR;
+		/* Under SGX the argv is measured and shared by every replica: the
+		 * replica's own address and name come by the environment. */
+		e = getenv("MSE_REPLICA_LISTEN");
+		if (!listen_given && e && *e) {
+			static char host[256];
+
+			if (mse_num_hostport(e, host, sizeof(host), &o.port) != 0)
+				return usage_error("MSE_REPLICA_LISTEN: expected HOST:PORT, got \"%s\"", e);
+			o.host = host;
+		}
+		if (!o.uuid && getenv("MSE_REPLICA_ID"))
+			o.uuid = getenv("MSE_REPLICA_ID");
 		if (!o.uuid)
 			o.uuid = "";
 	} else {
@@ -284,7 +325,19 @@ int main(int argc, char **argv)
 	/* The configuration server parses secrets with jansson: wipe its copies. */
 	mse_wipe_install_jansson();
 	mse_log_init("mse-bootstrap", level);
-	if (mse_bootstrap_run(&o, &err) != 0) {
+	if (metrics) {
+		/* Counts only (net/metrics.h): served apart from the app, in plain HTTP. */
+		uint16_t bound = 0;
+
+		if (mse_metrics_listen(metrics_host, metrics_port, &bound, &err) != 0) {
+			mse_err_print(&err, "mse-bootstrap", stderr);
+			return 1;
+		}
+		mse_info("metrics on http://%s:%u/metrics", metrics_host, (unsigned)bound);
+	}
+	rc = mse_bootstrap_run(&o, &err);
+	mse_metrics_stop();
+	if (rc != 0) {
 		mse_err_print(&err, "mse-bootstrap", stderr);
 		return 1;
 	}

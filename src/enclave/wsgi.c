@@ -383,6 +383,47 @@ static PyObject *input_read(PyObject *o, PyObject *args)
 	return out;
 }
 
+/*
+ * readinto(b): fills the writable buffer b (a bytearray, memoryview, numpy
+ * array...) from the body, fewer bytes only at its end; returns the count,
+ * 0 at the end. One copy: the body goes from the connection (TLS record or
+ * socket) straight into b, the GIL released meanwhile, so an app that
+ * reuses one buffer streams any size at memory speed without allocating.
+ */
+static PyObject *input_readinto(PyObject *o, PyObject *arg)
+{
+	struct wsgi_req *r = input_req((InputObject *)o);
+	Py_buffer view;
+	Py_ssize_t have = 0;
+
+	if (!r)
+		return NULL;
+	if (PyObject_GetBuffer(arg, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) != 0)
+		return NULL;
+	while (have < view.len) {
+		Py_ssize_t got;
+
+		if (r->ioff < r->ilen) {
+			got = (Py_ssize_t)(r->ilen - r->ioff);
+			if (got > view.len - have)
+				got = view.len - have;
+			memcpy((char *)view.buf + have, r->ibuf + r->ioff, (size_t)got);
+			r->ioff += (size_t)got;
+		} else {
+			got = body_read_raw(r, (char *)view.buf + have, (size_t)(view.len - have));
+			if (got < 0) {
+				PyBuffer_Release(&view);
+				return NULL;
+			}
+			if (got == 0)
+				break;
+		}
+		have += got;
+	}
+	PyBuffer_Release(&view);
+	return PyLong_FromSsize_t(have);
+}
+
 /* readline(size=-1): up to and including the next b"\n", at most size bytes. */
 static PyObject *input_readline_impl(struct wsgi_req *r, Py_ssize_t size)
 {
@@ -494,6 +535,7 @@ static PyObject *input_next(PyObject *o)
 
 static PyMethodDef input_methods[] = {
 	{"read", input_read, METH_VARARGS, "read(size=-1) -> bytes"},
+	{"readinto", input_readinto, METH_O, "readinto(buffer) -> number of bytes read"},
 	{"readline", input_readline, METH_VARARGS, "readline(size=-1) -> bytes"},
 	{"readlines", input_readlines, METH_VARARGS, "readlines(hint=-1) -> list of bytes"},
 	{NULL, NULL, 0, NULL},

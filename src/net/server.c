@@ -18,6 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@
 #include "common/version.h"
 #include "net/h2.h"
 #include "net/http.h"
+#include "net/metrics.h"
 #include "net/tls.h"
 
 /* A connection buffer starts at BUF_INITIAL and doubles while a head needs
@@ -52,7 +54,9 @@
 /* Per-address accounting buckets (a chained hash of open counts). */
 #define ADDR_BUCKETS 1024
 
-enum conn_state { CS_WAITING, CS_QUEUED, CS_BUSY };
+/* CS_STEPPING: a thread (the loop, or the worker polling) is reading it
+ * without the lock; sweeps and evictions leave it alone. */
+enum conn_state { CS_WAITING, CS_STEPPING, CS_QUEUED, CS_BUSY, CS_DEAD };
 /* Where a connection is in reading its next request (loop side). */
 enum conn_phase { PH_HANDSHAKE, PH_HEAD, PH_BODY, PH_READY };
 
@@ -81,6 +85,7 @@ struct conn {
 	int64_t phase_start;      /* head (first byte) or body start: min_rate */
 	uint64_t phase_bytes;     /* bytes received since phase_start */
 	int64_t last_byte;        /* body: when a byte last arrived */
+	int64_t queued_at;        /* when it went on the work queue */
 	int expired;              /* the head deadline passed (answer 408) */
 	int reject;               /* answer this status and close (set by the loop) */
 	int lingering;            /* closing: swallow input until EOF or deadline */
@@ -108,7 +113,23 @@ struct mse_server {
 	char *server_name;
 	int lfd, own_lfd;
 	uint16_t port;
-	int epfd, evfd;
+	/*
+	 * Two epoll sets: epfd holds the connections; outer holds the listening
+	 * socket, the stop eventfd and epfd itself (one-shot, armed only while
+	 * the loop polls the connections). While the app is busy, an idle
+	 * worker polls epfd directly (s->poller): it reads the requests that
+	 * arrived and serves them itself, with no hand-over between threads
+	 * and no wake-up of the loop per request; the loop takes the
+	 * connections back when no worker polled them for STALL_MS.
+	 */
+	int epfd, evfd, outer;
+	int inner_armed;          /* epfd armed in outer (under lock) */
+	struct worker *poller;    /* the worker in epoll_wait(epfd), or NULL */
+	/* Connections the loop closed while a worker polled: the worker may
+	 * hold an event for one, so they are freed when it is done. */
+	struct conn *grave;
+	int64_t last_poll;        /* when a worker last finished polling */
+	int app_was_idle; /* app_busy said 0 at the last stall check */
 	int threads;
 
 	pthread_mutex_t lock;
@@ -131,6 +152,11 @@ struct mse_server {
 	 * in a handler past request_timeout_ms. */
 	pthread_t *tids;
 	int nthreads, max_threads, nstuck;
+	size_t stack_size;
+	/* Workers that exited idle (above the floor), to be joined by the loop. */
+	pthread_t *reap;
+	int nreap;
+	size_t qlen; /* connections on the queue */
 	atomic_int stopping;
 	int64_t accept_paused_until;
 	int64_t last_full_warning;
@@ -147,10 +173,12 @@ struct worker {
 	struct worker *all_next;  /* on s->workers */
 	int woken;
 	int64_t serving_since;    /* when it took its connection; 0 if none */
+	int64_t parked_at;        /* when it last parked on s->idle */
 	struct xch *cur;          /* the exchange in its handler, or NULL */
 	int64_t handler_since;    /* when that handler was called */
 	int stuck;                /* cur passed request_timeout_ms */
 	pthread_t tid;
+	pid_t ktid;               /* its kernel thread id (/proc/self/task) */
 };
 
 /*
@@ -168,7 +196,7 @@ struct worker {
 #define STALL_MS 2
 
 /* Markers in epoll_event.data.ptr for the two non-connection fds. */
-static char g_mark_listen, g_mark_stop;
+static char g_mark_listen, g_mark_stop, g_mark_inner;
 
 static int64_t now_ms(void)
 {
@@ -197,6 +225,7 @@ void mse_server_config_init(struct mse_server_config *c)
 	c->min_rate_grace_ms = 2000;
 	c->max_per_address = 256;
 	c->body_buffer = 1024 * 1024;
+	c->thread_idle_ms = 10000;
 }
 
 /* ---- socket and TLS I/O ------------------------------------------------ */
@@ -476,6 +505,7 @@ static void conn_destroy_locked(struct mse_server *s, struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->nconns--;
+	mse_metrics_conn(-1);
 	addr_put_locked(s, c->addr);
 	if (c->state != CS_WAITING) {
 		s->nbusy--;
@@ -484,6 +514,49 @@ static void conn_destroy_locked(struct mse_server *s, struct conn *c)
 	}
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	conn_free(c);
+}
+
+/*
+ * Caller holds the lock: closes a WAITING connection some other thread may
+ * hold an epoll event for (sweeps, evictions, stop). While a worker polls,
+ * the struct outlives its fd until that worker is done (grave_free_locked):
+ * conn_event skips it (CS_DEAD).
+ */
+static void conn_reap_locked(struct mse_server *s, struct conn *c)
+{
+	if (!s->poller) {
+		conn_destroy_locked(s, c);
+		return;
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconns--;
+	addr_put_locked(s, c->addr);
+	c->addr = NULL;
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	close(c->fd);
+	c->fd = -1;
+	buf_release(c);
+	c->state = CS_DEAD;
+	c->prev = NULL;
+	c->next = s->grave;
+	s->grave = c;
+}
+
+static void grave_free_locked(struct mse_server *s)
+{
+	while (s->grave) {
+		struct conn *c = s->grave;
+
+		s->grave = c->next;
+		free(c);
+	}
 }
 
 /* A worker is done with c for now: close it. */
@@ -579,6 +652,8 @@ static void access_log(struct mse_server *s, const struct conn *c,
 	size_t o = 0;
 	time_t t;
 	struct tm tm;
+
+	mse_metrics_status(status);
 
 	if (!s->cfg.access_log)
 		return;
@@ -1162,6 +1237,7 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 	struct worker *w = tl_worker;
 	struct xch *x;
 	int rc, keep, abandoned;
+	int64_t t0;
 	char saved_name[sizeof(c->info.server_name)];
 
 	x = calloc(1, sizeof(*x));
@@ -1215,7 +1291,9 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 		w->handler_since = now_ms();
 		pthread_mutex_unlock(&s->lock);
 	}
+	t0 = mse_metrics_req_begin();
 	rc = s->cfg.handler(&x->x, s->cfg.user);
+	mse_metrics_req_end(t0);
 	if (w) {
 		pthread_mutex_lock(&s->lock);
 		w->cur = NULL;
@@ -1699,15 +1777,91 @@ static int surplus_locked(struct mse_server *s, const struct worker *self, int64
 	return 0;
 }
 
+/* Caller holds the lock: takes w off the idle stack (it timed out there). */
+static void unpark_self_locked(struct mse_server *s, struct worker *w)
+{
+	struct worker **pp;
+
+	for (pp = &s->idle; *pp && *pp != w; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = w->next;
+	w->next = NULL;
+	s->nactive++;
+}
+
+/*
+ * Caller holds the lock. Parks self until woken, or until it has been idle
+ * thread_idle_ms while more than the floor of workers exist: then returns
+ * 1 (self is unparked and must exit).
+ */
+static int park_locked(struct mse_server *s, struct worker *self)
+{
+	struct timespec ts;
+
+	self->next = s->idle;
+	s->idle = self;
+	s->nactive--;
+	self->parked_at = now_ms();
+	while (!self->woken) {
+		int64_t until = self->parked_at + s->cfg.thread_idle_ms;
+
+		if (s->nthreads <= s->threads || s->workers_exit) {
+			pthread_cond_wait(&self->cv, &s->lock);
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		{
+			int64_t left = until - now_ms();
+
+			if (left <= 0) {
+				unpark_self_locked(s, self);
+				return 1;
+			}
+			ts.tv_sec += left / 1000;
+			ts.tv_nsec += (left % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+		}
+		pthread_cond_timedwait(&self->cv, &s->lock, &ts);
+	}
+	self->woken = 0;
+	return 0;
+}
+
+/* Caller holds the lock: self leaves the pool (idle above the floor); its
+ * thread is joined by the loop (reap_workers). */
+static void retire_self_locked(struct mse_server *s)
+{
+	pthread_t me = pthread_self();
+
+	for (int i = 0; i < s->nthreads; i++)
+		if (pthread_equal(s->tids[i], me)) {
+			s->tids[i] = s->tids[--s->nthreads];
+			mse_metrics_threads(-1);
+			s->reap[s->nreap++] = me;
+			break;
+		}
+}
+
+static void poll_locked(struct mse_server *s, struct worker *self);
+static _Thread_local struct mse_http_header *tl_loop_headers;
+
 static void *worker_main(void *arg)
 {
 	struct mse_server *s = arg;
 	struct worker self = {.next = NULL, .woken = 0};
 	struct worker **pp;
+	int retire = 0;
 
 	pthread_cond_init(&self.cv, NULL);
 	self.tid = pthread_self();
+	self.ktid = (pid_t)syscall(SYS_gettid);
 	tl_worker = &self;
+	/* For the connections this worker reads while it polls. */
+	tl_loop_headers = malloc(s->cfg.max_headers * sizeof(*tl_loop_headers));
 	if (s->cfg.thread_start)
 		s->cfg.thread_start(s->cfg.user);
 	pthread_mutex_lock(&s->lock);
@@ -1718,14 +1872,25 @@ static void *worker_main(void *arg)
 		struct conn *c;
 
 		while (!s->workers_exit && (!s->qhead || surplus_locked(s, &self, now_ms()))) {
+			/* Nothing queued and nobody polling: read what arrived
+			 * and serve it here, rather than sleep until the loop
+			 * hands it over. */
+			if (!s->qhead && !s->poller && tl_loop_headers &&
+			    !atomic_load(&s->stopping)) {
+				poll_locked(s, &self);
+				continue;
+			}
 			/* Park on top of the stack: the next wake-up goes to the
-			 * thread whose caches (and Python state) are warmest. */
-			self.next = s->idle;
-			s->idle = &self;
-			s->nactive--;
-			while (!self.woken)
-				pthread_cond_wait(&self.cv, &s->lock);
-			self.woken = 0;
+			 * thread whose caches (and Python state) are warmest, and
+			 * the ones at the bottom, idle longest, retire. */
+			if (park_locked(s, &self)) {
+				retire = 1;
+				break;
+			}
+		}
+		if (retire) {
+			retire_self_locked(s);
+			break;
 		}
 		if (!s->qhead)
 			break;
@@ -1733,6 +1898,7 @@ static void *worker_main(void *arg)
 		s->qhead = c->qnext;
 		if (!s->qhead)
 			s->qtail = NULL;
+		s->qlen--;
 		c->qnext = NULL;
 		c->state = CS_BUSY;
 		s->last_pick = self.serving_since = now_ms();
@@ -1749,6 +1915,8 @@ static void *worker_main(void *arg)
 	if (s->cfg.thread_stop)
 		s->cfg.thread_stop(s->cfg.user);
 	pthread_cond_destroy(&self.cv);
+	free(tl_loop_headers);
+	tl_loop_headers = NULL;
 	return NULL;
 }
 
@@ -1763,6 +1931,7 @@ static void *worker_main(void *arg)
 static void enqueue_locked(struct mse_server *s, struct conn *c)
 {
 	c->state = CS_QUEUED;
+	c->queued_at = now_ms();
 	s->nbusy++;
 	c->qnext = NULL;
 	if (s->qtail)
@@ -1770,25 +1939,145 @@ static void enqueue_locked(struct mse_server *s, struct conn *c)
 	else
 		s->qhead = c;
 	s->qtail = c;
+	s->qlen++;
 	if (s->nactive < ACTIVE_WORKERS)
 		wake_one_locked(s);
 }
 
+static int add_worker_locked(struct mse_server *s);
+
 /*
  * Caller holds the lock. Wakes one more worker if queued work has not been
- * picked up for STALL_MS (all running workers are blocked). Returns the
- * epoll timeout (ms) after which to check again, or -1 if none is needed.
+ * picked up for STALL_MS (all running workers are blocked: a handler
+ * sleeping or waiting on I/O outside the GIL, or on a slow client); with
+ * none idle, starts one (up to max_threads): workers grow with the number
+ * of blocked handlers. Returns the epoll timeout (ms) after which to check
+ * again, or -1 if none is needed.
  */
+/*
+ * Caller holds the lock. 1 if the stall is the app's own (app_busy: the
+ * GIL is held): another thread would only queue for it. The pool grows only
+ * when the app was idle at this check and the previous one, so a GIL
+ * hand-over caught mid-way does not count.
+ */
+/*
+ * Is the worker thread asleep in the kernel on something other than a
+ * futex (the GIL, a lock), i.e. blocked outside the GIL: a sleep, a poll,
+ * a read? 1 yes, 0 no (running, runnable, or waiting on a futex), -1
+ * unknown (/proc unreadable, as under Gramine).
+ */
+static int blocked_outside(pid_t ktid)
+{
+	char path[64], buf[256];
+	ssize_t n;
+	int fd;
+	const char *p;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)ktid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	/* "tid (comm) S ...": the state follows the last ')'. */
+	if (!(p = strrchr(buf, ')')) || p[1] != ' ' || (p[2] != 'S' && p[2] != 'D'))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)ktid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return atol(buf) != SYS_futex;
+}
+
+static int app_busy_locked(struct mse_server *s, int64_t t)
+{
+	int idle, known = 1;
+
+	/* A worker polling will take the work. Then the kernel says what each
+	 * serving one is blocked on: a sleep or I/O (in its handler, or on a
+	 * slow client), or the GIL, a lock, or a CPU on a loaded machine. */
+	(void)t;
+	if (s->poller)
+		return 1;
+	/* Most of them blocked outside the GIL: the app waits on the world,
+	 * and the few waiting for the GIL (handlers that just woke) cannot
+	 * take the queued work. Mostly on the GIL or running: CPU-bound. */
+	{
+		int blocked = 0, other = 0;
+
+		for (const struct worker *w = s->workers; w; w = w->all_next) {
+			int b;
+
+			if (!w->serving_since)
+				continue;
+			b = blocked_outside(w->ktid);
+			if (b < 0) {
+				known = 0;
+				break;
+			}
+			if (b)
+				blocked++;
+			else
+				other++;
+		}
+		if (known)
+			return blocked > 0 && blocked >= other ? 0 : 1;
+	}
+	if (!s->cfg.app_busy)
+		return 0;
+	idle = !s->cfg.app_busy(s->cfg.user);
+	if (idle && s->app_was_idle)
+		return 0;
+	s->app_was_idle = idle;
+	return 1;
+}
+
 static int stall_check_locked(struct mse_server *s, int64_t t)
 {
-	if (!s->qhead || !s->idle)
+	if (!s->qhead || (!s->idle && s->nthreads >= s->max_threads))
 		return -1;
-	if (s->nactive == 0 || t - s->last_pick >= STALL_MS) {
-		wake_one_locked(s);
+	if (s->nactive == 0 || t - s->last_pick >= STALL_MS ||
+	    (!s->idle && t - s->qhead->queued_at >= STALL_MS)) {
+		/* Nobody took work for STALL_MS: wake a parked worker. Or the
+		 * oldest request waited STALL_MS with every worker serving:
+		 * start more if those are blocked outside the GIL. As many as
+		 * are queued, a few per check: a burst of blocking requests
+		 * is served within a few STALL_MS. */
+		if (!wake_one_locked(s) && !app_busy_locked(s, t)) {
+			size_t want = s->qlen < 4 ? s->qlen : 4;
+
+			for (size_t i = 0; i < want && add_worker_locked(s) == 0; i++)
+				;
+		}
 		/* Give the woken worker time to take the head. */
 		s->last_pick = t;
 	}
 	return STALL_MS;
+}
+
+/* The loop joins workers that retired idle (never under the lock). */
+static void reap_workers(struct mse_server *s)
+{
+	pthread_t batch[16];
+	int n;
+
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		n = s->nreap < 16 ? s->nreap : 16;
+		s->nreap -= n;
+		memcpy(batch, s->reap + s->nreap, (size_t)n * sizeof(*batch));
+		pthread_mutex_unlock(&s->lock);
+		if (n == 0)
+			return;
+		for (int i = 0; i < n; i++)
+			pthread_join(batch[i], NULL);
+	}
 }
 
 static void fill_addr(char *out, size_t size, uint16_t *port, const struct sockaddr_storage *ss)
@@ -1834,7 +2123,7 @@ static int evict_idle_locked(struct mse_server *s, const struct addr_count *only
 		return -1;
 	mse_debug("%s:%u: idle connection closed to make room", victim->info.remote_addr,
 		  victim->info.remote_port);
-	conn_destroy_locked(s, victim);
+	conn_reap_locked(s, victim);
 	return 0;
 }
 
@@ -1872,7 +2161,7 @@ static void accept_ready(struct mse_server *s)
 			    errno == ENOMEM) {
 				/* Out of descriptors: pause accepting so we do not spin. */
 				mse_warn("accept: %s; pausing 100 ms", strerror(errno));
-				epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+				epoll_ctl(s->outer, EPOLL_CTL_DEL, s->lfd, NULL);
 				s->accept_paused_until = now_ms() + 100;
 			}
 			return;
@@ -1909,6 +2198,7 @@ static void accept_ready(struct mse_server *s)
 			continue;
 		}
 		c->s = s;
+		mse_metrics_conn(1);
 		c->fd = fd;
 		c->addr = ac;
 		c->accepted = now_ms();
@@ -1998,9 +2288,6 @@ static void h2_adopt(struct mse_server *s, struct conn *c)
 		conn_close(c);
 }
 
-/* The loop's headers array (conn_step on the loop thread). */
-static _Thread_local struct mse_http_header *tl_loop_headers;
-
 static void conn_event(struct mse_server *s, struct conn *c)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT | EPOLLRDHUP, .data.ptr = c};
@@ -2017,14 +2304,17 @@ static void conn_event(struct mse_server *s, struct conn *c)
 		pthread_mutex_unlock(&s->lock);
 		return;
 	}
+	/* Disarmed (one-shot) and STEPPING: only this thread touches c now
+	 * (the loop or the polling worker; sweeps skip it). */
+	c->state = CS_STEPPING;
 	pthread_mutex_unlock(&s->lock);
-	/* Disarmed (one-shot) and WAITING: only this thread touches c now. */
 	st = conn_step(c, tl_loop_headers);
 	if (st == ST_H2) {
 		h2_adopt(s, c);
 		return;
 	}
 	pthread_mutex_lock(&s->lock);
+	c->state = CS_WAITING;
 	if (st == ST_READY) {
 		enqueue_locked(s, c);
 	} else if (st == ST_CLOSE) {
@@ -2038,6 +2328,58 @@ static void conn_event(struct mse_server *s, struct conn *c)
 			conn_destroy_locked(s, c);
 	}
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* How long a polling worker waits in epoll_wait before it looks again
+ * (stop, idle retirement of others): events wake it at once. */
+#define POLL_WAIT_MS 1000
+
+/*
+ * Caller holds the lock; self becomes the poller: takes the connections'
+ * epoll set from the loop (disarming it there, once per hand-over), waits
+ * for events and reads them as the loop would (conn_event: complete
+ * requests go on the queue, which this worker then serves itself). Returns
+ * with the lock held, no longer the poller.
+ */
+static void poll_locked(struct mse_server *s, struct worker *self)
+{
+	struct epoll_event evs[64];
+	int n, stop = 0;
+
+	s->poller = self;
+	if (s->inner_armed) {
+		struct epoll_event ev = {.events = 0, .data.ptr = &g_mark_inner};
+
+		epoll_ctl(s->outer, EPOLL_CTL_MOD, s->epfd, &ev);
+		s->inner_armed = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	n = epoll_wait(s->epfd, evs, 64, POLL_WAIT_MS);
+	for (int i = 0; i < n; i++) {
+		if (evs[i].data.ptr == &g_mark_stop)
+			stop = 1;
+		else
+			conn_event(s, evs[i].data.ptr);
+	}
+	pthread_mutex_lock(&s->lock);
+	s->poller = NULL;
+	s->last_poll = now_ms();
+	grave_free_locked(s);
+	(void)stop; /* the caller sees s->stopping */
+}
+
+/*
+ * Caller holds the lock (the loop). Gives the connections back to the loop
+ * when no worker polled them for STALL_MS (all are serving, or blocked).
+ */
+static void inner_check_locked(struct mse_server *s, int64_t t)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &g_mark_inner};
+
+	if (s->inner_armed || s->poller || t - s->last_poll < STALL_MS)
+		return;
+	if (epoll_ctl(s->outer, EPOLL_CTL_MOD, s->epfd, &ev) == 0)
+		s->inner_armed = 1;
 }
 
 /* A request the watchdog abandoned, answered after the lock is released. */
@@ -2122,21 +2464,39 @@ static void answer_stuck(struct mse_server *s, struct stuck_req *r, int stuck, i
 
 static void *worker_main(void *arg);
 
-/* Caller holds the lock: starts one more worker (signals blocked). */
+/* Caller holds the lock: starts one more worker (signals blocked), with
+ * its explicit stack size. */
 static int add_worker_locked(struct mse_server *s)
 {
 	sigset_t all, old;
+	pthread_attr_t attr;
 	int rc;
 
-	if (s->nthreads >= s->max_threads)
+	if (s->nthreads >= s->max_threads || s->nthreads + s->nreap >= s->max_threads)
 		return -1;
+	if (pthread_attr_init(&attr) != 0)
+		return -1;
+	if (pthread_attr_setstacksize(&attr, s->stack_size) != 0) {
+		pthread_attr_destroy(&attr);
+		return -1;
+	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&s->tids[s->nthreads], NULL, worker_main, s);
+	rc = pthread_create(&s->tids[s->nthreads], &attr, worker_main, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0)
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		int64_t t = now_ms();
+
+		if (t - s->last_full_warning > 1000) {
+			mse_warn("cannot start another worker thread (%d running): %s", s->nthreads,
+				 strerror(rc));
+			s->last_full_warning = t;
+		}
 		return -1;
+	}
 	s->nthreads++;
+	mse_metrics_threads(1);
 	return 0;
 }
 
@@ -2168,7 +2528,7 @@ static void sweep(struct mse_server *s)
 				mse_debug("%s:%u: %s timed out", c->info.remote_addr,
 					  c->info.remote_port,
 					  c->requests ? "idle connection" : "connection without request");
-			conn_destroy_locked(s, c);
+			conn_reap_locked(s, c);
 		} else {
 			struct epoll_event ev = {.events = 0, .data.ptr = c};
 
@@ -2191,6 +2551,7 @@ static void sweep(struct mse_server *s)
 	pthread_mutex_unlock(&s->lock);
 	for (int i = 0; i < nstuck; i++)
 		answer_stuck(s, &stuck[i], total_stuck, nthreads);
+	reap_workers(s);
 	if (atomic_load(&s->freed_bytes) >= TRIM_BYTES) {
 		atomic_store(&s->freed_bytes, 0);
 		malloc_trim(0);
@@ -2273,13 +2634,19 @@ int mse_server_new(const struct mse_server_config *cfg, struct mse_server **out,
 		return mse_err_field(err, "threads", "expected 0..1024, got %d", cfg->threads);
 	if (cfg->max_threads < 0 || cfg->max_threads > 4096)
 		return mse_err_field(err, "max_threads", "expected 0..4096, got %d", cfg->max_threads);
+	if (cfg->thread_idle_ms < 0)
+		return mse_err_field(err, "thread_idle_ms", "must not be negative, got %d",
+				     cfg->thread_idle_ms);
+	if (cfg->stack_size && (cfg->stack_size < 64 * 1024 || cfg->stack_size > ((size_t)1 << 30)))
+		return mse_err_field(err, "stack_size", "expected 64 KiB..1 GiB, got %zu",
+				     cfg->stack_size);
 	if (cfg->request_timeout_ms < 0 || cfg->min_rate_grace_ms < 0)
 		return mse_err_field(err, "timeout", "request_timeout_ms and min_rate_grace_ms "
 				     "must not be negative");
 	if (!(s = calloc(1, sizeof(*s))))
 		return mse_err_set(err, "out of memory");
 	s->cfg = *cfg;
-	s->lfd = s->epfd = s->evfd = -1;
+	s->lfd = s->epfd = s->evfd = s->outer = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	{
 		pthread_condattr_t ca;
@@ -2309,9 +2676,19 @@ int mse_server_new(const struct mse_server_config *cfg, struct mse_server **out,
 
 		s->threads = (int)(n > 0 && n < 256 ? 2 * n : 4);
 	}
-	s->max_threads = cfg->max_threads ? cfg->max_threads : 4 * s->threads;
+	s->max_threads = cfg->max_threads ? cfg->max_threads : MSE_SERVER_THREADS_MAX_DEFAULT;
 	if (s->max_threads < s->threads)
 		s->max_threads = s->threads;
+	if (s->cfg.thread_idle_ms == 0)
+		s->cfg.thread_idle_ms = 10000;
+	s->stack_size = cfg->stack_size ? cfg->stack_size : MSE_SERVER_STACK_DEFAULT;
+#if defined(__SANITIZE_ADDRESS__)
+	s->stack_size *= 4; /* ASan's redzones and fake frames */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+	s->stack_size *= 4;
+#endif
+#endif
 	if (cfg->tls && SSL_CTX_up_ref(cfg->tls) != 1) {
 		s->cfg.tls = NULL;
 		mse_err_set(err, "cannot reference the TLS context");
@@ -2344,7 +2721,8 @@ int mse_server_new(const struct mse_server_config *cfg, struct mse_server **out,
 		goto fail;
 	s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (s->evfd < 0 || s->epfd < 0) {
+	s->outer = epoll_create1(EPOLL_CLOEXEC);
+	if (s->evfd < 0 || s->epfd < 0 || s->outer < 0) {
 		mse_err_set(err, "epoll/eventfd: %s", strerror(errno));
 		goto fail;
 	}
@@ -2358,6 +2736,16 @@ fail:
 uint16_t mse_server_port(const struct mse_server *s)
 {
 	return s->port;
+}
+
+int mse_server_threads(struct mse_server *s)
+{
+	int n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->nthreads;
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 void mse_server_stop(struct mse_server *s)
@@ -2383,7 +2771,7 @@ static void drain_and_join(struct mse_server *s)
 	for (c = s->conns; c; c = next) {
 		next = c->next;
 		if (c->state == CS_WAITING)
-			conn_destroy_locked(s, c);
+			conn_reap_locked(s, c);
 	}
 	s->workers_exit = 1;
 	while (wake_one_locked(s))
@@ -2425,9 +2813,13 @@ static void drain_and_join(struct mse_server *s)
 		pthread_join(s->tids[i], NULL);
 		pthread_mutex_lock(&s->lock);
 	}
+	mse_metrics_threads(-n);
 	if (s->nstuck)
 		mse_warn("stop: %d handler(s) past the request deadline still running; left "
 			 "behind", s->nstuck);
+	pthread_mutex_unlock(&s->lock);
+	reap_workers(s);
+	pthread_mutex_lock(&s->lock);
 	/* Lingering connections handed back during the drain. */
 	while (s->conns) {
 		c = s->conns;
@@ -2441,6 +2833,7 @@ static void drain_and_join(struct mse_server *s)
 		}
 		conn_destroy_locked(s, c);
 	}
+	grave_free_locked(s);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -2455,20 +2848,32 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 
 
 	s->tids = calloc((size_t)s->max_threads, sizeof(*s->tids));
+	s->reap = calloc((size_t)s->max_threads, sizeof(*s->reap));
 	tl_loop_headers = malloc(s->cfg.max_headers * sizeof(*tl_loop_headers));
-	if (!s->tids || !tl_loop_headers) {
+	if (!s->tids || !s->reap || !tl_loop_headers) {
 		free(tl_loop_headers);
 		tl_loop_headers = NULL;
 		return mse_err_set(err, "out of memory");
 	}
+	/* The stop eventfd in both sets: a polling worker wakes at stop too. */
 	ev.data.ptr = &g_mark_stop;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &ev) != 0) {
+	if (epoll_ctl(s->outer, EPOLL_CTL_ADD, s->evfd, &ev) != 0 ||
+	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &ev) != 0) {
 		free(tl_loop_headers);
 		tl_loop_headers = NULL;
 		return mse_err_set(err, "epoll_ctl: %s", strerror(errno));
 	}
+	ev.events = EPOLLIN | EPOLLONESHOT;
+	ev.data.ptr = &g_mark_inner;
+	if (epoll_ctl(s->outer, EPOLL_CTL_ADD, s->epfd, &ev) != 0) {
+		free(tl_loop_headers);
+		tl_loop_headers = NULL;
+		return mse_err_set(err, "epoll_ctl: %s", strerror(errno));
+	}
+	s->inner_armed = 1;
+	ev.events = EPOLLIN;
 	ev.data.ptr = &g_mark_listen;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev) != 0) {
+	if (epoll_ctl(s->outer, EPOLL_CTL_ADD, s->lfd, &ev) != 0) {
 		free(tl_loop_headers);
 		tl_loop_headers = NULL;
 		return mse_err_set(err, "epoll_ctl(listen): %s", strerror(errno));
@@ -2503,24 +2908,43 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 
 		pthread_mutex_lock(&s->lock);
 		st = stall_check_locked(s, t);
+		inner_check_locked(s, t);
+		if (!s->inner_armed && (st < 0 || st > STALL_MS))
+			st = STALL_MS; /* a worker polls: look again soon */
 		pthread_mutex_unlock(&s->lock);
 		if (st >= 0 && st < wait)
 			wait = st;
-		n = epoll_wait(s->epfd, evs, 64, wait);
+		n = epoll_wait(s->outer, evs, 64, wait);
 
 		if (n < 0 && errno != EINTR) {
 			mse_error("epoll_wait: %s", strerror(errno));
 			break;
 		}
-		int listen_ready = 0;
+		int listen_ready = 0, inner_ready = 0;
 
 		for (int i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;
 
 			if (p == &g_mark_listen)
 				listen_ready = 1;
-			else if (p != &g_mark_stop)
-				conn_event(s, p);
+			else if (p == &g_mark_inner)
+				inner_ready = 1;
+		}
+		if (inner_ready) {
+			/* The connections' set fired (one-shot): read what is ready,
+			 * then re-arm it unless a worker polls it meanwhile. */
+			int k = epoll_wait(s->epfd, evs, 64, 0);
+			struct epoll_event iev = {.events = EPOLLIN | EPOLLONESHOT,
+						  .data.ptr = &g_mark_inner};
+
+			for (int i = 0; i < k; i++)
+				if (evs[i].data.ptr != &g_mark_stop)
+					conn_event(s, evs[i].data.ptr);
+			pthread_mutex_lock(&s->lock);
+			s->inner_armed = 0;
+			if (!s->poller && epoll_ctl(s->outer, EPOLL_CTL_MOD, s->epfd, &iev) == 0)
+				s->inner_armed = 1;
+			pthread_mutex_unlock(&s->lock);
 		}
 		/* After the batch: accepting may close an idle connection to make
 		 * room, which must not have an event still pending in evs. */
@@ -2534,11 +2958,11 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 		if (s->accept_paused_until && t >= s->accept_paused_until) {
 			s->accept_paused_until = 0;
 			ev.data.ptr = &g_mark_listen;
-			epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev);
+			epoll_ctl(s->outer, EPOLL_CTL_ADD, s->lfd, &ev);
 		}
 	}
 	mse_info("stopping: no new connections; finishing requests in flight");
-	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+	epoll_ctl(s->outer, EPOLL_CTL_DEL, s->lfd, NULL);
 	if (s->own_lfd) {
 		close(s->lfd);
 		s->lfd = -1;
@@ -2561,10 +2985,13 @@ void mse_server_free(struct mse_server *s)
 		return;
 	while (s->conns) /* only if run was never called or failed early */
 		conn_destroy_locked(s, s->conns);
+	grave_free_locked(s);
 	if (s->own_lfd && s->lfd >= 0)
 		close(s->lfd);
 	if (s->epfd >= 0)
 		close(s->epfd);
+	if (s->outer >= 0)
+		close(s->outer);
 	if (s->evfd >= 0)
 		close(s->evfd);
 	if (s->nstuck) {
@@ -2575,6 +3002,7 @@ void mse_server_free(struct mse_server *s)
 	SSL_CTX_free(s->cfg.tls);
 	mse_h2_free(s->h2);
 	free(s->tids);
+	free(s->reap);
 	for (int i = 0; i < ADDR_BUCKETS; i++)
 		while (s->addrs[i]) {
 			struct addr_count *a = s->addrs[i];

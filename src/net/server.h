@@ -64,10 +64,23 @@ struct mse_server_config {
 	void (*thread_start)(void *user);
 	void (*thread_stop)(void *user);
 
-	int threads;             /* workers; 0 = 2 x online CPUs */
-	/* Workers may grow to this many while requests are stuck past
-	 * request_timeout_ms (their threads stay with the handler); 0 = 4 x threads. */
+	/* Worker threads: `threads` always run (the floor; 0 = 2 x online
+	 * CPUs). When queued requests wait STALL_MS with no worker free to take
+	 * them (every worker is blocked in its handler: a sleep, a database or
+	 * HTTP call, a slow client's body), one more worker starts, up to
+	 * max_threads (0 = MSE_SERVER_THREADS_MAX_DEFAULT, at least threads);
+	 * a worker beyond the floor idle for thread_idle_ms exits. Requests
+	 * are taken first in, first out. Threads stuck past
+	 * request_timeout_ms are replaced within the same bound. */
+	int threads;
 	int max_threads;
+	int thread_idle_ms;      /* default 10 s */
+	/* Optional: 1 if the app is running code that more threads would only
+	 * queue behind (the embedded Python holds its GIL). The pool grows only
+	 * when this said 0 at two checks in a row: workers blocked outside the
+	 * GIL (sleep, I/O), not waiting for it. */
+	int (*app_busy)(void *user);
+	size_t stack_size;       /* each worker's stack; 0 = MSE_SERVER_STACK_DEFAULT */
 	size_t max_connections;  /* open connections; default 10000 */
 	/* Open connections from one address (IPv4, or an IPv6 /64); default 256.
 	 * At either limit, the connection of the address holding the most that
@@ -117,6 +130,12 @@ struct mse_server_config {
 
 struct mse_server;
 
+#define MSE_SERVER_THREADS_MAX_DEFAULT 128
+/* A modest, explicit worker stack (not RLIMIT_STACK's 8 MiB or more): only
+ * touched pages cost memory, but under SGX every thread's stack is enclave
+ * memory. CPython 3.11 runs its default recursion limit in far less. */
+#define MSE_SERVER_STACK_DEFAULT ((size_t)1 << 20)
+
 /* Fills every field with its default (listen_fd = -1). Call before setting fields. */
 void mse_server_config_init(struct mse_server_config *c);
 
@@ -128,6 +147,8 @@ int mse_server_new(const struct mse_server_config *c, struct mse_server **out,
 		   struct mse_err *err) MSE_MUST_CHECK;
 /* The port actually listened on. */
 uint16_t mse_server_port(const struct mse_server *s);
+/* Worker threads running now (between the floor and max_threads). */
+int mse_server_threads(struct mse_server *s);
 /*
  * Serves until mse_server_stop: starts the workers, runs the event loop on
  * the calling thread, then drains and joins. Returns 0, or -1 if it could not

@@ -139,7 +139,10 @@ int mse_evidence_build(const struct mse_evidence_args *a, const char *ratls_pem,
 						  "threads", (int)g->threads, "no_ssl", g->no_ssl,
 						  "isvprodid", (int)g->isvprodid, "isvsvn", (int)g->isvsvn,
 						  "mrenclave", g->mrenclave_hex, "mrsigner",
-						  g->mrsigner_hex)) != 0) {
+						  g->mrsigner_hex)) != 0 ||
+		    (g->threads_max &&
+		     json_object_set_new(json_object_get(o, "gramine"), "threads_max",
+					 json_integer(g->threads_max)) != 0)) {
 			json_decref(o);
 			o = NULL;
 		}

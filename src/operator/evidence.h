@@ -46,6 +46,7 @@ struct mse_evidence_sgx {
 	const char *host;
 	uint16_t port;
 	unsigned threads;
+	unsigned threads_max; /* 0: not in the manifest's argv (nor in the evidence) */
 	int no_ssl;
 	unsigned isvprodid, isvsvn;
 	const char *mrenclave_hex, *mrsigner_hex;

@@ -52,6 +52,9 @@ struct mse_instance {
 	char mrsigner[65];
 	char gramine_version[128]; /* `gramine-sgx --version` */
 	uint16_t isvprodid, isvsvn;
+	/* mse-bootstrap --threads / --threads-max; 0: the defaults (optional
+	 * in state.json) */
+	unsigned threads, threads_max;
 	/*
 	 * "" for a stand-alone enclave; "coordinator" (mse-coordinator, its
 	 * --state-dir is the workspace, probed on GET /status) or "replica"
@@ -60,6 +63,7 @@ struct mse_instance {
 	 */
 	char role[16];
 	char coordinator[300]; /* replica: the coordinator's HOST:PORT ($MSE_COORDINATOR) */
+	char pccs_url[512];    /* SGX coordinator: its PCCS ($MSE_PCCS_URL; "" = QCNL's) */
 };
 
 /* Validates an instance name: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */

@@ -75,25 +75,42 @@ static int jinja_free(const char *what, const char *v, struct mse_err *err)
 
 unsigned mse_manifest_max_threads(const struct mse_manifest_args *a)
 {
-	return (a->threads ? a->threads : MSE_MANIFEST_APP_THREADS) + MSE_MANIFEST_EXTRA_THREADS;
+	unsigned workers = a->threads ? a->threads : MSE_MANIFEST_APP_THREADS;
+
+	if (!a->threads_max)
+		return workers + MSE_MANIFEST_EXTRA_THREADS;
+	if (a->threads_max > workers)
+		workers = a->threads_max;
+	return workers + MSE_MANIFEST_IO_THREADS + MSE_MANIFEST_ASGI_THREADS +
+	       MSE_MANIFEST_EXTRA_THREADS;
 }
 
 int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct mse_err *err)
 {
 	static const char *const enc_mounts[] = {"root", "key", "mse-app"};
 	const struct mse_manifest_args *a = &o->args;
-	char port[8], size[16], exp[24], threads[16];
+	char port[8], size[16], exp[24], threads[16], threads_max[16];
 	const char *argv[32];
 	struct text t = {0};
 	size_t n = 0;
 
 	*out = NULL;
-	if (!a->application || !a->uuid || !a->host || !a->subject || !a->san)
+	if (a->coordinator_mrenclave) {
+		if (strlen(a->coordinator_mrenclave) != 64 ||
+		    strspn(a->coordinator_mrenclave, "0123456789abcdef") != 64)
+			return mse_err_expect(err, "coordinator_mrenclave", "64 lowercase hex digits",
+					      a->coordinator_mrenclave);
+		if (!a->application || !a->san)
+			return mse_err_set(err, "manifest: application and san are required");
+		if (jinja_free("application", a->application, err) || jinja_free("san", a->san, err))
+			return -1;
+	} else if (!a->application || !a->uuid || !a->host || !a->subject || !a->san) {
 		return mse_err_set(err, "manifest: application, uuid, host, subject and san are required");
-	if (jinja_free("application", a->application, err) || jinja_free("uuid", a->uuid, err) ||
-	    jinja_free("host", a->host, err) || jinja_free("subject", a->subject, err) ||
-	    jinja_free("san", a->san, err))
+	} else if (jinja_free("application", a->application, err) || jinja_free("uuid", a->uuid, err) ||
+		   jinja_free("host", a->host, err) || jinja_free("subject", a->subject, err) ||
+		   jinja_free("san", a->san, err)) {
 		return -1;
+	}
 	if (o->size_mb < 256 || (o->size_mb & (o->size_mb - 1)) != 0)
 		return mse_err_field(err, "size",
 				     "expected a power of two of at least 256 (MB), got %u: SGX "
@@ -111,6 +128,23 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 	argv[n++] = a->application;
 	argv[n++] = "--app-dir";
 	argv[n++] = MSE_MANIFEST_APP_MOUNT;
+	if (a->coordinator_mrenclave) {
+		/* A replica: what all replicas share, nothing per replica. */
+		argv[n++] = "--coordinator-mrenclave";
+		argv[n++] = a->coordinator_mrenclave;
+		argv[n++] = "--san";
+		argv[n++] = a->san;
+		argv[n++] = "--size";
+		argv[n++] = size;
+		argv[n++] = "--threads";
+		argv[n++] = threads;
+		if (a->threads_max) {
+			snprintf(threads_max, sizeof(threads_max), "%u", a->threads_max);
+			argv[n++] = "--threads-max";
+			argv[n++] = threads_max;
+		}
+		goto argv_done;
+	}
 	argv[n++] = "--id";
 	argv[n++] = a->uuid;
 	argv[n++] = "--host";
@@ -125,12 +159,18 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 	argv[n++] = size;
 	argv[n++] = "--threads";
 	argv[n++] = threads;
+	if (a->threads_max) {
+		snprintf(threads_max, sizeof(threads_max), "%u", a->threads_max);
+		argv[n++] = "--threads-max";
+		argv[n++] = threads_max;
+	}
 	if (a->no_ssl) {
 		argv[n++] = "--no-ssl";
 	} else {
 		argv[n++] = "--ratls";
 		argv[n++] = exp;
 	}
+argv_done:
 
 	emit(&t, "# Gramine manifest template written by mse-c (mse spawn --sgx), for Gramine 1.8\n"
 		 "# or 1.9. Render with gramine-manifest, sign with gramine-sgx-sign, run with\n"
@@ -154,7 +194,15 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 		 "loader.env.SECRETS_PATH = \"/root/.cache/mse/secrets.json\"\n"
 		 "loader.env.SEALED_SECRETS_PATH = \"/root/.cache/mse/sealed_secrets.json\"\n"
 		 "loader.env.PYTHONDONTWRITEBYTECODE = \"1\"\n"
-		 "loader.env.PYTHONUNBUFFERED = \"1\"\n\n"
+		 "loader.env.PYTHONUNBUFFERED = \"1\"\n");
+	if (a->coordinator_mrenclave)
+		emit(&t, "loader.env.APP_KEY_PATH = \"/key/app.key\"\n"
+			 "loader.env.MSE_COORDINATOR = { passthrough = true }\n"
+			 "loader.env.MSE_REPLICA_LISTEN = { passthrough = true }\n"
+			 "loader.env.MSE_REPLICA_ID = { passthrough = true }\n"
+			 "loader.env.MSE_PCCS_URL = { passthrough = true }\n"
+			 "loader.env.XDG_CACHE_HOME = \"/tmp/cache\"\n");
+	emit(&t, "\n"
 		 "sys.disallow_subprocesses = true\n"
 		 "sys.enable_sigterm_injection = true\n"
 		 "sys.enable_extra_runtime_domain_names_conf = true\n"
@@ -195,7 +243,99 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 		 "]\n\n"
 		 "sgx.allowed_files = [\n"
 		 "  \"file:/etc/hosts\",\n"
+		 "  \"file:/etc/nsswitch.conf\",\n");
+	if (a->coordinator_mrenclave)
+		emit(&t, "  \"file:/etc/sgx_default_qcnl.conf\",\n");
+	emit(&t, "]\n");
+	if (t.oom) {
+		free(t.p);
+		return mse_err_set(err, "out of memory");
+	}
+	*out = t.p;
+	return 0;
+}
+
+int mse_manifest_render_coordinator(const struct mse_manifest_coord_opts *o, char **out,
+				    struct mse_err *err)
+{
+	uint32_t size = o->size_mb ? o->size_mb : MSE_MANIFEST_COORD_SIZE_MB;
+	unsigned prodid = o->isvprodid ? o->isvprodid : 1, svn = o->isvsvn ? o->isvsvn : 1;
+	struct text t = {0};
+	size_t klen = o->owner_key ? strlen(o->owner_key) : 0;
+
+	*out = NULL;
+	/* One spelling of the key, one MRENCLAVE: lowercase hex, as `mse coordinator keygen` writes. */
+	if (klen != 64 || strspn(o->owner_key, "0123456789abcdef") != 64)
+		return mse_err_expect(err, "owner_key", "64 lowercase hex digits (an Ed25519 public key)",
+				      o->owner_key ? o->owner_key : "(none)");
+	if (size < 256 || (size & (size - 1)) != 0)
+		return mse_err_field(err, "size",
+				     "expected a power of two of at least 256 (MB), got %u: SGX "
+				     "enclave sizes are powers of two",
+				     size);
+	if (prodid > 65535 || svn > 65535)
+		return mse_err_field(err, prodid > 65535 ? "isvprodid" : "isvsvn",
+				     "expected 1..65535 (16 bits in SIGSTRUCT), got %u",
+				     prodid > 65535 ? prodid : svn);
+	emit(&t, "# Gramine manifest template of mse-coordinator written by mse-c (mse coordinator\n"
+		 "# start --sgx), for Gramine 1.8 or 1.9. Render with gramine-manifest, sign with\n"
+		 "# gramine-sgx-sign, run with gramine-sgx, all in this directory.\n\n");
+	emit(&t, "libos.entrypoint = \"" MSE_MANIFEST_COORD_ENTRY "\"\n"
+		 "loader.entrypoint.uri = \"file:{{ gramine.libos }}\"\n"
+		 "loader.log_level = \"%s\"\n",
+	     o->debug ? "warning" : "error");
+	/* Measured: the owner's key is what makes this coordinator the owner's. */
+	emit(&t, "loader.argv = [\"" MSE_MANIFEST_COORD_ENTRY "\", \"--owner-key\", \"%s\", "
+		 "\"--state-dir\", \"" MSE_MANIFEST_COORD_STATE "\", \"--info-dir\", \""
+		 MSE_MANIFEST_COORD_INFO "\", \"--threads\", \"%u\"]\n",
+	     o->owner_key, (unsigned)MSE_MANIFEST_COORD_THREADS);
+	emit(&t, "loader.env.LD_LIBRARY_PATH = \"/lib:{{ arch_libdir }}:/usr{{ arch_libdir }}\"\n"
+		 "loader.env.HOME = \"" MSE_MANIFEST_COORD_STATE "\"\n"
+		 "loader.env.XDG_CACHE_HOME = \"/tmp/cache\"\n"
+		 "loader.env.MSE_COORDINATOR_LISTEN = { passthrough = true }\n"
+		 "loader.env.MSE_PCCS_URL = { passthrough = true }\n\n"
+		 "sys.disallow_subprocesses = true\n"
+		 "sys.enable_sigterm_injection = true\n"
+		 "sys.enable_extra_runtime_domain_names_conf = true\n\n"
+		 "fs.mounts = [\n"
+		 "  { path = \"/lib\", uri = \"file:{{ gramine.runtimedir() }}\" },\n"
+		 "  { path = \"{{ arch_libdir }}\", uri = \"file:{{ arch_libdir }}\" },\n"
+		 "  { path = \"/usr\", uri = \"file:/usr\" },\n"
+		 "  { path = \"/etc\", uri = \"file:/etc\" },\n"
+		 "  { path = \"" MSE_MANIFEST_COORD_ENTRY "\", uri = \"file:" MSE_MANIFEST_COORD_BINARY
+		 "\" },\n"
+		 "  { type = \"tmpfs\", path = \"/tmp\" },\n"
+		 "  { type = \"encrypted\", path = \"" MSE_MANIFEST_COORD_STATE "\", uri = \"file:"
+		 MSE_MANIFEST_WORKSPACE "/state\", key_name = \"_sgx_mrenclave\" },\n"
+		 "  { path = \"" MSE_MANIFEST_COORD_INFO "\", uri = \"file:" MSE_MANIFEST_WORKSPACE
+		 "/info\" },\n"
+		 "]\n\n");
+	emit(&t, "sgx.enclave_size = \"%uM\"\n"
+		 "sgx.max_threads = %u\n"
+		 "sgx.remote_attestation = \"dcap\"\n"
+		 "sgx.debug = %s\n"
+		 "sgx.isvprodid = %u\n"
+		 "sgx.isvsvn = %u\n\n",
+	     (unsigned)size,
+	     (unsigned)(MSE_MANIFEST_COORD_THREADS + MSE_MANIFEST_IO_THREADS +
+			MSE_MANIFEST_EXTRA_THREADS),
+	     o->debug ? "true" : "false", prodid, svn);
+	emit(&t, "sgx.trusted_files = [\n"
+		 "  \"file:" MSE_MANIFEST_COORD_BINARY "\",\n"
+		 "  \"file:{{ gramine.libos }}\",\n"
+		 "  \"file:{{ gramine.runtimedir() }}/\",\n"
+		 "  \"file:{{ arch_libdir }}/\",\n"
+		 "  \"file:/usr{{ arch_libdir }}/\",\n"
+		 "  \"file:/etc/ssl/certs/\",\n"
+		 "]\n\n"
+		 "# Unauthenticated on purpose: name resolution, the PCCS's address (the\n"
+		 "# collateral it serves is signed by Intel and checked), and the public\n"
+		 "# files the operator reads (the RA-TLS certificate is checked by its quote).\n"
+		 "sgx.allowed_files = [\n"
+		 "  \"file:/etc/hosts\",\n"
 		 "  \"file:/etc/nsswitch.conf\",\n"
+		 "  \"file:/etc/sgx_default_qcnl.conf\",\n"
+		 "  \"file:" MSE_MANIFEST_WORKSPACE "/info/\",\n"
 		 "]\n");
 	if (t.oom) {
 		free(t.p);
@@ -203,4 +343,19 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 	}
 	*out = t.p;
 	return 0;
+}
+
+void mse_manifest_replica_opts(struct mse_manifest_opts *mo, const char *application,
+			       const char *san, uint32_t size_mb, const char *coord_mre_hex)
+{
+	memset(mo, 0, sizeof(*mo));
+	mo->args.application = application;
+	mo->args.san = san;
+	mo->args.size_mb = size_mb ? size_mb : MSE_MANIFEST_REPLICA_SIZE_MB;
+	mo->args.threads = MSE_MANIFEST_APP_THREADS;
+	mo->args.threads_max = MSE_MANIFEST_APP_THREADS_MAX;
+	mo->args.coordinator_mrenclave = coord_mre_hex;
+	mo->size_mb = mo->args.size_mb;
+	mo->isvprodid = 1;
+	mo->isvsvn = 1;
 }

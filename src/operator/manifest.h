@@ -47,8 +47,14 @@
 /* Paths inside the enclave. */
 #define MSE_MANIFEST_ENTRY "/mse-bootstrap"
 #define MSE_MANIFEST_APP_MOUNT "/app"
-/* App server workers under SGX, and the thread slots beyond them. */
+/* App server workers under SGX (the floor, and the ceiling they grow to
+ * while handlers block), and the thread slots beyond them: the server's
+ * event loop, the signal thread, the ASGI event loop, the configuration
+ * server's two workers, and Gramine's own helper threads. */
 #define MSE_MANIFEST_APP_THREADS 16
+#define MSE_MANIFEST_APP_THREADS_MAX 64
+#define MSE_MANIFEST_IO_THREADS 2   /* event loop, signal thread */
+#define MSE_MANIFEST_ASGI_THREADS 1 /* the ASGI event loop */
 #define MSE_MANIFEST_EXTRA_THREADS 16
 
 /* mse-bootstrap's measured arguments under SGX (loader.argv). */
@@ -63,6 +69,19 @@ struct mse_manifest_args {
 	int64_t expiration;      /* --ratls EXPIRATION */
 	int no_ssl;
 	unsigned threads;        /* 0: MSE_MANIFEST_APP_THREADS */
+	/* --threads-max; 0: not passed (manifests of before it, rendered
+	 * again bit for bit to recompute their MRENCLAVE) */
+	unsigned threads_max;
+	/*
+	 * A replica of a coordinator (64 lowercase hex digits): argv holds
+	 * --coordinator-mrenclave and only what every replica of the package
+	 * shares (application, --san, --size, threads), so all replicas have
+	 * one MRENCLAVE; uuid, host, port, subject and expiration are not used.
+	 * The coordinator's address, the replica's address and name and the
+	 * PCCS come through passthrough environment variables (MSE_COORDINATOR,
+	 * MSE_REPLICA_LISTEN, MSE_REPLICA_ID, MSE_PCCS_URL), not measured.
+	 */
+	const char *coordinator_mrenclave;
 };
 
 struct mse_manifest_opts {
@@ -72,9 +91,47 @@ struct mse_manifest_opts {
 	int debug;                  /* sgx.debug: never for production (mse verify refuses it) */
 };
 
-/* sgx.max_threads for these arguments. */
+/*
+ * mse-coordinator under SGX (`mse coordinator start --sgx`): the same
+ * directory layout (the instance directory is the tools' working directory)
+ * with the coordinator's binary, its sealed state in an encrypted mount keyed
+ * to MRENCLAVE, and its public files (ratls.pem, coordinator.json) in a plain
+ * one the operator reads. loader.argv holds the owner's public key, so
+ * MRENCLAVE depends on it (`mse coordinator measure --sgx` recomputes it);
+ * the listen address and the PCCS URL are not measured (passthrough
+ * environment: MSE_COORDINATOR_LISTEN, MSE_PCCS_URL).
+ */
+#define MSE_MANIFEST_COORD_ENTRY "/mse-coordinator"
+#define MSE_MANIFEST_COORD_BINARY "mse-coordinator" /* a copy of the coordinator that runs */
+#define MSE_MANIFEST_COORD_STATE "/state"           /* encrypted, _sgx_mrenclave */
+#define MSE_MANIFEST_COORD_INFO "/info"             /* plain: what the operator reads */
+#define MSE_MANIFEST_COORD_THREADS 4                /* the API server's workers */
+#define MSE_MANIFEST_COORD_SIZE_MB 512
+
+struct mse_manifest_coord_opts {
+	const char *owner_key;      /* 64 hex digits, measured */
+	uint32_t size_mb;           /* sgx.enclave_size; 0: MSE_MANIFEST_COORD_SIZE_MB */
+	unsigned isvprodid, isvsvn; /* 0: 1 */
+	int debug;
+};
+
+/* sgx.max_threads for these arguments: threads_max (or threads) + the I/O
+ * threads + the ASGI loop + the others (MSE_MANIFEST_*_THREADS). */
 unsigned mse_manifest_max_threads(const struct mse_manifest_args *a);
 /* Renders the manifest template. *out is malloc'd NUL-terminated text. */
 int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct mse_err *err);
+/* The replica's SGX enclave size when none is given (as mse spawn --sgx). */
+#define MSE_MANIFEST_REPLICA_SIZE_MB 4096
+/*
+ * The manifest options of an SGX replica of one package on one coordinator:
+ * the one place both the operator (mse coordinator replica --sgx) and the
+ * owner (mse coordinator manifest --sgx) take them from, so they measure
+ * the same enclave. coord_mre_hex and the strings are borrowed.
+ */
+void mse_manifest_replica_opts(struct mse_manifest_opts *mo, const char *application,
+			       const char *san, uint32_t size_mb, const char *coord_mre_hex);
+/* Renders the coordinator's manifest template. *out is malloc'd NUL-terminated text. */
+int mse_manifest_render_coordinator(const struct mse_manifest_coord_opts *o, char **out,
+				    struct mse_err *err);
 
 #endif

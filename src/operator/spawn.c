@@ -51,7 +51,18 @@ int mse_spawn_wait_ready(struct mse_instance *inst, int timeout_s, struct mse_er
 	snprintf(hostport, sizeof(hostport), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
 		 (unsigned)inst->port);
 	for (int waited = 0;; waited += 100) {
-		if (!mse_instance_alive(inst)) {
+		/*
+		 * While a process execs (gramine-sgx's script its loader, an interpreter its
+		 * program), its command line can read empty for a moment: a single "not
+		 * alive" is confirmed before it counts.
+		 */
+		int gone = !mse_instance_alive(inst);
+
+		for (int i = 0; gone && i < 3; i++) {
+			usleep(100 * 1000);
+			gone = !mse_instance_alive(inst);
+		}
+		if (gone) {
 			mse_instance_log_tail(inst->log_path, 6, tail, sizeof(tail));
 			return mse_err_set(err, "mse-bootstrap exited before its configuration server "
 						"answered; its last words:\n%s",
@@ -167,7 +178,8 @@ int mse_spawn_write_evidence(const struct mse_instance *inst, const char *dir, c
 		.gramine_version = inst->gramine_version,
 		.host = inst->host,
 		.port = inst->port,
-		.threads = MSE_MANIFEST_APP_THREADS,
+		.threads = inst->threads ? inst->threads : MSE_MANIFEST_APP_THREADS,
+		.threads_max = inst->threads_max,
 		.no_ssl = strcmp(inst->cert_mode, "no-ssl") == 0,
 		.isvprodid = inst->isvprodid,
 		.isvsvn = inst->isvsvn,
@@ -254,7 +266,8 @@ static int spawn_sgx(const struct mse_spawn_opts *o, struct mse_instance *inst, 
 			 .size_mb = inst->size_mb,
 			 .expiration = inst->expiration,
 			 .no_ssl = o->no_ssl,
-			 .threads = MSE_MANIFEST_APP_THREADS},
+			 .threads = inst->threads ? inst->threads : MSE_MANIFEST_APP_THREADS,
+			 .threads_max = inst->threads_max},
 		.size_mb = inst->size_mb,
 		.isvprodid = inst->isvprodid,
 		.isvsvn = inst->isvsvn,
@@ -362,7 +375,8 @@ out:
 int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, struct mse_err *err)
 {
 	char bootstrap[PATH_MAX], pkgdir[PATH_MAX + 16], app_tar[PATH_MAX + 32], port[8], exp[32],
-		size[16], reqto[16], sim_dir[PATH_MAX], subject[sizeof(((struct mse_instance *)0)->subject)];
+		size[16], reqto[16], nthreads[16], nthreads_max[16], sim_dir[PATH_MAX],
+		subject[sizeof(((struct mse_instance *)0)->subject)];
 	struct mse_instance *inst = &res->inst;
 	struct mse_package_info info;
 	struct mse_tar_limits lim;
@@ -392,6 +406,12 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 		return mse_err_field(err, o->isvprodid > 65535 ? "--isvprodid" : "--isvsvn",
 				     "expected 1..65535, got %u",
 				     o->isvprodid > 65535 ? o->isvprodid : o->isvsvn);
+	/* The simulated quoting enclave says ISVPRODID 1, ISVSVN 1: other values need the manifest. */
+	if (inst->mode == MSE_MODE_SIMULATION && (o->isvprodid > 1 || o->isvsvn > 1))
+		return mse_err_field(err, o->isvprodid > 1 ? "--isvprodid" : "--isvsvn",
+				     "sgx.isvprodid and sgx.isvsvn are Gramine manifest values (--sgx); "
+				     "a simulated enclave's quote carries 1 and 1, got %u",
+				     o->isvprodid > 1 ? o->isvprodid : o->isvsvn);
 	inst->isvprodid = (uint16_t)(o->isvprodid ? o->isvprodid : 1);
 	inst->isvsvn = (uint16_t)(o->isvsvn ? o->isvsvn : 1);
 	if (!realpath(o->package, inst->package))
@@ -410,6 +430,17 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 	if (o->certificate && !realpath(o->certificate, inst->certificate))
 		return mse_err_field(err, o->certificate, "%s", strerror(errno));
 	inst->size_mb = o->size_mb;
+	inst->threads = o->threads;
+	inst->threads_max = o->threads_max;
+	if (inst->mode == MSE_MODE_SGX && !inst->threads_max) /* measured in loader.argv */
+		inst->threads_max = inst->threads > MSE_MANIFEST_APP_THREADS_MAX
+					    ? inst->threads
+					    : MSE_MANIFEST_APP_THREADS_MAX;
+	if (inst->threads_max && inst->threads > inst->threads_max) {
+		mse_err_field(err, "--threads-max", "expected at least --threads (%u), got %u",
+			      inst->threads, inst->threads_max);
+		return -1;
+	}
 	inst->expiration = (int64_t)time(NULL) + (int64_t)o->days * 86400;
 	mse_instance_new_uuid(inst->uuid);
 	inst->port = o->port;
@@ -455,6 +486,16 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 		snprintf(reqto, sizeof(reqto), "%d", o->request_timeout_s);
 		argv[n++] = "--request-timeout";
 		argv[n++] = reqto;
+	}
+	if (inst->threads) {
+		snprintf(nthreads, sizeof(nthreads), "%u", inst->threads);
+		argv[n++] = "--threads";
+		argv[n++] = nthreads;
+	}
+	if (inst->threads_max) {
+		snprintf(nthreads_max, sizeof(nthreads_max), "%u", inst->threads_max);
+		argv[n++] = "--threads-max";
+		argv[n++] = nthreads_max;
 	}
 	if (inst->mode == MSE_MODE_SIMULATION) {
 		argv[n++] = "--simulation";

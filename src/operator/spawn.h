@@ -51,6 +51,9 @@ struct mse_spawn_opts {
 	int request_timeout_s;   /* passed as mse-bootstrap --request-timeout; 0 = none */
 	FILE *progress;          /* step lines go here; NULL: silent */
 	int no_access_log;       /* mse-bootstrap --no-access-log: no line per request */
+	/* mse-bootstrap --threads / --threads-max; 0: the defaults (under SGX
+	 * MSE_MANIFEST_APP_THREADS and MSE_MANIFEST_APP_THREADS_MAX, measured) */
+	unsigned threads, threads_max;
 };
 
 struct mse_spawn_result {

@@ -18,7 +18,6 @@ import os
 import re
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_serve import APPS, MSE, ROOT, Server, sanitized  # noqa: E402
+from test_serve import APPS, MSE, Server  # noqa: E402
 
 PY = os.environ.get("MSE_PYTHON", "/usr/bin/python3")
 SKIP_HEADERS = {"date", "server", "connection", "keep-alive"}

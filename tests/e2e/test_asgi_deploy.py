@@ -4,18 +4,13 @@ of a FastAPI and a Quart port of the scaffolded app, checked by the scaffold's
 own tests (requests, TLS pinned to the verified certificate) and by us."""
 import json
 import re
-import subprocess
 import time
-from pathlib import Path
-
-import requests
 
 from test_deploy import env_for, get, mse, scaffold, spawn_verified, state
 
 FASTAPI_APP = '''
 import hashlib, hmac, json, os
 from datetime import datetime
-from pathlib import Path
 
 from fastapi import FastAPI, Response
 
@@ -89,7 +84,6 @@ async def spawn():
 QUART_APP = '''
 import hashlib, hmac, json, os
 from datetime import datetime
-from pathlib import Path
 
 from quart import Quart, request
 
@@ -222,6 +216,7 @@ def test_deploy_lifespan_failure_stops_the_enclave(tmp_path):
     out = p.stdout + p.stderr
     log = (proj / ".mse/bad-bootstrap.log").read_text()
     assert "cannot reach the database at db:5432" in log, log
+    assert "cannot reach the database at db:5432" in out, out  # the cause on the console
     assert "lifespan" in log
 
 

@@ -624,7 +624,7 @@ def provproof(uuid: str, state: str, nonce: str) -> str:
                     hashlib.sha256).hexdigest()
 
 
-def self_signed(tmp: Path):
+def self_signed_ca(tmp: Path):
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -662,7 +662,7 @@ def test_run_detects_a_post_answered_after_the_hand_over(tmp_path, mode):
     sf = Path(env["XDG_STATE_HOME"]) / "mse/ho/state.json"
     good = json.loads(sf.read_text())
     uuid = good["uuid"]
-    cert, certkey = self_signed(tmp_path)
+    cert, certkey = self_signed_ca(tmp_path)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(cert), str(certkey))
     srv = socket.socket()

@@ -205,6 +205,10 @@ def test_spawn_sgx_refuses_without_a_proper_signer_key(tmp_path):
     base = ["spawn", "s", "--sgx", "--package", str(tar), "--output", str(tmp_path / "ev")]
     r = mse(env, *base, check=False)
     assert r.returncode == 1 and "--signer-key" in r.stderr and "mse keygen --sgx-signer" in r.stderr
+    # ISV values are the manifest's: a simulated quote could not carry them.
+    r = mse(env, "spawn", "s", "--simulation", "--isvsvn", "2", "--package", str(tar), "--output",
+            str(tmp_path / "ev"), check=False)
+    assert r.returncode == 1 and "--isvsvn" in r.stderr and "carries 1 and 1, got 2" in r.stderr, r.stderr
     # An RSA key with the usual exponent is not an SGX signer.
     subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072",
                     "-out", str(tmp_path / "e65537.pem")], check=True, capture_output=True)
@@ -255,6 +259,11 @@ def test_acceptance_script_with_the_standin(tmp_path):
     for s in ("deploy --sgx", "verify the restarted enclave", "sealed key survived the restart",
               "file in /root survived the restart", "mse stop --remove"):
         assert re.search(r"^PASS  " + re.escape(s), out, re.M), (s, out[-3000:])
+    for s in ("mse coordinator start --sgx", "coordinator MRENCLAVE recomputed by the owner",
+              "verify the coordinator", "coordinator set", "verify the restarted coordinator",
+              "sealed state survived the restart (GET /status: ready)"):
+        assert re.search(r"^PASS  " + re.escape(s), out, re.M), (s, out[-3000:])
+    assert re.search(r"^SKIP  2 SGX replicas \(the stand-in", out, re.M)
     assert "RESULT: all steps passed" in out
     assert not list(Path(env["XDG_STATE_HOME"], "mse").glob("mse-accept-*"))
     # Without a device and without the stand-in switch it refuses to pretend.

@@ -21,7 +21,6 @@ import resource
 import signal
 import ssl
 import subprocess
-import sys
 import tarfile
 import threading
 import tomllib

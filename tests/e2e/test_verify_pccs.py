@@ -31,17 +31,6 @@ ALL_STATUSES = ("SWHardeningNeeded,ConfigurationNeeded,ConfigurationAndSWHardeni
                 "OutOfDate,OutOfDateConfigurationNeeded,Revoked")
 
 
-def has_pccs_options():
-    try:
-        p = subprocess.run([MSE, "verify", "--help"], capture_output=True, text=True, timeout=30)
-    except OSError:
-        return False
-    return "--pccs" in p.stdout
-
-
-pytestmark = pytest.mark.skipif(not has_pccs_options(), reason="mse verify has no --pccs yet")
-
-
 def mse_verify(*args, home):
     env = dict(os.environ, HOME=str(home), XDG_CACHE_HOME=str(home / "cache"),
                NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")

@@ -11,7 +11,6 @@ import datetime
 import hashlib
 import json
 import os
-import pathlib
 import struct
 import subprocess
 

@@ -20,6 +20,7 @@
 #include "attest/cmanifest.h"
 #include "attest/simmeasure.h"
 #include "attest/x509w.h"
+#include "common/file.h"
 #include "common/hex.h"
 #include "coordinator/coordinator.h"
 #include "crypto/ckeys.h"
@@ -153,7 +154,16 @@ static void test_manifest_parse(void **state)
 		assert_int_equal(mse_cmanifest_match(&m, a, b, 7, 2, NULL), 1);
 		mse_err_clear(&e);
 		assert_int_equal(mse_cmanifest_match(&m, a, b, 7, 1, &e), -1);
+		/* The signer and product are accepted, the version is below the floor. */
+		assert_string_equal(e.step, "isvsvn");
+		assert_string_equal(e.field, "isvsvn");
+		assert_non_null(strstr(e.expected, "at least 2"));
+		assert_string_equal(e.actual, "1");
+		mse_err_clear(&e);
+		memset(b, 0xcc, 32); /* another signer: a plain identity mismatch */
+		assert_int_equal(mse_cmanifest_match(&m, a, b, 7, 1, &e), -1);
 		assert_string_equal(e.step, "measurement");
+		memset(b, 0xbb, 32);
 		assert_int_equal(mse_cmanifest_match(&m, a, b, 8, 9, NULL), -1);
 	}
 	mse_cmanifest_free(&m);
@@ -298,6 +308,144 @@ static void test_coord_manifest_rules(void **state)
 	tu_rmtree(dir);
 }
 
+/*
+ * Recovery: a coordinator whose state does not open starts in recovery-needed
+ * (allow_recovery) and accepts only the owner-signed blob sealed to its key;
+ * then it has the same root (app key) and CA certificate. The blob comes from
+ * mse_coord_recovery_bin, opened here with crypto_box_seal_open (libsodium
+ * directly, not mse_seal).
+ */
+static void test_coord_recovery(void **state)
+{
+	const char *d1 = tu_tmpdir(), *d2 = tu_tmpdir();
+	struct mse_coord_config c1, c2;
+	struct mse_coord *a = NULL, *b = NULL;
+	uint8_t sk[64], osk[64], opk[32], sig[64], rpk[32], rsk[32], *rb = NULL, *blob, *body = NULL;
+	char mre[65], mrs[65], *t, *ma, *mb, text[8192], path[4200];
+	size_t rl = 0, bl = 0;
+	struct mse_err e;
+	int st;
+	FILE *f;
+
+	(void)state;
+	memset(&c1, 0, sizeof(c1));
+	crypto_sign_keypair(c1.owner_pk, sk);
+	crypto_sign_keypair(opk, osk);
+	crypto_box_keypair(c1.enclave_pk, c1.enclave_sk);
+	crypto_box_keypair(rpk, rsk);
+	randombytes_buf(c1.state_key, 32);
+	c1.state_dir = d1;
+	assert_int_equal(mse_coord_new(&c1, &a, NULL), 0);
+	memset(mre, 'a', 64);
+	memset(mrs, 'b', 64);
+	mre[64] = mrs[64] = 0;
+	t = manifest_text(mre, mrs);
+	/* With a recovery key. */
+	{
+		char hex[65];
+
+		assert_int_equal(mse_hex_encode(hex, sizeof(hex), rpk, 32), 0);
+		snprintf(text, sizeof(text), "%.*s,\"recovery_key\":\"%s\"}", (int)strlen(t) - 1, t,
+			 hex);
+	}
+	crypto_sign_detached(sig, NULL, (uint8_t *)text, strlen(text), sk);
+	mse_err_clear(&e);
+	assert_int_equal(mse_coord_set_manifest(a, (uint8_t *)text, strlen(text), sig, &st, &e), 0);
+	assert_int_equal(mse_coord_recovery_bin(a, &rb, &rl, &e), 0);
+	/* Not in recovery-needed: refused, 409. */
+	crypto_sign_detached(sig, NULL, rb, rl, sk);
+	assert_int_equal(mse_coord_recover(a, rb, rl, sig, &st, &e), -1);
+	assert_int_equal(st, 409);
+	blob = malloc(rl);
+	assert_non_null(blob);
+	assert_int_equal(crypto_box_seal_open(blob, rb, rl, rpk, rsk), 0);
+	bl = rl - crypto_box_SEALBYTES;
+	assert_non_null(memmem(blob, bl, "root_secret", 11));
+	/* "Another machine": the same owner, another enclave and state key. */
+	c2 = c1;
+	crypto_box_keypair(c2.enclave_pk, c2.enclave_sk);
+	randombytes_buf(c2.state_key, 32);
+	c2.state_dir = d2;
+	c2.allow_recovery = 1;
+	snprintf(path, sizeof(path), "%s/%s", d1, MSE_COORD_STATE_FILE);
+	{
+		uint8_t *s1 = NULL;
+		size_t n = 0;
+		char p2[4200];
+
+		assert_int_equal(mse_file_read(path, 1 << 24, &s1, &n, NULL), 0);
+		snprintf(p2, sizeof(p2), "%s/%s", d2, MSE_COORD_STATE_FILE);
+		assert_non_null(f = fopen(p2, "wb"));
+		assert_int_equal(fwrite(s1, 1, n, f), n);
+		fclose(f);
+		free(s1);
+	}
+	/* Without allow_recovery that state stops it; with it, recovery is needed. */
+	c2.allow_recovery = 0;
+	assert_int_equal(mse_coord_new(&c2, &b, NULL), -1);
+	c2.allow_recovery = 1;
+	assert_int_equal(mse_coord_new(&c2, &b, NULL), 0);
+	assert_int_equal(mse_coord_recovery_needed(b), 1);
+	assert_int_equal(mse_coord_set_manifest(b, (uint8_t *)text, strlen(text), sig, &st, &e), -1);
+	assert_int_equal(mse_seal_seal(c2.enclave_pk, blob, bl, &body, &rl, &e), 0);
+	/* Signed by another key: 403, still recovery-needed. */
+	crypto_sign_detached(sig, NULL, body, rl, osk);
+	mse_err_clear(&e);
+	assert_int_equal(mse_coord_recover(b, body, rl, sig, &st, &e), -1);
+	assert_int_equal(st, 403);
+	assert_string_equal(e.step, "signature");
+	assert_int_equal(mse_coord_recovery_needed(b), 1);
+	/* Sealed to another key (the first coordinator's): 400. */
+	{
+		uint8_t *other = NULL;
+		size_t ol = 0;
+
+		assert_int_equal(mse_seal_seal(c1.enclave_pk, blob, bl, &other, &ol, &e), 0);
+		crypto_sign_detached(sig, NULL, other, ol, sk);
+		assert_int_equal(mse_coord_recover(b, other, ol, sig, &st, &e), -1);
+		assert_int_equal(st, 400);
+		free(other);
+	}
+	/* The owner's: recovered, the same CA and app key. */
+	crypto_sign_detached(sig, NULL, body, rl, sk);
+	mse_err_clear(&e);
+	assert_int_equal(mse_coord_recover(b, body, rl, sig, &st, &e), 0);
+	assert_int_equal(st, 200);
+	assert_int_equal(mse_coord_recovery_needed(b), 0);
+	ma = mse_coord_metrics(a);
+	mb = mse_coord_metrics(b);
+	assert_non_null(strstr(mb, "mse_coordinator_recoveries_total 1\n"));
+	assert_non_null(strstr(mb, "mse_coordinator_manifest_seq 3\n"));
+	free(ma);
+	free(mb);
+	{
+		uint8_t *r2 = NULL, *b2;
+		size_t l2 = 0;
+
+		/* Its recovery blob now holds the same root and CA as the first one's. */
+		assert_int_equal(mse_coord_recovery_bin(b, &r2, &l2, &e), 0);
+		b2 = malloc(l2);
+		assert_non_null(b2);
+		assert_int_equal(crypto_box_seal_open(b2, r2, l2, rpk, rsk), 0);
+		assert_int_equal(l2 - crypto_box_SEALBYTES, bl);
+		assert_memory_equal(b2, blob, bl);
+		free(b2);
+		free(r2);
+	}
+	/* Restarted: its own state opens now. */
+	mse_coord_free(b);
+	assert_int_equal(mse_coord_new(&c2, &b, NULL), 0);
+	assert_int_equal(mse_coord_recovery_needed(b), 0);
+	mse_coord_free(b);
+	mse_coord_free(a);
+	free(body);
+	free(blob);
+	free(rb);
+	free(t);
+	tu_rmtree(d1);
+	tu_rmtree(d2);
+}
+
 static void test_replica_request_parse(void **state)
 {
 	char inst[65];
@@ -361,6 +509,7 @@ int main(void)
 		cmocka_unit_test(test_manifest_errors),
 		cmocka_unit_test(test_manifest_signature),
 		cmocka_unit_test(test_coord_manifest_rules),
+		cmocka_unit_test(test_coord_recovery),
 		cmocka_unit_test(test_replica_request_parse),
 		cmocka_unit_test(test_measurement_v2),
 	};

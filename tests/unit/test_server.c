@@ -11,10 +11,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -198,12 +200,99 @@ static void handler_stops_its_server_and_socket_is_handed_on(void **state)
 	close(fd);
 }
 
+/* ---- workers grow while handlers block, and shrink back when idle ---------- */
+
+/* "/block" sleeps (as an app waiting on a database would: blocked in the
+ * kernel, not on a lock) until the gate opens. */
+static atomic_int g_gate_open, g_blocked;
+
+static int gated(struct mse_exchange *x, void *user)
+{
+	if (x->req->target_len == 6 && memcmp(x->req->target, "/block", 6) == 0) {
+		atomic_fetch_add(&g_blocked, 1);
+		while (!atomic_load(&g_gate_open))
+			usleep(2000);
+	}
+	return hello(x, user);
+}
+
+struct blocked_client {
+	uint16_t port;
+	char out[1024];
+};
+
+static void *blocked_client_main(void *arg)
+{
+	struct blocked_client *b = arg;
+
+	request(b->port, "GET /block HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b->out,
+		sizeof(b->out));
+	return NULL;
+}
+
+#define NBLOCKED 64
+
+static void workers_grow_while_handlers_block_and_shrink_when_idle(void **state)
+{
+	static struct blocked_client clients[NBLOCKED];
+	pthread_t ct[NBLOCKED], t;
+	struct mse_server_config cfg;
+	struct mse_err err;
+	char out[1024];
+	void *rc;
+	int n;
+
+	(void)state;
+	mse_server_config_init(&cfg);
+	cfg.port = 0;
+	cfg.threads = 2;
+	cfg.max_threads = NBLOCKED + 8;
+	cfg.thread_idle_ms = 200;
+	cfg.handler = gated;
+	assert_int_equal(mse_server_new(&cfg, &g_srv, &err), 0);
+	assert_int_equal(pthread_create(&t, NULL, run_thread, g_srv), 0);
+	for (int i = 0; i < NBLOCKED; i++) {
+		clients[i].port = mse_server_port(g_srv);
+		assert_int_equal(pthread_create(&ct[i], NULL, blocked_client_main, &clients[i]), 0);
+	}
+	/* Every one of the 64 handlers is blocked at once: the pool grew past
+	 * its floor of 2 (bounded wait: 60 s on a loaded machine). */
+	for (int k = 0; k < 600 && atomic_load(&g_blocked) < NBLOCKED; k++)
+		usleep(100000);
+	assert_int_equal(atomic_load(&g_blocked), NBLOCKED);
+	n = mse_server_threads(g_srv);
+	assert_true(n >= NBLOCKED);
+	assert_true(n <= NBLOCKED + 8);
+	/* A fast request is answered while all 64 are still blocked. */
+	request(mse_server_port(g_srv), "GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		out, sizeof(out));
+	assert_non_null(strstr(out, "\r\n\r\nhello"));
+	assert_int_equal(atomic_load(&g_gate_open), 0);
+	atomic_store(&g_gate_open, 1);
+	for (int i = 0; i < NBLOCKED; i++) {
+		pthread_join(ct[i], NULL);
+		assert_non_null(strstr(clients[i].out, "HTTP/1.1 200 OK\r\n"));
+	}
+	/* Idle, the pool shrinks back to its floor (idle exit after 200 ms). */
+	for (int k = 0; k < 300 && (n = mse_server_threads(g_srv)) > 2; k++)
+		usleep(100000);
+	assert_int_equal(n, 2);
+	/* And still serves. */
+	request(mse_server_port(g_srv), "GET / HTTP/1.0\r\n\r\n", out, sizeof(out));
+	assert_non_null(strstr(out, "\r\n\r\nhello"));
+	mse_server_stop(g_srv);
+	pthread_join(t, &rc);
+	assert_int_equal((intptr_t)rc, 0);
+	mse_server_free(g_srv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(config_errors),
 		cmocka_unit_test(stop_before_run_and_owned_socket),
 		cmocka_unit_test(handler_stops_its_server_and_socket_is_handed_on),
+		cmocka_unit_test(workers_grow_while_handlers_block_and_shrink_when_idle),
 	};
 
 	mse_log_init("test_server", MSE_LOG_WARN);
