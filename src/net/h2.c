@@ -1824,6 +1824,8 @@ int mse_h2_adopt(struct mse_h2 *h, int fd, SSL *ssl, const struct mse_conn_info 
 		h->conns->prev = c;
 	h->conns = c;
 	h->nconns++;
+	/* Logged first: once in the epoll set, the loop may end and free c. */
+	mse_debug("%s:%u: HTTP/2", c->info.remote_addr, c->info.remote_port);
 	/* The preface (or bytes after it) may be here already: the loop feeds them. */
 	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
 		h->conns = c->next;
@@ -1834,7 +1836,6 @@ int mse_h2_adopt(struct mse_h2 *h, int fd, SSL *ssl, const struct mse_conn_info 
 		goto fail;
 	}
 	pthread_mutex_unlock(&h->lock);
-	mse_debug("%s:%u: HTTP/2", c->info.remote_addr, c->info.remote_port);
 	return 0;
 fail:
 	nghttp2_session_del(c->sess);
