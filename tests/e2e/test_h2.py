@@ -215,16 +215,16 @@ def test_many_concurrent_streams_on_one_connection(tls_server, tls_files, tmp_pa
                          capture_output=True, timeout=60).stdout.decode()
     assert out.count(":status: 200") == 100
     assert "SETTINGS_MAX_CONCURRENT_STREAMS(0x03):32" in out
-    # 40 uploads of 300 KB at once on one connection (flow control: 32 streams
+    # 30 uploads of 300 KB at once on one connection (flow control: 32 streams
     # at most, each with a 64 KiB window until a worker takes it).
     up = tmp_path / "up.bin"
     data = hashlib.sha256(b"many").digest() * 9375
     up.write_bytes(data)
     want = "%d %s" % (len(data), hashlib.sha256(data).hexdigest())
-    r = subprocess.run(["nghttp", "-m", "40", "-d", str(up), "https://127.0.0.1:%d/sha" % tls_server.port],
+    r = subprocess.run(["nghttp", "-m", "30", "-d", str(up), "https://127.0.0.1:%d/sha" % tls_server.port],
                        capture_output=True, timeout=120)
-    assert r.stdout.decode() == want * 40, r.stderr
-    r = subprocess.run(["h2load", "-n", "200", "-c", "2", "-m", "100", "-d", str(up),
+    assert r.stdout.decode() == want * 30, r.stderr
+    r = subprocess.run(["h2load", "-n", "200", "-c", "2", "-m", "32", "-d", str(up),
                         "https://127.0.0.1:%d/sha" % tls_server.port], capture_output=True, timeout=120)
     assert "200 succeeded, 0 failed" in r.stdout.decode(), r.stdout.decode()
 
