@@ -881,6 +881,11 @@ static void label_escape(char *out, size_t size, const char *in)
 	out[o] = '\0';
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 char *mse_coord_metrics(struct mse_coord *co)
 {
 	char *out = NULL, esc[128];
@@ -907,18 +912,21 @@ char *mse_coord_metrics(struct mse_coord *co)
 	fprintf(b, "# HELP mse_coordinator_replicas Replica keys known, by enclave "
 			   "identity (MRENCLAVE).\n"
 			   "# TYPE mse_coordinator_replicas gauge\n");
-	for (i = 0; i < co->n_reps; i++) {
-		size_t n = 0;
+	{
+		/* Grouped by MRENCLAVE: sorted copies, then runs (n log n under the lock). */
+		const char **ids = co->n_reps ? malloc(co->n_reps * sizeof(*ids)) : NULL;
 
-		for (k = 0; k < i; k++)
-			if (strcmp(co->reps[k].mrenclave, co->reps[i].mrenclave) == 0)
-				break;
-		if (k < i) /* counted with its first */
-			continue;
-		for (k = i; k < co->n_reps; k++)
-			n += strcmp(co->reps[k].mrenclave, co->reps[i].mrenclave) == 0;
-		label_escape(esc, sizeof(esc), co->reps[i].mrenclave);
-		fprintf(b, "mse_coordinator_replicas{mrenclave=\"%s\"} %zu\n", esc, n);
+		for (i = 0; ids && i < co->n_reps; i++)
+			ids[i] = co->reps[i].mrenclave;
+		if (ids)
+			qsort(ids, co->n_reps, sizeof(*ids), cmp_str);
+		for (i = 0; ids && i < co->n_reps; i = k) {
+			for (k = i + 1; k < co->n_reps && strcmp(ids[k], ids[i]) == 0; k++)
+				;
+			label_escape(esc, sizeof(esc), ids[i]);
+			fprintf(b, "mse_coordinator_replicas{mrenclave=\"%s\"} %zu\n", esc, k - i);
+		}
+		free(ids);
 	}
 	fprintf(b,
 		       "# HELP mse_coordinator_manifest_seq The seq of the manifest in force (0: none).\n"

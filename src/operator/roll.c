@@ -129,8 +129,8 @@ int mse_roll_replicas(const struct mse_roll_opts *o, struct mse_roll_result *res
 		struct mse_instance in;
 		unsigned k;
 
-		if (mse_instance_load(&in, names[i], NULL) != 0 || strcmp(in.role, "replica") != 0 ||
-		    strcmp(in.coordinator, o->coordinator) != 0)
+		if (mse_instance_load(&in, names[i], NULL) != 0 ||
+		    strcmp(in.role, "replica") != 0 || strcmp(in.coordinator, o->coordinator) != 0)
 			continue;
 		if (!family[0]) {
 			/* The family of the first replica found: NAME of NAME-K. */
@@ -173,14 +173,16 @@ int mse_roll_replicas(const struct mse_roll_opts *o, struct mse_roll_result *res
 			goto out;
 		if (spawn_one(o, family, ++maxk, &tmpl, name, err) != 0)
 			goto out;
-		say(o, "started %s to replace %s; waiting for its health check", name, olds[j].name);
+		say(o, "started %s to replace %s; waiting for its health check", name,
+		    olds[j].name);
 		if (wait_healthy(o, name, &port, err) != 0) {
 			struct mse_err e2;
 
 			mse_err_clear(&e2);
 			if (drop(o, name, "did not become healthy; the old replicas keep serving",
 				 &e2) != 0)
-				mse_err_prefix(err, "(and %s could not be removed: %s)", name, e2.msg);
+				mse_err_prefix(err, "(and %s could not be removed: %s)", name,
+					       e2.msg);
 			goto out;
 		}
 		say(o, "%s is healthy (port %u): %s can stop", name, (unsigned)port, olds[j].name);

@@ -24,14 +24,14 @@
 #define MSE_ROLL_MAX 64
 
 struct mse_roll_opts {
-	const char *family;                /* NAME: replicas NAME-K; NULL: from the old ones */
-	const char *coordinator;           /* HOST:PORT */
+	const char *family;		   /* NAME: replicas NAME-K; NULL: from the old ones */
+	const char *coordinator;	   /* HOST:PORT */
 	const char *coordinator_mrenclave; /* 64 hex digits */
-	const char *package;               /* NULL: each old replica's own package */
-	unsigned replicas;                 /* wanted; 0: as many as there are now */
-	const char *san;                   /* NULL: the old replica's (or localhost) */
-	uint32_t size_mb;                  /* 0: the old replica's */
-	int timeout_s;                     /* health wait per replica; 0: 120 */
+	const char *package;		   /* NULL: each old replica's own package */
+	unsigned replicas;		   /* wanted; 0: as many as there are now */
+	const char *san;		   /* NULL: the old replica's (or localhost) */
+	uint32_t size_mb;		   /* 0: the old replica's */
+	int timeout_s;			   /* health wait per replica; 0: 120 */
 	void (*progress)(void *ctx, const char *text);
 	void *progress_ctx;
 };
