@@ -25,7 +25,7 @@ static const char usage_text[] =
 	"                     [--plaincode] [--simulation]\n"
 	"                     [--workspace DIR] [--size MB] [--sim-dir DIR]\n"
 	"                     [--threads N] [--threads-max N] [--attestation-dir DIR]\n"
-	"                     [--log-level LEVEL] [--metrics HOST:PORT]\n"
+	"                     [--log-level LEVEL] [--metrics HOST:PORT] [--sim-isvsvn N]\n"
 	"       mse-bootstrap MODULE:VAR --app-dir DIR --coordinator-mrenclave HEX\n"
 	"                     [--id NAME] [--ratls EXPIRATION] [--host ADDR] [--port PORT] ...\n"
 	"\n"
@@ -74,6 +74,8 @@ static const char usage_text[] =
 	"                          latency histogram, in-flight requests, worker threads,\n"
 	"                          open connections: no secrets) in plain HTTP on GET\n"
 	"                          /metrics at HOST:PORT, apart from the app (docs/metrics.md)\n"
+	"  --sim-isvsvn N          simulation: the ISVSVN the enclave reports (default 1), as\n"
+	"                          SIGSTRUCT sets it under SGX; not measured\n"
 	"\n"
 	"Replica mode: --coordinator-mrenclave HEX (measured) makes this a replica of a\n"
 	"coordinator (mse-coordinator) at $MSE_COORDINATOR=HOST:PORT (not measured). It\n"
@@ -130,6 +132,7 @@ int main(int argc, char **argv)
 		{"log-level", required_argument, NULL, 'l'},
 		{"coordinator-mrenclave", required_argument, NULL, 'C'},
 		{"metrics", required_argument, NULL, 'm'},
+		{"sim-isvsvn", required_argument, NULL, 'I'},
 		{NULL, 0, NULL, 0}};
 	uint8_t coord_mre[32];
 	char metrics_host[256] = "";
@@ -236,6 +239,11 @@ int main(int argc, char **argv)
 			break;
 		case 'X':
 			o.sandbox = 0;
+			break;
+		case 'I':
+			if (mse_num_parse(optarg, 1, 65535, &v) != 0)
+				return usage_error("--sim-isvsvn: expected 1..65535, got \"%s\"", optarg);
+			o.sim_isvsvn = (unsigned)v;
 			break;
 		case 'm': {
 			const char *colon = strrchr(optarg, ':');
