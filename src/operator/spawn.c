@@ -51,7 +51,18 @@ int mse_spawn_wait_ready(struct mse_instance *inst, int timeout_s, struct mse_er
 	snprintf(hostport, sizeof(hostport), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
 		 (unsigned)inst->port);
 	for (int waited = 0;; waited += 100) {
-		if (!mse_instance_alive(inst)) {
+		/*
+		 * While a process execs (gramine-sgx's script its loader, an interpreter its
+		 * program), its command line can read empty for a moment: a single "not
+		 * alive" is confirmed before it counts.
+		 */
+		int gone = !mse_instance_alive(inst);
+
+		for (int i = 0; gone && i < 3; i++) {
+			usleep(100 * 1000);
+			gone = !mse_instance_alive(inst);
+		}
+		if (gone) {
 			mse_instance_log_tail(inst->log_path, 6, tail, sizeof(tail));
 			return mse_err_set(err, "mse-bootstrap exited before its configuration server "
 						"answered; its last words:\n%s",
@@ -395,6 +406,12 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 		return mse_err_field(err, o->isvprodid > 65535 ? "--isvprodid" : "--isvsvn",
 				     "expected 1..65535, got %u",
 				     o->isvprodid > 65535 ? o->isvprodid : o->isvsvn);
+	/* The simulated quoting enclave says ISVPRODID 1, ISVSVN 1: other values need the manifest. */
+	if (inst->mode == MSE_MODE_SIMULATION && (o->isvprodid > 1 || o->isvsvn > 1))
+		return mse_err_field(err, o->isvprodid > 1 ? "--isvprodid" : "--isvsvn",
+				     "sgx.isvprodid and sgx.isvsvn are Gramine manifest values (--sgx); "
+				     "a simulated enclave's quote carries 1 and 1, got %u",
+				     o->isvprodid > 1 ? o->isvprodid : o->isvsvn);
 	inst->isvprodid = (uint16_t)(o->isvprodid ? o->isvprodid : 1);
 	inst->isvsvn = (uint16_t)(o->isvsvn ? o->isvsvn : 1);
 	if (!realpath(o->package, inst->package))

@@ -205,6 +205,10 @@ def test_spawn_sgx_refuses_without_a_proper_signer_key(tmp_path):
     base = ["spawn", "s", "--sgx", "--package", str(tar), "--output", str(tmp_path / "ev")]
     r = mse(env, *base, check=False)
     assert r.returncode == 1 and "--signer-key" in r.stderr and "mse keygen --sgx-signer" in r.stderr
+    # ISV values are the manifest's: a simulated quote could not carry them.
+    r = mse(env, "spawn", "s", "--simulation", "--isvsvn", "2", "--package", str(tar), "--output",
+            str(tmp_path / "ev"), check=False)
+    assert r.returncode == 1 and "--isvsvn" in r.stderr and "carries 1 and 1, got 2" in r.stderr, r.stderr
     # An RSA key with the usual exponent is not an SGX signer.
     subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072",
                     "-out", str(tmp_path / "e65537.pem")], check=True, capture_output=True)
