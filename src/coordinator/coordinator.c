@@ -343,6 +343,16 @@ out:
 	return rc;
 }
 
+/* 1 if p[0:n] is the JSON text of an object (no NUL inside: jansson refuses it). */
+static int json_object_text(const char *p, size_t n)
+{
+	json_t *j = json_loadb(p, n, 0, NULL);
+	int ok = json_is_object(j);
+
+	json_decref(j);
+	return ok;
+}
+
 /*
  * The opened secrets of a state or recovery blob (fields "code_key",
  * "secrets", "secrets_to_seal"); *present is 0 for a version-1 state, which
@@ -365,9 +375,15 @@ static int opened_from_json(json_t *j, int plaincode, struct opened *op, int *pr
 		op->has_code_key = 1;
 	}
 	if (json_is_string(se)) {
-		if (!(op->secrets = strndup(json_string_value(se), json_string_length(se))))
+		size_t n = json_string_length(se);
+
+		if (!json_object_text(json_string_value(se), n))
+			return mse_err_expect(err, "secrets", "JSON text of an object", "another value");
+		if (!(op->secrets = malloc(n + 1)))
 			return mse_err_set(err, "out of memory");
-		op->secrets_len = json_string_length(se);
+		memcpy(op->secrets, json_string_value(se), n);
+		op->secrets[n] = '\0';
+		op->secrets_len = n;
 	} else if (se && !json_is_null(se)) {
 		return mse_err_expect(err, "secrets", "JSON text or null", "another type");
 	}
@@ -378,6 +394,9 @@ static int opened_from_json(json_t *j, int plaincode, struct opened *op, int *pr
 		    mse_b64_decode(op->to_seal, n + 1, &op->to_seal_len, json_string_value(ts), n,
 				   MSE_B64_STD) != 0)
 			return mse_err_expect(err, "secrets_to_seal", "base64", "another value");
+		if (!json_object_text((const char *)op->to_seal, op->to_seal_len))
+			return mse_err_expect(err, "secrets_to_seal", "base64 of a JSON object",
+					      "another value");
 	} else if (ts && !json_is_null(ts)) {
 		return mse_err_expect(err, "secrets_to_seal", "base64 or null", "another type");
 	}
@@ -556,9 +575,13 @@ static int install_locked(struct mse_coord *co, const uint8_t *bytes, size_t len
 		/* Copies: the caller keeps (and wipes) its own. */
 		if (op->has_code_key)
 			memcpy(code_key, op->code_key, 32);
-		if (op->secrets && !(secrets = strndup(op->secrets, op->secrets_len))) {
-			mse_err_set(err, "out of memory");
-			goto fail;
+		if (op->secrets) {
+			if (!(secrets = malloc(op->secrets_len + 1))) {
+				mse_err_set(err, "out of memory");
+				goto fail;
+			}
+			memcpy(secrets, op->secrets, op->secrets_len);
+			secrets[op->secrets_len] = '\0';
 		}
 		sl = op->secrets ? op->secrets_len : 0;
 		if (op->to_seal) {
