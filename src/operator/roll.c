@@ -146,7 +146,15 @@ int mse_roll_replicas(const struct mse_roll_opts *o, struct mse_roll_result *res
 		olds[n_old++].k = k;
 	}
 	if (!family[0]) {
-		mse_err_set(err, "no replica of the coordinator at %s to update (mse list)",
+		if (!o->replicas) { /* nothing here to roll, nothing asked for */
+			say(o, "no replica of the coordinator at %s on this machine (mse list): "
+			       "nothing to roll",
+			    o->coordinator);
+			rc = 0;
+			goto out;
+		}
+		mse_err_set(err, "no replica of the coordinator at %s on this machine (mse list) "
+				 "to take the name and options from",
 			    o->coordinator);
 		goto out;
 	}

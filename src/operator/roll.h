@@ -11,6 +11,9 @@
  * coordinator is o->coordinator, named FAMILY-K (K = 1, 2, ...): new ones
  * take the next free K, so names are never reused during a roll.
  *
+ * With no replica of that coordinator here and o->replicas 0, there is
+ * nothing to roll: 0, res->n 0.
+ *
  * Ownership: opts borrowed; the result is caller-owned (plain arrays).
  */
 #ifndef MSE_ROLL_H
