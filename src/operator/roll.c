@@ -129,8 +129,11 @@ int mse_roll_replicas(const struct mse_roll_opts *o, struct mse_roll_result *res
 		struct mse_instance in;
 		unsigned k;
 
+		/* With a family (deploy): its replicas, wherever their coordinator listened
+		 * (a restarted one may have another port); without: this coordinator's. */
 		if (mse_instance_load(&in, names[i], NULL) != 0 ||
-		    strcmp(in.role, "replica") != 0 || strcmp(in.coordinator, o->coordinator) != 0)
+		    strcmp(in.role, "replica") != 0 ||
+		    (!o->family && strcmp(in.coordinator, o->coordinator) != 0))
 			continue;
 		if (!family[0]) {
 			/* The family of the first replica found: NAME of NAME-K. */

@@ -7,9 +7,10 @@
  * than before. A new replica that does not become healthy is stopped and
  * removed, the old ones keep running, and the roll stops with its error.
  *
- * Replicas are instances (operator/instance.h) of role "replica" whose
- * coordinator is o->coordinator, named FAMILY-K (K = 1, 2, ...): new ones
- * take the next free K, so names are never reused during a roll.
+ * Replicas are instances (operator/instance.h) of role "replica" named
+ * FAMILY-K (K = 1, 2, ...) — with o->family, all of that family; without,
+ * those whose coordinator is o->coordinator: new ones take the next free K,
+ * so names are never reused during a roll.
  *
  * With no replica of that coordinator here and o->replicas 0, there is
  * nothing to roll: 0, res->n 0.
