@@ -73,7 +73,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 PROGS := $(BUILD)/mse $(if $(BOOT_SRC),$(BUILD)/mse-bootstrap) $(if $(COORD_SRC),$(BUILD)/mse-coordinator)
 
 .PHONY: all tests tools check clang-check fuzz fuzz-build bench demo deps clean format
-.PHONY: man install uninstall deb deb-check fresh-check
+.PHONY: man install uninstall deb deb-check fresh-check k8s-check
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -86,11 +86,12 @@ all: $(BUILD)/libmse.a $(PROGS) man
 # the -dev packages exist. SKIP_DEPS=1 skips deps.sh (packagers, offline).
 # ENTRY_MAKEFLAGS is passed to that second make (tests/e2e/test_make_fresh.sh
 # passes -n there to see every command the target would run).
-ENTRY := demo check bench fuzz install deb deb-check fresh-check
+ENTRY := demo check bench fuzz install deb deb-check fresh-check k8s-check
 DEPS_SH ?= scripts/deps.sh
 bench: DEPS_FLAGS = --bench
 fuzz: DEPS_FLAGS = --fuzz
 deb deb-check fresh-check: DEPS_FLAGS = --deb
+k8s-check: DEPS_FLAGS = --k8s
 
 deps:
 	@$(DEPS_SH) $(DEPS_FLAGS)
@@ -186,6 +187,10 @@ deb-check: deb
 # `make install` and `make demo`, the first time, in a minimal Debian chroot.
 fresh-check:
 	scripts/fresh-check.sh
+
+# The images (reproducible) and the manifests run by podman kube play.
+k8s-check: all
+	scripts/k8s-check.sh $(BUILD)
 endif
 
 clang-check:

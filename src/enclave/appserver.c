@@ -20,6 +20,7 @@
 #include "enclave/memcap.h"
 #include "enclave/sandbox.h"
 #include "enclave/asgi.h"
+#include "enclave/gilstate.h"
 #include "enclave/pyhost.h"
 #include "enclave/wsgi.h"
 
@@ -257,6 +258,15 @@ static void fit_nofile(struct mse_server_config *sc)
 	}
 }
 
+/* The worker pool grows only while the GIL is free (server.h: app_busy). */
+static int gil_busy(void *user)
+{
+	static unsigned long last_switch; /* called by the server's loop only */
+
+	(void)user;
+	return mse_gil_busy(&last_switch);
+}
+
 int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 {
 	struct mse_wsgi_config wc = {0};
@@ -407,6 +417,7 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 		sc.max_body = c->max_body;
 	sc.request_timeout_ms = c->request_timeout_ms;
 	sc.access_log = c->access_log;
+	sc.app_busy = gil_busy;
 	fit_nofile(&sc);
 	if (mse_server_new(&sc, &s, err) != 0)
 		goto out;

@@ -18,6 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,7 +53,9 @@
 /* Per-address accounting buckets (a chained hash of open counts). */
 #define ADDR_BUCKETS 1024
 
-enum conn_state { CS_WAITING, CS_QUEUED, CS_BUSY };
+/* CS_STEPPING: a thread (the loop, or the worker polling) is reading it
+ * without the lock; sweeps and evictions leave it alone. */
+enum conn_state { CS_WAITING, CS_STEPPING, CS_QUEUED, CS_BUSY, CS_DEAD };
 /* Where a connection is in reading its next request (loop side). */
 enum conn_phase { PH_HANDSHAKE, PH_HEAD, PH_BODY, PH_READY };
 
@@ -81,6 +84,7 @@ struct conn {
 	int64_t phase_start;      /* head (first byte) or body start: min_rate */
 	uint64_t phase_bytes;     /* bytes received since phase_start */
 	int64_t last_byte;        /* body: when a byte last arrived */
+	int64_t queued_at;        /* when it went on the work queue */
 	int expired;              /* the head deadline passed (answer 408) */
 	int reject;               /* answer this status and close (set by the loop) */
 	int lingering;            /* closing: swallow input until EOF or deadline */
@@ -108,7 +112,23 @@ struct mse_server {
 	char *server_name;
 	int lfd, own_lfd;
 	uint16_t port;
-	int epfd, evfd;
+	/*
+	 * Two epoll sets: epfd holds the connections; outer holds the listening
+	 * socket, the stop eventfd and epfd itself (one-shot, armed only while
+	 * the loop polls the connections). While the app is busy, an idle
+	 * worker polls epfd directly (s->poller): it reads the requests that
+	 * arrived and serves them itself, with no hand-over between threads
+	 * and no wake-up of the loop per request; the loop takes the
+	 * connections back when no worker polled them for STALL_MS.
+	 */
+	int epfd, evfd, outer;
+	int inner_armed;          /* epfd armed in outer (under lock) */
+	struct worker *poller;    /* the worker in epoll_wait(epfd), or NULL */
+	/* Connections the loop closed while a worker polled: the worker may
+	 * hold an event for one, so they are freed when it is done. */
+	struct conn *grave;
+	int64_t last_poll;        /* when a worker last finished polling */
+	int app_was_idle; /* app_busy said 0 at the last stall check */
 	int threads;
 
 	pthread_mutex_t lock;
@@ -156,6 +176,7 @@ struct worker {
 	int64_t handler_since;    /* when that handler was called */
 	int stuck;                /* cur passed request_timeout_ms */
 	pthread_t tid;
+	pid_t ktid;               /* its kernel thread id (/proc/self/task) */
 };
 
 /*
@@ -173,7 +194,7 @@ struct worker {
 #define STALL_MS 2
 
 /* Markers in epoll_event.data.ptr for the two non-connection fds. */
-static char g_mark_listen, g_mark_stop;
+static char g_mark_listen, g_mark_stop, g_mark_inner;
 
 static int64_t now_ms(void)
 {
@@ -491,6 +512,49 @@ static void conn_destroy_locked(struct mse_server *s, struct conn *c)
 	}
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	conn_free(c);
+}
+
+/*
+ * Caller holds the lock: closes a WAITING connection some other thread may
+ * hold an epoll event for (sweeps, evictions, stop). While a worker polls,
+ * the struct outlives its fd until that worker is done (grave_free_locked):
+ * conn_event skips it (CS_DEAD).
+ */
+static void conn_reap_locked(struct mse_server *s, struct conn *c)
+{
+	if (!s->poller) {
+		conn_destroy_locked(s, c);
+		return;
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconns--;
+	addr_put_locked(s, c->addr);
+	c->addr = NULL;
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	close(c->fd);
+	c->fd = -1;
+	buf_release(c);
+	c->state = CS_DEAD;
+	c->prev = NULL;
+	c->next = s->grave;
+	s->grave = c;
+}
+
+static void grave_free_locked(struct mse_server *s)
+{
+	while (s->grave) {
+		struct conn *c = s->grave;
+
+		s->grave = c->next;
+		free(c);
+	}
 }
 
 /* A worker is done with c for now: close it. */
@@ -1759,6 +1823,9 @@ static void retire_self_locked(struct mse_server *s)
 		}
 }
 
+static void poll_locked(struct mse_server *s, struct worker *self);
+static _Thread_local struct mse_http_header *tl_loop_headers;
+
 static void *worker_main(void *arg)
 {
 	struct mse_server *s = arg;
@@ -1768,7 +1835,10 @@ static void *worker_main(void *arg)
 
 	pthread_cond_init(&self.cv, NULL);
 	self.tid = pthread_self();
+	self.ktid = (pid_t)syscall(SYS_gettid);
 	tl_worker = &self;
+	/* For the connections this worker reads while it polls. */
+	tl_loop_headers = malloc(s->cfg.max_headers * sizeof(*tl_loop_headers));
 	if (s->cfg.thread_start)
 		s->cfg.thread_start(s->cfg.user);
 	pthread_mutex_lock(&s->lock);
@@ -1779,6 +1849,14 @@ static void *worker_main(void *arg)
 		struct conn *c;
 
 		while (!s->workers_exit && (!s->qhead || surplus_locked(s, &self, now_ms()))) {
+			/* Nothing queued and nobody polling: read what arrived
+			 * and serve it here, rather than sleep until the loop
+			 * hands it over. */
+			if (!s->qhead && !s->poller && tl_loop_headers &&
+			    !atomic_load(&s->stopping)) {
+				poll_locked(s, &self);
+				continue;
+			}
 			/* Park on top of the stack: the next wake-up goes to the
 			 * thread whose caches (and Python state) are warmest, and
 			 * the ones at the bottom, idle longest, retire. */
@@ -1814,6 +1892,8 @@ static void *worker_main(void *arg)
 	if (s->cfg.thread_stop)
 		s->cfg.thread_stop(s->cfg.user);
 	pthread_cond_destroy(&self.cv);
+	free(tl_loop_headers);
+	tl_loop_headers = NULL;
 	return NULL;
 }
 
@@ -1828,6 +1908,7 @@ static void *worker_main(void *arg)
 static void enqueue_locked(struct mse_server *s, struct conn *c)
 {
 	c->state = CS_QUEUED;
+	c->queued_at = now_ms();
 	s->nbusy++;
 	c->qnext = NULL;
 	if (s->qtail)
@@ -1850,14 +1931,102 @@ static int add_worker_locked(struct mse_server *s);
  * of blocked handlers. Returns the epoll timeout (ms) after which to check
  * again, or -1 if none is needed.
  */
+/*
+ * Caller holds the lock. 1 if the stall is the app's own (app_busy: the
+ * GIL is held): another thread would only queue for it. The pool grows only
+ * when the app was idle at this check and the previous one, so a GIL
+ * hand-over caught mid-way does not count.
+ */
+/*
+ * Is the worker thread asleep in the kernel on something other than a
+ * futex (the GIL, a lock), i.e. blocked outside the GIL: a sleep, a poll,
+ * a read? 1 yes, 0 no (running, runnable, or waiting on a futex), -1
+ * unknown (/proc unreadable, as under Gramine).
+ */
+static int blocked_outside(pid_t ktid)
+{
+	char path[64], buf[256];
+	ssize_t n;
+	int fd;
+	const char *p;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)ktid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	/* "tid (comm) S ...": the state follows the last ')'. */
+	if (!(p = strrchr(buf, ')')) || p[1] != ' ' || (p[2] != 'S' && p[2] != 'D'))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)ktid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return atol(buf) != SYS_futex;
+}
+
+static int app_busy_locked(struct mse_server *s, int64_t t)
+{
+	int idle, known = 1;
+
+	/* A worker polling will take the work. Then the kernel says what each
+	 * serving one is blocked on: a sleep or I/O (in its handler, or on a
+	 * slow client), or the GIL, a lock, or a CPU on a loaded machine. */
+	(void)t;
+	if (s->poller)
+		return 1;
+	/* Most of them blocked outside the GIL: the app waits on the world,
+	 * and the few waiting for the GIL (handlers that just woke) cannot
+	 * take the queued work. Mostly on the GIL or running: CPU-bound. */
+	{
+		int blocked = 0, other = 0;
+
+		for (const struct worker *w = s->workers; w; w = w->all_next) {
+			int b;
+
+			if (!w->serving_since)
+				continue;
+			b = blocked_outside(w->ktid);
+			if (b < 0) {
+				known = 0;
+				break;
+			}
+			if (b)
+				blocked++;
+			else
+				other++;
+		}
+		if (known)
+			return blocked > 0 && blocked >= other ? 0 : 1;
+	}
+	if (!s->cfg.app_busy)
+		return 0;
+	idle = !s->cfg.app_busy(s->cfg.user);
+	if (idle && s->app_was_idle)
+		return 0;
+	s->app_was_idle = idle;
+	return 1;
+}
+
 static int stall_check_locked(struct mse_server *s, int64_t t)
 {
 	if (!s->qhead || (!s->idle && s->nthreads >= s->max_threads))
 		return -1;
-	if (s->nactive == 0 || t - s->last_pick >= STALL_MS) {
-		if (!wake_one_locked(s)) {
-			/* As many as are queued, a few per check: a burst of
-			 * blocking requests is served in a few STALL_MS. */
+	if (s->nactive == 0 || t - s->last_pick >= STALL_MS ||
+	    (!s->idle && t - s->qhead->queued_at >= STALL_MS)) {
+		/* Nobody took work for STALL_MS: wake a parked worker. Or the
+		 * oldest request waited STALL_MS with every worker serving:
+		 * start more if those are blocked outside the GIL. As many as
+		 * are queued, a few per check: a burst of blocking requests
+		 * is served within a few STALL_MS. */
+		if (!wake_one_locked(s) && !app_busy_locked(s, t)) {
 			size_t want = s->qlen < 4 ? s->qlen : 4;
 
 			for (size_t i = 0; i < want && add_worker_locked(s) == 0; i++)
@@ -1931,7 +2100,7 @@ static int evict_idle_locked(struct mse_server *s, const struct addr_count *only
 		return -1;
 	mse_debug("%s:%u: idle connection closed to make room", victim->info.remote_addr,
 		  victim->info.remote_port);
-	conn_destroy_locked(s, victim);
+	conn_reap_locked(s, victim);
 	return 0;
 }
 
@@ -1969,7 +2138,7 @@ static void accept_ready(struct mse_server *s)
 			    errno == ENOMEM) {
 				/* Out of descriptors: pause accepting so we do not spin. */
 				mse_warn("accept: %s; pausing 100 ms", strerror(errno));
-				epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+				epoll_ctl(s->outer, EPOLL_CTL_DEL, s->lfd, NULL);
 				s->accept_paused_until = now_ms() + 100;
 			}
 			return;
@@ -2072,9 +2241,6 @@ static int linger_drain(struct conn *c)
 	return 0;
 }
 
-/* The loop's headers array (conn_step on the loop thread). */
-static _Thread_local struct mse_http_header *tl_loop_headers;
-
 static void conn_event(struct mse_server *s, struct conn *c)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT | EPOLLRDHUP, .data.ptr = c};
@@ -2091,10 +2257,13 @@ static void conn_event(struct mse_server *s, struct conn *c)
 		pthread_mutex_unlock(&s->lock);
 		return;
 	}
+	/* Disarmed (one-shot) and STEPPING: only this thread touches c now
+	 * (the loop or the polling worker; sweeps skip it). */
+	c->state = CS_STEPPING;
 	pthread_mutex_unlock(&s->lock);
-	/* Disarmed (one-shot) and WAITING: only this thread touches c now. */
 	st = conn_step(c, tl_loop_headers);
 	pthread_mutex_lock(&s->lock);
+	c->state = CS_WAITING;
 	if (st == ST_READY) {
 		enqueue_locked(s, c);
 	} else if (st == ST_CLOSE) {
@@ -2108,6 +2277,58 @@ static void conn_event(struct mse_server *s, struct conn *c)
 			conn_destroy_locked(s, c);
 	}
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* How long a polling worker waits in epoll_wait before it looks again
+ * (stop, idle retirement of others): events wake it at once. */
+#define POLL_WAIT_MS 1000
+
+/*
+ * Caller holds the lock; self becomes the poller: takes the connections'
+ * epoll set from the loop (disarming it there, once per hand-over), waits
+ * for events and reads them as the loop would (conn_event: complete
+ * requests go on the queue, which this worker then serves itself). Returns
+ * with the lock held, no longer the poller.
+ */
+static void poll_locked(struct mse_server *s, struct worker *self)
+{
+	struct epoll_event evs[64];
+	int n, stop = 0;
+
+	s->poller = self;
+	if (s->inner_armed) {
+		struct epoll_event ev = {.events = 0, .data.ptr = &g_mark_inner};
+
+		epoll_ctl(s->outer, EPOLL_CTL_MOD, s->epfd, &ev);
+		s->inner_armed = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	n = epoll_wait(s->epfd, evs, 64, POLL_WAIT_MS);
+	for (int i = 0; i < n; i++) {
+		if (evs[i].data.ptr == &g_mark_stop)
+			stop = 1;
+		else
+			conn_event(s, evs[i].data.ptr);
+	}
+	pthread_mutex_lock(&s->lock);
+	s->poller = NULL;
+	s->last_poll = now_ms();
+	grave_free_locked(s);
+	(void)stop; /* the caller sees s->stopping */
+}
+
+/*
+ * Caller holds the lock (the loop). Gives the connections back to the loop
+ * when no worker polled them for STALL_MS (all are serving, or blocked).
+ */
+static void inner_check_locked(struct mse_server *s, int64_t t)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &g_mark_inner};
+
+	if (s->inner_armed || s->poller || t - s->last_poll < STALL_MS)
+		return;
+	if (epoll_ctl(s->outer, EPOLL_CTL_MOD, s->epfd, &ev) == 0)
+		s->inner_armed = 1;
 }
 
 /* A request the watchdog abandoned, answered after the lock is released. */
@@ -2256,7 +2477,7 @@ static void sweep(struct mse_server *s)
 				mse_debug("%s:%u: %s timed out", c->info.remote_addr,
 					  c->info.remote_port,
 					  c->requests ? "idle connection" : "connection without request");
-			conn_destroy_locked(s, c);
+			conn_reap_locked(s, c);
 		} else {
 			struct epoll_event ev = {.events = 0, .data.ptr = c};
 
@@ -2374,7 +2595,7 @@ int mse_server_new(const struct mse_server_config *cfg, struct mse_server **out,
 	if (!(s = calloc(1, sizeof(*s))))
 		return mse_err_set(err, "out of memory");
 	s->cfg = *cfg;
-	s->lfd = s->epfd = s->evfd = -1;
+	s->lfd = s->epfd = s->evfd = s->outer = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	{
 		pthread_condattr_t ca;
@@ -2447,7 +2668,8 @@ int mse_server_new(const struct mse_server_config *cfg, struct mse_server **out,
 	s->port = port;
 	s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (s->evfd < 0 || s->epfd < 0) {
+	s->outer = epoll_create1(EPOLL_CLOEXEC);
+	if (s->evfd < 0 || s->epfd < 0 || s->outer < 0) {
 		mse_err_set(err, "epoll/eventfd: %s", strerror(errno));
 		goto fail;
 	}
@@ -2496,7 +2718,7 @@ static void drain_and_join(struct mse_server *s)
 	for (c = s->conns; c; c = next) {
 		next = c->next;
 		if (c->state == CS_WAITING)
-			conn_destroy_locked(s, c);
+			conn_reap_locked(s, c);
 	}
 	s->workers_exit = 1;
 	while (wake_one_locked(s))
@@ -2558,6 +2780,7 @@ static void drain_and_join(struct mse_server *s)
 		}
 		conn_destroy_locked(s, c);
 	}
+	grave_free_locked(s);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -2579,14 +2802,25 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 		tl_loop_headers = NULL;
 		return mse_err_set(err, "out of memory");
 	}
+	/* The stop eventfd in both sets: a polling worker wakes at stop too. */
 	ev.data.ptr = &g_mark_stop;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &ev) != 0) {
+	if (epoll_ctl(s->outer, EPOLL_CTL_ADD, s->evfd, &ev) != 0 ||
+	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &ev) != 0) {
 		free(tl_loop_headers);
 		tl_loop_headers = NULL;
 		return mse_err_set(err, "epoll_ctl: %s", strerror(errno));
 	}
+	ev.events = EPOLLIN | EPOLLONESHOT;
+	ev.data.ptr = &g_mark_inner;
+	if (epoll_ctl(s->outer, EPOLL_CTL_ADD, s->epfd, &ev) != 0) {
+		free(tl_loop_headers);
+		tl_loop_headers = NULL;
+		return mse_err_set(err, "epoll_ctl: %s", strerror(errno));
+	}
+	s->inner_armed = 1;
+	ev.events = EPOLLIN;
 	ev.data.ptr = &g_mark_listen;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev) != 0) {
+	if (epoll_ctl(s->outer, EPOLL_CTL_ADD, s->lfd, &ev) != 0) {
 		free(tl_loop_headers);
 		tl_loop_headers = NULL;
 		return mse_err_set(err, "epoll_ctl(listen): %s", strerror(errno));
@@ -2621,24 +2855,43 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 
 		pthread_mutex_lock(&s->lock);
 		st = stall_check_locked(s, t);
+		inner_check_locked(s, t);
+		if (!s->inner_armed && (st < 0 || st > STALL_MS))
+			st = STALL_MS; /* a worker polls: look again soon */
 		pthread_mutex_unlock(&s->lock);
 		if (st >= 0 && st < wait)
 			wait = st;
-		n = epoll_wait(s->epfd, evs, 64, wait);
+		n = epoll_wait(s->outer, evs, 64, wait);
 
 		if (n < 0 && errno != EINTR) {
 			mse_error("epoll_wait: %s", strerror(errno));
 			break;
 		}
-		int listen_ready = 0;
+		int listen_ready = 0, inner_ready = 0;
 
 		for (int i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;
 
 			if (p == &g_mark_listen)
 				listen_ready = 1;
-			else if (p != &g_mark_stop)
-				conn_event(s, p);
+			else if (p == &g_mark_inner)
+				inner_ready = 1;
+		}
+		if (inner_ready) {
+			/* The connections' set fired (one-shot): read what is ready,
+			 * then re-arm it unless a worker polls it meanwhile. */
+			int k = epoll_wait(s->epfd, evs, 64, 0);
+			struct epoll_event iev = {.events = EPOLLIN | EPOLLONESHOT,
+						  .data.ptr = &g_mark_inner};
+
+			for (int i = 0; i < k; i++)
+				if (evs[i].data.ptr != &g_mark_stop)
+					conn_event(s, evs[i].data.ptr);
+			pthread_mutex_lock(&s->lock);
+			s->inner_armed = 0;
+			if (!s->poller && epoll_ctl(s->outer, EPOLL_CTL_MOD, s->epfd, &iev) == 0)
+				s->inner_armed = 1;
+			pthread_mutex_unlock(&s->lock);
 		}
 		/* After the batch: accepting may close an idle connection to make
 		 * room, which must not have an event still pending in evs. */
@@ -2652,11 +2905,11 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 		if (s->accept_paused_until && t >= s->accept_paused_until) {
 			s->accept_paused_until = 0;
 			ev.data.ptr = &g_mark_listen;
-			epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev);
+			epoll_ctl(s->outer, EPOLL_CTL_ADD, s->lfd, &ev);
 		}
 	}
 	mse_info("stopping: no new connections; finishing requests in flight");
-	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+	epoll_ctl(s->outer, EPOLL_CTL_DEL, s->lfd, NULL);
 	if (s->own_lfd) {
 		close(s->lfd);
 		s->lfd = -1;
@@ -2677,10 +2930,13 @@ void mse_server_free(struct mse_server *s)
 		return;
 	while (s->conns) /* only if run was never called or failed early */
 		conn_destroy_locked(s, s->conns);
+	grave_free_locked(s);
 	if (s->own_lfd && s->lfd >= 0)
 		close(s->lfd);
 	if (s->epfd >= 0)
 		close(s->epfd);
+	if (s->outer >= 0)
+		close(s->outer);
 	if (s->evfd >= 0)
 		close(s->evfd);
 	if (s->nstuck) {

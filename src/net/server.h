@@ -75,6 +75,11 @@ struct mse_server_config {
 	int threads;
 	int max_threads;
 	int thread_idle_ms;      /* default 10 s */
+	/* Optional: 1 if the app is running code that more threads would only
+	 * queue behind (the embedded Python holds its GIL). The pool grows only
+	 * when this said 0 at two checks in a row: workers blocked outside the
+	 * GIL (sleep, I/O), not waiting for it. */
+	int (*app_busy)(void *user);
 	size_t stack_size;       /* each worker's stack; 0 = MSE_SERVER_STACK_DEFAULT */
 	size_t max_connections;  /* open connections; default 10000 */
 	/* Open connections from one address (IPv4, or an IPv6 /64); default 256.

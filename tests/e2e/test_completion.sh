@@ -26,7 +26,7 @@ comp() { # comp WORD... : completes the last word
 }
 
 # Commands: exactly the dispatch table (plus help and the global options).
-want=$( (sed -n 's/^MSE_CMD(\([a-z]*\),.*/\1/p' src/cli/commands.def; printf 'help\n--help\n--version\n') | sort)
+want=$( (sed -n 's/^MSE_CMD(\([a-z][a-z0-9]*\),.*/\1/p' src/cli/commands.def; printf 'help\n--help\n--version\n') | sort)
 got=$(comp mse "")
 [ "$got" = "$want" ] || { diff <(echo "$want") <(echo "$got"); fail "commands"; }
 [ "$(comp mse dep)" = "deploy" ] || fail "mse dep<TAB>: $(comp mse dep)"
@@ -35,7 +35,7 @@ echo "ok: commands"
 
 # Options: every long option of each command's --help, in its usage lines and
 # its option list (lines that start with an option).
-for cmd in $(sed -n 's/^MSE_CMD(\([a-z]*\),.*/\1/p' src/cli/commands.def); do
+for cmd in $(sed -n 's/^MSE_CMD(\([a-z][a-z0-9]*\),.*/\1/p' src/cli/commands.def); do
 	got=$(comp mse "$cmd" --)
 	opts=$( (mse "$cmd" --help | sed -n '1,/^$/p' | grep -oE -- '--[a-z][a-z0-9-]*'
 		mse "$cmd" --help | grep -oE -- '^ +(-[a-zA-Z], )?--[a-z][a-z0-9-]*' | grep -oE -- '--[a-z0-9-]+') | sort -u)

@@ -166,7 +166,10 @@ def test_parallel_keepalive_clients(server):
     for t in ts:
         t.join()
     assert not errors
-    assert "worker threads: 4 started, 4 stopped" in s.stop()
+    # Every worker started (4, more if the pool grew while some stalled)
+    # ran its start and stop hooks.
+    m = re.search(r"worker threads: (\d+) started, (\d+) stopped", s.stop())
+    assert m and int(m.group(1)) >= 4 and m.group(1) == m.group(2), m
 
 
 def test_pipelined_requests_answered_in_order(server):

@@ -33,7 +33,7 @@ for f in bin/mse bin/mse-bootstrap share/man/man1/mse.1 share/man/man5/mse.toml.
 	share/doc/mse-c/README.md share/doc/mse-c/LICENSE; do
 	[ -f "$T/dest$PREFIX/$f" ] || fail "not installed: $PREFIX/$f"
 done
-for c in $(sed -n 's/^MSE_CMD(\([a-z]*\),.*/\1/p' src/cli/commands.def); do
+for c in $(sed -n 's/^MSE_CMD(\([a-z][a-z0-9]*\),.*/\1/p' src/cli/commands.def); do
 	[ -f "$T/dest$PREFIX/share/man/man1/mse-$c.1" ] || fail "no installed page for mse $c"
 done
 [ -x "$BIN/mse" ] && [ -x "$BIN/mse-bootstrap" ] || fail "binaries not executable"

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -201,20 +202,16 @@ static void handler_stops_its_server_and_socket_is_handed_on(void **state)
 
 /* ---- workers grow while handlers block, and shrink back when idle ---------- */
 
-static pthread_mutex_t g_gate_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_gate_cv = PTHREAD_COND_INITIALIZER;
-static int g_gate_open, g_blocked;
+/* "/block" sleeps (as an app waiting on a database would: blocked in the
+ * kernel, not on a lock) until the gate opens. */
+static atomic_int g_gate_open, g_blocked;
 
-/* "/block" waits (outside any lock a worker needs) until the gate opens. */
 static int gated(struct mse_exchange *x, void *user)
 {
 	if (x->req->target_len == 6 && memcmp(x->req->target, "/block", 6) == 0) {
-		pthread_mutex_lock(&g_gate_mu);
-		g_blocked++;
-		pthread_cond_broadcast(&g_gate_cv);
-		while (!g_gate_open)
-			pthread_cond_wait(&g_gate_cv, &g_gate_mu);
-		pthread_mutex_unlock(&g_gate_mu);
+		atomic_fetch_add(&g_blocked, 1);
+		while (!atomic_load(&g_gate_open))
+			usleep(2000);
 	}
 	return hello(x, user);
 }
@@ -260,32 +257,18 @@ static void workers_grow_while_handlers_block_and_shrink_when_idle(void **state)
 	}
 	/* Every one of the 64 handlers is blocked at once: the pool grew past
 	 * its floor of 2 (bounded wait: 60 s on a loaded machine). */
-	pthread_mutex_lock(&g_gate_mu);
-	for (int k = 0; k < 600 && g_blocked < NBLOCKED; k++) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&g_gate_cv, &g_gate_mu, &ts);
-	}
-	assert_int_equal(g_blocked, NBLOCKED);
-	pthread_mutex_unlock(&g_gate_mu);
+	for (int k = 0; k < 600 && atomic_load(&g_blocked) < NBLOCKED; k++)
+		usleep(100000);
+	assert_int_equal(atomic_load(&g_blocked), NBLOCKED);
 	n = mse_server_threads(g_srv);
-	assert_true(n > NBLOCKED);
+	assert_true(n >= NBLOCKED);
 	assert_true(n <= NBLOCKED + 8);
 	/* A fast request is answered while all 64 are still blocked. */
 	request(mse_server_port(g_srv), "GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
 		out, sizeof(out));
 	assert_non_null(strstr(out, "\r\n\r\nhello"));
-	pthread_mutex_lock(&g_gate_mu);
-	assert_int_equal(g_gate_open, 0);
-	g_gate_open = 1;
-	pthread_cond_broadcast(&g_gate_cv);
-	pthread_mutex_unlock(&g_gate_mu);
+	assert_int_equal(atomic_load(&g_gate_open), 0);
+	atomic_store(&g_gate_open, 1);
 	for (int i = 0; i < NBLOCKED; i++) {
 		pthread_join(ct[i], NULL);
 		assert_non_null(strstr(clients[i].out, "HTTP/1.1 200 OK\r\n"));
