@@ -343,7 +343,7 @@ out:
 	return rc;
 }
 
-/* 1 if p[0:n] is the JSON text of an object (no NUL inside: jansson refuses it). */
+/* 1 if p[0:n] is the JSON text of an object. */
 static int json_object_text(const char *p, size_t n)
 {
 	json_t *j = json_loadb(p, n, 0, NULL);

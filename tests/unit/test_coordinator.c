@@ -406,9 +406,10 @@ static void test_coord_recovery(void **state)
 		assert_int_equal(st, 400);
 		free(other);
 	}
-	/* Secrets that are not the JSON text of an object (an embedded NUL): 400. */
+	/* Secrets that are not the JSON text of an object: 400 (an escaped NUL is
+	 * refused before, by jansson: the fuzz seed blob-nul-secrets.json). */
 	{
-		static const char from[] = "\"secrets\":null", to[] = "\"secrets\":\"{\\u0000}\"";
+		static const char from[] = "\"secrets\":null", to[] = "\"secrets\":\"[1]\"";
 		char *bad = malloc(bl + sizeof(to)), *at;
 		uint8_t *sb = NULL;
 		size_t sl2 = 0, head;
