@@ -84,6 +84,8 @@ static const char usage_text[] =
 	"from the coordinator's CA (served instead of the RA-TLS one) and the app key (a\n"
 	"0400 file at $APP_KEY_PATH). --id is then only a name for the coordinator's\n"
 	"registry; --ratls EXPIRATION sets the RA-TLS certificate's end (default 10 hours);\n"
+	"Without --host/--port: $MSE_REPLICA_LISTEN=HOST:PORT; without --id: $MSE_REPLICA_ID\n"
+	"(under SGX the argv is measured and the same for every replica; these are not).\n"
 	"$MSE_COORDINATOR_COLLATERAL: collateral to verify the coordinator outside simulation;\n"
 	"without it, Intel's collateral from the PCCS at $MSE_PCCS_URL (else the QCNL\n"
 	"configuration's pccs_url), fetched for the coordinator's quote; fail closed [pccs].\n"
@@ -144,7 +146,7 @@ int main(int argc, char **argv)
 	struct mse_bootstrap_opts o;
 	enum mse_log_level level = MSE_LOG_INFO;
 	struct mse_err err;
-	int c, modes = 0;
+	int c, modes = 0, listen_given = 0;
 	uint64_t v;
 
 	mse_bootstrap_opts_init(&o);
@@ -169,8 +171,10 @@ int main(int argc, char **argv)
 			break;
 		case 'H':
 			o.host = optarg;
+			listen_given = 1;
 			break;
 		case 'p':
+			listen_given = 1;
 			if (mse_num_parse(optarg, 0, 65535, &v) != 0)
 				return usage_error("--port: expected 0..65535, got \"%s\"", optarg);
 			o.port = (uint16_t)v;
@@ -301,6 +305,18 @@ int main(int argc, char **argv)
 		o.coordinator = e;
 		o.coordinator_collateral = getenv("MSE_COORDINATOR_COLLATERAL");
 		o.tls_mode = MSE_BOOT_COORDINATOR;
+		/* Under SGX the argv is measured and shared by every replica: the
+		 * replica's own address and name come by the environment. */
+		e = getenv("MSE_REPLICA_LISTEN");
+		if (!listen_given && e && *e) {
+			static char host[256];
+
+			if (mse_num_hostport(e, host, sizeof(host), &o.port) != 0)
+				return usage_error("MSE_REPLICA_LISTEN: expected HOST:PORT, got \"%s\"", e);
+			o.host = host;
+		}
+		if (!o.uuid && getenv("MSE_REPLICA_ID"))
+			o.uuid = getenv("MSE_REPLICA_ID");
 		if (!o.uuid)
 			o.uuid = "";
 	} else {
