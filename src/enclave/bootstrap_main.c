@@ -251,22 +251,12 @@ int main(int argc, char **argv)
 				return usage_error("--sim-isvsvn: expected 1..65535, got \"%s\"", optarg);
 			o.sim_isvsvn = (unsigned)v;
 			break;
-		case 'm': {
-			const char *colon = strrchr(optarg, ':');
-
-			if (!colon || colon == optarg || colon - optarg >= (long)sizeof(metrics_host) ||
-			    mse_num_parse(colon + 1, 0, 65535, &v) != 0)
+		case 'm':
+			if (mse_num_hostport(optarg, metrics_host, sizeof(metrics_host),
+					     &metrics_port) != 0)
 				return usage_error("--metrics: expected HOST:PORT, got \"%s\"", optarg);
-			snprintf(metrics_host, sizeof(metrics_host), "%.*s", (int)(colon - optarg),
-				 optarg);
-			if (metrics_host[0] == '[' && colon[-1] == ']') { /* [::1]:9100 */
-				memmove(metrics_host, metrics_host + 1, strlen(metrics_host));
-				metrics_host[strlen(metrics_host) - 1] = '\0';
-			}
-			metrics_port = (uint16_t)v;
 			metrics = optarg;
 			break;
-		}
 		case 'C':
 			if (strlen(optarg) != 64 || mse_hex_decode_exact(coord_mre, 32, optarg, 64) != 0)
 				return usage_error("--coordinator-mrenclave: expected 64 hex digits, got "
