@@ -995,3 +995,18 @@ out:
 	sk_X509_pop_free(chain, X509_free);
 	return rc;
 }
+
+int mse_pccs_collateral_for_quote(const struct mse_pccs_opts *o, const uint8_t *quote, size_t len,
+				  struct mse_collateral *coll, struct mse_err *err)
+{
+	char dir[PATH_MAX];
+
+	memset(coll, 0, sizeof(*coll));
+	if (mse_pccs_fetch_for_quote(o, quote, len, dir, sizeof(dir), NULL, err) != 0)
+		return -1;
+	if (mse_collateral_load_dir(coll, dir, err) != 0) {
+		mse_err_step(err, "pccs");
+		return -1;
+	}
+	return 0;
+}

@@ -101,6 +101,16 @@ int mse_pccs_fetch_for_quote(const struct mse_pccs_opts *o, const uint8_t *quote
 			     char *out_dir, size_t out_size, struct mse_pccs_info *info,
 			     struct mse_err *err) MSE_MUST_CHECK;
 
+/*
+ * mse_pccs_fetch_for_quote, then the directory loaded into *coll (caller
+ * frees with mse_collateral_free): the collateral to verify this quote, as
+ * the coordinator and its replicas get it under SGX. Fails closed, step
+ * "pccs" (nothing is verified without Intel's collateral).
+ */
+struct mse_collateral;
+int mse_pccs_collateral_for_quote(const struct mse_pccs_opts *o, const uint8_t *quote, size_t len,
+				  struct mse_collateral *coll, struct mse_err *err) MSE_MUST_CHECK;
+
 /* ---- building blocks, exposed for the CLI and the tests ---------------- */
 
 /*

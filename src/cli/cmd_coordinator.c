@@ -13,6 +13,8 @@
 #include "common/file.h"
 #include "common/hex.h"
 #include "operator/cspawn.h"
+#include "operator/gramine.h"
+#include "operator/manifest.h"
 #include "operator/roll.h"
 
 #define MAX_LIST 16
@@ -20,7 +22,9 @@
 static void usage(void)
 {
 	puts("Usage: mse coordinator keygen --out PREFIX\n"
-	     "       mse coordinator measure --owner-key PUB [--coordinator BIN]\n"
+	     "       mse coordinator measure --owner-key PUB [--coordinator BIN] [--sgx]\n"
+	     "       mse coordinator start --name NAME --owner-key PUB [--host ADDR] [--port N]\n"
+	     "                             [--sgx --signer-key KEY.pem [--pccs-url URL]]\n"
 	     "       mse coordinator manifest --coordinator-cert RATLS.pem (--project DIR |\n"
 	     "                                --package PKG.tar --code-key KEY) [--secrets FILE]\n"
 	     "                                [--secrets-to-seal FILE] [--dns NAME]...\n"
@@ -48,7 +52,15 @@ static void usage(void)
 	     "  measure    the MRENCLAVE (simulation, measurement v2) of mse-coordinator started\n"
 	     "             with --owner-key PUB; then `mse verify --url HOST:PORT --mrenclave HEX\n"
 	     "             --allow-simulation --output DIR` checks a running one and saves the pin\n"
-	     "  manifest   builds the manifest (JSON, unsigned) from the package: the replicas'\n"
+	     "             --sgx: its MRENCLAVE under Gramine, recomputed with gramine-manifest and\n"
+	     "             gramine-sgx-sign (a throw-away key) from the binary and its manifest,\n"
+	     "             whose loader.argv holds PUB (then verify with --pccs, not\n"
+	     "             --allow-simulation)\n"
+	     "  start      the operator starts a coordinator as instance NAME (mse status, logs,\n"
+	     "             stop, restart follow it); --sgx: under Gramine, its manifest signed\n"
+	     "             with --signer-key (the operator's RSA-3072 e=3 key), replicas'\n"
+	     "             collateral from --pccs-url (default $MSE_PCCS_URL, else the QCNL\n"
+	     "             configuration's pccs_url)\n"	     "  manifest   builds the manifest (JSON, unsigned) from the package: the replicas'\n"
 	     "             MRENCLAVE for this coordinator, the TCB policy, the DNS names, and the\n"
 	     "             code key and secrets sealed to the coordinator's X25519 key (read from\n"
 	     "             its verified RA-TLS certificate). --project DIR takes secrets.json and\n"
@@ -92,7 +104,7 @@ enum {
 	O_OUT = 1000, O_OWNER, O_COORD, O_CERT, O_PACKAGE, O_KEY, O_PROJECT, O_SECRETS, O_TOSEAL,
 	O_DNS, O_DID, O_SEQ, O_APP, O_MRE, O_NOSIM, O_SIGNER, O_PRODID, O_MINSVN, O_ACCEPT,
 	O_ALLOWSIM, O_EXPIRED, O_BOOT, O_SIZE, O_URL, O_PIN, O_MANIFEST, O_SERVERNAME, O_HELP,
-	O_RECKEY, O_RECOUT, O_RECFILE, O_RECORD, O_REPLICAS
+	O_RECKEY, O_RECOUT, O_RECFILE, O_RECORD, O_REPLICAS, O_SGX, O_NAME, O_HOST, O_PORT, O_PCCS
 };
 
 static void rolled(void *ctx, const char *text)
@@ -169,13 +181,21 @@ int cmd_coordinator(int argc, char **argv)
 		{"record", required_argument, NULL, O_RECORD},
 		{"replicas", required_argument, NULL, O_REPLICAS},
 		{"help", no_argument, NULL, O_HELP},
+		{"sgx", no_argument, NULL, O_SGX},
+		{"name", required_argument, NULL, O_NAME},
+		{"host", required_argument, NULL, O_HOST},
+		{"port", required_argument, NULL, O_PORT},
+		{"pccs-url", required_argument, NULL, O_PCCS},
 		{NULL, 0, NULL, 0},
 	};
 	struct mse_coordclient_manifest_opts mo;
 	struct mse_coordclient_conn conn;
 	const char *sub, *out = NULL, *owner = NULL, *coord = NULL, *project = NULL,
 			 *manifest = NULL, *dns[MAX_LIST], *reckey = NULL, *recout = NULL,
-			 *recfile = "recovery.bin", *record = NULL;
+			 *recfile = "recovery.bin", *record = NULL, *name = NULL, *host = NULL,
+			 *pccs = NULL;
+	int sgx = 0;
+	uint16_t port = 0;
 	char recout_buf[4200], record_buf[4200];
 	unsigned replicas = 0;
 	uint8_t mres[MAX_LIST][32];
@@ -248,6 +268,15 @@ int cmd_coordinator(int argc, char **argv)
 		case O_PIN: conn.pin = optarg; break;
 		case O_MANIFEST: manifest = optarg; break;
 		case O_SERVERNAME: conn.server_name = optarg; break;
+		case O_SGX: sgx = 1; break;
+		case O_NAME: name = optarg; break;
+		case O_HOST: host = optarg; break;
+		case O_PCCS: pccs = optarg; break;
+		case O_PORT:
+			if (parse_num(optarg, 65535, &v) != 0 || v == 0)
+				return cli_usage_error("coordinator", "--port: expected 1..65535, got \"%s\"", optarg);
+			port = (uint16_t)v;
+			break;
 		case O_RECKEY: reckey = optarg; break;
 		case O_RECOUT: recout = optarg; break;
 		case O_RECFILE: recfile = optarg; break;
@@ -291,10 +320,66 @@ int cmd_coordinator(int argc, char **argv)
 			snprintf(bin, sizeof(bin), "%s", coord);
 		else if (mse_cspawn_coordinator_path(bin, sizeof(bin), &err) != 0)
 			return cli_fail("coordinator", &err);
+		if (sgx) {
+			struct mse_manifest_coord_opts cmo;
+			struct mse_gramine_version gv;
+			char pkhex[65];
+
+			memset(&cmo, 0, sizeof(cmo));
+			if (mse_hex_encode(pkhex, sizeof(pkhex), pk, 32) != 0)
+				return cli_fail("coordinator", &err);
+			cmo.owner_key = pkhex;
+			if (!mse_gramine_available()) {
+				mse_err_set(&err, "measure --sgx runs gramine-manifest and gramine-sgx-sign: "
+						  "Gramine is not on PATH (install the release the "
+						  "operator runs)");
+				return cli_fail("coordinator", &err);
+			}
+			if (mse_gramine_version(&gv, &err) != 0 ||
+			    mse_gramine_measure_coordinator(bin, &cmo, mre, &err) != 0 ||
+			    mse_hex_encode(hex, sizeof(hex), mre, 32) != 0)
+				return cli_fail("coordinator", &err);
+			fprintf(stderr, "hashed with %s: %s, its manifest (loader.argv with owner key "
+					"%s), Gramine's runtime and the system libraries\n",
+				gv.text, bin, pkhex);
+			printf("%s\n", hex);
+			return MSE_EXIT_OK;
+		}
 		if (mse_coordclient_measure(bin, pk, mre, &err) != 0 ||
 		    mse_hex_encode(hex, sizeof(hex), mre, 32) != 0)
 			return cli_fail("coordinator", &err);
 		printf("%s\n", hex);
+		return MSE_EXIT_OK;
+	}
+	if (!strcmp(sub, "start")) {
+		struct mse_cspawn_opts so;
+		struct mse_instance inst;
+		uint8_t pk[32];
+		char pkhex[65];
+
+		if (!name || !owner)
+			return cli_usage_error("coordinator", "start: --name NAME and --owner-key PUB are required");
+		if (!sgx && (mo.signer_key || pccs))
+			return cli_usage_error("coordinator", "start: --signer-key and --pccs-url go with --sgx");
+		if (mse_coordclient_load_pub(owner, pk, &err) != 0 ||
+		    mse_hex_encode(pkhex, sizeof(pkhex), pk, 32) != 0)
+			return cli_fail("coordinator", &err);
+		memset(&so, 0, sizeof(so));
+		so.name = name;
+		so.host = host;
+		so.port = port;
+		so.owner_key = pkhex;
+		so.sgx = sgx;
+		so.signer_key = mo.signer_key;
+		so.pccs_url = pccs;
+		if (mse_cspawn_coordinator(&so, &inst, &err) != 0)
+			return cli_fail("coordinator", &err);
+		printf("coordinator %s listening on %s:%u (%s)\n", inst.name, inst.host, (unsigned)inst.port,
+		       sgx ? "SGX" : "SIMULATION - not confidential");
+		if (inst.mrenclave[0])
+			printf("MRENCLAVE %s\nMRSIGNER %s (from its SIGSTRUCT; the owner checks MRENCLAVE "
+			       "with `mse coordinator measure --sgx`)\n",
+			       inst.mrenclave, inst.mrsigner);
 		return MSE_EXIT_OK;
 	}
 	if (!strcmp(sub, "manifest")) {
@@ -425,5 +510,5 @@ int cmd_coordinator(int argc, char **argv)
 		free(body);
 		return rc == 0 ? MSE_EXIT_OK : cli_fail("coordinator", &err);
 	}
-	return cli_usage_error("coordinator", "unknown subcommand \"%s\" (keygen, measure, manifest, set, update, ca, status, recover)", sub);
+	return cli_usage_error("coordinator", "unknown subcommand \"%s\" (keygen, measure, start, manifest, set, update, ca, status, recover)", sub);
 }

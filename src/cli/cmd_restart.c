@@ -59,8 +59,16 @@ int cmd_restart(int argc, char **argv)
 	 * (a replica serves its CA's certificate; a coordinator rewrites its own). */
 	if (!inst.role[0] && mse_spawn_wait_ready(&inst, (int)timeout, &err) != 0)
 		return cli_fail("restart", &err);
-	for (long waited = 0; waited < timeout * 10; waited++) {
+	for (long waited = 0, gone = 0; waited < timeout * 10; waited++) {
 		st = mse_instance_probe(&inst, detail, sizeof(detail));
+		/* While gramine-sgx execs its loader (or the stand-in its program) the
+		 * process can look gone for a moment: confirmed before it counts. */
+		if (st == MSE_STATUS_ON_ERROR && ++gone < 4) {
+			usleep(100 * 1000);
+			continue;
+		}
+		if (st != MSE_STATUS_ON_ERROR)
+			gone = 0;
 		if (st != MSE_STATUS_INITIALIZING)
 			break;
 		usleep(100 * 1000);

@@ -1094,6 +1094,8 @@ int mse_coord_provision(struct mse_coord *co, X509 *peer, const char *remote,
 			struct mse_err *err)
 {
 	struct mse_ratls rc_cert;
+	struct mse_collateral pcoll;
+	const struct mse_collateral *coll = co->cfg.coll;
 	struct mse_verify_policy pol;
 	struct mse_verify_result res;
 	struct mse_cmanifest snap;
@@ -1105,6 +1107,7 @@ int mse_coord_provision(struct mse_coord *co, X509 *peer, const char *remote,
 	int rc = -1, is_new = 0, verified;
 
 	memset(&rc_cert, 0, sizeof(rc_cert));
+	memset(&pcoll, 0, sizeof(pcoll));
 	memset(&res, 0, sizeof(res));
 	*resp = NULL;
 	*resp_len = 0;
@@ -1135,8 +1138,22 @@ int mse_coord_provision(struct mse_coord *co, X509 *peer, const char *remote,
 	pol.allow_simulation = snap.allow_simulation && co->cfg.sim_root_der != NULL;
 	pol.sim_root_der = co->cfg.sim_root_der;
 	pol.sim_root_len = co->cfg.sim_root_len;
+	if (!co->cfg.coll && co->cfg.pccs) {
+		/* Intel's collateral for this replica's platform, or no replica. */
+		if (mse_pccs_collateral_for_quote(co->cfg.pccs, rc_cert.quote, rc_cert.quote_len,
+						  &pcoll, err) != 0) {
+			mse_err_prefix(err, "the replica's collateral");
+			goto refused;
+		}
+		coll = &pcoll;
+	}
+	if (!coll) {
+		mse_err_step(err, "collateral");
+		mse_err_set(err, "no collateral to verify replicas with (neither --collateral nor a PCCS)");
+		goto refused;
+	}
 	pthread_mutex_lock(&co->vmu);
-	verified = mse_verify_ratls(&rc_cert, co->cfg.coll, &pol, co->vcache, &res, err) == 0;
+	verified = mse_verify_ratls(&rc_cert, coll, &pol, co->vcache, &res, err) == 0;
 	pthread_mutex_unlock(&co->vmu);
 	if (!verified) {
 		if (!snap.allow_simulation && res.steps[MSE_STEP_PCK_CHAIN] == MSE_STEP_FAILED &&
@@ -1252,6 +1269,7 @@ out:
 	free(leaf_pem);
 	X509_free(leaf);
 	mse_ratls_free(&rc_cert);
+	mse_collateral_free(&pcoll);
 	return rc;
 }
 

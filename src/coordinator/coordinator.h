@@ -42,6 +42,7 @@
 #include <openssl/x509.h>
 
 #include "attest/collateral.h"
+#include "attest/pccs.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "net/exchange.h"
@@ -60,6 +61,9 @@ struct mse_coord_config {
 	uint8_t enclave_sk[32], enclave_pk[32]; /* X25519: what secrets are sealed to */
 	uint8_t state_key[32];
 	const struct mse_collateral *coll; /* collateral for replicas' quotes */
+	/* SGX: when set (and coll is NULL), each replica's collateral is fetched
+	 * from this PCCS for its quote's platform; no collateral, no replica. */
+	const struct mse_pccs_opts *pccs;
 	const uint8_t *sim_root_der;       /* simulation root, trusted if the manifest allows */
 	size_t sim_root_len;
 	int simulation;                    /* the coordinator itself is simulated */

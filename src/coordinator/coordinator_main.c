@@ -19,6 +19,7 @@
 
 #include "common/num.h"
 #include "attest/collateral.h"
+#include "attest/pccs.h"
 #include "attest/quoter.h"
 #include "attest/ratlscert.h"
 #include "attest/sim.h"
@@ -35,7 +36,8 @@
 
 static const char usage_text[] =
 	"Usage: mse-coordinator --owner-key HEX [--state-dir DIR] [--host ADDR] [--port PORT]\n"
-	"                       [--san NAME] [--subject RFC4514] [--collateral DIR]\n"
+	"                       [--info-dir DIR] [--san NAME] [--subject RFC4514]\n"
+	"                       [--collateral DIR | --pccs-url URL]\n"
 	"                       [--simulation] [--sim-dir DIR] [--attestation-dir DIR]\n"
 	"                       [--rate N] [--threads N] [--log-level LEVEL]\n"
 	"\n"
@@ -47,12 +49,19 @@ static const char usage_text[] =
 	"  --owner-key HEX       the owner's Ed25519 public key (64 hex digits); MEASURED:\n"
 	"                        the MRENCLAVE depends on it (`mse coordinator measure`)\n"
 	"  --state-dir DIR       sealed state, ratls.pem, coordinator.json (default ./coordinator)\n"
+	"  --info-dir DIR        where ratls.pem and coordinator.json go instead (SGX: a plain\n"
+	"                        mount beside the encrypted state)\n"
 	"  --host ADDR           listen address (default 0.0.0.0)\n"
 	"  --port PORT           listen port (default 7443; 0 = ephemeral)\n"
+	"                        (without --host/--port: $MSE_COORDINATOR_LISTEN=HOST:PORT, not\n"
+	"                        measured, when set)\n"
 	"  --san NAME            RA-TLS certificate name (default localhost)\n"
 	"  --subject RFC4514     RA-TLS certificate subject (default CN=mse-coordinator)\n"
 	"  --collateral DIR      collateral to verify replicas' quotes (simulation: the\n"
 	"                        simulation's collateral/)\n"
+	"  --pccs-url URL        SGX: fetch each replica's collateral from this PCCS (default\n"
+	"                        $MSE_PCCS_URL, else the QCNL configuration's pccs_url); a\n"
+	"                        replica whose collateral cannot be had is refused [pccs]\n"
 	"  --simulation          SGX simulation even if an SGX device exists\n"
 	"  --sim-dir DIR         simulation directory (default $MSE_SIM_DIR or ~/.config/mse/sim)\n"
 	"  --attestation-dir DIR Gramine attestation interface (default /dev/attestation)\n"
@@ -96,7 +105,8 @@ static int accept_any(int ok, X509_STORE_CTX *ctx)
 
 struct opts {
 	uint8_t owner[32];
-	const char *owner_hex, *state_dir, *host, *san, *subject, *collateral, *sim_dir, *att_dir;
+	const char *owner_hex, *state_dir, *info_dir, *host, *san, *subject, *collateral, *sim_dir,
+		*att_dir, *pccs_url;
 	uint16_t port;
 	int simulation, threads;
 	unsigned rate;
@@ -110,7 +120,7 @@ static int write_info(const struct opts *o, const char *sim, const uint8_t mre[3
 	char *t;
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/ratls.pem", o->state_dir);
+	snprintf(path, sizeof(path), "%s/ratls.pem", o->info_dir);
 	if (mse_file_write_atomic(path, cert_pem, strlen(cert_pem), MSE_MODE_PUBLIC, err) != 0)
 		return -1;
 	if (mse_hex_encode(m, sizeof(m), mre, 32) != 0)
@@ -123,7 +133,7 @@ static int write_info(const struct opts *o, const char *sim, const uint8_t mre[3
 	json_decref(j);
 	if (!t)
 		return mse_err_set(err, "out of memory");
-	snprintf(path, sizeof(path), "%s/coordinator.json", o->state_dir);
+	snprintf(path, sizeof(path), "%s/coordinator.json", o->info_dir);
 	rc = mse_file_write_atomic(path, t, strlen(t), MSE_MODE_PUBLIC, err);
 	free(t);
 	return rc;
@@ -137,6 +147,7 @@ static int run(const struct opts *o, struct mse_err *err)
 	struct mse_ratlscert cert = {0};
 	struct mse_ratlscert_params rp;
 	struct mse_collateral coll;
+	struct mse_pccs_opts pccs;
 	struct mse_coord_config cc;
 	struct mse_coord *co = NULL;
 	struct mse_server_config sc;
@@ -151,7 +162,8 @@ static int run(const struct opts *o, struct mse_err *err)
 	memset(&cc, 0, sizeof(cc));
 	snprintf(attfile, sizeof(attfile), "%s/attestation_type", att);
 	sim = o->simulation || (!o->att_dir && !mse_file_exists(attfile));
-	if (mse_file_mkdirs(o->state_dir, 0700, err) != 0)
+	if (mse_file_mkdirs(o->state_dir, 0700, err) != 0 ||
+	    mse_file_mkdirs(o->info_dir, 0700, err) != 0)
 		goto out;
 	if (o->sim_dir)
 		snprintf(sim_dir, sizeof(sim_dir), "%s", o->sim_dir);
@@ -181,24 +193,39 @@ static int run(const struct opts *o, struct mse_err *err)
 		goto out;
 	if (cert.quote_len >= 48 + 384)
 		memcpy(mre, cert.quote + 48 + 64, 32);
-	/* Replicas' collateral: the simulation's, or the operator's directory. */
+	/* Replicas' collateral: the operator's directory, the simulation's, or
+	 * (SGX) Intel's from the PCCS for each replica's platform. */
+	mse_pccs_opts_init(&pccs);
 	if (o->collateral) {
 		if (mse_collateral_load_dir(&coll, o->collateral, err) != 0)
 			goto out;
-	} else if (mse_sim_exists(sim_dir)) {
+		cc.coll = &coll;
+	} else if (sim) {
 		snprintf(path, sizeof(path), "%s/collateral", sim_dir);
 		if (mse_collateral_load_dir(&coll, path, err) != 0)
 			goto out;
+		cc.coll = &coll;
 	} else {
-		mse_err_set(err, "--collateral DIR is required outside simulation");
-		goto out;
+		char base[512];
+
+		pccs.url = o->pccs_url ? o->pccs_url : getenv("MSE_PCCS_URL");
+		if (pccs.url && !*pccs.url)
+			pccs.url = NULL;
+		/* Fail at start, not at the first replica, when no PCCS is known. */
+		if (mse_pccs_base_url(&pccs, base, sizeof(base), err) != 0) {
+			mse_err_prefix(err, "outside simulation replicas are verified with Intel's "
+					    "collateral from a PCCS (--pccs-url, $MSE_PCCS_URL or "
+					    MSE_PCCS_QCNL_CONF ") or --collateral DIR");
+			goto out;
+		}
+		mse_info("replicas' collateral from the PCCS at %s", base);
+		cc.pccs = &pccs;
 	}
 	snprintf(path, sizeof(path), "%s/root_ca.der", sim_dir);
 	if (mse_file_exists(path) && mse_file_read(path, 1 << 16, &root_der, &root_len, err) != 0)
 		goto out;
 	memcpy(cc.owner_pk, o->owner, 32);
 	cc.state_dir = o->state_dir;
-	cc.coll = &coll;
 	cc.sim_root_der = root_der;
 	cc.sim_root_len = root_len;
 	cc.simulation = sim;
@@ -266,6 +293,8 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},
 		{"owner-key", required_argument, NULL, 'o'},
 		{"state-dir", required_argument, NULL, 'w'},
+		{"info-dir", required_argument, NULL, 'i'},
+		{"pccs-url", required_argument, NULL, 'P'},
 		{"host", required_argument, NULL, 'H'},
 		{"port", required_argument, NULL, 'p'},
 		{"san", required_argument, NULL, 'n'},
@@ -282,7 +311,7 @@ int main(int argc, char **argv)
 	enum mse_log_level level = MSE_LOG_INFO;
 	struct mse_err err;
 	uint64_t v;
-	int c;
+	int c, listen_given = 0;
 
 	memset(&o, 0, sizeof(o));
 	o.state_dir = "coordinator";
@@ -311,10 +340,18 @@ int main(int argc, char **argv)
 		case 'w':
 			o.state_dir = optarg;
 			break;
+		case 'i':
+			o.info_dir = optarg;
+			break;
+		case 'P':
+			o.pccs_url = optarg;
+			break;
 		case 'H':
 			o.host = optarg;
+			listen_given = 1;
 			break;
 		case 'p':
+			listen_given = 1;
 			if (mse_num_parse(optarg, 0, 65535, &v) != 0)
 				return usage_error("--port: expected 0..65535, got \"%s\"", optarg);
 			o.port = (uint16_t)v;
@@ -361,6 +398,25 @@ int main(int argc, char **argv)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
 	if (!o.owner_hex)
 		return usage_error("%s", "--owner-key HEX is required (the owner's Ed25519 public key)");
+	if (!o.info_dir)
+		o.info_dir = o.state_dir;
+	/* Under SGX the argv is measured and fixed: the address comes from outside. */
+	if (!listen_given && getenv("MSE_COORDINATOR_LISTEN") && *getenv("MSE_COORDINATOR_LISTEN")) {
+		static char host[256];
+		const char *l = getenv("MSE_COORDINATOR_LISTEN"), *colon = strrchr(l, ':');
+		size_t hl = colon ? (size_t)(colon - l) : 0;
+
+		if (!colon || hl == 0 || hl >= sizeof(host) || mse_num_parse(colon + 1, 0, 65535, &v) != 0)
+			return usage_error("MSE_COORDINATOR_LISTEN: expected HOST:PORT, got \"%s\"", l);
+		memcpy(host, l, hl);
+		host[hl] = '\0';
+		if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+			memmove(host, host + 1, hl - 2);
+			host[hl - 2] = '\0';
+		}
+		o.host = host;
+		o.port = (uint16_t)v;
+	}
 	for (c = 0; c < 64; c++) /* measured as lowercase hex: normalise */
 		if (o.owner_hex[c] >= 'A' && o.owner_hex[c] <= 'F')
 			return usage_error("%s", "--owner-key: use lowercase hex (it is measured as given)");

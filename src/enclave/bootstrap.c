@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "attest/pccs.h"
 #include "attest/sim.h"
 #include "attest/simmeasure.h"
 #include "common/file.h"
@@ -355,6 +356,7 @@ static int from_coordinator(const struct mse_bootstrap_opts *o, const struct pat
 			    const uint8_t pk[32], char **chain_pem, struct mse_err *err)
 {
 	struct mse_replica_opts ro;
+	struct mse_pccs_opts pccs;
 	struct mse_replica_prov prov;
 	struct mse_confserver_config cc;
 	struct mse_confserver_request req;
@@ -369,13 +371,29 @@ static int from_coordinator(const struct mse_bootstrap_opts *o, const struct pat
 	memset(&prov, 0, sizeof(prov));
 	memset(&req, 0, sizeof(req));
 	memset(&kp, 0, sizeof(kp));
-	if (o->coordinator_collateral)
+	mse_pccs_opts_init(&pccs);
+	if (o->coordinator_collateral) {
 		snprintf(coll, sizeof(coll), "%s", o->coordinator_collateral);
-	else if (sim)
+		ro.collateral_dir = coll;
+	} else if (sim) {
 		snprintf(coll, sizeof(coll), "%s/collateral", sim_dir);
-	else
-		return mse_err_set(err, "replica outside simulation: the coordinator's collateral "
-					"directory is needed (MSE_COORDINATOR_COLLATERAL)");
+		ro.collateral_dir = coll;
+	} else {
+		/* SGX: Intel's collateral for the coordinator's platform, from the PCCS. */
+		char base[512];
+
+		pccs.url = getenv("MSE_PCCS_URL");
+		if (pccs.url && !*pccs.url)
+			pccs.url = NULL;
+		if (mse_pccs_base_url(&pccs, base, sizeof(base), err) != 0) {
+			mse_err_prefix(err, "replica outside simulation: the coordinator is verified "
+					    "with Intel's collateral from a PCCS ($MSE_PCCS_URL or "
+					    MSE_PCCS_QCNL_CONF ") or a directory "
+					    "(MSE_COORDINATOR_COLLATERAL)");
+			return -1;
+		}
+		ro.pccs = &pccs;
+	}
 	if (sim) {
 		snprintf(root, sizeof(root), "%s/root_ca.der", sim_dir);
 		if (mse_file_read(root, 1 << 16, &root_der, &root_len, err) != 0)
@@ -383,7 +401,6 @@ static int from_coordinator(const struct mse_bootstrap_opts *o, const struct pat
 	}
 	ro.coordinator = o->coordinator;
 	ro.coordinator_mrenclave = o->coordinator_mrenclave;
-	ro.collateral_dir = coll;
 	ro.sim_root_der = root_der;
 	ro.sim_root_len = root_len;
 	ro.allow_simulation = sim;

@@ -82,7 +82,9 @@ static const char usage_text[] =
 	"from the coordinator's CA (served instead of the RA-TLS one) and the app key (a\n"
 	"0400 file at $APP_KEY_PATH). --id is then only a name for the coordinator's\n"
 	"registry; --ratls EXPIRATION sets the RA-TLS certificate's end (default 10 hours);\n"
-	"$MSE_COORDINATOR_COLLATERAL: collateral to verify the coordinator outside simulation.\n"
+	"$MSE_COORDINATOR_COLLATERAL: collateral to verify the coordinator outside simulation;\n"
+	"without it, Intel's collateral from the PCCS at $MSE_PCCS_URL (else the QCNL\n"
+	"configuration's pccs_url), fetched for the coordinator's quote; fail closed [pccs].\n"
 	"\n"
 	"Exit status: 0 after a graceful stop (SIGTERM), 1 on failure or timeout, 2 usage error.\n";
 

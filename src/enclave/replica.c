@@ -148,6 +148,7 @@ out:
 struct vctx {
 	const struct mse_replica_opts *o;
 	const struct mse_collateral *coll;
+	struct mse_collateral fetched; /* from the PCCS (freed by mse_replica_fetch) */
 	int done, ok;
 	struct mse_err err;
 };
@@ -171,6 +172,16 @@ static int verify_coordinator(X509_STORE_CTX *xs, void *arg)
 	}
 	if (mse_ratls_from_x509(&r, leaf, &v->err) != 0)
 		return 0;
+	if (!v->coll) {
+		/* Intel's collateral for the coordinator's platform, fetched for its quote. */
+		if (mse_pccs_collateral_for_quote(v->o->pccs, r.quote, r.quote_len, &v->fetched,
+						  &v->err) != 0) {
+			mse_err_prefix(&v->err, "the coordinator's collateral");
+			mse_ratls_free(&r);
+			return 0;
+		}
+		v->coll = &v->fetched;
+	}
 	pol.mrenclave = v->o->coordinator_mrenclave;
 	pol.allow_simulation = v->o->allow_simulation;
 	pol.sim_root_der = v->o->sim_root_der;
@@ -326,10 +337,16 @@ int mse_replica_fetch(const struct mse_replica_opts *o, struct mse_replica_prov 
 	if (!o->coordinator || split(o->coordinator, host, sizeof(host), port, sizeof(port)) != 0)
 		return mse_err_expect(err, MSE_REPLICA_ENV, "HOST:PORT of the coordinator",
 				      o->coordinator ? o->coordinator : "(not set)");
-	if (mse_collateral_load_dir(&coll, o->collateral_dir, err) != 0)
-		return -1;
+	if (o->collateral_dir) {
+		if (mse_collateral_load_dir(&coll, o->collateral_dir, err) != 0)
+			return -1;
+		v.coll = &coll;
+	} else if (!o->pccs) {
+		mse_err_step(err, "collateral");
+		return mse_err_set(err, "no collateral to verify the coordinator with (neither a "
+					"directory nor a PCCS)");
+	}
 	v.o = o;
-	v.coll = &coll;
 	if (!(ctx = SSL_CTX_new(TLS_client_method())) ||
 	    !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
 	    SSL_CTX_use_certificate(ctx, o->cert) != 1 || SSL_CTX_use_PrivateKey(ctx, o->key) != 1) {
@@ -411,5 +428,6 @@ out:
 		close(fd);
 	SSL_CTX_free(ctx);
 	mse_collateral_free(&coll);
+	mse_collateral_free(&v.fetched);
 	return rc;
 }

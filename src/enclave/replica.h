@@ -28,6 +28,7 @@
 #include <openssl/x509.h>
 
 #include "common/buf.h"
+#include "attest/pccs.h"
 #include "common/err.h"
 
 #define MSE_REPLICA_ENV "MSE_COORDINATOR"
@@ -37,6 +38,9 @@ struct mse_replica_opts {
 	const char *coordinator;              /* HOST:PORT */
 	const uint8_t *coordinator_mrenclave; /* 32 bytes */
 	const char *collateral_dir;           /* to verify the coordinator's quote */
+	/* SGX: when collateral_dir is NULL, the coordinator's collateral comes
+	 * from this PCCS for its quote's platform (step "pccs" if it cannot). */
+	const struct mse_pccs_opts *pccs;
 	const uint8_t *sim_root_der;          /* trusted if allow_simulation */
 	size_t sim_root_len;
 	int allow_simulation;                 /* the replica is simulated itself */

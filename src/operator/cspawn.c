@@ -10,11 +10,15 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "attest/sim.h"
 #include "common/file.h"
+#include "common/hex.h"
 #include "crypto/archive.h"
 #include "crypto/package.h"
+#include "operator/gramine.h"
+#include "operator/manifest.h"
 #include "operator/proc.h"
 
 int mse_cspawn_coordinator_path(char *out, size_t size, struct mse_err *err)
@@ -47,11 +51,90 @@ static int ensure_sim(struct mse_err *err)
 	return mse_sim_exists(sim_dir) ? 0 : mse_sim_init(sim_dir, 0, err);
 }
 
+/* A single "not alive" while gramine-sgx execs its loader is confirmed before it counts. */
+static int alive_confirmed(const struct mse_instance *inst)
+{
+	for (int i = 0; i < 4; i++) {
+		if (mse_instance_alive(inst))
+			return 1;
+		usleep(100 * 1000);
+	}
+	return 0;
+}
+
 static void common_fields(const struct mse_cspawn_opts *o, struct mse_instance *inst)
 {
 	inst->mode = MSE_MODE_SIMULATION;
 	snprintf(inst->host, sizeof(inst->host), "%s", o->host ? o->host : "127.0.0.1");
 	inst->created = (int64_t)time(NULL);
+}
+
+/*
+ * SGX: the instance directory as gramine-sgx's working directory, the
+ * coordinator's manifest for the owner key, signed with the operator's key;
+ * MRENCLAVE and MRSIGNER recorded from the SIGSTRUCT; gramine-sgx started.
+ */
+static int launch_sgx(const struct mse_cspawn_opts *o, struct mse_instance *inst, const char *exe,
+		      const char *port, struct mse_err *err)
+{
+	struct mse_manifest_coord_opts mo = {.owner_key = o->owner_key};
+	struct mse_gramine_version gv;
+	struct mse_sigstruct sig;
+	char path[PATH_MAX + 64], gsgx[PATH_MAX], app[PATH_MAX + 16], listen[300], *text = NULL;
+	char *argv[3];
+	uint8_t mrsigner[32];
+	int rc = -1;
+
+	if (mse_gramine_check_signer(o->signer_key, mrsigner, err) != 0 ||
+	    mse_gramine_version(&gv, err) != 0)
+		return -1;
+	snprintf(inst->gramine_version, sizeof(inst->gramine_version), "%s", gv.text);
+	inst->isvprodid = inst->isvsvn = 1;
+	if (o->pccs_url)
+		snprintf(inst->pccs_url, sizeof(inst->pccs_url), "%s", o->pccs_url);
+	snprintf(path, sizeof(path), "%s/" MSE_MANIFEST_COORD_BINARY, inst->dir);
+	if (mse_gramine_copy(exe, path, err) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/state", inst->workspace);
+	if (mse_file_mkdirs(path, 0700, err) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/info", inst->workspace);
+	if (mse_file_mkdirs(path, 0700, err) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/info/coordinator.json", inst->workspace);
+	(void)unlink(path); /* a stale one must not pass for this start */
+	if (mse_manifest_render_coordinator(&mo, &text, err) != 0 ||
+	    mse_gramine_build_text(inst->dir, text, 0, o->signer_key, inst->log_path, &sig, err) != 0)
+		goto out;
+	if (sodium_memcmp(sig.mrsigner, mrsigner, 32) != 0) {
+		mse_err_set(err, "the SIGSTRUCT's MRSIGNER is not the signer key's: gramine-sgx-sign "
+				 "did not sign with %s",
+			    o->signer_key);
+		goto out;
+	}
+	if (mse_hex_encode(inst->mrenclave, sizeof(inst->mrenclave), sig.mrenclave, 32) != 0 ||
+	    mse_hex_encode(inst->mrsigner, sizeof(inst->mrsigner), sig.mrsigner, 32) != 0) {
+		mse_err_set(err, "cannot encode the measurement");
+		goto out;
+	}
+	if (mse_gramine_which("gramine-sgx", gsgx, sizeof(gsgx), err) != 0)
+		goto out;
+	/* Not measured: where it listens, and which PCCS it asks. */
+	snprintf(listen, sizeof(listen), strchr(inst->host, ':') ? "[%s]:%s" : "%s:%s", inst->host,
+		 port);
+	if (setenv("MSE_COORDINATOR_LISTEN", listen, 1) != 0 ||
+	    (o->pccs_url && setenv("MSE_PCCS_URL", o->pccs_url, 1) != 0)) {
+		mse_err_set(err, "setenv: %s", strerror(errno));
+		goto out;
+	}
+	snprintf(app, sizeof(app), "%s/" MSE_MANIFEST_NAME, inst->dir);
+	argv[0] = "gramine-sgx";
+	argv[1] = app;
+	argv[2] = NULL;
+	rc = mse_instance_launch(inst, gsgx, argv, err);
+out:
+	free(text);
+	return rc;
 }
 
 int mse_cspawn_coordinator(const struct mse_cspawn_opts *o, struct mse_instance *inst,
@@ -64,9 +147,19 @@ int mse_cspawn_coordinator(const struct mse_cspawn_opts *o, struct mse_instance 
 
 	memset(inst, 0, sizeof(*inst));
 	if (mse_instance_locate(inst, o->name, err) != 0 ||
-	    mse_cspawn_coordinator_path(exe, sizeof(exe), err) != 0 || ensure_sim(err) != 0)
+	    mse_cspawn_coordinator_path(exe, sizeof(exe), err) != 0 || (!o->sgx && ensure_sim(err) != 0))
 		return -1;
+	if (o->sgx && !mse_gramine_available())
+		return mse_err_set(err, "Gramine is not installed on this machine (gramine-manifest, "
+					"gramine-sgx-sign and gramine-sgx not all found on PATH): "
+					"install Gramine 1.9 to run the coordinator on SGX");
+	if (o->sgx && !o->signer_key)
+		return mse_err_field(err, "--signer-key", "SGX needs the operator's enclave signer "
+							  "key (RSA-3072, exponent 3): make one with "
+							  "'mse keygen --sgx-signer --output FILE'");
 	common_fields(o, inst);
+	if (o->sgx)
+		inst->mode = MSE_MODE_SGX;
 	snprintf(inst->role, sizeof(inst->role), "coordinator");
 	snprintf(inst->cert_mode, sizeof(inst->cert_mode), "ratls");
 	snprintf(inst->san, sizeof(inst->san), "localhost");
@@ -79,6 +172,12 @@ int mse_cspawn_coordinator(const struct mse_cspawn_opts *o, struct mse_instance 
 	if (mse_instance_create(inst, err) != 0)
 		return -1;
 	created = 1;
+	if (o->sgx) {
+		if (launch_sgx(o, inst, exe, port, err) != 0)
+			goto fail;
+		snprintf(info, sizeof(info), "%s/info/coordinator.json", inst->workspace);
+		goto wait;
+	}
 	argv[n++] = exe;
 	argv[n++] = "--owner-key";
 	argv[n++] = (char *)o->owner_key;
@@ -93,17 +192,21 @@ int mse_cspawn_coordinator(const struct mse_cspawn_opts *o, struct mse_instance 
 	if (mse_instance_launch(inst, exe, argv, err) != 0)
 		goto fail;
 	snprintf(info, sizeof(info), "%s/coordinator.json", inst->workspace);
+wait:
 	end = time(NULL) + (o->timeout_s > 0 ? o->timeout_s : 60);
 	for (;;) {
 		json_t *j = json_load_file(info, 0, NULL);
 		json_int_t pid = 0;
 
-		if (j && json_unpack(j, "{s:I}", "pid", &pid) == 0 && pid == inst->pid) {
+		/* Inside Gramine the process sees its own pid namespace: there the
+		 * file is new (removed before the start) and that suffices. */
+		if (j && json_unpack(j, "{s:I}", "pid", &pid) == 0 &&
+		    (pid == inst->pid || inst->mode == MSE_MODE_SGX)) {
 			json_decref(j);
 			break;
 		}
 		json_decref(j);
-		if (!mse_instance_alive(inst)) {
+		if (!alive_confirmed(inst)) {
 			mse_err_set(err, "mse-coordinator exited; see 'mse logs %s'", inst->name);
 			goto fail;
 		}
@@ -115,7 +218,8 @@ int mse_cspawn_coordinator(const struct mse_cspawn_opts *o, struct mse_instance 
 		usleep(100000);
 	}
 	/* The operator's copy of its certificate (as spawn keeps an enclave's). */
-	snprintf(src, sizeof(src), "%s/ratls.pem", inst->workspace);
+	snprintf(src, sizeof(src), inst->mode == MSE_MODE_SGX ? "%s/info/ratls.pem" : "%s/ratls.pem",
+		 inst->workspace);
 	mse_instance_ratls_path(inst, dst, sizeof(dst));
 	{
 		uint8_t *pem = NULL;

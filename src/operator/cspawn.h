@@ -2,11 +2,16 @@
 /*
  * mse_cspawn — the operator starts a coordinator or a replica as an instance
  * (src/operator/instance.h) with a role, so `mse status`, `list`, `logs`,
- * `stop` and `restart` know them (simulation mode; SGX launch of the
- * coordinator is not written yet).
+ * `stop` and `restart` know them.
  *
  *   coordinator: mse-coordinator (beside mse, or $MSE_COORDINATOR_BIN)
  *                --owner-key HEX --state-dir <dir>/workspace --host --port
+ *                (simulation); with sgx: <dir>/mse.manifest.template for
+ *                the owner key (operator/manifest.h), gramine-manifest,
+ *                gramine-sgx-sign with the operator's signer key, then
+ *                gramine-sgx <dir>/mse with MSE_COORDINATOR_LISTEN=HOST:PORT;
+ *                its public files in <dir>/workspace/info, its sealed state
+ *                in <dir>/workspace/state (encrypted, _sgx_mrenclave)
  *   replica:     mse-bootstrap APP --app-dir <workspace>/app
  *                --coordinator-mrenclave HEX --id NAME --host --port
  *                --san --size --simulation --workspace <dir>/workspace,
@@ -30,6 +35,9 @@ struct mse_cspawn_opts {
 	uint16_t port;           /* 0: a free one */
 	/* coordinator */
 	const char *owner_key;   /* 64 hex digits */
+	int sgx;                 /* under Gramine (gramine-sgx) */
+	const char *signer_key;  /* sgx: the operator's RSA-3072 e=3 key */
+	const char *pccs_url;    /* sgx: the PCCS for replicas' collateral (not measured) */
 	/* replica */
 	const char *package;
 	const char *coordinator; /* HOST:PORT */

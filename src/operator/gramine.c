@@ -224,14 +224,25 @@ int mse_gramine_new_signer(const char *path, uint8_t mrsigner[32], struct mse_er
 int mse_gramine_build(const char *dir, const struct mse_manifest_opts *mo, const char *key_path,
 		      const char *log_path, struct mse_sigstruct *sig, struct mse_err *err)
 {
-	char path[4200], exe[4096], key_abs[4096], *text = NULL;
+	char *text = NULL;
+	int rc;
+
+	if (mse_manifest_render(mo, &text, err) != 0)
+		return -1;
+	rc = mse_gramine_build_text(dir, text, mo->debug, key_path, log_path, sig, err);
+	free(text);
+	return rc;
+}
+
+int mse_gramine_build_text(const char *dir, const char *text, int debug, const char *key_path,
+			   const char *log_path, struct mse_sigstruct *sig, struct mse_err *err)
+{
+	char path[4200], exe[4096], key_abs[4096];
 	char *argv[12];
 	int rc = -1;
 
 	if (!realpath(key_path, key_abs))
 		return mse_err_field(err, key_path, "SGX signer key: %s", strerror(errno));
-	if (mse_manifest_render(mo, &text, err) != 0)
-		return -1;
 	snprintf(path, sizeof(path), "%s/" MSE_MANIFEST_NAME ".manifest.template", dir);
 	if (mse_file_write_atomic(path, text, strlen(text), 0644, err) != 0)
 		goto out;
@@ -263,14 +274,13 @@ int mse_gramine_build(const char *dir, const struct mse_manifest_opts *mo, const
 		mse_err_prefix(err, "gramine-sgx-sign's SIGSTRUCT");
 		goto out;
 	}
-	if (mse_sigstruct_is_debug(sig) && !mo->debug) {
+	if (mse_sigstruct_is_debug(sig) && !debug) {
 		mse_err_file(err, path);
 		mse_err_set(err, "gramine-sgx-sign produced a debug enclave from sgx.debug = false");
 		goto out;
 	}
 	rc = 0;
 out:
-	free(text);
 	return rc;
 }
 
@@ -315,6 +325,43 @@ int mse_gramine_measure(const char *bootstrap, const char *app_tar,
 	memcpy(mrenclave, sig.mrenclave, 32);
 	rc = 0;
 out:
+	if (mse_file_remove_tree(tmp, NULL) != 0)
+		fprintf(stderr, "warning: cannot remove %s\n", tmp);
+	return rc;
+}
+
+int mse_gramine_measure_coordinator(const char *coordinator, const struct mse_manifest_coord_opts *mo,
+				    uint8_t mrenclave[32], struct mse_err *err)
+{
+	char tmp[] = "/tmp/mse-measure.XXXXXX", path[4200], key[4200], log[4200], *text = NULL;
+	struct mse_sigstruct sig;
+	int rc = -1;
+
+	if (mse_manifest_render_coordinator(mo, &text, err) != 0)
+		return -1;
+	if (!mkdtemp(tmp)) {
+		free(text);
+		return mse_err_set(err, "cannot create a temporary directory: %s", strerror(errno));
+	}
+	snprintf(path, sizeof(path), "%s/" MSE_MANIFEST_COORD_BINARY, tmp);
+	if (mse_gramine_copy(coordinator, path, err) != 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/" MSE_MANIFEST_WORKSPACE "/state", tmp);
+	if (mse_file_mkdirs(path, 0700, err) != 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/" MSE_MANIFEST_WORKSPACE "/info", tmp);
+	if (mse_file_mkdirs(path, 0700, err) != 0)
+		goto out;
+	/* MRENCLAVE does not depend on the signer: any RSA-3072 key will do. */
+	snprintf(key, sizeof(key), "%s/throwaway-signer.pem", tmp);
+	snprintf(log, sizeof(log), "%s/gramine.log", tmp);
+	if (mse_gramine_new_signer(key, NULL, err) != 0 ||
+	    mse_gramine_build_text(tmp, text, mo->debug, key, log, &sig, err) != 0)
+		goto out;
+	memcpy(mrenclave, sig.mrenclave, 32);
+	rc = 0;
+out:
+	free(text);
 	if (mse_file_remove_tree(tmp, NULL) != 0)
 		fprintf(stderr, "warning: cannot remove %s\n", tmp);
 	return rc;

@@ -53,6 +53,10 @@ int mse_gramine_check_signer(const char *key_path, uint8_t mrsigner[32],
 			     struct mse_err *err) MSE_MUST_CHECK;
 /* Writes a new signer key to path (PEM, mode 0600, atomically; never overwrites). */
 int mse_gramine_new_signer(const char *path, uint8_t mrsigner[32], struct mse_err *err) MSE_MUST_CHECK;
+/* As mse_gramine_build, with the template already rendered (e.g. the coordinator's). */
+int mse_gramine_build_text(const char *dir, const char *text, int debug, const char *key_path,
+			   const char *log_path, struct mse_sigstruct *sig,
+			   struct mse_err *err) MSE_MUST_CHECK;
 /* Copies src to dst (mode 0755, atomically): the bootstrap the enclave runs. */
 int mse_gramine_copy(const char *src, const char *dst, struct mse_err *err) MSE_MUST_CHECK;
 /*
@@ -70,5 +74,13 @@ int mse_gramine_build(const char *dir, const struct mse_manifest_opts *mo, const
 int mse_gramine_measure(const char *bootstrap, const char *app_tar,
 			const struct mse_manifest_opts *mo, uint8_t mrenclave[32],
 			struct mse_err *err) MSE_MUST_CHECK;
+
+/*
+ * The coordinator's MRENCLAVE, as mse_gramine_measure: coordinator copied as
+ * mse-coordinator beside its manifest for mo (the owner's key), a throw-away
+ * signer key, workspace/{state,info}; removes everything afterwards.
+ */
+int mse_gramine_measure_coordinator(const char *coordinator, const struct mse_manifest_coord_opts *mo,
+				    uint8_t mrenclave[32], struct mse_err *err) MSE_MUST_CHECK;
 
 #endif

@@ -122,6 +122,8 @@ static char *state_text(const struct mse_instance *inst)
 	if (inst->role[0]) {
 		put_str(o, "role", inst->role);
 		put_str(o, "coordinator", inst->coordinator);
+		if (inst->pccs_url[0])
+			put_str(o, "pccs_url", inst->pccs_url);
 	}
 	if (inst->mode == MSE_MODE_SGX) {
 		put_str(o, "mrenclave", inst->mrenclave);
@@ -250,13 +252,16 @@ int mse_instance_load(struct mse_instance *inst, const char *name, struct mse_er
 	inst->mode = strcmp(mode, "sgx") == 0 ? MSE_MODE_SGX : MSE_MODE_SIMULATION;
 	{
 		/* Optional (state files from before roles have none). */
-		json_t *r = json_object_get(o, "role"), *c = json_object_get(o, "coordinator");
+		json_t *r = json_object_get(o, "role"), *c = json_object_get(o, "coordinator"),
+		       *pu = json_object_get(o, "pccs_url");
 
 		if (json_is_string(r))
 			snprintf(inst->role, sizeof(inst->role), "%s", json_string_value(r));
 		if (json_is_string(c))
 			snprintf(inst->coordinator, sizeof(inst->coordinator), "%s",
 				 json_string_value(c));
+		if (json_is_string(pu))
+			snprintf(inst->pccs_url, sizeof(inst->pccs_url), "%s", json_string_value(pu));
 	}
 	{
 		int64_t v;
@@ -301,11 +306,12 @@ out:
  */
 static int cmdline_is_instance(const struct mse_instance *inst, const char *buf, size_t n)
 {
-	char ws[PATH_MAX + 16], app[PATH_MAX + 16];
+	char ws[PATH_MAX + 16], app[PATH_MAX + 16], coord[PATH_MAX + 32];
 	int program = 0, mine = 0;
 
 	snprintf(ws, sizeof(ws), "%s/workspace", inst->dir);
 	snprintf(app, sizeof(app), "%s/mse", inst->dir);
+	snprintf(coord, sizeof(coord), "%s/mse-coordinator", inst->dir);
 	for (size_t off = 0; off < n; off += strlen(buf + off) + 1) {
 		const char *arg = buf + off, *base = strrchr(arg, '/');
 
@@ -321,7 +327,8 @@ static int cmdline_is_instance(const struct mse_instance *inst, const char *buf,
 		else if (inst->mode == MSE_MODE_SGX && off == strlen(buf) + 1)
 			program |= strcmp(base, "gramine-sgx") == 0;
 		mine |= inst->dir[0] && (strcmp(arg, ws) == 0 ||
-					 (inst->mode == MSE_MODE_SGX && strcmp(arg, app) == 0));
+					 (inst->mode == MSE_MODE_SGX &&
+					  (strcmp(arg, app) == 0 || strcmp(arg, coord) == 0)));
 	}
 	return program && mine;
 }
@@ -570,6 +577,18 @@ int mse_instance_relaunch(struct mse_instance *inst, struct mse_err *err)
 		free(buf);
 		return mse_err_set(err, "setenv MSE_COORDINATOR failed");
 	}
+	if (strcmp(inst->role, "coordinator") == 0 && inst->mode == MSE_MODE_SGX) {
+		/* gramine-sgx's argv is fixed in the manifest: the address comes by the environment. */
+		char listen[300];
+
+		snprintf(listen, sizeof(listen), strchr(inst->host, ':') ? "[%s]:%u" : "%s:%u",
+			 inst->host, (unsigned)inst->port);
+		if (setenv("MSE_COORDINATOR_LISTEN", listen, 1) != 0 ||
+		    (inst->pccs_url[0] && setenv("MSE_PCCS_URL", inst->pccs_url, 1) != 0)) {
+			free(buf);
+			return mse_err_set(err, "setenv MSE_COORDINATOR_LISTEN or MSE_PCCS_URL failed");
+		}
+	}
 	rc = argc ? mse_instance_launch(inst, exe, argv, err)
 		  : mse_err_field(err, path, "corrupt argv record");
 	free(buf);
@@ -626,8 +645,11 @@ enum mse_instance_status mse_instance_probe(const struct mse_instance *inst, cha
 	}
 	mse_instance_ratls_path(inst, pem, sizeof(pem));
 	if (strcmp(inst->role, "coordinator") == 0) {
-		/* Its RA-TLS certificate is new at every start: the copy it writes. */
-		snprintf(pem, sizeof(pem), "%s/ratls.pem", inst->workspace);
+		/* Its RA-TLS certificate is new at every start: the copy it writes
+		 * (under SGX in the plain info/ mount beside its encrypted state). */
+		snprintf(pem, sizeof(pem),
+			 inst->mode == MSE_MODE_SGX ? "%s/info/ratls.pem" : "%s/ratls.pem",
+			 inst->workspace);
 		path = "/status";
 	} else if (strcmp(inst->role, "replica") == 0) {
 		/* Served with the certificate of the coordinator's CA. */

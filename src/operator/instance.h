@@ -63,6 +63,7 @@ struct mse_instance {
 	 */
 	char role[16];
 	char coordinator[300]; /* replica: the coordinator's HOST:PORT ($MSE_COORDINATOR) */
+	char pccs_url[512];    /* SGX coordinator: its PCCS ($MSE_PCCS_URL; "" = QCNL's) */
 };
 
 /* Validates an instance name: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */

@@ -216,3 +216,93 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 	*out = t.p;
 	return 0;
 }
+
+int mse_manifest_render_coordinator(const struct mse_manifest_coord_opts *o, char **out,
+				    struct mse_err *err)
+{
+	uint32_t size = o->size_mb ? o->size_mb : MSE_MANIFEST_COORD_SIZE_MB;
+	unsigned prodid = o->isvprodid ? o->isvprodid : 1, svn = o->isvsvn ? o->isvsvn : 1;
+	struct text t = {0};
+	size_t klen = o->owner_key ? strlen(o->owner_key) : 0;
+
+	*out = NULL;
+	/* One spelling of the key, one MRENCLAVE: lowercase hex, as `mse coordinator keygen` writes. */
+	if (klen != 64 || strspn(o->owner_key, "0123456789abcdef") != 64)
+		return mse_err_expect(err, "owner_key", "64 lowercase hex digits (an Ed25519 public key)",
+				      o->owner_key ? o->owner_key : "(none)");
+	if (size < 256 || (size & (size - 1)) != 0)
+		return mse_err_field(err, "size",
+				     "expected a power of two of at least 256 (MB), got %u: SGX "
+				     "enclave sizes are powers of two",
+				     size);
+	if (prodid > 65535 || svn > 65535)
+		return mse_err_field(err, prodid > 65535 ? "isvprodid" : "isvsvn",
+				     "expected 1..65535 (16 bits in SIGSTRUCT), got %u",
+				     prodid > 65535 ? prodid : svn);
+	emit(&t, "# Gramine manifest template of mse-coordinator written by mse-c (mse coordinator\n"
+		 "# start --sgx), for Gramine 1.8 or 1.9. Render with gramine-manifest, sign with\n"
+		 "# gramine-sgx-sign, run with gramine-sgx, all in this directory.\n\n");
+	emit(&t, "libos.entrypoint = \"" MSE_MANIFEST_COORD_ENTRY "\"\n"
+		 "loader.entrypoint.uri = \"file:{{ gramine.libos }}\"\n"
+		 "loader.log_level = \"%s\"\n",
+	     o->debug ? "warning" : "error");
+	/* Measured: the owner's key is what makes this coordinator the owner's. */
+	emit(&t, "loader.argv = [\"" MSE_MANIFEST_COORD_ENTRY "\", \"--owner-key\", \"%s\", "
+		 "\"--state-dir\", \"" MSE_MANIFEST_COORD_STATE "\", \"--info-dir\", \""
+		 MSE_MANIFEST_COORD_INFO "\", \"--threads\", \"%u\"]\n",
+	     o->owner_key, (unsigned)MSE_MANIFEST_COORD_THREADS);
+	emit(&t, "loader.env.LD_LIBRARY_PATH = \"/lib:{{ arch_libdir }}:/usr{{ arch_libdir }}\"\n"
+		 "loader.env.HOME = \"" MSE_MANIFEST_COORD_STATE "\"\n"
+		 "loader.env.XDG_CACHE_HOME = \"/tmp/cache\"\n"
+		 "loader.env.MSE_COORDINATOR_LISTEN = { passthrough = true }\n"
+		 "loader.env.MSE_PCCS_URL = { passthrough = true }\n\n"
+		 "sys.disallow_subprocesses = true\n"
+		 "sys.enable_sigterm_injection = true\n"
+		 "sys.enable_extra_runtime_domain_names_conf = true\n\n"
+		 "fs.mounts = [\n"
+		 "  { path = \"/lib\", uri = \"file:{{ gramine.runtimedir() }}\" },\n"
+		 "  { path = \"{{ arch_libdir }}\", uri = \"file:{{ arch_libdir }}\" },\n"
+		 "  { path = \"/usr\", uri = \"file:/usr\" },\n"
+		 "  { path = \"/etc\", uri = \"file:/etc\" },\n"
+		 "  { path = \"" MSE_MANIFEST_COORD_ENTRY "\", uri = \"file:" MSE_MANIFEST_COORD_BINARY
+		 "\" },\n"
+		 "  { type = \"tmpfs\", path = \"/tmp\" },\n"
+		 "  { type = \"encrypted\", path = \"" MSE_MANIFEST_COORD_STATE "\", uri = \"file:"
+		 MSE_MANIFEST_WORKSPACE "/state\", key_name = \"_sgx_mrenclave\" },\n"
+		 "  { path = \"" MSE_MANIFEST_COORD_INFO "\", uri = \"file:" MSE_MANIFEST_WORKSPACE
+		 "/info\" },\n"
+		 "]\n\n");
+	emit(&t, "sgx.enclave_size = \"%uM\"\n"
+		 "sgx.max_threads = %u\n"
+		 "sgx.remote_attestation = \"dcap\"\n"
+		 "sgx.debug = %s\n"
+		 "sgx.isvprodid = %u\n"
+		 "sgx.isvsvn = %u\n\n",
+	     (unsigned)size,
+	     (unsigned)(MSE_MANIFEST_COORD_THREADS + MSE_MANIFEST_IO_THREADS +
+			MSE_MANIFEST_EXTRA_THREADS),
+	     o->debug ? "true" : "false", prodid, svn);
+	emit(&t, "sgx.trusted_files = [\n"
+		 "  \"file:" MSE_MANIFEST_COORD_BINARY "\",\n"
+		 "  \"file:{{ gramine.libos }}\",\n"
+		 "  \"file:{{ gramine.runtimedir() }}/\",\n"
+		 "  \"file:{{ arch_libdir }}/\",\n"
+		 "  \"file:/usr{{ arch_libdir }}/\",\n"
+		 "  \"file:/etc/ssl/certs/\",\n"
+		 "]\n\n"
+		 "# Unauthenticated on purpose: name resolution, the PCCS's address (the\n"
+		 "# collateral it serves is signed by Intel and checked), and the public\n"
+		 "# files the operator reads (the RA-TLS certificate is checked by its quote).\n"
+		 "sgx.allowed_files = [\n"
+		 "  \"file:/etc/hosts\",\n"
+		 "  \"file:/etc/nsswitch.conf\",\n"
+		 "  \"file:/etc/sgx_default_qcnl.conf\",\n"
+		 "  \"file:" MSE_MANIFEST_WORKSPACE "/info/\",\n"
+		 "]\n");
+	if (t.oom) {
+		free(t.p);
+		return mse_err_set(err, "out of memory");
+	}
+	*out = t.p;
+	return 0;
+}

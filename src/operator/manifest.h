@@ -81,10 +81,37 @@ struct mse_manifest_opts {
 	int debug;                  /* sgx.debug: never for production (mse verify refuses it) */
 };
 
+/*
+ * mse-coordinator under SGX (`mse coordinator start --sgx`): the same
+ * directory layout (the instance directory is the tools' working directory)
+ * with the coordinator's binary, its sealed state in an encrypted mount keyed
+ * to MRENCLAVE, and its public files (ratls.pem, coordinator.json) in a plain
+ * one the operator reads. loader.argv holds the owner's public key, so
+ * MRENCLAVE depends on it (`mse coordinator measure --sgx` recomputes it);
+ * the listen address and the PCCS URL are not measured (passthrough
+ * environment: MSE_COORDINATOR_LISTEN, MSE_PCCS_URL).
+ */
+#define MSE_MANIFEST_COORD_ENTRY "/mse-coordinator"
+#define MSE_MANIFEST_COORD_BINARY "mse-coordinator" /* a copy of the coordinator that runs */
+#define MSE_MANIFEST_COORD_STATE "/state"           /* encrypted, _sgx_mrenclave */
+#define MSE_MANIFEST_COORD_INFO "/info"             /* plain: what the operator reads */
+#define MSE_MANIFEST_COORD_THREADS 4                /* the API server's workers */
+#define MSE_MANIFEST_COORD_SIZE_MB 512
+
+struct mse_manifest_coord_opts {
+	const char *owner_key;      /* 64 hex digits, measured */
+	uint32_t size_mb;           /* sgx.enclave_size; 0: MSE_MANIFEST_COORD_SIZE_MB */
+	unsigned isvprodid, isvsvn; /* 0: 1 */
+	int debug;
+};
+
 /* sgx.max_threads for these arguments: threads_max (or threads) + the I/O
  * threads + the ASGI loop + the others (MSE_MANIFEST_*_THREADS). */
 unsigned mse_manifest_max_threads(const struct mse_manifest_args *a);
 /* Renders the manifest template. *out is malloc'd NUL-terminated text. */
 int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct mse_err *err);
+/* Renders the coordinator's manifest template. *out is malloc'd NUL-terminated text. */
+int mse_manifest_render_coordinator(const struct mse_manifest_coord_opts *o, char **out,
+				    struct mse_err *err);
 
 #endif

@@ -181,12 +181,49 @@ static void manifest_threads_max_sizes_max_threads(void **state)
 	free(text);
 }
 
+/* The coordinator's manifest: the owner key is refused unless it is the one
+ * spelling that is measured (lowercase hex, 64 digits); the key reaches argv. */
+static void coordinator_manifest_checks_the_owner_key(void **state)
+{
+	struct mse_manifest_coord_opts o = {0};
+	struct mse_err err = {0};
+	char key[65], *text = NULL;
+
+	(void)state;
+	memset(key, 'a', 64);
+	key[64] = '\0';
+	o.owner_key = key;
+	assert_int_equal(mse_manifest_render_coordinator(&o, &text, &err), 0);
+	assert_non_null(strstr(text, "\"--owner-key\", \"aaaa"));
+	assert_non_null(strstr(text, "key_name = \"_sgx_mrenclave\""));
+	assert_non_null(strstr(text, "sgx.debug = false"));
+	assert_null(strstr(text, "python"));
+	free(text);
+	text = NULL;
+	key[3] = 'A';
+	assert_int_equal(mse_manifest_render_coordinator(&o, &text, &err), -1);
+	assert_null(text);
+	assert_string_equal(err.field, "owner_key");
+	key[3] = 'a';
+	key[63] = '\0';
+	assert_int_equal(mse_manifest_render_coordinator(&o, &text, &err), -1);
+	key[63] = 'a';
+	o.size_mb = 300;
+	assert_int_equal(mse_manifest_render_coordinator(&o, &text, &err), -1);
+	assert_string_equal(err.field, "size");
+	o.size_mb = 0;
+	o.isvsvn = 65536;
+	assert_int_equal(mse_manifest_render_coordinator(&o, &text, &err), -1);
+	assert_string_equal(err.field, "isvsvn");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(manifest_is_valid_toml_with_enclave_rules),
 		cmocka_unit_test(manifest_rejects_bad_options),
 		cmocka_unit_test(manifest_threads_max_sizes_max_threads),
+		cmocka_unit_test(coordinator_manifest_checks_the_owner_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

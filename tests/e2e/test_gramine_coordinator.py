@@ -1,0 +1,273 @@
+# SPDX-License-Identifier: Apache-2.0
+"""mse-coordinator on SGX, through the Gramine stand-in (tests/gramine-standin/).
+
+`mse coordinator start --sgx` writes the coordinator's Gramine manifest (no
+Python; the owner's key in loader.argv, measured; its sealed state in an
+encrypted mount keyed to MRENCLAVE), signs it with the operator's key and runs
+gramine-sgx; `mse coordinator measure --sgx` recomputes MRENCLAVE from the
+release binary and the owner's key with a throw-away signer, never from what
+the enclave says. Independent checks: Python's tomllib reads the manifest,
+python3-cryptography reads the SIGSTRUCT (tests/helpers/sigstruct_py.py), the
+stand-in's own call log and MRENCLAVE, and `mse verify` on the quote.
+
+What the stand-in cannot show (real EINIT, real DCAP quotes, a real PCCS) is
+scripts/sgx-acceptance.sh's, on SGX hardware.
+"""
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "helpers"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gramine-standin"))
+import sigstruct_py  # noqa: E402
+import standin  # noqa: E402
+
+MSE = os.environ.get("MSE_BIN", "build/mse")
+BUILD = Path(os.environ.get("MSE_BUILD", "build"))
+BOOT = os.environ.get("MSE_BOOTSTRAP", str(BUILD / "mse-bootstrap"))
+COORD = BUILD / "mse-coordinator"
+STANDIN = Path(__file__).resolve().parent.parent / "gramine-standin"
+
+pytestmark = pytest.mark.skipif(not COORD.exists(), reason=f"{COORD} not built")
+
+
+def closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def env_for(tmp: Path, pccs=None):
+    e = dict(os.environ)
+    home = tmp / "home"
+    home.mkdir(exist_ok=True)
+    e.update(HOME=str(home), XDG_STATE_HOME=str(home / ".local/state"),
+             XDG_CONFIG_HOME=str(home / ".config"), XDG_CACHE_HOME=str(home / ".cache"))
+    e.pop("MSE_SIM_DIR", None)
+    e.pop("MSE_PCCS_URL", None)
+    e["ASAN_OPTIONS"] = e.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+    e["PATH"] = f"{STANDIN}:{e['PATH']}"
+    e["GRAMINE_STANDIN_LOG"] = str(tmp / "gramine-calls.jsonl")
+    e["GRAMINE_STANDIN_MSE"] = str(Path(MSE).resolve())
+    e["MSE_COORDINATOR_BIN"] = str(COORD.resolve())
+    return e
+
+
+def mse(env, *args, check=True, timeout=300, cwd=None):
+    p = subprocess.run([MSE, *map(str, args)], env=env, capture_output=True, text=True,
+                       timeout=timeout, cwd=cwd)
+    if check and p.returncode != 0:
+        raise AssertionError(f"mse {' '.join(map(str, args))} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def calls(env, tool):
+    path = Path(env["GRAMINE_STANDIN_LOG"])
+    if not path.exists():
+        return []
+    return [c for c in map(json.loads, path.read_text().splitlines()) if c["tool"] == tool]
+
+
+def state(env, name):
+    return json.loads((Path(env["XDG_STATE_HOME"]) / "mse" / name / "state.json").read_text())
+
+
+def wait_for(pred, timeout=60, what="condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sgxcoord")
+    pccs_port = closed_port()  # nothing listens: the PCCS is unreachable
+    env = env_for(d)
+    mse(env, "coordinator", "keygen", "--out", d / "owner")
+    mse(env, "keygen", "--sgx-signer", "--output", d / "signer.pem")
+    mse(env, "sim", "init")  # what the stand-in's quoting helper quotes with
+    started = mse(env, "coordinator", "start", "--name", "c1", "--owner-key", d / "owner.pub",
+                  "--sgx", "--signer-key", d / "signer.pem", "--pccs-url",
+                  f"http://127.0.0.1:{pccs_port}")
+    w = dict(d=d, env=env, started=started.stdout, pub=(d / "owner.pub").read_text().strip(),
+             sdir=Path(env["XDG_STATE_HOME"]) / "mse/c1", pccs_port=pccs_port)
+    w["url"] = f"127.0.0.1:{state(env, 'c1')['port']}"
+    yield w
+    mse(env, "stop", "c1", check=False)
+
+
+def test_manifest_is_the_coordinators_and_measures_the_owner_key(world):
+    w = world
+    m = tomllib.loads((w["sdir"] / "mse.manifest").read_text())
+    assert standin.check_manifest(m) == []
+    assert m["libos"]["entrypoint"] == "/mse-coordinator"
+    # The owner's key is in the measured argv; nothing per-instance is.
+    assert m["loader"]["argv"] == ["/mse-coordinator", "--owner-key", w["pub"], "--state-dir",
+                                   "/state", "--info-dir", "/info", "--threads", "4"]
+    env = m["loader"]["env"]
+    assert env["MSE_COORDINATOR_LISTEN"] == {"passthrough": True}
+    assert env["MSE_PCCS_URL"] == {"passthrough": True}
+    mounts = {x["path"]: x for x in m["fs"]["mounts"]}
+    assert mounts["/state"] == {"type": "encrypted", "path": "/state", "uri": "file:workspace/state",
+                                "key_name": "_sgx_mrenclave"}
+    assert mounts["/info"] == {"path": "/info", "uri": "file:workspace/info"}
+    assert mounts["/tmp"]["type"] == "tmpfs"
+    assert m["sgx"]["debug"] is False and m["sgx"]["remote_attestation"] == "dcap"
+    assert m["sys"]["disallow_subprocesses"] is True
+    # No Python in the coordinator's enclave.
+    text = (w["sdir"] / "mse.manifest.template").read_text()
+    assert "python" not in text.lower()
+    trusted = m["sgx"]["trusted_files"]
+    assert "file:mse-coordinator" in trusted
+    assert not any("python" in t for t in trusted)
+    # The sealed state is not readable to the operator's tools as a plain file
+    # is: it lives only under the encrypted mount's host directory.
+    assert (w["sdir"] / "workspace/info/ratls.pem").exists()
+    assert not (w["sdir"] / "workspace/info/state.sealed").exists()
+
+
+def test_what_reached_gramine(world):
+    w, env = world, world["env"]
+    (man,) = [c for c in calls(env, "gramine-manifest") if c["cwd"] == str(w["sdir"])]
+    assert man["argv"] == ["-Darch_libdir=/lib/x86_64-linux-gnu", "mse.manifest.template", "mse.manifest"]
+    (sign,) = [c for c in calls(env, "gramine-sgx-sign") if c["cwd"] == str(w["sdir"])]
+    assert sign["argv"] == ["--key", str(w["d"] / "signer.pem"), "--manifest", "mse.manifest",
+                            "--output", "mse.manifest.sgx"]
+    (run,) = calls(env, "gramine-sgx")[:1]
+    assert run["argv"] == [str(w["sdir"] / "mse")] and run["cwd"] == str(w["sdir"])
+    (started,) = calls(env, "gramine-sgx:run")[:1]
+    assert started["argv"][0] == str(w["sdir"] / "mse-coordinator")
+    assert started["env"]["MSE_COORDINATOR_LISTEN"] == w["url"]
+    assert started["env"]["MSE_PCCS_URL"] == f"http://127.0.0.1:{w['pccs_port']}"
+
+
+def test_measure_equals_the_signed_enclave_and_the_quote(world):
+    w, env = world, world["env"]
+    sig = sigstruct_py.parse((w["sdir"] / "mse.sig").read_bytes())
+    st = state(env, "c1")
+    assert st["mrenclave"] == sig["mrenclave"].hex()
+    assert st["role"] == "coordinator" and st["mode"] == "sgx"
+    assert sig["mrsigner"] == sigstruct_py.mrsigner(sigstruct_py.load_key(w["d"] / "signer.pem"))
+    p = mse(env, "coordinator", "measure", "--owner-key", w["d"] / "owner.pub", "--sgx")
+    expected = p.stdout.strip()
+    assert expected == sig["mrenclave"].hex()
+    assert "hashed with Gramine 1.9" in p.stderr and str(COORD.resolve()) in p.stderr
+    # The recomputation ran elsewhere, with a throw-away key, and cleaned up.
+    rec = [c for c in calls(env, "gramine-sgx-sign") if c["cwd"].startswith("/tmp/mse-measure.")]
+    assert rec and all(c["argv"][1] != str(w["d"] / "signer.pem") for c in rec)
+    assert not any(Path(c["cwd"]).exists() for c in rec)
+    # The owner verifies the running coordinator's quote against it.
+    v = mse(env, "verify", "--url", w["url"], "--mrenclave", expected, "--allow-simulation",
+            "--output", w["d"] / "verified")
+    assert re.search(rf"mrenclave:\s+{expected}", v.stdout), v.stdout
+    w["mre"], w["pin"] = expected, w["d"] / "verified/ratls.pem"
+
+
+def test_another_owner_key_is_another_mrenclave(world):
+    w, env = world, world["env"]
+    mse(env, "coordinator", "keygen", "--out", w["d"] / "other")
+    other = mse(env, "coordinator", "measure", "--owner-key", w["d"] / "other.pub", "--sgx").stdout.strip()
+    mine = mse(env, "coordinator", "measure", "--owner-key", w["d"] / "owner.pub", "--sgx").stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", other) and other != mine
+    # The coordinator the operator runs is not the other owner's: verify refuses it.
+    v = mse(env, "verify", "--url", w["url"], "--mrenclave", other, "--allow-simulation", check=False)
+    assert v.returncode != 0
+    assert "measurement" in (v.stdout + v.stderr)
+
+
+def test_replica_is_refused_without_collateral_from_the_pccs(world):
+    """SGX coordinator, unreachable PCCS: the replica is refused at [pccs], nothing sent."""
+    w, env = world, world["env"]
+    if "pin" not in w:
+        pytest.skip("needs the verified coordinator")
+    d = w["d"]
+    subprocess.run([os.path.abspath(MSE), "scaffold", "app1"], cwd=d, env=env, check=True,
+                   capture_output=True)
+    mse(env, "package", "--project", d / "app1", "--output", d / "pkg", "--quiet")
+    pkg = next((d / "pkg").glob("*.tar"))
+    key = next((d / "pkg").glob("*.key"))
+    mse(env, "coordinator", "manifest", "--coordinator-cert", w["pin"], "--package", pkg,
+        "--code-key", key, "--dns", "localhost", "--bootstrap", BOOT, "--allow-simulation",
+        "--out", d / "m.json")
+    mse(env, "coordinator", "set", "--url", w["url"], "--pin", w["pin"], "--manifest", d / "m.json",
+        "--owner-key", d / "owner.key")
+    with tarfile.open(pkg) as t:
+        t.extract("app.tar", d / "x")
+    with tarfile.open(d / "x/app.tar") as t:
+        t.extractall(d / "appdir")
+    renv = dict(env, MSE_COORDINATOR=w["url"])
+    r = subprocess.run([BOOT, "app:app", "--app-dir", d / "appdir", "--coordinator-mrenclave",
+                        w["mre"], "--id", "r1", "--host", "127.0.0.1", "--port", "0",
+                        "--workspace", d / "r1", "--no-sandbox", "--timeout", "20"],
+                       env=renv, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "[pccs] refused by the coordinator" in r.stderr, r.stderr
+    assert f"127.0.0.1:{w['pccs_port']}" in r.stderr
+    assert not (d / "r1/key/app.key").exists() and not (d / "r1/mse-app").exists()
+    st = json.loads(mse(env, "coordinator", "status", "--url", w["url"], "--pin", w["pin"]).stdout)
+    assert st["attestations_refused"] >= 1 and st["attestations_accepted"] == 0
+    assert st["simulation"] is False
+    log = (w["sdir"] / "bootstrap.log").read_text()
+    assert "refused at [pccs]" in log, log[-2000:]
+    w["deployment_id"] = st["deployment_id"]
+
+
+def test_status_stop_restart_keeps_the_sealed_state(world):
+    w, env = world, world["env"]
+    assert mse(env, "status", "c1").stdout.startswith("c1: running")
+    assert re.search(r"c1\s+coordinator\s+sgx", mse(env, "list").stdout)
+    mse(env, "stop", "c1")
+    assert mse(env, "status", "c1", check=False).stdout.startswith("c1: stopped")
+    mse(env, "restart", "c1")
+    wait_for(lambda: mse(env, "status", "c1", check=False).stdout.startswith("c1: running"),
+             what="the coordinator running again")
+    # A new RA-TLS certificate, the same MRENCLAVE: the owner verifies it again.
+    if "mre" in w:
+        shutil.rmtree(w["d"] / "verified2", ignore_errors=True)
+        mse(env, "verify", "--url", w["url"], "--mrenclave", w["mre"], "--allow-simulation",
+            "--output", w["d"] / "verified2")
+        if "deployment_id" in w:
+            st = json.loads(mse(env, "coordinator", "status", "--url", w["url"], "--pin",
+                                w["d"] / "verified2/ratls.pem").stdout)
+            assert st["state"] == "ready" and st["deployment_id"] == w["deployment_id"]
+    assert (w["sdir"] / "workspace/state/state.sealed").exists() or "deployment_id" not in w
+
+
+def test_refusals_without_gramine_or_signer_or_pccs(tmp_path):
+    env = env_for(tmp_path)
+    mse(env, "coordinator", "keygen", "--out", tmp_path / "o")
+    p = mse(env, "coordinator", "start", "--name", "x", "--owner-key", tmp_path / "o.pub", "--sgx",
+            check=False)
+    assert p.returncode == 1 and "--signer-key" in p.stderr, p.stderr
+    p = mse(env, "coordinator", "start", "--name", "x", "--owner-key", tmp_path / "o.pub",
+            "--signer-key", tmp_path / "k.pem", check=False)
+    assert p.returncode == 2 and "go with --sgx" in p.stderr
+    nogramine = dict(env, PATH="/usr/bin:/bin")
+    p = mse(nogramine, "coordinator", "measure", "--owner-key", tmp_path / "o.pub", "--sgx", check=False)
+    assert p.returncode == 1 and "Gramine is not on PATH" in p.stderr
+    mse(env, "keygen", "--sgx-signer", "--output", tmp_path / "s.pem")
+    p = mse(nogramine, "coordinator", "start", "--name", "x", "--owner-key", tmp_path / "o.pub",
+            "--sgx", "--signer-key", tmp_path / "s.pem", check=False)
+    assert p.returncode == 1 and "Gramine is not installed" in p.stderr
+    # No PCCS known (no --pccs-url, no $MSE_PCCS_URL, no QCNL configuration): it does not start.
+    if not os.path.exists("/etc/sgx_default_qcnl.conf"):
+        mse(env, "sim", "init")
+        p = mse(env, "coordinator", "start", "--name", "nopccs", "--owner-key", tmp_path / "o.pub",
+                "--sgx", "--signer-key", tmp_path / "s.pem", check=False)
+        assert p.returncode == 1, p.stdout
+        log = (Path(env["XDG_STATE_HOME"]) / "mse/nopccs/bootstrap.log").read_text()
+        assert "replicas are verified with Intel's collateral from a PCCS" in log, log
