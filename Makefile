@@ -146,6 +146,7 @@ tools: $(TOOL_BIN)
 ifdef SKIP_DEPS
 # ---- the test suite: ASan+UBSan build, clang build, every test ----------
 check:
+	$(DEPS_SH) --check
 	$(MAKE) --no-print-directory SAN=1 BUILD=$(SAN_BUILD) all tests tools
 	$(MAKE) --no-print-directory clang-check
 	$(MAKE) --no-print-directory fuzz-build

@@ -9,10 +9,12 @@
 #   scripts/deps.sh --deb    also what `make deb` and `make deb-check` need (lintian, mmdebstrap)
 #   scripts/deps.sh --k8s    also what `make k8s-check` needs (mmdebstrap, podman and its runc,
 #                            netavark, aardvark-dns, catatonit, iptables)
-# Always: the Kubernetes schema validator of the tests (npm's kubernetes-models,
-# pinned with integrity hashes in tests/k8s/package-lock.json) into
-# build/k8s-validate/ with `npm ci`, again only when the lockfile changed.
+#   scripts/deps.sh --check  also the Kubernetes schema validator of the tests (`make check`
+#                            runs this): npm's kubernetes-models, pinned with integrity
+#                            hashes in tests/k8s/package-lock.json, into build/k8s-validate/
+#                            with `npm ci` (again only when the lockfile changed)
 set -eu
+VALIDATOR=
 
 PKGS="build-essential gcc clang make pkg-config git openssl ca-certificates
 libssl-dev libsodium-dev libjansson-dev libarchive-dev libcurl4-openssl-dev
@@ -28,19 +30,18 @@ for arg in "$@"; do
 		uwsgi-core uwsgi-plugin-python3 nginx-light" ;;
 	--fuzz) PKGS="$PKGS libclang-rt-14-dev" ;;
 	--deb) PKGS="$PKGS lintian mmdebstrap binutils" ;;
+	--check)
+		VALIDATOR=1
+		# npm: Debian's, unless the installed nodejs brings its own (a nodejs
+		# package from elsewhere that bundles npm conflicts with Debian's npm).
+		command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm" ;;
 	--k8s) PKGS="$PKGS mmdebstrap podman runc netavark aardvark-dns catatonit iptables" ;;
-	-h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,15p' "$0"; exit 0 ;;
 	*) echo "deps.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
 	esac
 done
 
 missing=""
-# npm for the schema validator: Debian's, unless the installed nodejs brings
-# its own (a nodejs package from elsewhere that bundles npm conflicts with
-# Debian's npm package).
-if ! command -v npm >/dev/null 2>&1; then
-	PKGS="$PKGS npm"
-fi
 
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
@@ -48,6 +49,7 @@ for p in $PKGS; do
 	fi
 done
 k8s_validator() {
+	[ -n "$VALIDATOR" ] || return 0
 	cd "$(dirname "$0")/.."
 	dest=build/k8s-validate
 	[ -f tests/k8s/package-lock.json ] || return 0

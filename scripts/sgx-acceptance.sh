@@ -25,8 +25,10 @@
 # sealed key survived, stop and remove. Then the coordinator (docs/coordinator.md,
 # "SGX"): mse coordinator start --sgx, its MRENCLAVE recomputed by the owner
 # (mse coordinator measure --sgx) and verified against the PCCS's collateral,
-# a manifest set, the CA fetched, restart with its sealed state, stop. SGX replicas are not
-# launched by mse-c yet: the report says SKIP for them.
+# a manifest set (the SGX replicas' MRENCLAVE recomputed: manifest --sgx), the
+# CA fetched, two replicas started with --sgx that attest to it and answer
+# through the CA, restart with its sealed state, stop. (With the stand-in the
+# replicas are skipped: SGX enclaves refuse its simulation quotes.)
 # Exit status 0 if every step passed.
 set -u
 cd "$(dirname "$0")/.."
@@ -57,6 +59,8 @@ step() {
 cleanup() {
 	"$MSE" stop "$NAME" --remove >>"$LOG" 2>&1 || true
 	"$MSE" stop "$NAME-coord" --remove >>"$LOG" 2>&1 || true
+	"$MSE" stop "$NAME-r1" --remove >>"$LOG" 2>&1 || true
+	"$MSE" stop "$NAME-r2" --remove >>"$LOG" 2>&1 || true
 	if [ "${KEEP:-0}" = 1 ]; then
 		echo "work directory kept: $WORK"
 	else
@@ -161,15 +165,31 @@ if [ -x "$(dirname "$(command -v "$MSE")")/mse-coordinator" ] || [ -n "${MSE_COO
 		step "verify the coordinator (quote, collateral, MRENCLAVE)" 			"$MSE" verify --url "$CURL_C" --mrenclave "$CMRE" "${COORD_VERIFY[@]}" 			--output "$WORK/coord-verified"
 		PKG=$(ls "$WORK"/accept/.mse/package.*/package_*.tar 2>/dev/null | head -n1)
 		KEYF=$(ls "$WORK"/accept/.mse/package.*/package_*.key 2>/dev/null | head -n1)
-		step "coordinator manifest (owner)" "$MSE" coordinator manifest 			--coordinator-cert "$WORK/coord-verified/ratls.pem" --package "$PKG" 			--code-key "$KEYF" --dns localhost --out "$WORK/cmanifest.json"
+		step "coordinator manifest (owner)" "$MSE" coordinator manifest 			--coordinator-cert "$WORK/coord-verified/ratls.pem" --package "$PKG" 			--code-key "$KEYF" --dns localhost --sgx --out "$WORK/cmanifest.json"
 		step "coordinator set (signed, uploaded over the pin)" "$MSE" coordinator set 			--url "$CURL_C" --pin "$WORK/coord-verified/ratls.pem" 			--manifest "$WORK/cmanifest.json" --owner-key "$WORK/owner.key"
 		step "coordinator CA (fetched over the pin)" "$MSE" coordinator ca --url "$CURL_C" 			--pin "$WORK/coord-verified/ratls.pem" --out "$WORK/ca.pem"
+		if [ "$STANDIN" = 1 ]; then
+			RESULTS+=("SKIP  2 SGX replicas (the stand-in's simulation quotes are refused by SGX enclaves)")
+		else
+			for r in 1 2; do
+				RPORT=$(free_port)
+				step "replica $r (mse coordinator replica --sgx)" "$MSE" coordinator replica \
+					--name "$NAME-r$r" --package "$PKG" --url "$CURL_C" \
+					--coordinator-mrenclave "$CMRE" --dns localhost --port "$RPORT" --sgx \
+					--signer-key "$WORK/signer.pem" "${COORD_PCCS[@]}"
+				step "replica $r attested and answers through the CA (curl --cacert ca.pem)" \
+					bash -c "for i in \$(seq 180); do curl -fsS --cacert '$WORK/ca.pem' https://localhost:$RPORT/health && exit 0; sleep 1; done; exit 1"
+			done
+			step "the coordinator accepted both replicas" bash -c \
+				"'$MSE' coordinator status --url '$CURL_C' --pin '$WORK/coord-verified/ratls.pem' | grep -q '\"attestations_accepted\":2'"
+			"$MSE" stop "$NAME-r1" --remove >>"$LOG" 2>&1
+			"$MSE" stop "$NAME-r2" --remove >>"$LOG" 2>&1
+		fi
 		step "mse restart (coordinator)" "$MSE" restart "$NAME-coord"
 		step "verify the restarted coordinator (same MRENCLAVE)" 			"$MSE" verify --url "$CURL_C" --mrenclave "$CMRE" "${COORD_VERIFY[@]}" 			--output "$WORK/coord-verified2"
 		step "sealed state survived the restart (GET /status: ready)" bash -c 			"'$MSE' coordinator status --url '$CURL_C' --pin '$WORK/coord-verified2/ratls.pem' | grep -q '\"state\":\"ready\"'"
 		step "mse stop --remove (coordinator)" "$MSE" stop "$NAME-coord" --remove
 	fi
-	RESULTS+=("SKIP  2 SGX replicas attested by the coordinator (mse-c does not launch replicas under Gramine yet)")
 else
 	RESULTS+=("SKIP  coordinator (no mse-coordinator beside $MSE)")
 fi

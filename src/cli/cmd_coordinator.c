@@ -25,6 +25,10 @@ static void usage(void)
 	     "       mse coordinator measure --owner-key PUB [--coordinator BIN] [--sgx]\n"
 	     "       mse coordinator start --name NAME --owner-key PUB [--host ADDR] [--port N]\n"
 	     "                             [--sgx --signer-key KEY.pem [--pccs-url URL]]\n"
+	     "       mse coordinator replica --name NAME --package PKG.tar --url HOST:PORT\n"
+	     "                               --coordinator-mrenclave HEX [--dns NAME] [--size MB]\n"
+	     "                               [--host ADDR] [--port N]\n"
+	     "                               [--sgx --signer-key KEY.pem [--pccs-url URL]]\n"
 	     "       mse coordinator manifest --coordinator-cert RATLS.pem (--project DIR |\n"
 	     "                                --package PKG.tar --code-key KEY) [--secrets FILE]\n"
 	     "                                [--secrets-to-seal FILE] [--dns NAME]...\n"
@@ -60,7 +64,13 @@ static void usage(void)
 	     "             stop, restart follow it); --sgx: under Gramine, its manifest signed\n"
 	     "             with --signer-key (the operator's RSA-3072 e=3 key), replicas'\n"
 	     "             collateral from --pccs-url (default $MSE_PCCS_URL, else the QCNL\n"
-	     "             configuration's pccs_url)\n"	     "  manifest   builds the manifest (JSON, unsigned) from the package: the replicas'\n"
+	     "             configuration's pccs_url)\n"
+	     "  replica    the operator starts a replica of PKG.tar as instance NAME; it attests\n"
+	     "             to the coordinator at --url (expected: --coordinator-mrenclave) and is\n"
+	     "             provisioned by it; --dns is its certificate name (the manifest's first\n"
+	     "             DNS name). --sgx: under Gramine, one manifest for every replica of the\n"
+	     "             package (the coordinator's MRENCLAVE measured; its address, the\n"
+	     "             replica's own and the PCCS not), signed with --signer-key\n"	     "  manifest   builds the manifest (JSON, unsigned) from the package: the replicas'\n"
 	     "             MRENCLAVE for this coordinator, the TCB policy, the DNS names, and the\n"
 	     "             code key and secrets sealed to the coordinator's X25519 key (read from\n"
 	     "             its verified RA-TLS certificate). --project DIR takes secrets.json and\n"
@@ -90,6 +100,9 @@ static void usage(void)
 	     "  --accept-tcb-status L comma-separated TCB statuses replicas may have (default UpToDate)\n"
 	     "  --allow-simulation    accept replicas whose quotes are simulated (not confidential)\n"
 	     "  --size MB             the replicas' --size (part of their measurement)\n"
+	     "  --sgx                 manifest: add the SGX replicas' MRENCLAVE, recomputed with\n"
+	     "                        gramine-sgx-sign from the package, --bootstrap, the first\n"
+	     "                        --dns name, --size and the coordinator's MRENCLAVE\n"
 	     "  --recovery-key KEY    manifest: the owner's X25519 recovery PUBLIC key file (mse\n"
 	     "                        keygen --asymmetric); recover: its PRIVATE key file\n"
 	     "  --recovery-out FILE   where set/update write recovery.bin\n"
@@ -104,7 +117,8 @@ enum {
 	O_OUT = 1000, O_OWNER, O_COORD, O_CERT, O_PACKAGE, O_KEY, O_PROJECT, O_SECRETS, O_TOSEAL,
 	O_DNS, O_DID, O_SEQ, O_APP, O_MRE, O_NOSIM, O_SIGNER, O_PRODID, O_MINSVN, O_ACCEPT,
 	O_ALLOWSIM, O_EXPIRED, O_BOOT, O_SIZE, O_URL, O_PIN, O_MANIFEST, O_SERVERNAME, O_HELP,
-	O_RECKEY, O_RECOUT, O_RECFILE, O_RECORD, O_REPLICAS, O_SGX, O_NAME, O_HOST, O_PORT, O_PCCS
+	O_RECKEY, O_RECOUT, O_RECFILE, O_RECORD, O_REPLICAS, O_SGX, O_NAME, O_HOST, O_PORT, O_PCCS,
+	O_COORDMRE
 };
 
 static void rolled(void *ctx, const char *text)
@@ -186,6 +200,7 @@ int cmd_coordinator(int argc, char **argv)
 		{"host", required_argument, NULL, O_HOST},
 		{"port", required_argument, NULL, O_PORT},
 		{"pccs-url", required_argument, NULL, O_PCCS},
+		{"coordinator-mrenclave", required_argument, NULL, O_COORDMRE},
 		{NULL, 0, NULL, 0},
 	};
 	struct mse_coordclient_manifest_opts mo;
@@ -193,7 +208,7 @@ int cmd_coordinator(int argc, char **argv)
 	const char *sub, *out = NULL, *owner = NULL, *coord = NULL, *project = NULL,
 			 *manifest = NULL, *dns[MAX_LIST], *reckey = NULL, *recout = NULL,
 			 *recfile = "recovery.bin", *record = NULL, *name = NULL, *host = NULL,
-			 *pccs = NULL;
+			 *pccs = NULL, *coord_mre = NULL;
 	int sgx = 0;
 	uint16_t port = 0;
 	char recout_buf[4200], record_buf[4200];
@@ -272,6 +287,7 @@ int cmd_coordinator(int argc, char **argv)
 		case O_NAME: name = optarg; break;
 		case O_HOST: host = optarg; break;
 		case O_PCCS: pccs = optarg; break;
+		case O_COORDMRE: coord_mre = optarg; break;
 		case O_PORT:
 			if (parse_num(optarg, 65535, &v) != 0 || v == 0)
 				return cli_usage_error("coordinator", "--port: expected 1..65535, got \"%s\"", optarg);
@@ -351,6 +367,37 @@ int cmd_coordinator(int argc, char **argv)
 		printf("%s\n", hex);
 		return MSE_EXIT_OK;
 	}
+	if (!strcmp(sub, "replica")) {
+		struct mse_cspawn_opts so;
+		struct mse_instance inst;
+
+		if (!name || !mo.package || !conn.url || !coord_mre)
+			return cli_usage_error("coordinator", "replica: --name, --package, --url and "
+					       "--coordinator-mrenclave are required");
+		if (!sgx && (mo.signer_key || pccs))
+			return cli_usage_error("coordinator", "replica: --signer-key and --pccs-url go with --sgx");
+		memset(&so, 0, sizeof(so));
+		so.name = name;
+		so.host = host;
+		so.port = port;
+		so.package = mo.package;
+		so.coordinator = conn.url;
+		so.coordinator_mrenclave = coord_mre;
+		so.san = mo.n_dns ? dns[0] : NULL;
+		so.size_mb = (uint32_t)mo.size_mb;
+		so.sgx = sgx;
+		so.signer_key = mo.signer_key;
+		so.pccs_url = pccs;
+		if (mse_cspawn_replica(&so, &inst, &err) != 0)
+			return cli_fail("coordinator", &err);
+		printf("replica %s started on %s:%u (%s), attesting to %s\n", inst.name, inst.host,
+		       (unsigned)inst.port, sgx ? "SGX" : "SIMULATION - not confidential", conn.url);
+		if (inst.mrenclave[0])
+			printf("MRENCLAVE %s\nMRSIGNER %s (from its SIGSTRUCT; the owner's manifest "
+			       "accepts it with `mse coordinator manifest --sgx`)\n",
+			       inst.mrenclave, inst.mrsigner);
+		return MSE_EXIT_OK;
+	}
 	if (!strcmp(sub, "start")) {
 		struct mse_cspawn_opts so;
 		struct mse_instance inst;
@@ -394,6 +441,7 @@ int cmd_coordinator(int argc, char **argv)
 					       "or --package with --code-key, are required");
 		mo.project_dir = project;
 		mo.made_package = made;
+		mo.sgx_identity = sgx;
 		mo.recovery_key = reckey;
 		if (project) {
 			snprintf(secrets, sizeof(secrets), "%s/secrets.json", project);
@@ -510,5 +558,5 @@ int cmd_coordinator(int argc, char **argv)
 		free(body);
 		return rc == 0 ? MSE_EXIT_OK : cli_fail("coordinator", &err);
 	}
-	return cli_usage_error("coordinator", "unknown subcommand \"%s\" (keygen, measure, start, manifest, set, update, ca, status, recover)", sub);
+	return cli_usage_error("coordinator", "unknown subcommand \"%s\" (keygen, measure, start, replica, manifest, set, update, ca, status, recover)", sub);
 }

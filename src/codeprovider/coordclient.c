@@ -26,7 +26,9 @@
 #include "crypto/package.h"
 #include "crypto/seal.h"
 #include "net/client.h"
+#include "operator/gramine.h"
 #include "operator/instance.h"
+#include "operator/manifest.h"
 #include "operator/proc.h"
 
 static int read_hex32_file(const char *path, uint8_t out[32], struct mse_err *err)
@@ -212,6 +214,30 @@ int mse_coordclient_manifest(const struct mse_coordclient_manifest_opts *o, char
 					   app_tar, mre, err) != 0)
 			goto out_ids;
 		if (mse_hex_encode(hex, sizeof(hex), mre, 32) != 0)
+			goto out_ids;
+		json_array_append_new(ids, json_pack("{s:s}", "mrenclave", hex));
+	}
+	if (o->sgx_identity) {
+		/* The SGX replicas: the same manifest the operator signs, measured here
+		 * with a throw-away key (never taken from an enclave). */
+		struct mse_manifest_opts rmo;
+		char cm[65];
+
+		if (o->bootstrap)
+			snprintf(boot, sizeof(boot), "%s", o->bootstrap);
+		else if (mse_instance_installed_bootstrap(boot, sizeof(boot), err) != 0)
+			goto out_ids;
+		if (!mse_gramine_available()) {
+			mse_err_set(err, "--sgx: the replicas' MRENCLAVE is recomputed with "
+					 "gramine-manifest and gramine-sgx-sign, and Gramine is not on PATH");
+			goto out_ids;
+		}
+		if (mse_hex_encode(cm, sizeof(cm), coord_mre, 32) != 0)
+			goto out_ids;
+		mse_manifest_replica_opts(&rmo, info.python_application,
+					  o->n_dns ? o->dns[0] : "localhost", (uint32_t)o->size_mb, cm);
+		if (mse_gramine_measure(boot, app_tar, &rmo, mre, err) != 0 ||
+		    mse_hex_encode(hex, sizeof(hex), mre, 32) != 0)
 			goto out_ids;
 		json_array_append_new(ids, json_pack("{s:s}", "mrenclave", hex));
 	}

@@ -53,6 +53,9 @@ struct mse_coordclient_manifest_opts {
 	const uint8_t (*mrenclaves)[32]; /* more accepted MRENCLAVEs (SGX) */
 	size_t n_mrenclaves;
 	int no_sim_identity;          /* do not add the simulation MRENCLAVE */
+	int sgx_identity;             /* add the SGX replicas' MRENCLAVE, recomputed with
+					 gramine-sgx-sign (operator/manifest.h's replica
+					 manifest for the first DNS name and --size) */
 	const char *signer_key;       /* PRIVATE RSA key the owner holds → an MRSIGNER identity */
 	uint16_t isvprodid, min_isvsvn;
 	const char *accept_status;    /* "UpToDate,SWHardeningNeeded"; NULL: UpToDate */

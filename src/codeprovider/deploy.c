@@ -219,9 +219,9 @@ static int deploy_replicas(struct run *r, const struct mse_deploy_opts *o,
 		return mse_err_field(err, "--replicas", "expected 1..%d, got %u", MAX_REPLICAS,
 				     o->replicas);
 	if (o->sgx || mse_instance_sgx_device())
-		return mse_err_set(err, "--replicas on SGX is not automated yet (the replicas' launch "
-					"under Gramine is not written): start the coordinator with "
-					"'mse coordinator start --sgx' and follow docs/coordinator.md");
+		return mse_err_set(err, "--replicas on SGX is not automated yet: use 'mse coordinator "
+					"start --sgx', 'mse coordinator manifest --sgx' and 'mse "
+					"coordinator replica --sgx' (docs/coordinator.md, \"SGX\")");
 	/* The owner's key, kept with the project (never given to the operator). */
 	begin(r, MSE_DEPLOY_SPAWN, "the coordinator (SIMULATION — not confidential)");
 	snprintf(owner, sizeof(owner), "%s/owner", work);

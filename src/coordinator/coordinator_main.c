@@ -221,8 +221,10 @@ static int run(const struct opts *o, struct mse_err *err)
 		mse_info("replicas' collateral from the PCCS at %s", base);
 		cc.pccs = &pccs;
 	}
+	/* A simulation root is the operator's own key: an enclave never trusts one. */
 	snprintf(path, sizeof(path), "%s/root_ca.der", sim_dir);
-	if (mse_file_exists(path) && mse_file_read(path, 1 << 16, &root_der, &root_len, err) != 0)
+	if (sim && mse_file_exists(path) &&
+	    mse_file_read(path, 1 << 16, &root_der, &root_len, err) != 0)
 		goto out;
 	memcpy(cc.owner_pk, o->owner, 32);
 	cc.state_dir = o->state_dir;
@@ -403,19 +405,11 @@ int main(int argc, char **argv)
 	/* Under SGX the argv is measured and fixed: the address comes from outside. */
 	if (!listen_given && getenv("MSE_COORDINATOR_LISTEN") && *getenv("MSE_COORDINATOR_LISTEN")) {
 		static char host[256];
-		const char *l = getenv("MSE_COORDINATOR_LISTEN"), *colon = strrchr(l, ':');
-		size_t hl = colon ? (size_t)(colon - l) : 0;
 
-		if (!colon || hl == 0 || hl >= sizeof(host) || mse_num_parse(colon + 1, 0, 65535, &v) != 0)
-			return usage_error("MSE_COORDINATOR_LISTEN: expected HOST:PORT, got \"%s\"", l);
-		memcpy(host, l, hl);
-		host[hl] = '\0';
-		if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-			memmove(host, host + 1, hl - 2);
-			host[hl - 2] = '\0';
-		}
+		if (mse_num_hostport(getenv("MSE_COORDINATOR_LISTEN"), host, sizeof(host), &o.port) != 0)
+			return usage_error("MSE_COORDINATOR_LISTEN: expected HOST:PORT, got \"%s\"",
+					   getenv("MSE_COORDINATOR_LISTEN"));
 		o.host = host;
-		o.port = (uint16_t)v;
 	}
 	for (c = 0; c < 64; c++) /* measured as lowercase hex: normalise */
 		if (o.owner_hex[c] >= 'A' && o.owner_hex[c] <= 'F')

@@ -243,6 +243,73 @@ fail:
 	return -1;
 }
 
+/*
+ * SGX: the replica's manifest (operator/manifest.h: what every replica of the
+ * package shares, so one MRENCLAVE for all), signed with the operator's key;
+ * gramine-sgx with the per-replica values in its environment.
+ */
+static int replica_sgx(const struct mse_cspawn_opts *o, struct mse_instance *inst,
+		       const char *boot, const struct mse_package_info *info, const char *port,
+		       struct mse_err *err)
+{
+	struct mse_manifest_opts mo;
+	struct mse_gramine_version gv;
+	struct mse_sigstruct sig;
+	char path[PATH_MAX + 64], gsgx[PATH_MAX], app[PATH_MAX + 16], listen[300], cm[65];
+	char *argv[3];
+	uint8_t mrsigner[32], cmre[32];
+
+	if (!o->coordinator_mrenclave || strlen(o->coordinator_mrenclave) != 64 ||
+	    mse_hex_decode_exact(cmre, 32, o->coordinator_mrenclave, 64) != 0 ||
+	    mse_hex_encode(cm, sizeof(cm), cmre, 32) != 0)
+		return mse_err_expect(err, "coordinator MRENCLAVE", "64 hex digits",
+				      o->coordinator_mrenclave ? o->coordinator_mrenclave : "(none)");
+	if (mse_gramine_check_signer(o->signer_key, mrsigner, err) != 0 ||
+	    mse_gramine_version(&gv, err) != 0)
+		return -1;
+	snprintf(inst->gramine_version, sizeof(inst->gramine_version), "%s", gv.text);
+	mse_manifest_replica_opts(&mo, info->python_application, inst->san, o->size_mb, cm);
+	inst->size_mb = mo.size_mb;
+	inst->isvprodid = inst->isvsvn = 1;
+	inst->threads = mo.args.threads;
+	inst->threads_max = mo.args.threads_max;
+	if (o->pccs_url)
+		snprintf(inst->pccs_url, sizeof(inst->pccs_url), "%s", o->pccs_url);
+	snprintf(path, sizeof(path), "%s/" MSE_MANIFEST_BOOTSTRAP, inst->dir);
+	if (mse_gramine_copy(boot, path, err) != 0)
+		return -1;
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const sub[] = {"root", "key", "mse-app"};
+
+		snprintf(path, sizeof(path), "%s/%s", inst->workspace, sub[i]);
+		if (mse_file_mkdirs(path, 0700, err) != 0)
+			return -1;
+	}
+	if (mse_gramine_build(inst->dir, &mo, o->signer_key, inst->log_path, &sig, err) != 0)
+		return -1;
+	if (sodium_memcmp(sig.mrsigner, mrsigner, 32) != 0)
+		return mse_err_set(err, "the SIGSTRUCT's MRSIGNER is not the signer key's: "
+					"gramine-sgx-sign did not sign with %s",
+				   o->signer_key);
+	if (mse_hex_encode(inst->mrenclave, sizeof(inst->mrenclave), sig.mrenclave, 32) != 0 ||
+	    mse_hex_encode(inst->mrsigner, sizeof(inst->mrsigner), sig.mrsigner, 32) != 0)
+		return mse_err_set(err, "cannot encode the measurement");
+	if (mse_gramine_which("gramine-sgx", gsgx, sizeof(gsgx), err) != 0)
+		return -1;
+	snprintf(listen, sizeof(listen), strchr(inst->host, ':') ? "[%s]:%s" : "%s:%s", inst->host,
+		 port);
+	if (setenv("MSE_COORDINATOR", o->coordinator, 1) != 0 ||
+	    setenv("MSE_REPLICA_LISTEN", listen, 1) != 0 ||
+	    setenv("MSE_REPLICA_ID", inst->name, 1) != 0 ||
+	    (o->pccs_url && setenv("MSE_PCCS_URL", o->pccs_url, 1) != 0))
+		return mse_err_set(err, "setenv: %s", strerror(errno));
+	snprintf(app, sizeof(app), "%s/" MSE_MANIFEST_NAME, inst->dir);
+	argv[0] = "gramine-sgx";
+	argv[1] = app;
+	argv[2] = NULL;
+	return mse_instance_launch(inst, gsgx, argv, err);
+}
+
 int mse_cspawn_replica(const struct mse_cspawn_opts *o, struct mse_instance *inst,
 		       struct mse_err *err)
 {
@@ -253,11 +320,22 @@ int mse_cspawn_replica(const struct mse_cspawn_opts *o, struct mse_instance *ins
 
 	memset(inst, 0, sizeof(*inst));
 	if (mse_instance_locate(inst, o->name, err) != 0 ||
-	    mse_instance_bootstrap_path(boot, sizeof(boot), err) != 0 || ensure_sim(err) != 0)
+	    mse_instance_bootstrap_path(boot, sizeof(boot), err) != 0 ||
+	    (!o->sgx && ensure_sim(err) != 0))
 		return -1;
+	if (o->sgx && !mse_gramine_available())
+		return mse_err_set(err, "Gramine is not installed on this machine (gramine-manifest, "
+					"gramine-sgx-sign and gramine-sgx not all found on PATH): "
+					"install Gramine 1.9 to run replicas on SGX");
+	if (o->sgx && !o->signer_key)
+		return mse_err_field(err, "--signer-key", "SGX needs the operator's enclave signer "
+							  "key (RSA-3072, exponent 3): make one with "
+							  "'mse keygen --sgx-signer --output FILE'");
 	if (mse_package_inspect(o->package, &info, err) != 0)
 		return -1;
 	common_fields(o, inst);
+	if (o->sgx)
+		inst->mode = MSE_MODE_SGX;
 	snprintf(inst->role, sizeof(inst->role), "replica");
 	snprintf(inst->coordinator, sizeof(inst->coordinator), "%s", o->coordinator);
 	snprintf(inst->cert_mode, sizeof(inst->cert_mode), "coordinator");
@@ -271,7 +349,11 @@ int mse_cspawn_replica(const struct mse_cspawn_opts *o, struct mse_instance *ins
 	inst->port = o->port;
 	if (!inst->port && mse_instance_free_port(inst->host, &inst->port, err) != 0)
 		return -1;
-	snprintf(inst->app_dir, sizeof(inst->app_dir), "%.4000s/app", inst->workspace);
+	if (o->sgx)
+		snprintf(inst->app_dir, sizeof(inst->app_dir), "%.4000s/" MSE_MANIFEST_APP_DIR,
+			 inst->dir);
+	else
+		snprintf(inst->app_dir, sizeof(inst->app_dir), "%.4000s/app", inst->workspace);
 	snprintf(port, sizeof(port), "%u", (unsigned)inst->port);
 	snprintf(size, sizeof(size), "%u", o->size_mb);
 	if (mse_instance_create(inst, err) != 0)
@@ -281,6 +363,8 @@ int mse_cspawn_replica(const struct mse_cspawn_opts *o, struct mse_instance *ins
 	if (mse_package_extract(o->package, pkgdir, &info, err) != 0 ||
 	    mse_tar_extract(app_tar, inst->app_dir, NULL, 0644, err) != 0)
 		return -1;
+	if (o->sgx)
+		return replica_sgx(o, inst, boot, &info, port, err);
 	argv[n++] = boot;
 	argv[n++] = inst->application;
 	argv[n++] = "--app-dir";

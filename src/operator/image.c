@@ -496,7 +496,8 @@ static int base_tar(const struct mse_image_opts *o, struct pkgset *s, char *out,
 {
 	char cache[PATH_MAX], suite[300], list[MAX_PKGS * 130], key[65], include[MAX_PKGS * 130 + 16],
 		tmp[PATH_MAX + 8], listfile[PATH_MAX + 400];
-	char *argv[32 + 16];
+	char *argv[32 + 16], debs[PATH_MAX + 400], sde[64], sync_in[PATH_MAX + 500],
+		sync_out[PATH_MAX + 500], versions[PATH_MAX + 500];
 	size_t off;
 	glob_t g;
 	int a = 0, rc;
@@ -524,30 +525,58 @@ static int base_tar(const struct mse_image_opts *o, struct pkgset *s, char *out,
 	say(o, "making the base %s (mmdebstrap: %zu packages, a minute or two the first time)", out,
 	    s->n);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", out);
+	/*
+	 * The .debs are cached too (CACHE/debs-SUITE, mmdebstrap's documented
+	 * sync-in/sync-out pattern), so a base made again uses the same files
+	 * where the mirror still selects those versions, and the exact versions
+	 * installed are recorded in .versions; SOURCE_DATE_EPOCH makes
+	 * mmdebstrap's own output reproducible for the same .debs. The tarball
+	 * itself is what the images use, byte for byte, as long as it is cached.
+	 */
+	if (strchr(cache, '\'') || strchr(listfile, '\''))
+		return mse_err_field(err, cache, "a cache path with a single quote is not supported");
+	snprintf(debs, sizeof(debs), "%s/debs-%s", cache, suite);
+	if (mse_file_mkdirs(debs, 0755, err) != 0)
+		return -1;
+	snprintf(sde, sizeof(sde), "SOURCE_DATE_EPOCH=%lld", o->epoch);
+	snprintf(sync_in, sizeof(sync_in), "--setup-hook=sync-in '%s' /var/cache/apt/archives/", debs);
+	snprintf(sync_out, sizeof(sync_out), "--customize-hook=sync-out /var/cache/apt/archives '%s'",
+		 debs);
+	snprintf(versions, sizeof(versions),
+		 "--customize-hook=chroot \"$1\" dpkg-query -W -f '${Package}=${Version}\\n' "
+		 "> '%.*s.versions'", (int)(strlen(listfile) - strlen(".packages")), listfile);
+	argv[a++] = "env";
+	argv[a++] = sde;
 	argv[a++] = "mmdebstrap";
 	argv[a++] = "--quiet";
 	argv[a++] = "--variant=minbase";
 	argv[a++] = "--mode=root";
 	argv[a++] = "--format=tar";
+	argv[a++] = "--skip=download/empty";
+	argv[a++] = "--skip=essential/unlink";
+	argv[a++] = "--setup-hook=mkdir -p \"$1\"/var/cache/apt/archives/";
+	argv[a++] = sync_in;
 	argv[a++] = "--dpkgopt=path-exclude=/usr/share/doc/*";
 	argv[a++] = "--dpkgopt=path-include=/usr/share/doc/*/copyright";
 	argv[a++] = "--dpkgopt=path-exclude=/usr/share/man/*";
 	argv[a++] = "--dpkgopt=path-exclude=/usr/share/locale/*";
 	argv[a++] = "--dpkgopt=path-exclude=/usr/share/info/*";
 	argv[a++] = "--aptopt=Acquire::Languages \"none\"";
+	argv[a++] = sync_out;
+	argv[a++] = versions;
 	argv[a++] = "--customize-hook=rm -rf \"$1\"/var/cache/apt/* \"$1\"/var/lib/apt/lists/* "
-		    "\"$1\"/var/log/* \"$1\"/etc/machine-id";
+		    "\"$1\"/var/log/* \"$1\"/etc/machine-id \"$1\"/etc/hostname";
 	argv[a++] = include;
 	argv[a++] = suite;
 	argv[a++] = tmp;
 	memset(&g, 0, sizeof(g));
 	rc = glob("/etc/apt/sources.list.d/*.sources", 0, NULL, &g);
-	for (size_t i = 0; rc == 0 && i < g.gl_pathc && a < 44; i++)
+	for (size_t i = 0; rc == 0 && i < g.gl_pathc && a < 46; i++)
 		argv[a++] = g.gl_pathv[i];
 	if (mse_file_exists("/etc/apt/sources.list")) {
 		struct stat st;
 
-		if (stat("/etc/apt/sources.list", &st) == 0 && st.st_size > 0 && a < 45)
+		if (stat("/etc/apt/sources.list", &st) == 0 && st.st_size > 0 && a < 47)
 			argv[a++] = "/etc/apt/sources.list";
 	}
 	argv[a] = NULL;

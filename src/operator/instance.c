@@ -577,6 +577,20 @@ int mse_instance_relaunch(struct mse_instance *inst, struct mse_err *err)
 		free(buf);
 		return mse_err_set(err, "setenv MSE_COORDINATOR failed");
 	}
+	if (strcmp(inst->role, "replica") == 0 && inst->mode == MSE_MODE_SGX) {
+		/* Measured argv, shared by every replica: its own values by the environment. */
+		char listen[300];
+
+		snprintf(listen, sizeof(listen), strchr(inst->host, ':') ? "[%s]:%u" : "%s:%u",
+			 inst->host, (unsigned)inst->port);
+		if (setenv("MSE_REPLICA_LISTEN", listen, 1) != 0 ||
+		    setenv("MSE_REPLICA_ID", inst->name, 1) != 0 ||
+		    (inst->pccs_url[0] && setenv("MSE_PCCS_URL", inst->pccs_url, 1) != 0)) {
+			free(buf);
+			return mse_err_set(err, "setenv MSE_REPLICA_LISTEN, MSE_REPLICA_ID or "
+						"MSE_PCCS_URL failed");
+		}
+	}
 	if (strcmp(inst->role, "coordinator") == 0 && inst->mode == MSE_MODE_SGX) {
 		/* gramine-sgx's argv is fixed in the manifest: the address comes by the environment. */
 		char listen[300];

@@ -95,12 +95,22 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 	size_t n = 0;
 
 	*out = NULL;
-	if (!a->application || !a->uuid || !a->host || !a->subject || !a->san)
+	if (a->coordinator_mrenclave) {
+		if (strlen(a->coordinator_mrenclave) != 64 ||
+		    strspn(a->coordinator_mrenclave, "0123456789abcdef") != 64)
+			return mse_err_expect(err, "coordinator_mrenclave", "64 lowercase hex digits",
+					      a->coordinator_mrenclave);
+		if (!a->application || !a->san)
+			return mse_err_set(err, "manifest: application and san are required");
+		if (jinja_free("application", a->application, err) || jinja_free("san", a->san, err))
+			return -1;
+	} else if (!a->application || !a->uuid || !a->host || !a->subject || !a->san) {
 		return mse_err_set(err, "manifest: application, uuid, host, subject and san are required");
-	if (jinja_free("application", a->application, err) || jinja_free("uuid", a->uuid, err) ||
-	    jinja_free("host", a->host, err) || jinja_free("subject", a->subject, err) ||
-	    jinja_free("san", a->san, err))
+	} else if (jinja_free("application", a->application, err) || jinja_free("uuid", a->uuid, err) ||
+		   jinja_free("host", a->host, err) || jinja_free("subject", a->subject, err) ||
+		   jinja_free("san", a->san, err)) {
 		return -1;
+	}
 	if (o->size_mb < 256 || (o->size_mb & (o->size_mb - 1)) != 0)
 		return mse_err_field(err, "size",
 				     "expected a power of two of at least 256 (MB), got %u: SGX "
@@ -118,6 +128,23 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 	argv[n++] = a->application;
 	argv[n++] = "--app-dir";
 	argv[n++] = MSE_MANIFEST_APP_MOUNT;
+	if (a->coordinator_mrenclave) {
+		/* A replica: what all replicas share, nothing per replica. */
+		argv[n++] = "--coordinator-mrenclave";
+		argv[n++] = a->coordinator_mrenclave;
+		argv[n++] = "--san";
+		argv[n++] = a->san;
+		argv[n++] = "--size";
+		argv[n++] = size;
+		argv[n++] = "--threads";
+		argv[n++] = threads;
+		if (a->threads_max) {
+			snprintf(threads_max, sizeof(threads_max), "%u", a->threads_max);
+			argv[n++] = "--threads-max";
+			argv[n++] = threads_max;
+		}
+		goto argv_done;
+	}
 	argv[n++] = "--id";
 	argv[n++] = a->uuid;
 	argv[n++] = "--host";
@@ -143,6 +170,7 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 		argv[n++] = "--ratls";
 		argv[n++] = exp;
 	}
+argv_done:
 
 	emit(&t, "# Gramine manifest template written by mse-c (mse spawn --sgx), for Gramine 1.8\n"
 		 "# or 1.9. Render with gramine-manifest, sign with gramine-sgx-sign, run with\n"
@@ -166,7 +194,15 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 		 "loader.env.SECRETS_PATH = \"/root/.cache/mse/secrets.json\"\n"
 		 "loader.env.SEALED_SECRETS_PATH = \"/root/.cache/mse/sealed_secrets.json\"\n"
 		 "loader.env.PYTHONDONTWRITEBYTECODE = \"1\"\n"
-		 "loader.env.PYTHONUNBUFFERED = \"1\"\n\n"
+		 "loader.env.PYTHONUNBUFFERED = \"1\"\n");
+	if (a->coordinator_mrenclave)
+		emit(&t, "loader.env.APP_KEY_PATH = \"/key/app.key\"\n"
+			 "loader.env.MSE_COORDINATOR = { passthrough = true }\n"
+			 "loader.env.MSE_REPLICA_LISTEN = { passthrough = true }\n"
+			 "loader.env.MSE_REPLICA_ID = { passthrough = true }\n"
+			 "loader.env.MSE_PCCS_URL = { passthrough = true }\n"
+			 "loader.env.XDG_CACHE_HOME = \"/tmp/cache\"\n");
+	emit(&t, "\n"
 		 "sys.disallow_subprocesses = true\n"
 		 "sys.enable_sigterm_injection = true\n"
 		 "sys.enable_extra_runtime_domain_names_conf = true\n"
@@ -207,8 +243,10 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 		 "]\n\n"
 		 "sgx.allowed_files = [\n"
 		 "  \"file:/etc/hosts\",\n"
-		 "  \"file:/etc/nsswitch.conf\",\n"
-		 "]\n");
+		 "  \"file:/etc/nsswitch.conf\",\n");
+	if (a->coordinator_mrenclave)
+		emit(&t, "  \"file:/etc/sgx_default_qcnl.conf\",\n");
+	emit(&t, "]\n");
 	if (t.oom) {
 		free(t.p);
 		return mse_err_set(err, "out of memory");
@@ -305,4 +343,19 @@ int mse_manifest_render_coordinator(const struct mse_manifest_coord_opts *o, cha
 	}
 	*out = t.p;
 	return 0;
+}
+
+void mse_manifest_replica_opts(struct mse_manifest_opts *mo, const char *application,
+			       const char *san, uint32_t size_mb, const char *coord_mre_hex)
+{
+	memset(mo, 0, sizeof(*mo));
+	mo->args.application = application;
+	mo->args.san = san;
+	mo->args.size_mb = size_mb ? size_mb : MSE_MANIFEST_REPLICA_SIZE_MB;
+	mo->args.threads = MSE_MANIFEST_APP_THREADS;
+	mo->args.threads_max = MSE_MANIFEST_APP_THREADS_MAX;
+	mo->args.coordinator_mrenclave = coord_mre_hex;
+	mo->size_mb = mo->args.size_mb;
+	mo->isvprodid = 1;
+	mo->isvsvn = 1;
 }

@@ -72,6 +72,16 @@ struct mse_manifest_args {
 	/* --threads-max; 0: not passed (manifests of before it, rendered
 	 * again bit for bit to recompute their MRENCLAVE) */
 	unsigned threads_max;
+	/*
+	 * A replica of a coordinator (64 lowercase hex digits): argv holds
+	 * --coordinator-mrenclave and only what every replica of the package
+	 * shares (application, --san, --size, threads), so all replicas have
+	 * one MRENCLAVE; uuid, host, port, subject and expiration are not used.
+	 * The coordinator's address, the replica's address and name and the
+	 * PCCS come through passthrough environment variables (MSE_COORDINATOR,
+	 * MSE_REPLICA_LISTEN, MSE_REPLICA_ID, MSE_PCCS_URL), not measured.
+	 */
+	const char *coordinator_mrenclave;
 };
 
 struct mse_manifest_opts {
@@ -110,6 +120,16 @@ struct mse_manifest_coord_opts {
 unsigned mse_manifest_max_threads(const struct mse_manifest_args *a);
 /* Renders the manifest template. *out is malloc'd NUL-terminated text. */
 int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct mse_err *err);
+/* The replica's SGX enclave size when none is given (as mse spawn --sgx). */
+#define MSE_MANIFEST_REPLICA_SIZE_MB 4096
+/*
+ * The manifest options of an SGX replica of one package on one coordinator:
+ * the one place both the operator (mse coordinator replica --sgx) and the
+ * owner (mse coordinator manifest --sgx) take them from, so they measure
+ * the same enclave. coord_mre_hex and the strings are borrowed.
+ */
+void mse_manifest_replica_opts(struct mse_manifest_opts *mo, const char *application,
+			       const char *san, uint32_t size_mb, const char *coord_mre_hex);
 /* Renders the coordinator's manifest template. *out is malloc'd NUL-terminated text. */
 int mse_manifest_render_coordinator(const struct mse_manifest_coord_opts *o, char **out,
 				    struct mse_err *err);

@@ -271,3 +271,66 @@ def test_refusals_without_gramine_or_signer_or_pccs(tmp_path):
         assert p.returncode == 1, p.stdout
         log = (Path(env["XDG_STATE_HOME"]) / "mse/nopccs/bootstrap.log").read_text()
         assert "replicas are verified with Intel's collateral from a PCCS" in log, log
+
+
+def test_sgx_replicas_share_the_mrenclave_the_owner_recomputes(tmp_path):
+    """Two SGX replicas of one package: one manifest (nothing per replica in the measured
+    argv), one MRENCLAVE, equal to the one `mse coordinator manifest --sgx` recomputes
+    with gramine-sgx-sign; each verifies the coordinator with the PCCS's collateral and,
+    the PCCS unreachable, refuses it at [pccs] before sending anything."""
+    env = env_for(tmp_path)
+    d = tmp_path
+    mse(env, "coordinator", "keygen", "--out", d / "owner")
+    mse(env, "keygen", "--sgx-signer", "--output", d / "signer.pem")
+    mse(env, "sim", "init")
+    mse(env, "coordinator", "start", "--name", "c", "--owner-key", d / "owner.pub")
+    url = f"127.0.0.1:{state(env, 'c')['port']}"
+    try:
+        cmre = mse(env, "coordinator", "measure", "--owner-key", d / "owner.pub").stdout.strip()
+        mse(env, "verify", "--url", url, "--mrenclave", cmre, "--allow-simulation", "--output", d / "v")
+        subprocess.run([os.path.abspath(MSE), "scaffold", "app1"], cwd=d, env=env, check=True,
+                       capture_output=True)
+        mse(env, "package", "--project", d / "app1", "--output", d / "pkg", "--quiet")
+        pkg = next((d / "pkg").glob("*.tar"))
+        key = next((d / "pkg").glob("*.key"))
+        mse(env, "coordinator", "manifest", "--coordinator-cert", d / "v/ratls.pem", "--package", pkg,
+            "--code-key", key, "--dns", "app.example", "--bootstrap", BOOT, "--sgx",
+            "--no-sim-identity", "--out", d / "m.json")
+        ids = json.loads((d / "m.json").read_text())["identities"]
+        assert len(ids) == 1
+        expected = ids[0]["mrenclave"]
+        before = json.loads(mse(env, "coordinator", "status", "--url", url, "--pin",
+                                d / "v/ratls.pem").stdout)
+        pccs = closed_port()
+        for r in ("r1", "r2"):
+            p = mse(env, "coordinator", "replica", "--name", r, "--package", pkg, "--url", url,
+                    "--coordinator-mrenclave", cmre.upper(), "--dns", "app.example", "--sgx",
+                    "--signer-key", d / "signer.pem", "--pccs-url", f"http://127.0.0.1:{pccs}")
+            assert f"MRENCLAVE {expected}" in p.stdout, p.stdout
+        sdir = Path(env["XDG_STATE_HOME"]) / "mse"
+        for r in ("r1", "r2"):
+            sig = sigstruct_py.parse((sdir / r / "mse.sig").read_bytes())
+            assert sig["mrenclave"].hex() == expected
+            m = tomllib.loads((sdir / r / "mse.manifest").read_text())
+            assert standin.check_manifest(m) == []
+            assert m["loader"]["argv"] == [
+                "/mse-bootstrap", "app:app", "--app-dir", "/app", "--coordinator-mrenclave", cmre,
+                "--san", "app.example", "--size", "4096", "--threads", "16", "--threads-max", "64"]
+            for k in ("MSE_COORDINATOR", "MSE_REPLICA_LISTEN", "MSE_REPLICA_ID", "MSE_PCCS_URL"):
+                assert m["loader"]["env"][k] == {"passthrough": True}
+            log = sdir / r / "bootstrap.log"
+            wait_for(lambda: "nothing sent" in log.read_text(), what=f"{r} refusing the coordinator")
+            text = log.read_text()
+            assert f"[pccs] coordinator refused by this replica, nothing sent" in text, text
+            assert f"127.0.0.1:{pccs}" in text
+        runs = calls(env, "gramine-sgx:run")
+        assert {c["env"]["MSE_REPLICA_ID"] for c in runs} == {"r1", "r2"}
+        assert all(c["env"]["MSE_COORDINATOR"] == url for c in runs)
+        # The coordinator never heard from them.
+        after = json.loads(mse(env, "coordinator", "status", "--url", url, "--pin",
+                               d / "v/ratls.pem").stdout)
+        assert after["attestations_refused"] == before["attestations_refused"]
+        assert after["attestations_accepted"] == before["attestations_accepted"] == 0
+    finally:
+        for n in ("r1", "r2", "c"):
+            mse(env, "stop", n, check=False)

@@ -55,7 +55,7 @@ def load(outdir):
 
 
 def validate(docs, tmp):
-    assert MODULES.is_dir(), f"{MODULES} missing: run 'make deps' (scripts/deps.sh installs it)"
+    assert MODULES.is_dir(), f"{MODULES} missing: run 'scripts/deps.sh --check' (make check does)"
     src = tmp / "objects.json"
     src.write_text(json.dumps([d for d in docs if d["object"]["kind"] != "Kustomization"]))
     return run("node", VALIDATOR, MODULES, src, check=False)

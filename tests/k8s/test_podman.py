@@ -141,6 +141,10 @@ def world(tmp_path_factory):
     for f in reversed(w["plays"]):
         podman("kube", "down", f, check=False)
     podman("network", "rm", "-f", net, check=False)
+    # This run's tags (the layers stay: the base is shared with the next run).
+    for suffix in ("a", "b", "v2"):
+        for name in ("mse-kapp", "mse-coordinator"):
+            podman("rmi", f"localhost/{name}:{tag}-{suffix}", check=False)
 
 
 def build(w, pkg, tag):

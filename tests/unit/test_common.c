@@ -245,6 +245,31 @@ static void num_accepts_decimal_in_range_only(void **state)
 	assert_int_equal(mse_num_parse(NULL, 0, 10, &v), -1);
 }
 
+/* HOST:PORT from the environment (MSE_COORDINATOR_LISTEN, MSE_REPLICA_LISTEN). */
+static void num_hostport_splits_and_refuses(void **state)
+{
+	static const char *const bad[] = {"", "host", ":80", "h:", "h:65536", "h:-1", "h:8 0",
+					  "::1:80", "[::1]", "[]:80", "[::1:80", "a]:80", "h:0x10", "[a]b]:80"};
+	char host[16];
+	uint16_t port = 1;
+
+	(void)state;
+	assert_int_equal(mse_num_hostport("127.0.0.1:7443", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 7443);
+	assert_int_equal(mse_num_hostport("[::1]:0", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 0);
+	assert_int_equal(mse_num_hostport("localhost:65535", host, sizeof(host), &port), 0);
+	assert_int_equal(port, 65535);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(mse_num_hostport(bad[i], host, sizeof(host), &port), -1);
+	/* 15 characters fit 16 bytes with the NUL, 16 do not. */
+	assert_int_equal(mse_num_hostport("abcdefghijklmno:1", host, sizeof(host), &port), 0);
+	assert_int_equal(mse_num_hostport("abcdefghijklmnop:1", host, sizeof(host), &port), -1);
+	assert_int_equal(mse_num_hostport(NULL, host, sizeof(host), &port), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +277,7 @@ int main(void)
 		cmocka_unit_test(buf_u64_decodes),
 		cmocka_unit_test(hex_round_trip_and_rejects),
 		cmocka_unit_test(num_accepts_decimal_in_range_only),
+		cmocka_unit_test(num_hostport_splits_and_refuses),
 		cmocka_unit_test(b64_rfc4648_vectors),
 		cmocka_unit_test(err_formats_position_field_and_step),
 		cmocka_unit_test(file_atomic_write_mode_and_no_temp_left),
