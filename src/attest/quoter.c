@@ -119,6 +119,14 @@ void mse_quoter_free(struct mse_quoter *p)
 	free(p);
 }
 
+void mse_quoter_sim_set_isv(struct mse_quoter *p, uint16_t isvprodid, uint16_t isvsvn)
+{
+	if (p->sim) {
+		p->enc.isv_prod_id = isvprodid;
+		p->enc.isv_svn = isvsvn;
+	}
+}
+
 int mse_quoter_is_sim(const struct mse_quoter *p)
 {
 	return p->sim;

@@ -50,6 +50,12 @@ int mse_quoter_sim(const char *sim_dir, const uint8_t mrenclave[32], struct mse_
 void mse_quoter_free(struct mse_quoter *p);
 /* 1 for the simulation (every output involving it must say so). */
 int mse_quoter_is_sim(const struct mse_quoter *p);
+/*
+ * Simulation only: the ISVPRODID and ISVSVN the simulated enclave reports
+ * (default 1 and 1), as gramine-sgx-sign's SIGSTRUCT would set them under
+ * SGX; neither is part of MRENCLAVE nor of the MRENCLAVE-bound sealing key.
+ */
+void mse_quoter_sim_set_isv(struct mse_quoter *p, uint16_t isvprodid, uint16_t isvsvn);
 /* A quote over report_data (malloc'd, caller frees). Thread-unsafe. */
 int mse_quoter_quote(struct mse_quoter *p, const uint8_t report_data[64], uint8_t **quote,
 		       size_t *len, struct mse_err *err) MSE_MUST_CHECK;

@@ -343,6 +343,16 @@ out:
 	return rc;
 }
 
+/* 1 if p[0:n] is the JSON text of an object. */
+static int json_object_text(const char *p, size_t n)
+{
+	json_t *j = json_loadb(p, n, 0, NULL);
+	int ok = json_is_object(j);
+
+	json_decref(j);
+	return ok;
+}
+
 /*
  * The opened secrets of a state or recovery blob (fields "code_key",
  * "secrets", "secrets_to_seal"); *present is 0 for a version-1 state, which
@@ -365,9 +375,15 @@ static int opened_from_json(json_t *j, int plaincode, struct opened *op, int *pr
 		op->has_code_key = 1;
 	}
 	if (json_is_string(se)) {
-		if (!(op->secrets = strndup(json_string_value(se), json_string_length(se))))
+		size_t n = json_string_length(se);
+
+		if (!json_object_text(json_string_value(se), n))
+			return mse_err_expect(err, "secrets", "JSON text of an object", "another value");
+		if (!(op->secrets = malloc(n + 1)))
 			return mse_err_set(err, "out of memory");
-		op->secrets_len = json_string_length(se);
+		memcpy(op->secrets, json_string_value(se), n);
+		op->secrets[n] = '\0';
+		op->secrets_len = n;
 	} else if (se && !json_is_null(se)) {
 		return mse_err_expect(err, "secrets", "JSON text or null", "another type");
 	}
@@ -378,6 +394,9 @@ static int opened_from_json(json_t *j, int plaincode, struct opened *op, int *pr
 		    mse_b64_decode(op->to_seal, n + 1, &op->to_seal_len, json_string_value(ts), n,
 				   MSE_B64_STD) != 0)
 			return mse_err_expect(err, "secrets_to_seal", "base64", "another value");
+		if (!json_object_text((const char *)op->to_seal, op->to_seal_len))
+			return mse_err_expect(err, "secrets_to_seal", "base64 of a JSON object",
+					      "another value");
 	} else if (ts && !json_is_null(ts)) {
 		return mse_err_expect(err, "secrets_to_seal", "base64 or null", "another type");
 	}
@@ -556,9 +575,13 @@ static int install_locked(struct mse_coord *co, const uint8_t *bytes, size_t len
 		/* Copies: the caller keeps (and wipes) its own. */
 		if (op->has_code_key)
 			memcpy(code_key, op->code_key, 32);
-		if (op->secrets && !(secrets = strndup(op->secrets, op->secrets_len))) {
-			mse_err_set(err, "out of memory");
-			goto fail;
+		if (op->secrets) {
+			if (!(secrets = malloc(op->secrets_len + 1))) {
+				mse_err_set(err, "out of memory");
+				goto fail;
+			}
+			memcpy(secrets, op->secrets, op->secrets_len);
+			secrets[op->secrets_len] = '\0';
 		}
 		sl = op->secrets ? op->secrets_len : 0;
 		if (op->to_seal) {
@@ -881,6 +904,11 @@ static void label_escape(char *out, size_t size, const char *in)
 	out[o] = '\0';
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 char *mse_coord_metrics(struct mse_coord *co)
 {
 	char *out = NULL, esc[128];
@@ -907,18 +935,21 @@ char *mse_coord_metrics(struct mse_coord *co)
 	fprintf(b, "# HELP mse_coordinator_replicas Replica keys known, by enclave "
 			   "identity (MRENCLAVE).\n"
 			   "# TYPE mse_coordinator_replicas gauge\n");
-	for (i = 0; i < co->n_reps; i++) {
-		size_t n = 0;
+	{
+		/* Grouped by MRENCLAVE: sorted copies, then runs (n log n under the lock). */
+		const char **ids = co->n_reps ? malloc(co->n_reps * sizeof(*ids)) : NULL;
 
-		for (k = 0; k < i; k++)
-			if (strcmp(co->reps[k].mrenclave, co->reps[i].mrenclave) == 0)
-				break;
-		if (k < i) /* counted with its first */
-			continue;
-		for (k = i; k < co->n_reps; k++)
-			n += strcmp(co->reps[k].mrenclave, co->reps[i].mrenclave) == 0;
-		label_escape(esc, sizeof(esc), co->reps[i].mrenclave);
-		fprintf(b, "mse_coordinator_replicas{mrenclave=\"%s\"} %zu\n", esc, n);
+		for (i = 0; ids && i < co->n_reps; i++)
+			ids[i] = co->reps[i].mrenclave;
+		if (ids)
+			qsort(ids, co->n_reps, sizeof(*ids), cmp_str);
+		for (i = 0; ids && i < co->n_reps; i = k) {
+			for (k = i + 1; k < co->n_reps && strcmp(ids[k], ids[i]) == 0; k++)
+				;
+			label_escape(esc, sizeof(esc), ids[i]);
+			fprintf(b, "mse_coordinator_replicas{mrenclave=\"%s\"} %zu\n", esc, k - i);
+		}
+		free(ids);
 	}
 	fprintf(b,
 		       "# HELP mse_coordinator_manifest_seq The seq of the manifest in force (0: none).\n"

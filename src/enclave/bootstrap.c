@@ -581,6 +581,12 @@ int mse_bootstrap_run(const struct mse_bootstrap_opts *o, struct mse_err *err)
 		}
 		if (mse_quoter_sim(sim_dir, mre, &prov, err) != 0)
 			goto out;
+		if (o->sim_isvsvn)
+			mse_quoter_sim_set_isv(prov, 1, (uint16_t)o->sim_isvsvn);
+	} else if (o->sim_isvsvn) {
+		mse_err_field(err, "--sim-isvsvn", "simulation only: under SGX the ISVSVN is the "
+						   "SIGSTRUCT's (gramine-sgx-sign)");
+		goto out;
 	} else if (mse_quoter_gramine(att, &prov, err) != 0) {
 		goto out;
 	}

@@ -67,6 +67,8 @@ struct mse_bootstrap_opts {
 	int no_access_log;           /* 1: no log line per request (appserver no_request_log) */
 	int threads;                 /* app server workers; 0 = the server's default */
 	int threads_max;             /* grown to on demand; 0 = the server's default */
+	unsigned sim_isvsvn;         /* simulation: the reported ISVSVN (0: 1), what
+					SIGSTRUCT sets under SGX; not measured */
 	/*
 	 * Replica mode (src/enclave/replica.h): provisioned by the coordinator
 	 * whose MRENCLAVE this is (measured, v2: docs/simulation.md) at

@@ -25,7 +25,7 @@ static const char usage_text[] =
 	"                     [--plaincode] [--simulation]\n"
 	"                     [--workspace DIR] [--size MB] [--sim-dir DIR]\n"
 	"                     [--threads N] [--threads-max N] [--attestation-dir DIR]\n"
-	"                     [--log-level LEVEL] [--metrics HOST:PORT]\n"
+	"                     [--log-level LEVEL] [--metrics HOST:PORT] [--sim-isvsvn N]\n"
 	"       mse-bootstrap MODULE:VAR --app-dir DIR --coordinator-mrenclave HEX\n"
 	"                     [--id NAME] [--ratls EXPIRATION] [--host ADDR] [--port PORT] ...\n"
 	"\n"
@@ -74,6 +74,8 @@ static const char usage_text[] =
 	"                          latency histogram, in-flight requests, worker threads,\n"
 	"                          open connections: no secrets) in plain HTTP on GET\n"
 	"                          /metrics at HOST:PORT, apart from the app (docs/metrics.md)\n"
+	"  --sim-isvsvn N          simulation: the ISVSVN the enclave reports (default 1), as\n"
+	"                          SIGSTRUCT sets it under SGX; not measured\n"
 	"\n"
 	"Replica mode: --coordinator-mrenclave HEX (measured) makes this a replica of a\n"
 	"coordinator (mse-coordinator) at $MSE_COORDINATOR=HOST:PORT (not measured). It\n"
@@ -134,6 +136,7 @@ int main(int argc, char **argv)
 		{"log-level", required_argument, NULL, 'l'},
 		{"coordinator-mrenclave", required_argument, NULL, 'C'},
 		{"metrics", required_argument, NULL, 'm'},
+		{"sim-isvsvn", required_argument, NULL, 'I'},
 		{NULL, 0, NULL, 0}};
 	uint8_t coord_mre[32];
 	char metrics_host[256] = "";
@@ -243,22 +246,17 @@ int main(int argc, char **argv)
 		case 'X':
 			o.sandbox = 0;
 			break;
-		case 'm': {
-			const char *colon = strrchr(optarg, ':');
-
-			if (!colon || colon == optarg || colon - optarg >= (long)sizeof(metrics_host) ||
-			    mse_num_parse(colon + 1, 0, 65535, &v) != 0)
+		case 'I':
+			if (mse_num_parse(optarg, 1, 65535, &v) != 0)
+				return usage_error("--sim-isvsvn: expected 1..65535, got \"%s\"", optarg);
+			o.sim_isvsvn = (unsigned)v;
+			break;
+		case 'm':
+			if (mse_num_hostport(optarg, metrics_host, sizeof(metrics_host),
+					     &metrics_port) != 0)
 				return usage_error("--metrics: expected HOST:PORT, got \"%s\"", optarg);
-			snprintf(metrics_host, sizeof(metrics_host), "%.*s", (int)(colon - optarg),
-				 optarg);
-			if (metrics_host[0] == '[' && colon[-1] == ']') { /* [::1]:9100 */
-				memmove(metrics_host, metrics_host + 1, strlen(metrics_host));
-				metrics_host[strlen(metrics_host) - 1] = '\0';
-			}
-			metrics_port = (uint16_t)v;
 			metrics = optarg;
 			break;
-		}
 		case 'C':
 			if (strlen(optarg) != 64 || mse_hex_decode_exact(coord_mre, 32, optarg, 64) != 0)
 				return usage_error("--coordinator-mrenclave: expected 64 hex digits, got "

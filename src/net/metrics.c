@@ -19,7 +19,7 @@
 #include "common/log.h"
 
 /* Upper bounds of the latency buckets, in microseconds (+Inf implied). */
-static const int64_t bounds_us[] = {1000,   2500,   5000,    10000,   25000,   50000,  100000,
+static const int64_t bounds_us[] = {1000,   2500,   5000,    10000,   25000,   50000,	100000,
 				    250000, 500000, 1000000, 2500000, 5000000, 10000000};
 #define NB (sizeof(bounds_us) / sizeof(bounds_us[0]))
 
@@ -85,8 +85,9 @@ char *mse_metrics_render(void)
 	      "# TYPE mse_http_requests_total counter\n",
 	      f);
 	for (i = 0; i < 5; i++)
-		fprintf(f, "mse_http_requests_total{class=\"%zuxx\"} %llu\n", i + 1,
-			(unsigned long long)atomic_load_explicit(&g_class[i], memory_order_relaxed));
+		fprintf(
+		    f, "mse_http_requests_total{class=\"%zuxx\"} %llu\n", i + 1,
+		    (unsigned long long)atomic_load_explicit(&g_class[i], memory_order_relaxed));
 	/* One snapshot of the buckets; _count is their total so the +Inf bucket equals it. */
 	for (i = 0; i <= NB; i++) {
 		b[i] = atomic_load_explicit(&g_bucket[i], memory_order_relaxed);
@@ -241,9 +242,9 @@ int mse_metrics_listen(const char *host, uint16_t port, uint16_t *bound, struct 
 	if (bound) {
 		*bound = port;
 		if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-			*bound = ntohs(ss.ss_family == AF_INET6
-					       ? ((struct sockaddr_in6 *)&ss)->sin6_port
-					       : ((struct sockaddr_in *)&ss)->sin_port);
+			*bound =
+			    ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							   : ((struct sockaddr_in *)&ss)->sin_port);
 	}
 	g_fd = fd;
 	atomic_store(&g_stop, 0);

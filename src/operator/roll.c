@@ -129,8 +129,11 @@ int mse_roll_replicas(const struct mse_roll_opts *o, struct mse_roll_result *res
 		struct mse_instance in;
 		unsigned k;
 
-		if (mse_instance_load(&in, names[i], NULL) != 0 || strcmp(in.role, "replica") != 0 ||
-		    strcmp(in.coordinator, o->coordinator) != 0)
+		/* With a family (deploy): its replicas, wherever their coordinator listened
+		 * (a restarted one may have another port); without: this coordinator's. */
+		if (mse_instance_load(&in, names[i], NULL) != 0 ||
+		    strcmp(in.role, "replica") != 0 ||
+		    (!o->family && strcmp(in.coordinator, o->coordinator) != 0))
 			continue;
 		if (!family[0]) {
 			/* The family of the first replica found: NAME of NAME-K. */
@@ -146,7 +149,15 @@ int mse_roll_replicas(const struct mse_roll_opts *o, struct mse_roll_result *res
 		olds[n_old++].k = k;
 	}
 	if (!family[0]) {
-		mse_err_set(err, "no replica of the coordinator at %s to update (mse list)",
+		if (!o->replicas) { /* nothing here to roll, nothing asked for */
+			say(o, "no replica of the coordinator at %s on this machine (mse list): "
+			       "nothing to roll",
+			    o->coordinator);
+			rc = 0;
+			goto out;
+		}
+		mse_err_set(err, "no replica of the coordinator at %s on this machine (mse list) "
+				 "to take the name and options from",
 			    o->coordinator);
 		goto out;
 	}
@@ -173,14 +184,16 @@ int mse_roll_replicas(const struct mse_roll_opts *o, struct mse_roll_result *res
 			goto out;
 		if (spawn_one(o, family, ++maxk, &tmpl, name, err) != 0)
 			goto out;
-		say(o, "started %s to replace %s; waiting for its health check", name, olds[j].name);
+		say(o, "started %s to replace %s; waiting for its health check", name,
+		    olds[j].name);
 		if (wait_healthy(o, name, &port, err) != 0) {
 			struct mse_err e2;
 
 			mse_err_clear(&e2);
 			if (drop(o, name, "did not become healthy; the old replicas keep serving",
 				 &e2) != 0)
-				mse_err_prefix(err, "(and %s could not be removed: %s)", name, e2.msg);
+				mse_err_prefix(err, "(and %s could not be removed: %s)", name,
+					       e2.msg);
 			goto out;
 		}
 		say(o, "%s is healthy (port %u): %s can stop", name, (unsigned)port, olds[j].name);

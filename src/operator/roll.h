@@ -7,9 +7,13 @@
  * than before. A new replica that does not become healthy is stopped and
  * removed, the old ones keep running, and the roll stops with its error.
  *
- * Replicas are instances (operator/instance.h) of role "replica" whose
- * coordinator is o->coordinator, named FAMILY-K (K = 1, 2, ...): new ones
- * take the next free K, so names are never reused during a roll.
+ * Replicas are instances (operator/instance.h) of role "replica" named
+ * FAMILY-K (K = 1, 2, ...) — with o->family, all of that family; without,
+ * those whose coordinator is o->coordinator: new ones take the next free K,
+ * so names are never reused during a roll.
+ *
+ * With no replica of that coordinator here and o->replicas 0, there is
+ * nothing to roll: 0, res->n 0.
  *
  * Ownership: opts borrowed; the result is caller-owned (plain arrays).
  */
@@ -24,14 +28,14 @@
 #define MSE_ROLL_MAX 64
 
 struct mse_roll_opts {
-	const char *family;                /* NAME: replicas NAME-K; NULL: from the old ones */
-	const char *coordinator;           /* HOST:PORT */
+	const char *family;		   /* NAME: replicas NAME-K; NULL: from the old ones */
+	const char *coordinator;	   /* HOST:PORT */
 	const char *coordinator_mrenclave; /* 64 hex digits */
-	const char *package;               /* NULL: each old replica's own package */
-	unsigned replicas;                 /* wanted; 0: as many as there are now */
-	const char *san;                   /* NULL: the old replica's (or localhost) */
-	uint32_t size_mb;                  /* 0: the old replica's */
-	int timeout_s;                     /* health wait per replica; 0: 120 */
+	const char *package;		   /* NULL: each old replica's own package */
+	unsigned replicas;		   /* wanted; 0: as many as there are now */
+	const char *san;		   /* NULL: the old replica's (or localhost) */
+	uint32_t size_mb;		   /* 0: the old replica's */
+	int timeout_s;			   /* health wait per replica; 0: 120 */
 	void (*progress)(void *ctx, const char *text);
 	void *progress_ctx;
 };

@@ -11,6 +11,7 @@ from test_deploy import env_for, get, mse, scaffold, spawn_verified, state
 FASTAPI_APP = '''
 import hashlib, hmac, json, os
 from datetime import datetime
+from pathlib import Path
 
 from fastapi import FastAPI, Response
 
@@ -84,6 +85,7 @@ async def spawn():
 QUART_APP = '''
 import hashlib, hmac, json, os
 from datetime import datetime
+from pathlib import Path
 
 from quart import Quart, request
 

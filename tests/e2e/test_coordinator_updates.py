@@ -184,6 +184,22 @@ def w(tmp_path_factory):
     w["coord"].stop()
 
 
+class ReplicaX(Replica):
+    """A replica with more mse-bootstrap options (test_coordinator's Replica has none)."""
+
+    def __init__(self, w, name, appdir, extra):
+        self.ws = w["d"] / "replicas" / name
+        self.ws.mkdir(parents=True)
+        self.name = name
+        env = dict(w["env"], MSE_COORDINATOR=w["coord"].url)
+        self.logf = open(self.ws.parent / f"{name}.log", "w")
+        self.proc = subprocess.Popen(
+            [BOOT, "app:app", "--app-dir", appdir, "--coordinator-mrenclave", w["mre"], "--id",
+             name, "--host", "127.0.0.1", "--port", "0", "--workspace", self.ws / "ws",
+             "--no-sandbox", "--timeout", "20", *extra],
+            stdout=self.logf, stderr=subprocess.STDOUT, env=env)
+
+
 def start(w, name, version, coord=None):
     r = Replica(w, name, appdir=w[version][2], coord=coord)
     w["replicas"].append(r)
@@ -275,9 +291,22 @@ def test_isvsvn_floor_refuses_old_replicas_at_next_attestation(w):
     assert "at least 2" in log and "got 1" in log, log
     assert "refused at [isvsvn]" in w["coord"].logtext()
     assert not (r2.ws / "ws/key/app.key").exists()
+    # The new version (the same signer, ISVSVN 2, as its SIGSTRUCT would say) is accepted.
+    r3 = ReplicaX(w, "svn-c", w["v2"][2], ("--sim-isvsvn", "2"))
+    w["replicas"].append(r3)
+    r3.wait_serving()
+    assert curl(w, r3.port, "/health").stdout == "ok"
     st = status(w)
     svn_a = [e for e in st["replica_list"] if e["instance"] == "svn-a"][0]
     assert svn_a["isvsvn"] == 1 and svn_a["accepted_now"] is False
+    svn_c = [e for e in st["replica_list"] if e["instance"] == "svn-c"][0]
+    assert svn_c["isvsvn"] == 2 and svn_c["accepted_now"] is True
+    assert svn_c["mrenclave"] == svn_a["mrenclave"]  # ISVSVN is not measured
+    # The refusal is counted by its step in the coordinator's metrics.
+    m = prom(w["coord"])
+    assert m[("mse_coordinator_attestations_refused_total", (("step", "isvsvn"),))] == 1
+    assert m[("mse_coordinator_attestations_total", (("result", "refused"),))] == \
+        st["attestations_refused"]
     # Back to the version identities for the tests that follow.
     v1_mre = json.loads((w["d"] / "m1.json").read_text())["identities"][0]["mrenclave"]
     cset(w, manifest(w, seq + 3, pkg, key, ("--mrenclave", v1_mre)))
@@ -302,8 +331,12 @@ def test_rollback_is_detected_by_the_owner(w):
     assert r.returncode == 1, r.stdout + r.stderr
     assert "ROLLBACK" in r.stderr and f"seq {seq}" in r.stderr and f"seq {seq + 1}" in r.stderr
     assert json.loads(r.stdout)["seq"] == seq
-    # The owner sets the newest manifest again (a higher seq): the check passes.
-    cset(w, manifest(w, seq + 2, pkg, key, name="rb2.json"))
+    # The owner sets the newest manifest again (a higher seq): the check passes. (With
+    # update: these replicas are not instances of this machine, nothing to roll.)
+    r = run(MSE, "coordinator", "update", "--url", c.url, "--pin", w["pin"], "--manifest",
+            manifest(w, seq + 2, pkg, key, name="rb2.json"), "--owner-key", w["owner"].key,
+            env=w["env"])
+    assert "nothing to roll" in r.stderr, r.stderr
     run(MSE, "coordinator", "status", "--url", c.url, "--pin", w["pin"], "--record", rec,
         env=w["env"])
 

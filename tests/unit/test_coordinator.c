@@ -406,6 +406,33 @@ static void test_coord_recovery(void **state)
 		assert_int_equal(st, 400);
 		free(other);
 	}
+	/* Secrets that are not the JSON text of an object: 400 (an escaped NUL is
+	 * refused before, by jansson: the fuzz seed blob-nul-secrets.json). */
+	{
+		static const char from[] = "\"secrets\":null", to[] = "\"secrets\":\"[1]\"";
+		char *bad = malloc(bl + sizeof(to)), *at;
+		uint8_t *sb = NULL;
+		size_t sl2 = 0, head;
+
+		assert_non_null(bad);
+		memcpy(bad, blob, bl);
+		bad[bl] = '\0';
+		assert_non_null(at = strstr(bad, from));
+		head = (size_t)(at - bad);
+		memcpy(bad + head, to, sizeof(to) - 1);
+		memcpy(bad + head + sizeof(to) - 1, (const char *)blob + head + sizeof(from) - 1,
+		       bl - head - (sizeof(from) - 1));
+		sl2 = bl - (sizeof(from) - 1) + (sizeof(to) - 1);
+		assert_int_equal(mse_seal_seal(c2.enclave_pk, (uint8_t *)bad, sl2, &sb, &sl2, &e), 0);
+		crypto_sign_detached(sig, NULL, sb, sl2, sk);
+		mse_err_clear(&e);
+		assert_int_equal(mse_coord_recover(b, sb, sl2, sig, &st, &e), -1);
+		assert_int_equal(st, 400);
+		assert_string_equal(e.field, "secrets");
+		assert_int_equal(mse_coord_recovery_needed(b), 1);
+		free(sb);
+		free(bad);
+	}
 	/* The owner's: recovered, the same CA and app key. */
 	crypto_sign_detached(sig, NULL, body, rl, sk);
 	mse_err_clear(&e);
