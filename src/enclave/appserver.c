@@ -214,6 +214,8 @@ static SSL_CTX *make_tls(const struct mse_appserver_config *c, struct mse_err *e
 /* Descriptors kept aside from connections: the app's files and sockets,
  * Python's, the listening socket, epoll, eventfds, logs. */
 #define FD_RESERVE 256
+/* Open connections the app server holds (the server's default is 10,000). */
+#define APP_MAX_CONNECTIONS 16384
 
 /*
  * Raises the soft RLIMIT_NOFILE to the hard limit (the default soft limit,
@@ -328,6 +330,11 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 		tls = make_tls(c, err);
 		if (!tls)
 			return -1;
+		/* TLS 1.3 resumption uses stateless tickets: no server-side
+		 * session store growing with the connections (thousands of idle
+		 * ones must stay cheap). */
+		SSL_CTX_set_session_cache_mode(tls, SSL_SESS_CACHE_SERVER |
+							    SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	}
 	/*
 	 * The app's current directory is its code directory, as under gunicorn
@@ -418,6 +425,8 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 	sc.request_timeout_ms = c->request_timeout_ms;
 	sc.access_log = c->access_log;
 	sc.app_busy = gil_busy;
+	/* 10,000 idle keep-alive clients, and room to answer new ones. */
+	sc.max_connections = APP_MAX_CONNECTIONS;
 	fit_nofile(&sc);
 	if (mse_server_new(&sc, &s, err) != 0)
 		goto out;

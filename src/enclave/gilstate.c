@@ -8,7 +8,7 @@
  */
 #define Py_BUILD_CORE 1
 #include <Python.h>
-#include "internal/pycore_runtime.h"
+#include <internal/pycore_runtime.h> /* a CPython system header */
 
 #include "enclave/gilstate.h"
 

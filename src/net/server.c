@@ -129,6 +129,7 @@ struct mse_server {
 	struct conn *grave;
 	int64_t last_poll;        /* when a worker last finished polling */
 	int app_was_idle; /* app_busy said 0 at the last stall check */
+	int64_t last_grow_check; /* when the workers' states were last read */
 	int threads;
 
 	pthread_mutex_t lock;
@@ -192,6 +193,8 @@ struct worker {
  * ones are blocked (sleep, I/O, a slow client), so the loop wakes another.
  */
 #define STALL_MS 2
+/* How often, at most, the loop reads the workers' states to decide to grow. */
+#define GROW_CHECK_MS 10
 
 /* Markers in epoll_event.data.ptr for the two non-connection fds. */
 static char g_mark_listen, g_mark_stop, g_mark_inner;
@@ -391,13 +394,18 @@ static void buf_release(struct conn *c)
  * Grows the buffer to at least want bytes (doubling, at most max). -1 if it
  * cannot. With wipe_buffers the old block is wiped, not left to realloc.
  */
-static int conn_grow(struct conn *c, size_t want, size_t max)
+static int conn_grow_to(struct conn *c, size_t want, size_t max, int exact)
 {
 	size_t cap = c->cap ? c->cap : BUF_INITIAL;
 	char *p;
 
 	while (cap < want)
 		cap *= 2;
+	/* A Content-Length body asks for exactly what it needs: doubling
+	 * would turn 64 KiB into a 128 KiB block, which malloc maps and
+	 * unmaps (page faults included) for every request. */
+	if (exact && cap > want)
+		cap = (want + 4095) & ~(size_t)4095;
 	if (cap > max)
 		cap = max;
 	if (cap < want || cap <= c->cap)
@@ -421,6 +429,11 @@ static int conn_grow(struct conn *c, size_t want, size_t max)
 	c->buf = p;
 	c->cap = cap;
 	return 0;
+}
+
+static int conn_grow(struct conn *c, size_t want, size_t max)
+{
+	return conn_grow_to(c, want, max, 0);
 }
 
 static void conn_free(struct conn *c)
@@ -1612,7 +1625,8 @@ static enum step conn_step(struct conn *c, struct mse_http_header *headers)
 
 				if (room_want > max)
 					room_want = max;
-				if (c->cap < room_want && conn_grow(c, room_want, max) != 0)
+				if (c->cap < room_want &&
+				    conn_grow_to(c, room_want, max, !c->chunked) != 0)
 					return ST_CLOSE;
 			}
 			if (c->len == c->cap) {
@@ -1979,15 +1993,21 @@ static int app_busy_locked(struct mse_server *s, int64_t t)
 	/* A worker polling will take the work. Then the kernel says what each
 	 * serving one is blocked on: a sleep or I/O (in its handler, or on a
 	 * slow client), or the GIL, a lock, or a CPU on a loaded machine. */
-	(void)t;
 	if (s->poller)
 		return 1;
+	/* Reading the workers' states costs two small /proc reads each: at
+	 * most every GROW_CHECK_MS (up to four workers start per check). */
+	if (t - s->last_grow_check < GROW_CHECK_MS)
+		return 1;
+	s->last_grow_check = t;
 	/* Most of them blocked outside the GIL: the app waits on the world,
 	 * and the few waiting for the GIL (handlers that just woke) cannot
 	 * take the queued work. Mostly on the GIL or running: CPU-bound. */
 	{
-		int blocked = 0, other = 0;
+		int blocked = 0, other = 0, serving = 0;
 
+		for (const struct worker *w = s->workers; w; w = w->all_next)
+			serving += w->serving_since != 0;
 		for (const struct worker *w = s->workers; w; w = w->all_next) {
 			int b;
 
@@ -2002,6 +2022,9 @@ static int app_busy_locked(struct mse_server *s, int64_t t)
 				blocked++;
 			else
 				other++;
+			/* Decided once either side holds half. */
+			if (2 * blocked >= serving || 2 * other > serving)
+				break;
 		}
 		if (known)
 			return blocked > 0 && blocked >= other ? 0 : 1;
@@ -2201,6 +2224,11 @@ static void accept_ready(struct mse_server *s)
 				continue;
 			}
 			SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+			/* Read what the socket has in one read(2), not a record
+			 * header then its body: half the reads per request. Safe
+			 * because every reader here goes on until WANT_READ (the
+			 * buffer is empty) before it waits on the socket. */
+			SSL_set_read_ahead(c->ssl, 1);
 #ifdef SSL_OP_CLEANSE_PLAINTEXT
 			/* OpenSSL 3: wipe decrypted record bytes once read. */
 			if (s->cfg.wipe_buffers)
@@ -3008,7 +3036,11 @@ static size_t hs_pending(struct mse_stream *st)
 {
 	struct hstream *h = (struct hstream *)st;
 
-	return h->pre_len - h->pre_off + (h->io.ssl ? (size_t)SSL_pending(h->io.ssl) : 0);
+	/* SSL_has_pending: read-ahead bytes not yet decrypted count too. */
+	return h->pre_len - h->pre_off +
+	       (h->io.ssl ? (SSL_pending(h->io.ssl) > 0 ? (size_t)SSL_pending(h->io.ssl)
+						       : (size_t)SSL_has_pending(h->io.ssl))
+			  : 0);
 }
 
 static void hs_close(struct mse_stream *st)

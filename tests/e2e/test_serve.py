@@ -843,7 +843,7 @@ def test_open_files_limit_raised_or_named():
                 out = p.communicate(timeout=30)[0]
             assert p.returncode == 0, out
             named = ("open files limit (RLIMIT_NOFILE) is %d (hard limit %d)" % (hard_, hard_)) in out
-            if hard_ < 10000 + 256:
+            if hard_ < 16384 + 256:
                 assert named and "serving at most %d connections" % (hard_ - 256) in out, out
             else:
                 assert not named and "RLIMIT_NOFILE" not in out, out
