@@ -130,6 +130,16 @@ class Enclave:
                 der = t.getpeercert(binary_form=True)
         return x509.load_der_x509_certificate(der)
 
+    def alpn(self, offer):
+        """The protocol TLS ALPN chooses when the client offers `offer`."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_alpn_protocols(offer)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            with ctx.wrap_socket(s) as t:
+                return t.selected_alpn_protocol()
+
     def conn(self, cert):
         """A connection that trusts exactly this certificate."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -252,6 +262,9 @@ def test_full_protocol_and_failures(tmp_path, simdir, app, enclaves):
     # The operator's probe.
     st, h, body = enc.request(cert, "GET", "/health")
     assert st == 200 and h["Mse-Status"] == "Waiting"
+    # The configuration server speaks HTTP/1.1 only (it receives the secrets).
+    assert enc.alpn(["h2", "http/1.1"]) == "http/1.1"
+    assert enc.alpn(["h2"]) is None
 
     good_sealed = seal(enclave_pk, {"db": "s3cr3t"})
     # Each failure is answered and leaves nothing behind.
@@ -299,6 +312,8 @@ def test_full_protocol_and_failures(tmp_path, simdir, app, enclaves):
         st, _, body = enc.request(cert, "GET", "/secrets")
         got = json.loads(body)
         assert got["SECRETS_PATH"] == {"api": "k"} and got["SEALED_SECRETS_PATH"]["db"] == "s3cr3t"
+        # The app server on the same port offers HTTP/2 first.
+        assert enc.alpn(["http/1.1", "h2"]) == "h2"
         # A replayed configuration reaches the app, not the configuration server.
         st, h, _ = enc.post(cert, {"uuid": UUID, "code_secret_key": key.hex()})
         assert "Mse-Status" not in h
