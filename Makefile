@@ -33,7 +33,7 @@ BUILD ?= build
 SANFLAGS :=
 endif
 
-PKGS := libssl libcrypto libsodium jansson libarchive libcurl libseccomp python-3.11-embed
+PKGS := libssl libcrypto libsodium jansson libarchive libcurl libseccomp libnghttp2 python-3.11-embed
 PKG_CONFIG ?= pkg-config
 # pkg-config is asked when a recipe first needs the flags, never when this
 # file is read: `make demo` on a fresh machine reads it before deps.sh has

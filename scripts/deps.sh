@@ -22,7 +22,8 @@ libseccomp-dev libpython3.11-dev libcmocka-dev libclang-rt-14-dev
 python3 python3-flask python3-pytest python3-requests python3-nacl
 python3-cryptography curl scdoc man-db dpkg-dev
 python3-fastapi python3-starlette python3-quart python3-uvicorn python3-httpx
-python3-websockets python3-h11 libwslay-dev yamllint nodejs"
+python3-websockets python3-h11 libwslay-dev yamllint nodejs
+libnghttp2-dev nghttp2-client python3-h2"
 
 for arg in "$@"; do
 	case "$arg" in

@@ -26,5 +26,5 @@ export MSE_BUILD=$BUILD MSE_ROOT=$PWD
 T=$(mktemp -d /tmp/mse-k8s-check.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 export HOME=$T XDG_CONFIG_HOME=$T/.config XDG_STATE_HOME=$T/.local/state
-timeout 1500 /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfEs --basetemp="$T/pytest" \
+timeout 1500 /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfEs -s --basetemp="$T/pytest" \
 	tests/k8s/test_podman.py

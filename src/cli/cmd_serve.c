@@ -24,9 +24,10 @@ static const char usage[] =
 	"                 [--idle-timeout S] [--request-timeout S] [--max-body MB]\n"
 	"                 [--port-file FILE] [--no-sandbox]\n"
 	"                 [--interface auto|wsgi|asgi|asgi3|asgi2] [--no-access-log]\n"
+	"                 [--no-http2]\n"
 	"\n"
 	"Serve an unmodified Python WSGI app (Flask, Django, ...) or ASGI app (FastAPI,\n"
-	"Starlette, Quart, ...) the way it runs in the enclave: HTTP/1.1 and TLS in C\n"
+	"Starlette, Quart, ...) the way it runs in the enclave: HTTP/1.1, HTTP/2 and TLS in C\n"
 	"threads, the app in an embedded CPython 3.11 (WSGI: called on the server threads,\n"
 	"holding the GIL only while it runs; ASGI: one asyncio event loop in one Python\n"
 	"thread, with lifespan startup before the first request and shutdown after the\n"
@@ -42,6 +43,8 @@ static const char usage[] =
 	"  --cert FILE         TLS certificate chain, PEM (leaf first)\n"
 	"  --key FILE          its private key, PEM\n"
 	"  --no-tls            serve plain HTTP instead (tests, behind a TLS proxy)\n"
+	"  --no-http2          HTTP/1.1 only (default: HTTP/2 too, chosen by TLS ALPN \"h2\",\n"
+	"                      or with --no-tls by a client sending the HTTP/2 preface)\n"
 	"  --host ADDR         address to listen on (default 127.0.0.1; 0.0.0.0 for all)\n"
 	"  --port N            port (default 8443; 0 picks a free one, see --port-file)\n"
 	"  --threads N         server worker threads always running (default 2 x CPUs)\n"
@@ -113,7 +116,7 @@ int cmd_serve(int argc, char **argv)
 	enum {
 		O_CODE = 256, O_CERT, O_KEY, O_NO_TLS, O_HOST, O_PORT, O_THREADS, O_THREADS_MAX, O_MEMORY,
 		O_DEBUG, O_LOG_LEVEL, O_ACCESS_LOG, O_TIMEOUT, O_IDLE, O_MAX_BODY, O_PORT_FILE,
-		O_NO_SANDBOX, O_INTERFACE, O_REQTO, O_NO_ACCESS_LOG, O_HELP
+		O_NO_SANDBOX, O_INTERFACE, O_REQTO, O_NO_ACCESS_LOG, O_NO_HTTP2, O_HELP
 	};
 	static const struct option opts[] = {
 		{"code", required_argument, NULL, O_CODE},
@@ -121,6 +124,7 @@ int cmd_serve(int argc, char **argv)
 		{"cert", required_argument, NULL, O_CERT},
 		{"key", required_argument, NULL, O_KEY},
 		{"no-tls", no_argument, NULL, O_NO_TLS},
+		{"no-http2", no_argument, NULL, O_NO_HTTP2},
 		{"host", required_argument, NULL, O_HOST},
 		{"port", required_argument, NULL, O_PORT},
 		{"threads", required_argument, NULL, O_THREADS},
@@ -239,6 +243,9 @@ int cmd_serve(int argc, char **argv)
 			break;
 		case O_NO_ACCESS_LOG:
 			c.no_request_log = 1;
+			break;
+		case O_NO_HTTP2:
+			c.no_http2 = 1;
 			break;
 		case O_INTERFACE: {
 			enum mse_pyhost_iface i;

@@ -402,6 +402,7 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 	sc.port = c->port;
 	sc.listen_fd = c->listen_fd;
 	sc.tls = tls;
+	sc.http2 = !c->no_http2;
 	hctx.inner = a ? mse_asgi_handle : mse_wsgi_handle;
 	hctx.user = a ? (void *)a : (void *)w;
 	hctx.access_log = !c->no_request_log;
@@ -430,8 +431,9 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 	fit_nofile(&sc);
 	if (mse_server_new(&sc, &s, err) != 0)
 		goto out;
-	mse_info("listening on %s://%s:%u", tls ? "https" : "http", c->host ? c->host : "127.0.0.1",
-		 (unsigned)mse_server_port(s));
+	mse_info("listening on %s://%s:%u (%s)", tls ? "https" : "http",
+		 c->host ? c->host : "127.0.0.1", (unsigned)mse_server_port(s),
+		 sc.http2 ? "HTTP/1.1 and HTTP/2" : "HTTP/1.1");
 
 	if (c->handle_signals) {
 		memset(&sa, 0, sizeof(sa));

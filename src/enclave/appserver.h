@@ -55,6 +55,9 @@ struct mse_appserver_config {
 	const char *cert_file;        /* PEM files */
 	const char *key_file;
 	int no_tls;                   /* plain HTTP: must be said explicitly */
+	/* 1: HTTP/1.1 only. Default 0: HTTP/2 too (net/h2.h), by ALPN "h2" over
+	 * TLS, by prior knowledge (the preface) in plain HTTP. */
+	int no_http2;
 
 	const char *host; /* default "127.0.0.1" */
 	uint16_t port;    /* 0 = ephemeral */

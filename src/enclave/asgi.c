@@ -931,7 +931,7 @@ static PyObject *req_info(PyObject *o, PyObject *unused)
 
 		if (method && path && query)
 			res = Py_BuildValue("(NsNNN(si)(si))", method,
-					    q->minor_version == 0 ? "1.0" : "1.1", path, query,
+					    q->http2 ? "2" : q->minor_version == 0 ? "1.0" : "1.1", path, query,
 					    headers, c->remote_addr, (int)c->remote_port,
 					    c->server_name, (int)c->server_port);
 		else {

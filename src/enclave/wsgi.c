@@ -72,7 +72,7 @@ struct mse_wsgi {
 	PyObject *errors;	/* the wsgi.errors stream (one, shared) */
 	PyObject *keys[K_COUNT];
 	PyObject *version; /* (1, 0) */
-	PyObject *s_close, *s_http, *s_https, *s_empty, *s_http10, *s_http11, *s_software;
+	PyObject *s_close, *s_http, *s_https, *s_empty, *s_http10, *s_http11, *s_http2, *s_software;
 	PyInterpreterState *interp;
 	PyThreadState *main_ts;
 	pthread_t main_thread;
@@ -1138,7 +1138,8 @@ static PyObject *build_environ(struct wsgi_req *r, PyObject *input)
 	    env_put(env, K[K_REQUEST_URI], latin1(q->target, q->target_len)) ||
 	    env_put(env, K[K_RAW_URI], latin1(q->target, q->target_len)) ||
 	    env_put(env, K[K_SERVER_NAME], latin1(c->server_name, strlen(c->server_name))) ||
-	    PyDict_SetItem(env, K[K_SERVER_PROTOCOL], q->minor_version ? w->s_http11 : w->s_http10) ||
+	    PyDict_SetItem(env, K[K_SERVER_PROTOCOL],
+			   q->http2 ? w->s_http2 : q->minor_version ? w->s_http11 : w->s_http10) ||
 	    PyDict_SetItem(env, K[K_SERVER_SOFTWARE], w->s_software) ||
 	    env_put(env, K[K_REMOTE_ADDR], PyUnicode_FromString(c->remote_addr)) ||
 	    PyDict_SetItem(env, K[K_WSGI_VERSION], w->version) ||
@@ -1561,10 +1562,11 @@ static int setup_objects(struct mse_wsgi *w, struct mse_err *err)
 	w->s_empty = PyUnicode_FromString("");
 	w->s_http10 = PyUnicode_InternFromString("HTTP/1.0");
 	w->s_http11 = PyUnicode_InternFromString("HTTP/1.1");
+	w->s_http2 = PyUnicode_InternFromString("HTTP/2");
 	w->s_software = PyUnicode_FromString("mse-c/" MSE_VERSION);
 	w->errors = (PyObject *)PyObject_New(ErrorsObject, &ErrorsType);
 	if (!w->version || !w->s_close || !w->s_http || !w->s_https || !w->s_empty || !w->s_http10 ||
-	    !w->s_http11 || !w->s_software || !w->errors)
+	    !w->s_http11 || !w->s_http2 || !w->s_software || !w->errors)
 		goto pyfail;
 	((ErrorsObject *)w->errors)->len = 0;
 	ns = PyDict_New();
@@ -1608,6 +1610,7 @@ static void clear_objects(struct mse_wsgi *w)
 	Py_CLEAR(w->s_empty);
 	Py_CLEAR(w->s_http10);
 	Py_CLEAR(w->s_http11);
+	Py_CLEAR(w->s_http2);
 	Py_CLEAR(w->s_software);
 }
 

@@ -45,6 +45,7 @@ struct mse_http_request {
 	int chunked;            /* Transfer-Encoding: chunked */
 	int expect_continue;    /* Expect: 100-continue */
 	int keep_alive;         /* connection may be reused after this exchange */
+	int http2;              /* an HTTP/2 stream (net/h2.h): minor_version is 1 then */
 };
 
 struct mse_conn_info {

@@ -27,6 +27,7 @@
 
 #include "common/log.h"
 #include "common/version.h"
+#include "net/h2.h"
 #include "net/http.h"
 #include "net/metrics.h"
 #include "net/tls.h"
@@ -166,6 +167,7 @@ struct mse_server {
 	int64_t last_chunk_warning;
 	unsigned chunk_warnings_suppressed;
 	atomic_size_t freed_bytes; /* buffer bytes freed since the last trim */
+	struct mse_h2 *h2;         /* HTTP/2 connections (cfg.http2), or NULL */
 };
 
 /* An idle worker parked on the stack s->idle. */
@@ -1427,7 +1429,9 @@ static int64_t wait_deadline(const struct conn *c)
 	return c->idle_since + cfg->idle_timeout_ms;
 }
 
-enum step { ST_WAIT, ST_READY, ST_CLOSE };
+/* ST_H2: the connection speaks HTTP/2 (ALPN h2, or the preface in plain
+ * HTTP): it goes to net/h2 (see conn_event). */
+enum step { ST_WAIT, ST_READY, ST_CLOSE, ST_H2 };
 
 /* Sends "100 Continue" without waiting. 0 sent, 1 would block (nothing
  * sent), -1 failed. */
@@ -1565,6 +1569,16 @@ static enum step conn_step(struct conn *c, struct mse_http_header *headers)
 					return ST_CLOSE;
 				}
 			}
+			if (s->h2) {
+				const unsigned char *p = NULL;
+				unsigned int n = 0;
+
+				SSL_get0_alpn_selected(c->ssl, &p, &n);
+				if (n == 2 && memcmp(p, "h2", 2) == 0) {
+					c->phase = PH_HEAD;
+					return ST_H2;
+				}
+			}
 		}
 		c->phase = PH_HEAD;
 	}
@@ -1573,8 +1587,17 @@ static enum step conn_step(struct conn *c, struct mse_http_header *headers)
 	for (;;) {
 		size_t room_want;
 		ssize_t n;
+		int h2_maybe = 0;
 
-		if (c->phase == PH_HEAD && c->len > 0 &&
+		if (s->h2 && !c->ssl && c->requests == 0 && c->phase == PH_HEAD && c->len > 0) {
+			/* Prior knowledge (RFC 9113 §3.3): the preface, or its start. */
+			size_t k = c->len < MSE_H2_PREFACE_LEN ? c->len : MSE_H2_PREFACE_LEN;
+
+			h2_maybe = memcmp(c->buf, MSE_H2_PREFACE, k) == 0;
+			if (h2_maybe && c->len >= MSE_H2_PREFACE_LEN)
+				return ST_H2;
+		}
+		if (c->phase == PH_HEAD && c->len > 0 && !h2_maybe &&
 		    (c->parsed_len == 0 || c->len >= cfg->max_head_bytes ||
 		     memchr(c->buf + c->parsed_len, '\n', c->len - c->parsed_len))) {
 			/*
@@ -2241,6 +2264,8 @@ static void accept_ready(struct mse_server *s)
 				SSL_set_options(c->ssl, SSL_OP_CLEANSE_PLAINTEXT);
 #endif
 			SSL_set_accept_state(c->ssl);
+			if (s->h2)
+				(void)mse_tls_offer_h2(c->ssl);
 			c->info.tls = c->ssl;
 		}
 		c->deadline = c->accepted + s->cfg.head_timeout_ms;
@@ -2275,6 +2300,28 @@ static int linger_drain(struct conn *c)
 	return 0;
 }
 
+/* net/h2 is done with an adopted connection (its loop thread). */
+static void h2_release(void *cookie)
+{
+	conn_close(cookie);
+}
+
+/*
+ * Hands an HTTP/2 connection to net/h2: it stays in the server's books
+ * (busy, so drains wait for it and limits count it) until h2_release.
+ */
+static void h2_adopt(struct mse_server *s, struct conn *c)
+{
+	pthread_mutex_lock(&s->lock);
+	c->state = CS_BUSY;
+	s->nbusy++;
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	pthread_mutex_unlock(&s->lock);
+	c->requests++;
+	if (mse_h2_adopt(s->h2, c->fd, c->ssl, &c->info, c->buf, c->len, h2_release, c) != 0)
+		conn_close(c);
+}
+
 static void conn_event(struct mse_server *s, struct conn *c)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT | EPOLLRDHUP, .data.ptr = c};
@@ -2296,6 +2343,10 @@ static void conn_event(struct mse_server *s, struct conn *c)
 	c->state = CS_STEPPING;
 	pthread_mutex_unlock(&s->lock);
 	st = conn_step(c, tl_loop_headers);
+	if (st == ST_H2) {
+		h2_adopt(s, c);
+		return;
+	}
 	pthread_mutex_lock(&s->lock);
 	c->state = CS_WAITING;
 	if (st == ST_READY) {
@@ -2711,6 +2762,8 @@ int mse_server_new(const struct mse_server_config *cfg, struct mse_server **out,
 	}
 	fill_addr(addr, sizeof(addr), &port, &ss);
 	s->port = port;
+	if (s->cfg.http2 && mse_h2_new(&s->cfg, s->threads, &s->h2, err) != 0)
+		goto fail;
 	s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	s->outer = epoll_create1(EPOLL_CLOEXEC);
@@ -2979,6 +3032,8 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 		close(s->lfd);
 		s->lfd = -1;
 	}
+	/* HTTP/2: GOAWAY, streams in flight finish (HTTP/1.1 ones meanwhile too). */
+	mse_h2_join(s->h2, now_ms() + s->cfg.drain_timeout_ms);
 	drain_and_join(s);
 	free(tl_loop_headers);
 	tl_loop_headers = NULL;
@@ -3012,6 +3067,7 @@ void mse_server_free(struct mse_server *s)
 		return;
 	}
 	SSL_CTX_free(s->cfg.tls);
+	mse_h2_free(s->h2);
 	free(s->tids);
 	free(s->reap);
 	for (int i = 0; i < ADDR_BUCKETS; i++)

@@ -119,6 +119,11 @@ struct mse_server_config {
 	 * it is freed, and TLS records too (SSL_OP_CLEANSE_PLAINTEXT). */
 	int wipe_buffers;
 
+	/* HTTP/2 (net/h2.h): 1 offers "h2" before "http/1.1" in TLS ALPN, and in
+	 * plain HTTP takes a connection that opens with the HTTP/2 preface
+	 * (prior knowledge, RFC 9113 §3.3). Default 0: HTTP/1.1 only. */
+	int http2;
+	uint32_t h2_max_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS; default 32 */
 	FILE *access_log;        /* Common Log Format lines; NULL = none (not closed) */
 	const char *server_name; /* Server header; default "mse-c/VERSION" */
 };

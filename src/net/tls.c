@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "net/tls.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -27,16 +28,42 @@ void mse_tls_err(struct mse_err *err, const char *what)
 		mse_err_set(err, "%s", what);
 }
 
-/* ALPN (RFC 7301 §3.2): choose http/1.1 if offered, otherwise no ALPN. */
+static pthread_once_t g_h2_once = PTHREAD_ONCE_INIT;
+static int g_h2_index = -1;
+
+static void h2_index_init(void)
+{
+	g_h2_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+int mse_tls_offer_h2(SSL *ssl)
+{
+	static char mark;
+
+	pthread_once(&g_h2_once, h2_index_init);
+	if (g_h2_index < 0 || SSL_set_ex_data(ssl, g_h2_index, &mark) != 1)
+		return -1;
+	return 0;
+}
+
+/* ALPN (RFC 7301 §3.2): the server's preference, h2 (when this connection
+ * may speak it) then http/1.1; no ALPN if the client offers neither. */
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 		       const unsigned char *in, unsigned int inlen, void *arg)
 {
-	static const unsigned char ours[] = "\x08http/1.1";
+	static const unsigned char h1[] = "\x08http/1.1";
+	static const unsigned char both[] = "\x02h2\x08http/1.1";
+	const unsigned char *ours = h1;
+	unsigned int ours_len = sizeof(h1) - 1;
 	unsigned char *sel;
 
-	(void)ssl;
 	(void)arg;
-	if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) !=
+	pthread_once(&g_h2_once, h2_index_init);
+	if (g_h2_index >= 0 && SSL_get_ex_data(ssl, g_h2_index)) {
+		ours = both;
+		ours_len = sizeof(both) - 1;
+	}
+	if (SSL_select_next_proto(&sel, outlen, ours, ours_len, in, inlen) !=
 	    OPENSSL_NPN_NEGOTIATED)
 		return SSL_TLSEXT_ERR_NOACK;
 	*out = sel;

@@ -8,7 +8,8 @@
  * - TLS 1.2 cipher suites: ECDHE with AES-GCM or ChaCha20-Poly1305 only
  *   (forward secrecy, AEAD; RFC 9325 §4.2); TLS 1.3: OpenSSL's defaults;
  * - no renegotiation, no compression; ALPN answers "http/1.1" when offered
- *   (RFC 7301), and a client offering only other protocols gets no ALPN;
+ *   (RFC 7301), "h2" first on connections marked with mse_tls_offer_h2,
+ *   and a client offering only other protocols gets no ALPN;
  * - the private key must match the certificate (checked at construction).
  *
  * Ownership: each constructor returns a new SSL_CTX the caller frees with
@@ -40,6 +41,13 @@ SSL_CTX *mse_tls_ctx_from_pem(const char *cert_pem, size_t cert_len, const char 
 SSL_CTX *mse_tls_ctx_from_x509(X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key,
 			       struct mse_err *err) MSE_MUST_CHECK;
 void mse_tls_ctx_free(SSL_CTX *ctx);
+
+/*
+ * Lets this connection's ALPN choose "h2" (before "http/1.1") when the
+ * client offers it: the app server's connections when HTTP/2 is on. The
+ * others (the configuration server) never get h2. Returns 0 or -1.
+ */
+int mse_tls_offer_h2(SSL *ssl);
 
 /* Appends OpenSSL's error queue (then clears it) to err's message. */
 void mse_tls_err(struct mse_err *err, const char *what);
