@@ -128,7 +128,10 @@ struct mse_server {
 	/* Connections the loop closed while a worker polled: the worker may
 	 * hold an event for one, so they are freed when it is done. */
 	struct conn *grave;
-	int64_t last_poll;        /* when a worker last finished polling */
+	int64_t last_poll;        /* when a worker's poll last found events */
+	/* The loop sleeps past STALL_MS while a worker polls an idle server:
+	 * that worker nudges it (nudgefd) when it stops polling to serve. */
+	int loop_long, nudgefd;
 	int app_was_idle; /* app_busy said 0 at the last stall check */
 	int64_t last_grow_check; /* when the workers' states were last read */
 	int threads;
@@ -197,9 +200,12 @@ struct worker {
 #define STALL_MS 2
 /* How often, at most, the loop reads the workers' states to decide to grow. */
 #define GROW_CHECK_MS 10
+/* A worker's poll found events this recently: traffic flows, and the loop
+ * checks every STALL_MS that someone polls. */
+#define ACTIVE_WINDOW_MS 100
 
 /* Markers in epoll_event.data.ptr for the two non-connection fds. */
-static char g_mark_listen, g_mark_stop, g_mark_inner;
+static char g_mark_listen, g_mark_stop, g_mark_inner, g_mark_nudge;
 
 static int64_t now_ms(void)
 {
@@ -2391,7 +2397,18 @@ static void poll_locked(struct mse_server *s, struct worker *self)
 	}
 	pthread_mutex_lock(&s->lock);
 	s->poller = NULL;
-	s->last_poll = now_ms();
+	if (n > 0) {
+		/* Traffic: the loop watches the gap while this worker serves
+		 * (every STALL_MS); wake it if it sleeps longer, idle till now. */
+		s->last_poll = now_ms();
+		if (s->loop_long) {
+			uint64_t one = 1;
+			ssize_t w = write(s->nudgefd, &one, sizeof(one));
+
+			(void)w;
+			s->loop_long = 0;
+		}
+	}
 	grave_free_locked(s);
 	(void)stop; /* the caller sees s->stopping */
 }
@@ -2674,7 +2691,7 @@ int mse_server_new(const struct mse_server_config *cfg, struct mse_server **out,
 	if (!(s = calloc(1, sizeof(*s))))
 		return mse_err_set(err, "out of memory");
 	s->cfg = *cfg;
-	s->lfd = s->epfd = s->evfd = s->outer = -1;
+	s->lfd = s->epfd = s->evfd = s->outer = s->nudgefd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	{
 		pthread_condattr_t ca;
@@ -2750,7 +2767,8 @@ int mse_server_new(const struct mse_server_config *cfg, struct mse_server **out,
 	s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	s->outer = epoll_create1(EPOLL_CLOEXEC);
-	if (s->evfd < 0 || s->epfd < 0 || s->outer < 0) {
+	s->nudgefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->evfd < 0 || s->epfd < 0 || s->outer < 0 || s->nudgefd < 0) {
 		mse_err_set(err, "epoll/eventfd: %s", strerror(errno));
 		goto fail;
 	}
@@ -2900,6 +2918,12 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 	}
 	s->inner_armed = 1;
 	ev.events = EPOLLIN;
+	ev.data.ptr = &g_mark_nudge;
+	if (epoll_ctl(s->outer, EPOLL_CTL_ADD, s->nudgefd, &ev) != 0) {
+		free(tl_loop_headers);
+		tl_loop_headers = NULL;
+		return mse_err_set(err, "epoll_ctl: %s", strerror(errno));
+	}
 	ev.data.ptr = &g_mark_listen;
 	if (epoll_ctl(s->outer, EPOLL_CTL_ADD, s->lfd, &ev) != 0) {
 		free(tl_loop_headers);
@@ -2937,8 +2961,15 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 		pthread_mutex_lock(&s->lock);
 		st = stall_check_locked(s, t);
 		inner_check_locked(s, t);
-		if (!s->inner_armed && (st < 0 || st > STALL_MS))
-			st = STALL_MS; /* a worker polls: look again soon */
+		s->loop_long = 0;
+		if (!s->inner_armed && (st < 0 || st > STALL_MS)) {
+			/* A worker polls: look again soon while traffic flows;
+			 * on an idle server sleep, the worker nudges. */
+			if (!s->poller || t - s->last_poll < ACTIVE_WINDOW_MS)
+				st = STALL_MS;
+			else
+				s->loop_long = 1;
+		}
 		pthread_mutex_unlock(&s->lock);
 		if (st >= 0 && st < wait)
 			wait = st;
@@ -2957,6 +2988,12 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 				listen_ready = 1;
 			else if (p == &g_mark_inner)
 				inner_ready = 1;
+			else if (p == &g_mark_nudge) {
+				uint64_t v;
+				ssize_t r = read(s->nudgefd, &v, sizeof(v));
+
+				(void)r;
+			}
 		}
 		if (inner_ready) {
 			/* The connections' set fired (one-shot): read what is ready,
@@ -3020,6 +3057,8 @@ void mse_server_free(struct mse_server *s)
 		close(s->epfd);
 	if (s->outer >= 0)
 		close(s->outer);
+	if (s->nudgefd >= 0)
+		close(s->nudgefd);
 	if (s->evfd >= 0)
 		close(s->evfd);
 	if (s->nstuck) {
