@@ -30,6 +30,7 @@
 
 #include "common/log.h"
 #include "net/http.h"
+#include "net/metrics.h"
 
 /* Stream flow-control window we grant at first: the protocol's default
  * (RFC 9113 §6.9.2; a smaller one would make windows negative for clients
@@ -447,6 +448,7 @@ static void access_log(struct h2s *st)
 	time_t t;
 	struct tm tm;
 
+	mse_metrics_status(st->status); /* the same counters as HTTP/1.1's */
 	if (!f)
 		return;
 	if (st->req.method) {
@@ -907,7 +909,12 @@ static void stream_run(struct h2s *st)
 		st->x.req = &st->req;
 		st->x.conn = &c->info;
 		st->x.impl = st;
-		(void)cfg->handler(&st->x, cfg->user);
+		{
+			int64_t t0 = mse_metrics_req_begin();
+
+			(void)cfg->handler(&st->x, cfg->user);
+			mse_metrics_req_end(t0);
+		}
 		pthread_mutex_lock(&c->lock);
 		if (!st->abandoned && !st->started && !st->failed && stream_usable(st)) {
 			int status = st->too_large      ? 413
