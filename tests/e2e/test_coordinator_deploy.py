@@ -73,5 +73,11 @@ def test_deploy_replicas(tmp_path):
         for p in ports:
             assert curl(ca, p).returncode == 0
     finally:
-        for n in ("app3-1", "app3-2", "app3-3", "app3-coordinator"):
+        # Every instance, whatever the rolling deploy named its new replicas
+        # (app3-4, app3-5, ...): none may outlive the test.
+        lst = run(MSE, "list", env=env, check=False).stdout
+        names = [l.split()[0] for l in lst.splitlines()[1:] if l.strip()]
+        for n in sorted(set(names) | {"app3-1", "app3-2", "app3-3", "app3-coordinator"}):
             run(MSE, "stop", n, "--remove", env=env, check=False)
+    lst = run(MSE, "list", env=env).stdout
+    assert lst.strip().startswith("no enclaves"), lst
