@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "common/num.h"
 #include "operator/image.h"
 
 static const char usage[] =
@@ -109,13 +110,12 @@ int cmd_image(int argc, char **argv)
 		return cli_usage_error("image", "--tag: expected [A-Za-z0-9_.-]{1,128}, got '%s'",
 				       o.tag);
 	if (sde && *sde) {
-		char *end;
-		long long v = strtoll(sde, &end, 10);
+		uint64_t v;
 
-		if (*end || v < 0)
+		if (mse_num_parse(sde, 0, INT64_MAX, &v) != 0)
 			return cli_usage_error("image", "SOURCE_DATE_EPOCH: expected seconds since "
 							"1970, got '%s'", sde);
-		o.epoch = v;
+		o.epoch = (long long)v;
 	}
 	o.log = json ? NULL : stderr;
 	mse_err_clear(&err);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/num.h"
 #include "codeprovider/k8s.h"
 
 static const char usage[] =
@@ -61,13 +62,9 @@ enum {
 
 static int parse_uint(const char *s, unsigned max, unsigned *v)
 {
-	char *end;
-	unsigned long x;
+	uint64_t x;
 
-	if (!*s || *s == '-' || *s == '+')
-		return -1;
-	x = strtoul(s, &end, 10);
-	if (*end || x > max)
+	if (mse_num_parse(s, 0, max, &x) != 0)
 		return -1;
 	*v = (unsigned)x;
 	return 0;

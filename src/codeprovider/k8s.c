@@ -414,24 +414,6 @@ static int dns_label(const char *field, const char *s, size_t max, struct mse_er
 	return 0;
 }
 
-/* mse_project_load's first error into err. */
-static int load_project(const char *toml, struct mse_project **out, struct mse_err *err)
-{
-	struct mse_errlist errs;
-	int rc;
-
-	mse_errlist_init(&errs);
-	rc = mse_project_load(toml, NULL, out, &errs);
-	if (rc != 0) {
-		if (mse_errlist_count(&errs) > 0)
-			*err = errs.items[0];
-		else
-			mse_err_set(err, "%s: cannot load", toml);
-	}
-	mse_errlist_free(&errs);
-	return rc;
-}
-
 int mse_k8s_render(const struct mse_k8s_opts *o, struct mse_err *err)
 {
 	char toml[PATH_MAX + 16], bin[PATH_MAX];
@@ -484,7 +466,7 @@ int mse_k8s_render(const struct mse_k8s_opts *o, struct mse_err *err)
 	if (mse_hex_encode(c.mre, sizeof(c.mre), mre, 32) != 0)
 		return mse_err_set(err, "hex");
 	snprintf(toml, sizeof(toml), "%s/mse.toml", o->project);
-	if (load_project(toml, &p, err) != 0)
+	if (mse_project_load_first(toml, NULL, &p, err) != 0)
 		return -1;
 	c.p = p;
 	if (mse_image_name(p->name, c.name, 52, err) != 0)

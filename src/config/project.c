@@ -974,3 +974,21 @@ void mse_project_print(const struct mse_project *p, FILE *f)
 	fmt_time(p->cloud->ssl->cert_not_after, t, sizeof(t));
 	fprintf(f, "certificate_not_after = %s\n", t);
 }
+
+int mse_project_load_first(const char *path, const struct mse_project_opts *opts,
+			   struct mse_project **out, struct mse_err *err)
+{
+	struct mse_errlist errs;
+	int rc;
+
+	mse_errlist_init(&errs);
+	rc = mse_project_load(path, opts, out, &errs);
+	if (rc != 0) {
+		if (mse_errlist_count(&errs) > 0)
+			*err = errs.items[0];
+		else
+			mse_err_set(err, "%s: cannot load", path);
+	}
+	mse_errlist_free(&errs);
+	return rc;
+}

@@ -97,6 +97,9 @@ struct mse_project {
  */
 int mse_project_load(const char *path, const struct mse_project_opts *opts, struct mse_project **out,
 		     struct mse_errlist *errs) MSE_MUST_CHECK;
+/* mse_project_load for callers that report one error: the first into err. */
+int mse_project_load_first(const char *path, const struct mse_project_opts *opts,
+			   struct mse_project **out, struct mse_err *err) MSE_MUST_CHECK;
 void mse_project_free(struct mse_project *p);
 
 /* Writes the resolved settings, one "key = value" per line (what `mse check` prints). */

@@ -847,24 +847,6 @@ int mse_image_name(const char *in, char *out, size_t size, struct mse_err *err)
 	return 0;
 }
 
-/* mse_project_load's first error into err. */
-static int load_project(const char *toml, struct mse_project **out, struct mse_err *err)
-{
-	struct mse_errlist errs;
-	int rc;
-
-	mse_errlist_init(&errs);
-	rc = mse_project_load(toml, NULL, out, &errs);
-	if (rc != 0) {
-		if (mse_errlist_count(&errs) > 0)
-			*err = errs.items[0];
-		else
-			mse_err_set(err, "%s: cannot load", toml);
-	}
-	mse_errlist_free(&errs);
-	return rc;
-}
-
 int mse_image_build(const struct mse_image_opts *o, struct mse_image_result *res,
 		    struct mse_err *err)
 {
@@ -888,7 +870,7 @@ int mse_image_build(const struct mse_image_opts *o, struct mse_image_result *res
 	if (o->no_load && !o->out_dir)
 		return mse_err_field(err, "--no-load", "needs --output DIR");
 	snprintf(toml, sizeof(toml), "%s/mse.toml", o->project);
-	if (load_project(toml, &proj, err) != 0)
+	if (mse_project_load_first(toml, NULL, &proj, err) != 0)
 		return -1;
 	if (mse_image_name(proj->name, name, sizeof(name), err) != 0)
 		goto out;
