@@ -1414,7 +1414,7 @@ static int conn_read(struct h2c *c)
 		if (r != 0)
 			return -1;
 	}
-	if (!c->rdone && c->ssl && SSL_pending(c->ssl) > 0) {
+	if (!c->rdone && c->ssl && SSL_has_pending(c->ssl)) {
 		pthread_mutex_lock(&c->lock);
 		mark_dirty(c); /* more to read: come back after the others */
 		pthread_mutex_unlock(&c->lock);
@@ -1615,7 +1615,7 @@ static void *loop_main(void *arg)
 				continue;
 			}
 			pthread_mutex_unlock(&d->lock);
-			if (d->ssl && SSL_pending(d->ssl) > 0 && conn_read(d) != 0) {
+			if (d->ssl && SSL_has_pending(d->ssl) && conn_read(d) != 0) {
 				(void)pump(d);
 				conn_end(d);
 				continue;
