@@ -333,7 +333,7 @@ static void write_netpol(FILE *f, const struct ctx *c)
 	fprintf(f, "    ports:\n    - protocol: TCP\n      port: %d\n", COORD_PORT);
 	fprintf(f, "---\n# Clients reach the replicas on their HTTPS port only%s; the\n"
 		   "# replicas reach the coordinator and the cluster DNS%s,\n# nothing else.\n",
-		c->o->metrics_port ? " (and scrapers their metrics port)" : "",
+		c->o->metrics_port ? "\n# (scrapers: their metrics port)" : "",
 		c->o->sgx ? " and the in-cluster PCCS" : "");
 	fprintf(f, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n");
 	metadata(f, c, c->name, "replica", 0);
