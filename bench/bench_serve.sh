@@ -26,6 +26,8 @@
 #   bench/bench_serve.sh                       ROUNDS=3, DURATION=8
 #   DURATION=3 ROUNDS=1 bench/bench_serve.sh   a quick trial
 #   SERVERS="mse-c uwsgi" WORKLOADS="hello post64k" bench/bench_serve.sh
+#   SERVERS=mse-c MSE_BIN_B=/tmp/mse-main WORKLOADS="hello sleep" BODY_RATE=0 \
+#     bench/bench_serve.sh                     A/B of two builds, same rounds
 # Needs: scripts/deps.sh --bench.
 set -eu
 cd "$(dirname "$0")/.."
@@ -38,6 +40,10 @@ CONNS=${CONNS:-64}
 SERVERS=${SERVERS:-"mse-c uwsgi nginx-uwsgi gunicorn"}
 WORKLOADS=${WORKLOADS:-"hello json post64k sleep"}
 THREADS=${THREADS:-}
+# A second mse binary (say, a build of main) run as the server "mse-c-b",
+# interleaved with mse-c in the same rounds: a before/after A/B.
+MSE_B=${MSE_BIN_B:-}
+[ -n "$MSE_B" ] && case " $SERVERS " in *" mse-c-b "*) ;; *) SERVERS="$SERVERS mse-c-b" ;; esac
 
 for tool in wrk openssl curl; do
 	command -v "$tool" >/dev/null || { echo "bench_serve: $tool missing (scripts/deps.sh --bench)" >&2; exit 1; }
@@ -178,11 +184,13 @@ to_ms() {
 
 UWSGI_PID=""
 start_server() {
-	local name=$1 port=$2
+	local name=$1 port=$2 bin
 	UWSGI_PID=""
 	case "$name" in
-	mse-c)
-		"$MSE" serve app:app --code "$WORK/app" --cert "$WORK/cert.pem" --key "$WORK/key.pem" \
+	mse-c | mse-c-b)
+		bin=$MSE
+		[ "$name" = mse-c-b ] && bin=$MSE_B
+		"$bin" serve app:app --code "$WORK/app" --cert "$WORK/cert.pem" --key "$WORK/key.pem" \
 			--port "$port" --log-level warn --no-access-log ${THREADS:+--threads $THREADS} \
 			>"$WORK/$name.log" 2>&1 &
 		;;

@@ -1876,7 +1876,18 @@ static void *worker_main(void *arg)
 	struct worker **pp;
 	int retire = 0;
 
-	pthread_cond_init(&self.cv, NULL);
+	{
+		/* park_locked's deadline is CLOCK_MONOTONIC: a default
+		 * (CLOCK_REALTIME) condition would see it long past and
+		 * return at once, so every parked worker above the floor
+		 * would spin on futex calls instead of sleeping. */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&self.cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	self.tid = pthread_self();
 	self.ktid = (pid_t)syscall(SYS_gettid);
 	tl_worker = &self;

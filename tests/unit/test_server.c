@@ -286,6 +286,76 @@ static void workers_grow_while_handlers_block_and_shrink_when_idle(void **state)
 	mse_server_free(g_srv);
 }
 
+/* CPU time of this process, in ms. */
+static int64_t cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#define NPARKED 16
+
+/*
+ * Workers started for blocked handlers, idle but not yet retired (above the
+ * floor, within thread_idle_ms), sleep: they cost no CPU. Their timed wait
+ * once used a CLOCK_REALTIME condition with a CLOCK_MONOTONIC deadline, so
+ * each one spun on futex calls until it retired (a core's worth of CPU
+ * under a sleeping app's load).
+ */
+static void parked_workers_above_the_floor_sleep(void **state)
+{
+	static struct blocked_client clients[NPARKED];
+	pthread_t ct[NPARKED], t;
+	struct mse_server_config cfg;
+	struct mse_err err;
+	int64_t c0, used;
+	void *rc;
+	int n;
+
+	(void)state;
+	atomic_store(&g_gate_open, 0);
+	atomic_store(&g_blocked, 0);
+	mse_server_config_init(&cfg);
+	cfg.port = 0;
+	cfg.threads = 1;
+	cfg.max_threads = NPARKED + 4;
+	cfg.thread_idle_ms = 60000;
+	cfg.handler = gated;
+	assert_int_equal(mse_server_new(&cfg, &g_srv, &err), 0);
+	assert_int_equal(pthread_create(&t, NULL, run_thread, g_srv), 0);
+	for (int i = 0; i < NPARKED; i++) {
+		clients[i].port = mse_server_port(g_srv);
+		assert_int_equal(pthread_create(&ct[i], NULL, blocked_client_main, &clients[i]), 0);
+	}
+	for (int k = 0; k < 600 && atomic_load(&g_blocked) < NPARKED; k++)
+		usleep(100000);
+	assert_int_equal(atomic_load(&g_blocked), NPARKED);
+	atomic_store(&g_gate_open, 1);
+	for (int i = 0; i < NPARKED; i++) {
+		pthread_join(ct[i], NULL);
+		assert_non_null(strstr(clients[i].out, "HTTP/1.1 200 OK\r\n"));
+	}
+	n = mse_server_threads(g_srv);
+	assert_true(n >= NPARKED);
+	/* A second of idleness, every worker parked: the process (the loop's
+	 * sweep ticks, one worker's poll) stays far below one CPU-second;
+	 * spinning workers took ~1,000 ms here even on a loaded machine. */
+	usleep(200000);
+	c0 = cpu_ms();
+	usleep(1000000);
+	used = cpu_ms() - c0;
+	assert_int_equal(mse_server_threads(g_srv), n); /* none retired yet */
+	if (used >= 150)
+		fail_msg("%d parked workers used %lld ms of CPU in 1 s idle (expected < 150)", n,
+			 (long long)used);
+	mse_server_stop(g_srv);
+	pthread_join(t, &rc);
+	assert_int_equal((intptr_t)rc, 0);
+	mse_server_free(g_srv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -293,6 +363,7 @@ int main(void)
 		cmocka_unit_test(stop_before_run_and_owned_socket),
 		cmocka_unit_test(handler_stops_its_server_and_socket_is_handed_on),
 		cmocka_unit_test(workers_grow_while_handlers_block_and_shrink_when_idle),
+		cmocka_unit_test(parked_workers_above_the_floor_sleep),
 	};
 
 	mse_log_init("test_server", MSE_LOG_WARN);
