@@ -394,7 +394,8 @@ awk '
 		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
 		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 	}
-	{ k = $1 SUBSEP $2; rps[k] = rps[k] " " $4; p99[k] = p99[k] " " $5; fast[k] = $6
+	{ k = $1 SUBSEP $2; rps[k] = rps[k] " " $4; p99[k] = p99[k] " " $5
+	  if ($6 != "-") { split($6, f, "/"); f50[k] = f50[k] " " f[1]; f99[k] = f99[k] " " f[2] }
 	  cpu[k] = cpu[k] " " $7; rss[$1] = $8; seen[$1] = 1; wl[$2] = 1 }
 	END {
 		printf "%-12s %-8s %10s %9s %10s %14s %8s\n", "server", "workload", "req/s", "p99 ms", "cpu us/req", "fast p50/p99", "RSS MiB"
@@ -402,6 +403,7 @@ awk '
 			k = s SUBSEP w
 			if (!(k in rps)) continue
 			m[k] = median(rps[k]); c[k] = median(cpu[k])
+			fast[k] = (k in f50) ? sprintf("%.2f/%.2f", median(f50[k]), median(f99[k])) : "-"
 			printf "%-12s %-8s %10.0f %9.2f %10.1f %14s %8s\n", s, w, m[k], median(p99[k]), c[k], fast[k], s == "in-process" ? "-" : rss[s]
 		}
 		print ""
