@@ -337,27 +337,15 @@ int cmd_coordinator(int argc, char **argv)
 		else if (mse_cspawn_coordinator_path(bin, sizeof(bin), &err) != 0)
 			return cli_fail("coordinator", &err);
 		if (sgx) {
-			struct mse_manifest_coord_opts cmo;
-			struct mse_gramine_version gv;
-			char pkhex[65];
+			char gv[128], pkhex[65];
 
-			memset(&cmo, 0, sizeof(cmo));
-			if (mse_hex_encode(pkhex, sizeof(pkhex), pk, 32) != 0)
-				return cli_fail("coordinator", &err);
-			cmo.owner_key = pkhex;
-			if (!mse_gramine_available()) {
-				mse_err_set(&err, "measure --sgx runs gramine-manifest and gramine-sgx-sign: "
-						  "Gramine is not on PATH (install the release the "
-						  "operator runs)");
-				return cli_fail("coordinator", &err);
-			}
-			if (mse_gramine_version(&gv, &err) != 0 ||
-			    mse_gramine_measure_coordinator(bin, &cmo, mre, &err) != 0 ||
-			    mse_hex_encode(hex, sizeof(hex), mre, 32) != 0)
+			if (mse_coordclient_measure_sgx(bin, pk, NULL, mre, gv, sizeof(gv), &err) != 0 ||
+			    mse_hex_encode(hex, sizeof(hex), mre, 32) != 0 ||
+			    mse_hex_encode(pkhex, sizeof(pkhex), pk, 32) != 0)
 				return cli_fail("coordinator", &err);
 			fprintf(stderr, "hashed with %s: %s, its manifest (loader.argv with owner key "
 					"%s), Gramine's runtime and the system libraries\n",
-				gv.text, bin, pkhex);
+				gv, bin, pkhex);
 			printf("%s\n", hex);
 			return MSE_EXIT_OK;
 		}

@@ -27,7 +27,8 @@ static const char usage_text[] =
 	"                     [--threads N] [--threads-max N] [--attestation-dir DIR]\n"
 	"                     [--log-level LEVEL] [--metrics HOST:PORT] [--sim-isvsvn N]\n"
 	"       mse-bootstrap MODULE:VAR --app-dir DIR --coordinator-mrenclave HEX\n"
-	"                     [--id NAME] [--ratls EXPIRATION] [--host ADDR] [--port PORT] ...\n"
+	"                     [--id NAME] [--ratls EXPIRATION] [--host ADDR] [--port PORT]\n"
+	"                     [--trust-sim-root HEX] ...\n"
 	"\n"
 	"Runs inside the enclave (or its simulation): creates the enclave key and the RA-TLS\n"
 	"certificate, waits on HOST:PORT for the code key and secrets (configuration server),\n"
@@ -86,6 +87,9 @@ static const char usage_text[] =
 	"registry; --ratls EXPIRATION sets the RA-TLS certificate's end (default 10 hours);\n"
 	"Without --host/--port: $MSE_REPLICA_LISTEN=HOST:PORT; without --id: $MSE_REPLICA_ID\n"
 	"(under SGX the argv is measured and the same for every replica; these are not).\n"
+	"--trust-sim-root HEX (measured; UNSAFE outside tests): outside simulation, also\n"
+	"trust the coordinator's quotes that chain to this simulation root CA (DER, hex):\n"
+	"the tests' Gramine stand-in (mse deploy --replicas N --sgx --accept-simulation-quotes).\n"
 	"$MSE_COORDINATOR_COLLATERAL: collateral to verify the coordinator outside simulation;\n"
 	"without it, Intel's collateral from the PCCS at $MSE_PCCS_URL (else the QCNL\n"
 	"configuration's pccs_url), fetched for the coordinator's quote; fail closed [pccs].\n"
@@ -137,6 +141,7 @@ int main(int argc, char **argv)
 		{"coordinator-mrenclave", required_argument, NULL, 'C'},
 		{"metrics", required_argument, NULL, 'm'},
 		{"sim-isvsvn", required_argument, NULL, 'I'},
+		{"trust-sim-root", required_argument, NULL, 'Z'},
 		{NULL, 0, NULL, 0}};
 	uint8_t coord_mre[32];
 	char metrics_host[256] = "";
@@ -264,6 +269,13 @@ int main(int argc, char **argv)
 						   optarg);
 			o.coordinator_mrenclave = coord_mre;
 			break;
+		case 'Z':
+			if (strlen(optarg) % 2 || strlen(optarg) > 8192 ||
+			    strspn(optarg, "0123456789abcdef") != strlen(optarg))
+				return usage_error("%s", "--trust-sim-root: expected a DER certificate in "
+							 "lowercase hex");
+			o.trust_sim_root_hex = optarg;
+			break;
 		case 'l':
 			if (mse_log_parse_level(optarg, &level) != 0)
 				return usage_error("--log-level: expected debug|info|warn|error, got \"%s\"",
@@ -283,6 +295,8 @@ int main(int argc, char **argv)
 		return usage_error("expected MODULE:VAR, got \"%s\"", o.application);
 	if (!o.app_dir)
 		return usage_error("%s", "--app-dir DIR is required");
+	if (o.trust_sim_root_hex && !o.coordinator_mrenclave)
+		return usage_error("%s", "--trust-sim-root goes with --coordinator-mrenclave (a replica)");
 	if (o.coordinator_mrenclave) {
 		const char *e = getenv("MSE_COORDINATOR");
 

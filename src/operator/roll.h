@@ -36,6 +36,11 @@ struct mse_roll_opts {
 	const char *san;		   /* NULL: the old replica's (or localhost) */
 	uint32_t size_mb;		   /* 0: the old replica's */
 	int timeout_s;			   /* health wait per replica; 0: 120 */
+	/* New replicas under Gramine (operator/cspawn.h): sgx, the operator's
+	 * signer key, the PCCS, --trust-sim-root, sgx.isvprodid/isvsvn. */
+	int sgx;
+	const char *signer_key, *pccs_url, *sim_root_hex;
+	unsigned isvprodid, isvsvn;
 	void (*progress)(void *ctx, const char *text);
 	void *progress_ctx;
 };
