@@ -142,7 +142,7 @@ int mse_coordclient_sim_root_hex(char **hex, struct mse_err *err)
 	if (mse_sim_dir(dir, sizeof(dir), err) != 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/root_ca.der", dir);
-	if (mse_file_read(path, MSE_MANIFEST_SIM_ROOT_HEX_MAX / 2, &der, &len, err) != 0)
+	if (mse_file_read(path, MSE_SIM_ROOT_HEX_MAX / 2, &der, &len, err) != 0)
 		return -1;
 	if (!(*hex = malloc(2 * len + 1)) || mse_hex_encode(*hex, 2 * len + 1, der, len) != 0) {
 		free(*hex);

@@ -233,14 +233,8 @@ static int run(const struct opts *o, struct mse_err *err)
 	    mse_file_read(path, 1 << 16, &root_der, &root_len, err) != 0)
 		goto out;
 	if (!sim && o->trust_sim_root) {
-		size_t hl = strlen(o->trust_sim_root);
-
-		if (!(root_der = malloc(hl / 2 + 1)) ||
-		    mse_hex_decode_exact(root_der, hl / 2, o->trust_sim_root, hl) != 0) {
-			mse_err_expect(err, "--trust-sim-root", "a DER certificate in hex", "another text");
+		if (mse_sim_root_from_hex(o->trust_sim_root, &root_der, &root_len, err) != 0)
 			goto out;
-		}
-		root_len = hl / 2;
 		mse_warn("UNSAFE: replicas whose quotes chain to the simulation root given by "
 			 "--trust-sim-root are accepted when the manifest allows simulation (tests only)");
 	}
@@ -396,10 +390,8 @@ int main(int argc, char **argv)
 			o.att_dir = optarg;
 			break;
 		case 'Z':
-			if (strlen(optarg) % 2 || strlen(optarg) > 8192 ||
-			    strspn(optarg, "0123456789abcdef") != strlen(optarg))
-				return usage_error("%s", "--trust-sim-root: expected a DER certificate in "
-							 "lowercase hex");
+			if (mse_sim_root_from_hex(optarg, NULL, NULL, &err) != 0)
+				return usage_error("%s", err.msg);
 			o.trust_sim_root = optarg;
 			break;
 		case 'r':

@@ -400,15 +400,8 @@ static int from_coordinator(const struct mse_bootstrap_opts *o, const struct pat
 			return -1;
 	} else if (o->trust_sim_root_hex) {
 		/* Measured (--trust-sim-root): the owner asked for it, and its MRENCLAVE says so. */
-		size_t hl = strlen(o->trust_sim_root_hex);
-
-		if (hl % 2 || !(root_der = malloc(hl / 2 + 1)) ||
-		    mse_hex_decode_exact(root_der, hl / 2, o->trust_sim_root_hex, hl) != 0) {
-			free(root_der);
-			return mse_err_expect(err, "--trust-sim-root", "a DER certificate in hex",
-					      "another text");
-		}
-		root_len = hl / 2;
+		if (mse_sim_root_from_hex(o->trust_sim_root_hex, &root_der, &root_len, err) != 0)
+			return -1;
 		mse_warn("UNSAFE: this replica also trusts quotes of the simulation root given by "
 			 "--trust-sim-root (tests only)");
 	}

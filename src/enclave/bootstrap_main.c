@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "attest/sim.h"
 #include "common/num.h"
 #include "common/hex.h"
 #include "common/wipe.h"
@@ -270,10 +271,8 @@ int main(int argc, char **argv)
 			o.coordinator_mrenclave = coord_mre;
 			break;
 		case 'Z':
-			if (strlen(optarg) % 2 || strlen(optarg) > 8192 ||
-			    strspn(optarg, "0123456789abcdef") != strlen(optarg))
-				return usage_error("%s", "--trust-sim-root: expected a DER certificate in "
-							 "lowercase hex");
+			if (mse_sim_root_from_hex(optarg, NULL, NULL, &err) != 0)
+				return usage_error("%s", err.msg);
 			o.trust_sim_root_hex = optarg;
 			break;
 		case 'l':

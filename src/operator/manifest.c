@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attest/sim.h"
+
 /* A growable text buffer for rendering. */
 struct text {
 	char *p;
@@ -73,17 +75,6 @@ static int jinja_free(const char *what, const char *v, struct mse_err *err)
 	return 0;
 }
 
-/* A simulation root's DER as measured: lowercase hex, an even count, bounded. */
-static int sim_root_ok(const char *hex, struct mse_err *err)
-{
-	size_t n = strlen(hex);
-
-	if (n < 2 || n % 2 || n > MSE_MANIFEST_SIM_ROOT_HEX_MAX || strspn(hex, "0123456789abcdef") != n)
-		return mse_err_expect(err, "trust_sim_root", "the root CA's DER in lowercase hex",
-				      "another text");
-	return 0;
-}
-
 unsigned mse_manifest_max_threads(const struct mse_manifest_args *a)
 {
 	unsigned workers = a->threads ? a->threads : MSE_MANIFEST_APP_THREADS;
@@ -115,7 +106,7 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 			return mse_err_set(err, "manifest: application and san are required");
 		if (jinja_free("application", a->application, err) || jinja_free("san", a->san, err))
 			return -1;
-		if (a->sim_root_hex && sim_root_ok(a->sim_root_hex, err) != 0)
+		if (a->sim_root_hex && mse_sim_root_from_hex(a->sim_root_hex, NULL, NULL, err) != 0)
 			return -1;
 	} else if (!a->application || !a->uuid || !a->host || !a->subject || !a->san) {
 		return mse_err_set(err, "manifest: application, uuid, host, subject and san are required");
@@ -294,7 +285,7 @@ int mse_manifest_render_coordinator(const struct mse_manifest_coord_opts *o, cha
 		return mse_err_field(err, prodid > 65535 ? "isvprodid" : "isvsvn",
 				     "expected 1..65535 (16 bits in SIGSTRUCT), got %u",
 				     prodid > 65535 ? prodid : svn);
-	if (o->sim_root_hex && sim_root_ok(o->sim_root_hex, err) != 0)
+	if (o->sim_root_hex && mse_sim_root_from_hex(o->sim_root_hex, NULL, NULL, err) != 0)
 		return -1;
 	emit(&t, "# Gramine manifest template of mse-coordinator written by mse-c (mse coordinator\n"
 		 "# start --sgx), for Gramine 1.8 or 1.9. Render with gramine-manifest, sign with\n"

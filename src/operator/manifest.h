@@ -57,9 +57,6 @@
 #define MSE_MANIFEST_ASGI_THREADS 1 /* the ASGI event loop */
 #define MSE_MANIFEST_EXTRA_THREADS 16
 
-/* The longest simulation root accepted for --trust-sim-root: 2048 bytes of DER, in hex. */
-#define MSE_MANIFEST_SIM_ROOT_HEX_MAX 4096
-
 /* mse-bootstrap's measured arguments under SGX (loader.argv). */
 struct mse_manifest_args {
 	const char *application; /* module:variable */
