@@ -8,17 +8,18 @@
 
 #include <jansson.h>
 
+#include "common/log.h"
 #include "common/num.h"
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
+	char prog[64];
 	va_list ap;
 
-	fprintf(stderr, "mse %s: ", cmd);
+	snprintf(prog, sizeof(prog), "mse %s", cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	mse_usage_verror(prog, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'mse %s --help'.\n", cmd);
 	return MSE_EXIT_USAGE;
 }
 

@@ -81,13 +81,12 @@ static int usage_error(const char *fmt, ...) MSE_PRINTF(1, 2);
 static int usage_error(const char *fmt, ...)
 {
 	va_list ap;
+	int rc;
 
-	fputs("mse-coordinator: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	rc = mse_usage_verror("mse-coordinator", fmt, ap);
 	va_end(ap);
-	fputs("\nTry 'mse-coordinator --help'.\n", stderr);
-	return 2;
+	return rc;
 }
 
 

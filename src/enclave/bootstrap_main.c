@@ -102,13 +102,12 @@ static int usage_error(const char *fmt, ...) MSE_PRINTF(1, 2);
 static int usage_error(const char *fmt, ...)
 {
 	va_list ap;
+	int rc;
 
-	fputs("mse-bootstrap: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	rc = mse_usage_verror("mse-bootstrap", fmt, ap);
 	va_end(ap);
-	fputs("\nTry 'mse-bootstrap --help'.\n", stderr);
-	return 2;
+	return rc;
 }
 
 

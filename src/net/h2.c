@@ -26,11 +26,11 @@
 
 #include <nghttp2/nghttp2.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 
 #include "common/log.h"
 #include "net/http.h"
 #include "net/metrics.h"
+#include "net/sslio.h"
 
 /* Stream flow-control window we grant at first: the protocol's default
  * (RFC 9113 §6.9.2; a smaller one would make windows negative for clients
@@ -1226,37 +1226,16 @@ static int session_new(struct h2c *c)
 	return 0;
 }
 
-enum { IO_AGAIN = -2, IO_ERR = -1 };
+enum { IO_AGAIN = MSE_SSLIO_AGAIN, IO_ERR = MSE_SSLIO_ERR };
 
 static ssize_t sock_read(struct h2c *c, void *buf, size_t n)
 {
-	if (c->ssl) {
-		size_t got = 0;
-		int rc, e;
+	int want_write = 0;
+	ssize_t r = mse_sslio_read(c->fd, c->ssl, buf, n, &want_write);
 
-		ERR_clear_error();
-		rc = SSL_read_ex(c->ssl, buf, n, &got);
-		if (rc == 1)
-			return (ssize_t)got;
-		e = SSL_get_error(c->ssl, rc);
-		if (e == SSL_ERROR_WANT_READ)
-			return IO_AGAIN;
-		if (e == SSL_ERROR_WANT_WRITE) {
-			c->want_out = 1;
-			return IO_AGAIN;
-		}
-		ERR_clear_error();
-		return e == SSL_ERROR_ZERO_RETURN ? 0 : IO_ERR;
-	}
-	for (;;) {
-		ssize_t r = recv(c->fd, buf, n, 0);
-
-		if (r >= 0)
-			return r;
-		if (errno == EINTR)
-			continue;
-		return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_ERR;
-	}
+	if (want_write)
+		c->want_out = 1; /* TLS must send before it reads on */
+	return r;
 }
 
 static ssize_t sock_write(struct h2c *c, const void *buf, size_t n)
@@ -1266,29 +1245,7 @@ static ssize_t sock_write(struct h2c *c, const void *buf, size_t n)
 		c->out_total += (long)n;
 		return (ssize_t)n;
 	}
-	if (c->ssl) {
-		size_t put = 0;
-		int rc, e;
-
-		ERR_clear_error();
-		rc = SSL_write_ex(c->ssl, buf, n, &put);
-		if (rc == 1)
-			return (ssize_t)put;
-		e = SSL_get_error(c->ssl, rc);
-		if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
-			return IO_AGAIN;
-		ERR_clear_error();
-		return IO_ERR;
-	}
-	for (;;) {
-		ssize_t r = send(c->fd, buf, n, MSG_NOSIGNAL);
-
-		if (r >= 0)
-			return r;
-		if (errno == EINTR)
-			continue;
-		return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_ERR;
-	}
+	return mse_sslio_write(c->fd, c->ssl, buf, n, NULL);
 }
 
 /* Writes what wbuf holds; 0 all written, 1 would block, -1 broken. */

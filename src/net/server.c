@@ -30,6 +30,7 @@
 #include "net/h2.h"
 #include "net/http.h"
 #include "net/metrics.h"
+#include "net/sslio.h"
 #include "net/tls.h"
 
 /* A connection buffer starts at BUF_INITIAL and doubles while a head needs
@@ -239,73 +240,18 @@ void mse_server_config_init(struct mse_server_config *c)
 
 /* ---- socket and TLS I/O ------------------------------------------------ */
 
-enum { IO_AGAIN = -2, IO_ERR = -1, IO_TIMEOUT = -3 };
+/* The results of net/sslio, and one more of the waits below. */
+enum { IO_AGAIN = MSE_SSLIO_AGAIN, IO_ERR = MSE_SSLIO_ERR, IO_TIMEOUT = -3 };
 
 /* One non-blocking read: > 0 bytes, 0 end of stream, IO_AGAIN or IO_ERR. */
 static ssize_t io_read_nb(struct conn *c, void *buf, size_t n)
 {
-	c->want_write = 0;
-	if (c->ssl) {
-		size_t got = 0;
-		int rc, e;
-
-		ERR_clear_error();
-		rc = SSL_read_ex(c->ssl, buf, n, &got);
-		if (rc == 1)
-			return (ssize_t)got;
-		e = SSL_get_error(c->ssl, rc);
-		if (e == SSL_ERROR_WANT_READ)
-			return IO_AGAIN;
-		if (e == SSL_ERROR_WANT_WRITE) {
-			c->want_write = 1;
-			return IO_AGAIN;
-		}
-		if (e == SSL_ERROR_ZERO_RETURN)
-			return 0;
-		ERR_clear_error();
-		return IO_ERR;
-	}
-	for (;;) {
-		ssize_t r = recv(c->fd, buf, n, 0);
-
-		if (r >= 0)
-			return r;
-		if (errno == EINTR)
-			continue;
-		return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_ERR;
-	}
+	return mse_sslio_read(c->fd, c->ssl, buf, n, &c->want_write);
 }
 
 static ssize_t io_write_nb(struct conn *c, const void *buf, size_t n)
 {
-	c->want_write = 1;
-	if (c->ssl) {
-		size_t put = 0;
-		int rc, e;
-
-		ERR_clear_error();
-		rc = SSL_write_ex(c->ssl, buf, n, &put);
-		if (rc == 1)
-			return (ssize_t)put;
-		e = SSL_get_error(c->ssl, rc);
-		if (e == SSL_ERROR_WANT_WRITE)
-			return IO_AGAIN;
-		if (e == SSL_ERROR_WANT_READ) {
-			c->want_write = 0;
-			return IO_AGAIN;
-		}
-		ERR_clear_error();
-		return IO_ERR;
-	}
-	for (;;) {
-		ssize_t r = send(c->fd, buf, n, MSG_NOSIGNAL);
-
-		if (r >= 0)
-			return r;
-		if (errno == EINTR)
-			continue;
-		return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_ERR;
-	}
+	return mse_sslio_write(c->fd, c->ssl, buf, n, &c->want_write);
 }
 
 /* 1 if bytes moved over elapsed_ms are below the configured floor. */
