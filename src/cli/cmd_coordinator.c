@@ -27,7 +27,7 @@ static void usage(void)
 	     "                             [--sgx --signer-key KEY.pem [--pccs-url URL]]\n"
 	     "       mse coordinator replica --name NAME --package PKG.tar --url HOST:PORT\n"
 	     "                               --coordinator-mrenclave HEX [--dns NAME] [--size MB]\n"
-	     "                               [--host ADDR] [--port N]\n"
+	     "                               [--host ADDR] [--port N] [--metrics HOST:PORT]\n"
 	     "                               [--sgx --signer-key KEY.pem [--pccs-url URL]]\n"
 	     "       mse coordinator manifest --coordinator-cert RATLS.pem (--project DIR |\n"
 	     "                                --package PKG.tar --code-key KEY) [--secrets FILE]\n"
@@ -114,6 +114,11 @@ static void usage(void)
 	     "                        simulation root (--trust-sim-root in its measured argv,\n"
 	     "                        so measure and manifest need it too), for the tests'\n"
 	     "                        Gramine stand-in\n"
+	     "  --metrics HOST:PORT   replica: serve its Prometheus metrics (counts only, no\n"
+	     "                        secrets) on http://HOST:PORT/metrics (PORT 0: a free one;\n"
+	     "                        docs/metrics.md); per replica, so never measured (--sgx:\n"
+	     "                        $MSE_REPLICA_METRICS); update keeps each replica's\n"
+	     "                        address, the new one taking the next free port\n"
 	     "\n"
 	     "Exit status: 0 success, 1 failure, 2 usage error.");
 }
@@ -123,7 +128,7 @@ enum {
 	O_DNS, O_DID, O_SEQ, O_APP, O_MRE, O_NOSIM, O_SIGNER, O_PRODID, O_MINSVN, O_ACCEPT,
 	O_ALLOWSIM, O_EXPIRED, O_BOOT, O_SIZE, O_URL, O_PIN, O_MANIFEST, O_SERVERNAME, O_HELP,
 	O_RECKEY, O_RECOUT, O_RECFILE, O_RECORD, O_REPLICAS, O_SGX, O_NAME, O_HOST, O_PORT, O_PCCS,
-	O_COORDMRE, O_ACCEPTSIMQ
+	O_COORDMRE, O_ACCEPTSIMQ, O_METRICS
 };
 
 static void rolled(void *ctx, const char *text)
@@ -210,6 +215,7 @@ static int coordinator(int argc, char **argv)
 		{"pccs-url", required_argument, NULL, O_PCCS},
 		{"coordinator-mrenclave", required_argument, NULL, O_COORDMRE},
 		{"accept-simulation-quotes", no_argument, NULL, O_ACCEPTSIMQ},
+		{"metrics", required_argument, NULL, O_METRICS},
 		{NULL, 0, NULL, 0},
 	};
 	struct mse_coordclient_manifest_opts mo;
@@ -217,7 +223,7 @@ static int coordinator(int argc, char **argv)
 	const char *sub, *out = NULL, *owner = NULL, *coord = NULL, *project = NULL,
 			 *manifest = NULL, *dns[MAX_LIST], *reckey = NULL, *recout = NULL,
 			 *recfile = "recovery.bin", *record = NULL, *name = NULL, *host = NULL,
-			 *pccs = NULL, *coord_mre = NULL;
+			 *pccs = NULL, *coord_mre = NULL, *metrics = NULL;
 	int sgx = 0, accept_simq = 0;
 	uint16_t port = 0;
 	char recout_buf[4200], record_buf[4200];
@@ -298,6 +304,11 @@ static int coordinator(int argc, char **argv)
 		case O_PCCS: pccs = optarg; break;
 		case O_COORDMRE: coord_mre = optarg; break;
 		case O_ACCEPTSIMQ: accept_simq = 1; break;
+		case O_METRICS:
+			if (cli_hostport("coordinator", "metrics", optarg) != 0)
+				return MSE_EXIT_USAGE;
+			metrics = optarg;
+			break;
 		case O_PORT:
 			if (parse_num(optarg, 65535, &v) != 0 || v == 0)
 				return cli_usage_error("coordinator", "--port: expected 1..65535, got \"%s\"", optarg);
@@ -395,10 +406,13 @@ static int coordinator(int argc, char **argv)
 		so.signer_key = mo.signer_key;
 		so.pccs_url = pccs;
 		so.sim_root_hex = g_sim_root;
+		so.metrics = metrics;
 		if (mse_cspawn_replica(&so, &inst, &err) != 0)
 			return cli_fail("coordinator", &err);
 		printf("replica %s started on %s:%u (%s), attesting to %s\n", inst.name, inst.host,
 		       (unsigned)inst.port, sgx ? "SGX" : "SIMULATION - not confidential", conn.url);
+		if (inst.metrics[0])
+			printf("metrics on http://%s/metrics\n", inst.metrics);
 		if (inst.mrenclave[0])
 			printf("MRENCLAVE %s\nMRSIGNER %s (from its SIGSTRUCT; the owner's manifest "
 			       "accepts it with `mse coordinator manifest --sgx`)\n",

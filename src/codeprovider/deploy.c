@@ -418,15 +418,21 @@ static int deploy_replicas(struct run *r, const struct mse_deploy_opts *o,
 					   .san = dns[0], .size_mb = o->size_mb, .progress = roll_said,
 					   .progress_ctx = r, .sgx = sgx, .signer_key = o->signer_key,
 					   .pccs_url = o->pccs_url, .sim_root_hex = sim_root,
-					   .isvprodid = o->isvprodid, .isvsvn = o->isvsvn};
+					   .isvprodid = o->isvprodid, .isvsvn = o->isvsvn,
+					   .metrics = o->metrics};
 		struct mse_roll_result rr;
 
 		if (mse_roll_replicas(&ro, &rr, err) != 0)
 			goto out;
 		for (i = 0; i < rr.n && i < MAX_REPLICAS; i++) {
 			res->replica_ports[i] = rr.ports[i];
+			snprintf(res->replica_metrics[i], sizeof(res->replica_metrics[i]), "%s",
+				 rr.metrics[i]);
 			emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "%s: https://%s:%u/ answers through the CA",
 			     rr.names[i], dns[0], (unsigned)rr.ports[i]);
+			if (rr.metrics[i][0])
+				emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "%s: metrics on http://%s/metrics",
+				     rr.names[i], rr.metrics[i]);
 		}
 		res->replicas = rr.n;
 	}
@@ -572,6 +578,7 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 	so.no_access_log = o->no_access_log;
 	so.threads = o->threads;
 	so.threads_max = o->threads_max;
+	so.metrics = o->metrics;
 	so.package = res->package_path;
 	so.output_dir = evdir;
 	so.mode = sgx ? MSE_MODE_SGX : MSE_MODE_SIMULATION;
@@ -586,9 +593,12 @@ int mse_deploy(const struct mse_deploy_opts *o, struct mse_deploy_result *res,
 	snprintf(res->san, sizeof(res->san), "%s", sr.inst.san);
 	snprintf(res->uuid, sizeof(res->uuid), "%s", sr.inst.uuid);
 	res->port = sr.inst.port;
+	snprintf(res->metrics, sizeof(res->metrics), "%s", sr.inst.metrics);
 	snprintf(res->evidence_path, sizeof(res->evidence_path), "%s", sr.evidence_path);
 	emit(&r, MSE_DEPLOY_EV_DETAIL, NULL, "%s listens on %s:%u, uuid %s", inst_name, sr.inst.host,
 	     (unsigned)sr.inst.port, sr.inst.uuid);
+	if (sr.inst.metrics[0])
+		emit(&r, MSE_DEPLOY_EV_DETAIL, NULL, "metrics on http://%s/metrics", sr.inst.metrics);
 	begin(&r, MSE_DEPLOY_EVIDENCE, sr.evidence_path);
 
 	/* 5. verify: nothing secret has left yet. */

@@ -92,6 +92,13 @@ struct mse_deploy_opts {
 	int no_tests;            /* skip tests_cmd */
 	int no_access_log;       /* the enclave logs no line per request */
 	unsigned threads, threads_max; /* mse spawn --threads / --threads-max; 0: defaults */
+	/*
+	 * The app server's Prometheus metrics, "HOST:PORT" (docs/metrics.md);
+	 * NULL: none. One enclave: that address (PORT 0: a free one). Replicas:
+	 * each its own port, PORT or the first free one above it; NULL keeps
+	 * what the replaced replicas had.
+	 */
+	const char *metrics;
 	mse_deploy_progress progress; /* may be NULL */
 	void *progress_ctx;
 	struct mse_errlist *errs; /* every error of mse.toml goes here too; may be NULL */
@@ -151,6 +158,8 @@ struct mse_deploy_result {
 	uint16_t replica_ports[64];
 	unsigned replicas;
 	int sgx;                        /* under Gramine (coordinator and replicas) */
+	char metrics[300];              /* the enclave's metrics address, "" for none */
+	char replica_metrics[64][300];  /* each replica's, "" for none */
 };
 
 /*

@@ -75,7 +75,9 @@ static const char usage_text[] =
 	"  --metrics HOST:PORT     serve Prometheus metrics (request counts by status class,\n"
 	"                          latency histogram, in-flight requests, worker threads,\n"
 	"                          open connections: no secrets) in plain HTTP on GET\n"
-	"                          /metrics at HOST:PORT, apart from the app (docs/metrics.md)\n"
+	"                          /metrics at HOST:PORT, apart from the app (docs/metrics.md);\n"
+	"                          a replica takes it from $MSE_REPLICA_METRICS when not given\n"
+	"                          (per replica, so never in the measured argv)\n"
 	"  --sim-isvsvn N          simulation: the ISVSVN the enclave reports (default 1), as\n"
 	"                          SIGSTRUCT sets it under SGX; not measured\n"
 	"\n"
@@ -86,8 +88,9 @@ static const char usage_text[] =
 	"from the coordinator's CA (served instead of the RA-TLS one) and the app key (a\n"
 	"0400 file at $APP_KEY_PATH). --id is then only a name for the coordinator's\n"
 	"registry; --ratls EXPIRATION sets the RA-TLS certificate's end (default 10 hours);\n"
-	"Without --host/--port: $MSE_REPLICA_LISTEN=HOST:PORT; without --id: $MSE_REPLICA_ID\n"
-	"(under SGX the argv is measured and the same for every replica; these are not).\n"
+	"Without --host/--port: $MSE_REPLICA_LISTEN=HOST:PORT; without --id: $MSE_REPLICA_ID;\n"
+	"without --metrics: $MSE_REPLICA_METRICS=HOST:PORT, if set (under SGX the argv is\n"
+	"measured and the same for every replica; these are not).\n"
 	"--trust-sim-root HEX (measured; UNSAFE outside tests): outside simulation, also\n"
 	"trust the coordinator's quotes that chain to this simulation root CA (DER, hex):\n"
 	"the tests' Gramine stand-in (mse deploy --replicas N --sgx --accept-simulation-quotes).\n"
@@ -316,6 +319,12 @@ int main(int argc, char **argv)
 			if (mse_num_hostport(e, host, sizeof(host), &o.port) != 0)
 				return usage_error("MSE_REPLICA_LISTEN: expected HOST:PORT, got \"%s\"", e);
 			o.host = host;
+		}
+		e = getenv("MSE_REPLICA_METRICS");
+		if (!metrics && e && *e) {
+			if (mse_num_hostport(e, metrics_host, sizeof(metrics_host), &metrics_port) != 0)
+				return usage_error("MSE_REPLICA_METRICS: expected HOST:PORT, got \"%s\"", e);
+			metrics = e;
 		}
 		if (!o.uuid && getenv("MSE_REPLICA_ID"))
 			o.uuid = getenv("MSE_REPLICA_ID");

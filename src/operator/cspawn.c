@@ -311,6 +311,8 @@ static int replica_sgx(const struct mse_cspawn_opts *o, struct mse_instance *ins
 	if (setenv("MSE_COORDINATOR", o->coordinator, 1) != 0 ||
 	    setenv("MSE_REPLICA_LISTEN", listen, 1) != 0 ||
 	    setenv("MSE_REPLICA_ID", inst->name, 1) != 0 ||
+	    (inst->metrics[0] ? setenv("MSE_REPLICA_METRICS", inst->metrics, 1)
+			      : unsetenv("MSE_REPLICA_METRICS")) != 0 ||
 	    (o->pccs_url && setenv("MSE_PCCS_URL", o->pccs_url, 1) != 0))
 		return mse_err_set(err, "setenv: %s", strerror(errno));
 	snprintf(app, sizeof(app), "%s/" MSE_MANIFEST_NAME, inst->dir);
@@ -359,6 +361,10 @@ int mse_cspawn_replica(const struct mse_cspawn_opts *o, struct mse_instance *ins
 	inst->port = o->port;
 	if (!inst->port && mse_instance_free_port(inst->host, &inst->port, err) != 0)
 		return -1;
+	if (o->metrics && mse_instance_metrics_addr("--metrics", o->metrics, inst->port,
+						    o->metrics_search, inst->metrics,
+						    sizeof(inst->metrics), err) != 0)
+		return -1;
 	if (o->sgx)
 		snprintf(inst->app_dir, sizeof(inst->app_dir), "%.4000s/" MSE_MANIFEST_APP_DIR,
 			 inst->dir);
@@ -392,6 +398,10 @@ int mse_cspawn_replica(const struct mse_cspawn_opts *o, struct mse_instance *ins
 	if (o->size_mb) {
 		argv[n++] = "--size";
 		argv[n++] = size;
+	}
+	if (inst->metrics[0]) { /* per replica: not in the measurement v2 */
+		argv[n++] = "--metrics";
+		argv[n++] = inst->metrics;
 	}
 	argv[n++] = "--simulation";
 	argv[n++] = "--workspace";

@@ -14,7 +14,8 @@
  *                in <dir>/workspace/state (encrypted, _sgx_mrenclave)
  *   replica:     mse-bootstrap APP --app-dir <workspace>/app
  *                --coordinator-mrenclave HEX --id NAME --host --port
- *                --san --size --simulation --workspace <dir>/workspace,
+ *                --san --size [--metrics HOST:PORT] --simulation
+ *                --workspace <dir>/workspace,
  *                with MSE_COORDINATOR=HOST:PORT in its environment
  *                (recorded in state.json for `mse restart`)
  *
@@ -48,6 +49,12 @@ struct mse_cspawn_opts {
 	uint32_t size_mb;        /* 0: not given (not measured) */
 	unsigned isvprodid, isvsvn; /* sgx replica: sgx.isvprodid/isvsvn; 0: 1 */
 	int timeout_s;           /* wait for readiness; 0: 60 */
+	/* replica: its Prometheus listener, "HOST:PORT" (docs/metrics.md); NULL:
+	 * none. PORT 0: a free one; metrics_search: PORT or the first free one
+	 * above it (replicas started together, each its own). Simulation:
+	 * --metrics; SGX: $MSE_REPLICA_METRICS (never measured). */
+	const char *metrics;
+	int metrics_search;
 };
 
 /* Starts a coordinator and waits until it listens (its coordinator.json). */

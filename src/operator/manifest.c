@@ -78,13 +78,16 @@ static int jinja_free(const char *what, const char *v, struct mse_err *err)
 unsigned mse_manifest_max_threads(const struct mse_manifest_args *a)
 {
 	unsigned workers = a->threads ? a->threads : MSE_MANIFEST_APP_THREADS;
+	/* The metrics listener's thread; a replica's (not in its measured
+	 * manifest) runs in the slack of MSE_MANIFEST_EXTRA_THREADS. */
+	unsigned metrics = a->metrics ? 1 : 0;
 
 	if (!a->threads_max)
-		return workers + MSE_MANIFEST_EXTRA_THREADS;
+		return workers + MSE_MANIFEST_EXTRA_THREADS + metrics;
 	if (a->threads_max > workers)
 		workers = a->threads_max;
 	return workers + MSE_MANIFEST_IO_THREADS + MSE_MANIFEST_ASGI_THREADS +
-	       MSE_MANIFEST_EXTRA_THREADS;
+	       MSE_MANIFEST_EXTRA_THREADS + metrics;
 }
 
 int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct mse_err *err)
@@ -104,13 +107,17 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 					      a->coordinator_mrenclave);
 		if (!a->application || !a->san)
 			return mse_err_set(err, "manifest: application and san are required");
+		if (a->metrics)
+			return mse_err_field(err, "metrics", "a replica's metrics address is its own: "
+							     "$MSE_REPLICA_METRICS, not the measured argv");
 		if (jinja_free("application", a->application, err) || jinja_free("san", a->san, err))
 			return -1;
 		if (a->sim_root_hex && mse_sim_root_from_hex(a->sim_root_hex, NULL, NULL, err) != 0)
 			return -1;
 	} else if (!a->application || !a->uuid || !a->host || !a->subject || !a->san) {
 		return mse_err_set(err, "manifest: application, uuid, host, subject and san are required");
-	} else if (jinja_free("application", a->application, err) || jinja_free("uuid", a->uuid, err) ||
+	} else if ((a->metrics && jinja_free("metrics", a->metrics, err)) ||
+		   jinja_free("application", a->application, err) || jinja_free("uuid", a->uuid, err) ||
 		   jinja_free("host", a->host, err) || jinja_free("subject", a->subject, err) ||
 		   jinja_free("san", a->san, err)) {
 		return -1;
@@ -172,6 +179,10 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 		argv[n++] = "--threads-max";
 		argv[n++] = threads_max;
 	}
+	if (a->metrics) {
+		argv[n++] = "--metrics";
+		argv[n++] = a->metrics;
+	}
 	if (a->no_ssl) {
 		argv[n++] = "--no-ssl";
 	} else {
@@ -208,6 +219,7 @@ argv_done:
 			 "loader.env.MSE_COORDINATOR = { passthrough = true }\n"
 			 "loader.env.MSE_REPLICA_LISTEN = { passthrough = true }\n"
 			 "loader.env.MSE_REPLICA_ID = { passthrough = true }\n"
+			 "loader.env.MSE_REPLICA_METRICS = { passthrough = true }\n"
 			 "loader.env.MSE_PCCS_URL = { passthrough = true }\n"
 			 "loader.env.XDG_CACHE_HOME = \"/tmp/cache\"\n");
 	emit(&t, "\n"

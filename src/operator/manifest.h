@@ -72,6 +72,9 @@ struct mse_manifest_args {
 	/* --threads-max; 0: not passed (manifests of before it, rendered
 	 * again bit for bit to recompute their MRENCLAVE) */
 	unsigned threads_max;
+	/* --metrics HOST:PORT (docs/metrics.md); NULL: not passed. Never for a
+	 * replica: its address is its own, $MSE_REPLICA_METRICS (passthrough). */
+	const char *metrics;
 	/*
 	 * A replica of a coordinator (64 lowercase hex digits): argv holds
 	 * --coordinator-mrenclave and only what every replica of the package
@@ -79,7 +82,8 @@ struct mse_manifest_args {
 	 * one MRENCLAVE; uuid, host, port, subject and expiration are not used.
 	 * The coordinator's address, the replica's address and name and the
 	 * PCCS come through passthrough environment variables (MSE_COORDINATOR,
-	 * MSE_REPLICA_LISTEN, MSE_REPLICA_ID, MSE_PCCS_URL), not measured.
+	 * MSE_REPLICA_LISTEN, MSE_REPLICA_ID, MSE_REPLICA_METRICS, MSE_PCCS_URL), not
+	 * measured.
 	 */
 	const char *coordinator_mrenclave;
 	/*

@@ -302,11 +302,15 @@ def test_sgx_replicas_share_the_mrenclave_the_owner_recomputes(tmp_path):
         before = json.loads(mse(env, "coordinator", "status", "--url", url, "--pin",
                                 d / "v/ratls.pem").stdout)
         pccs = closed_port()
+        # Each its own metrics address: per replica, so never in the measured argv.
+        metrics = {"r1": f"127.0.0.1:{closed_port()}", "r2": f"127.0.0.1:{closed_port()}"}
         for r in ("r1", "r2"):
             p = mse(env, "coordinator", "replica", "--name", r, "--package", pkg, "--url", url,
                     "--coordinator-mrenclave", cmre.upper(), "--dns", "app.example", "--sgx",
-                    "--signer-key", d / "signer.pem", "--pccs-url", f"http://127.0.0.1:{pccs}")
+                    "--signer-key", d / "signer.pem", "--pccs-url", f"http://127.0.0.1:{pccs}",
+                    "--metrics", metrics[r])
             assert f"MRENCLAVE {expected}" in p.stdout, p.stdout
+            assert f"metrics on http://{metrics[r]}/metrics" in p.stdout, p.stdout
         sdir = Path(env["XDG_STATE_HOME"]) / "mse"
         for r in ("r1", "r2"):
             sig = sigstruct_py.parse((sdir / r / "mse.sig").read_bytes())
@@ -316,7 +320,8 @@ def test_sgx_replicas_share_the_mrenclave_the_owner_recomputes(tmp_path):
             assert m["loader"]["argv"] == [
                 "/mse-bootstrap", "app:app", "--app-dir", "/app", "--coordinator-mrenclave", cmre,
                 "--san", "app.example", "--size", "4096", "--threads", "16", "--threads-max", "64"]
-            for k in ("MSE_COORDINATOR", "MSE_REPLICA_LISTEN", "MSE_REPLICA_ID", "MSE_PCCS_URL"):
+            for k in ("MSE_COORDINATOR", "MSE_REPLICA_LISTEN", "MSE_REPLICA_ID",
+                      "MSE_REPLICA_METRICS", "MSE_PCCS_URL"):
                 assert m["loader"]["env"][k] == {"passthrough": True}
             log = sdir / r / "bootstrap.log"
             wait_for(lambda: "nothing sent" in log.read_text(), what=f"{r} refusing the coordinator")
@@ -325,6 +330,9 @@ def test_sgx_replicas_share_the_mrenclave_the_owner_recomputes(tmp_path):
             assert f"127.0.0.1:{pccs}" in text
         runs = calls(env, "gramine-sgx:run")
         assert {c["env"]["MSE_REPLICA_ID"] for c in runs} == {"r1", "r2"}
+        assert {c["env"]["MSE_REPLICA_ID"]: c["env"]["MSE_REPLICA_METRICS"] for c in runs} == metrics
+        for r in ("r1", "r2"):
+            assert state(env, r)["metrics"] == metrics[r]
         assert all(c["env"]["MSE_COORDINATOR"] == url for c in runs)
         # The coordinator never heard from them.
         after = json.loads(mse(env, "coordinator", "status", "--url", url, "--pin",
