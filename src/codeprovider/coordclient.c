@@ -468,7 +468,6 @@ static int request(const struct mse_coordclient_conn *c, const char *method, con
 	struct mse_client_opts o;
 	char host[256];
 
-	(void)extra_header;
 	memset(&o, 0, sizeof(o));
 	if (split_url(c->url, host, sizeof(host), &o.port, err) != 0)
 		return -1;
@@ -476,7 +475,31 @@ static int request(const struct mse_coordclient_conn *c, const char *method, con
 	o.server_name = c->server_name ? c->server_name : "localhost";
 	o.pin_pem = c->pin;
 	o.timeout_ms = c->timeout_ms ? c->timeout_ms : 30000;
+	o.extra_header = extra_header;
 	return mse_client_request(&o, method, path, ctype, body, len, resp, err);
+}
+
+/*
+ * POST the exact bytes body with the owner's detached Ed25519 signature over
+ * them (the key read from owner_key_path and wiped) in the Mse-Owner-Signature
+ * header, through the pinned connection: POST /manifest and POST /recover.
+ */
+static int signed_post(const struct mse_coordclient_conn *c, const char *owner_key_path,
+		       const char *path, const char *ctype, const uint8_t *body, size_t len,
+		       struct mse_client_resp *resp, struct mse_err *err)
+{
+	uint8_t sk[64], sig[64];
+	char sighex[129], hdr[160];
+
+	if (mse_coordclient_load_priv(owner_key_path, sk, err) != 0)
+		return -1;
+	crypto_sign_detached(sig, NULL, body, len, sk);
+	sodium_memzero(sk, sizeof(sk));
+	if (mse_hex_encode(sighex, sizeof(sighex), sig, 64) != 0)
+		return mse_err_set(err, "cannot encode the signature");
+	/* The signature travels in a header: the client API takes one body. */
+	snprintf(hdr, sizeof(hdr), "%s: %s", "Mse-Owner-Signature", sighex);
+	return request(c, "POST", path, ctype, body, len, hdr, resp, err);
 }
 
 static int fail_resp(const struct mse_client_resp *r, const char *what, struct mse_err *err)
@@ -517,9 +540,9 @@ int mse_coordclient_get(const struct mse_coordclient_conn *c, const char *path, 
 int mse_coordclient_set(const struct mse_coordclient_conn *c, const char *manifest_path,
 			const char *owner_key_path, char **status_json, struct mse_err *err)
 {
-	uint8_t *man = NULL, sk[64], sig[64], sha[32];
+	uint8_t *man = NULL, sha[32];
 	size_t ml = 0, sl = 0;
-	char sighex[129], shahex[65], *st = NULL;
+	char shahex[65], *st = NULL;
 	struct mse_cmanifest m;
 	struct mse_client_resp r;
 	json_t *j = NULL;
@@ -537,33 +560,11 @@ int mse_coordclient_set(const struct mse_coordclient_conn *c, const char *manife
 		mse_err_file(err, manifest_path);
 		goto out;
 	}
-	if (mse_coordclient_load_priv(owner_key_path, sk, err) != 0)
-		goto out;
-	crypto_sign_detached(sig, NULL, man, ml, sk);
-	sodium_memzero(sk, sizeof(sk));
-	if (mse_hex_encode(sighex, sizeof(sighex), sig, 64) != 0)
-		goto out;
 	crypto_hash_sha256(sha, man, ml);
 	if (mse_hex_encode(shahex, sizeof(shahex), sha, 32) != 0)
 		goto out;
-	{
-		/* The signature travels in a header: the client API takes one body. */
-		struct mse_client_opts o;
-		char host[256], hdr[160];
-
-		memset(&o, 0, sizeof(o));
-		if (split_url(c->url, host, sizeof(host), &o.port, err) != 0)
-			goto out;
-		snprintf(hdr, sizeof(hdr), "%s: %s", "Mse-Owner-Signature", sighex);
-		o.host = host;
-		o.server_name = c->server_name ? c->server_name : "localhost";
-		o.pin_pem = c->pin;
-		o.timeout_ms = c->timeout_ms ? c->timeout_ms : 30000;
-		o.extra_header = hdr;
-		if (mse_client_request(&o, "POST", "/manifest", "application/json", man, ml, &r,
-				       err) != 0)
-			goto out;
-	}
+	if (signed_post(c, owner_key_path, "/manifest", "application/json", man, ml, &r, err) != 0)
+		goto out;
 	if (r.status != 200) {
 		fail_resp(&r, "POST /manifest", err);
 		goto out;
@@ -728,9 +729,8 @@ int mse_coordclient_recover(const struct mse_coordclient_conn *c, const char *re
 			    struct mse_err *err)
 {
 	struct mse_seal_keypair kp;
-	uint8_t *bin = NULL, *blob = NULL, *pin = NULL, *body = NULL, coord_pk[32], sk[64], sig[64];
+	uint8_t *bin = NULL, *blob = NULL, *pin = NULL, *body = NULL, coord_pk[32];
 	size_t bl = 0, blobl = 0, pl = 0, bodyl = 0;
-	char sighex[129], hdr[160];
 	struct mse_client_resp r;
 	int rc = -1;
 
@@ -753,29 +753,9 @@ int mse_coordclient_recover(const struct mse_coordclient_conn *c, const char *re
 	    mse_ratls_seal_pk_mem(pin, pl, coord_pk, err) != 0 ||
 	    mse_seal_seal(coord_pk, blob, blobl, &body, &bodyl, err) != 0)
 		goto out;
-	if (mse_coordclient_load_priv(owner_key, sk, err) != 0)
+	if (signed_post(c, owner_key, "/recover", "application/octet-stream", body, bodyl, &r,
+			err) != 0)
 		goto out;
-	crypto_sign_detached(sig, NULL, body, bodyl, sk);
-	sodium_memzero(sk, sizeof(sk));
-	if (mse_hex_encode(sighex, sizeof(sighex), sig, 64) != 0)
-		goto out;
-	{
-		struct mse_client_opts o;
-		char host[256];
-
-		memset(&o, 0, sizeof(o));
-		if (split_url(c->url, host, sizeof(host), &o.port, err) != 0)
-			goto out;
-		snprintf(hdr, sizeof(hdr), "%s: %s", "Mse-Owner-Signature", sighex);
-		o.host = host;
-		o.server_name = c->server_name ? c->server_name : "localhost";
-		o.pin_pem = c->pin;
-		o.timeout_ms = c->timeout_ms ? c->timeout_ms : 30000;
-		o.extra_header = hdr;
-		if (mse_client_request(&o, "POST", "/recover", "application/octet-stream", body,
-				       bodyl, &r, err) != 0)
-			goto out;
-	}
 	if (r.status != 200) {
 		fail_resp(&r, "POST /recover", err);
 		goto out;
