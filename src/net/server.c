@@ -3091,9 +3091,10 @@ void mse_server_free(struct mse_server *s)
 		close(s->nudgefd);
 	if (s->evfd >= 0)
 		close(s->evfd);
-	if (s->nstuck) {
+	if (s->nstuck || mse_h2_left(s->h2)) {
 		/* A stuck handler's thread still points here: leave it be. */
-		mse_warn("server not freed: %d handler(s) still running", s->nstuck);
+		mse_warn("server not freed: %d handler(s) still running",
+			 s->nstuck + mse_h2_left(s->h2));
 		return;
 	}
 	SSL_CTX_free(s->cfg.tls);
