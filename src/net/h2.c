@@ -67,14 +67,6 @@
  * a handler doing I/O returns at once; one that does not (stuck in Python)
  * must not hold the process. */
 #define H2_STOP_GRACE_MS 1000
-/* Dispatch (net/server.c's policy for HTTP/1.1): a ready stream wakes a
- * worker only when none is awake; an awake worker takes the next stream
- * off the queue itself when done, with no sleep and no hand-over (a WSGI
- * app is bound by the GIL: more runnable workers only contend for it).
- * When no worker took a stream for H2_STALL_MS (they are blocked: a
- * sleep, an ASGI app's reply, a slow client), the loop wakes another. */
-#define H2_ACTIVE_WORKERS 1
-#define H2_STALL_MS 2
 
 struct h2c;
 struct h2w;
@@ -182,8 +174,6 @@ struct mse_h2 {
 	struct h2c *dirty;
 	struct h2c *conns;
 	size_t nconns;
-	int nactive, nidle; /* workers awake, and waiting on cv */
-	int64_t last_pick;  /* when a worker last took a stream (or one was woken) */
 	int epfd, evfd;
 	pthread_t loop_tid;
 	/* Worker slots (maxw x 2: a retired worker holds its slot until
@@ -1098,10 +1088,7 @@ static void stream_dispatch(struct h2s *st)
 	else
 		h->qhead = st;
 	h->qtail = st;
-	if (!h->threads || h->nactive < H2_ACTIVE_WORKERS) {
-		pthread_cond_signal(&h->cv);
-		h->last_pick = now_ms();
-	}
+	pthread_cond_signal(&h->cv);
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -1713,22 +1700,9 @@ static void *loop_main(void *arg)
 	int64_t next_sweep = now_ms() + 250;
 
 	for (;;) {
-		int n, tmo = 100;
+		int n = epoll_wait(h->epfd, evs, 64, 100);
 		int64_t t;
 		struct h2c *d;
-
-		/* Streams waiting and no worker took one for H2_STALL_MS: wake one. */
-		pthread_mutex_lock(&h->lock);
-		if (h->qhead) {
-			tmo = H2_STALL_MS;
-			t = now_ms();
-			if (h->nidle > 0 && t - h->last_pick >= H2_STALL_MS) {
-				pthread_cond_signal(&h->cv);
-				h->last_pick = t;
-			}
-		}
-		pthread_mutex_unlock(&h->lock);
-		n = epoll_wait(h->epfd, evs, 64, tmo);
 
 		for (int i = 0; i < n; i++) {
 			struct h2c *c = evs[i].data.ptr;
@@ -1825,20 +1799,14 @@ static void *worker_main(void *arg)
 	for (;;) {
 		struct h2s *st;
 
-		while (!h->qhead && !h->exiting) {
-			h->nactive--;
-			h->nidle++;
+		while (!h->qhead && !h->exiting)
 			pthread_cond_wait(&h->cv, &h->lock);
-			h->nidle--;
-			h->nactive++;
-		}
 		if (!h->qhead)
 			break;
 		st = h->qhead;
 		h->qhead = st->qnext;
 		if (!h->qhead)
 			h->qtail = NULL;
-		h->last_pick = now_ms();
 		self->busy = 1;
 		pthread_mutex_unlock(&h->lock);
 		stream_run(st, self);
@@ -1849,7 +1817,6 @@ static void *worker_main(void *arg)
 			break;
 	}
 	h->nworkers--;
-	h->nactive--;
 	pthread_mutex_unlock(&h->lock);
 	if (h->cfg->thread_stop)
 		h->cfg->thread_stop(h->cfg->user);
@@ -1886,7 +1853,6 @@ static int add_worker_locked(struct mse_h2 *h)
 		return -1;
 	}
 	h->nworkers++;
-	h->nactive++; /* it looks at the queue before it first waits */
 	return 0;
 }
 
