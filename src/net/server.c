@@ -204,8 +204,8 @@ struct worker {
  * Workers kept running while the queue has work, before the loop wakes
  * another one. The app is serialised by the GIL: a second runnable worker
  * mostly trades the GIL back and forth (a futex hand-over and a cold cache
- * per request), which measured ~30% slower than one hot worker. Blocking
- * apps keep their concurrency through STALL_MS below.
+ * per request), which measured ~30% slower than one hot worker. Apps
+ * classified blocking (classify_locked) are exempt: a worker per request.
  */
 #define ACTIVE_WORKERS 1
 /*
@@ -213,7 +213,7 @@ struct worker {
  * ones are blocked (sleep, I/O, a slow client), so the loop wakes another.
  */
 #define STALL_MS 2
-/* How often, at most, the loop reads the workers' states to decide to grow. */
+/* How often, at most, the loop reads the workers' states (classify_locked). */
 #define GROW_CHECK_MS 10
 /* While the app is classified blocking, how often the loop looks again
  * (work no longer waits then, so no stall would prompt it). */
