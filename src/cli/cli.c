@@ -32,6 +32,18 @@ int cli_num(const char *cmd, const char *opt, const char *s, uint64_t min, uint6
 			       (unsigned long long)min, (unsigned long long)max, s);
 }
 
+int cli_hostport(const char *cmd, const char *opt, const char *s)
+{
+	char host[256];
+	uint16_t port;
+
+	if (mse_num_hostport(s, host, sizeof(host), &port) == 0)
+		return 0;
+	return cli_usage_error(cmd, "--%s: expected HOST:PORT (e.g. 127.0.0.1:9100, [::1]:9100; "
+				    "PORT 0: a free one), got '%s'",
+			       opt, s);
+}
+
 int cli_fail(const char *cmd, const struct mse_err *err)
 {
 	char buf[2048];
