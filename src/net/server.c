@@ -198,6 +198,7 @@ struct worker {
 	int stuck;                /* cur passed request_timeout_ms */
 	pthread_t tid;
 	pid_t ktid;               /* its kernel thread id (/proc/self/task) */
+	atomic_int waiting;       /* its handler said it waits (exchange.h: waiting) */
 };
 
 /*
@@ -1145,6 +1146,7 @@ static int xch_finish(struct mse_exchange *ex)
 static int xch_upgrade(struct mse_exchange *xe, const struct mse_http_header *h, size_t n,
 		       struct mse_stream **out);
 static int xch_peer_gone(struct mse_exchange *xe);
+static void xch_waiting(struct mse_exchange *xe, int on);
 
 static const struct mse_exchange_ops g_ops = {
 	.read_body = xch_read_body,
@@ -1153,6 +1155,7 @@ static const struct mse_exchange_ops g_ops = {
 	.finish = xch_finish,
 	.upgrade = xch_upgrade,
 	.peer_gone = xch_peer_gone,
+	.waiting = xch_waiting,
 };
 
 static void set_server_name(struct conn *c, const struct mse_http_request *req)
@@ -2043,7 +2046,9 @@ static int classify_locked(struct mse_server *s, int64_t t)
 
 		if (!w->serving_since)
 			continue;
-		if ((b = blocked_outside(w->ktid)) < 0) {
+		if (atomic_load_explicit(&w->waiting, memory_order_relaxed))
+			b = 1; /* on another thread's work: known without /proc */
+		else if ((b = blocked_outside(w->ktid)) < 0) {
 			known = 0;
 			break;
 		}
@@ -3272,6 +3277,14 @@ static int xch_upgrade_unlocked(struct mse_exchange *xe, const struct mse_http_h
 }
 
 /* Has the client closed or broken its end? A peek: no byte is consumed. */
+static void xch_waiting(struct mse_exchange *xe, int on)
+{
+	(void)xe;
+	/* Called by the handler, on its worker's thread. */
+	if (tl_worker)
+		atomic_store_explicit(&tl_worker->waiting, on, memory_order_relaxed);
+}
+
 static int xch_peer_gone(struct mse_exchange *xe)
 {
 	struct xch *x = xe->impl;
