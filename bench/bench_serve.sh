@@ -26,6 +26,8 @@
 #   bench/bench_serve.sh                       ROUNDS=3, DURATION=8
 #   DURATION=3 ROUNDS=1 bench/bench_serve.sh   a quick trial
 #   SERVERS="mse-c uwsgi" WORKLOADS="hello post64k" bench/bench_serve.sh
+#   SERVERS=mse-c MSE_BIN_B=/tmp/mse-main WORKLOADS="hello sleep" BODY_RATE=0 \
+#     bench/bench_serve.sh                     A/B of two builds, same rounds
 # Needs: scripts/deps.sh --bench.
 set -eu
 cd "$(dirname "$0")/.."
@@ -38,6 +40,10 @@ CONNS=${CONNS:-64}
 SERVERS=${SERVERS:-"mse-c uwsgi nginx-uwsgi gunicorn"}
 WORKLOADS=${WORKLOADS:-"hello json post64k sleep"}
 THREADS=${THREADS:-}
+# A second mse binary (say, a build of main) run as the server "mse-c-b",
+# interleaved with mse-c in the same rounds: a before/after A/B.
+MSE_B=${MSE_BIN_B:-}
+[ -n "$MSE_B" ] && case " $SERVERS " in *" mse-c-b "*) ;; *) SERVERS="$SERVERS mse-c-b" ;; esac
 
 for tool in wrk openssl curl; do
 	command -v "$tool" >/dev/null || { echo "bench_serve: $tool missing (scripts/deps.sh --bench)" >&2; exit 1; }
@@ -178,11 +184,13 @@ to_ms() {
 
 UWSGI_PID=""
 start_server() {
-	local name=$1 port=$2
+	local name=$1 port=$2 bin
 	UWSGI_PID=""
 	case "$name" in
-	mse-c)
-		"$MSE" serve app:app --code "$WORK/app" --cert "$WORK/cert.pem" --key "$WORK/key.pem" \
+	mse-c | mse-c-b)
+		bin=$MSE
+		[ "$name" = mse-c-b ] && bin=$MSE_B
+		"$bin" serve app:app --code "$WORK/app" --cert "$WORK/cert.pem" --key "$WORK/key.pem" \
 			--port "$port" --log-level warn --no-access-log ${THREADS:+--threads $THREADS} \
 			>"$WORK/$name.log" 2>&1 &
 		;;
@@ -386,7 +394,8 @@ awk '
 		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
 		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 	}
-	{ k = $1 SUBSEP $2; rps[k] = rps[k] " " $4; p99[k] = p99[k] " " $5; fast[k] = $6
+	{ k = $1 SUBSEP $2; rps[k] = rps[k] " " $4; p99[k] = p99[k] " " $5
+	  if ($6 != "-") { split($6, f, "/"); f50[k] = f50[k] " " f[1]; f99[k] = f99[k] " " f[2] }
 	  cpu[k] = cpu[k] " " $7; rss[$1] = $8; seen[$1] = 1; wl[$2] = 1 }
 	END {
 		printf "%-12s %-8s %10s %9s %10s %14s %8s\n", "server", "workload", "req/s", "p99 ms", "cpu us/req", "fast p50/p99", "RSS MiB"
@@ -394,6 +403,7 @@ awk '
 			k = s SUBSEP w
 			if (!(k in rps)) continue
 			m[k] = median(rps[k]); c[k] = median(cpu[k])
+			fast[k] = (k in f50) ? sprintf("%.2f/%.2f", median(f50[k]), median(f99[k])) : "-"
 			printf "%-12s %-8s %10.0f %9.2f %10.1f %14s %8s\n", s, w, m[k], median(p99[k]), c[k], fast[k], s == "in-process" ? "-" : rss[s]
 		}
 		print ""

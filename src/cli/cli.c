@@ -8,17 +8,18 @@
 
 #include <jansson.h>
 
+#include "common/log.h"
 #include "common/num.h"
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
+	char prog[64];
 	va_list ap;
 
-	fprintf(stderr, "mse %s: ", cmd);
+	snprintf(prog, sizeof(prog), "mse %s", cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	mse_usage_verror(prog, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'mse %s --help'.\n", cmd);
 	return MSE_EXIT_USAGE;
 }
 
@@ -29,6 +30,18 @@ int cli_num(const char *cmd, const char *opt, const char *s, uint64_t min, uint6
 		return 0;
 	return cli_usage_error(cmd, "--%s: expected a number in %llu..%llu, got '%s'", opt,
 			       (unsigned long long)min, (unsigned long long)max, s);
+}
+
+int cli_hostport(const char *cmd, const char *opt, const char *s)
+{
+	char host[256];
+	uint16_t port;
+
+	if (mse_num_hostport(s, host, sizeof(host), &port) == 0)
+		return 0;
+	return cli_usage_error(cmd, "--%s: expected HOST:PORT (e.g. 127.0.0.1:9100, [::1]:9100; "
+				    "PORT 0: a free one), got '%s'",
+			       opt, s);
 }
 
 int cli_fail(const char *cmd, const struct mse_err *err)

@@ -26,6 +26,11 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) MSE_PRINTF(2, 3);
  */
 int cli_num(const char *cmd, const char *opt, const char *s, uint64_t min, uint64_t max,
 	    uint64_t *out);
+/*
+ * A HOST:PORT option value ("[v6]:PORT" for IPv6; common/num.h): 0, or the
+ * usage error "mse CMD: --OPT: expected HOST:PORT (...), got 'S'" and 2.
+ */
+int cli_hostport(const char *cmd, const char *opt, const char *s);
 /* Prints "mse CMD: ERROR" on stderr; returns 1. */
 int cli_fail(const char *cmd, const struct mse_err *err);
 /* Prints "mse CMD: MESSAGE" on stderr; returns 1. */

@@ -60,6 +60,11 @@ static const char usage[] =
 	"  --threads N      app server workers always running (as mse spawn)\n"
 	"  --threads-max N  workers grow to N while all are blocked in handlers\n"
 	"                   (default 128; 64 with SGX, measured into sgx.max_threads)\n"
+	"  --metrics HOST:PORT  serve the app server's Prometheus metrics (counts only, no\n"
+	"                   secrets) in plain HTTP on http://HOST:PORT/metrics (PORT 0: a\n"
+	"                   free one; docs/metrics.md); with --replicas each replica takes\n"
+	"                   PORT or the first free port above it; with --replace the new\n"
+	"                   version needs a port the old one does not hold\n"
 	"  --replace        start the new version beside the running one, switch when it\n"
 	"                   passes, keep the old one otherwise (see above)\n"
 	"  --no-tests       skip running tests_cmd\n"
@@ -67,19 +72,27 @@ static const char usage[] =
 	"  --json           the tests' output to stderr; one JSON object on stdout:\n"
 	"                   {\"ok\": true, \"name\", \"url\", \"host\", \"port\", \"san\", \"uuid\",\n"
 	"                   \"mrenclave\", \"tcb_status\", \"advisories\", \"simulation\",\n"
-	"                   \"package\", \"key\", \"evidence\", \"certificate\", (--replicas:\n"
-	"                   \"replicas\", \"coordinator\", \"ca\", \"replica_ports\"), \"progress\":\n"
+	"                   \"package\", \"key\", \"evidence\", \"certificate\", (--metrics:\n"
+	"                   \"metrics\"), (--replicas: \"replicas\", \"coordinator\", \"ca\",\n"
+	"                   \"replica_ports\", \"replica_metrics\"), \"progress\":\n"
 	"                   [{\"step\", \"kind\": \"step\"|\"detail\"|\"failed\"|\"cleanup\",\n"
 	"                   \"text\"}, ...]} or {\"ok\": false, \"failed_step\", \"log\",\n"
 	"                   \"error\": {\"step\", ...}, \"errors\": [...], \"progress\": [...]}\n"
-	"  --replicas N     the coordinator flow instead of steps 3-8 (simulation): start or\n"
-	"                   reuse NAME-coordinator with the owner key DIR/.mse/owner.key\n"
-	"                   (made if missing), verify it, upload the signed manifest, fetch\n"
-	"                   its CA into DIR/.mse/ca.pem, start N replicas NAME-K, each\n"
-	"                   attesting to the coordinator, and wait for their health checks\n"
-	"                   through the CA; an earlier deploy's replicas are replaced one at\n"
-	"                   a time, each new one healthy before an old one stops\n"
-	"                   (docs/coordinator.md)\n"
+	"  --replicas N     the coordinator flow instead of steps 3-8: start or reuse\n"
+	"                   NAME-coordinator with the owner key DIR/.mse/owner.key (made if\n"
+	"                   missing), verify it, upload the signed manifest, fetch its CA\n"
+	"                   into DIR/.mse/ca.pem, start N replicas NAME-K, each attesting to\n"
+	"                   the coordinator, and wait for their health checks through the\n"
+	"                   CA; an earlier deploy's replicas are replaced one at a time, each\n"
+	"                   new one healthy before an old one stops (docs/coordinator.md).\n"
+	"                   SGX: coordinator and replicas under Gramine, signed with\n"
+	"                   --signer-key; the coordinator's MRENCLAVE recomputed with\n"
+	"                   gramine-sgx-sign (as 'mse coordinator measure --sgx') and\n"
+	"                   verified with the PCCS's collateral (--pccs, also given to the\n"
+	"                   coordinator and replicas); the manifest accepts the replicas' one\n"
+	"                   MRENCLAVE recomputed from the package (as 'mse coordinator\n"
+	"                   manifest --sgx') and the signer key's MRSIGNER with --isvprodid\n"
+	"                   and ISVSVN >= --isvsvn\n"
 	"\n"
 	"SGX (Gramine 1.9; see docs/sgx.md):\n"
 	"  --sgx            run under Gramine even if no SGX device is seen (default: SGX\n"
@@ -91,7 +104,10 @@ static const char usage[] =
 	"  --mrenclave HEX  the expected MRENCLAVE; default: recomputed with\n"
 	"                   gramine-sgx-sign from the package (never the enclave's word)\n"
 	"  --accept-simulation-quotes  UNSAFE outside tests: trust quotes from your own\n"
-	"                   simulation root on SGX (the tests' Gramine stand-in)\n"
+	"                   simulation root on SGX (the tests' Gramine stand-in); with\n"
+	"                   --replicas the coordinator and the replicas trust it too\n"
+	"                   (--trust-sim-root in their measured argv) and the manifest\n"
+	"                   allows simulation quotes\n"
 	"  -h, --help       show this help\n";
 
 struct printer {
@@ -193,15 +209,22 @@ static int print_json(const struct mse_deploy_result *res, int rc, struct mse_er
 		cli_json_str(o, "key", res->key_path);
 		cli_json_str(o, "evidence", res->evidence_path);
 		cli_json_str(o, "certificate", res->ratls_path);
+		if (res->metrics[0])
+			cli_json_str(o, "metrics", res->metrics);
 		if (res->replicas) {
-			json_t *ports = json_array();
+			json_t *ports = json_array(), *metrics = json_array();
 
 			json_object_set_new(o, "replicas", json_integer(res->replicas));
 			cli_json_str(o, "coordinator", res->coordinator);
 			cli_json_str(o, "ca", res->ca_path);
-			for (unsigned i = 0; i < res->replicas; i++)
+			for (unsigned i = 0; i < res->replicas; i++) {
 				json_array_append_new(ports, json_integer(res->replica_ports[i]));
+				json_array_append_new(metrics, res->replica_metrics[i][0]
+								       ? json_string(res->replica_metrics[i])
+								       : json_null());
+			}
 			json_object_set_new(o, "replica_ports", ports);
+			json_object_set_new(o, "replica_metrics", metrics);
 		}
 	}
 	json_object_set_new(o, "progress", events);
@@ -213,7 +236,7 @@ int cmd_deploy(int argc, char **argv)
 {
 	enum { O_PROJECT = 256, O_NAME, O_SAN, O_PORT, O_SIZE, O_DAYS, O_REPLACE, O_NOTESTS, O_SGX,
 	       O_SIGNER, O_PCCS, O_ISVPRODID, O_ISVSVN, O_MRENCLAVE, O_ACCEPT_SIM, O_REPLICAS, O_JSON,
-	       O_NOACCESS, O_THREADS, O_THREADS_MAX };
+	       O_NOACCESS, O_THREADS, O_THREADS_MAX, O_METRICS };
 	static const struct option opts[] = {{"project", required_argument, NULL, O_PROJECT},
 					     {"name", required_argument, NULL, O_NAME},
 					     {"san", required_argument, NULL, O_SAN},
@@ -226,6 +249,7 @@ int cmd_deploy(int argc, char **argv)
 					     {"no-access-log", no_argument, NULL, O_NOACCESS},
 					     {"threads", required_argument, NULL, O_THREADS},
 					     {"threads-max", required_argument, NULL, O_THREADS_MAX},
+					     {"metrics", required_argument, NULL, O_METRICS},
 					     {"sgx", no_argument, NULL, O_SGX},
 					     {"signer-key", required_argument, NULL, O_SIGNER},
 					     {"pccs", required_argument, NULL, O_PCCS},
@@ -269,6 +293,11 @@ int cmd_deploy(int argc, char **argv)
 		case O_NOTESTS: o.no_tests = 1; break;
 		case O_JSON: json = 1; break;
 		case O_NOACCESS: o.no_access_log = 1; break;
+		case O_METRICS:
+			if (cli_hostport("deploy", "metrics", optarg) != 0)
+				return MSE_EXIT_USAGE;
+			o.metrics = optarg;
+			break;
 		case O_THREADS:
 		case O_THREADS_MAX:
 			if (c == O_THREADS)
@@ -321,16 +350,23 @@ int cmd_deploy(int argc, char **argv)
 	}
 	mse_errlist_free(&errs);
 	if (o.replicas) {
-		printf("\nDeployed %s: %u replicas behind the coordinator at %s (SIMULATION — not "
-		       "confidential)\n",
-		       res.name, res.replicas, res.coordinator);
+		printf("\nDeployed %s: %u replicas behind the coordinator at %s (%s)\n", res.name,
+		       res.replicas, res.coordinator,
+		       !res.sgx	       ? "SIMULATION — not confidential"
+		       : res.simulation ? "SGX, simulation quotes accepted — not confidential"
+					: "SGX");
 		printf("  coordinator  MRENCLAVE %s (verified, owner key %s/.mse/owner.key)\n",
 		       res.mrenclave_hex, o.project_dir ? o.project_dir : ".");
+		printf("               (expected value from %s)\n", res.measured_from);
 		printf("  CA           %s  (clients pin this, whichever replica answers)\n",
 		       res.ca_path);
-		for (unsigned i = 0; i < res.replicas; i++)
+		for (unsigned i = 0; i < res.replicas; i++) {
 			printf("  replica %-4u https://%s:%u/\n", i + 1, res.san,
 			       (unsigned)res.replica_ports[i]);
+			if (res.replica_metrics[i][0])
+				printf("               metrics http://%s/metrics\n",
+				       res.replica_metrics[i]);
+		}
 		printf("Call one:\n  curl --cacert %s https://%s:%u/\n", res.ca_path, res.san,
 		       (unsigned)res.replica_ports[0]);
 		printf("See them with 'mse list'; stop with 'mse stop NAME --remove'.\n");
@@ -344,6 +380,8 @@ int cmd_deploy(int argc, char **argv)
 	printf("  MRENCLAVE    %s\n", res.mrenclave_hex);
 	printf("               (expected value from %s)\n", res.measured_from);
 	printf("  TCB status   %s\n", mse_tcb_status_name(res.tcb_status));
+	if (res.metrics[0])
+		printf("  metrics      http://%s/metrics  (Prometheus; counts only)\n", res.metrics);
 	printf("  certificate  %s  (pin it: only this enclave holds its key)\n", res.ratls_path);
 	printf("  code key     %s  (keep it secret)\n", res.key_path);
 	printf("Call it:\n  curl --cacert %s %s\n", res.ratls_path, res.url);

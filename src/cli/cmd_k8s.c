@@ -14,6 +14,7 @@ static const char usage[] =
 	"                      [--sgx] [--namespace NS] [--size MB] [--dns NAME]\n"
 	"                      [--registry PREFIX] [--tag TAG] [--coordinator-mrenclave HEX]\n"
 	"                      [--coordinator BIN] [--sim-dir PATH] [--podman --state-dir PATH]\n"
+	"                      [--metrics-port N]\n"
 	"\n"
 	"Writes plain YAML for the app's replicas behind its coordinator:\n"
 	"  coordinator.yaml    StatefulSet (one replica, a PersistentVolumeClaim for the\n"
@@ -47,6 +48,12 @@ static const char usage[] =
 	"  --coordinator BIN    the mse-coordinator binary to measure (default: beside mse)\n"
 	"  --sim-dir PATH       simulation: the node's directory with the simulation root\n"
 	"                       (default /var/lib/mse-c/sim), mounted read-only\n"
+	"  --metrics-port N     the replicas serve Prometheus metrics (counts only, no\n"
+	"                       secrets) in plain HTTP on 0.0.0.0:N/metrics, given by\n"
+	"                       $MSE_REPLICA_METRICS (never measured); a containerPort\n"
+	"                       \"metrics\", prometheus.io/scrape, /port and /path pod\n"
+	"                       annotations, and a NetworkPolicy rule admitting scrapers\n"
+	"                       (docs/metrics.md)\n"
 	"  --podman             the variant `podman kube play` runs: the coordinator as a\n"
 	"                       Pod (hostPort 7443 on 127.0.0.1), its state in --state-dir,\n"
 	"                       no probes; only coordinator.yaml and app.yaml\n"
@@ -57,7 +64,7 @@ static const char usage[] =
 
 enum {
 	O_PROJECT = 1000, O_REPLICAS, O_OWNER, O_OUTPUT, O_SGX, O_NS, O_SIZE, O_DNS, O_REG, O_TAG,
-	O_MRE, O_COORD, O_SIM, O_PODMAN, O_STATE
+	O_MRE, O_COORD, O_SIM, O_PODMAN, O_STATE, O_METRICS
 };
 
 static int parse_uint(const char *s, unsigned max, unsigned *v)
@@ -88,6 +95,7 @@ int cmd_k8s(int argc, char **argv)
 		{"sim-dir", required_argument, NULL, O_SIM},
 		{"podman", no_argument, NULL, O_PODMAN},
 		{"state-dir", required_argument, NULL, O_STATE},
+		{"metrics-port", required_argument, NULL, O_METRICS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -130,6 +138,11 @@ int cmd_k8s(int argc, char **argv)
 		case O_SIM: o.sim_dir = optarg; break;
 		case O_PODMAN: o.podman = 1; break;
 		case O_STATE: o.state_dir = optarg; break;
+		case O_METRICS:
+			if (parse_uint(optarg, 65535, &o.metrics_port) != 0 || o.metrics_port == 0)
+				return cli_usage_error("k8s", "--metrics-port: expected 1..65535, got '%s'",
+						       optarg);
+			break;
 		case 'h': fputs(usage, stdout); return MSE_EXIT_OK;
 		default: return cli_usage_error("k8s", "unknown option");
 		}

@@ -18,8 +18,9 @@ static const char usage[] =
 	"\n"
 	"Options:\n"
 	"  -q, --quiet   print the names only\n"
-	"  --json        one JSON object: {\"ok\": true, \"instances\": [{\"name\", \"mode\",\n"
-	"                \"host\", \"port\", \"pid\", \"status\"} or {\"name\", \"error\"}, ...]}\n"
+	"  --json        one JSON object: {\"ok\": true, \"instances\": [{\"name\", \"role\",\n"
+	"                \"mode\", \"host\", \"port\", \"pid\", \"status\", \"metrics\" (HOST:PORT\n"
+	"                of its Prometheus metrics, or null)} or {\"name\", \"error\"}, ...]}\n"
 	"  -h, --help    show this help\n";
 
 int cmd_list(int argc, char **argv)
@@ -68,8 +69,12 @@ int cmd_list(int argc, char **argv)
 			if (mse_instance_load(&inst, names[i], &err) != 0) {
 				json_object_set_new(e, "error", cli_json_error(&err));
 			} else {
+				json_object_set_new(e, "role", json_string(mse_instance_role(&inst)));
 				json_object_set_new(e, "mode",
 						    json_string(mse_instance_mode_name(inst.mode)));
+				json_object_set_new(e, "metrics", inst.metrics[0]
+									  ? json_string(inst.metrics)
+									  : json_null());
 				json_object_set_new(e, "host", json_string(inst.host));
 				json_object_set_new(e, "port", json_integer(inst.port));
 				json_object_set_new(e, "pid", json_integer((json_int_t)inst.pid));

@@ -15,6 +15,7 @@
 #include "enclave/appserver.h"
 #include "enclave/pyhost.h"
 #include "enclave/sandbox.h"
+#include "net/metrics.h"
 
 static const char usage[] =
 	"Usage: mse serve MODULE:VARIABLE --code DIR (--cert FILE --key FILE | --no-tls)\n"
@@ -24,7 +25,7 @@ static const char usage[] =
 	"                 [--idle-timeout S] [--request-timeout S] [--max-body MB]\n"
 	"                 [--port-file FILE] [--no-sandbox]\n"
 	"                 [--interface auto|wsgi|asgi|asgi3|asgi2] [--no-access-log]\n"
-	"                 [--no-http2]\n"
+	"                 [--no-http2] [--metrics HOST:PORT]\n"
 	"\n"
 	"Serve an unmodified Python WSGI app (Flask, Django, ...) or ASGI app (FastAPI,\n"
 	"Starlette, Quart, ...) the way it runs in the enclave: HTTP/1.1, HTTP/2 and TLS in C\n"
@@ -68,6 +69,11 @@ static const char usage[] =
 	"  --no-sandbox        do not install the enclave rules (debugging only)\n"
 	"  --no-access-log     no \"access:\" line per request in the log (method, path,\n"
 	"                      status, bytes, duration; on by default, at info level)\n"
+	"  --metrics HOST:PORT Prometheus metrics (requests by status class, a latency\n"
+	"                      histogram, in-flight requests, worker threads, open\n"
+	"                      connections; counts only, no secrets) in plain HTTP on\n"
+	"                      http://HOST:PORT/metrics, apart from the app; PORT 0: a\n"
+	"                      free one, logged (docs/metrics.md)\n"
 	"\n"
 	"SIGTERM or SIGINT: stop accepting, let in-flight requests finish (ASGI: and the\n"
 	"app's tasks, then lifespan shutdown), exit 0.\n"
@@ -78,7 +84,7 @@ static const char usage[] =
 	"\n"
 	"Exit status: 0 after a graceful stop, 1 on failure (bad certificate, import\n"
 	"error, an object that is no WSGI or ASGI app, lifespan startup failed, port in\n"
-	"use, memory budget too small), 2 on a usage error.\n";
+	"use, metrics address unusable, memory budget too small), 2 on a usage error.\n";
 
 struct ready {
 	const char *port_file;
@@ -116,7 +122,7 @@ int cmd_serve(int argc, char **argv)
 	enum {
 		O_CODE = 256, O_CERT, O_KEY, O_NO_TLS, O_HOST, O_PORT, O_THREADS, O_THREADS_MAX, O_MEMORY,
 		O_DEBUG, O_LOG_LEVEL, O_ACCESS_LOG, O_TIMEOUT, O_IDLE, O_MAX_BODY, O_PORT_FILE,
-		O_NO_SANDBOX, O_INTERFACE, O_REQTO, O_NO_ACCESS_LOG, O_NO_HTTP2, O_HELP
+		O_NO_SANDBOX, O_INTERFACE, O_REQTO, O_NO_ACCESS_LOG, O_NO_HTTP2, O_METRICS, O_HELP
 	};
 	static const struct option opts[] = {
 		{"code", required_argument, NULL, O_CODE},
@@ -140,6 +146,7 @@ int cmd_serve(int argc, char **argv)
 		{"port-file", required_argument, NULL, O_PORT_FILE},
 		{"no-sandbox", no_argument, NULL, O_NO_SANDBOX},
 		{"interface", required_argument, NULL, O_INTERFACE},
+		{"metrics", required_argument, NULL, O_METRICS},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -147,7 +154,9 @@ int cmd_serve(int argc, char **argv)
 	struct ready ready = {0};
 	enum mse_log_level level = MSE_LOG_INFO;
 	const char *access_path = NULL;
-	char cwd[PATH_MAX], port_file[PATH_MAX + 1];
+	char cwd[PATH_MAX], port_file[PATH_MAX + 1], metrics_host[256];
+	const char *metrics = NULL;
+	uint16_t metrics_port = 0;
 	FILE *access = NULL;
 	struct mse_err err;
 	long v;
@@ -247,6 +256,13 @@ int cmd_serve(int argc, char **argv)
 		case O_NO_HTTP2:
 			c.no_http2 = 1;
 			break;
+		case O_METRICS:
+			if (cli_hostport("serve", "metrics", optarg) != 0 ||
+			    mse_num_hostport(optarg, metrics_host, sizeof(metrics_host),
+					     &metrics_port) != 0)
+				return MSE_EXIT_USAGE;
+			metrics = optarg;
+			break;
 		case O_INTERFACE: {
 			enum mse_pyhost_iface i;
 			int asgi_only;
@@ -297,7 +313,20 @@ int cmd_serve(int argc, char **argv)
 	c.on_ready = on_ready;
 	c.ready_user = &ready;
 	mse_err_clear(&err);
+	if (metrics) {
+		/* Counts only (net/metrics.h), apart from the app, before the sandbox. */
+		uint16_t bound = 0;
+
+		if (mse_metrics_listen(metrics_host, metrics_port, &bound, &err) != 0) {
+			if (access && access != stdout)
+				fclose(access);
+			return cli_fail("serve", &err);
+		}
+		mse_info("metrics on http://%s%s%s:%u/metrics", strchr(metrics_host, ':') ? "[" : "",
+			 metrics_host, strchr(metrics_host, ':') ? "]" : "", (unsigned)bound);
+	}
 	rc = mse_appserver_run(&c, &err) == 0 && !ready.failed ? MSE_EXIT_OK : MSE_EXIT_FAIL;
+	mse_metrics_stop();
 	if (rc != MSE_EXIT_OK && (err.msg[0] || err.expected[0] || err.field[0]))
 		cli_fail("serve", &err);
 	if (access && access != stdout)

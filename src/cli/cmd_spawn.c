@@ -64,9 +64,14 @@ static const char usage[] =
 	"  --threads-max N        workers grow to N while all are blocked in handlers\n"
 	"                         (default 128; 64 with --sgx, where sgx.max_threads is\n"
 	"                         N + the I/O threads + the ASGI loop + 16, measured)\n"
+	"  --metrics HOST:PORT    serve the app server's Prometheus metrics (counts only, no\n"
+	"                         secrets) in plain HTTP on http://HOST:PORT/metrics, apart\n"
+	"                         from the app; PORT 0: a free one (docs/metrics.md). With\n"
+	"                         --sgx it is in the measured loader.argv\n"
 	"  --json                 progress to stderr; one JSON object on stdout: {\"ok\": true,\n"
 	"                         \"name\", \"mode\", \"simulation\", \"host\", \"port\", \"pid\",\n"
-	"                         \"uuid\", \"evidence\", \"certificate\"} or {\"ok\": false,\n"
+	"                         \"uuid\", \"evidence\", \"certificate\", \"metrics\" (with\n"
+	"                         --metrics)} or {\"ok\": false,\n"
 	"                         \"error\": {...}}\n"
 	"  -h, --help             show this help\n"
 	"\n"
@@ -83,7 +88,7 @@ int cmd_spawn(int argc, char **argv)
 {
 	enum { O_PACKAGE = 256, O_OUTPUT, O_SAN, O_SUBJECT, O_SIZE, O_HOST, O_PORT, O_DAYS,
 	       O_CERT, O_NOSSL, O_SIM, O_SGX, O_PCCS, O_SIGNER, O_TIMEOUT, O_ISVPRODID, O_ISVSVN,
-	       O_REQTO, O_JSON, O_NOACCESS, O_THREADS, O_THREADS_MAX };
+	       O_REQTO, O_JSON, O_NOACCESS, O_THREADS, O_THREADS_MAX, O_METRICS };
 	static const struct option opts[] = {
 		{"package", required_argument, NULL, O_PACKAGE},
 		{"output", required_argument, NULL, O_OUTPUT},
@@ -107,6 +112,7 @@ int cmd_spawn(int argc, char **argv)
 		{"no-access-log", no_argument, NULL, O_NOACCESS},
 		{"threads", required_argument, NULL, O_THREADS},
 		{"threads-max", required_argument, NULL, O_THREADS_MAX},
+		{"metrics", required_argument, NULL, O_METRICS},
 		{"help", no_argument, NULL, 'h'},
 		{0}};
 	struct mse_spawn_opts so = {.san = "localhost", .size_mb = 4096, .host = "127.0.0.1",
@@ -136,6 +142,11 @@ int cmd_spawn(int argc, char **argv)
 		case O_SIGNER: so.signer_key = optarg; break;
 		case O_JSON: json = 1; break;
 		case O_NOACCESS: so.no_access_log = 1; break;
+		case O_METRICS:
+			if (cli_hostport("spawn", "metrics", optarg) != 0)
+				return MSE_EXIT_USAGE;
+			so.metrics = optarg;
+			break;
 		case O_SIZE:
 		case O_PORT:
 		case O_DAYS:
@@ -195,12 +206,16 @@ int cmd_spawn(int argc, char **argv)
 		cli_json_str(o, "uuid", res.inst.uuid);
 		cli_json_str(o, "evidence", res.evidence_path);
 		cli_json_str(o, "certificate", res.ratls_path);
+		if (res.inst.metrics[0])
+			cli_json_str(o, "metrics", res.inst.metrics);
 		cli_json_print(o);
 		return MSE_EXIT_OK;
 	}
 	printf("\n%s is waiting for its code key and secrets on https://%s:%u (pid %d)\n", so.name,
 	       res.inst.host, (unsigned)res.inst.port, (int)res.inst.pid);
 	printf("  evidence     %s\n  certificate  %s\n", res.evidence_path, res.ratls_path);
+	if (res.inst.metrics[0])
+		printf("  metrics      http://%s/metrics\n", res.inst.metrics);
 	if (res.inst.mode == MSE_MODE_SIMULATION)
 		printf("  mode         SIMULATION — not confidential\n");
 	else

@@ -59,7 +59,8 @@ static const char usage[] =
 	"Options:\n"
 	"  --json      print one JSON object: {\"ok\", \"name\", \"status\", \"mode\", \"host\",\n"
 	"              \"port\", \"pid\", \"uuid\", \"application\", \"expiration_date\",\n"
-	"              \"detail\", \"workspace\"} (a coordinator: and \"replicas\", which\n"
+	"              \"detail\", \"workspace\", \"metrics\" (HOST:PORT of its Prometheus\n"
+	"              metrics, or null)} (a coordinator: and \"replicas\", which\n"
 	"              replica runs which identity); \"ok\" is false (with \"error\") when the\n"
 	"              enclave is neither running nor waiting, as the exit status says\n"
 	"  -h, --help  show this help\n"
@@ -113,6 +114,8 @@ int cmd_status(int argc, char **argv)
 		json_object_set_new(o, "detail", json_string(detail));
 		json_object_set_new(o, "workspace", json_string(inst.workspace));
 		json_object_set_new(o, "role", json_string(mse_instance_role(&inst)));
+		json_object_set_new(o, "metrics",
+				    inst.metrics[0] ? json_string(inst.metrics) : json_null());
 		if (inst.coordinator[0])
 			json_object_set_new(o, "coordinator", json_string(inst.coordinator));
 		if (!strcmp(mse_instance_role(&inst), "coordinator") && st == MSE_STATUS_RUNNING) {
@@ -140,6 +143,8 @@ int cmd_status(int argc, char **argv)
 		       inst.mode == MSE_MODE_SIMULATION ? " (SIMULATION — not confidential)" : "");
 		printf("  address       https://%s:%u (certificate name %s)\n", inst.host,
 		       (unsigned)inst.port, inst.san);
+		if (inst.metrics[0])
+			printf("  metrics       http://%s/metrics\n", inst.metrics);
 		printf("  application   %s\n", inst.application);
 		printf("  uuid          %s\n", inst.uuid);
 		printf("  pid           %d\n", (int)inst.pid);

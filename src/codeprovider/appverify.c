@@ -95,6 +95,8 @@ static int read_gramine(json_t *doc, const char *path, const struct mse_sim_args
 	GINT(mo->args.threads, "threads", 1024);
 	if (json_object_get(g, "threads_max")) /* absent in evidence of before --threads-max */
 		GINT(mo->args.threads_max, "threads_max", 4096);
+	if (json_object_get(g, "metrics")) /* only when the enclave was given --metrics */
+		GSTR(mo->args.metrics, "metrics");
 	GINT(mo->isvprodid, "isvprodid", 65535);
 	GINT(mo->isvsvn, "isvsvn", 65535);
 #undef GSTR

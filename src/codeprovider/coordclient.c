@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "attest/cmanifest.h"
+#include "attest/pccs.h"
 #include "attest/collateral.h"
 #include "attest/quote.h"
 #include "attest/ratls.h"
@@ -103,6 +104,53 @@ int mse_coordclient_measure(const char *binary, const uint8_t pk[32], uint8_t mr
 	if (mse_simmeasure_file_sha256(binary, exe, err) != 0)
 		return -1;
 	mse_simmeasure_coordinator(exe, pk, mre);
+	return 0;
+}
+
+int mse_coordclient_measure_sgx(const char *binary, const uint8_t pk[32], const char *sim_root_hex,
+				uint8_t mre[32], char *gramine, size_t gramine_size,
+				struct mse_err *err)
+{
+	struct mse_manifest_coord_opts cmo;
+	struct mse_gramine_version gv;
+	char pkhex[65];
+
+	memset(&cmo, 0, sizeof(cmo));
+	if (mse_hex_encode(pkhex, sizeof(pkhex), pk, 32) != 0)
+		return mse_err_set(err, "cannot encode the owner key");
+	cmo.owner_key = pkhex;
+	cmo.sim_root_hex = sim_root_hex;
+	if (!mse_gramine_available())
+		return mse_err_set(err, "the coordinator's SGX MRENCLAVE is recomputed with "
+					"gramine-manifest and gramine-sgx-sign: Gramine is not on PATH "
+					"(install the release the operator runs)");
+	if (mse_gramine_version(&gv, err) != 0 ||
+	    mse_gramine_measure_coordinator(binary, &cmo, mre, err) != 0)
+		return -1;
+	if (gramine)
+		snprintf(gramine, gramine_size, "%s", gv.text);
+	return 0;
+}
+
+int mse_coordclient_sim_root_hex(char **hex, struct mse_err *err)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 16];
+	uint8_t *der = NULL;
+	size_t len = 0;
+
+	*hex = NULL;
+	if (mse_sim_dir(dir, sizeof(dir), err) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/root_ca.der", dir);
+	if (mse_file_read(path, MSE_SIM_ROOT_HEX_MAX / 2, &der, &len, err) != 0)
+		return -1;
+	if (!(*hex = malloc(2 * len + 1)) || mse_hex_encode(*hex, 2 * len + 1, der, len) != 0) {
+		free(*hex);
+		*hex = NULL;
+		free(der);
+		return mse_err_set(err, "out of memory");
+	}
+	free(der);
 	return 0;
 }
 
@@ -234,8 +282,15 @@ int mse_coordclient_manifest(const struct mse_coordclient_manifest_opts *o, char
 		}
 		if (mse_hex_encode(cm, sizeof(cm), coord_mre, 32) != 0)
 			goto out_ids;
-		mse_manifest_replica_opts(&rmo, info.python_application,
-					  o->n_dns ? o->dns[0] : "localhost", (uint32_t)o->size_mb, cm);
+		{
+			struct mse_manifest_replica rr = {
+			    .application = info.python_application,
+			    .san = o->n_dns ? o->dns[0] : "localhost", .coord_mre_hex = cm,
+			    .sim_root_hex = o->sgx_sim_root_hex, .size_mb = (uint32_t)o->size_mb,
+			    .isvprodid = o->sgx_isvprodid, .isvsvn = o->sgx_isvsvn};
+
+			mse_manifest_replica_opts(&rmo, &rr);
+		}
 		if (mse_gramine_measure(boot, app_tar, &rmo, mre, err) != 0 ||
 		    mse_hex_encode(hex, sizeof(hex), mre, 32) != 0)
 			goto out_ids;
@@ -413,7 +468,6 @@ static int request(const struct mse_coordclient_conn *c, const char *method, con
 	struct mse_client_opts o;
 	char host[256];
 
-	(void)extra_header;
 	memset(&o, 0, sizeof(o));
 	if (split_url(c->url, host, sizeof(host), &o.port, err) != 0)
 		return -1;
@@ -421,7 +475,31 @@ static int request(const struct mse_coordclient_conn *c, const char *method, con
 	o.server_name = c->server_name ? c->server_name : "localhost";
 	o.pin_pem = c->pin;
 	o.timeout_ms = c->timeout_ms ? c->timeout_ms : 30000;
+	o.extra_header = extra_header;
 	return mse_client_request(&o, method, path, ctype, body, len, resp, err);
+}
+
+/*
+ * POST the exact bytes body with the owner's detached Ed25519 signature over
+ * them (the key read from owner_key_path and wiped) in the Mse-Owner-Signature
+ * header, through the pinned connection: POST /manifest and POST /recover.
+ */
+static int signed_post(const struct mse_coordclient_conn *c, const char *owner_key_path,
+		       const char *path, const char *ctype, const uint8_t *body, size_t len,
+		       struct mse_client_resp *resp, struct mse_err *err)
+{
+	uint8_t sk[64], sig[64];
+	char sighex[129], hdr[160];
+
+	if (mse_coordclient_load_priv(owner_key_path, sk, err) != 0)
+		return -1;
+	crypto_sign_detached(sig, NULL, body, len, sk);
+	sodium_memzero(sk, sizeof(sk));
+	if (mse_hex_encode(sighex, sizeof(sighex), sig, 64) != 0)
+		return mse_err_set(err, "cannot encode the signature");
+	/* The signature travels in a header: the client API takes one body. */
+	snprintf(hdr, sizeof(hdr), "%s: %s", "Mse-Owner-Signature", sighex);
+	return request(c, "POST", path, ctype, body, len, hdr, resp, err);
 }
 
 static int fail_resp(const struct mse_client_resp *r, const char *what, struct mse_err *err)
@@ -462,9 +540,9 @@ int mse_coordclient_get(const struct mse_coordclient_conn *c, const char *path, 
 int mse_coordclient_set(const struct mse_coordclient_conn *c, const char *manifest_path,
 			const char *owner_key_path, char **status_json, struct mse_err *err)
 {
-	uint8_t *man = NULL, sk[64], sig[64], sha[32];
+	uint8_t *man = NULL, sha[32];
 	size_t ml = 0, sl = 0;
-	char sighex[129], shahex[65], *st = NULL;
+	char shahex[65], *st = NULL;
 	struct mse_cmanifest m;
 	struct mse_client_resp r;
 	json_t *j = NULL;
@@ -482,33 +560,11 @@ int mse_coordclient_set(const struct mse_coordclient_conn *c, const char *manife
 		mse_err_file(err, manifest_path);
 		goto out;
 	}
-	if (mse_coordclient_load_priv(owner_key_path, sk, err) != 0)
-		goto out;
-	crypto_sign_detached(sig, NULL, man, ml, sk);
-	sodium_memzero(sk, sizeof(sk));
-	if (mse_hex_encode(sighex, sizeof(sighex), sig, 64) != 0)
-		goto out;
 	crypto_hash_sha256(sha, man, ml);
 	if (mse_hex_encode(shahex, sizeof(shahex), sha, 32) != 0)
 		goto out;
-	{
-		/* The signature travels in a header: the client API takes one body. */
-		struct mse_client_opts o;
-		char host[256], hdr[160];
-
-		memset(&o, 0, sizeof(o));
-		if (split_url(c->url, host, sizeof(host), &o.port, err) != 0)
-			goto out;
-		snprintf(hdr, sizeof(hdr), "%s: %s", "Mse-Owner-Signature", sighex);
-		o.host = host;
-		o.server_name = c->server_name ? c->server_name : "localhost";
-		o.pin_pem = c->pin;
-		o.timeout_ms = c->timeout_ms ? c->timeout_ms : 30000;
-		o.extra_header = hdr;
-		if (mse_client_request(&o, "POST", "/manifest", "application/json", man, ml, &r,
-				       err) != 0)
-			goto out;
-	}
+	if (signed_post(c, owner_key_path, "/manifest", "application/json", man, ml, &r, err) != 0)
+		goto out;
 	if (r.status != 200) {
 		fail_resp(&r, "POST /manifest", err);
 		goto out;
@@ -673,9 +729,8 @@ int mse_coordclient_recover(const struct mse_coordclient_conn *c, const char *re
 			    struct mse_err *err)
 {
 	struct mse_seal_keypair kp;
-	uint8_t *bin = NULL, *blob = NULL, *pin = NULL, *body = NULL, coord_pk[32], sk[64], sig[64];
+	uint8_t *bin = NULL, *blob = NULL, *pin = NULL, *body = NULL, coord_pk[32];
 	size_t bl = 0, blobl = 0, pl = 0, bodyl = 0;
-	char sighex[129], hdr[160];
 	struct mse_client_resp r;
 	int rc = -1;
 
@@ -698,29 +753,9 @@ int mse_coordclient_recover(const struct mse_coordclient_conn *c, const char *re
 	    mse_ratls_seal_pk_mem(pin, pl, coord_pk, err) != 0 ||
 	    mse_seal_seal(coord_pk, blob, blobl, &body, &bodyl, err) != 0)
 		goto out;
-	if (mse_coordclient_load_priv(owner_key, sk, err) != 0)
+	if (signed_post(c, owner_key, "/recover", "application/octet-stream", body, bodyl, &r,
+			err) != 0)
 		goto out;
-	crypto_sign_detached(sig, NULL, body, bodyl, sk);
-	sodium_memzero(sk, sizeof(sk));
-	if (mse_hex_encode(sighex, sizeof(sighex), sig, 64) != 0)
-		goto out;
-	{
-		struct mse_client_opts o;
-		char host[256];
-
-		memset(&o, 0, sizeof(o));
-		if (split_url(c->url, host, sizeof(host), &o.port, err) != 0)
-			goto out;
-		snprintf(hdr, sizeof(hdr), "%s: %s", "Mse-Owner-Signature", sighex);
-		o.host = host;
-		o.server_name = c->server_name ? c->server_name : "localhost";
-		o.pin_pem = c->pin;
-		o.timeout_ms = c->timeout_ms ? c->timeout_ms : 30000;
-		o.extra_header = hdr;
-		if (mse_client_request(&o, "POST", "/recover", "application/octet-stream", body,
-				       bodyl, &r, err) != 0)
-			goto out;
-	}
 	if (r.status != 200) {
 		fail_resp(&r, "POST /recover", err);
 		goto out;
@@ -742,7 +777,7 @@ out:
 }
 
 int mse_coordclient_verify(const char *url, const uint8_t mrenclave[32], int allow_simulation,
-			   const char *pin_out, struct mse_err *err)
+			   int sgx, const char *pccs_url, const char *pin_out, struct mse_err *err)
 {
 	char sim_dir[PATH_MAX], path[PATH_MAX + 32], *pem = NULL;
 	uint8_t *der = NULL, *root = NULL;
@@ -760,9 +795,21 @@ int mse_coordclient_verify(const char *url, const uint8_t mrenclave[32], int all
 		return -1;
 	snprintf(path, sizeof(path), "%s/collateral", sim_dir);
 	if (mse_ratls_fetch(url, 10000, &der, &der_len, err) != 0 ||
-	    mse_ratls_parse(&r, der, der_len, err) != 0 ||
-	    mse_collateral_load_dir(&coll, path, err) != 0)
+	    mse_ratls_parse(&r, der, der_len, err) != 0)
 		goto out;
+	if (sgx && !allow_simulation) {
+		/* Intel's collateral for the coordinator's platform, from the PCCS. */
+		struct mse_pccs_opts po;
+
+		mse_pccs_opts_init(&po);
+		po.url = pccs_url;
+		if (mse_pccs_collateral_for_quote(&po, r.quote, r.quote_len, &coll, err) != 0) {
+			mse_err_prefix(err, "coordinator %s: its collateral", url);
+			goto out;
+		}
+	} else if (mse_collateral_load_dir(&coll, path, err) != 0) {
+		goto out;
+	}
 	if (allow_simulation) {
 		snprintf(path, sizeof(path), "%s/root_ca.der", sim_dir);
 		if (mse_file_read(path, 1 << 16, &root, &root_len, err) != 0)

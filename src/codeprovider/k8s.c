@@ -227,6 +227,11 @@ static void write_app(FILE *f, const struct ctx *c)
 	selector_labels(f, c, "replica", 6);
 	fprintf(f, "  template:\n");
 	metadata(f, c, c->name, "replica", 4);
+	if (o->metrics_port)
+		/* The convention Prometheus' kubernetes_sd pod relabelling reads. */
+		fprintf(f, "      annotations:\n        prometheus.io/scrape: \"true\"\n"
+			   "        prometheus.io/port: \"%u\"\n        prometheus.io/path: /metrics\n",
+			o->metrics_port);
 	fprintf(f, "    spec:\n      automountServiceAccountToken: false\n");
 	if (o->podman)
 		fprintf(f, "      restartPolicy: Always\n");
@@ -247,13 +252,21 @@ static void write_app(FILE *f, const struct ctx *c)
 		fprintf(f, "%*s- --simulation\n", in, "");
 	fprintf(f, "%*senv:\n%*s- name: MSE_COORDINATOR\n%*svalue: \"%s:%d\"\n", in, "", in, "",
 		in + 2, "", c->coord, COORD_PORT);
+	/* Per replica, hence by the environment: never in the measured argv. */
+	if (o->metrics_port)
+		fprintf(f, "%*s- name: MSE_REPLICA_METRICS\n%*svalue: \"0.0.0.0:%u\"\n", in, "",
+			in + 2, "", o->metrics_port);
 	sim_env(f, c, in);
 	/* podman kube play publishes every containerPort on the host: N replicas
 	 * would fight for it, so its variant declares none (the pods' network
 	 * reaches them all the same). */
-	if (!o->podman)
+	if (!o->podman) {
 		fprintf(f, "%*sports:\n%*s- name: https\n%*scontainerPort: %d\n", in, "", in, "",
 			in + 2, "", APP_PORT);
+		if (o->metrics_port)
+			fprintf(f, "%*s- name: metrics\n%*scontainerPort: %u\n", in, "", in + 2, "",
+				o->metrics_port);
+	}
 	if (!o->podman) {
 		fprintf(f, "%*sreadinessProbe:\n%*shttpGet:\n%*sscheme: HTTPS\n%*spath: ", in, "",
 			in + 2, "", in + 4, "", in + 4, "");
@@ -318,8 +331,9 @@ static void write_netpol(FILE *f, const struct ctx *c)
 		   "        matchLabels:\n");
 	selector_labels(f, c, "replica", 10);
 	fprintf(f, "    ports:\n    - protocol: TCP\n      port: %d\n", COORD_PORT);
-	fprintf(f, "---\n# Clients reach the replicas on their HTTPS port only; the\n"
+	fprintf(f, "---\n# Clients reach the replicas on their HTTPS port only%s; the\n"
 		   "# replicas reach the coordinator and the cluster DNS%s,\n# nothing else.\n",
+		c->o->metrics_port ? "\n# (scrapers: their metrics port)" : "",
 		c->o->sgx ? " and the in-cluster PCCS" : "");
 	fprintf(f, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n");
 	metadata(f, c, c->name, "replica", 0);
@@ -328,6 +342,11 @@ static void write_netpol(FILE *f, const struct ctx *c)
 	fprintf(f, "  policyTypes:\n  - Ingress\n  - Egress\n  ingress:\n  - ports:\n"
 		   "    - protocol: TCP\n      port: %d\n",
 		APP_PORT);
+	if (c->o->metrics_port)
+		fprintf(f, "  # Prometheus scrapes the metrics port (counts only, plain HTTP):\n"
+			   "  # add a 'from' here to admit only its namespace.\n"
+			   "  - ports:\n    - protocol: TCP\n      port: %u\n",
+			c->o->metrics_port);
 	fprintf(f, "  egress:\n  - to:\n    - podSelector:\n        matchLabels:\n");
 	selector_labels(f, c, "coordinator", 10);
 	fprintf(f, "    ports:\n    - protocol: TCP\n      port: %d\n", COORD_PORT);
@@ -430,6 +449,10 @@ int mse_k8s_render(const struct mse_k8s_opts *o, struct mse_err *err)
 				     o->size_mb);
 	if (o->namespace_ && dns_label("--namespace", o->namespace_, 63, err) != 0)
 		return -1;
+	if (o->metrics_port > 65535 || o->metrics_port == APP_PORT)
+		return mse_err_field(err, "--metrics-port", "expected 1..65535 other than the app's "
+							    "%d, got %u",
+				     APP_PORT, o->metrics_port);
 	if (o->podman && o->sgx)
 		return mse_err_field(err, "--podman", "podman has no SGX device plugin: the podman "
 						      "variant is simulation only");

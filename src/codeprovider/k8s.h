@@ -8,8 +8,9 @@
  *   app.yaml            Deployment (N replicas of mse-bootstrap, the coordinator's
  *                       MRENCLAVE in the arguments, its address in MSE_COORDINATOR,
  *                       probes on healthcheck_endpoint, restricted securityContext,
- *                       with sgx the sgx.intel.com/{epc,enclave,provision} resources)
- *                       and its Service
+ *                       with sgx the sgx.intel.com/{epc,enclave,provision} resources,
+ *                       with metrics_port a "metrics" port and prometheus.io
+ *                       annotations) and its Service
  *   pdb.yaml            PodDisruptionBudget of the replicas
  *   networkpolicy.yaml  replicas -> coordinator only, clients -> replicas only
  *   kustomization.yaml  the above (and the namespace, if given)
@@ -48,6 +49,10 @@ struct mse_k8s_opts {
 	const char *dns;          /* the name clients use (default: the app's label) */
 	unsigned replicas;        /* 1..100 */
 	unsigned size_mb;         /* enclave size, a power of two (default 4096) */
+	/* the replicas' Prometheus metrics on 0.0.0.0:PORT ($MSE_REPLICA_METRICS,
+	 * not measured), a containerPort "metrics", prometheus.io annotations and
+	 * a NetworkPolicy rule letting scrapers in; 0: none */
+	unsigned metrics_port;
 	int sgx;
 	int podman;
 };

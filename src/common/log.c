@@ -66,3 +66,11 @@ void mse_log(enum mse_log_level level, const char *fmt, ...)
 	fflush(f);
 	pthread_mutex_unlock(&g_lock);
 }
+
+int mse_usage_verror(const char *prog, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", prog);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\nTry '%s --help'.\n", prog);
+	return 2;
+}

@@ -6,6 +6,7 @@
 #ifndef MSE_LOG_H
 #define MSE_LOG_H
 
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "common/err.h"
@@ -20,6 +21,12 @@ void mse_log_set_level(enum mse_log_level min_level);
 /* Parses "debug|info|warn|error"; -1 if unknown. */
 int mse_log_parse_level(const char *s, enum mse_log_level *out);
 void mse_log(enum mse_log_level level, const char *fmt, ...) MSE_PRINTF(2, 3);
+
+/*
+ * A command-line mistake: "PROG: message", then "Try 'PROG --help'." on
+ * stderr. Returns 2, the exit status for usage errors.
+ */
+int mse_usage_verror(const char *prog, const char *fmt, va_list ap) MSE_PRINTF(2, 0);
 
 #define mse_debug(...) mse_log(MSE_LOG_DEBUG, __VA_ARGS__)
 #define mse_info(...) mse_log(MSE_LOG_INFO, __VA_ARGS__)

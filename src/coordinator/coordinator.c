@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "crypto/ckeys.h"
 #include "crypto/seal.h"
+#include "net/http.h"
 #include "net/metrics.h"
 
 #define RATE_SLOTS 256
@@ -1499,35 +1500,58 @@ static int on_ca(struct mse_coord *co, struct mse_exchange *x)
 	return rc;
 }
 
+/*
+ * What the owner signs (POST /manifest, POST /recover): the Ed25519
+ * signature in MSE_COORD_SIG_HEADER, checked for form before the body is
+ * read, then the body, at most max bytes. 0: sig and *body (malloc'd) are
+ * set. -1: the request is answered (403 without a well-formed signature,
+ * 413 "WHAT too large") or the connection lost: the handler returns *rc.
+ */
+static int read_signed(struct mse_exchange *x, const char *what, size_t max, uint8_t sig[64],
+		       uint8_t **body, size_t *len, int *rc)
+{
+	const struct mse_http_header *h = mse_http_find_header(x->req, MSE_COORD_SIG_HEADER);
+	char msg[64];
+	struct mse_err e;
+	int st, n;
+
+	mse_err_clear(&e);
+	*body = NULL;
+	*len = 0;
+	if (!h) {
+		mse_err_step(&e, "signature");
+		mse_err_field(&e, MSE_COORD_SIG_HEADER, "missing: the owner signs the %s", what);
+		*rc = answer_err(x, 403, &e);
+		return -1;
+	}
+	if (mse_coord_parse_sig(h->value, h->value_len, sig, &e) != 0) {
+		*rc = answer_err(x, 403, &e);
+		return -1;
+	}
+	st = read_body(x, max, body, len);
+	if (st == 413) {
+		n = snprintf(msg, sizeof(msg), "%s too large\n", what);
+		*rc = answer(x, 413, "text/plain", msg, (size_t)n, 0);
+		return -1;
+	}
+	if (st < 0) {
+		*rc = -1;
+		return -1;
+	}
+	return 0;
+}
+
 static int on_manifest(struct mse_coord *co, struct mse_exchange *x)
 {
-	const struct mse_http_request *r = x->req;
-	const char *sighex = NULL;
-	size_t sl = 0, i, len;
+	size_t len;
 	uint8_t sig[64], *body = NULL, sha[32];
 	struct mse_err e;
 	int st, rc;
 	char shx[65];
 
 	mse_err_clear(&e);
-	for (i = 0; i < r->num_headers; i++)
-		if (r->headers[i].name_len == strlen(MSE_COORD_SIG_HEADER) &&
-		    strncasecmp(r->headers[i].name, MSE_COORD_SIG_HEADER, r->headers[i].name_len) == 0) {
-			sighex = r->headers[i].value;
-			sl = r->headers[i].value_len;
-		}
-	if (!sighex) {
-		mse_err_step(&e, "signature");
-		mse_err_field(&e, MSE_COORD_SIG_HEADER, "missing: the owner signs the manifest");
-		return answer_err(x, 403, &e);
-	}
-	if (mse_coord_parse_sig(sighex, sl, sig, &e) != 0)
-		return answer_err(x, 403, &e);
-	st = read_body(x, MSE_COORD_MAX_MANIFEST, &body, &len);
-	if (st == 413)
-		return answer(x, 413, "text/plain", "manifest too large\n", 19, 0);
-	if (st < 0)
-		return -1;
+	if (read_signed(x, "manifest", MSE_COORD_MAX_MANIFEST, sig, &body, &len, &rc) != 0)
+		return rc;
 	if (mse_coord_set_manifest(co, body, len, sig, &st, &e) != 0) {
 		free(body);
 		mse_warn("manifest refused (%d) at [%s]: %s", st, e.step, e.msg);
@@ -1616,32 +1640,14 @@ static int on_metrics(struct mse_coord *co, struct mse_exchange *x)
 
 static int on_recover(struct mse_coord *co, struct mse_exchange *x)
 {
-	const struct mse_http_request *r = x->req;
-	const char *sighex = NULL;
-	size_t sl = 0, i, len = 0;
+	size_t len = 0;
 	uint8_t sig[64], *body = NULL;
 	struct mse_err e;
 	int st, rc;
 
 	mse_err_clear(&e);
-	for (i = 0; i < r->num_headers; i++)
-		if (r->headers[i].name_len == strlen(MSE_COORD_SIG_HEADER) &&
-		    strncasecmp(r->headers[i].name, MSE_COORD_SIG_HEADER, r->headers[i].name_len) == 0) {
-			sighex = r->headers[i].value;
-			sl = r->headers[i].value_len;
-		}
-	if (!sighex) {
-		mse_err_step(&e, "signature");
-		mse_err_field(&e, MSE_COORD_SIG_HEADER, "missing: the owner signs the recovery");
-		return answer_err(x, 403, &e);
-	}
-	if (mse_coord_parse_sig(sighex, sl, sig, &e) != 0)
-		return answer_err(x, 403, &e);
-	st = read_body(x, MSE_COORD_MAX_RECOVERY, &body, &len);
-	if (st == 413)
-		return answer(x, 413, "text/plain", "recovery too large\n", 19, 0);
-	if (st < 0)
-		return -1;
+	if (read_signed(x, "recovery", MSE_COORD_MAX_RECOVERY, sig, &body, &len, &rc) != 0)
+		return rc;
 	rc = mse_coord_recover(co, body, len, sig, &st, &e);
 	free(body);
 	if (rc != 0) {

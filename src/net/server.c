@@ -31,6 +31,7 @@
 #include "net/h2.h"
 #include "net/http.h"
 #include "net/metrics.h"
+#include "net/sslio.h"
 #include "net/tls.h"
 
 /* A connection buffer starts at BUF_INITIAL and doubles while a head needs
@@ -136,6 +137,11 @@ struct mse_server {
 	int loop_long, nudgefd;
 	int app_was_idle; /* app_busy said 0 at the last stall check */
 	int64_t last_grow_check; /* when the workers' states were last read */
+	/* The app's handlers were last seen mostly blocked outside the GIL
+	 * (classify_locked): workers then take queued work without regard to
+	 * the one-hot-worker rule, and more are woken or started at once for
+	 * work nobody is free to take. */
+	int blocking;
 	int threads;
 
 	pthread_mutex_t lock;
@@ -153,6 +159,8 @@ struct mse_server {
 	 */
 	struct worker *idle, *workers;
 	int nactive;
+	int nserving;  /* workers between taking a connection and being done */
+	int nstarting; /* threads created that have not joined s->workers yet */
 	int64_t last_pick;
 	/* Threads started (tids[0, nthreads)), and how many of them are stuck
 	 * in a handler past request_timeout_ms. */
@@ -170,6 +178,13 @@ struct mse_server {
 	unsigned chunk_warnings_suppressed;
 	atomic_size_t freed_bytes; /* buffer bytes freed since the last trim */
 	struct mse_h2 *h2;         /* HTTP/2 connections (cfg.http2), or NULL */
+	/* MSE_SCHED_TRACE set: the loop prints these each second (stderr),
+	 * to see how the pool follows the load (bench/README.md, issue 21). */
+	struct {
+		int on;
+		int64_t last;
+		long picks, wait_sum, wait_max, qmax, checks;
+	} tr;
 };
 
 /* An idle worker parked on the stack s->idle. */
@@ -202,6 +217,12 @@ struct worker {
 #define STALL_MS 2
 /* How often, at most, the loop reads the workers' states to decide to grow. */
 #define GROW_CHECK_MS 10
+/* While the app is classified blocking, how often the loop looks again
+ * (work no longer waits then, so no stall would prompt it). */
+#define RECHECK_MS 100
+/* Serving workers whose states one check reads, at most (two small /proc
+ * reads each): a sample decides, not all 128. */
+#define CLASSIFY_SAMPLE 16
 /* A worker's poll found events this recently: traffic flows, and the loop
  * checks every STALL_MS that someone polls. */
 #define ACTIVE_WINDOW_MS 100
@@ -241,73 +262,18 @@ void mse_server_config_init(struct mse_server_config *c)
 
 /* ---- socket and TLS I/O ------------------------------------------------ */
 
-enum { IO_AGAIN = -2, IO_ERR = -1, IO_TIMEOUT = -3 };
+/* The results of net/sslio, and one more of the waits below. */
+enum { IO_AGAIN = MSE_SSLIO_AGAIN, IO_ERR = MSE_SSLIO_ERR, IO_TIMEOUT = -3 };
 
 /* One non-blocking read: > 0 bytes, 0 end of stream, IO_AGAIN or IO_ERR. */
 static ssize_t io_read_nb(struct conn *c, void *buf, size_t n)
 {
-	c->want_write = 0;
-	if (c->ssl) {
-		size_t got = 0;
-		int rc, e;
-
-		ERR_clear_error();
-		rc = SSL_read_ex(c->ssl, buf, n, &got);
-		if (rc == 1)
-			return (ssize_t)got;
-		e = SSL_get_error(c->ssl, rc);
-		if (e == SSL_ERROR_WANT_READ)
-			return IO_AGAIN;
-		if (e == SSL_ERROR_WANT_WRITE) {
-			c->want_write = 1;
-			return IO_AGAIN;
-		}
-		if (e == SSL_ERROR_ZERO_RETURN)
-			return 0;
-		ERR_clear_error();
-		return IO_ERR;
-	}
-	for (;;) {
-		ssize_t r = recv(c->fd, buf, n, 0);
-
-		if (r >= 0)
-			return r;
-		if (errno == EINTR)
-			continue;
-		return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_ERR;
-	}
+	return mse_sslio_read(c->fd, c->ssl, buf, n, &c->want_write);
 }
 
 static ssize_t io_write_nb(struct conn *c, const void *buf, size_t n)
 {
-	c->want_write = 1;
-	if (c->ssl) {
-		size_t put = 0;
-		int rc, e;
-
-		ERR_clear_error();
-		rc = SSL_write_ex(c->ssl, buf, n, &put);
-		if (rc == 1)
-			return (ssize_t)put;
-		e = SSL_get_error(c->ssl, rc);
-		if (e == SSL_ERROR_WANT_WRITE)
-			return IO_AGAIN;
-		if (e == SSL_ERROR_WANT_READ) {
-			c->want_write = 0;
-			return IO_AGAIN;
-		}
-		ERR_clear_error();
-		return IO_ERR;
-	}
-	for (;;) {
-		ssize_t r = send(c->fd, buf, n, MSG_NOSIGNAL);
-
-		if (r >= 0)
-			return r;
-		if (errno == EINTR)
-			continue;
-		return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_ERR;
-	}
+	return mse_sslio_write(c->fd, c->ssl, buf, n, &c->want_write);
 }
 
 /* 1 if bytes moved over elapsed_ms are below the configured floor. */
@@ -1957,6 +1923,10 @@ static int surplus_locked(struct mse_server *s, const struct worker *self, int64
 {
 	int fresh = 0;
 
+	/* Handlers that block release the GIL within a few hundred µs: a
+	 * worker that took work 1 ms ago is asleep, not contending. */
+	if (s->blocking)
+		return 0;
 	for (const struct worker *w = s->workers; w; w = w->all_next)
 		if (w != self && w->serving_since && t - w->serving_since < STALL_MS &&
 		    ++fresh >= ACTIVE_WORKERS)
@@ -2042,7 +2012,18 @@ static void *worker_main(void *arg)
 	struct worker **pp;
 	int retire = 0;
 
-	pthread_cond_init(&self.cv, NULL);
+	{
+		/* park_locked's deadline is CLOCK_MONOTONIC: a default
+		 * (CLOCK_REALTIME) condition would see it long past and
+		 * return at once, so every parked worker above the floor
+		 * would spin on futex calls instead of sleeping. */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&self.cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	self.tid = pthread_self();
 	self.ktid = (pid_t)syscall(SYS_gettid);
 	tl_worker = &self;
@@ -2053,6 +2034,7 @@ static void *worker_main(void *arg)
 		s->cfg.thread_start(s->cfg.user);
 	pthread_mutex_lock(&s->lock);
 	s->nactive++;
+	s->nstarting--;
 	self.all_next = s->workers;
 	s->workers = &self;
 	for (;;) {
@@ -2089,10 +2071,20 @@ static void *worker_main(void *arg)
 		c->qnext = NULL;
 		c->state = CS_BUSY;
 		s->last_pick = self.serving_since = now_ms();
+		s->nserving++;
+		if (s->tr.on) {
+			int64_t wq = s->last_pick - c->queued_at;
+
+			s->tr.picks++;
+			s->tr.wait_sum += wq;
+			if (wq > s->tr.wait_max)
+				s->tr.wait_max = wq;
+		}
 		pthread_mutex_unlock(&s->lock);
 		conn_serve(c);
 		pthread_mutex_lock(&s->lock);
 		self.serving_since = 0;
+		s->nserving--;
 	}
 	s->nactive--;
 	for (pp = &s->workers; *pp != &self; pp = &(*pp)->all_next)
@@ -2111,11 +2103,30 @@ static void *worker_main(void *arg)
 
 /* ---- the event loop ---------------------------------------------------------- */
 
+static int add_worker_locked(struct mse_server *s);
+
 /*
- * Caller holds the lock; c is WAITING and disarmed. A worker is woken only
- * when fewer than ACTIVE_WORKERS are running: a running worker takes the
- * next connection off the queue itself when it is done, with no sleep and
- * no hand-over. stall_check_locked wakes more when they do not.
+ * Caller holds the lock; the app is classified blocking. Wakes parked
+ * workers, or starts new ones (up to max_threads), until every queued
+ * connection has a worker free to take it: handlers that wait on the world
+ * (a sleep, a database, an HTTP call) each hold a thread, and a request
+ * queued behind them waits for a thread, not for them.
+ */
+static void serve_queue_locked(struct mse_server *s)
+{
+	int free = s->nactive + s->nstarting - s->nserving;
+
+	for (size_t k = free > 0 ? (size_t)free : 0; k < s->qlen; k++)
+		if (!wake_one_locked(s) && add_worker_locked(s) != 0)
+			break;
+}
+
+/*
+ * Caller holds the lock; c is WAITING and disarmed. CPU-bound (the default):
+ * a worker is woken only when fewer than ACTIVE_WORKERS are running: a
+ * running worker takes the next connection off the queue itself when it is
+ * done, with no sleep and no hand-over; stall_check_locked wakes more when
+ * they do not. Blocking: a worker for each queued connection, at once.
  */
 static void enqueue_locked(struct mse_server *s, struct conn *c)
 {
@@ -2129,26 +2140,14 @@ static void enqueue_locked(struct mse_server *s, struct conn *c)
 		s->qhead = c;
 	s->qtail = c;
 	s->qlen++;
+	if ((long)s->qlen > s->tr.qmax)
+		s->tr.qmax = (long)s->qlen;
 	if (s->nactive < ACTIVE_WORKERS)
 		wake_one_locked(s);
+	else if (s->blocking)
+		serve_queue_locked(s);
 }
 
-static int add_worker_locked(struct mse_server *s);
-
-/*
- * Caller holds the lock. Wakes one more worker if queued work has not been
- * picked up for STALL_MS (all running workers are blocked: a handler
- * sleeping or waiting on I/O outside the GIL, or on a slow client); with
- * none idle, starts one (up to max_threads): workers grow with the number
- * of blocked handlers. Returns the epoll timeout (ms) after which to check
- * again, or -1 if none is needed.
- */
-/*
- * Caller holds the lock. 1 if the stall is the app's own (app_busy: the
- * GIL is held): another thread would only queue for it. The pool grows only
- * when the app was idle at this check and the previous one, so a GIL
- * hand-over caught mid-way does not count.
- */
 /*
  * Is the worker thread asleep in the kernel on something other than a
  * futex (the GIL, a lock), i.e. blocked outside the GIL: a sleep, a poll,
@@ -2184,79 +2183,106 @@ static int blocked_outside(pid_t ktid)
 	return atol(buf) != SYS_futex;
 }
 
-static int app_busy_locked(struct mse_server *s, int64_t t)
+/*
+ * Caller holds the lock. Classifies the app (s->blocking) from what its
+ * serving workers do, at most every GROW_CHECK_MS (the cached answer
+ * otherwise), and returns it. The kernel says what each is blocked on: a
+ * sleep or I/O (in its handler, or on a slow client), or the GIL, a lock,
+ * or a CPU on a loaded machine. Mostly blocked outside the GIL: the app
+ * waits on the world, and the few waiting for the GIL (handlers that just
+ * woke) cannot take queued work. Mostly on the GIL or running: CPU-bound,
+ * and another thread would only queue for the GIL. The answer corrects
+ * itself: workers let loose on a CPU-bound app are seen running next time.
+ */
+static int classify_locked(struct mse_server *s, int64_t t)
 {
-	int idle, known = 1;
+	int blocked = 0, other = 0, serving = 0, known = 1, idle;
 
-	/* A worker polling will take the work. Then the kernel says what each
-	 * serving one is blocked on: a sleep or I/O (in its handler, or on a
-	 * slow client), or the GIL, a lock, or a CPU on a loaded machine. */
-	if (s->poller)
-		return 1;
-	/* Reading the workers' states costs two small /proc reads each: at
-	 * most every GROW_CHECK_MS (up to four workers start per check). */
 	if (t - s->last_grow_check < GROW_CHECK_MS)
-		return 1;
+		return s->blocking;
 	s->last_grow_check = t;
-	/* Most of them blocked outside the GIL: the app waits on the world,
-	 * and the few waiting for the GIL (handlers that just woke) cannot
-	 * take the queued work. Mostly on the GIL or running: CPU-bound. */
-	{
-		int blocked = 0, other = 0, serving = 0;
+	s->tr.checks++;
+	for (const struct worker *w = s->workers; w; w = w->all_next)
+		serving += w->serving_since != 0;
+	if (serving > CLASSIFY_SAMPLE)
+		serving = CLASSIFY_SAMPLE;
+	for (const struct worker *w = s->workers; w && blocked + other < serving;
+	     w = w->all_next) {
+		int b;
 
-		for (const struct worker *w = s->workers; w; w = w->all_next)
-			serving += w->serving_since != 0;
-		for (const struct worker *w = s->workers; w; w = w->all_next) {
-			int b;
-
-			if (!w->serving_since)
-				continue;
-			b = blocked_outside(w->ktid);
-			if (b < 0) {
-				known = 0;
-				break;
-			}
-			if (b)
-				blocked++;
-			else
-				other++;
-			/* Decided once either side holds half. */
-			if (2 * blocked >= serving || 2 * other > serving)
-				break;
+		if (!w->serving_since)
+			continue;
+		if ((b = blocked_outside(w->ktid)) < 0) {
+			known = 0;
+			break;
 		}
-		if (known)
-			return blocked > 0 && blocked >= other ? 0 : 1;
+		if (b)
+			blocked++;
+		else
+			other++;
+		/* Decided once either side holds half. */
+		if (2 * blocked >= serving || 2 * other > serving)
+			break;
 	}
+	if (known) {
+		if (serving > 0)
+			s->blocking = blocked > 0 && blocked >= other;
+		return s->blocking;
+	}
+	/* /proc unreadable (Gramine): the GIL says. Free at this check and
+	 * the previous one, so a GIL hand-over caught mid-way does not count. */
 	if (!s->cfg.app_busy)
-		return 0;
+		return s->blocking = 1;
 	idle = !s->cfg.app_busy(s->cfg.user);
-	if (idle && s->app_was_idle)
-		return 0;
+	s->blocking = idle && s->app_was_idle;
 	s->app_was_idle = idle;
-	return 1;
+	return s->blocking;
 }
 
+/*
+ * Caller holds the lock. Queued work not picked up for STALL_MS (all running
+ * workers are blocked: a handler sleeping or waiting on I/O outside the
+ * GIL, or on a slow client; or only preempted): if the app blocks, a worker
+ * for each queued connection (woken or started, up to max_threads);
+ * CPU-bound, one more worker woken. Returns the epoll timeout (ms) after
+ * which to check again, or -1 if none is needed.
+ */
 static int stall_check_locked(struct mse_server *s, int64_t t)
 {
+	/* Blocking: nothing waits, so nothing prompts a look; look anyway. */
+	if (s->blocking && s->nserving && t - s->last_grow_check >= RECHECK_MS)
+		classify_locked(s, t);
 	if (!s->qhead || (!s->idle && s->nthreads >= s->max_threads))
-		return -1;
+		return s->blocking && s->nserving ? RECHECK_MS : -1;
 	if (s->nactive == 0 || t - s->last_pick >= STALL_MS ||
 	    (!s->idle && t - s->qhead->queued_at >= STALL_MS)) {
-		/* Nobody took work for STALL_MS: wake a parked worker. Or the
-		 * oldest request waited STALL_MS with every worker serving:
-		 * start more if those are blocked outside the GIL. As many as
-		 * are queued, a few per check: a burst of blocking requests
-		 * is served within a few STALL_MS. */
-		if (!wake_one_locked(s) && !app_busy_locked(s, t)) {
-			size_t want = s->qlen < 4 ? s->qlen : 4;
-
-			for (size_t i = 0; i < want && add_worker_locked(s) == 0; i++)
-				;
-		}
+		/* A worker polling takes what it queued as soon as it is back. */
+		if (!s->poller && classify_locked(s, t))
+			serve_queue_locked(s);
+		else
+			wake_one_locked(s);
 		/* Give the woken worker time to take the head. */
 		s->last_pick = t;
 	}
 	return STALL_MS;
+}
+
+/* Caller holds the lock: one line of s->tr (MSE_SCHED_TRACE), then resets it. */
+static void trace_locked(struct mse_server *s, int64_t t)
+{
+	int idle = 0;
+
+	for (const struct worker *w = s->idle; w; w = w->next)
+		idle++;
+	fprintf(stderr,
+		"sched: %s, threads %d (serving %d, parked %d), queue %zu (max %ld), "
+		"%ld picked (waited avg %.1f ms, max %ld), %ld checks\n",
+		s->blocking ? "blocking" : "cpu-bound", s->nthreads, s->nserving, idle, s->qlen,
+		s->tr.qmax, s->tr.picks, s->tr.picks ? (double)s->tr.wait_sum / s->tr.picks : 0.0,
+		s->tr.wait_max, s->tr.checks);
+	memset(&s->tr, 0, sizeof(s->tr));
+	s->tr.on = 1;
+	s->tr.last = t;
 }
 
 /* The loop joins workers that retired idle (never under the lock). */
@@ -2710,6 +2736,7 @@ static int add_worker_locked(struct mse_server *s)
 		return -1;
 	}
 	s->nthreads++;
+	s->nstarting++;
 	mse_metrics_threads(1);
 	return 0;
 }
@@ -2860,6 +2887,7 @@ int mse_server_new(const struct mse_server_config *cfg, struct mse_server **out,
 	if (!(s = calloc(1, sizeof(*s))))
 		return mse_err_set(err, "out of memory");
 	s->cfg = *cfg;
+	s->tr.on = getenv("MSE_SCHED_TRACE") != NULL;
 	s->lfd = s->epfd = s->evfd = s->outer = s->nudgefd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	{
@@ -3129,6 +3157,8 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 		int n;
 
 		pthread_mutex_lock(&s->lock);
+		if (s->tr.on && t - s->tr.last >= 1000)
+			trace_locked(s, t);
 		st = stall_check_locked(s, t);
 		inner_check_locked(s, t);
 		s->loop_long = 0;
@@ -3232,9 +3262,10 @@ void mse_server_free(struct mse_server *s)
 		close(s->nudgefd);
 	if (s->evfd >= 0)
 		close(s->evfd);
-	if (s->nstuck) {
+	if (s->nstuck || mse_h2_left(s->h2)) {
 		/* A stuck handler's thread still points here: leave it be. */
-		mse_warn("server not freed: %d handler(s) still running", s->nstuck);
+		mse_warn("server not freed: %d handler(s) still running",
+			 s->nstuck + mse_h2_left(s->h2));
 		return;
 	}
 	SSL_CTX_free(s->cfg.tls);

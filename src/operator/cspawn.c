@@ -77,7 +77,8 @@ static void common_fields(const struct mse_cspawn_opts *o, struct mse_instance *
 static int launch_sgx(const struct mse_cspawn_opts *o, struct mse_instance *inst, const char *exe,
 		      const char *port, struct mse_err *err)
 {
-	struct mse_manifest_coord_opts mo = {.owner_key = o->owner_key};
+	struct mse_manifest_coord_opts mo = {.owner_key = o->owner_key,
+					     .sim_root_hex = o->sim_root_hex};
 	struct mse_gramine_version gv;
 	struct mse_sigstruct sig;
 	char path[PATH_MAX + 64], gsgx[PATH_MAX], app[PATH_MAX + 16], listen[300], *text = NULL;
@@ -268,9 +269,18 @@ static int replica_sgx(const struct mse_cspawn_opts *o, struct mse_instance *ins
 	    mse_gramine_version(&gv, err) != 0)
 		return -1;
 	snprintf(inst->gramine_version, sizeof(inst->gramine_version), "%s", gv.text);
-	mse_manifest_replica_opts(&mo, info->python_application, inst->san, o->size_mb, cm);
+	{
+		struct mse_manifest_replica r = {.application = info->python_application,
+						 .san = inst->san, .coord_mre_hex = cm,
+						 .sim_root_hex = o->sim_root_hex,
+						 .size_mb = o->size_mb, .isvprodid = o->isvprodid,
+						 .isvsvn = o->isvsvn};
+
+		mse_manifest_replica_opts(&mo, &r);
+	}
 	inst->size_mb = mo.size_mb;
-	inst->isvprodid = inst->isvsvn = 1;
+	inst->isvprodid = mo.isvprodid;
+	inst->isvsvn = mo.isvsvn;
 	inst->threads = mo.args.threads;
 	inst->threads_max = mo.args.threads_max;
 	if (o->pccs_url)
@@ -301,6 +311,8 @@ static int replica_sgx(const struct mse_cspawn_opts *o, struct mse_instance *ins
 	if (setenv("MSE_COORDINATOR", o->coordinator, 1) != 0 ||
 	    setenv("MSE_REPLICA_LISTEN", listen, 1) != 0 ||
 	    setenv("MSE_REPLICA_ID", inst->name, 1) != 0 ||
+	    (inst->metrics[0] ? setenv("MSE_REPLICA_METRICS", inst->metrics, 1)
+			      : unsetenv("MSE_REPLICA_METRICS")) != 0 ||
 	    (o->pccs_url && setenv("MSE_PCCS_URL", o->pccs_url, 1) != 0))
 		return mse_err_set(err, "setenv: %s", strerror(errno));
 	snprintf(app, sizeof(app), "%s/" MSE_MANIFEST_NAME, inst->dir);
@@ -349,6 +361,10 @@ int mse_cspawn_replica(const struct mse_cspawn_opts *o, struct mse_instance *ins
 	inst->port = o->port;
 	if (!inst->port && mse_instance_free_port(inst->host, &inst->port, err) != 0)
 		return -1;
+	if (o->metrics && mse_instance_metrics_addr("--metrics", o->metrics, inst->port,
+						    o->metrics_search, inst->metrics,
+						    sizeof(inst->metrics), err) != 0)
+		return -1;
 	if (o->sgx)
 		snprintf(inst->app_dir, sizeof(inst->app_dir), "%.4000s/" MSE_MANIFEST_APP_DIR,
 			 inst->dir);
@@ -382,6 +398,10 @@ int mse_cspawn_replica(const struct mse_cspawn_opts *o, struct mse_instance *ins
 	if (o->size_mb) {
 		argv[n++] = "--size";
 		argv[n++] = size;
+	}
+	if (inst->metrics[0]) { /* per replica: not in the measurement v2 */
+		argv[n++] = "--metrics";
+		argv[n++] = inst->metrics;
 	}
 	argv[n++] = "--simulation";
 	argv[n++] = "--workspace";

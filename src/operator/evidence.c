@@ -142,7 +142,9 @@ int mse_evidence_build(const struct mse_evidence_args *a, const char *ratls_pem,
 						  g->mrsigner_hex)) != 0 ||
 		    (g->threads_max &&
 		     json_object_set_new(json_object_get(o, "gramine"), "threads_max",
-					 json_integer(g->threads_max)) != 0)) {
+					 json_integer(g->threads_max)) != 0) ||
+		    (g->metrics && json_object_set_new(json_object_get(o, "gramine"), "metrics",
+						       json_string(g->metrics)) != 0)) {
 			json_decref(o);
 			o = NULL;
 		}

@@ -17,7 +17,8 @@
  *   gramine            (SGX only; mse-c's addition) what the code provider
  *                      needs to render the same manifest and recompute
  *                      MRENCLAVE: {version, host, port, threads, no_ssl,
- *                      isvprodid, isvsvn, mrenclave, mrsigner} — the last two
+ *                      isvprodid, isvsvn, mrenclave, mrsigner, and when
+ *                      given threads_max and metrics} — mrenclave and mrsigner
  *                      as gramine-sgx-sign wrote them, for information only
  *
  * The collateral comes from a collateral directory (the layout of
@@ -47,6 +48,7 @@ struct mse_evidence_sgx {
 	uint16_t port;
 	unsigned threads;
 	unsigned threads_max; /* 0: not in the manifest's argv (nor in the evidence) */
+	const char *metrics;  /* --metrics HOST:PORT in the manifest's argv; NULL: none (absent) */
 	int no_ssl;
 	unsigned isvprodid, isvsvn;
 	const char *mrenclave_hex, *mrsigner_hex;

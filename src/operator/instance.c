@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "common/file.h"
+#include "common/num.h"
 #include "net/client.h"
 #include "operator/proc.h"
 
@@ -119,6 +120,8 @@ static char *state_text(const struct mse_instance *inst)
 		json_object_set_new(o, "threads", json_integer(inst->threads));
 	if (inst->threads_max)
 		json_object_set_new(o, "threads_max", json_integer(inst->threads_max));
+	if (inst->metrics[0])
+		put_str(o, "metrics", inst->metrics);
 	if (inst->role[0]) {
 		put_str(o, "role", inst->role);
 		put_str(o, "coordinator", inst->coordinator);
@@ -254,6 +257,10 @@ int mse_instance_load(struct mse_instance *inst, const char *name, struct mse_er
 		/* Optional (state files from before roles have none). */
 		json_t *r = json_object_get(o, "role"), *c = json_object_get(o, "coordinator"),
 		       *pu = json_object_get(o, "pccs_url");
+
+		if (json_object_get(o, "metrics") &&
+		    get_str(o, "metrics", inst->metrics, sizeof(inst->metrics), path, err))
+			goto out;
 
 		if (json_is_string(r))
 			snprintf(inst->role, sizeof(inst->role), "%s", json_string_value(r));
@@ -585,10 +592,12 @@ int mse_instance_relaunch(struct mse_instance *inst, struct mse_err *err)
 			 inst->host, (unsigned)inst->port);
 		if (setenv("MSE_REPLICA_LISTEN", listen, 1) != 0 ||
 		    setenv("MSE_REPLICA_ID", inst->name, 1) != 0 ||
-		    (inst->pccs_url[0] && setenv("MSE_PCCS_URL", inst->pccs_url, 1) != 0)) {
+		    (inst->pccs_url[0] && setenv("MSE_PCCS_URL", inst->pccs_url, 1) != 0) ||
+		    (inst->metrics[0] ? setenv("MSE_REPLICA_METRICS", inst->metrics, 1)
+				      : unsetenv("MSE_REPLICA_METRICS")) != 0) {
 			free(buf);
-			return mse_err_set(err, "setenv MSE_REPLICA_LISTEN, MSE_REPLICA_ID or "
-						"MSE_PCCS_URL failed");
+			return mse_err_set(err, "setenv MSE_REPLICA_LISTEN, MSE_REPLICA_ID, "
+						"MSE_REPLICA_METRICS or MSE_PCCS_URL failed");
 		}
 	}
 	if (strcmp(inst->role, "coordinator") == 0 && inst->mode == MSE_MODE_SGX) {
@@ -763,6 +772,107 @@ int mse_instance_free_port(const char *host, uint16_t *port, struct mse_err *err
 out:
 	if (fd >= 0)
 		close(fd);
+	freeaddrinfo(ai);
+	return rc;
+}
+
+/* 0 if host:port can be bound now (as mse-bootstrap binds it: SO_REUSEADDR), else errno. */
+static int bindable(const struct addrinfo *ai, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	int fd, one = 1, e = 0;
+
+	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+	if (ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+	else
+		((struct sockaddr_in *)&ss)->sin_port = htons(port);
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, (struct sockaddr *)&ss, ai->ai_addrlen) != 0)
+		e = errno;
+	close(fd);
+	return e;
+}
+
+/* 1 if another instance records port as its metrics port on host. */
+static int metrics_port_recorded(const char *host, uint16_t port)
+{
+	char **names = NULL, h[256];
+	size_t n = 0;
+	int found = 0;
+
+	if (mse_instance_list(&names, &n, NULL) != 0)
+		return 0;
+	for (size_t i = 0; i < n && !found; i++) {
+		struct mse_instance in;
+		uint16_t p;
+
+		found = mse_instance_load(&in, names[i], NULL) == 0 && in.metrics[0] &&
+			mse_num_hostport(in.metrics, h, sizeof(h), &p) == 0 && p == port &&
+			strcmp(h, host) == 0;
+	}
+	mse_instance_names_free(names, n);
+	return found;
+}
+
+int mse_instance_metrics_addr(const char *option, const char *spec, uint16_t app_port, int search,
+			      char *out, size_t size, struct mse_err *err)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
+	struct addrinfo *ai = NULL;
+	char host[256];
+	uint16_t port = 0;
+	int rc = -1, e = 0;
+
+	if (mse_num_hostport(spec, host, sizeof(host), &port) != 0 ||
+	    getaddrinfo(host, "0", &hints, &ai) != 0 || !ai) {
+		if (ai)
+			freeaddrinfo(ai);
+		return mse_err_expect(err, option,
+				      "HOST:PORT with a numeric address (e.g. 127.0.0.1:9100, "
+				      "[::1]:9100; PORT 0: a free one)",
+				      spec);
+	}
+	if (port && port == app_port && !search) {
+		mse_err_field(err, option, "%u is the app's port: the metrics need a port of their "
+					   "own", (unsigned)port);
+		goto out;
+	}
+	if (!port) {
+		/* A free one; not the app's (chosen the same way, not bound yet). */
+		for (int i = 0; i < 16 && (!port || port == app_port || metrics_port_recorded(host, port));
+		     i++)
+			if (mse_instance_free_port(host, &port, err) != 0)
+				goto out;
+	} else {
+		uint16_t first = port;
+
+		for (;;) {
+			int skip = search && (port == app_port || metrics_port_recorded(host, port));
+
+			if (!skip && !(e = bindable(ai, port)))
+				break;
+			if (!search || port - first >= 255 || port == 65535) {
+				if (search)
+					mse_err_field(err, option, "no free port in %u..%u on %s",
+						      (unsigned)first, (unsigned)port, host);
+				else
+					mse_err_field(err, option, "cannot listen on %s: %s (%s)",
+						      spec, strerror(e),
+						      e == EADDRINUSE ? "another process has it; "
+									"choose another port"
+								      : "choose another address");
+				goto out;
+			}
+			port++;
+		}
+	}
+	snprintf(out, size, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
+	rc = 0;
+out:
 	freeaddrinfo(ai);
 	return rc;
 }

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 
 #define MSE_INSTANCE_NAME_MAX 64
@@ -64,6 +65,14 @@ struct mse_instance {
 	char role[16];
 	char coordinator[300]; /* replica: the coordinator's HOST:PORT ($MSE_COORDINATOR) */
 	char pccs_url[512];    /* SGX coordinator: its PCCS ($MSE_PCCS_URL; "" = QCNL's) */
+	/*
+	 * mse-bootstrap's Prometheus listener, "HOST:PORT" ("[v6]:PORT"), "" for
+	 * none (docs/metrics.md). A stand-alone enclave gets it as --metrics (in
+	 * the measured loader.argv under SGX); a replica in simulation as
+	 * --metrics, under SGX as $MSE_REPLICA_METRICS (per replica: never
+	 * measured). Optional in state.json.
+	 */
+	char metrics[300];
 };
 
 /* Validates an instance name: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
@@ -140,6 +149,17 @@ void mse_instance_ratls_path(const struct mse_instance *inst, char *out, size_t 
 void mse_instance_new_uuid(char out[37]);
 /* A free TCP port on host (binds port 0 and reads what the kernel chose). */
 int mse_instance_free_port(const char *host, uint16_t *port, struct mse_err *err);
+/*
+ * The metrics address of a new instance from spec "HOST:PORT" (HOST a
+ * numeric address; option names the option in errors, e.g. "--metrics"):
+ * out receives "HOST:PORT" ("[HOST]:PORT" for IPv6) with a port that can be
+ * bound now, is not app_port and, when searching, is no other instance's
+ * recorded metrics port. PORT 0: a free one. search (replicas, each its own
+ * port): PORT, else the first free one above it (at most 256 tried); without
+ * search, PORT itself or an error saying it is in use.
+ */
+int mse_instance_metrics_addr(const char *option, const char *spec, uint16_t app_port, int search,
+			      char *out, size_t size, struct mse_err *err) MSE_MUST_CHECK;
 /*
  * The mse-bootstrap to run: $MSE_BOOTSTRAP if set, else the one installed
  * beside the running `mse` executable.

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attest/sim.h"
+
 /* A growable text buffer for rendering. */
 struct text {
 	char *p;
@@ -76,13 +78,16 @@ static int jinja_free(const char *what, const char *v, struct mse_err *err)
 unsigned mse_manifest_max_threads(const struct mse_manifest_args *a)
 {
 	unsigned workers = a->threads ? a->threads : MSE_MANIFEST_APP_THREADS;
+	/* The metrics listener's thread; a replica's (not in its measured
+	 * manifest) runs in the slack of MSE_MANIFEST_EXTRA_THREADS. */
+	unsigned metrics = a->metrics ? 1 : 0;
 
 	if (!a->threads_max)
-		return workers + MSE_MANIFEST_EXTRA_THREADS;
+		return workers + MSE_MANIFEST_EXTRA_THREADS + metrics;
 	if (a->threads_max > workers)
 		workers = a->threads_max;
 	return workers + MSE_MANIFEST_IO_THREADS + MSE_MANIFEST_ASGI_THREADS +
-	       MSE_MANIFEST_EXTRA_THREADS;
+	       MSE_MANIFEST_EXTRA_THREADS + metrics;
 }
 
 int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct mse_err *err)
@@ -102,11 +107,17 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 					      a->coordinator_mrenclave);
 		if (!a->application || !a->san)
 			return mse_err_set(err, "manifest: application and san are required");
+		if (a->metrics)
+			return mse_err_field(err, "metrics", "a replica's metrics address is its own: "
+							     "$MSE_REPLICA_METRICS, not the measured argv");
 		if (jinja_free("application", a->application, err) || jinja_free("san", a->san, err))
+			return -1;
+		if (a->sim_root_hex && mse_sim_root_from_hex(a->sim_root_hex, NULL, NULL, err) != 0)
 			return -1;
 	} else if (!a->application || !a->uuid || !a->host || !a->subject || !a->san) {
 		return mse_err_set(err, "manifest: application, uuid, host, subject and san are required");
-	} else if (jinja_free("application", a->application, err) || jinja_free("uuid", a->uuid, err) ||
+	} else if ((a->metrics && jinja_free("metrics", a->metrics, err)) ||
+		   jinja_free("application", a->application, err) || jinja_free("uuid", a->uuid, err) ||
 		   jinja_free("host", a->host, err) || jinja_free("subject", a->subject, err) ||
 		   jinja_free("san", a->san, err)) {
 		return -1;
@@ -143,6 +154,10 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 			argv[n++] = "--threads-max";
 			argv[n++] = threads_max;
 		}
+		if (a->sim_root_hex) {
+			argv[n++] = "--trust-sim-root";
+			argv[n++] = a->sim_root_hex;
+		}
 		goto argv_done;
 	}
 	argv[n++] = "--id";
@@ -163,6 +178,10 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 		snprintf(threads_max, sizeof(threads_max), "%u", a->threads_max);
 		argv[n++] = "--threads-max";
 		argv[n++] = threads_max;
+	}
+	if (a->metrics) {
+		argv[n++] = "--metrics";
+		argv[n++] = a->metrics;
 	}
 	if (a->no_ssl) {
 		argv[n++] = "--no-ssl";
@@ -200,6 +219,7 @@ argv_done:
 			 "loader.env.MSE_COORDINATOR = { passthrough = true }\n"
 			 "loader.env.MSE_REPLICA_LISTEN = { passthrough = true }\n"
 			 "loader.env.MSE_REPLICA_ID = { passthrough = true }\n"
+			 "loader.env.MSE_REPLICA_METRICS = { passthrough = true }\n"
 			 "loader.env.MSE_PCCS_URL = { passthrough = true }\n"
 			 "loader.env.XDG_CACHE_HOME = \"/tmp/cache\"\n");
 	emit(&t, "\n"
@@ -277,6 +297,8 @@ int mse_manifest_render_coordinator(const struct mse_manifest_coord_opts *o, cha
 		return mse_err_field(err, prodid > 65535 ? "isvprodid" : "isvsvn",
 				     "expected 1..65535 (16 bits in SIGSTRUCT), got %u",
 				     prodid > 65535 ? prodid : svn);
+	if (o->sim_root_hex && mse_sim_root_from_hex(o->sim_root_hex, NULL, NULL, err) != 0)
+		return -1;
 	emit(&t, "# Gramine manifest template of mse-coordinator written by mse-c (mse coordinator\n"
 		 "# start --sgx), for Gramine 1.8 or 1.9. Render with gramine-manifest, sign with\n"
 		 "# gramine-sgx-sign, run with gramine-sgx, all in this directory.\n\n");
@@ -287,8 +309,10 @@ int mse_manifest_render_coordinator(const struct mse_manifest_coord_opts *o, cha
 	/* Measured: the owner's key is what makes this coordinator the owner's. */
 	emit(&t, "loader.argv = [\"" MSE_MANIFEST_COORD_ENTRY "\", \"--owner-key\", \"%s\", "
 		 "\"--state-dir\", \"" MSE_MANIFEST_COORD_STATE "\", \"--info-dir\", \""
-		 MSE_MANIFEST_COORD_INFO "\", \"--threads\", \"%u\"]\n",
-	     o->owner_key, (unsigned)MSE_MANIFEST_COORD_THREADS);
+		 MSE_MANIFEST_COORD_INFO "\", \"--threads\", \"%u\"%s%s%s]\n",
+	     o->owner_key, (unsigned)MSE_MANIFEST_COORD_THREADS,
+	     o->sim_root_hex ? ", \"--trust-sim-root\", \"" : "",
+	     o->sim_root_hex ? o->sim_root_hex : "", o->sim_root_hex ? "\"" : "");
 	emit(&t, "loader.env.LD_LIBRARY_PATH = \"/lib:{{ arch_libdir }}:/usr{{ arch_libdir }}\"\n"
 		 "loader.env.HOME = \"" MSE_MANIFEST_COORD_STATE "\"\n"
 		 "loader.env.XDG_CACHE_HOME = \"/tmp/cache\"\n"
@@ -345,17 +369,17 @@ int mse_manifest_render_coordinator(const struct mse_manifest_coord_opts *o, cha
 	return 0;
 }
 
-void mse_manifest_replica_opts(struct mse_manifest_opts *mo, const char *application,
-			       const char *san, uint32_t size_mb, const char *coord_mre_hex)
+void mse_manifest_replica_opts(struct mse_manifest_opts *mo, const struct mse_manifest_replica *r)
 {
 	memset(mo, 0, sizeof(*mo));
-	mo->args.application = application;
-	mo->args.san = san;
-	mo->args.size_mb = size_mb ? size_mb : MSE_MANIFEST_REPLICA_SIZE_MB;
+	mo->args.application = r->application;
+	mo->args.san = r->san;
+	mo->args.size_mb = r->size_mb ? r->size_mb : MSE_MANIFEST_REPLICA_SIZE_MB;
 	mo->args.threads = MSE_MANIFEST_APP_THREADS;
 	mo->args.threads_max = MSE_MANIFEST_APP_THREADS_MAX;
-	mo->args.coordinator_mrenclave = coord_mre_hex;
+	mo->args.coordinator_mrenclave = r->coord_mre_hex;
+	mo->args.sim_root_hex = r->sim_root_hex;
 	mo->size_mb = mo->args.size_mb;
-	mo->isvprodid = 1;
-	mo->isvsvn = 1;
+	mo->isvprodid = r->isvprodid ? r->isvprodid : 1;
+	mo->isvsvn = r->isvsvn ? r->isvsvn : 1;
 }

@@ -51,7 +51,7 @@ static int cmp_old(const void *a, const void *b)
 }
 
 static int wait_healthy(const struct mse_roll_opts *o, const char *name, uint16_t *port,
-			struct mse_err *err)
+			char metrics[300], struct mse_err *err)
 {
 	struct mse_instance ri;
 	enum mse_instance_status h = MSE_STATUS_INITIALIZING;
@@ -70,6 +70,7 @@ static int wait_healthy(const struct mse_roll_opts *o, const char *name, uint16_
 		return mse_err_set(err, "new replica %s: %s (%s); see 'mse logs %s'", name,
 				   mse_instance_status_name(h), detail, name);
 	*port = ri.port;
+	snprintf(metrics, 300, "%s", ri.metrics);
 	return 0;
 }
 
@@ -92,7 +93,13 @@ static int spawn_one(const struct mse_roll_opts *o, const char *family, unsigned
 	struct mse_instance ri;
 	struct mse_cspawn_opts so = {.host = "127.0.0.1",
 				     .coordinator = o->coordinator,
-				     .coordinator_mrenclave = o->coordinator_mrenclave};
+				     .coordinator_mrenclave = o->coordinator_mrenclave,
+				     .sgx = o->sgx,
+				     .signer_key = o->signer_key,
+				     .pccs_url = o->pccs_url,
+				     .sim_root_hex = o->sim_root_hex,
+				     .isvprodid = o->isvprodid,
+				     .isvsvn = o->isvsvn};
 
 	snprintf(name, MSE_INSTANCE_NAME_MAX + 1, "%.50s-%u", family, k);
 	so.name = name;
@@ -101,6 +108,8 @@ static int spawn_one(const struct mse_roll_opts *o, const char *family, unsigned
 	so.size_mb = o->size_mb ? o->size_mb : tmpl ? tmpl->size_mb : 0;
 	if (tmpl && tmpl->host[0])
 		so.host = tmpl->host;
+	so.metrics = o->metrics ? o->metrics : tmpl && tmpl->metrics[0] ? tmpl->metrics : NULL;
+	so.metrics_search = 1;
 	if (!so.package)
 		return mse_err_set(err, "no package for the new replica %s", name);
 	return mse_cspawn_replica(&so, &ri, err);
@@ -186,7 +195,7 @@ int mse_roll_replicas(const struct mse_roll_opts *o, struct mse_roll_result *res
 			goto out;
 		say(o, "started %s to replace %s; waiting for its health check", name,
 		    olds[j].name);
-		if (wait_healthy(o, name, &port, err) != 0) {
+		if (wait_healthy(o, name, &port, res->metrics[res->n], err) != 0) {
 			struct mse_err e2;
 
 			mse_err_clear(&e2);
@@ -211,9 +220,20 @@ int mse_roll_replicas(const struct mse_roll_opts *o, struct mse_roll_result *res
 			goto out;
 		snprintf(res->names[res->n++], sizeof(res->names[0]), "%s", name);
 	}
-	for (j = res->replaced; j < res->n; j++)
-		if (wait_healthy(o, res->names[j], &res->ports[j], err) != 0)
-			goto out;
+	for (j = res->replaced; j < res->n; j++) {
+		if (wait_healthy(o, res->names[j], &res->ports[j], res->metrics[j], err) == 0)
+			continue;
+		/* As for a replacement: the new ones that are not all healthy go. */
+		for (unsigned d = res->replaced; d < res->n; d++) {
+			struct mse_err e2;
+
+			mse_err_clear(&e2);
+			if (drop(o, res->names[d], "the new replicas are not all healthy", &e2) != 0)
+				say(o, "%s could not be removed: %s", res->names[d], e2.msg);
+		}
+		res->n = res->replaced;
+		goto out;
+	}
 	/* Fewer than there were: the rest stop. */
 	for (j = want; j < n_old; j++) {
 		char why[64];

@@ -180,6 +180,7 @@ int mse_spawn_write_evidence(const struct mse_instance *inst, const char *dir, c
 		.port = inst->port,
 		.threads = inst->threads ? inst->threads : MSE_MANIFEST_APP_THREADS,
 		.threads_max = inst->threads_max,
+		.metrics = inst->metrics[0] ? inst->metrics : NULL,
 		.no_ssl = strcmp(inst->cert_mode, "no-ssl") == 0,
 		.isvprodid = inst->isvprodid,
 		.isvsvn = inst->isvsvn,
@@ -267,7 +268,8 @@ static int spawn_sgx(const struct mse_spawn_opts *o, struct mse_instance *inst, 
 			 .expiration = inst->expiration,
 			 .no_ssl = o->no_ssl,
 			 .threads = inst->threads ? inst->threads : MSE_MANIFEST_APP_THREADS,
-			 .threads_max = inst->threads_max},
+			 .threads_max = inst->threads_max,
+			 .metrics = inst->metrics[0] ? inst->metrics : NULL},
 		.size_mb = inst->size_mb,
 		.isvprodid = inst->isvprodid,
 		.isvsvn = inst->isvsvn,
@@ -450,6 +452,9 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 		else if (mse_instance_free_port(o->host, &inst->port, err) != 0)
 			return -1;
 	}
+	if (o->metrics && mse_instance_metrics_addr("--metrics", o->metrics, inst->port, 0,
+						    inst->metrics, sizeof(inst->metrics), err) != 0)
+		return -1;
 	snprintf(port, sizeof(port), "%u", (unsigned)inst->port);
 	snprintf(exp, sizeof(exp), "%lld", (long long)inst->expiration);
 	snprintf(size, sizeof(size), "%u", o->size_mb);
@@ -496,6 +501,10 @@ int mse_spawn(const struct mse_spawn_opts *o, struct mse_spawn_result *res, stru
 		snprintf(nthreads_max, sizeof(nthreads_max), "%u", inst->threads_max);
 		argv[n++] = "--threads-max";
 		argv[n++] = nthreads_max;
+	}
+	if (inst->metrics[0]) {
+		argv[n++] = "--metrics";
+		argv[n++] = inst->metrics;
 	}
 	if (inst->mode == MSE_MODE_SIMULATION) {
 		argv[n++] = "--simulation";

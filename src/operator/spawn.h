@@ -54,6 +54,9 @@ struct mse_spawn_opts {
 	/* mse-bootstrap --threads / --threads-max; 0: the defaults (under SGX
 	 * MSE_MANIFEST_APP_THREADS and MSE_MANIFEST_APP_THREADS_MAX, measured) */
 	unsigned threads, threads_max;
+	/* mse-bootstrap --metrics HOST:PORT (docs/metrics.md); NULL: none. PORT 0:
+	 * a free one. Recorded in the instance (inst.metrics, the port chosen). */
+	const char *metrics;
 };
 
 struct mse_spawn_result {

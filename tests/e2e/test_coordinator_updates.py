@@ -237,6 +237,30 @@ def test_update_keeps_the_app_key(w):
     assert all(e["accepted_now"] for e in status(w)["replica_list"])
 
 
+def test_signed_requests_refused_before_their_body(w):
+    """POST /manifest and POST /recover read the owner's signature the same way: none or a
+    malformed one is a 403 at [signature] naming what the owner signs, and a declared body
+    over the limit a 413, before anything is read or parsed."""
+    import time
+    before = status(w)
+    for path, what, limit in (("/manifest", "manifest", 1 << 20), ("/recover", "recovery", 3 << 20)):
+        st, body = raw(w["coord"], "POST", path, b"{}")
+        err = json.loads(body)
+        assert st == 403 and err["step"] == "signature", body
+        assert f"missing: the owner signs the {what}" in err["error"], body
+        st, body = raw(w["coord"], "POST", path, b"{}", {"Mse-Owner-Signature": "zz"})
+        assert st == 403 and json.loads(body)["step"] == "signature", body
+        time.sleep(1.1)  # the API's rate limit
+        st, body = raw(w["coord"], "POST", path, b"",
+                       {"Mse-Owner-Signature": "00" * 64, "Content-Length": str(limit + 1)})
+        assert st == 413, (st, body)
+        # (/recover: its limit is the server's own, 3 MiB, which answers before the route)
+        if limit <= 1 << 20:
+            assert body == f"{what} too large\n".encode(), body
+        time.sleep(1.1)
+    assert status(w)["seq"] == before["seq"]
+
+
 def test_refused_manifests_change_nothing(w, tmp_path):
     before = status(w)
     seq = before["seq"]

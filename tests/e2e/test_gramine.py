@@ -29,6 +29,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "helpers"))
 import sigstruct_py  # noqa: E402
+from prom_text import parse_prometheus  # noqa: E402
 
 MSE = os.environ.get("MSE_BIN", "build/mse")
 STANDIN = Path(__file__).resolve().parent.parent / "gramine-standin"
@@ -84,8 +85,10 @@ def test_deploy_on_sgx_through_gramine(tmp_path):
     assert os.stat(signer).st_mode & 0o777 == 0o600
     assert k.stdout.strip() == mrsigner_of(signer).hex()
     port = free_port()
+    metrics = f"127.0.0.1:{free_port()}"
     p = mse(env, "deploy", "--project", str(proj), "--sgx", "--signer-key", str(signer),
-            "--accept-simulation-quotes", "--port", str(port), "--isvprodid", "7", "--isvsvn", "3")
+            "--accept-simulation-quotes", "--port", str(port), "--isvprodid", "7", "--isvsvn", "3",
+            "--metrics", metrics)
     out = p.stdout
     assert "starting the enclave (SGX, Gramine)" in out and "tests passed" in out, out
     mrenclave = re.search(r"MRENCLAVE\s+([0-9a-f]{64})", out).group(1)
@@ -130,6 +133,11 @@ def test_deploy_on_sgx_through_gramine(tmp_path):
     assert argv[argv.index("--ratls") + 1] == str(ia["expiration_date"])
     assert argv[argv.index("--port") + 1] == str(port)
     assert argv[argv.index("--threads") + 1] == "16"
+    # --metrics: a stand-alone enclave's address is in the measured argv, and in the
+    # evidence so that the code provider's recomputation renders the same manifest
+    # (the verify step of the deploy above passed with it).
+    assert argv[argv.index("--metrics") + 1] == metrics
+    assert ev["gramine"]["metrics"] == metrics
     mounts = {x["path"]: x for x in m["fs"]["mounts"]}
     for p_ in ("/root", "/key", "/mse-app"):
         assert mounts[p_]["type"] == "encrypted" and mounts[p_]["key_name"] == "_sgx_mrenclave"
@@ -159,6 +167,8 @@ def test_deploy_on_sgx_through_gramine(tmp_path):
     sealed = json.loads((proj / "secrets_to_seal.json").read_text())
     assert requests.get(base + "/health", verify=str(ratls), timeout=20).status_code == 200
     assert requests.post(base + "/", verify=str(ratls), timeout=20).status_code == 200
+    scraped = requests.get(f"http://{metrics}/metrics", timeout=20).text
+    assert parse_prometheus(scraped)["mse_http_requests_total"]["samples"], scraped
 
     # The code provider's check, by hand: the recomputation refuses what differs.
     pkg = next((proj / ".mse").glob("package.*/package_*.tar"))
@@ -264,6 +274,11 @@ def test_acceptance_script_with_the_standin(tmp_path):
               "sealed state survived the restart (GET /status: ready)"):
         assert re.search(r"^PASS  " + re.escape(s), out, re.M), (s, out[-3000:])
     assert re.search(r"^SKIP  2 SGX replicas \(the stand-in", out, re.M)
+    for s in ("mse deploy --replicas 2 --sgx (coordinator verified, manifest set, replicas attested)",
+              "deploy replica 1 answers through the CA", "deploy replica 2 answers through the CA",
+              "the deployed coordinator accepted both replicas",
+              "mse stop --remove (the deploy's coordinator and replicas)"):
+        assert re.search(r"^PASS  " + re.escape(s), out, re.M), (s, out[-3000:])
     assert "RESULT: all steps passed" in out
     assert not list(Path(env["XDG_STATE_HOME"], "mse").glob("mse-accept-*"))
     # Without a device and without the stand-in switch it refuses to pretend.

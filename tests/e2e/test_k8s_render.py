@@ -213,6 +213,38 @@ def test_render_podman_variant(project, tmp_path):
     assert "readinessProbe" not in c and "livenessProbe" not in c
 
 
+def test_render_metrics_port(project, tmp_path):
+    """--metrics-port: the replicas' metrics address by $MSE_REPLICA_METRICS (never in the
+    measured arguments), a containerPort, the prometheus.io annotations Prometheus'
+    kubernetes_sd relabelling reads, and a NetworkPolicy rule letting scrapers in."""
+    out, plain = tmp_path / "m", tmp_path / "plain"
+    render(project, out, "--replicas", "2", "--metrics-port", "9100")
+    render(project, plain, "--replicas", "2")
+    assert yamllint(out).returncode == 0
+    docs = load(out)
+    v = validate(docs, tmp_path)
+    assert v.returncode == 0 and "7 objects valid" in v.stdout, v.stdout + v.stderr
+    k = by_kind(docs)
+    pod = k["Deployment"][0]["spec"]["template"]
+    ann = pod["metadata"]["annotations"]
+    assert ann == {"prometheus.io/scrape": "true", "prometheus.io/port": "9100",
+                   "prometheus.io/path": "/metrics"}
+    c = pod["spec"]["containers"][0]
+    assert {"name": "metrics", "containerPort": 9100} in c["ports"]
+    env_vars = {e["name"]: e.get("value") for e in c["env"]}
+    assert env_vars["MSE_REPLICA_METRICS"] == "0.0.0.0:9100"
+    # The arguments (what the enclave measures) are those of a render without metrics.
+    pc = by_kind(load(plain))["Deployment"][0]["spec"]["template"]["spec"]["containers"][0]
+    assert c["args"] == pc["args"] and "--metrics" not in c["args"]
+    assert "MSE_REPLICA_METRICS" not in {e["name"] for e in pc["env"]}
+    pol = [p for p in k["NetworkPolicy"] if p["metadata"]["name"] == "shop"][0]
+    assert any([p["port"] for p in r["ports"]] == [9100] for r in pol["spec"]["ingress"])
+    r = render(project, tmp_path / "e", "--replicas", "2", "--metrics-port", "8443", check=False)
+    assert r.returncode == 1 and "--metrics-port" in r.stderr and "8443" in r.stderr, r.stderr
+    r = render(project, tmp_path / "e", "--replicas", "2", "--metrics-port", "0", check=False)
+    assert r.returncode == 2 and "--metrics-port" in r.stderr, r.stderr
+
+
 def test_validator_and_yamllint_catch_mistakes(project, tmp_path):
     out = tmp_path / "bad"
     render(project, out, "--replicas", "1")

@@ -10,6 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "common/file.h"
 #include "operator/instance.h"
 
@@ -95,6 +99,57 @@ static void save_load_list_remove(void **state)
 	assert_false(mse_file_exists(a.dir));
 	assert_int_equal(mse_instance_load(&got, "zeta", &err), -1);
 	assert_non_null(strstr(err.msg, "no instance named \"zeta\""));
+}
+
+/* The metrics address: checked, recorded, and each replica its own port. */
+static void metrics_address_checked_recorded_searched(void **state)
+{
+	struct mse_instance a = {0}, got;
+	struct mse_err err = {0};
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	char out[300], spec[64];
+	uint16_t held;
+	int fd;
+
+	(void)state;
+	assert_int_equal(mse_instance_metrics_addr("--metrics", "localhost:9100", 0, 0, out,
+						   sizeof(out), &err), -1);
+	assert_string_equal(err.field, "--metrics");
+	assert_string_equal(err.actual, "localhost:9100");
+	/* A port another socket listens on: refused naming the option, or skipped. */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	held = ntohs(sa.sin_port);
+	snprintf(spec, sizeof(spec), "127.0.0.1:%u", (unsigned)held);
+	mse_err_clear(&err);
+	assert_int_equal(mse_instance_metrics_addr("--metrics", spec, 0, 0, out, sizeof(out), &err), -1);
+	assert_string_equal(err.field, "--metrics");
+	assert_non_null(strstr(err.msg, "Address already in use"));
+	assert_int_equal(mse_instance_metrics_addr("--metrics", spec, 0, 1, out, sizeof(out), &err), 0);
+	assert_string_not_equal(out, spec);
+	/* The app's port is not the metrics' port. */
+	assert_int_equal(mse_instance_metrics_addr("--metrics", "127.0.0.1:40001", 40001, 0, out,
+						   sizeof(out), &err), -1);
+	assert_non_null(strstr(err.msg, "app's port"));
+	close(fd);
+	/* Recorded, and then skipped by the next replica's search. */
+	assert_int_equal(mse_instance_metrics_addr("--metrics", "127.0.0.1:0", 0, 1, a.metrics,
+						   sizeof(a.metrics), &err), 0);
+	assert_int_equal(mse_instance_locate(&a, "rep-1", &err), 0);
+	assert_int_equal(mse_instance_create(&a, &err), 0);
+	assert_int_equal(mse_instance_save(&a, &err), 0);
+	assert_int_equal(mse_instance_load(&got, "rep-1", &err), 0);
+	assert_string_equal(got.metrics, a.metrics);
+	assert_int_equal(mse_instance_metrics_addr("--metrics", a.metrics, 0, 1, out, sizeof(out),
+						   &err), 0);
+	assert_string_not_equal(out, a.metrics);
+	/* IPv6 keeps its brackets (where this machine has ::1). */
+	if (mse_instance_metrics_addr("--metrics", "[::1]:0", 0, 0, out, sizeof(out), &err) == 0)
+		assert_int_equal(strncmp(out, "[::1]:", 6), 0);
 }
 
 static void corrupt_state_names_the_file(void **state)
@@ -217,6 +272,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(names_are_validated),
 		cmocka_unit_test_setup_teardown(save_load_list_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(metrics_address_checked_recorded_searched, setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt_state_names_the_file, setup, teardown),
 		cmocka_unit_test(a_foreign_pid_is_not_alive),
 		cmocka_unit_test_setup_teardown(create_claims_the_name, setup, teardown),
