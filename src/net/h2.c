@@ -98,6 +98,10 @@ struct h2s {
 	 * body bytes unread here, or the connection window held by other
 	 * streams' unread bytes, the wait is ours (client_ms, per sweep). */
 	int64_t body_start, client_ms, rate_tick;
+	/* Bytes of in and out charged to the memory cap (cfg->mem_charge);
+	 * no_mem: a buffer was refused. */
+	size_t charged;
+	int no_mem;
 	/* Lifecycle: queued/running hold a reference (c->nworking). An
 	 * abandoned stream (answered 504, or cut at stop) that still holds one
 	 * is counted in c->nabandoned (ab_counted). */
@@ -227,6 +231,40 @@ static int below_rate(const struct mse_server_config *cfg, uint64_t bytes, int64
 
 /* ---- streams ------------------------------------------------------------ */
 
+/* Charges n more bytes of st's buffers to the memory cap: 0, or -1 refused. */
+static int mem_take(struct h2s *st, size_t n)
+{
+	const struct mse_server_config *cfg = st->c->h->cfg;
+
+	if (n && cfg->mem_charge && cfg->mem_charge(n, cfg->user) != 0) {
+		static _Atomic int64_t last_warn;
+		int64_t t = now_ms();
+
+		if (t - atomic_load(&last_warn) >= 1000) {
+			atomic_store(&last_warn, t);
+			mse_warn("%s:%u: HTTP/2 stream %d: %zu more buffer bytes would go over the "
+				 "memory cap: refused",
+				 st->c->info.remote_addr, st->c->info.remote_port, st->id, n);
+		}
+		st->no_mem = 1;
+		return -1;
+	}
+	st->charged += n;
+	return 0;
+}
+
+/* Gives back n of what st charged. */
+static void mem_give(struct h2s *st, size_t n)
+{
+	const struct mse_server_config *cfg = st->c->h->cfg;
+
+	if (n > st->charged)
+		n = st->charged;
+	st->charged -= n;
+	if (n && cfg->mem_uncharge)
+		cfg->mem_uncharge(n, cfg->user);
+}
+
 static void stream_free(struct h2s *st)
 {
 	struct h2c *c = st->c;
@@ -252,6 +290,7 @@ static void stream_free(struct h2s *st)
 	free(st->cookie);
 	free(st->in);
 	free(st->out);
+	mem_give(st, st->charged);
 	free(st);
 }
 
@@ -595,9 +634,10 @@ static void submit_canned(struct h2s *st, int status)
 		return;
 	n = snprintf(body, sizeof(body), "%d %s\n", status, mse_http_reason(status));
 	hs[1].value_len = (size_t)snprintf(len, sizeof(len), "%d", n);
-	if (!st->out && !(st->out = malloc(H2_OUT_BUF)))
+	/* Its own small buffer (never charged: bounded like a header). */
+	if (!st->out && !(st->out = malloc(sizeof(body))))
 		return;
-	st->out_cap = H2_OUT_BUF;
+	st->out_cap = sizeof(body);
 	st->head_only = st->req.method_len == 4 && memcmp(st->req.method, "HEAD", 4) == 0;
 	if (!st->head_only) {
 		memcpy(st->out, body, (size_t)n);
@@ -668,7 +708,7 @@ static ssize_t h2_read_body(struct mse_exchange *x, void *buf, size_t n)
 			r = (ssize_t)k;
 			break;
 		}
-		if (st->too_large || st->body_timeout || st->body_error) {
+		if (st->too_large || st->body_timeout || st->body_error || st->no_mem) {
 			st->body_error = 1;
 			break;
 		}
@@ -731,6 +771,12 @@ static int h2_start(struct mse_exchange *x, int status, const char *reason,
 	st->head_only = st->req.method_len == 4 && memcmp(st->req.method, "HEAD", 4) == 0;
 	body = !st->head_only && status != 204 && status != 304;
 	st->resp_cl = body ? cl : -1;
+	if (body && mem_take(st, H2_OUT_BUF) != 0) {
+		/* Over the memory cap: nothing was sent yet, so the client gets
+		 * its answer and the handler an error. */
+		submit_canned(st, 503);
+		goto out;
+	}
 	if (body && !(st->out = malloc(H2_OUT_BUF)))
 		goto out;
 	st->out_cap = body ? H2_OUT_BUF : 0;
@@ -799,9 +845,12 @@ static int h2_write(struct mse_exchange *x, const void *data, size_t n)
 		room = st->out_cap - st->out_off - st->out_len;
 		if (room == 0 && !c->h->threads) {
 			/* In-memory mode: nobody drains concurrently; grow. */
-			uint8_t *q = realloc(st->out, st->out_cap * 2);
+			uint8_t *q = NULL;
 
+			if (mem_take(st, st->out_cap) == 0 && !(q = realloc(st->out, st->out_cap * 2)))
+				mem_give(st, st->out_cap);
 			if (!q) {
+				stream_fail_locked(st);
 				rc = -1;
 				break;
 			}
@@ -962,6 +1011,7 @@ static void stream_run(struct h2s *st, struct h2w *self)
 		pthread_mutex_lock(&c->lock);
 		if (!st->abandoned && !st->started && !st->failed && stream_usable(st)) {
 			int status = st->too_large      ? 413
+				     : st->no_mem       ? 503
 				     : st->body_timeout ? 408
 				     : st->body_error   ? 400
 							: 500;
@@ -985,6 +1035,15 @@ static void stream_run(struct h2s *st, struct h2w *self)
 			nghttp2_session_consume(c->sess, st->id, st->in_len);
 		c->in_buffered -= st->in_len;
 		st->in_len = st->in_off = 0;
+		/* The body buffer is done with: its memory (and charge) goes now. */
+		if (st->in) {
+			if (cfg->wipe_buffers)
+				OPENSSL_cleanse(st->in, st->in_cap);
+			free(st->in);
+			st->in = NULL;
+			mem_give(st, st->in_cap);
+			st->in_cap = 0;
+		}
 		pthread_mutex_unlock(&c->lock);
 	}
 	pthread_mutex_lock(&c->lock);
@@ -1193,7 +1252,7 @@ static int on_data_chunk(nghttp2_session *sess, uint8_t flags, int32_t id, const
 	const struct mse_server_config *cfg = c->h->cfg;
 
 	(void)flags;
-	if (!st || st->canned || st->abandoned || st->too_large || !st->hdr_done ||
+	if (!st || st->canned || st->abandoned || st->too_large || st->no_mem || !st->hdr_done ||
 	    st->handler_done) {
 		nghttp2_session_consume(sess, id, len);
 		return 0;
@@ -1218,6 +1277,14 @@ static int on_data_chunk(nghttp2_session *sess, uint8_t flags, int32_t id, const
 		while (cap < st->in_len + len)
 			cap *= 2;
 		if (cap > st->in_cap) {
+			if (mem_take(st, cap - st->in_cap) != 0) {
+				/* Over the memory cap: this body goes no further. */
+				nghttp2_session_consume(sess, id, len);
+				if (!st->dispatched)
+					submit_canned(st, 503);
+				pthread_cond_broadcast(&c->cv);
+				return 0;
+			}
 			if (!(p = malloc(cap)))
 				return NGHTTP2_ERR_CALLBACK_FAILURE;
 			if (st->in_len)

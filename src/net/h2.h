@@ -28,7 +28,9 @@
  * Memory per connection: header bytes of its open streams (at most
  * H2_CONN_HEAD_FACTOR x max_head_bytes; new streams are refused beyond),
  * body bytes buffered (the connection window, H2_CONN_WINDOW), response
- * bytes buffered (H2_OUT_BUF per stream).
+ * bytes buffered (H2_OUT_BUF per stream). With cfg->mem_charge (the memory
+ * cap), a stream's body and response buffers are charged before they are
+ * allocated: refused, the stream is answered 503.
  *
  * Floods (the offending connection gets GOAWAY ENHANCE_YOUR_CALM and is
  * closed; the others are served): control frames (PING, SETTINGS,
