@@ -41,6 +41,10 @@
 #define BUF_INITIAL (8 * 1024)
 #define BODY_SLACK (16 * 1024)
 #define BODY_ROOM (4 * 1024)
+/* TLS bodies over TLS_RBUF_BODY get an OpenSSL read buffer sized for them,
+ * at most TLS_RBUF_MAX (below glibc's default mmap threshold). */
+#define TLS_RBUF_BODY (16 * 1024)
+#define TLS_RBUF_MAX (120 * 1024)
 /* Response bytes gathered before a write (one TLS record's worth). */
 #define OUT_BUF (16 * 1024)
 /* After a response, unread request body already received (or arriving
@@ -93,6 +97,7 @@ struct conn {
 	int lingering;            /* closing: swallow input until EOF or deadline */
 	int want_write;           /* TLS needs the socket writable to progress */
 	int corked;               /* TCP_CORK set for a response's writes (out_put) */
+	int big_rbuf;             /* TLS read buffer sized for this request's body */
 	unsigned requests;
 	size_t parsed_len; /* c->len when the head was last found incomplete */
 	/* The request read by the loop: head buf[0, head_len); a Content-Length
@@ -1603,6 +1608,18 @@ static enum step head_complete(struct conn *c, const struct mse_http_request *re
 		c->phase = PH_READY;
 		return ST_READY;
 	}
+	if (c->ssl && (c->chunked || c->body_len > TLS_RBUF_BODY)) {
+		/* TLS read-ahead fills OpenSSL's read buffer in one read(2):
+		 * sized for the body it expects (up to TLS_RBUF_MAX), a 64 KiB
+		 * upload takes one system call instead of one per record. The
+		 * buffer is still released whenever it is drained
+		 * (SSL_MODE_RELEASE_BUFFERS): an idle connection holds none. */
+		uint64_t want = c->chunked ? TLS_RBUF_MAX : c->body_len + c->body_len / 64 + 512;
+
+		SSL_set_default_read_buffer_len(c->ssl, want > TLS_RBUF_MAX ? TLS_RBUF_MAX
+									 : (size_t)want);
+		c->big_rbuf = 1;
+	}
 	if (!c->chunked && c->body_len > cfg->body_buffer) {
 		c->phase = PH_READY; /* streamed to the handler as it reads */
 		return ST_READY;
@@ -1816,6 +1833,10 @@ static enum step conn_step(struct conn *c, struct mse_http_header *headers)
 /* A request is done: what the connection reads next is a head. */
 static void conn_next_request(struct conn *c)
 {
+	if (c->big_rbuf) {
+		SSL_set_default_read_buffer_len(c->ssl, 0); /* back to one record */
+		c->big_rbuf = 0;
+	}
 	c->phase = PH_HEAD;
 	c->head_len = 0;
 	c->chunked = c->body_complete = c->continue_sent = 0;

@@ -429,6 +429,24 @@ def test_pipelined_requests_after_a_large_one(which, tls_server, plain_server):
     sock.close()
 
 
+def test_tls_uploads_with_a_read_buffer_sized_for_the_body(tls_server):
+    # Over TLS, a body's size (Content-Length, or chunked) sizes OpenSSL's
+    # read buffer for it, and the next request on the connection goes back
+    # to one record: every size, buffered, streamed or chunked, arrives
+    # whole, and the small requests after each get their own answers.
+    c = tls_server.conn()
+    for size in (16 * 1024 + 1, 65536, 200 * 1024 + 3, 1536 * 1024 + 5):
+        body = os.urandom(size)
+        want = "%d %s" % (size, hashlib.sha256(body).hexdigest())
+        for chunked in (False, True):
+            r, data = tls_server.request("POST", "/sha", body=iter([body]) if chunked else body,
+                                         conn=c, chunked=chunked)
+            assert (r.status, data.decode()) == (200, want), (size, chunked)
+            r, data = tls_server.request("GET", "/hello", conn=c)
+            assert data == b"hello"
+    c.close()
+
+
 def test_malformed_requests_leave_the_server_up(plain_server):
     for raw in (b"GARBAGE\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
                 b"POST /sha HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
