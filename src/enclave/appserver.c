@@ -277,6 +277,19 @@ static int gil_busy(void *user)
 	return mse_gil_busy(&last_switch);
 }
 
+/* HTTP/2 stream buffers count against the --memory budget (net/server.h). */
+static int mem_charge(size_t n, void *user)
+{
+	(void)user;
+	return mse_memcap_charge(n);
+}
+
+static void mem_uncharge(size_t n, void *user)
+{
+	(void)user;
+	mse_memcap_uncharge(n);
+}
+
 int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 {
 	struct mse_wsgi_config wc = {0};
@@ -434,6 +447,10 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 	sc.request_timeout_ms = c->request_timeout_ms;
 	sc.access_log = c->access_log;
 	sc.app_busy = gil_busy;
+	if (c->memory_mb) {
+		sc.mem_charge = mem_charge;
+		sc.mem_uncharge = mem_uncharge;
+	}
 	/* 10,000 idle keep-alive clients, and room to answer new ones. */
 	sc.max_connections = APP_MAX_CONNECTIONS;
 	fit_nofile(&sc);

@@ -125,6 +125,14 @@ struct mse_server_config {
 	 * (prior knowledge, RFC 9113 §3.3). Default 0: HTTP/1.1 only. */
 	int http2;
 	uint32_t h2_max_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS; default 32 */
+	/* Optional: the memory cap. HTTP/2 stream buffers (a request body
+	 * buffered for its handler, a response waiting for the client's
+	 * window) are charged here before they are allocated: mem_charge
+	 * returns 0, or -1 to refuse (that stream is answered 503, or reset if
+	 * its response started); mem_uncharge gives back what was charged.
+	 * Any thread. */
+	int (*mem_charge)(size_t n, void *user);
+	void (*mem_uncharge)(size_t n, void *user);
 	FILE *access_log;        /* Common Log Format lines; NULL = none (not closed) */
 	const char *server_name; /* Server header; default "mse-c/VERSION" */
 };
