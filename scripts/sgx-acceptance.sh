@@ -27,8 +27,13 @@
 # (mse coordinator measure --sgx) and verified against the PCCS's collateral,
 # a manifest set (the SGX replicas' MRENCLAVE recomputed: manifest --sgx), the
 # CA fetched, two replicas started with --sgx that attest to it and answer
-# through the CA, restart with its sealed state, stop. (With the stand-in the
-# replicas are skipped: SGX enclaves refuse its simulation quotes.)
+# through the CA, restart with its sealed state, stop. (With the stand-in those
+# replicas are skipped: SGX enclaves refuse its simulation quotes.) Then the
+# owner's one command: mse deploy --replicas 2 --sgx (coordinator started and
+# verified, manifest set, two replicas attested), each replica answering through
+# the CA, the coordinator reporting both accepted, everything stopped. (With the
+# stand-in it runs with --accept-simulation-quotes and a PCCS stub serving the
+# simulation's collateral: the enclaves then trust the simulation root, measured.)
 # Exit status 0 if every step passed.
 set -u
 cd "$(dirname "$0")/.."
@@ -56,7 +61,12 @@ step() {
 	return 1
 }
 
+PCCS_PID=
 cleanup() {
+	for n in "$NAME-rep-coordinator" "$NAME-rep-1" "$NAME-rep-2"; do
+		"$MSE" stop "$n" --remove >>"$LOG" 2>&1 || true
+	done
+	[ -n "$PCCS_PID" ] && kill "$PCCS_PID" 2>/dev/null
 	"$MSE" stop "$NAME" --remove >>"$LOG" 2>&1 || true
 	"$MSE" stop "$NAME-coord" --remove >>"$LOG" 2>&1 || true
 	"$MSE" stop "$NAME-r1" --remove >>"$LOG" 2>&1 || true
@@ -192,6 +202,57 @@ if [ -x "$(dirname "$(command -v "$MSE")")/mse-coordinator" ] || [ -n "${MSE_COO
 	fi
 else
 	RESULTS+=("SKIP  coordinator (no mse-coordinator beside $MSE)")
+fi
+
+# ---- the owner's one command: mse deploy --replicas 2 --sgx -------------------
+REP_EXTRA=()
+REP_PCCS=("${PCCS_ARGS[@]}")
+if [ "$STANDIN" = 1 ]; then
+	# A PCCS serving this machine's simulation collateral, for the enclaves' own
+	# verifications (the stand-in's quotes are simulation quotes).
+	/usr/bin/python3 - "$("$MSE" sim path)/collateral" "$WORK/pccs.url" $$ <<'PY' >>"$LOG" 2>&1 &
+import os, sys, time
+sys.path.insert(0, "tests/e2e")
+from pccs_stub import PccsStub
+with PccsStub(sys.argv[1], ca="platform") as s:
+    with open(sys.argv[2] + ".tmp", "w") as f:
+        f.write(s.url)
+    os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+    while True:  # until this script is gone (or its clean-up kills it)
+        try:
+            os.kill(int(sys.argv[3]), 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.5)
+PY
+	PCCS_PID=$!
+	for _ in $(seq 100); do [ -s "$WORK/pccs.url" ] && break; sleep 0.1; done
+	REP_PCCS=(--pccs "$(cat "$WORK/pccs.url" 2>/dev/null)")
+	REP_EXTRA=(--accept-simulation-quotes)
+fi
+if [ -x "$(dirname "$(command -v "$MSE")")/mse-coordinator" ] || [ -n "${MSE_COORDINATOR_BIN:-}" ]; then
+	if step "mse deploy --replicas 2 --sgx (coordinator verified, manifest set, replicas attested)" \
+		"$MSE" deploy --project "$WORK/accept" --name "$NAME-rep" --replicas 2 --sgx \
+		--signer-key "$WORK/signer.pem" --no-tests "${REP_PCCS[@]}" "${REP_EXTRA[@]}"; then
+		STATE=${XDG_STATE_HOME:-$HOME/.local/state}/mse
+		RCPORT=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' \
+			"$STATE/$NAME-rep-coordinator/state.json" 2>>"$LOG")
+		for r in 1 2; do
+			RP=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' \
+				"$STATE/$NAME-rep-$r/state.json" 2>>"$LOG")
+			step "deploy replica $r answers through the CA (curl --cacert .mse/ca.pem)" \
+				curl -fsS --cacert "$WORK/accept/.mse/ca.pem" "https://localhost:$RP/health"
+		done
+		step "the deployed coordinator accepted both replicas" bash -c \
+			"'$MSE' coordinator status --url 127.0.0.1:$RCPORT --pin '$WORK/accept/.mse/coordinator/ratls.pem' | grep -q '\"attestations_accepted\":2'"
+	fi
+	for n in "$NAME-rep-1" "$NAME-rep-2" "$NAME-rep-coordinator"; do
+		"$MSE" stop "$n" --remove >>"$LOG" 2>&1
+	done
+	step "mse stop --remove (the deploy's coordinator and replicas)" bash -c \
+		"! '$MSE' list | grep -q '$NAME-rep'"
+else
+	RESULTS+=("SKIP  mse deploy --replicas 2 --sgx (no mse-coordinator beside $MSE)")
 fi
 
 # ---- the report ------------------------------------------------------------

@@ -49,6 +49,27 @@ struct mse_sim {
 	uint8_t root_secret[32];
 };
 
+int mse_sim_root_from_hex(const char *hex, uint8_t **der, size_t *len, struct mse_err *err)
+{
+	size_t n = strlen(hex);
+
+	if (n < 2 || n % 2 || n > MSE_SIM_ROOT_HEX_MAX || strspn(hex, "0123456789abcdef") != n)
+		return mse_err_expect(err, "--trust-sim-root",
+				      "a simulation root CA's DER in lowercase hex (at most 4096 digits)",
+				      "another text");
+	if (!der)
+		return 0;
+	if (!(*der = malloc(n / 2)))
+		return mse_err_set(err, "out of memory");
+	if (mse_hex_decode_exact(*der, n / 2, hex, n) != 0) {
+		free(*der);
+		*der = NULL;
+		return mse_err_expect(err, "--trust-sim-root", "hex", "another text");
+	}
+	*len = n / 2;
+	return 0;
+}
+
 int mse_sim_dir(char *out, size_t size, struct mse_err *err)
 {
 	const char *d = getenv(MSE_SIM_DIR_ENV), *home = getenv("HOME");

@@ -74,6 +74,15 @@ struct mse_sim_enclave {
  * this function so they agree.
  */
 int mse_sim_dir(char *out, size_t size, struct mse_err *err) MSE_MUST_CHECK;
+/*
+ * --trust-sim-root HEX (mse-coordinator, mse-bootstrap; measured under SGX):
+ * a simulation root CA's DER as lowercase hex, at most MSE_SIM_ROOT_HEX_MAX
+ * digits (one spelling, one MRENCLAVE). Checks the text and, with der not
+ * NULL, decodes it into *der (malloc'd, *len bytes). UNSAFE outside tests.
+ */
+#define MSE_SIM_ROOT_HEX_MAX 4096
+int mse_sim_root_from_hex(const char *hex, uint8_t **der, size_t *len,
+			  struct mse_err *err) MSE_MUST_CHECK;
 /* 1 if dir holds an initialised simulation (root_ca.der and keys). */
 int mse_sim_exists(const char *dir);
 /*

@@ -109,6 +109,11 @@ static void usage(void)
 	     "  --recovery-file FILE  recover: the recovery.bin to restore (default recovery.bin)\n"
 	     "  --record FILE         the owner's record of the last seq set (rollback check)\n"
 	     "  --replicas N          update: how many replicas after the update (default: as now)\n"
+	     "  --accept-simulation-quotes  with --sgx (start, replica, measure, manifest): UNSAFE\n"
+	     "                        outside tests: the enclave also trusts this machine's\n"
+	     "                        simulation root (--trust-sim-root in its measured argv,\n"
+	     "                        so measure and manifest need it too), for the tests'\n"
+	     "                        Gramine stand-in\n"
 	     "  --metrics HOST:PORT   replica: serve its Prometheus metrics (counts only, no\n"
 	     "                        secrets) on http://HOST:PORT/metrics (PORT 0: a free one;\n"
 	     "                        docs/metrics.md); per replica, so never measured (--sgx:\n"
@@ -123,7 +128,7 @@ enum {
 	O_DNS, O_DID, O_SEQ, O_APP, O_MRE, O_NOSIM, O_SIGNER, O_PRODID, O_MINSVN, O_ACCEPT,
 	O_ALLOWSIM, O_EXPIRED, O_BOOT, O_SIZE, O_URL, O_PIN, O_MANIFEST, O_SERVERNAME, O_HELP,
 	O_RECKEY, O_RECOUT, O_RECFILE, O_RECORD, O_REPLICAS, O_SGX, O_NAME, O_HOST, O_PORT, O_PCCS,
-	O_COORDMRE, O_METRICS
+	O_COORDMRE, O_ACCEPTSIMQ, O_METRICS
 };
 
 static void rolled(void *ctx, const char *text)
@@ -164,7 +169,10 @@ static int parse_num(const char *s, unsigned long long max, unsigned long long *
 	return 0;
 }
 
-int cmd_coordinator(int argc, char **argv)
+/* --accept-simulation-quotes: this machine's simulation root in hex (freed by cmd_coordinator). */
+static char *g_sim_root;
+
+static int coordinator(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"out", required_argument, NULL, O_OUT},
@@ -206,6 +214,7 @@ int cmd_coordinator(int argc, char **argv)
 		{"port", required_argument, NULL, O_PORT},
 		{"pccs-url", required_argument, NULL, O_PCCS},
 		{"coordinator-mrenclave", required_argument, NULL, O_COORDMRE},
+		{"accept-simulation-quotes", no_argument, NULL, O_ACCEPTSIMQ},
 		{"metrics", required_argument, NULL, O_METRICS},
 		{NULL, 0, NULL, 0},
 	};
@@ -215,7 +224,7 @@ int cmd_coordinator(int argc, char **argv)
 			 *manifest = NULL, *dns[MAX_LIST], *reckey = NULL, *recout = NULL,
 			 *recfile = "recovery.bin", *record = NULL, *name = NULL, *host = NULL,
 			 *pccs = NULL, *coord_mre = NULL, *metrics = NULL;
-	int sgx = 0;
+	int sgx = 0, accept_simq = 0;
 	uint16_t port = 0;
 	char recout_buf[4200], record_buf[4200];
 	unsigned replicas = 0;
@@ -294,6 +303,7 @@ int cmd_coordinator(int argc, char **argv)
 		case O_HOST: host = optarg; break;
 		case O_PCCS: pccs = optarg; break;
 		case O_COORDMRE: coord_mre = optarg; break;
+		case O_ACCEPTSIMQ: accept_simq = 1; break;
 		case O_METRICS:
 			if (cli_hostport("coordinator", "metrics", optarg) != 0)
 				return MSE_EXIT_USAGE;
@@ -326,6 +336,14 @@ int cmd_coordinator(int argc, char **argv)
 		return cli_usage_error("coordinator", "unexpected argument \"%s\"", argv[optind]);
 	mo.dns = dns;
 	mo.mrenclaves = (const uint8_t(*)[32])mres;
+	if (accept_simq && !sgx)
+		return cli_usage_error("coordinator", "--accept-simulation-quotes goes with --sgx");
+	if (accept_simq) {
+		/* The enclaves trust this machine's simulation root: --trust-sim-root, measured. */
+		if (mse_coordclient_sim_root_hex(&g_sim_root, &err) != 0)
+			return cli_fail("coordinator", &err);
+		mo.sgx_sim_root_hex = g_sim_root;
+	}
 
 	if (!strcmp(sub, "keygen")) {
 		if (!out)
@@ -348,27 +366,15 @@ int cmd_coordinator(int argc, char **argv)
 		else if (mse_cspawn_coordinator_path(bin, sizeof(bin), &err) != 0)
 			return cli_fail("coordinator", &err);
 		if (sgx) {
-			struct mse_manifest_coord_opts cmo;
-			struct mse_gramine_version gv;
-			char pkhex[65];
+			char gv[128], pkhex[65];
 
-			memset(&cmo, 0, sizeof(cmo));
-			if (mse_hex_encode(pkhex, sizeof(pkhex), pk, 32) != 0)
-				return cli_fail("coordinator", &err);
-			cmo.owner_key = pkhex;
-			if (!mse_gramine_available()) {
-				mse_err_set(&err, "measure --sgx runs gramine-manifest and gramine-sgx-sign: "
-						  "Gramine is not on PATH (install the release the "
-						  "operator runs)");
-				return cli_fail("coordinator", &err);
-			}
-			if (mse_gramine_version(&gv, &err) != 0 ||
-			    mse_gramine_measure_coordinator(bin, &cmo, mre, &err) != 0 ||
-			    mse_hex_encode(hex, sizeof(hex), mre, 32) != 0)
+			if (mse_coordclient_measure_sgx(bin, pk, g_sim_root, mre, gv, sizeof(gv), &err) != 0 ||
+			    mse_hex_encode(hex, sizeof(hex), mre, 32) != 0 ||
+			    mse_hex_encode(pkhex, sizeof(pkhex), pk, 32) != 0)
 				return cli_fail("coordinator", &err);
 			fprintf(stderr, "hashed with %s: %s, its manifest (loader.argv with owner key "
 					"%s), Gramine's runtime and the system libraries\n",
-				gv.text, bin, pkhex);
+				gv, bin, pkhex);
 			printf("%s\n", hex);
 			return MSE_EXIT_OK;
 		}
@@ -399,6 +405,7 @@ int cmd_coordinator(int argc, char **argv)
 		so.sgx = sgx;
 		so.signer_key = mo.signer_key;
 		so.pccs_url = pccs;
+		so.sim_root_hex = g_sim_root;
 		so.metrics = metrics;
 		if (mse_cspawn_replica(&so, &inst, &err) != 0)
 			return cli_fail("coordinator", &err);
@@ -433,6 +440,7 @@ int cmd_coordinator(int argc, char **argv)
 		so.sgx = sgx;
 		so.signer_key = mo.signer_key;
 		so.pccs_url = pccs;
+		so.sim_root_hex = g_sim_root;
 		if (mse_cspawn_coordinator(&so, &inst, &err) != 0)
 			return cli_fail("coordinator", &err);
 		printf("coordinator %s listening on %s:%u (%s)\n", inst.name, inst.host, (unsigned)inst.port,
@@ -573,4 +581,13 @@ int cmd_coordinator(int argc, char **argv)
 		return rc == 0 ? MSE_EXIT_OK : cli_fail("coordinator", &err);
 	}
 	return cli_usage_error("coordinator", "unknown subcommand \"%s\" (keygen, measure, start, replica, manifest, set, update, ca, status, recover)", sub);
+}
+
+int cmd_coordinator(int argc, char **argv)
+{
+	int rc = coordinator(argc, argv);
+
+	free(g_sim_root);
+	g_sim_root = NULL;
+	return rc;
 }

@@ -78,14 +78,21 @@ static const char usage[] =
 	"                   [{\"step\", \"kind\": \"step\"|\"detail\"|\"failed\"|\"cleanup\",\n"
 	"                   \"text\"}, ...]} or {\"ok\": false, \"failed_step\", \"log\",\n"
 	"                   \"error\": {\"step\", ...}, \"errors\": [...], \"progress\": [...]}\n"
-	"  --replicas N     the coordinator flow instead of steps 3-8 (simulation): start or\n"
-	"                   reuse NAME-coordinator with the owner key DIR/.mse/owner.key\n"
-	"                   (made if missing), verify it, upload the signed manifest, fetch\n"
-	"                   its CA into DIR/.mse/ca.pem, start N replicas NAME-K, each\n"
-	"                   attesting to the coordinator, and wait for their health checks\n"
-	"                   through the CA; an earlier deploy's replicas are replaced one at\n"
-	"                   a time, each new one healthy before an old one stops\n"
-	"                   (docs/coordinator.md)\n"
+	"  --replicas N     the coordinator flow instead of steps 3-8: start or reuse\n"
+	"                   NAME-coordinator with the owner key DIR/.mse/owner.key (made if\n"
+	"                   missing), verify it, upload the signed manifest, fetch its CA\n"
+	"                   into DIR/.mse/ca.pem, start N replicas NAME-K, each attesting to\n"
+	"                   the coordinator, and wait for their health checks through the\n"
+	"                   CA; an earlier deploy's replicas are replaced one at a time, each\n"
+	"                   new one healthy before an old one stops (docs/coordinator.md).\n"
+	"                   SGX: coordinator and replicas under Gramine, signed with\n"
+	"                   --signer-key; the coordinator's MRENCLAVE recomputed with\n"
+	"                   gramine-sgx-sign (as 'mse coordinator measure --sgx') and\n"
+	"                   verified with the PCCS's collateral (--pccs, also given to the\n"
+	"                   coordinator and replicas); the manifest accepts the replicas' one\n"
+	"                   MRENCLAVE recomputed from the package (as 'mse coordinator\n"
+	"                   manifest --sgx') and the signer key's MRSIGNER with --isvprodid\n"
+	"                   and ISVSVN >= --isvsvn\n"
 	"\n"
 	"SGX (Gramine 1.9; see docs/sgx.md):\n"
 	"  --sgx            run under Gramine even if no SGX device is seen (default: SGX\n"
@@ -97,7 +104,10 @@ static const char usage[] =
 	"  --mrenclave HEX  the expected MRENCLAVE; default: recomputed with\n"
 	"                   gramine-sgx-sign from the package (never the enclave's word)\n"
 	"  --accept-simulation-quotes  UNSAFE outside tests: trust quotes from your own\n"
-	"                   simulation root on SGX (the tests' Gramine stand-in)\n"
+	"                   simulation root on SGX (the tests' Gramine stand-in); with\n"
+	"                   --replicas the coordinator and the replicas trust it too\n"
+	"                   (--trust-sim-root in their measured argv) and the manifest\n"
+	"                   allows simulation quotes\n"
 	"  -h, --help       show this help\n";
 
 struct printer {
@@ -340,11 +350,14 @@ int cmd_deploy(int argc, char **argv)
 	}
 	mse_errlist_free(&errs);
 	if (o.replicas) {
-		printf("\nDeployed %s: %u replicas behind the coordinator at %s (SIMULATION — not "
-		       "confidential)\n",
-		       res.name, res.replicas, res.coordinator);
+		printf("\nDeployed %s: %u replicas behind the coordinator at %s (%s)\n", res.name,
+		       res.replicas, res.coordinator,
+		       !res.sgx	       ? "SIMULATION — not confidential"
+		       : res.simulation ? "SGX, simulation quotes accepted — not confidential"
+					: "SGX");
 		printf("  coordinator  MRENCLAVE %s (verified, owner key %s/.mse/owner.key)\n",
 		       res.mrenclave_hex, o.project_dir ? o.project_dir : ".");
+		printf("               (expected value from %s)\n", res.measured_from);
 		printf("  CA           %s  (clients pin this, whichever replica answers)\n",
 		       res.ca_path);
 		for (unsigned i = 0; i < res.replicas; i++) {

@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "attest/cmanifest.h"
+#include "attest/pccs.h"
 #include "attest/collateral.h"
 #include "attest/quote.h"
 #include "attest/ratls.h"
@@ -103,6 +104,53 @@ int mse_coordclient_measure(const char *binary, const uint8_t pk[32], uint8_t mr
 	if (mse_simmeasure_file_sha256(binary, exe, err) != 0)
 		return -1;
 	mse_simmeasure_coordinator(exe, pk, mre);
+	return 0;
+}
+
+int mse_coordclient_measure_sgx(const char *binary, const uint8_t pk[32], const char *sim_root_hex,
+				uint8_t mre[32], char *gramine, size_t gramine_size,
+				struct mse_err *err)
+{
+	struct mse_manifest_coord_opts cmo;
+	struct mse_gramine_version gv;
+	char pkhex[65];
+
+	memset(&cmo, 0, sizeof(cmo));
+	if (mse_hex_encode(pkhex, sizeof(pkhex), pk, 32) != 0)
+		return mse_err_set(err, "cannot encode the owner key");
+	cmo.owner_key = pkhex;
+	cmo.sim_root_hex = sim_root_hex;
+	if (!mse_gramine_available())
+		return mse_err_set(err, "the coordinator's SGX MRENCLAVE is recomputed with "
+					"gramine-manifest and gramine-sgx-sign: Gramine is not on PATH "
+					"(install the release the operator runs)");
+	if (mse_gramine_version(&gv, err) != 0 ||
+	    mse_gramine_measure_coordinator(binary, &cmo, mre, err) != 0)
+		return -1;
+	if (gramine)
+		snprintf(gramine, gramine_size, "%s", gv.text);
+	return 0;
+}
+
+int mse_coordclient_sim_root_hex(char **hex, struct mse_err *err)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 16];
+	uint8_t *der = NULL;
+	size_t len = 0;
+
+	*hex = NULL;
+	if (mse_sim_dir(dir, sizeof(dir), err) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/root_ca.der", dir);
+	if (mse_file_read(path, MSE_SIM_ROOT_HEX_MAX / 2, &der, &len, err) != 0)
+		return -1;
+	if (!(*hex = malloc(2 * len + 1)) || mse_hex_encode(*hex, 2 * len + 1, der, len) != 0) {
+		free(*hex);
+		*hex = NULL;
+		free(der);
+		return mse_err_set(err, "out of memory");
+	}
+	free(der);
 	return 0;
 }
 
@@ -234,8 +282,15 @@ int mse_coordclient_manifest(const struct mse_coordclient_manifest_opts *o, char
 		}
 		if (mse_hex_encode(cm, sizeof(cm), coord_mre, 32) != 0)
 			goto out_ids;
-		mse_manifest_replica_opts(&rmo, info.python_application,
-					  o->n_dns ? o->dns[0] : "localhost", (uint32_t)o->size_mb, cm);
+		{
+			struct mse_manifest_replica rr = {
+			    .application = info.python_application,
+			    .san = o->n_dns ? o->dns[0] : "localhost", .coord_mre_hex = cm,
+			    .sim_root_hex = o->sgx_sim_root_hex, .size_mb = (uint32_t)o->size_mb,
+			    .isvprodid = o->sgx_isvprodid, .isvsvn = o->sgx_isvsvn};
+
+			mse_manifest_replica_opts(&rmo, &rr);
+		}
 		if (mse_gramine_measure(boot, app_tar, &rmo, mre, err) != 0 ||
 		    mse_hex_encode(hex, sizeof(hex), mre, 32) != 0)
 			goto out_ids;
@@ -722,7 +777,7 @@ out:
 }
 
 int mse_coordclient_verify(const char *url, const uint8_t mrenclave[32], int allow_simulation,
-			   const char *pin_out, struct mse_err *err)
+			   int sgx, const char *pccs_url, const char *pin_out, struct mse_err *err)
 {
 	char sim_dir[PATH_MAX], path[PATH_MAX + 32], *pem = NULL;
 	uint8_t *der = NULL, *root = NULL;
@@ -740,9 +795,21 @@ int mse_coordclient_verify(const char *url, const uint8_t mrenclave[32], int all
 		return -1;
 	snprintf(path, sizeof(path), "%s/collateral", sim_dir);
 	if (mse_ratls_fetch(url, 10000, &der, &der_len, err) != 0 ||
-	    mse_ratls_parse(&r, der, der_len, err) != 0 ||
-	    mse_collateral_load_dir(&coll, path, err) != 0)
+	    mse_ratls_parse(&r, der, der_len, err) != 0)
 		goto out;
+	if (sgx && !allow_simulation) {
+		/* Intel's collateral for the coordinator's platform, from the PCCS. */
+		struct mse_pccs_opts po;
+
+		mse_pccs_opts_init(&po);
+		po.url = pccs_url;
+		if (mse_pccs_collateral_for_quote(&po, r.quote, r.quote_len, &coll, err) != 0) {
+			mse_err_prefix(err, "coordinator %s: its collateral", url);
+			goto out;
+		}
+	} else if (mse_collateral_load_dir(&coll, path, err) != 0) {
+		goto out;
+	}
 	if (allow_simulation) {
 		snprintf(path, sizeof(path), "%s/root_ca.der", sim_dir);
 		if (mse_file_read(path, 1 << 16, &root, &root_len, err) != 0)

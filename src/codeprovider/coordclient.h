@@ -32,6 +32,22 @@ int mse_coordclient_load_priv(const char *path, uint8_t sk[64], struct mse_err *
 /* Simulation MRENCLAVE (measurement v2) of the coordinator binary (mse_cspawn_coordinator_path) started with pk. */
 int mse_coordclient_measure(const char *binary, const uint8_t pk[32], uint8_t mre[32],
 			    struct mse_err *err) MSE_MUST_CHECK;
+/*
+ * SGX MRENCLAVE of that coordinator under Gramine started with pk (and, if
+ * not NULL, --trust-sim-root sim_root_hex): its manifest rendered and signed
+ * with a throw-away key by this machine's gramine-manifest and
+ * gramine-sgx-sign (operator/gramine.h), never read from an enclave.
+ * gramine (may be NULL) receives the Gramine release that measured it.
+ */
+int mse_coordclient_measure_sgx(const char *binary, const uint8_t pk[32], const char *sim_root_hex,
+				uint8_t mre[32], char *gramine, size_t gramine_size,
+				struct mse_err *err) MSE_MUST_CHECK;
+/*
+ * This machine's simulation root CA (root_ca.der of mse_sim_dir) as
+ * lowercase hex, *hex malloc'd: what --accept-simulation-quotes on SGX has
+ * the enclaves trust (operator/manifest.h, --trust-sim-root).
+ */
+int mse_coordclient_sim_root_hex(char **hex, struct mse_err *err) MSE_MUST_CHECK;
 
 struct mse_coordclient_manifest_opts {
 	const char *package;          /* package_<name>_<ns>.tar; NULL: package project_dir now */
@@ -56,6 +72,11 @@ struct mse_coordclient_manifest_opts {
 	int sgx_identity;             /* add the SGX replicas' MRENCLAVE, recomputed with
 					 gramine-sgx-sign (operator/manifest.h's replica
 					 manifest for the first DNS name and --size) */
+	unsigned sgx_isvprodid, sgx_isvsvn; /* sgx_identity: the replicas' sgx.isvprodid
+					 and sgx.isvsvn (measured); 0: 1 */
+	const char *sgx_sim_root_hex; /* sgx_identity: replicas started with
+					 --trust-sim-root HEX (UNSAFE outside tests,
+					 operator/manifest.h); NULL: none */
 	const char *signer_key;       /* PRIVATE RSA key the owner holds → an MRSIGNER identity */
 	uint16_t isvprodid, min_isvsvn;
 	const char *accept_status;    /* "UpToDate,SWHardeningNeeded"; NULL: UpToDate */
@@ -114,11 +135,15 @@ int mse_coordclient_recover(const struct mse_coordclient_conn *c, const char *re
 
 /*
  * Fetches the coordinator's RA-TLS certificate at url (HOST:PORT), verifies
- * it (the full verifier; simulation: the simulation's collateral and root,
- * allowed only with allow_simulation) against the expected MRENCLAVE, and
- * on success only writes it to pin_out (the pin for the other calls).
+ * it (the full verifier) against the expected MRENCLAVE, and on success
+ * only writes it to pin_out (the pin for the other calls). Collateral: with
+ * sgx and not allow_simulation, Intel's from the PCCS for the quote's
+ * platform (pccs_url; NULL: the QCNL configuration's pccs_url);
+ * otherwise the simulation's. The simulation root is trusted only with
+ * allow_simulation.
  */
 int mse_coordclient_verify(const char *url, const uint8_t mrenclave[32], int allow_simulation,
-			   const char *pin_out, struct mse_err *err) MSE_MUST_CHECK;
+			   int sgx, const char *pccs_url, const char *pin_out,
+			   struct mse_err *err) MSE_MUST_CHECK;
 
 #endif

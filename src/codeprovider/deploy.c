@@ -197,6 +197,26 @@ static void roll_said(void *ctx, const char *text)
 	emit(ctx, MSE_DEPLOY_EV_DETAIL, NULL, "%s", text);
 }
 
+/* A coordinator this run started and that never got the owner's manifest: it goes. */
+static void drop_coordinator(struct run *r, struct mse_instance *ci)
+{
+	emit(r, MSE_DEPLOY_EV_CLEANUP, NULL, "stopping and removing the coordinator %s this run "
+	     "started (nothing was uploaded to it)", ci->name);
+	if (mse_instance_stop(ci, 5000, NULL) != 0 || mse_instance_remove(ci, NULL) != 0)
+		emit(r, MSE_DEPLOY_EV_CLEANUP, NULL, "could not clean up %s", ci->dir);
+}
+
+/*
+ * SGX (sgx): the coordinator and the replicas under Gramine, signed with
+ * o->signer_key; the coordinator's expected MRENCLAVE recomputed with
+ * gramine-sgx-sign from the installed binary and the owner key (as `mse
+ * coordinator measure --sgx`), verified with the PCCS's collateral; the
+ * manifest accepts the replicas' SGX MRENCLAVE recomputed from the package
+ * (as `mse coordinator manifest --sgx`), and the MRSIGNER of the signer key
+ * the owner holds. With o->accept_simulation_quotes (the tests' Gramine
+ * stand-in) this machine's simulation root is trusted by the owner and, by
+ * --trust-sim-root in their measured argv, by the coordinator and replicas.
+ */
 static int deploy_replicas(struct run *r, const struct mse_deploy_opts *o,
 			   const struct mse_project *proj, const char *name, const char *work,
 			   struct mse_deploy_result *res, struct mse_err *err)
@@ -204,7 +224,7 @@ static int deploy_replicas(struct run *r, const struct mse_deploy_opts *o,
 	char owner[PATH_MAX + 32], pub_hex[65], cname[MSE_INSTANCE_NAME_MAX + 1], bin[PATH_MAX],
 		cdir[PATH_MAX + 32], pin[PATH_MAX + 64], manifest[PATH_MAX + 64], mre_hex[65],
 		secrets[PATH_MAX + 64], tosel[PATH_MAX + 64], *json = NULL, *st = NULL,
-		*ca = NULL, did[65] = "";
+		*ca = NULL, did[65] = "", gramine[128] = "", *sim_root = NULL;
 	const char *dns[2];
 	uint8_t pk[32], mre[32];
 	struct mse_instance ci;
@@ -213,65 +233,95 @@ static int deploy_replicas(struct run *r, const struct mse_deploy_opts *o,
 	size_t len = 0;
 	uint64_t seq = 1;
 	unsigned i;
-	int rc = -1;
+	int rc = -1, sgx = o->sgx || mse_instance_sgx_device(), started = 0,
+	    sim_quotes = !sgx || o->accept_simulation_quotes;
 
 	if (o->replicas > MAX_REPLICAS)
 		return mse_err_field(err, "--replicas", "expected 1..%d, got %u", MAX_REPLICAS,
 				     o->replicas);
-	if (o->sgx || mse_instance_sgx_device())
-		return mse_err_set(err, "--replicas on SGX is not automated yet: use 'mse coordinator "
-					"start --sgx', 'mse coordinator manifest --sgx' and 'mse "
-					"coordinator replica --sgx' (docs/coordinator.md, \"SGX\")");
+	if (o->mrenclave)
+		return mse_err_field(err, "--mrenclave", "goes with a single enclave: with --replicas "
+				     "the replicas' MRENCLAVE is recomputed from the package");
+	begin(r, MSE_DEPLOY_SPAWN, sgx ? "the coordinator (SGX, Gramine)"
+				       : "the coordinator (SIMULATION — not confidential)");
+	if (sgx && o->accept_simulation_quotes) {
+		if (mse_coordclient_sim_root_hex(&sim_root, err) != 0)
+			return -1;
+		emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "UNSAFE --accept-simulation-quotes: the coordinator "
+		     "and the replicas trust this machine's simulation root (measured: "
+		     "--trust-sim-root)");
+	}
 	/* The owner's key, kept with the project (never given to the operator). */
-	begin(r, MSE_DEPLOY_SPAWN, "the coordinator (SIMULATION — not confidential)");
 	snprintf(owner, sizeof(owner), "%s/owner", work);
 	snprintf(cdir, sizeof(cdir), "%s/owner.key", work);
 	if (!mse_file_exists(cdir)) {
 		if (mse_coordclient_keygen(owner, err) != 0)
-			return -1;
+			goto out;
 		emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "new owner key %s (keep it: it governs the coordinator)",
 		     cdir);
 	}
 	snprintf(cdir, sizeof(cdir), "%s/owner.pub", work);
 	if (mse_coordclient_load_pub(cdir, pk, err) != 0 ||
 	    mse_hex_encode(pub_hex, sizeof(pub_hex), pk, 32) != 0)
-		return -1;
-	if (snprintf(cname, sizeof(cname), "%s-coordinator", name) >= (int)sizeof(cname))
-		return mse_err_field(err, "name", "too long for \"%s-coordinator\"", name);
+		goto out;
+	if (snprintf(cname, sizeof(cname), "%s-coordinator", name) >= (int)sizeof(cname)) {
+		mse_err_field(err, "name", "too long for \"%s-coordinator\"", name);
+		goto out;
+	}
 	if (mse_instance_load(&ci, cname, NULL) == 0 && strcmp(ci.role, "coordinator") == 0) {
+		if ((ci.mode == MSE_MODE_SGX) != sgx) {
+			mse_err_set(err, "%s runs %s, this deploy is %s: remove it first ('mse stop %s "
+					 "--remove'; its sealed state, CA and app key go with it)",
+				    cname, ci.mode == MSE_MODE_SGX ? "on SGX" : "in simulation",
+				    sgx ? "on SGX" : "in simulation", cname);
+			goto out;
+		}
 		if (!mse_instance_alive(&ci)) {
 			emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "restarting %s (its sealed state is kept)", cname);
 			if (mse_instance_relaunch(&ci, err) != 0)
-				return -1;
+				goto out;
 			for (i = 0; i < 300 && mse_instance_probe(&ci, NULL, 0) != MSE_STATUS_RUNNING; i++)
 				usleep(100000);
 		} else {
 			emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "reusing %s", cname);
 		}
 	} else {
-		struct mse_cspawn_opts so = {.name = cname, .host = "127.0.0.1", .owner_key = pub_hex};
+		struct mse_cspawn_opts so = {.name = cname, .host = "127.0.0.1", .owner_key = pub_hex,
+					     .sgx = sgx, .signer_key = o->signer_key,
+					     .pccs_url = o->pccs_url, .sim_root_hex = sim_root};
 
 		if (mse_cspawn_coordinator(&so, &ci, err) != 0)
-			return -1;
+			goto out;
+		started = 1;
 	}
 	snprintf(res->coordinator, sizeof(res->coordinator), "127.0.0.1:%u", (unsigned)ci.port);
 	emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "%s listens on %s", cname, res->coordinator);
 
-	/* Verify it: quote, TCB, and the MRENCLAVE of the release binary with OUR key. */
+	/* Verify it: quote, TCB, and the MRENCLAVE of the release binary with OUR key,
+	 * computed here (SGX: with gramine-sgx-sign), never what the enclave says. */
 	begin(r, MSE_DEPLOY_VERIFY, "the coordinator's quote and MRENCLAVE (binary + owner key)");
 	if (mse_cspawn_coordinator_path(bin, sizeof(bin), err) != 0 ||
-	    mse_coordclient_measure(bin, pk, mre, err) != 0 ||
+	    (sgx ? mse_coordclient_measure_sgx(bin, pk, sim_root, mre, gramine, sizeof(gramine), err)
+		 : mse_coordclient_measure(bin, pk, mre, err)) != 0 ||
 	    mse_hex_encode(mre_hex, sizeof(mre_hex), mre, 32) != 0)
-		return -1;
+		goto out;
+	snprintf(res->measured_from, sizeof(res->measured_from), "%s%s%s: %s with owner key %s",
+		 sgx ? "gramine-sgx-sign (" : "the simulation measurement v2",
+		 gramine, sgx ? ")" : "", bin, pub_hex);
+	emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "expected MRENCLAVE %s from %s", mre_hex,
+	     res->measured_from);
 	snprintf(cdir, sizeof(cdir), "%s/coordinator", work);
 	snprintf(pin, sizeof(pin), "%s/ratls.pem", cdir);
 	if (mse_file_mkdirs(cdir, 0700, err) != 0 ||
-	    mse_coordclient_verify(res->coordinator, mre, 1, pin, err) != 0)
-		return -1;
+	    mse_coordclient_verify(res->coordinator, mre, sim_quotes, sgx, o->pccs_url, pin, err) != 0)
+		goto out;
 	memcpy(res->mrenclave, mre, 32);
 	snprintf(res->mrenclave_hex, sizeof(res->mrenclave_hex), "%s", mre_hex);
-	res->simulation = 1;
-	emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "coordinator MRENCLAVE %s (SIMULATION)", mre_hex);
+	res->simulation = sim_quotes;
+	res->sgx = sgx;
+	emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "coordinator MRENCLAVE %s%s", mre_hex,
+	     !sgx ? " (SIMULATION)" : sim_quotes ? " (simulation quotes accepted: not confidential)"
+						 : " (SGX)");
 
 	/* The manifest: this package's replicas, sealed to the coordinator, signed by us. */
 	begin(r, MSE_DEPLOY_SEAL, "the manifest: identities, policy, secrets sealed to the coordinator");
@@ -306,18 +356,50 @@ static int deploy_replicas(struct run *r, const struct mse_deploy_opts *o,
 	mo.dns = dns;
 	mo.n_dns = strcmp(dns[0], dns[1]) ? 2 : 1;
 	mo.size_mb = o->size_mb;
-	mo.allow_simulation = 1;
+	mo.allow_simulation = sim_quotes;
+	if (sgx) {
+		/* The SGX replicas' MRENCLAVE (one for all), recomputed from the package;
+		 * and, the owner holding the signer key, its MRSIGNER with these ISV values. */
+		mo.no_sim_identity = 1;
+		mo.sgx_identity = 1;
+		mo.sgx_isvprodid = o->isvprodid;
+		mo.sgx_isvsvn = o->isvsvn;
+		mo.sgx_sim_root_hex = sim_root;
+		mo.signer_key = o->signer_key;
+		mo.isvprodid = (uint16_t)(o->isvprodid ? o->isvprodid : 1);
+		mo.min_isvsvn = (uint16_t)(o->isvsvn ? o->isvsvn : 1);
+	}
 	if (mse_coordclient_manifest(&mo, &json, &len, err) != 0)
 		goto out;
 	snprintf(manifest, sizeof(manifest), "%s/manifest.json", cdir);
 	if (mse_file_write_atomic(manifest, json, len, MSE_MODE_SECRET, err) != 0)
 		goto out;
+	if (sgx) {
+		json_t *j = json_loads(json, 0, NULL);
+		json_t *id;
+		size_t k;
+
+		json_array_foreach(json_object_get(j, "identities"), k, id) {
+			if (json_object_get(id, "mrenclave"))
+				emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "replicas' MRENCLAVE %s (gramine-sgx-sign "
+				     "on the package)", json_string_value(json_object_get(id, "mrenclave")));
+			else
+				emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "replicas' MRSIGNER %s, ISVPRODID %d, "
+				     "ISVSVN >= %d (the signer key %s)",
+				     json_string_value(json_object_get(id, "mrsigner")),
+				     (int)json_integer_value(json_object_get(id, "isvprodid")),
+				     (int)json_integer_value(json_object_get(id, "min_isvsvn")),
+				     o->signer_key);
+		}
+		json_decref(j);
+	}
 	begin(r, MSE_DEPLOY_RUN, "signing and uploading the manifest, fetching the CA");
 	free(st);
 	st = NULL;
 	snprintf(owner, sizeof(owner), "%s/owner.key", work);
 	if (mse_coordclient_set(&conn, manifest, owner, &st, err) != 0)
 		goto out;
+	started = 0; /* it holds the owner's manifest now: it stays */
 	emit(r, MSE_DEPLOY_EV_DETAIL, NULL, "coordinator: %s", st);
 	if (mse_coordclient_get(&conn, "/ca", &ca, &len, err) != 0)
 		goto out;
@@ -334,7 +416,10 @@ static int deploy_replicas(struct run *r, const struct mse_deploy_opts *o,
 					   .coordinator_mrenclave = mre_hex,
 					   .package = res->package_path, .replicas = o->replicas,
 					   .san = dns[0], .size_mb = o->size_mb, .progress = roll_said,
-					   .progress_ctx = r, .metrics = o->metrics};
+					   .progress_ctx = r, .sgx = sgx, .signer_key = o->signer_key,
+					   .pccs_url = o->pccs_url, .sim_root_hex = sim_root,
+					   .isvprodid = o->isvprodid, .isvsvn = o->isvsvn,
+					   .metrics = o->metrics};
 		struct mse_roll_result rr;
 
 		if (mse_roll_replicas(&ro, &rr, err) != 0)
@@ -356,9 +441,12 @@ static int deploy_replicas(struct run *r, const struct mse_deploy_opts *o,
 	res->port = res->replica_ports[0];
 	rc = 0;
 out:
+	if (rc != 0 && started)
+		drop_coordinator(r, &ci);
 	free(json);
 	free(st);
 	free(ca);
+	free(sim_root);
 	return rc;
 }
 

@@ -19,7 +19,8 @@
  *   step 8 test      the health check answers, then the app's tests_cmd
  *                    (mse_instance_probe, mse_apptest_run)
  * Nothing secret leaves before step 5 succeeds. With replicas > 0 the
- * coordinator flow replaces steps 3-8 (see mse_deploy_opts.replicas); the
+ * coordinator flow replaces steps 3-8 (see mse_deploy_opts.replicas; in
+ * simulation or on SGX); the
  * code key and secrets leave only sealed to the verified coordinator. On any
  * failure the new enclave is stopped and removed (the end of its log
  * reported, the whole log copied to PROJECT/.mse/INSTANCE-bootstrap.log),
@@ -109,14 +110,21 @@ struct mse_deploy_opts {
 	const uint8_t *mrenclave;/* expected MRENCLAVE; NULL: recomputed (never the enclave's own) */
 	int accept_simulation_quotes; /* UNSAFE outside tests: trust the local simulation root on SGX */
 	/*
-	 * replicas > 0: the coordinator flow instead of steps 3-8 (simulation):
-	 * spawn (or reuse) NAME-coordinator with the owner key of
-	 * PROJECT/.mse/owner.key (made if missing), verify it against the
-	 * MRENCLAVE measured from the installed mse-coordinator and that key,
-	 * upload a manifest signed by that key (a higher seq when the
-	 * coordinator already serves this deployment), fetch its CA into
-	 * PROJECT/.mse/ca.pem, start NAME-1..NAME-N (replacing existing ones)
-	 * and wait for each health check through the CA.
+	 * replicas > 0: the coordinator flow instead of steps 3-8: spawn (or
+	 * reuse) NAME-coordinator with the owner key of PROJECT/.mse/owner.key
+	 * (made if missing), verify it against the MRENCLAVE measured from the
+	 * installed mse-coordinator and that key, upload a manifest signed by
+	 * that key (a higher seq when the coordinator already serves this
+	 * deployment), fetch its CA into PROJECT/.mse/ca.pem, start
+	 * NAME-1..NAME-N (replacing existing ones) and wait for each health
+	 * check through the CA. SGX (sgx or a device): all under Gramine signed
+	 * with signer_key; the coordinator's MRENCLAVE recomputed with
+	 * gramine-sgx-sign and verified with the PCCS's collateral (pccs_url);
+	 * the manifest accepts the replicas' SGX MRENCLAVE recomputed from the
+	 * package and the signer key's MRSIGNER (isvprodid, isvsvn: the
+	 * replicas' values, measured); accept_simulation_quotes as above, and
+	 * the enclaves get --trust-sim-root (measured) for this machine's
+	 * simulation root. mrenclave is refused (a single enclave's).
 	 */
 	unsigned replicas;
 };
@@ -149,6 +157,7 @@ struct mse_deploy_result {
 	char coordinator[300];          /* HOST:PORT */
 	uint16_t replica_ports[64];
 	unsigned replicas;
+	int sgx;                        /* under Gramine (coordinator and replicas) */
 	char metrics[300];              /* the enclave's metrics address, "" for none */
 	char replica_metrics[64][300];  /* each replica's, "" for none */
 };

@@ -39,6 +39,7 @@ static const char usage_text[] =
 	"                       [--info-dir DIR] [--san NAME] [--subject RFC4514]\n"
 	"                       [--collateral DIR | --pccs-url URL]\n"
 	"                       [--simulation] [--sim-dir DIR] [--attestation-dir DIR]\n"
+	"                       [--trust-sim-root HEX]\n"
 	"                       [--rate N] [--threads N] [--log-level LEVEL]\n"
 	"\n"
 	"Runs in its own enclave (or its simulation): serves the coordinator API over its\n"
@@ -65,6 +66,10 @@ static const char usage_text[] =
 	"  --simulation          SGX simulation even if an SGX device exists\n"
 	"  --sim-dir DIR         simulation directory (default $MSE_SIM_DIR or ~/.config/mse/sim)\n"
 	"  --attestation-dir DIR Gramine attestation interface (default /dev/attestation)\n"
+	"  --trust-sim-root HEX  UNSAFE outside tests: outside simulation, also accept\n"
+	"                        replicas whose quotes chain to this simulation root CA\n"
+	"                        (DER, lowercase hex) when the manifest allows simulation;\n"
+	"                        measured under SGX (the tests' Gramine stand-in)\n"
 	"  --rate N              requests per second per client address (default 200)\n"
 	"  --threads N           worker threads (default 4)\n"
 	"  --log-level LEVEL     debug, info (default), warn or error\n"
@@ -105,7 +110,7 @@ static int accept_any(int ok, X509_STORE_CTX *ctx)
 struct opts {
 	uint8_t owner[32];
 	const char *owner_hex, *state_dir, *info_dir, *host, *san, *subject, *collateral, *sim_dir,
-		*att_dir, *pccs_url;
+		*att_dir, *pccs_url, *trust_sim_root;
 	uint16_t port;
 	int simulation, threads;
 	unsigned rate;
@@ -220,11 +225,18 @@ static int run(const struct opts *o, struct mse_err *err)
 		mse_info("replicas' collateral from the PCCS at %s", base);
 		cc.pccs = &pccs;
 	}
-	/* A simulation root is the operator's own key: an enclave never trusts one. */
+	/* A simulation root is the operator's own key: an enclave trusts one only
+	 * when its measured argv names it (--trust-sim-root, tests only). */
 	snprintf(path, sizeof(path), "%s/root_ca.der", sim_dir);
 	if (sim && mse_file_exists(path) &&
 	    mse_file_read(path, 1 << 16, &root_der, &root_len, err) != 0)
 		goto out;
+	if (!sim && o->trust_sim_root) {
+		if (mse_sim_root_from_hex(o->trust_sim_root, &root_der, &root_len, err) != 0)
+			goto out;
+		mse_warn("UNSAFE: replicas whose quotes chain to the simulation root given by "
+			 "--trust-sim-root are accepted when the manifest allows simulation (tests only)");
+	}
 	memcpy(cc.owner_pk, o->owner, 32);
 	cc.state_dir = o->state_dir;
 	cc.sim_root_der = root_der;
@@ -307,6 +319,7 @@ int main(int argc, char **argv)
 		{"rate", required_argument, NULL, 'r'},
 		{"threads", required_argument, NULL, 't'},
 		{"log-level", required_argument, NULL, 'l'},
+		{"trust-sim-root", required_argument, NULL, 'Z'},
 		{NULL, 0, NULL, 0}};
 	struct opts o;
 	enum mse_log_level level = MSE_LOG_INFO;
@@ -374,6 +387,11 @@ int main(int argc, char **argv)
 			break;
 		case 'A':
 			o.att_dir = optarg;
+			break;
+		case 'Z':
+			if (mse_sim_root_from_hex(optarg, NULL, NULL, &err) != 0)
+				return usage_error("%s", err.msg);
+			o.trust_sim_root = optarg;
 			break;
 		case 'r':
 			if (mse_num_parse(optarg, 1, 1000000, &v) != 0)

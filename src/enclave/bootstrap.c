@@ -398,12 +398,18 @@ static int from_coordinator(const struct mse_bootstrap_opts *o, const struct pat
 		snprintf(root, sizeof(root), "%s/root_ca.der", sim_dir);
 		if (mse_file_read(root, 1 << 16, &root_der, &root_len, err) != 0)
 			return -1;
+	} else if (o->trust_sim_root_hex) {
+		/* Measured (--trust-sim-root): the owner asked for it, and its MRENCLAVE says so. */
+		if (mse_sim_root_from_hex(o->trust_sim_root_hex, &root_der, &root_len, err) != 0)
+			return -1;
+		mse_warn("UNSAFE: this replica also trusts quotes of the simulation root given by "
+			 "--trust-sim-root (tests only)");
 	}
 	ro.coordinator = o->coordinator;
 	ro.coordinator_mrenclave = o->coordinator_mrenclave;
 	ro.sim_root_der = root_der;
 	ro.sim_root_len = root_len;
-	ro.allow_simulation = sim;
+	ro.allow_simulation = root_der != NULL;
 	ro.cert = cert->cert;
 	ro.key = cert->key;
 	ro.instance = o->uuid;

@@ -79,6 +79,13 @@ struct mse_bootstrap_opts {
 	const uint8_t *coordinator_mrenclave;
 	const char *coordinator;
 	const char *coordinator_collateral; /* default: the simulation's collateral/ */
+	/*
+	 * Outside simulation, also trust quotes that chain to this simulation
+	 * root CA (DER, lowercase hex; --trust-sim-root, in the measured argv):
+	 * UNSAFE outside tests (the Gramine stand-in's quotes). NULL: only
+	 * Intel's root. A simulation trusts its own root anyway.
+	 */
+	const char *trust_sim_root_hex;
 };
 
 void mse_bootstrap_opts_init(struct mse_bootstrap_opts *o);

@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "attest/sim.h"
 #include "common/num.h"
 #include "common/hex.h"
 #include "common/wipe.h"
@@ -27,7 +28,8 @@ static const char usage_text[] =
 	"                     [--threads N] [--threads-max N] [--attestation-dir DIR]\n"
 	"                     [--log-level LEVEL] [--metrics HOST:PORT] [--sim-isvsvn N]\n"
 	"       mse-bootstrap MODULE:VAR --app-dir DIR --coordinator-mrenclave HEX\n"
-	"                     [--id NAME] [--ratls EXPIRATION] [--host ADDR] [--port PORT] ...\n"
+	"                     [--id NAME] [--ratls EXPIRATION] [--host ADDR] [--port PORT]\n"
+	"                     [--trust-sim-root HEX] ...\n"
 	"\n"
 	"Runs inside the enclave (or its simulation): creates the enclave key and the RA-TLS\n"
 	"certificate, waits on HOST:PORT for the code key and secrets (configuration server),\n"
@@ -89,6 +91,9 @@ static const char usage_text[] =
 	"Without --host/--port: $MSE_REPLICA_LISTEN=HOST:PORT; without --id: $MSE_REPLICA_ID;\n"
 	"without --metrics: $MSE_REPLICA_METRICS=HOST:PORT, if set (under SGX the argv is\n"
 	"measured and the same for every replica; these are not).\n"
+	"--trust-sim-root HEX (measured; UNSAFE outside tests): outside simulation, also\n"
+	"trust the coordinator's quotes that chain to this simulation root CA (DER, hex):\n"
+	"the tests' Gramine stand-in (mse deploy --replicas N --sgx --accept-simulation-quotes).\n"
 	"$MSE_COORDINATOR_COLLATERAL: collateral to verify the coordinator outside simulation;\n"
 	"without it, Intel's collateral from the PCCS at $MSE_PCCS_URL (else the QCNL\n"
 	"configuration's pccs_url), fetched for the coordinator's quote; fail closed [pccs].\n"
@@ -139,6 +144,7 @@ int main(int argc, char **argv)
 		{"coordinator-mrenclave", required_argument, NULL, 'C'},
 		{"metrics", required_argument, NULL, 'm'},
 		{"sim-isvsvn", required_argument, NULL, 'I'},
+		{"trust-sim-root", required_argument, NULL, 'Z'},
 		{NULL, 0, NULL, 0}};
 	uint8_t coord_mre[32];
 	char metrics_host[256] = "";
@@ -266,6 +272,11 @@ int main(int argc, char **argv)
 						   optarg);
 			o.coordinator_mrenclave = coord_mre;
 			break;
+		case 'Z':
+			if (mse_sim_root_from_hex(optarg, NULL, NULL, &err) != 0)
+				return usage_error("%s", err.msg);
+			o.trust_sim_root_hex = optarg;
+			break;
 		case 'l':
 			if (mse_log_parse_level(optarg, &level) != 0)
 				return usage_error("--log-level: expected debug|info|warn|error, got \"%s\"",
@@ -285,6 +296,8 @@ int main(int argc, char **argv)
 		return usage_error("expected MODULE:VAR, got \"%s\"", o.application);
 	if (!o.app_dir)
 		return usage_error("%s", "--app-dir DIR is required");
+	if (o.trust_sim_root_hex && !o.coordinator_mrenclave)
+		return usage_error("%s", "--trust-sim-root goes with --coordinator-mrenclave (a replica)");
 	if (o.coordinator_mrenclave) {
 		const char *e = getenv("MSE_COORDINATOR");
 

@@ -77,7 +77,8 @@ static void common_fields(const struct mse_cspawn_opts *o, struct mse_instance *
 static int launch_sgx(const struct mse_cspawn_opts *o, struct mse_instance *inst, const char *exe,
 		      const char *port, struct mse_err *err)
 {
-	struct mse_manifest_coord_opts mo = {.owner_key = o->owner_key};
+	struct mse_manifest_coord_opts mo = {.owner_key = o->owner_key,
+					     .sim_root_hex = o->sim_root_hex};
 	struct mse_gramine_version gv;
 	struct mse_sigstruct sig;
 	char path[PATH_MAX + 64], gsgx[PATH_MAX], app[PATH_MAX + 16], listen[300], *text = NULL;
@@ -268,9 +269,18 @@ static int replica_sgx(const struct mse_cspawn_opts *o, struct mse_instance *ins
 	    mse_gramine_version(&gv, err) != 0)
 		return -1;
 	snprintf(inst->gramine_version, sizeof(inst->gramine_version), "%s", gv.text);
-	mse_manifest_replica_opts(&mo, info->python_application, inst->san, o->size_mb, cm);
+	{
+		struct mse_manifest_replica r = {.application = info->python_application,
+						 .san = inst->san, .coord_mre_hex = cm,
+						 .sim_root_hex = o->sim_root_hex,
+						 .size_mb = o->size_mb, .isvprodid = o->isvprodid,
+						 .isvsvn = o->isvsvn};
+
+		mse_manifest_replica_opts(&mo, &r);
+	}
 	inst->size_mb = mo.size_mb;
-	inst->isvprodid = inst->isvsvn = 1;
+	inst->isvprodid = mo.isvprodid;
+	inst->isvsvn = mo.isvsvn;
 	inst->threads = mo.args.threads;
 	inst->threads_max = mo.args.threads_max;
 	if (o->pccs_url)

@@ -39,12 +39,15 @@ struct mse_cspawn_opts {
 	int sgx;                 /* under Gramine (gramine-sgx) */
 	const char *signer_key;  /* sgx: the operator's RSA-3072 e=3 key */
 	const char *pccs_url;    /* sgx: the PCCS for replicas' collateral (not measured) */
+	const char *sim_root_hex;/* sgx: --trust-sim-root in the measured argv (UNSAFE outside
+				    tests: operator/manifest.h); NULL: none */
 	/* replica */
 	const char *package;
 	const char *coordinator; /* HOST:PORT */
 	const char *coordinator_mrenclave; /* 64 hex digits */
 	const char *san;         /* the first of the manifest's DNS names; default localhost */
 	uint32_t size_mb;        /* 0: not given (not measured) */
+	unsigned isvprodid, isvsvn; /* sgx replica: sgx.isvprodid/isvsvn; 0: 1 */
 	int timeout_s;           /* wait for readiness; 0: 60 */
 	/* replica: its Prometheus listener, "HOST:PORT" (docs/metrics.md); NULL:
 	 * none. PORT 0: a free one; metrics_search: PORT or the first free one

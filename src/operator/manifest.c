@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attest/sim.h"
+
 /* A growable text buffer for rendering. */
 struct text {
 	char *p;
@@ -110,6 +112,8 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 							     "$MSE_REPLICA_METRICS, not the measured argv");
 		if (jinja_free("application", a->application, err) || jinja_free("san", a->san, err))
 			return -1;
+		if (a->sim_root_hex && mse_sim_root_from_hex(a->sim_root_hex, NULL, NULL, err) != 0)
+			return -1;
 	} else if (!a->application || !a->uuid || !a->host || !a->subject || !a->san) {
 		return mse_err_set(err, "manifest: application, uuid, host, subject and san are required");
 	} else if ((a->metrics && jinja_free("metrics", a->metrics, err)) ||
@@ -149,6 +153,10 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
 			snprintf(threads_max, sizeof(threads_max), "%u", a->threads_max);
 			argv[n++] = "--threads-max";
 			argv[n++] = threads_max;
+		}
+		if (a->sim_root_hex) {
+			argv[n++] = "--trust-sim-root";
+			argv[n++] = a->sim_root_hex;
 		}
 		goto argv_done;
 	}
@@ -289,6 +297,8 @@ int mse_manifest_render_coordinator(const struct mse_manifest_coord_opts *o, cha
 		return mse_err_field(err, prodid > 65535 ? "isvprodid" : "isvsvn",
 				     "expected 1..65535 (16 bits in SIGSTRUCT), got %u",
 				     prodid > 65535 ? prodid : svn);
+	if (o->sim_root_hex && mse_sim_root_from_hex(o->sim_root_hex, NULL, NULL, err) != 0)
+		return -1;
 	emit(&t, "# Gramine manifest template of mse-coordinator written by mse-c (mse coordinator\n"
 		 "# start --sgx), for Gramine 1.8 or 1.9. Render with gramine-manifest, sign with\n"
 		 "# gramine-sgx-sign, run with gramine-sgx, all in this directory.\n\n");
@@ -299,8 +309,10 @@ int mse_manifest_render_coordinator(const struct mse_manifest_coord_opts *o, cha
 	/* Measured: the owner's key is what makes this coordinator the owner's. */
 	emit(&t, "loader.argv = [\"" MSE_MANIFEST_COORD_ENTRY "\", \"--owner-key\", \"%s\", "
 		 "\"--state-dir\", \"" MSE_MANIFEST_COORD_STATE "\", \"--info-dir\", \""
-		 MSE_MANIFEST_COORD_INFO "\", \"--threads\", \"%u\"]\n",
-	     o->owner_key, (unsigned)MSE_MANIFEST_COORD_THREADS);
+		 MSE_MANIFEST_COORD_INFO "\", \"--threads\", \"%u\"%s%s%s]\n",
+	     o->owner_key, (unsigned)MSE_MANIFEST_COORD_THREADS,
+	     o->sim_root_hex ? ", \"--trust-sim-root\", \"" : "",
+	     o->sim_root_hex ? o->sim_root_hex : "", o->sim_root_hex ? "\"" : "");
 	emit(&t, "loader.env.LD_LIBRARY_PATH = \"/lib:{{ arch_libdir }}:/usr{{ arch_libdir }}\"\n"
 		 "loader.env.HOME = \"" MSE_MANIFEST_COORD_STATE "\"\n"
 		 "loader.env.XDG_CACHE_HOME = \"/tmp/cache\"\n"
@@ -357,17 +369,17 @@ int mse_manifest_render_coordinator(const struct mse_manifest_coord_opts *o, cha
 	return 0;
 }
 
-void mse_manifest_replica_opts(struct mse_manifest_opts *mo, const char *application,
-			       const char *san, uint32_t size_mb, const char *coord_mre_hex)
+void mse_manifest_replica_opts(struct mse_manifest_opts *mo, const struct mse_manifest_replica *r)
 {
 	memset(mo, 0, sizeof(*mo));
-	mo->args.application = application;
-	mo->args.san = san;
-	mo->args.size_mb = size_mb ? size_mb : MSE_MANIFEST_REPLICA_SIZE_MB;
+	mo->args.application = r->application;
+	mo->args.san = r->san;
+	mo->args.size_mb = r->size_mb ? r->size_mb : MSE_MANIFEST_REPLICA_SIZE_MB;
 	mo->args.threads = MSE_MANIFEST_APP_THREADS;
 	mo->args.threads_max = MSE_MANIFEST_APP_THREADS_MAX;
-	mo->args.coordinator_mrenclave = coord_mre_hex;
+	mo->args.coordinator_mrenclave = r->coord_mre_hex;
+	mo->args.sim_root_hex = r->sim_root_hex;
 	mo->size_mb = mo->args.size_mb;
-	mo->isvprodid = 1;
-	mo->isvsvn = 1;
+	mo->isvprodid = r->isvprodid ? r->isvprodid : 1;
+	mo->isvsvn = r->isvsvn ? r->isvsvn : 1;
 }

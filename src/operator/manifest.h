@@ -86,6 +86,14 @@ struct mse_manifest_args {
 	 * measured.
 	 */
 	const char *coordinator_mrenclave;
+	/*
+	 * A replica that also trusts quotes chaining to this simulation root
+	 * CA (its DER in lowercase hex: --trust-sim-root, in the measured argv,
+	 * so the MRENCLAVE says so). UNSAFE outside tests: the owner's `mse
+	 * deploy --replicas N --sgx --accept-simulation-quotes` with the Gramine
+	 * stand-in. NULL: none (an SGX replica trusts only Intel's root).
+	 */
+	const char *sim_root_hex;
 };
 
 struct mse_manifest_opts {
@@ -114,6 +122,8 @@ struct mse_manifest_opts {
 
 struct mse_manifest_coord_opts {
 	const char *owner_key;      /* 64 hex digits, measured */
+	const char *sim_root_hex;   /* --trust-sim-root HEX in the measured argv (UNSAFE
+				       outside tests; see mse_manifest_args); NULL: none */
 	uint32_t size_mb;           /* sgx.enclave_size; 0: MSE_MANIFEST_COORD_SIZE_MB */
 	unsigned isvprodid, isvsvn; /* 0: 1 */
 	int debug;
@@ -130,10 +140,15 @@ int mse_manifest_render(const struct mse_manifest_opts *o, char **out, struct ms
  * The manifest options of an SGX replica of one package on one coordinator:
  * the one place both the operator (mse coordinator replica --sgx) and the
  * owner (mse coordinator manifest --sgx) take them from, so they measure
- * the same enclave. coord_mre_hex and the strings are borrowed.
+ * the same enclave. isvprodid/isvsvn 0: 1; sim_root_hex may be NULL (see
+ * mse_manifest_args). The strings are borrowed.
  */
-void mse_manifest_replica_opts(struct mse_manifest_opts *mo, const char *application,
-			       const char *san, uint32_t size_mb, const char *coord_mre_hex);
+struct mse_manifest_replica {
+	const char *application, *san, *coord_mre_hex, *sim_root_hex;
+	uint32_t size_mb;
+	unsigned isvprodid, isvsvn;
+};
+void mse_manifest_replica_opts(struct mse_manifest_opts *mo, const struct mse_manifest_replica *r);
 /* Renders the coordinator's manifest template. *out is malloc'd NUL-terminated text. */
 int mse_manifest_render_coordinator(const struct mse_manifest_coord_opts *o, char **out,
 				    struct mse_err *err);

@@ -93,7 +93,13 @@ static int spawn_one(const struct mse_roll_opts *o, const char *family, unsigned
 	struct mse_instance ri;
 	struct mse_cspawn_opts so = {.host = "127.0.0.1",
 				     .coordinator = o->coordinator,
-				     .coordinator_mrenclave = o->coordinator_mrenclave};
+				     .coordinator_mrenclave = o->coordinator_mrenclave,
+				     .sgx = o->sgx,
+				     .signer_key = o->signer_key,
+				     .pccs_url = o->pccs_url,
+				     .sim_root_hex = o->sim_root_hex,
+				     .isvprodid = o->isvprodid,
+				     .isvsvn = o->isvsvn};
 
 	snprintf(name, MSE_INSTANCE_NAME_MAX + 1, "%.50s-%u", family, k);
 	so.name = name;
@@ -214,9 +220,20 @@ int mse_roll_replicas(const struct mse_roll_opts *o, struct mse_roll_result *res
 			goto out;
 		snprintf(res->names[res->n++], sizeof(res->names[0]), "%s", name);
 	}
-	for (j = res->replaced; j < res->n; j++)
-		if (wait_healthy(o, res->names[j], &res->ports[j], res->metrics[j], err) != 0)
-			goto out;
+	for (j = res->replaced; j < res->n; j++) {
+		if (wait_healthy(o, res->names[j], &res->ports[j], res->metrics[j], err) == 0)
+			continue;
+		/* As for a replacement: the new ones that are not all healthy go. */
+		for (unsigned d = res->replaced; d < res->n; d++) {
+			struct mse_err e2;
+
+			mse_err_clear(&e2);
+			if (drop(o, res->names[d], "the new replicas are not all healthy", &e2) != 0)
+				say(o, "%s could not be removed: %s", res->names[d], e2.msg);
+		}
+		res->n = res->replaced;
+		goto out;
+	}
 	/* Fewer than there were: the rest stop. */
 	for (j = want; j < n_old; j++) {
 		char why[64];

@@ -36,6 +36,11 @@ struct mse_roll_opts {
 	const char *san;		   /* NULL: the old replica's (or localhost) */
 	uint32_t size_mb;		   /* 0: the old replica's */
 	int timeout_s;			   /* health wait per replica; 0: 120 */
+	/* New replicas under Gramine (operator/cspawn.h): sgx, the operator's
+	 * signer key, the PCCS, --trust-sim-root, sgx.isvprodid/isvsvn. */
+	int sgx;
+	const char *signer_key, *pccs_url, *sim_root_hex;
+	unsigned isvprodid, isvsvn;
 	/* the replicas' metrics, "HOST:PORT": each takes PORT or the first free
 	 * port above it (0: any free one); NULL: a replacement keeps its old
 	 * replica's address (port searched from there), a new one has none */

@@ -8,6 +8,7 @@ reported by /unraisable."""
 import hashlib
 import json
 import os
+import random
 import sys
 import threading
 import time
@@ -209,6 +210,25 @@ def big_app(environ, start_response):
     return gen()
 
 
+def pattern_bytes(n):
+    """n bytes that never repeat a block: a lost, doubled or reordered piece shows."""
+    return random.Random(n).randbytes(n)
+
+
+def pattern_app(environ, start_response):
+    """QUERY_STRING "N": N pattern bytes as one piece; "N:K": in pieces of
+    K bytes; both with a Content-Length; "N:K:chunked": in pieces of K
+    bytes, without (chunked framing)."""
+    parts = environ["QUERY_STRING"].split(":")
+    body = pattern_bytes(int(parts[0]))
+    k = int(parts[1]) if len(parts) > 1 else len(body)
+    headers = [("Content-Type", "application/octet-stream")]
+    if len(parts) < 3:
+        headers.append(("Content-Length", str(len(body))))
+    start_response("200 OK", headers)
+    return [body[i:i + k] for i in range(0, len(body), k)]
+
+
 def sleep_app(environ, start_response):
     """Answers in two chunks a delay apart (a request in flight for shutdown tests)."""
     delay = float(environ["QUERY_STRING"] or "1")
@@ -316,6 +336,7 @@ VALID = {
     "/errors": errors_app,
     "/slow": slow_read_app,
     "/big": big_app,
+    "/pattern": pattern_app,
     "/hello": hello_app,
     "/sleep": sleep_app,
     "/hang": hang_app,

@@ -81,3 +81,27 @@ def test_deploy_replicas(tmp_path):
             run(MSE, "stop", n, "--remove", env=env, check=False)
     lst = run(MSE, "list", env=env).stdout
     assert lst.strip().startswith("no enclaves"), lst
+
+
+def test_deploy_replicas_that_never_get_healthy_are_removed(tmp_path):
+    """An app that dies at import: the replicas attest, are provisioned, exit; the deploy
+    fails at step 8 (test) naming the replica, and the new replicas are stopped and removed
+    (only the coordinator, which holds the owner's manifest, stays)."""
+    env = dict(os.environ, HOME=str(tmp_path / "home"), XDG_STATE_HOME=str(tmp_path / "state"),
+               MSE_SIM_DIR=str(tmp_path / "sim"))
+    env.pop("MSE_COORDINATOR", None)
+    run(MSE, "scaffold", "bad", env=env, cwd=tmp_path)
+    app = tmp_path / "bad/mse_src/app.py"
+    app.write_text(app.read_text() + "\nraise RuntimeError('broken on purpose')\n")
+    try:
+        r = run(MSE, "deploy", "--project", tmp_path / "bad", "--replicas", "2", "--no-tests",
+                env=env, check=False)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "step 8 (test) failed" in r.stderr and "new replica bad-" in r.stderr, r.stderr
+        assert "the new replicas are not all healthy" in r.stdout, r.stdout
+        lst = run(MSE, "list", env=env).stdout
+        assert [l.split()[0] for l in lst.splitlines()[1:]] == ["bad-coordinator"], lst
+    finally:
+        lst = run(MSE, "list", env=env, check=False).stdout
+        for n in {l.split()[0] for l in lst.splitlines()[1:] if l.strip()} | {"bad-coordinator"}:
+            run(MSE, "stop", n, "--remove", env=env, check=False)

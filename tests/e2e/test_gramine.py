@@ -274,6 +274,11 @@ def test_acceptance_script_with_the_standin(tmp_path):
               "sealed state survived the restart (GET /status: ready)"):
         assert re.search(r"^PASS  " + re.escape(s), out, re.M), (s, out[-3000:])
     assert re.search(r"^SKIP  2 SGX replicas \(the stand-in", out, re.M)
+    for s in ("mse deploy --replicas 2 --sgx (coordinator verified, manifest set, replicas attested)",
+              "deploy replica 1 answers through the CA", "deploy replica 2 answers through the CA",
+              "the deployed coordinator accepted both replicas",
+              "mse stop --remove (the deploy's coordinator and replicas)"):
+        assert re.search(r"^PASS  " + re.escape(s), out, re.M), (s, out[-3000:])
     assert "RESULT: all steps passed" in out
     assert not list(Path(env["XDG_STATE_HOME"], "mse").glob("mse-accept-*"))
     # Without a device and without the stand-in switch it refuses to pretend.

@@ -342,3 +342,175 @@ def test_sgx_replicas_share_the_mrenclave_the_owner_recomputes(tmp_path):
     finally:
         for n in ("r1", "r2", "c"):
             mse(env, "stop", n, check=False)
+
+
+# ---- mse deploy --replicas N --sgx: the owner's one command under Gramine ----------------
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pccs_stub import PccsStub  # noqa: E402
+
+
+def instances(env):
+    lst = mse(env, "list", check=False).stdout
+    return [l.split()[0] for l in lst.splitlines()[1:] if l.strip()]
+
+
+def stop_all(env, extra=()):
+    for n in sorted(set(instances(env)) | set(extra)):
+        mse(env, "stop", n, "--remove", check=False)
+    assert instances(env) == [], mse(env, "list", check=False).stdout
+
+
+def sim_pccs(env):
+    """A PCCS serving this machine's simulation collateral (its PCK CA is a "Platform" one):
+    what the stand-in's SGX enclaves fetch, as real ones fetch Intel's."""
+    sim = Path(mse(env, "sim", "path").stdout.strip())
+    return PccsStub(sim / "collateral", ca="platform"), sim
+
+
+def deploy_sgx(env, proj, signer, pccs, *extra, check=True):
+    return mse(env, "deploy", "--project", proj, "--replicas", "2", "--sgx", "--signer-key", signer,
+               "--pccs", pccs.url, "--accept-simulation-quotes", "--no-tests", *extra, check=check,
+               timeout=900)
+
+
+def test_deploy_replicas_sgx_end_to_end(tmp_path):
+    """`mse deploy --replicas 2 --sgx` (stand-in, simulation quotes accepted): the coordinator
+    and both replicas run under gramine-sgx; the coordinator's MRENCLAVE the owner recomputed
+    is the one its SIGSTRUCT (python3-cryptography) and its quote carry; the manifest accepts
+    the replicas' one MRENCLAVE, which is theirs; both answer curl --cacert ca.pem; a replica of
+    a tampered package (signed by another key) is refused by the coordinator at [measurement];
+    a second deploy of a changed project rolls the replicas, same CA."""
+    env = env_for(tmp_path)
+    d = tmp_path
+    mse(env, "keygen", "--sgx-signer", "--output", d / "signer.pem")
+    mse(env, "sim", "init")
+    subprocess.run([os.path.abspath(MSE), "scaffold", "app2"], cwd=d, env=env, check=True,
+                   capture_output=True)
+    proj = d / "app2"
+    sdir = Path(env["XDG_STATE_HOME"]) / "mse"
+    stub, sim = sim_pccs(env)
+    root_hex = (sim / "root_ca.der").read_bytes().hex()
+    with stub as pccs:
+        try:
+            p = deploy_sgx(env, proj, d / "signer.pem", pccs)
+            out = p.stdout
+            assert "2 replicas behind the coordinator" in out, out
+            assert "SGX, simulation quotes accepted" in out, out
+            assert "[3/8] spawn     the coordinator (SGX, Gramine)" in out, out
+            assert set(instances(env)) == {"app2-coordinator", "app2-1", "app2-2"}
+            cst = state(env, "app2-coordinator")
+            assert cst["mode"] == "sgx" and cst["role"] == "coordinator"
+            # The coordinator's manifest: the owner's key and the trusted root, measured.
+            owner = (proj / ".mse/owner.pub").read_text().strip()
+            m = tomllib.loads((sdir / "app2-coordinator/mse.manifest").read_text())
+            assert standin.check_manifest(m) == []
+            assert m["loader"]["argv"][1:3] == ["--owner-key", owner]
+            assert m["loader"]["argv"][-2:] == ["--trust-sim-root", root_hex]
+            # The MRENCLAVE the owner verified: its own recomputation, equal to the SIGSTRUCT's.
+            cmre = re.search(r"coordinator  MRENCLAVE ([0-9a-f]{64})", out).group(1)
+            sig = sigstruct_py.parse((sdir / "app2-coordinator/mse.sig").read_bytes())
+            assert sig["mrenclave"].hex() == cmre
+            rec = [c for c in calls(env, "gramine-sgx-sign") if c["cwd"].startswith("/tmp/mse-measure.")]
+            assert rec and all(c["argv"][1] != str(d / "signer.pem") for c in rec)
+            # The manifest the owner signed: the replicas' MRENCLAVE, the signer's MRSIGNER.
+            man = json.loads((proj / ".mse/coordinator/manifest.json").read_text())
+            ids = man["identities"]
+            mrs = sigstruct_py.mrsigner(sigstruct_py.load_key(d / "signer.pem")).hex()
+            assert {"mrsigner": mrs, "isvprodid": 1, "min_isvsvn": 1} in ids
+            (rmre,) = [i["mrenclave"] for i in ids if "mrenclave" in i]
+            assert man["tcb"]["allow_simulation"] is True
+            ports = []
+            for r in ("app2-1", "app2-2"):
+                st = state(env, r)
+                assert st["mode"] == "sgx" and st["role"] == "replica"
+                assert sigstruct_py.parse((sdir / r / "mse.sig").read_bytes())["mrenclave"].hex() == rmre
+                rm = tomllib.loads((sdir / r / "mse.manifest").read_text())
+                assert rm["loader"]["argv"][5] == cmre and rm["loader"]["argv"][-2:] == [
+                    "--trust-sim-root", root_hex]
+                ports.append(st["port"])
+            assert sorted(ports) == sorted(int(x) for x in re.findall(
+                r"replica \d+\s+https://localhost:(\d+)/", out))
+            ca = proj / ".mse/ca.pem"
+            for port in ports:
+                c = subprocess.run(["curl", "-sS", "--fail", "--cacert", str(ca),
+                                    f"https://localhost:{port}/health"], capture_output=True,
+                                   text=True, timeout=30)
+                assert c.returncode == 0, c.stderr
+            pin = proj / ".mse/coordinator/ratls.pem"
+            url = f"127.0.0.1:{cst['port']}"
+            st = json.loads(mse(env, "coordinator", "status", "--url", url, "--pin", pin).stdout)
+            assert st["attestations_accepted"] >= 2 and st["simulation"] is False
+            assert pccs.total_hits() > 0, "the enclaves took their collateral from the PCCS"
+
+            # The operator tampers with the package and signs with its own key: refused.
+            (proj / "mse_src/app.py").write_text((proj / "mse_src/app.py").read_text() + "\n# tampered\n")
+            mse(env, "package", "--project", proj, "--output", d / "evil", "--quiet")
+            mse(env, "keygen", "--sgx-signer", "--output", d / "evil.pem")
+            evil = next((d / "evil").glob("*.tar"))
+            mse(env, "coordinator", "replica", "--name", "evil", "--package", evil, "--url", url,
+                "--coordinator-mrenclave", cmre, "--dns", "localhost", "--sgx", "--signer-key",
+                d / "evil.pem", "--pccs-url", pccs.url, "--accept-simulation-quotes")
+            log = sdir / "evil/bootstrap.log"
+            wait_for(lambda: "refused by the coordinator" in log.read_text(), what="the refusal")
+            assert "[measurement] refused by the coordinator" in log.read_text(), log.read_text()
+            assert not (sdir / "evil/workspace/key/app.key").exists()
+            after = json.loads(mse(env, "coordinator", "status", "--url", url, "--pin", pin).stdout)
+            assert after["attestations_refused"] > st["attestations_refused"]
+            assert after["attestations_accepted"] == st["attestations_accepted"]
+            mse(env, "stop", "evil", "--remove")
+
+            # A changed project: deploy again, the replicas roll, the CA stays.
+            ca_before = ca.read_text()
+            out = deploy_sgx(env, proj, d / "signer.pem", pccs).stdout
+            assert "reusing app2-coordinator" in out and '"seq":2' in out, out
+            assert ca.read_text() == ca_before
+            assert "stopping and removing app2-1 (replaced)" in out, out
+            assert set(instances(env)) == {"app2-coordinator", "app2-3", "app2-4"}
+            for port in (state(env, "app2-3")["port"], state(env, "app2-4")["port"]):
+                c = subprocess.run(["curl", "-sS", "--fail", "--cacert", str(ca),
+                                    f"https://localhost:{port}/health"], capture_output=True,
+                                   text=True, timeout=30)
+                assert c.returncode == 0, c.stderr
+        finally:
+            stop_all(env, ("app2-coordinator", "app2-1", "app2-2", "evil"))
+
+
+def test_deploy_replicas_sgx_refuses_another_owners_coordinator(tmp_path):
+    """The operator runs NAME-coordinator for another owner key: deploy recomputes the
+    MRENCLAVE for the owner's key, verify refuses it, nothing is uploaded, no replica starts."""
+    env = env_for(tmp_path)
+    d = tmp_path
+    mse(env, "keygen", "--sgx-signer", "--output", d / "signer.pem")
+    mse(env, "coordinator", "keygen", "--out", d / "other")
+    mse(env, "sim", "init")
+    subprocess.run([os.path.abspath(MSE), "scaffold", "app4"], cwd=d, env=env, check=True,
+                   capture_output=True)
+    proj = d / "app4"
+    stub, _ = sim_pccs(env)
+    with stub as pccs:
+        try:
+            mse(env, "coordinator", "start", "--name", "app4-coordinator", "--owner-key",
+                d / "other.pub", "--sgx", "--signer-key", d / "signer.pem", "--pccs-url", pccs.url,
+                "--accept-simulation-quotes")
+            theirs = state(env, "app4-coordinator")["mrenclave"]
+            p = deploy_sgx(env, proj, d / "signer.pem", pccs, check=False)
+            assert p.returncode == 1, p.stdout + p.stderr
+            assert "step 5 (verify) failed" in p.stderr, p.stderr
+            assert theirs in p.stderr and "mrenclave" in p.stderr.lower(), p.stderr
+            expected = re.search(r"expected MRENCLAVE ([0-9a-f]{64})", p.stdout).group(1)
+            assert expected != theirs and expected in p.stderr
+            # Nothing uploaded: the coordinator still waits for a manifest; no replica, no CA.
+            assert instances(env) == ["app4-coordinator"]
+            assert not (proj / ".mse/ca.pem").exists()
+            assert not (proj / ".mse/coordinator/ratls.pem").exists()
+            assert not list((proj / ".mse").glob("package.*"))
+            mse(env, "verify", "--url", f"127.0.0.1:{state(env, 'app4-coordinator')['port']}",
+                "--mrenclave", theirs, "--allow-simulation", "--output", d / "v")
+            st = json.loads(mse(env, "coordinator", "status", "--url",
+                                f"127.0.0.1:{state(env, 'app4-coordinator')['port']}", "--pin",
+                                d / "v/ratls.pem").stdout)
+            assert st["state"] == "waiting-manifest" and st["owner_key"] != (
+                proj / ".mse/owner.pub").read_text().strip()
+        finally:
+            stop_all(env, ("app4-coordinator",))

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attest/sim.h"
 #include "operator/manifest.h"
 
 /* Replaces every occurrence of `from` by `to` (what gramine-manifest's jinja does). */
@@ -207,9 +208,15 @@ static void manifest_metrics_measured_alone_passthrough_for_replicas(void **stat
 	o.args.metrics = "{{ x }}:1";
 	assert_int_equal(mse_manifest_render(&o, &text, &err), -1);
 	assert_string_equal(err.field, "metrics");
-	mse_manifest_replica_opts(&r, "app:app", "app.example", 0, "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab"
-				  "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab"
-				  "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab");
+	{
+		struct mse_manifest_replica rr = {
+		    .application = "app:app", .san = "app.example",
+		    .coord_mre_hex = "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab"
+				     "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab" "ab"
+				     "ab" "ab" "ab" "ab" "ab" "ab"};
+
+		mse_manifest_replica_opts(&r, &rr);
+	}
 	assert_int_equal(mse_manifest_render(&r, &text, &err), 0);
 	assert_non_null(strstr(text, "loader.env.MSE_REPLICA_METRICS = { passthrough = true }\n"));
 	assert_null(strstr(text, "--metrics"));
@@ -257,6 +264,58 @@ static void coordinator_manifest_checks_the_owner_key(void **state)
 	assert_string_equal(err.field, "isvsvn");
 }
 
+/* --trust-sim-root: measured at the end of both argvs only when asked for, one
+ * spelling (lowercase hex of whole bytes), decoded to the same bytes. */
+static void trust_sim_root_is_measured_as_given(void **state)
+{
+	struct mse_manifest_coord_opts o = {0};
+	struct mse_manifest_opts mo;
+	struct mse_manifest_replica r = {.application = "app:app", .san = "localhost",
+					 .coord_mre_hex = NULL, .sim_root_hex = "30820001ff"};
+	struct mse_err err = {0};
+	char key[65], cm[65], *text = NULL;
+	uint8_t *der = NULL;
+	size_t len = 0;
+
+	(void)state;
+	memset(key, 'b', 64);
+	key[64] = '\0';
+	memset(cm, 'c', 64);
+	cm[64] = '\0';
+	o.owner_key = key;
+	assert_int_equal(mse_manifest_render_coordinator(&o, &text, &err), 0);
+	assert_null(strstr(text, "--trust-sim-root"));
+	free(text);
+	o.sim_root_hex = "30820001ff";
+	assert_int_equal(mse_manifest_render_coordinator(&o, &text, &err), 0);
+	assert_non_null(strstr(text, "\"--threads\", \"4\", \"--trust-sim-root\", \"30820001ff\"]"));
+	free(text);
+	text = NULL;
+	o.sim_root_hex = "30820001FF";
+	assert_int_equal(mse_manifest_render_coordinator(&o, &text, &err), -1);
+	assert_null(text);
+	assert_string_equal(err.field, "--trust-sim-root");
+	r.coord_mre_hex = cm;
+	mse_manifest_replica_opts(&mo, &r);
+	assert_int_equal(mo.isvprodid, 1);
+	assert_int_equal(mse_manifest_render(&mo, &text, &err), 0);
+	assert_non_null(strstr(text, "\"--trust-sim-root\", \"30820001ff\"]"));
+	free(text);
+	text = NULL;
+	r.sim_root_hex = "308";
+	r.isvprodid = 7;
+	mse_manifest_replica_opts(&mo, &r);
+	assert_int_equal(mo.isvprodid, 7);
+	assert_int_equal(mse_manifest_render(&mo, &text, &err), -1);
+	assert_null(text);
+	assert_int_equal(mse_sim_root_from_hex("30820001ff", &der, &len, &err), 0);
+	assert_int_equal(len, 5);
+	assert_memory_equal(der, "\x30\x82\x00\x01\xff", 5);
+	free(der);
+	assert_int_equal(mse_sim_root_from_hex("", NULL, NULL, &err), -1);
+	assert_int_equal(mse_sim_root_from_hex("3g", NULL, NULL, &err), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +324,7 @@ int main(void)
 		cmocka_unit_test(manifest_threads_max_sizes_max_threads),
 		cmocka_unit_test(manifest_metrics_measured_alone_passthrough_for_replicas),
 		cmocka_unit_test(coordinator_manifest_checks_the_owner_key),
+		cmocka_unit_test(trust_sim_root_is_measured_as_given),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
