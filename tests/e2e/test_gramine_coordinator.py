@@ -462,7 +462,10 @@ def test_deploy_replicas_sgx_end_to_end(tmp_path):
 
             # A changed project: deploy again, the replicas roll, the CA stays.
             ca_before = ca.read_text()
-            out = deploy_sgx(env, proj, d / "signer.pem", pccs).stdout
+            j = json.loads(deploy_sgx(env, proj, d / "signer.pem", pccs, "--json").stdout)
+            assert j["ok"] and j["sgx"] is True and j["simulation"] is True and j["replicas"] == 2
+            assert j["mrenclave"] == cmre and j["ca"] == str(ca)
+            out = "\n".join(e["text"] for e in j["progress"])
             assert "reusing app2-coordinator" in out and '"seq":2' in out, out
             assert ca.read_text() == ca_before
             assert "stopping and removing app2-1 (replaced)" in out, out
@@ -535,6 +538,11 @@ def test_deploy_replicas_sgx_without_simulation_trust_refuses_the_standins_quote
                     d / "signer.pem", "--pccs", pccs.url, "--no-tests", check=False, timeout=600)
             assert p.returncode == 1, p.stdout + p.stderr
             assert "step 5 (verify) failed" in p.stderr, p.stderr
+            j = json.loads(mse(env, "deploy", "--project", proj, "--replicas", "2", "--sgx",
+                               "--signer-key", d / "signer.pem", "--pccs", pccs.url, "--no-tests",
+                               "--json", check=False, timeout=600).stdout)
+            assert j["ok"] is False and j["failed_step"] == "verify", j
+            assert j["error"]["step"] == "pck-chain" and j["error"]["field"] == "root CA certificate", j["error"]
             assert "Intel" in p.stderr and "root" in p.stderr, p.stderr
             assert pccs.hits.get("tcb", 0) >= 1, pccs.hits
             assert "stopping and removing the coordinator app5-coordinator this run started" in p.stderr
