@@ -21,7 +21,8 @@
 # by the requests served, against the in-process cost: the same app called
 # in a Python loop (CPU time per call, time.process_time). Then mse-c alone
 # with --no-tls: 1 MiB bodies POSTed, timed inside the app from the first to
-# the last byte read (readinto one buffer): GB/s reaching the app.
+# the last byte read (readinto one buffer): GB/s reaching the app; then the
+# server's RSS before and after 16 MiB bodies (readinto, read(65536)).
 #
 #   bench/bench_serve.sh                       ROUNDS=3, DURATION=8
 #   DURATION=3 ROUNDS=1 bench/bench_serve.sh   a quick trial
@@ -110,6 +111,12 @@ def app(environ, start_response):
         start_response("200 OK", [("Content-Length", str(len(body)))])
         return [body]
     inp = environ["wsgi.input"]
+    if environ["PATH_INFO"] == "/read64k":
+        # The 16 MiB RSS check: read(65536) pieces, each a new bytes.
+        while inp.read(65536):
+            pass
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
     n, t0 = 0, time.perf_counter()
     while True:
         k = inp.readinto(BUF)
@@ -430,9 +437,9 @@ if [ "${BODY_RATE:-1}" = 1 ]; then
 	SERVER_PID=$!
 	PIDS="$PIDS $SERVER_PID"
 	for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/rate" >/dev/null 2>&1 && break; sleep 0.05; done
-	"$PY" - "$port" <<'EOF'
+	"$PY" - "$port" "$SERVER_PID" <<'EOF'
 import http.client, sys
-port = int(sys.argv[1])
+port, pid = int(sys.argv[1]), int(sys.argv[2])
 body = b"\xa5" * (1 << 20)
 c = http.client.HTTPConnection("127.0.0.1", port)
 for _ in range(300):
@@ -442,6 +449,22 @@ c.request("GET", "/rate")
 n, t = c.getresponse().read().split()
 print("1 MiB bodies, --no-tls, timed in the app (first to last byte, readinto): "
       "%d MiB in %.3f s = %.2f GB/s" % (int(n) >> 20, float(t), int(n) / float(t) / 1e9))
+
+
+def rss_kib():
+    with open("/proc/%d/status" % pid) as f:
+        return int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
+
+
+# A 16 MiB body must stream, never be held: the server's RSS after three
+# of them (readinto one buffer, then read(65536) pieces) against before.
+big = b"\x5a" * (16 << 20)
+before = rss_kib()
+for path in ("/up", "/read64k", "/up", "/read64k", "/up", "/read64k"):
+    c.request("POST", path, body=big)
+    assert c.getresponse().read() == b"ok"
+print("16 MiB bodies (readinto, read(65536)), --no-tls: RSS %d -> %d KiB, +%d KiB "
+      "(aim: <= 4096)" % (before, rss_kib(), rss_kib() - before))
 EOF
 	stop_server
 fi

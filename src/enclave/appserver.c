@@ -124,6 +124,13 @@ static int logged_peer_gone(struct mse_exchange *x)
 	return l->in->ops->peer_gone(l->in);
 }
 
+static void logged_waiting(struct mse_exchange *x, int on)
+{
+	struct logged *l = (struct logged *)x;
+
+	l->in->ops->waiting(l->in, on);
+}
+
 struct handler_ctx {
 	mse_exchange_handler inner;
 	void *user;
@@ -172,6 +179,7 @@ static int handle(struct mse_exchange *x, void *user)
 	l.ops.finish = logged_finish;
 	l.ops.upgrade = x->ops->upgrade ? logged_upgrade : NULL;
 	l.ops.peer_gone = x->ops->peer_gone ? logged_peer_gone : NULL;
+	l.ops.waiting = x->ops->waiting ? logged_waiting : NULL;
 	l.x.ops = &l.ops;
 	l.x.req = x->req;
 	l.x.conn = x->conn;
@@ -267,6 +275,19 @@ static int gil_busy(void *user)
 
 	(void)user;
 	return mse_gil_busy(&last_switch);
+}
+
+/* HTTP/2 stream buffers count against the --memory budget (net/server.h). */
+static int mem_charge(size_t n, void *user)
+{
+	(void)user;
+	return mse_memcap_charge(n);
+}
+
+static void mem_uncharge(size_t n, void *user)
+{
+	(void)user;
+	mse_memcap_uncharge(n);
 }
 
 int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
@@ -426,6 +447,10 @@ int mse_appserver_run(const struct mse_appserver_config *c, struct mse_err *err)
 	sc.request_timeout_ms = c->request_timeout_ms;
 	sc.access_log = c->access_log;
 	sc.app_busy = gil_busy;
+	if (c->memory_mb) {
+		sc.mem_charge = mem_charge;
+		sc.mem_uncharge = mem_uncharge;
+	}
 	/* 10,000 idle keep-alive clients, and room to answer new ones. */
 	sc.max_connections = APP_MAX_CONNECTIONS;
 	fit_nofile(&sc);

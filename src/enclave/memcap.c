@@ -420,6 +420,16 @@ uint64_t mse_memcap_limit(void)
 	return atomic_load(&g_limit);
 }
 
+int mse_memcap_charge(uint64_t n)
+{
+	return reserve(n);
+}
+
+void mse_memcap_uncharge(uint64_t n)
+{
+	release(n);
+}
+
 uint64_t mse_memcap_rss(void)
 {
 	char line[256];

@@ -66,6 +66,14 @@ void mse_memcap_set_limit(uint64_t bytes);
 /* Bytes Python has allocated now (accounted), and the current limit (0 = none). */
 uint64_t mse_memcap_used(void);
 uint64_t mse_memcap_limit(void);
+/*
+ * Counts n bytes of C buffers held for a client (the app server's HTTP/2
+ * stream buffers) with Python's: 0, or -1 (nothing counted) when that
+ * would go over the limit. In an enclave they are the same memory.
+ * mse_memcap_uncharge gives back exactly what a charge took.
+ */
+int mse_memcap_charge(uint64_t n);
+void mse_memcap_uncharge(uint64_t n);
 /* Resident set size of this process, bytes (0 if /proc is unreadable). */
 uint64_t mse_memcap_rss(void);
 

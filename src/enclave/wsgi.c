@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "enclave/pyhost.h"
+#include "net/http.h"
 
 #define INPUT_BUF 16384
 #define ERRLINE_MAX 4096
@@ -66,8 +67,26 @@ static const char *const env_key_names[K_COUNT] = {
 	"wsgi.multiprocess", "wsgi.run_once",	"wsgi.file_wrapper",
 };
 
+/* Request methods whose environ value is built once (RFC 9110 §9). */
+static const char *const method_names[] = {"GET", "POST", "HEAD", "PUT", "DELETE", "PATCH",
+					   "OPTIONS"};
+#define N_METHODS (sizeof(method_names) / sizeof(method_names[0]))
+/* Request fields whose HTTP_ key is built once (interned); others are
+ * spelled per request. Lower case, as compared case-insensitively. */
+static const char *const hdr_names[] = {
+	"host",		   "user-agent",    "accept",	     "accept-encoding", "accept-language",
+	"connection",	   "cookie",	    "authorization", "cache-control",	"origin",
+	"referer",	   "x-forwarded-for", "x-forwarded-proto", "x-real-ip",	"x-request-id",
+	"if-none-match",   "if-modified-since", "upgrade",   "pragma",		"content-encoding",
+	"sec-fetch-mode",  "sec-fetch-site", "sec-fetch-dest", "dnt",		"te",
+};
+#define N_HDRS (sizeof(hdr_names) / sizeof(hdr_names[0]))
+
 struct mse_wsgi {
 	PyObject *app;
+	PyObject *methods[N_METHODS];
+	PyObject *hkeys[N_HDRS];
+	unsigned char hlens[N_HDRS];
 	PyObject *file_wrapper; /* class */
 	PyObject *errors;	/* the wsgi.errors stream (one, shared) */
 	PyObject *keys[K_COUNT];
@@ -103,21 +122,56 @@ struct wsgi_req {
 	char ibuf[INPUT_BUF];
 };
 
+/*
+ * What a server thread keeps from one request to the next (worker threads
+ * only: created with the thread's Python thread state, freed with it): the
+ * request state with its 16 KiB read-ahead buffer, the wsgi.input and
+ * start_response objects (reused when the app kept no reference), and the
+ * environ strings that repeat between requests. The GIL guards the objects.
+ */
+struct tcache {
+	PyObject *input; /* InputObject */
+	PyObject *sr;	 /* StartResponseObject */
+	PyObject *server_name, *server_port, *remote_addr;
+	char server_name_c[256], remote_addr_c[64];
+	unsigned server_port_n;
+	int req_busy;
+	struct wsgi_req req; /* last: its ibuf is never zeroed */
+};
+
 /* ---- thread states ------------------------------------------------------ */
 
 static pthread_key_t g_ts_key;
 static pthread_once_t g_ts_once = PTHREAD_ONCE_INIT;
 static __thread PyThreadState *t_ts;
+static __thread struct tcache *t_cache;
+
+static void tcache_clear(struct tcache *tc)
+{
+	Py_CLEAR(tc->input);
+	Py_CLEAR(tc->sr);
+	Py_CLEAR(tc->server_name);
+	Py_CLEAR(tc->server_port);
+	Py_CLEAR(tc->remote_addr);
+}
 
 /* A server thread ends: drop its Python thread state (needs the GIL). */
 static void ts_destroy(void *p)
 {
 	PyThreadState *ts = p;
+	struct tcache *tc = t_cache;
 
-	/* After Py_FinalizeEx the interpreter already freed every thread state. */
-	if (!ts || !Py_IsInitialized())
+	t_cache = NULL;
+	/* After Py_FinalizeEx the interpreter already freed every thread state
+	 * (and every object the cache held). */
+	if (!ts || !Py_IsInitialized()) {
+		free(tc);
 		return;
+	}
 	PyEval_RestoreThread(ts);
+	if (tc)
+		tcache_clear(tc);
+	free(tc);
 	PyThreadState_Clear(ts);
 	PyThreadState_DeleteCurrent();
 }
@@ -313,13 +367,17 @@ static Py_ssize_t body_fill(struct wsgi_req *r)
 	return got;
 }
 
-/* Parses the optional size argument: None or negative means "no limit". */
-static int parse_size(PyObject *args, Py_ssize_t *size)
+/* Parses the optional size argument: None or negative means "no limit".
+ * METH_FASTCALL: no argument tuple is built per call. */
+static int parse_size(const char *name, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t *size)
 {
-	PyObject *o = Py_None;
+	PyObject *o = nargs > 0 ? args[0] : Py_None;
 
-	if (!PyArg_UnpackTuple(args, "read", 0, 1, &o))
+	if (nargs > 1) {
+		PyErr_Format(PyExc_TypeError, "%s() takes at most 1 argument (%zd given)", name,
+			     nargs);
 		return -1;
+	}
 	if (o == Py_None) {
 		*size = -1;
 		return 0;
@@ -331,13 +389,13 @@ static int parse_size(PyObject *args, Py_ssize_t *size)
 }
 
 /* read(size=-1): up to size bytes (fewer only at the end of the body). */
-static PyObject *input_read(PyObject *o, PyObject *args)
+static PyObject *input_read(PyObject *o, PyObject *const *args, Py_ssize_t nargs)
 {
 	struct wsgi_req *r = input_req((InputObject *)o);
 	Py_ssize_t size, have = 0, cap;
 	PyObject *out;
 
-	if (!r || parse_size(args, &size) != 0)
+	if (!r || parse_size("read", args, nargs, &size) != 0)
 		return NULL;
 	/*
 	 * Grow as the bytes come, whatever size was asked: read(10**9) on a
@@ -466,24 +524,24 @@ static PyObject *input_readline_impl(struct wsgi_req *r, Py_ssize_t size)
 	return out;
 }
 
-static PyObject *input_readline(PyObject *o, PyObject *args)
+static PyObject *input_readline(PyObject *o, PyObject *const *args, Py_ssize_t nargs)
 {
 	struct wsgi_req *r = input_req((InputObject *)o);
 	Py_ssize_t size;
 
-	if (!r || parse_size(args, &size) != 0)
+	if (!r || parse_size("readline", args, nargs, &size) != 0)
 		return NULL;
 	return input_readline_impl(r, size);
 }
 
 /* readlines(hint=-1): lines until the end, or until hint bytes were read. */
-static PyObject *input_readlines(PyObject *o, PyObject *args)
+static PyObject *input_readlines(PyObject *o, PyObject *const *args, Py_ssize_t nargs)
 {
 	struct wsgi_req *r = input_req((InputObject *)o);
 	Py_ssize_t hint, total = 0;
 	PyObject *list;
 
-	if (!r || parse_size(args, &hint) != 0)
+	if (!r || parse_size("readlines", args, nargs, &hint) != 0)
 		return NULL;
 	list = PyList_New(0);
 	if (!list)
@@ -534,10 +592,12 @@ static PyObject *input_next(PyObject *o)
 }
 
 static PyMethodDef input_methods[] = {
-	{"read", input_read, METH_VARARGS, "read(size=-1) -> bytes"},
+	{"read", (PyCFunction)(void (*)(void))input_read, METH_FASTCALL, "read(size=-1) -> bytes"},
 	{"readinto", input_readinto, METH_O, "readinto(buffer) -> number of bytes read"},
-	{"readline", input_readline, METH_VARARGS, "readline(size=-1) -> bytes"},
-	{"readlines", input_readlines, METH_VARARGS, "readlines(hint=-1) -> list of bytes"},
+	{"readline", (PyCFunction)(void (*)(void))input_readline, METH_FASTCALL,
+	 "readline(size=-1) -> bytes"},
+	{"readlines", (PyCFunction)(void (*)(void))input_readlines, METH_FASTCALL,
+	 "readlines(hint=-1) -> list of bytes"},
 	{NULL, NULL, 0, NULL},
 };
 
@@ -552,13 +612,6 @@ static PyTypeObject InputType = {
 };
 
 /* ---- response: status and headers -------------------------------------- */
-
-static int is_tchar(unsigned char c)
-{
-	/* RFC 9110 §5.6.2 token characters. */
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       (c && strchr("!#$%&'*+-.^_`|~", c));
-}
 
 /* RFC 9110 §5.5 field-value characters: VCHAR, obs-text, SP, HTAB. */
 static int is_vchar_or_ws(unsigned char c)
@@ -629,7 +682,7 @@ static int check_status(PyObject *status)
 static PyObject *check_headers(PyObject *headers, int64_t *declared, int *close_conn)
 {
 	PyObject *out;
-	Py_ssize_t n;
+	Py_ssize_t n, dropped = 0;
 
 	*declared = -1;
 	*close_conn = 0;
@@ -639,7 +692,9 @@ static PyObject *check_headers(PyObject *headers, int64_t *declared, int *close_
 		return NULL;
 	}
 	n = PyList_GET_SIZE(headers);
-	out = PyList_New(0);
+	/* Filled as checked: the common list without hop-by-hop fields is
+	 * copied whole (one allocation, no append per field). */
+	out = PyList_New(n);
 	if (!out)
 		return NULL;
 	for (Py_ssize_t i = 0; i < n; i++) {
@@ -664,14 +719,13 @@ static PyObject *check_headers(PyObject *headers, int64_t *declared, int *close_
 			PyErr_SetString(PyExc_ValueError, "response header with an empty name");
 			goto fail;
 		}
-		for (Py_ssize_t k = 0; k < nl; k++)
-			if (!is_tchar((unsigned char)name[k])) {
-				PyErr_Format(PyExc_ValueError,
-					     "response header name %R has a character not allowed "
-					     "in a token (RFC 9110 §5.6.2)",
-					     PyTuple_GET_ITEM(t, 0));
-				goto fail;
-			}
+		if (!mse_http_valid_token(name, (size_t)nl)) {
+			PyErr_Format(PyExc_ValueError,
+				     "response header name %R has a character not allowed in a "
+				     "token (RFC 9110 §5.6.2)",
+				     PyTuple_GET_ITEM(t, 0));
+			goto fail;
+		}
 		for (Py_ssize_t k = 0; k < vl; k++)
 			if (!is_vchar_or_ws((unsigned char)value[k])) {
 				PyErr_Format(PyExc_ValueError,
@@ -684,6 +738,7 @@ static PyObject *check_headers(PyObject *headers, int64_t *declared, int *close_
 			if (nl == 10 && vl == 5 && strncasecmp(value, "close", 5) == 0)
 				*close_conn = 1;
 			mse_debug("app: dropped hop-by-hop response header %.*s", (int)nl, name);
+			dropped++;
 			continue;
 		}
 		if (nl == 14 && strncasecmp(name, "content-length", 14) == 0) {
@@ -698,9 +753,11 @@ static PyObject *check_headers(PyObject *headers, int64_t *declared, int *close_
 			}
 			*declared = v;
 		}
-		if (PyList_Append(out, t) != 0)
-			goto fail;
+		Py_INCREF(t);
+		PyList_SET_ITEM(out, i - dropped, t);
 	}
+	if (dropped && PyList_SetSlice(out, n - dropped, n, NULL) != 0)
+		goto fail;
 	return out;
 bad_cl:
 	PyErr_SetString(PyExc_ValueError,
@@ -883,73 +940,30 @@ static int send_body(struct wsgi_req *r, const char *data, size_t len, int64_t a
 
 /* ---- start_response and write() ----------------------------------------- */
 
+/* The legacy write() callable (PEP 3333 "The write() Callable"): its own
+ * object, so start_response can hand out the same one on every call
+ * instead of a new bound method, and no reference cycle forms. */
 typedef struct {
 	PyObject_HEAD
 	struct wsgi_req *r; /* NULL once the request is over */
+} WriteObject;
+
+typedef struct {
+	PyObject_HEAD
+	vectorcallfunc vectorcall;
+	struct wsgi_req *r; /* NULL once the request is over */
+	PyObject *write;    /* WriteObject, owned */
 } StartResponseObject;
 
-static PyObject *sr_call(PyObject *o, PyObject *args, PyObject *kwds)
+static PyObject *wr_call(PyObject *o, PyObject *args, PyObject *kwds)
 {
-	static char *kwlist[] = {"status", "response_headers", "exc_info", NULL};
-	StartResponseObject *self = (StartResponseObject *)o;
-	struct wsgi_req *r = self->r;
-	PyObject *status, *headers, *exc_info = Py_None, *checked;
-	int64_t declared;
-	int code, close_conn;
+	struct wsgi_req *r = ((WriteObject *)o)->r;
+	PyObject *data;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O:start_response", kwlist, &status,
-					 &headers, &exc_info))
+	if (!PyArg_ParseTuple(args, "O:write", &data) ||
+	    (kwds && PyDict_GET_SIZE(kwds) != 0 &&
+	     (PyErr_SetString(PyExc_TypeError, "write() takes no keyword arguments"), 1)))
 		return NULL;
-	if (!r) {
-		PyErr_SetString(PyExc_RuntimeError, "start_response() called after its request ended");
-		return NULL;
-	}
-	if (exc_info != Py_None) {
-		/* PEP 3333: with exc_info, after headers went out, re-raise it. */
-		if (r->headers_sent) {
-			PyObject *t, *v, *tb;
-
-			if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3) {
-				PyErr_SetString(PyExc_TypeError, "exc_info must be a 3-tuple");
-				return NULL;
-			}
-			t = PyTuple_GET_ITEM(exc_info, 0);
-			v = PyTuple_GET_ITEM(exc_info, 1);
-			tb = PyTuple_GET_ITEM(exc_info, 2);
-			Py_INCREF(t);
-			Py_INCREF(v);
-			if (tb == Py_None)
-				tb = NULL;
-			Py_XINCREF(tb);
-			PyErr_Restore(t, v, tb);
-			return NULL;
-		}
-	} else if (r->status) {
-		PyErr_SetString(PyExc_AssertionError,
-				"start_response() called a second time without exc_info");
-		return NULL;
-	}
-	code = check_status(status);
-	if (code < 0)
-		return NULL;
-	checked = check_headers(headers, &declared, &close_conn);
-	if (!checked)
-		return NULL;
-	Py_INCREF(status);
-	Py_XSETREF(r->status, status);
-	Py_XSETREF(r->headers, checked);
-	r->status_code = code;
-	r->declared_len = declared;
-	if (close_conn)
-		r->close_conn = 1;
-	return PyObject_GetAttrString(o, "write");
-}
-
-/* The legacy write() callable (PEP 3333 "The write() Callable"). */
-static PyObject *sr_write(PyObject *o, PyObject *data)
-{
-	struct wsgi_req *r = ((StartResponseObject *)o)->r;
-
 	if (!r) {
 		PyErr_SetString(PyExc_RuntimeError, "write() called after its request ended");
 		return NULL;
@@ -970,19 +984,169 @@ static PyObject *sr_write(PyObject *o, PyObject *data)
 	Py_RETURN_NONE;
 }
 
-static PyMethodDef sr_methods[] = {
-	{"write", sr_write, METH_O, "write(data): send body bytes now"},
-	{NULL, NULL, 0, NULL},
+static PyTypeObject WriteType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mse.Write",
+	.tp_basicsize = sizeof(WriteObject),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "write(data): send body bytes now",
+	.tp_call = wr_call,
 };
+
+static int sr_impl(StartResponseObject *self, PyObject *status, PyObject *headers,
+		   PyObject *exc_info)
+{
+	struct wsgi_req *r = self->r;
+	PyObject *checked;
+	int64_t declared;
+	int code, close_conn;
+
+	if (!r) {
+		PyErr_SetString(PyExc_RuntimeError, "start_response() called after its request ended");
+		return -1;
+	}
+	if (exc_info != Py_None) {
+		/* PEP 3333: with exc_info, after headers went out, re-raise it. */
+		if (r->headers_sent) {
+			PyObject *t, *v, *tb;
+
+			if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3) {
+				PyErr_SetString(PyExc_TypeError, "exc_info must be a 3-tuple");
+				return -1;
+			}
+			t = PyTuple_GET_ITEM(exc_info, 0);
+			v = PyTuple_GET_ITEM(exc_info, 1);
+			tb = PyTuple_GET_ITEM(exc_info, 2);
+			Py_INCREF(t);
+			Py_INCREF(v);
+			if (tb == Py_None)
+				tb = NULL;
+			Py_XINCREF(tb);
+			PyErr_Restore(t, v, tb);
+			return -1;
+		}
+	} else if (r->status) {
+		PyErr_SetString(PyExc_AssertionError,
+				"start_response() called a second time without exc_info");
+		return -1;
+	}
+	code = check_status(status);
+	if (code < 0)
+		return -1;
+	checked = check_headers(headers, &declared, &close_conn);
+	if (!checked)
+		return -1;
+	Py_INCREF(status);
+	Py_XSETREF(r->status, status);
+	Py_XSETREF(r->headers, checked);
+	r->status_code = code;
+	r->declared_len = declared;
+	if (close_conn)
+		r->close_conn = 1;
+	return 0;
+}
+
+/*
+ * start_response(status, response_headers, exc_info=None), called through
+ * vectorcall: no argument tuple or keyword dict per request.
+ */
+static PyObject *sr_vectorcall(PyObject *o, PyObject *const *args, size_t nargsf,
+			       PyObject *kwnames)
+{
+	static const char *const names[3] = {"status", "response_headers", "exc_info"};
+	StartResponseObject *self = (StartResponseObject *)o;
+	Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+	PyObject *a[3] = {NULL, NULL, Py_None};
+
+	if (nargs > 3) {
+		PyErr_Format(PyExc_TypeError,
+			     "start_response() takes at most 3 arguments (%zd given)", nargs);
+		return NULL;
+	}
+	for (Py_ssize_t i = 0; i < nargs; i++)
+		a[i] = args[i];
+	for (Py_ssize_t k = 0; k < nkw; k++) {
+		PyObject *name = PyTuple_GET_ITEM(kwnames, k);
+		int j = 0;
+
+		while (j < 3 && PyUnicode_CompareWithASCIIString(name, names[j]) != 0)
+			j++;
+		if (j == 3 || j < nargs) {
+			PyErr_Format(PyExc_TypeError,
+				     j == 3 ? "start_response() got an unexpected keyword argument %R"
+					    : "start_response() got multiple values for argument %R",
+				     name);
+			return NULL;
+		}
+		a[j] = args[nargs + k];
+	}
+	if (!a[0] || !a[1]) {
+		PyErr_SetString(PyExc_TypeError,
+				"start_response() missing required argument 'status' or "
+				"'response_headers'");
+		return NULL;
+	}
+	if (sr_impl(self, a[0], a[1], a[2]) != 0)
+		return NULL;
+	Py_INCREF(self->write);
+	return self->write;
+}
+
+/* Kept for callers that look for it: start_response.write is write(). */
+static PyObject *sr_get_write(PyObject *o, void *unused)
+{
+	(void)unused;
+	Py_INCREF(((StartResponseObject *)o)->write);
+	return ((StartResponseObject *)o)->write;
+}
+
+static PyGetSetDef sr_getset[] = {
+	{"write", sr_get_write, NULL, "write(data): send body bytes now", NULL},
+	{NULL, NULL, NULL, NULL, NULL},
+};
+
+static void sr_dealloc(PyObject *o)
+{
+	Py_XDECREF(((StartResponseObject *)o)->write);
+	PyObject_Free(o);
+}
 
 static PyTypeObject StartResponseType = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mse.StartResponse",
 	.tp_basicsize = sizeof(StartResponseObject),
-	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
 	.tp_doc = "start_response(status, headers, exc_info=None)",
-	.tp_call = sr_call,
-	.tp_methods = sr_methods,
+	.tp_vectorcall_offset = offsetof(StartResponseObject, vectorcall),
+	.tp_call = PyVectorcall_Call,
+	.tp_dealloc = sr_dealloc,
+	.tp_getset = sr_getset,
 };
+
+/* A new start_response (and its write), not tied to a request yet. */
+static StartResponseObject *sr_new(void)
+{
+	StartResponseObject *sr = PyObject_New(StartResponseObject, &StartResponseType);
+	WriteObject *wr;
+
+	if (!sr)
+		return NULL;
+	sr->vectorcall = sr_vectorcall;
+	sr->r = NULL;
+	sr->write = NULL;
+	wr = PyObject_New(WriteObject, &WriteType);
+	if (!wr) {
+		Py_DECREF(sr);
+		return NULL;
+	}
+	wr->r = NULL;
+	sr->write = (PyObject *)wr;
+	return sr;
+}
+
+static void sr_bind(StartResponseObject *sr, struct wsgi_req *r)
+{
+	sr->r = r;
+	((WriteObject *)sr->write)->r = r;
+}
 
 /* ---- environ ------------------------------------------------------------ */
 
@@ -1035,6 +1199,8 @@ static PyObject *path_info(const char *p, size_t n)
 	}
 	if (n == 0)
 		return PyUnicode_FromString("");
+	if (!memchr(p, '%', n))
+		return latin1(p, n); /* nothing to decode: no copy */
 	if (n > sizeof(stack)) {
 		buf = malloc(n);
 		if (!buf)
@@ -1058,7 +1224,8 @@ static PyObject *path_info(const char *p, size_t n)
 }
 
 /* Adds one request header as HTTP_NAME (or CONTENT_TYPE), joining repeats. */
-static int env_header(PyObject *env, const struct mse_http_header *h, int *have_ctype)
+static int env_header(struct mse_wsgi *w, PyObject *env, const struct mse_http_header *h,
+		      int *have_ctype)
 {
 	char stack[128], *key = stack;
 	size_t kl = 5 + h->name_len;
@@ -1077,24 +1244,32 @@ static int env_header(PyObject *env, const struct mse_http_header *h, int *have_
 		v = latin1(h->value, h->value_len);
 		if (!v)
 			return -1;
-		rc = PyDict_SetItemString(env, "CONTENT_TYPE", v);
+		rc = PyDict_SetItem(env, w->keys[K_CONTENT_TYPE], v);
 		Py_DECREF(v);
 		return rc;
 	}
-	if (kl > sizeof(stack)) {
-		key = malloc(kl);
-		if (!key) {
-			PyErr_NoMemory();
-			return -1;
+	for (size_t i = 0; i < N_HDRS && !k; i++)
+		if (w->hlens[i] == h->name_len &&
+		    strncasecmp(h->name, hdr_names[i], h->name_len) == 0) {
+			k = w->hkeys[i];
+			Py_INCREF(k);
 		}
-	}
-	memcpy(key, "HTTP_", 5);
-	for (size_t i = 0; i < h->name_len; i++) {
-		char c = h->name[i];
+	if (!k) {
+		if (kl > sizeof(stack)) {
+			key = malloc(kl);
+			if (!key) {
+				PyErr_NoMemory();
+				return -1;
+			}
+		}
+		memcpy(key, "HTTP_", 5);
+		for (size_t i = 0; i < h->name_len; i++) {
+			char c = h->name[i];
 
-		key[5 + i] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
+			key[5 + i] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
+		}
+		k = latin1(key, kl);
 	}
-	k = latin1(key, kl);
 	v = latin1(h->value, h->value_len);
 	if (!k || !v)
 		goto out;
@@ -1120,28 +1295,105 @@ out:
 	return rc;
 }
 
-static PyObject *build_environ(struct wsgi_req *r, PyObject *input)
+/* A str for a decimal number. */
+static PyObject *decimal(unsigned long long v)
+{
+	char num[24];
+	int n = snprintf(num, sizeof(num), "%llu", v);
+
+	return latin1(num, (size_t)n);
+}
+
+/* The cached str for a C string that repeats between requests (the Host
+ * name, the client address), rebuilt when it changed. New reference. */
+static PyObject *cached_str(PyObject **obj, char *cache, size_t cap, const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n >= cap)
+		return latin1(v, n); /* too long to remember */
+	if (!*obj || strcmp(cache, v) != 0) {
+		PyObject *o = latin1(v, n);
+
+		if (!o)
+			return NULL;
+		Py_XSETREF(*obj, o);
+		memcpy(cache, v, n + 1);
+	}
+	Py_INCREF(*obj);
+	return *obj;
+}
+
+/* The request method: a prebuilt str for the common ones. New reference. */
+static PyObject *method_str(struct mse_wsgi *w, const char *m, size_t n)
+{
+	for (size_t i = 0; i < N_METHODS; i++)
+		if (strlen(method_names[i]) == n && memcmp(m, method_names[i], n) == 0) {
+			Py_INCREF(w->methods[i]);
+			return w->methods[i];
+		}
+	return latin1(m, n);
+}
+
+/*
+ * PEP 3333 "environ Variables". Strings that do not depend on the request
+ * are built once (keys interned, constants prebuilt), and tc (the thread's
+ * cache, or NULL) keeps those that repeat from request to request.
+ */
+static PyObject *build_environ(struct wsgi_req *r, PyObject *input, struct tcache *tc)
 {
 	struct mse_wsgi *w = r->w;
 	const struct mse_http_request *q = r->x->req;
 	const struct mse_conn_info *c = r->x->conn;
-	PyObject *env = PyDict_New(), **K = w->keys;
+	PyObject **K = w->keys, *env, *target = NULL, *v;
 	int have_ctype = 0;
-	char num[32];
 
+	/* Presized: 23 keys and the fields, no rehash while it fills. */
+	env = _PyDict_NewPresized((Py_ssize_t)(K_COUNT + q->num_headers));
 	if (!env)
 		return NULL;
-	if (env_put(env, K[K_REQUEST_METHOD], latin1(q->method, q->method_len)) ||
+	target = latin1(q->target, q->target_len);
+	if (!target)
+		goto fail;
+	if (env_put(env, K[K_REQUEST_METHOD], method_str(w, q->method, q->method_len)) ||
 	    PyDict_SetItem(env, K[K_SCRIPT_NAME], w->s_empty) ||
 	    env_put(env, K[K_PATH_INFO], path_info(q->path, q->path_len)) ||
-	    env_put(env, K[K_QUERY_STRING], latin1(q->query, q->query_len)) ||
-	    env_put(env, K[K_REQUEST_URI], latin1(q->target, q->target_len)) ||
-	    env_put(env, K[K_RAW_URI], latin1(q->target, q->target_len)) ||
-	    env_put(env, K[K_SERVER_NAME], latin1(c->server_name, strlen(c->server_name))) ||
+	    (q->query_len ? env_put(env, K[K_QUERY_STRING], latin1(q->query, q->query_len))
+			  : PyDict_SetItem(env, K[K_QUERY_STRING], w->s_empty)) ||
+	    PyDict_SetItem(env, K[K_REQUEST_URI], target) ||
+	    PyDict_SetItem(env, K[K_RAW_URI], target))
+		goto fail;
+	if (tc)
+		v = cached_str(&tc->server_name, tc->server_name_c, sizeof(tc->server_name_c),
+			       c->server_name);
+	else
+		v = latin1(c->server_name, strlen(c->server_name));
+	if (env_put(env, K[K_SERVER_NAME], v))
+		goto fail;
+	if (tc) {
+		if (!tc->server_port || tc->server_port_n != c->server_port) {
+			Py_XSETREF(tc->server_port, decimal(c->server_port));
+			tc->server_port_n = c->server_port;
+			if (!tc->server_port)
+				goto fail;
+		}
+		Py_INCREF(tc->server_port);
+		v = tc->server_port;
+	} else {
+		v = decimal(c->server_port);
+	}
+	if (env_put(env, K[K_SERVER_PORT], v))
+		goto fail;
+	if (tc)
+		v = cached_str(&tc->remote_addr, tc->remote_addr_c, sizeof(tc->remote_addr_c),
+			       c->remote_addr);
+	else
+		v = latin1(c->remote_addr, strlen(c->remote_addr));
+	if (env_put(env, K[K_REMOTE_ADDR], v) ||
+	    env_put(env, K[K_REMOTE_PORT], decimal(c->remote_port)) ||
 	    PyDict_SetItem(env, K[K_SERVER_PROTOCOL],
 			   q->http2 ? w->s_http2 : q->minor_version ? w->s_http11 : w->s_http10) ||
 	    PyDict_SetItem(env, K[K_SERVER_SOFTWARE], w->s_software) ||
-	    env_put(env, K[K_REMOTE_ADDR], PyUnicode_FromString(c->remote_addr)) ||
 	    PyDict_SetItem(env, K[K_WSGI_VERSION], w->version) ||
 	    PyDict_SetItem(env, K[K_WSGI_URL_SCHEME], c->is_tls ? w->s_https : w->s_http) ||
 	    PyDict_SetItem(env, K[K_WSGI_INPUT], input) ||
@@ -1152,22 +1404,16 @@ static PyObject *build_environ(struct wsgi_req *r, PyObject *input)
 	    PyDict_SetItem(env, K[K_WSGI_RUN_ONCE], Py_False) ||
 	    PyDict_SetItem(env, K[K_WSGI_FILE_WRAPPER], w->file_wrapper))
 		goto fail;
-	snprintf(num, sizeof(num), "%u", (unsigned)c->server_port);
-	if (env_put(env, K[K_SERVER_PORT], PyUnicode_FromString(num)))
+	if (q->content_length >= 0 &&
+	    env_put(env, K[K_CONTENT_LENGTH], decimal((unsigned long long)q->content_length)))
 		goto fail;
-	snprintf(num, sizeof(num), "%u", (unsigned)c->remote_port);
-	if (env_put(env, K[K_REMOTE_PORT], PyUnicode_FromString(num)))
-		goto fail;
-	if (q->content_length >= 0) {
-		snprintf(num, sizeof(num), "%lld", (long long)q->content_length);
-		if (env_put(env, K[K_CONTENT_LENGTH], PyUnicode_FromString(num)))
-			goto fail;
-	}
 	for (size_t i = 0; i < q->num_headers; i++)
-		if (env_header(env, &q->headers[i], &have_ctype) != 0)
+		if (env_header(w, env, &q->headers[i], &have_ctype) != 0)
 			goto fail;
+	Py_DECREF(target);
 	return env;
 fail:
+	Py_XDECREF(target);
 	Py_DECREF(env);
 	return NULL;
 }
@@ -1349,8 +1595,40 @@ static int call_close(struct mse_wsgi *w, PyObject *result)
 	return 0;
 }
 
+/*
+ * The thread's cached object in *slot if only the cache holds it (the app
+ * kept no reference from an earlier request), else a new one (the cache
+ * drops the old). New reference, or NULL.
+ */
+static PyObject *reuse(PyObject **slot, PyObject *(*make)(void))
+{
+	if (!*slot || Py_REFCNT(*slot) != 1) {
+		PyObject *o = make();
+
+		if (!o)
+			return NULL;
+		Py_XSETREF(*slot, o);
+	}
+	Py_INCREF(*slot);
+	return *slot;
+}
+
+static PyObject *input_make(void)
+{
+	InputObject *o = PyObject_New(InputObject, &InputType);
+
+	if (o)
+		o->r = NULL;
+	return (PyObject *)o;
+}
+
+static PyObject *sr_make(void)
+{
+	return (PyObject *)sr_new();
+}
+
 /* Runs the app with the GIL held. *tb receives a traceback to show in debug. */
-static enum app_outcome run_app(struct wsgi_req *r, char **tb)
+static enum app_outcome run_app(struct wsgi_req *r, char **tb, struct tcache *tc)
 {
 	struct mse_wsgi *w = r->w;
 	InputObject *input = NULL;
@@ -1359,16 +1637,25 @@ static enum app_outcome run_app(struct wsgi_req *r, char **tb)
 	enum app_outcome out = APP_OK;
 	int failed = 0;
 
-	input = PyObject_New(InputObject, &InputType);
-	sr = PyObject_New(StartResponseObject, &StartResponseType);
+	if (tc) {
+		input = (InputObject *)reuse(&tc->input, input_make);
+		sr = (StartResponseObject *)reuse(&tc->sr, sr_make);
+	} else {
+		input = (InputObject *)input_make();
+		sr = sr_new();
+	}
 	if (!input || !sr)
 		goto error;
 	input->r = r;
-	sr->r = r;
-	env = build_environ(r, (PyObject *)input);
+	sr_bind(sr, r);
+	env = build_environ(r, (PyObject *)input, tc);
 	if (!env)
 		goto error;
-	result = PyObject_CallFunctionObjArgs(w->app, env, (PyObject *)sr, NULL);
+	{
+		PyObject *args[2] = {env, (PyObject *)sr};
+
+		result = PyObject_Vectorcall(w->app, args, 2, NULL);
+	}
 	if (!result)
 		goto error;
 	if (iterate(r, result) != 0)
@@ -1421,7 +1708,7 @@ out:
 	if (input)
 		input->r = NULL;
 	if (sr)
-		sr->r = NULL;
+		sr_bind(sr, NULL);
 	Py_XDECREF(result);
 	Py_XDECREF(env);
 	Py_XDECREF((PyObject *)input);
@@ -1467,26 +1754,36 @@ int mse_wsgi_handle(struct mse_exchange *x, void *user)
 {
 	struct mse_wsgi *w = user;
 	struct wsgi_req *r;
+	struct tcache *tc;
 	PyThreadState *ts;
 	enum app_outcome out;
 	char *tb = NULL;
 	int rc;
 
-	/* The read-ahead buffer makes this too big for small thread stacks. */
-	r = malloc(sizeof(*r));
-	if (r)
-		memset(r, 0, offsetof(struct wsgi_req, ibuf));
-	ts = r ? thread_state(w) : NULL;
+	ts = thread_state(w);
 	if (!ts) {
-		free(r);
 		mse_error("wsgi: out of memory for a request");
 		return -1;
 	}
+	/* A worker thread keeps its request state (16 KiB with the read-ahead
+	 * buffer, too big for small thread stacks) from one request to the
+	 * next; other threads allocate one per request. */
+	if (ts == t_ts && !t_cache)
+		t_cache = calloc(1, sizeof(*t_cache));
+	tc = ts == t_ts && t_cache && !t_cache->req_busy ? t_cache : NULL;
+	r = tc ? &tc->req : malloc(sizeof(*r));
+	if (!r) {
+		mse_error("wsgi: out of memory for a request");
+		return -1;
+	}
+	memset(r, 0, offsetof(struct wsgi_req, ibuf));
+	if (tc)
+		tc->req_busy = 1;
 	r->x = x;
 	r->w = w;
 	r->declared_len = -1;
 	PyEval_RestoreThread(ts);
-	out = run_app(r, &tb);
+	out = run_app(r, &tb, tc);
 	PyEval_SaveThread();
 	if (r->def)
 		flush_deferred(r);
@@ -1520,7 +1817,10 @@ int mse_wsgi_handle(struct mse_exchange *x, void *user)
 	}
 	rc = r->close_conn || r->body_failed ? -1 : 0;
 	free(tb);
-	free(r);
+	if (tc)
+		tc->req_busy = 0;
+	else
+		free(r);
 	return rc;
 }
 
@@ -1548,11 +1848,27 @@ static int setup_objects(struct mse_wsgi *w, struct mse_err *err)
 	int rc = -1;
 
 	if (PyType_Ready(&ErrorsType) < 0 || PyType_Ready(&InputType) < 0 ||
-	    PyType_Ready(&StartResponseType) < 0)
+	    PyType_Ready(&StartResponseType) < 0 || PyType_Ready(&WriteType) < 0)
 		goto pyfail;
 	for (int i = 0; i < K_COUNT; i++) {
 		w->keys[i] = PyUnicode_InternFromString(env_key_names[i]);
 		if (!w->keys[i])
+			goto pyfail;
+	}
+	for (size_t i = 0; i < N_METHODS; i++)
+		if (!(w->methods[i] = PyUnicode_InternFromString(method_names[i])))
+			goto pyfail;
+	for (size_t i = 0; i < N_HDRS; i++) {
+		char key[64] = "HTTP_";
+		size_t n = strlen(hdr_names[i]);
+
+		for (size_t k = 0; k < n; k++) {
+			char ch = hdr_names[i][k];
+
+			key[5 + k] = ch == '-' ? '_' : ch >= 'a' && ch <= 'z' ? (char)(ch - 32) : ch;
+		}
+		w->hlens[i] = (unsigned char)n;
+		if (!(w->hkeys[i] = PyUnicode_InternFromString(key)))
 			goto pyfail;
 	}
 	w->version = Py_BuildValue("(ii)", 1, 0);
@@ -1603,6 +1919,10 @@ static void clear_objects(struct mse_wsgi *w)
 	Py_CLEAR(w->errors);
 	for (int i = 0; i < K_COUNT; i++)
 		Py_CLEAR(w->keys[i]);
+	for (size_t i = 0; i < N_METHODS; i++)
+		Py_CLEAR(w->methods[i]);
+	for (size_t i = 0; i < N_HDRS; i++)
+		Py_CLEAR(w->hkeys[i]);
 	Py_CLEAR(w->version);
 	Py_CLEAR(w->s_close);
 	Py_CLEAR(w->s_http);

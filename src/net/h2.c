@@ -62,8 +62,14 @@
 /* Socket reads per event before other connections get a turn. */
 #define H2_READS_PER_EVENT 16
 #define H2_RBUF (16 * 1024)
+/* At stop, how long after the cut handlers get to return before their
+ * threads are left behind (detached): the cut fails every exchange op, so
+ * a handler doing I/O returns at once; one that does not (stuck in Python)
+ * must not hold the process. */
+#define H2_STOP_GRACE_MS 1000
 
 struct h2c;
+struct h2w;
 
 struct h2hdr {
 	size_t name, name_len, value, value_len; /* offsets into the arena */
@@ -92,8 +98,16 @@ struct h2s {
 	 * body bytes unread here, or the connection window held by other
 	 * streams' unread bytes, the wait is ours (client_ms, per sweep). */
 	int64_t body_start, client_ms, rate_tick;
-	/* Lifecycle: queued/running hold a reference (c->nworking). */
+	/* Bytes of in and out charged to the memory cap (cfg->mem_charge);
+	 * no_mem: a buffer was refused. */
+	size_t charged;
+	int no_mem;
+	/* Lifecycle: queued/running hold a reference (c->nworking). An
+	 * abandoned stream (answered 504, or cut at stop) that still holds one
+	 * is counted in c->nabandoned (ab_counted). */
 	int queued, running, closed, reset, dispatched, canned, abandoned, handler_done;
+	int ab_counted;
+	struct h2w *w; /* the worker running its handler (threads only) */
 	char *cookie; /* the Cookie crumbs joined (RFC 9113 §8.2.3) */
 	int64_t handler_since;
 	/* Response. */
@@ -119,6 +133,8 @@ struct h2c {
 	size_t head_bytes;
 	size_t in_buffered; /* body bytes of all its streams not read yet */
 	int nworking; /* streams queued or in a handler */
+	int nabandoned; /* of those, abandoned: they do not keep the socket */
+	int released;   /* release() was called: fd and ssl are the server's again */
 	int dead;     /* I/O over: every op fails */
 	int fatal;    /* nghttp2 returned a fatal error: only delete the session */
 	int flooded, goaway, rdone;
@@ -139,6 +155,15 @@ struct h2c {
 	long out_total;
 };
 
+struct h2w {
+	struct mse_h2 *h;
+	pthread_t tid;
+	int used;   /* a thread was started in it and not joined/detached */
+	int exited; /* its thread is ending: join it */
+	int stuck;  /* its handler passed request_timeout_ms */
+	int busy;   /* in stream_run */
+};
+
 struct mse_h2 {
 	const struct mse_server_config *cfg;
 	int threads;
@@ -151,8 +176,15 @@ struct mse_h2 {
 	size_t nconns;
 	int epfd, evfd;
 	pthread_t loop_tid;
-	pthread_t *wtids;
-	int nworkers, started, exiting, cut;
+	/* Worker slots (maxw x 2: a retired worker holds its slot until
+	 * joined). nworkers: started and not exiting, at most maxw (the
+	 * server's threads-max rule); nstuck: of those, in a handler past
+	 * request_timeout_ms; each is replaced while fewer than `threads`
+	 * are free. left: handlers still running after the stop (detached). */
+	struct h2w *w;
+	int nslots, maxw, nworkers, nstuck, left;
+	size_t nlive; /* adopted connections not released yet */
+	int started, exiting, cut;
 	atomic_int stopping;
 	nghttp2_session_callbacks *cbs;
 	nghttp2_option *opt;
@@ -199,6 +231,40 @@ static int below_rate(const struct mse_server_config *cfg, uint64_t bytes, int64
 
 /* ---- streams ------------------------------------------------------------ */
 
+/* Charges n more bytes of st's buffers to the memory cap: 0, or -1 refused. */
+static int mem_take(struct h2s *st, size_t n)
+{
+	const struct mse_server_config *cfg = st->c->h->cfg;
+
+	if (n && cfg->mem_charge && cfg->mem_charge(n, cfg->user) != 0) {
+		static _Atomic int64_t last_warn;
+		int64_t t = now_ms();
+
+		if (t - atomic_load(&last_warn) >= 1000) {
+			atomic_store(&last_warn, t);
+			mse_warn("%s:%u: HTTP/2 stream %d: %zu more buffer bytes would go over the "
+				 "memory cap: refused",
+				 st->c->info.remote_addr, st->c->info.remote_port, st->id, n);
+		}
+		st->no_mem = 1;
+		return -1;
+	}
+	st->charged += n;
+	return 0;
+}
+
+/* Gives back n of what st charged. */
+static void mem_give(struct h2s *st, size_t n)
+{
+	const struct mse_server_config *cfg = st->c->h->cfg;
+
+	if (n > st->charged)
+		n = st->charged;
+	st->charged -= n;
+	if (n && cfg->mem_uncharge)
+		cfg->mem_uncharge(n, cfg->user);
+}
+
 static void stream_free(struct h2s *st)
 {
 	struct h2c *c = st->c;
@@ -224,6 +290,7 @@ static void stream_free(struct h2s *st)
 	free(st->cookie);
 	free(st->in);
 	free(st->out);
+	mem_give(st, st->charged);
 	free(st);
 }
 
@@ -567,9 +634,10 @@ static void submit_canned(struct h2s *st, int status)
 		return;
 	n = snprintf(body, sizeof(body), "%d %s\n", status, mse_http_reason(status));
 	hs[1].value_len = (size_t)snprintf(len, sizeof(len), "%d", n);
-	if (!st->out && !(st->out = malloc(H2_OUT_BUF)))
+	/* Its own small buffer (never charged: bounded like a header). */
+	if (!st->out && !(st->out = malloc(sizeof(body))))
 		return;
-	st->out_cap = H2_OUT_BUF;
+	st->out_cap = sizeof(body);
 	st->head_only = st->req.method_len == 4 && memcmp(st->req.method, "HEAD", 4) == 0;
 	if (!st->head_only) {
 		memcpy(st->out, body, (size_t)n);
@@ -640,7 +708,7 @@ static ssize_t h2_read_body(struct mse_exchange *x, void *buf, size_t n)
 			r = (ssize_t)k;
 			break;
 		}
-		if (st->too_large || st->body_timeout || st->body_error) {
+		if (st->too_large || st->body_timeout || st->body_error || st->no_mem) {
 			st->body_error = 1;
 			break;
 		}
@@ -703,6 +771,12 @@ static int h2_start(struct mse_exchange *x, int status, const char *reason,
 	st->head_only = st->req.method_len == 4 && memcmp(st->req.method, "HEAD", 4) == 0;
 	body = !st->head_only && status != 204 && status != 304;
 	st->resp_cl = body ? cl : -1;
+	if (body && mem_take(st, H2_OUT_BUF) != 0) {
+		/* Over the memory cap: nothing was sent yet, so the client gets
+		 * its answer and the handler an error. */
+		submit_canned(st, 503);
+		goto out;
+	}
 	if (body && !(st->out = malloc(H2_OUT_BUF)))
 		goto out;
 	st->out_cap = body ? H2_OUT_BUF : 0;
@@ -771,9 +845,12 @@ static int h2_write(struct mse_exchange *x, const void *data, size_t n)
 		room = st->out_cap - st->out_off - st->out_len;
 		if (room == 0 && !c->h->threads) {
 			/* In-memory mode: nobody drains concurrently; grow. */
-			uint8_t *q = realloc(st->out, st->out_cap * 2);
+			uint8_t *q = NULL;
 
+			if (mem_take(st, st->out_cap) == 0 && !(q = realloc(st->out, st->out_cap * 2)))
+				mem_give(st, st->out_cap);
 			if (!q) {
+				stream_fail_locked(st);
 				rc = -1;
 				break;
 			}
@@ -880,8 +957,23 @@ static const struct mse_exchange_ops g_h2_ops = {
 	.peer_gone = h2_peer_gone,
 };
 
-/* Runs one stream's handler on the calling thread; drops its reference. */
-static void stream_run(struct h2s *st)
+/* Caller holds c->lock: st is given up on (its handler may run on); it no
+ * longer keeps the connection's socket (see conn_end). */
+static void stream_abandon_locked(struct h2s *st)
+{
+	if (st->abandoned)
+		return;
+	st->abandoned = 1;
+	if (st->queued || st->running) {
+		st->ab_counted = 1;
+		st->c->nabandoned++;
+	}
+	pthread_cond_broadcast(&st->c->cv);
+}
+
+/* Runs one stream's handler on the calling thread (worker self, or NULL in
+ * memory mode); drops its reference. */
+static void stream_run(struct h2s *st, struct h2w *self)
 {
 	struct h2c *c = st->c;
 	struct mse_h2 *h = c->h;
@@ -894,6 +986,7 @@ static void stream_run(struct h2s *st)
 	run = stream_usable(st) && !st->canned;
 	if (run) {
 		st->running = 1;
+		st->w = self;
 		st->handler_since = now_ms();
 		if (!st->in_eof) {
 			/* Its turn: a wider window for the body the handler reads. */
@@ -918,6 +1011,7 @@ static void stream_run(struct h2s *st)
 		pthread_mutex_lock(&c->lock);
 		if (!st->abandoned && !st->started && !st->failed && stream_usable(st)) {
 			int status = st->too_large      ? 413
+				     : st->no_mem       ? 503
 				     : st->body_timeout ? 408
 				     : st->body_error   ? 400
 							: 500;
@@ -941,11 +1035,33 @@ static void stream_run(struct h2s *st)
 			nghttp2_session_consume(c->sess, st->id, st->in_len);
 		c->in_buffered -= st->in_len;
 		st->in_len = st->in_off = 0;
+		/* The body buffer is done with: its memory (and charge) goes now. */
+		if (st->in) {
+			if (cfg->wipe_buffers)
+				OPENSSL_cleanse(st->in, st->in_cap);
+			free(st->in);
+			st->in = NULL;
+			mem_give(st, st->in_cap);
+			st->in_cap = 0;
+		}
 		pthread_mutex_unlock(&c->lock);
 	}
 	pthread_mutex_lock(&c->lock);
 	st->queued = st->running = 0;
+	st->w = NULL;
 	c->nworking--;
+	if (st->ab_counted) {
+		st->ab_counted = 0;
+		c->nabandoned--;
+	}
+	if (self) {
+		pthread_mutex_lock(&h->lock);
+		if (self->stuck) {
+			self->stuck = 0;
+			h->nstuck--;
+		}
+		pthread_mutex_unlock(&h->lock);
+	}
 	if (st->closed)
 		stream_free(st);
 	mark_dirty(c);
@@ -1136,7 +1252,7 @@ static int on_data_chunk(nghttp2_session *sess, uint8_t flags, int32_t id, const
 	const struct mse_server_config *cfg = c->h->cfg;
 
 	(void)flags;
-	if (!st || st->canned || st->abandoned || st->too_large || !st->hdr_done ||
+	if (!st || st->canned || st->abandoned || st->too_large || st->no_mem || !st->hdr_done ||
 	    st->handler_done) {
 		nghttp2_session_consume(sess, id, len);
 		return 0;
@@ -1161,6 +1277,14 @@ static int on_data_chunk(nghttp2_session *sess, uint8_t flags, int32_t id, const
 		while (cap < st->in_len + len)
 			cap *= 2;
 		if (cap > st->in_cap) {
+			if (mem_take(st, cap - st->in_cap) != 0) {
+				/* Over the memory cap: this body goes no further. */
+				nghttp2_session_consume(sess, id, len);
+				if (!st->dispatched)
+					submit_canned(st, 503);
+				pthread_cond_broadcast(&c->cv);
+				return 0;
+			}
 			if (!(p = malloc(cap)))
 				return NGHTTP2_ERR_CALLBACK_FAILURE;
 			if (st->in_len)
@@ -1331,7 +1455,7 @@ static int pump(struct h2c *c)
 	}
 	pthread_mutex_lock(&c->lock);
 	fr = c->fatal || (!nghttp2_session_want_read(c->sess) &&
-			  !nghttp2_session_want_write(c->sess) && c->nworking == 0);
+			  !nghttp2_session_want_write(c->sess) && c->nworking == c->nabandoned);
 	if (c->rdone && (c->fatal || !nghttp2_session_want_write(c->sess)))
 		fr = 1;
 	pthread_mutex_unlock(&c->lock);
@@ -1392,12 +1516,37 @@ static void conn_arm(struct h2c *c)
 	c->armed_out = out;
 }
 
-/* Marks c dead (ops fail, workers wake); frees it once no worker holds a
- * stream. Returns 1 if it was freed. Loop thread. */
+/* Gives fd and ssl back to the server (release), once. Loop thread (or the
+ * joining thread once the loop is gone), c dead: nothing does I/O on it. */
+static void conn_release(struct h2c *c)
+{
+	struct mse_h2 *h = c->h;
+
+	if (c->released)
+		return;
+	c->released = 1;
+	c->fd = -1;
+	c->ssl = NULL;
+	if (c->release)
+		c->release(c->cookie);
+	pthread_mutex_lock(&h->lock);
+	if (!c->out_cb)
+		h->nlive--;
+	pthread_cond_broadcast(&h->gone);
+	pthread_mutex_unlock(&h->lock);
+}
+
+/*
+ * Marks c dead (ops fail, workers wake); frees it once no worker holds a
+ * stream. When only abandoned handlers hold it (answered 504, or cut at
+ * stop: they may never return), the socket goes back to the server now
+ * and c is freed when the last of them returns. Returns 1 if c was freed.
+ * Loop thread.
+ */
 static int conn_end(struct h2c *c)
 {
 	struct mse_h2 *h = c->h;
-	int busy;
+	int busy, held;
 
 	pthread_mutex_lock(&c->lock);
 	if (!c->dead && c->fd >= 0) {
@@ -1407,7 +1556,10 @@ static int conn_end(struct h2c *c)
 	c->dead = 1;
 	pthread_cond_broadcast(&c->cv);
 	busy = c->nworking > 0;
+	held = busy && c->nworking == c->nabandoned;
 	pthread_mutex_unlock(&c->lock);
+	if (held)
+		conn_release(c);
 	if (busy)
 		return 0;
 	/* No worker holds a stream: nobody else can reach c now but the dirty list. */
@@ -1436,14 +1588,22 @@ static int conn_end(struct h2c *c)
 	free(c->wbuf);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->cv);
-	if (c->release)
-		c->release(c->cookie);
-	pthread_mutex_lock(&h->lock);
-	pthread_cond_broadcast(&h->gone);
-	pthread_mutex_unlock(&h->lock);
+	conn_release(c);
 	free(c);
 	return 1;
 }
+
+/* Caller holds c->lock: 1 if no stream is open (held ones may still run). */
+static int conn_idle_locked(const struct h2c *c)
+{
+	for (const struct h2s *st = c->streams; st; st = st->next)
+		if (!st->closed)
+			return 0;
+	return c->nworking == c->nabandoned;
+}
+
+static int add_worker_locked(struct mse_h2 *h);
+static void workers_tend(struct mse_h2 *h);
 
 /* Timeouts, the body rate floor, the request deadline and the stop. */
 static void conn_sweep(struct h2c *c, int64_t t)
@@ -1474,7 +1634,7 @@ static void conn_sweep(struct h2c *c, int64_t t)
 		mark_dirty(c);
 	}
 	idle_ms = c->requests ? cfg->idle_timeout_ms : cfg->head_timeout_ms;
-	if (!c->goaway && !c->streams && c->nworking == 0 && t - c->last_active > idle_ms) {
+	if (!c->goaway && conn_idle_locked(c) && t - c->last_active > idle_ms) {
 		mse_debug("%s:%u: HTTP/2 connection idle: closing", c->info.remote_addr,
 			  c->info.remote_port);
 		c->goaway = 1;
@@ -1484,7 +1644,10 @@ static void conn_sweep(struct h2c *c, int64_t t)
 	for (struct h2s *st = c->streams; st; st = st->next) {
 		if (!st->hdr_done || st->closed)
 			continue;
-		if (!st->in_eof && st->in_len == 0 && c->in_buffered < H2_CONN_WINDOW / 2)
+		/* A stream not dispatched yet waits for its whole body: that wait
+		 * is always the client's, whatever it buffered so far. */
+		if (!st->in_eof && (st->in_len == 0 || !st->dispatched) &&
+		    c->in_buffered < H2_CONN_WINDOW / 2)
 			st->client_ms += t - st->rate_tick;
 		st->rate_tick = t;
 		if (!st->in_eof && !st->canned && !st->too_large && !st->body_timeout &&
@@ -1505,8 +1668,17 @@ static void conn_sweep(struct h2c *c, int64_t t)
 				 (int)(st->req.target_len > 200 ? 200 : st->req.target_len),
 				 st->req.target, c->info.remote_addr, c->info.remote_port);
 			submit_canned(st, 504);
-			st->abandoned = 1;
-			pthread_cond_broadcast(&c->cv);
+			stream_abandon_locked(st);
+			/* Its worker is stuck with it: start one in its place, as
+			 * net/server.c does for HTTP/1.1 (within threads-max). */
+			pthread_mutex_lock(&h->lock);
+			if (st->w && !st->w->stuck) {
+				st->w->stuck = 1;
+				h->nstuck++;
+				if (h->nworkers - h->nstuck < h->threads)
+					(void)add_worker_locked(h);
+			}
+			pthread_mutex_unlock(&h->lock);
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -1591,15 +1763,23 @@ static void *loop_main(void *arg)
 				next = c->next;
 				pthread_mutex_unlock(&h->lock);
 				if (h->cut) {
+					/* Every stream is given up on: the sockets go back now,
+					 * whatever the handlers do. */
+					pthread_mutex_lock(&c->lock);
+					for (struct h2s *st = c->streams; st; st = st->next)
+						stream_abandon_locked(st);
+					pthread_mutex_unlock(&c->lock);
 					conn_end(c);
 					continue;
 				}
 				conn_sweep(c, t);
 			}
 			next_sweep = t + 250;
+			if (!h->cut)
+				workers_tend(h);
 		}
 		pthread_mutex_lock(&h->lock);
-		if (h->cut && h->nconns == 0) {
+		if (h->cut && h->nlive == 0) {
 			pthread_mutex_unlock(&h->lock);
 			break;
 		}
@@ -1610,7 +1790,8 @@ static void *loop_main(void *arg)
 
 static void *worker_main(void *arg)
 {
-	struct mse_h2 *h = arg;
+	struct h2w *self = arg;
+	struct mse_h2 *h = self->h;
 
 	if (h->cfg->thread_start)
 		h->cfg->thread_start(h->cfg->user);
@@ -1626,14 +1807,75 @@ static void *worker_main(void *arg)
 		h->qhead = st->qnext;
 		if (!h->qhead)
 			h->qtail = NULL;
+		self->busy = 1;
 		pthread_mutex_unlock(&h->lock);
-		stream_run(st);
+		stream_run(st, self);
 		pthread_mutex_lock(&h->lock);
+		self->busy = 0;
+		/* A stuck handler returned: its replacement makes one too many. */
+		if (!h->exiting && h->nworkers - h->nstuck > h->threads)
+			break;
 	}
+	h->nworkers--;
 	pthread_mutex_unlock(&h->lock);
 	if (h->cfg->thread_stop)
 		h->cfg->thread_stop(h->cfg->user);
+	pthread_mutex_lock(&h->lock);
+	self->exited = 1;
+	pthread_cond_broadcast(&h->gone);
+	pthread_mutex_unlock(&h->lock);
 	return NULL;
+}
+
+/* Caller holds h->lock: one more worker (signals blocked), within maxw. */
+static int add_worker_locked(struct mse_h2 *h)
+{
+	sigset_t all, old;
+	struct h2w *w = NULL;
+	int rc;
+
+	if (h->exiting || h->cut || h->nworkers >= h->maxw)
+		return -1;
+	for (int i = 0; i < h->nslots && !w; i++)
+		if (!h->w[i].used)
+			w = &h->w[i];
+	if (!w)
+		return -1; /* retired workers not joined yet: the next sweep */
+	*w = (struct h2w){.h = h, .used = 1};
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&w->tid, NULL, worker_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		w->used = 0;
+		mse_warn("HTTP/2: cannot start another worker thread (%d running): %s",
+			 h->nworkers, strerror(rc));
+		return -1;
+	}
+	h->nworkers++;
+	return 0;
+}
+
+/* Loop thread: joins retired workers, replaces stuck ones (as they are
+ * answered, a failed start is retried here). */
+static void workers_tend(struct mse_h2 *h)
+{
+	pthread_mutex_lock(&h->lock);
+	for (int i = 0; i < h->nslots; i++) {
+		struct h2w *w = &h->w[i];
+
+		if (w->used && w->exited) {
+			pthread_t tid = w->tid;
+
+			pthread_mutex_unlock(&h->lock);
+			pthread_join(tid, NULL);
+			pthread_mutex_lock(&h->lock);
+			w->used = 0;
+		}
+	}
+	while (h->nworkers - h->nstuck < h->threads && add_worker_locked(h) == 0)
+		;
+	pthread_mutex_unlock(&h->lock);
 }
 
 /* ---- public API --------------------------------------------------------------- */
@@ -1683,8 +1925,12 @@ int mse_h2_new(const struct mse_server_config *cfg, int threads, struct mse_h2 *
 	if (threads > 0) {
 		h->epfd = epoll_create1(EPOLL_CLOEXEC);
 		h->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		h->wtids = calloc((size_t)threads, sizeof(*h->wtids));
-		if (h->epfd < 0 || h->evfd < 0 || !h->wtids) {
+		h->maxw = cfg->max_threads ? cfg->max_threads : MSE_SERVER_THREADS_MAX_DEFAULT;
+		if (h->maxw < threads)
+			h->maxw = threads;
+		h->nslots = 2 * h->maxw;
+		h->w = calloc((size_t)h->nslots, sizeof(*h->w));
+		if (h->epfd < 0 || h->evfd < 0 || !h->w) {
 			mse_h2_free(h);
 			return mse_err_set(err, "HTTP/2: epoll/eventfd: %s", strerror(errno));
 		}
@@ -1716,12 +1962,10 @@ static int start_threads_locked(struct mse_h2 *h)
 		h->started = 0;
 		ok = 0;
 	}
-	for (int i = 0; ok && i < h->threads; i++) {
-		if (pthread_create(&h->wtids[i], NULL, worker_main, h) != 0)
-			break;
-		h->nworkers++;
-	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	for (int i = 0; ok && i < h->threads; i++)
+		if (add_worker_locked(h) != 0)
+			break;
 	if (!ok || h->nworkers == 0) {
 		mse_error("HTTP/2: cannot start threads");
 		return -1;
@@ -1788,6 +2032,7 @@ int mse_h2_adopt(struct mse_h2 *h, int fd, SSL *ssl, const struct mse_conn_info 
 		h->conns->prev = c;
 	h->conns = c;
 	h->nconns++;
+	h->nlive++;
 	/* Logged first: once in the epoll set, the loop may end and free c. */
 	mse_debug("%s:%u: HTTP/2", c->info.remote_addr, c->info.remote_port);
 	/* The preface (or bytes after it) may be here already: the loop feeds them. */
@@ -1796,6 +2041,7 @@ int mse_h2_adopt(struct mse_h2 *h, int fd, SSL *ssl, const struct mse_conn_info 
 		if (c->next)
 			c->next->prev = NULL;
 		h->nconns--;
+		h->nlive--;
 		pthread_mutex_unlock(&h->lock);
 		goto fail;
 	}
@@ -1818,32 +2064,51 @@ void mse_h2_stop(struct mse_h2 *h)
 	wake_loop(h);
 }
 
-void mse_h2_join(struct mse_h2 *h, int64_t deadline_ms)
+/* Caller holds h->lock: waits on h->gone until woken or deadline (ms). */
+static void wait_gone_locked(struct mse_h2 *h, int64_t deadline)
 {
-	if (!h)
+	struct timespec ts;
+	int64_t left = deadline - now_ms();
+
+	if (left > 100)
+		left = 100;
+	if (left <= 0)
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += left * 1000000;
+	while (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&h->gone, &h->lock, &ts);
+}
+
+/* Caller holds h->lock: workers started and not ended yet. */
+static int workers_running_locked(const struct mse_h2 *h)
+{
+	int n = 0;
+
+	for (int i = 0; i < h->nslots; i++)
+		n += h->w[i].used && !h->w[i].exited;
+	return n;
+}
+
+int mse_h2_join(struct mse_h2 *h, int64_t deadline_ms)
+{
+	int64_t grace;
+
+	if (!h)
+		return 0;
 	mse_h2_stop(h);
 	pthread_mutex_lock(&h->lock);
 	if (!h->started) {
 		pthread_mutex_unlock(&h->lock);
-		return;
+		return 0;
 	}
-	while (h->nconns > 0 && now_ms() < deadline_ms) {
-		struct timespec ts;
-		int64_t left = deadline_ms - now_ms();
-
-		if (left > 100)
-			left = 100;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += left * 1000000;
-		while (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&h->gone, &h->lock, &ts);
-	}
-	if (h->nconns > 0)
-		mse_warn("stop: %zu HTTP/2 connection(s) still busy: cutting them", h->nconns);
+	while (h->nlive > 0 && now_ms() < deadline_ms)
+		wait_gone_locked(h, deadline_ms);
+	if (h->nlive > 0)
+		mse_warn("stop: %zu HTTP/2 connection(s) still busy: cutting them", h->nlive);
 	h->cut = 1;
 	pthread_mutex_unlock(&h->lock);
 	wake_loop(h);
@@ -1851,17 +2116,58 @@ void mse_h2_join(struct mse_h2 *h, int64_t deadline_ms)
 	pthread_mutex_lock(&h->lock);
 	h->exiting = 1;
 	pthread_cond_broadcast(&h->cv);
-	pthread_mutex_unlock(&h->lock);
-	for (int i = 0; i < h->nworkers; i++)
-		pthread_join(h->wtids[i], NULL);
-	h->nworkers = 0;
+	/* The cut failed every op: handlers doing I/O return now. One stuck in
+	 * the app (past request_timeout_ms, or in a loop that never reads or
+	 * writes) is left behind on its detached thread, as net/server.c
+	 * leaves its stuck HTTP/1.1 workers: the stop must not wait for it. */
+	grace = now_ms() + H2_STOP_GRACE_MS;
+	while (workers_running_locked(h) > h->nstuck && now_ms() < grace)
+		wait_gone_locked(h, grace);
+	for (int i = 0; i < h->nslots; i++) {
+		struct h2w *w = &h->w[i];
+
+		if (!w->used)
+			continue;
+		if (w->exited) {
+			pthread_t tid = w->tid;
+
+			pthread_mutex_unlock(&h->lock);
+			pthread_join(tid, NULL);
+			pthread_mutex_lock(&h->lock);
+			w->used = 0;
+		} else {
+			pthread_detach(w->tid);
+			h->left++;
+		}
+	}
+	if (h->left)
+		mse_warn("stop: %d HTTP/2 handler(s) still running (past the request deadline, "
+			 "or not returning); left behind",
+			 h->left);
 	h->started = 0;
+	pthread_mutex_unlock(&h->lock);
+	if (!h->left) {
+		/* Every worker is gone: connections their handlers held go now. */
+		while (h->conns)
+			(void)conn_end(h->conns);
+	}
+	return h->left;
+}
+
+int mse_h2_left(const struct mse_h2 *h)
+{
+	return h ? h->left : 0;
 }
 
 void mse_h2_free(struct mse_h2 *h)
 {
 	if (!h)
 		return;
+	if (h->left) {
+		/* A left-behind handler's thread still points here. */
+		mse_warn("HTTP/2 engine not freed: %d handler(s) still running", h->left);
+		return;
+	}
 	if (h->cbs)
 		nghttp2_session_callbacks_del(h->cbs);
 	nghttp2_option_del(h->opt);
@@ -1869,7 +2175,7 @@ void mse_h2_free(struct mse_h2 *h)
 		close(h->epfd);
 	if (h->evfd >= 0)
 		close(h->evfd);
-	free(h->wtids);
+	free(h->w);
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->cv);
 	pthread_cond_destroy(&h->gone);
@@ -1894,7 +2200,7 @@ static void run_queue(struct mse_h2 *h)
 		pthread_mutex_unlock(&h->lock);
 		if (!st)
 			return;
-		stream_run(st);
+		stream_run(st, NULL);
 	}
 }
 

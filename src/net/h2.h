@@ -28,7 +28,9 @@
  * Memory per connection: header bytes of its open streams (at most
  * H2_CONN_HEAD_FACTOR x max_head_bytes; new streams are refused beyond),
  * body bytes buffered (the connection window, H2_CONN_WINDOW), response
- * bytes buffered (H2_OUT_BUF per stream).
+ * bytes buffered (H2_OUT_BUF per stream). With cfg->mem_charge (the memory
+ * cap), a stream's body and response buffers are charged before they are
+ * allocated: refused, the stream is answered 503.
  *
  * Floods (the offending connection gets GOAWAY ENHANCE_YOUR_CALM and is
  * closed; the others are served): control frames (PING, SETTINGS,
@@ -40,9 +42,19 @@
  * and the header-size limit; ack floods: nghttp2's outbound-ack cap while
  * the peer does not read.
  *
+ * Stuck handlers: a stream whose handler has not started its response
+ * request_timeout_ms after it began is answered 504 and abandoned; its
+ * worker stays with the handler and another starts in its place while
+ * fewer than `threads` are free (at most max_threads, the server's rule);
+ * the extra one exits when a stuck handler returns. A connection that only
+ * abandoned handlers hold is released to the server as soon as its session
+ * ends.
+ *
  * Shutdown: mse_h2_stop sends GOAWAY (NO_ERROR, the last stream id) on
  * every connection; streams in flight finish, then the connections close
- * and are released. mse_h2_free cuts what remains and joins the threads.
+ * and are released. mse_h2_join cuts what remains at its deadline and
+ * joins the threads, leaving handlers stuck in the app behind (detached,
+ * as net/server.c does for HTTP/1.1).
  */
 #ifndef MSE_H2_H
 #define MSE_H2_H
@@ -88,12 +100,22 @@ int mse_h2_adopt(struct mse_h2 *h, int fd, SSL *ssl, const struct mse_conn_info 
  * streams finish. Any thread, any number of times. */
 void mse_h2_stop(struct mse_h2 *h);
 
-/* Waits until every adopted connection was released or deadline_ms
+/*
+ * Waits until every adopted connection was released or deadline_ms
  * (CLOCK_MONOTONIC milliseconds) passes, then cuts the rest (released
- * too) and joins the threads. */
-void mse_h2_join(struct mse_h2 *h, int64_t deadline_ms);
+ * too: every exchange op fails from then on) and joins the threads. A
+ * handler that has not returned a second after the cut (stuck in
+ * the app) keeps its thread, detached: returns how many were left behind
+ * (then the engine and the server configuration it borrows must stay
+ * allocated: mse_h2_free keeps them).
+ */
+int mse_h2_join(struct mse_h2 *h, int64_t deadline_ms);
 
-/* Frees the engine (after mse_h2_join, or if it never adopted). NULL-safe. */
+/* Handlers left running by mse_h2_join (0 if none, or h NULL). */
+int mse_h2_left(const struct mse_h2 *h);
+
+/* Frees the engine (after mse_h2_join, or if it never adopted); does
+ * nothing (a warning) if handlers were left running. NULL-safe. */
 void mse_h2_free(struct mse_h2 *h);
 
 /*

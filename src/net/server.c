@@ -19,6 +19,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +41,10 @@
 #define BUF_INITIAL (8 * 1024)
 #define BODY_SLACK (16 * 1024)
 #define BODY_ROOM (4 * 1024)
+/* TLS bodies over TLS_RBUF_BODY get an OpenSSL read buffer sized for them,
+ * at most TLS_RBUF_MAX (below glibc's default mmap threshold). */
+#define TLS_RBUF_BODY (16 * 1024)
+#define TLS_RBUF_MAX (120 * 1024)
 /* Response bytes gathered before a write (one TLS record's worth). */
 #define OUT_BUF (16 * 1024)
 /* After a response, unread request body already received (or arriving
@@ -91,6 +96,8 @@ struct conn {
 	int reject;               /* answer this status and close (set by the loop) */
 	int lingering;            /* closing: swallow input until EOF or deadline */
 	int want_write;           /* TLS needs the socket writable to progress */
+	int corked;               /* TCP_CORK set for a response's writes (out_put) */
+	int big_rbuf;             /* TLS read buffer sized for this request's body */
 	unsigned requests;
 	size_t parsed_len; /* c->len when the head was last found incomplete */
 	/* The request read by the loop: head buf[0, head_len); a Content-Length
@@ -198,14 +205,15 @@ struct worker {
 	int stuck;                /* cur passed request_timeout_ms */
 	pthread_t tid;
 	pid_t ktid;               /* its kernel thread id (/proc/self/task) */
+	atomic_int waiting;       /* its handler said it waits (exchange.h: waiting) */
 };
 
 /*
  * Workers kept running while the queue has work, before the loop wakes
  * another one. The app is serialised by the GIL: a second runnable worker
  * mostly trades the GIL back and forth (a futex hand-over and a cold cache
- * per request), which measured ~30% slower than one hot worker. Blocking
- * apps keep their concurrency through STALL_MS below.
+ * per request), which measured ~30% slower than one hot worker. Apps
+ * classified blocking (classify_locked) are exempt: a worker per request.
  */
 #define ACTIVE_WORKERS 1
 /*
@@ -213,7 +221,7 @@ struct worker {
  * ones are blocked (sleep, I/O, a slow client), so the loop wakes another.
  */
 #define STALL_MS 2
-/* How often, at most, the loop reads the workers' states to decide to grow. */
+/* How often, at most, the loop reads the workers' states (classify_locked). */
 #define GROW_CHECK_MS 10
 /* While the app is classified blocking, how often the loop looks again
  * (work no longer waits then, so no stall would prompt it). */
@@ -349,7 +357,57 @@ static int io_write_all(struct conn *c, const void *data, size_t n, int timeout_
 	return 0;
 }
 
+/*
+ * Plain HTTP: writes a then b with writev (the response head and a large
+ * body in one system call, no copy). Timeout as io_write_all.
+ */
+static int io_writev_all(struct conn *c, const void *a, size_t na, const void *b, size_t nb,
+			 int timeout_ms)
+{
+	struct iovec iov[2] = {{(void *)a, na}, {(void *)b, nb}};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+
+	while (iov[0].iov_len + iov[1].iov_len > 0) {
+		ssize_t r = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+
+		if (r > 0) {
+			size_t k = (size_t)r;
+
+			c->moved += k;
+			for (int i = 0; i < 2; i++) {
+				size_t d = k < iov[i].iov_len ? k : iov[i].iov_len;
+
+				iov[i].iov_base = (char *)iov[i].iov_base + d;
+				iov[i].iov_len -= d;
+				k -= d;
+			}
+			if (iov[0].iov_len == 0) {
+				mh.msg_iov = &iov[1];
+				mh.msg_iovlen = 1;
+			}
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return -1;
+		c->want_write = 1;
+		if (io_wait(c, now_ms() + timeout_ms) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* ---- connection lifecycle ---------------------------------------------- */
+
+/*
+ * A keep-alive connection gives its buffer back between requests (an idle
+ * connection must stay cheap), and the next request takes one again: each
+ * thread keeps one spare buffer of the initial size, so a request costs no
+ * malloc/free pair and freed memory does not pile up for malloc_trim.
+ */
+static _Thread_local char *tl_spare_buf;
+static _Thread_local int tl_spare_ok; /* a server thread: frees it at exit */
 
 /* Frees the connection buffer, wiped first if request bytes are secret. */
 static void buf_release(struct conn *c)
@@ -357,11 +415,23 @@ static void buf_release(struct conn *c)
 	if (c->buf) {
 		if (c->s->cfg.wipe_buffers)
 			OPENSSL_cleanse(c->buf, c->cap);
-		free(c->buf);
-		atomic_fetch_add(&c->s->freed_bytes, c->cap);
+		if (c->cap == BUF_INITIAL && !tl_spare_buf && tl_spare_ok) {
+			tl_spare_buf = c->buf;
+		} else {
+			free(c->buf);
+			atomic_fetch_add(&c->s->freed_bytes, c->cap);
+		}
 	}
 	c->buf = NULL;
 	c->cap = 0;
+}
+
+/* A server thread ends: its spare buffer goes. */
+static void spare_free(void)
+{
+	free(tl_spare_buf);
+	tl_spare_buf = NULL;
+	tl_spare_ok = 0;
 }
 
 /*
@@ -384,6 +454,12 @@ static int conn_grow_to(struct conn *c, size_t want, size_t max, int exact)
 		cap = max;
 	if (cap < want || cap <= c->cap)
 		return -1;
+	if (!c->buf && cap == BUF_INITIAL && tl_spare_buf) {
+		c->buf = tl_spare_buf;
+		c->cap = cap;
+		tl_spare_buf = NULL;
+		return 0;
+	}
 	if (c->s->cfg.wipe_buffers) {
 		if (!(p = malloc(cap))) {
 			mse_error("out of memory for a connection buffer");
@@ -617,13 +693,21 @@ static void http_date(char out[32])
 	static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	/* Formatted once a second per thread, not once per response. */
+	static _Thread_local time_t last;
+	static _Thread_local char text[32];
 	time_t t = time(NULL);
-	struct tm tm;
 
-	gmtime_r(&t, &tm);
-	snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
-		 tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-		 tm.tm_sec);
+	if (t != last || !text[0]) {
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		snprintf(text, sizeof(text), "%s, %02d %s %04d %02d:%02d:%02d GMT",
+			 days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
+			 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		last = t;
+	}
+	memcpy(out, text, 32);
 }
 
 /* One Common Log Format line:
@@ -749,17 +833,59 @@ static int out_flush(struct xch *x)
 	return 0;
 }
 
+/*
+ * TCP_CORK (tcp(7)) while one exchange op writes more than one piece (the
+ * head then the body, or a body of several TLS records): the kernel sends
+ * full segments only, and the rest when uncorked at the end of the op, so
+ * the response leaves in one transmission instead of one per write(2) —
+ * on loopback each costs the receiver's processing and a wake-up too.
+ * Never held past the op: a streaming app's chunk is not delayed.
+ */
+static void conn_cork(struct conn *c, int on)
+{
+	if (c->corked == on || c->fd < 0)
+		return;
+	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+	c->corked = on;
+}
+
+/*
+ * Buffers response bytes; what does not fit goes out in full buffers
+ * (full TLS records), the rest is kept for the next write or the finish.
+ */
 static int out_put(struct xch *x, const void *p, size_t n)
 {
+	size_t room = sizeof(x->out) - x->outlen;
+
 	if (x->failed)
 		return -1;
-	if (n <= sizeof(x->out) - x->outlen) {
+	if (n <= room) {
 		memcpy(x->out + x->outlen, p, n);
 		x->outlen += n;
 		return 0;
 	}
-	if (out_flush(x) != 0)
-		return -1;
+	if (!x->c->ssl && x->outlen) {
+		/* Plain HTTP: what is buffered and the new bytes in one writev. */
+		if (io_writev_all(x->c, x->out, x->outlen, p, n, x->c->s->cfg.write_timeout_ms) !=
+		    0) {
+			x->failed = 1;
+			x->outlen = 0;
+			return -1;
+		}
+		x->outlen = 0;
+		return 0;
+	}
+	if (x->c->ssl)
+		conn_cork(x->c, 1);
+	if (x->outlen) {
+		/* Fill the buffer first: every record but the last is full. */
+		memcpy(x->out + x->outlen, p, room);
+		x->outlen += room;
+		p = (const char *)p + room;
+		n -= room;
+		if (out_flush(x) != 0)
+			return -1;
+	}
 	if (n <= sizeof(x->out)) {
 		memcpy(x->out, p, n);
 		x->outlen = n;
@@ -1021,8 +1147,11 @@ static int xch_start_unlocked(struct mse_exchange *ex, int status, const char *r
 		out_str(x, "Connection: close\r\n");
 	else if (x->req.minor_version == 0)
 		out_str(x, "Connection: keep-alive\r\n");
-	if (out_str(x, "\r\n") != 0)
+	if (out_str(x, "\r\n") != 0) {
+		conn_cork(x->c, 0);
 		return -1;
+	}
+	conn_cork(x->c, 0); /* a head over the buffer (huge fields) corked it */
 	ex->started = 1;
 	return 0;
 }
@@ -1054,14 +1183,23 @@ static int xch_write_unlocked(struct mse_exchange *ex, const void *data, size_t 
 	if (x->mode == OUT_CHUNKED) {
 		snprintf(hdr, sizeof(hdr), "%zx\r\n", n);
 		if (out_str(x, hdr) != 0)
-			return -1;
+			goto fail;
 	}
 	if (out_put(x, data, n) != 0)
-		return -1;
+		goto fail;
 	if (x->mode == OUT_CHUNKED && out_str(x, "\r\n") != 0)
-		return -1;
+		goto fail;
 	x->body_out += n;
+	/* The body is complete: what is buffered goes with what this op
+	 * flushed, in the same corked transmission. */
+	if (x->c->corked && x->mode == OUT_LENGTH && x->body_out == (uint64_t)x->resp_cl &&
+	    out_flush(x) != 0)
+		goto fail;
+	conn_cork(x->c, 0);
 	return 0;
+fail:
+	conn_cork(x->c, 0);
+	return -1;
 }
 
 static int xch_finish_unlocked(struct mse_exchange *ex)
@@ -1083,7 +1221,10 @@ static int xch_finish_unlocked(struct mse_exchange *ex)
 		x->failed = 1;
 		return -1;
 	}
-	return out_flush(x);
+	if (out_flush(x) != 0)
+		return -1;
+	conn_cork(x->c, 0);
+	return 0;
 }
 
 /*
@@ -1145,6 +1286,7 @@ static int xch_finish(struct mse_exchange *ex)
 static int xch_upgrade(struct mse_exchange *xe, const struct mse_http_header *h, size_t n,
 		       struct mse_stream **out);
 static int xch_peer_gone(struct mse_exchange *xe);
+static void xch_waiting(struct mse_exchange *xe, int on);
 
 static const struct mse_exchange_ops g_ops = {
 	.read_body = xch_read_body,
@@ -1153,6 +1295,7 @@ static const struct mse_exchange_ops g_ops = {
 	.finish = xch_finish,
 	.upgrade = xch_upgrade,
 	.peer_gone = xch_peer_gone,
+	.waiting = xch_waiting,
 };
 
 static void set_server_name(struct conn *c, const struct mse_http_request *req)
@@ -1182,6 +1325,40 @@ static void set_server_name(struct conn *c, const struct mse_http_request *req)
 
 /* The worker running this thread (NULL off the worker threads). */
 static _Thread_local struct worker *tl_worker;
+/* The loop's, or a worker's, field array for the heads it parses. */
+static _Thread_local struct mse_http_header *tl_loop_headers;
+/* A worker's exchange, kept from one request to the next: its 16 KiB
+ * output buffer is neither allocated nor zeroed per request. */
+static _Thread_local struct xch *tl_xch;
+
+static struct xch *xch_get(void)
+{
+	struct xch *x;
+
+	if (!tl_worker)
+		return calloc(1, sizeof(struct xch));
+	if (!tl_xch && !(tl_xch = malloc(sizeof(*tl_xch))))
+		return NULL;
+	x = tl_xch;
+	memset(x, 0, offsetof(struct xch, out));
+	return x;
+}
+
+static void xch_put(struct xch *x)
+{
+	pthread_mutex_destroy(&x->io_lock);
+	if (x != tl_xch)
+		free(x);
+}
+
+/* A worker ends: its exchange goes (wiped: it held response bytes). */
+static void xch_cache_free(struct mse_server *s)
+{
+	if (tl_xch && s->cfg.wipe_buffers)
+		OPENSSL_cleanse(tl_xch->out, sizeof(tl_xch->out));
+	free(tl_xch);
+	tl_xch = NULL;
+}
 
 /* Logs a refused chunked body: one line, at most one a second per server. */
 static void log_bad_chunked(struct conn *c)
@@ -1225,7 +1402,7 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 	int64_t t0;
 	char saved_name[sizeof(c->info.server_name)];
 
-	x = calloc(1, sizeof(*x));
+	x = xch_get();
 	if (!x) {
 		mse_error("out of memory");
 		return -1;
@@ -1256,14 +1433,12 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 
 	if (x->req.content_length > 0 && s->cfg.max_body &&
 	    (uint64_t)x->req.content_length > s->cfg.max_body) {
-		pthread_mutex_destroy(&x->io_lock);
-		free(x);
+		xch_put(x);
 		answer_error_and_close(c, req, 413);
 		return -2;
 	}
 	if (x->req.method_len == 7 && memcmp(x->req.method, "CONNECT", 7) == 0) {
-		pthread_mutex_destroy(&x->io_lock);
-		free(x);
+		xch_put(x);
 		answer_error_and_close(c, req, 501);
 		return -2;
 	}
@@ -1296,8 +1471,7 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 	if (abandoned) {
 		mse_info("%s:%u: the handler of a timed-out request returned", c->info.remote_addr,
 			 c->info.remote_port);
-		pthread_mutex_destroy(&x->io_lock);
-		free(x);
+		xch_put(x);
 		return -3;
 	}
 
@@ -1316,8 +1490,7 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 		if (x->body_malformed)
 			log_bad_chunked(c);
 		if (status != 500 || rc != 0) {
-			pthread_mutex_destroy(&x->io_lock);
-			free(x);
+			xch_put(x);
 			answer_error_and_close(c, req, status);
 			return -2;
 		}
@@ -1336,10 +1509,10 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 	if (x->x.started && !x->finished)
 		xch_finish(&x->x);
 	access_log(s, c, req, x->status, x->head_only ? 0 : x->body_out);
+	conn_cork(c, 0); /* an op that failed midway may have left it set */
 	if (x->upgraded) {
 		/* The handler owns the socket now: close only what is left here. */
-		pthread_mutex_destroy(&x->io_lock);
-		free(x);
+		xch_put(x);
 		conn_close(c);
 		return -2;
 	}
@@ -1375,8 +1548,7 @@ static int handle_request(struct conn *c, const struct mse_http_request *req, si
 		memmove(c->buf, c->buf + x->raw_off, rest);
 		c->len = rest;
 	}
-	pthread_mutex_destroy(&x->io_lock);
-	free(x);
+	xch_put(x);
 	return keep ? 0 : -1;
 }
 
@@ -1438,6 +1610,18 @@ static enum step head_complete(struct conn *c, const struct mse_http_request *re
 		c->body_complete = 1;
 		c->phase = PH_READY;
 		return ST_READY;
+	}
+	if (c->ssl && (c->chunked || c->body_len > TLS_RBUF_BODY)) {
+		/* TLS read-ahead fills OpenSSL's read buffer in one read(2):
+		 * sized for the body it expects (up to TLS_RBUF_MAX), a 64 KiB
+		 * upload takes one system call instead of one per record. The
+		 * buffer is still released whenever it is drained
+		 * (SSL_MODE_RELEASE_BUFFERS): an idle connection holds none. */
+		uint64_t want = c->chunked ? TLS_RBUF_MAX : c->body_len + c->body_len / 64 + 512;
+
+		SSL_set_default_read_buffer_len(c->ssl, want > TLS_RBUF_MAX ? TLS_RBUF_MAX
+									 : (size_t)want);
+		c->big_rbuf = 1;
 	}
 	if (!c->chunked && c->body_len > cfg->body_buffer) {
 		c->phase = PH_READY; /* streamed to the handler as it reads */
@@ -1652,6 +1836,10 @@ static enum step conn_step(struct conn *c, struct mse_http_header *headers)
 /* A request is done: what the connection reads next is a head. */
 static void conn_next_request(struct conn *c)
 {
+	if (c->big_rbuf) {
+		SSL_set_default_read_buffer_len(c->ssl, 0); /* back to one record */
+		c->big_rbuf = 0;
+	}
 	c->phase = PH_HEAD;
 	c->head_len = 0;
 	c->chunked = c->body_complete = c->continue_sent = 0;
@@ -1678,7 +1866,9 @@ static void conn_serve(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	headers = malloc(s->cfg.max_headers * sizeof(*headers));
+	/* The worker's own array (it polls with it, never while serving). */
+	headers = tl_loop_headers ? tl_loop_headers
+				  : malloc(s->cfg.max_headers * sizeof(*headers));
 	if (!headers) {
 		conn_close(c);
 		return;
@@ -1728,7 +1918,8 @@ static void conn_serve(struct conn *c)
 		goto out;
 	}
 out:
-	free(headers);
+	if (headers != tl_loop_headers)
+		free(headers);
 }
 
 /* Caller holds the lock: unparks the most recently idled worker, if any. */
@@ -1837,7 +2028,6 @@ static void retire_self_locked(struct mse_server *s)
 }
 
 static void poll_locked(struct mse_server *s, struct worker *self);
-static _Thread_local struct mse_http_header *tl_loop_headers;
 
 static void *worker_main(void *arg)
 {
@@ -1861,6 +2051,7 @@ static void *worker_main(void *arg)
 	self.tid = pthread_self();
 	self.ktid = (pid_t)syscall(SYS_gettid);
 	tl_worker = &self;
+	tl_spare_ok = 1;
 	/* For the connections this worker reads while it polls. */
 	tl_loop_headers = malloc(s->cfg.max_headers * sizeof(*tl_loop_headers));
 	if (s->cfg.thread_start)
@@ -1929,6 +2120,8 @@ static void *worker_main(void *arg)
 	pthread_cond_destroy(&self.cv);
 	free(tl_loop_headers);
 	tl_loop_headers = NULL;
+	spare_free();
+	xch_cache_free(s);
 	return NULL;
 }
 
@@ -2043,7 +2236,9 @@ static int classify_locked(struct mse_server *s, int64_t t)
 
 		if (!w->serving_since)
 			continue;
-		if ((b = blocked_outside(w->ktid)) < 0) {
+		if (atomic_load_explicit(&w->waiting, memory_order_relaxed))
+			b = 1; /* on another thread's work: known without /proc */
+		else if ((b = blocked_outside(w->ktid)) < 0) {
 			known = 0;
 			break;
 		}
@@ -2958,6 +3153,7 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 		tl_loop_headers = NULL;
 		return mse_err_set(err, "epoll_ctl(listen): %s", strerror(errno));
 	}
+	tl_spare_ok = 1;
 	/* Workers block every signal: SIGPIPE from a TLS write to a closed
 	 * socket becomes EPIPE, and process signals go to the caller's threads. */
 	/*
@@ -3067,6 +3263,7 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 	drain_and_join(s);
 	free(tl_loop_headers);
 	tl_loop_headers = NULL;
+	spare_free();
 	while (sigtimedwait(&pipe_set, NULL, &zero) > 0)
 		;
 	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
@@ -3091,9 +3288,10 @@ void mse_server_free(struct mse_server *s)
 		close(s->nudgefd);
 	if (s->evfd >= 0)
 		close(s->evfd);
-	if (s->nstuck) {
+	if (s->nstuck || mse_h2_left(s->h2)) {
 		/* A stuck handler's thread still points here: leave it be. */
-		mse_warn("server not freed: %d handler(s) still running", s->nstuck);
+		mse_warn("server not freed: %d handler(s) still running",
+			 s->nstuck + mse_h2_left(s->h2));
 		return;
 	}
 	SSL_CTX_free(s->cfg.tls);
@@ -3272,6 +3470,14 @@ static int xch_upgrade_unlocked(struct mse_exchange *xe, const struct mse_http_h
 }
 
 /* Has the client closed or broken its end? A peek: no byte is consumed. */
+static void xch_waiting(struct mse_exchange *xe, int on)
+{
+	(void)xe;
+	/* Called by the handler, on its worker's thread. */
+	if (tl_worker)
+		atomic_store_explicit(&tl_worker->waiting, on, memory_order_relaxed);
+}
+
 static int xch_peer_gone(struct mse_exchange *xe)
 {
 	struct xch *x = xe->impl;

@@ -8,6 +8,7 @@ reported by /unraisable."""
 import hashlib
 import json
 import os
+import random
 import sys
 import threading
 import time
@@ -209,6 +210,25 @@ def big_app(environ, start_response):
     return gen()
 
 
+def pattern_bytes(n):
+    """n bytes that never repeat a block: a lost, doubled or reordered piece shows."""
+    return random.Random(n).randbytes(n)
+
+
+def pattern_app(environ, start_response):
+    """QUERY_STRING "N": N pattern bytes as one piece; "N:K": in pieces of
+    K bytes; both with a Content-Length; "N:K:chunked": in pieces of K
+    bytes, without (chunked framing)."""
+    parts = environ["QUERY_STRING"].split(":")
+    body = pattern_bytes(int(parts[0]))
+    k = int(parts[1]) if len(parts) > 1 else len(body)
+    headers = [("Content-Type", "application/octet-stream")]
+    if len(parts) < 3:
+        headers.append(("Content-Length", str(len(body))))
+    start_response("200 OK", headers)
+    return [body[i:i + k] for i in range(0, len(body), k)]
+
+
 def sleep_app(environ, start_response):
     """Answers in two chunks a delay apart (a request in flight for shutdown tests)."""
     delay = float(environ["QUERY_STRING"] or "1")
@@ -286,6 +306,31 @@ def memory_app(environ, start_response):
         return text(start_response, "MemoryError")
 
 
+HELD = []
+
+
+def fill_app(environ, start_response):
+    """Holds memory until the cap refuses more (1 MiB, then 64 KiB, then
+    4 KiB blocks), then gives back KEEP KiB (the query; default 32) so that
+    Python itself can go on: what is left of the budget is then about KEEP."""
+    keep = int(environ["QUERY_STRING"] or "32") * 1024
+    for size in (1 << 20, 64 << 10, 4 << 10):
+        while True:
+            try:
+                HELD.append(bytearray(size))
+            except MemoryError:
+                break
+    freed = 0
+    while freed < keep and HELD:
+        freed += len(HELD.pop())
+    return text(start_response, "held %d" % sum(len(b) for b in HELD))
+
+
+def release_app(environ, start_response):
+    HELD.clear()
+    return text(start_response, "released")
+
+
 def mmap_app(environ, start_response):
     """An anonymous mapping of MB megabytes, every page touched: memory that
     Python's allocator never sees (an enclave of the cap's size refuses it)."""
@@ -316,6 +361,7 @@ VALID = {
     "/errors": errors_app,
     "/slow": slow_read_app,
     "/big": big_app,
+    "/pattern": pattern_app,
     "/hello": hello_app,
     "/sleep": sleep_app,
     "/hang": hang_app,
@@ -325,6 +371,8 @@ VALID = {
     "/thread": thread_app,
     "/memory": memory_app,
     "/mmap": mmap_app,
+    "/fill": fill_app,
+    "/release": release_app,
 }
 VALID = {k: validate.validator(v) for k, v in VALID.items()}
 

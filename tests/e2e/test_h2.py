@@ -23,7 +23,8 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_serve import APPS, Server, sanitized  # noqa: E402,F401
+from test_serve import APPS, Server, plain_build, sanitized  # noqa: E402,F401
+from hostile import Trickler  # noqa: E402
 
 httpx = pytest.importorskip("httpx")
 h2conn = pytest.importorskip("h2.connection")
@@ -456,6 +457,116 @@ def test_graceful_goaway_on_shutdown():
         assert srv.proc.wait(20) == 0
     finally:
         assert srv.stop() == 0, srv.text()
+
+
+# ---- stuck handlers and slow bodies, per stream ------------------------------------------------
+
+def test_stuck_handlers_get_504_and_are_replaced():
+    # 2 workers and 3 handlers that never return, on one connection: each
+    # stream is answered 504 at the 1 s deadline and a worker is started in
+    # each one's place (without that the third never runs and nothing more
+    # is served); then new streams on that connection and other connections
+    # are served while the three still hang.
+    s = Server(args=["--threads", "2", "--request-timeout", "1"])
+    try:
+        async def run():
+            async with httpx.AsyncClient(http1=False, http2=True, timeout=20) as c:
+                base = "http://127.0.0.1:%d" % s.port
+                t0 = time.monotonic()
+                rs = await asyncio.gather(*[c.get(base + "/hang?600") for _ in range(3)])
+                took = time.monotonic() - t0
+                ok = await asyncio.gather(*[c.get(base + "/hello") for _ in range(8)])
+                return rs, took, ok
+
+        rs, took, ok = asyncio.run(run())
+        assert [(r.http_version, r.status_code) for r in rs] == [("HTTP/2", 504)] * 3
+        assert took < 8, took
+        assert [(r.status_code, r.text) for r in ok] == [(200, "hello")] * 8
+        assert h2_get(s, "/hello") == (200, b"hello")
+        out = subprocess.run(["nghttp", "-n", "-m", "8", "http://127.0.0.1:%d/hello" % s.port],
+                             capture_output=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+    finally:
+        assert s.stop() == 0, s.text()
+    assert s.output.count("request timed out after 1000 ms: GET /hang?600") == 3, s.output
+
+
+def test_stop_with_a_stuck_handler_is_bounded():
+    # A handler stuck in Python (answered 504, its thread still with it):
+    # SIGTERM ends the process within a bound, its thread left behind.
+    s = Server(args=["--threads", "2", "--request-timeout", "1"])
+    try:
+        c = raw_conn(s)
+        c.sendall(frame(HEADERS, END_HEADERS | END_STREAM, 1,
+                        request_block(hpack.Encoder(), "/hang?600")))
+        fr = read_frames(c, until=lambda fs: any(f[0] == HEADERS for f in fs), timeout=10)
+        assert statuses(fr) == {1: 504}
+        t0 = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        rc = s.proc.wait(30)
+        c.close()
+        assert rc == 0
+        assert time.monotonic() - t0 < 8
+    finally:
+        s.stop()
+    assert "1 HTTP/2 handler(s) still running" in s.output, s.output
+
+
+def test_slow_body_is_408_per_stream():
+    # Two uploads trickled below the rate floor (1024 B/s after 2 s) on one
+    # connection: one streamed to its handler (larger than the stream
+    # window), one still waiting to be read whole. Each gets 408; the
+    # connection still serves a new stream.
+    s = Server()
+    try:
+        c = raw_conn(s)
+        enc = hpack.Encoder()
+        c.sendall(frame(HEADERS, END_HEADERS, 1,
+                        request_block(enc, "/sha", "POST", [("content-length", "200000")])) +
+                  frame(HEADERS, END_HEADERS, 3,
+                        request_block(enc, "/sha", "POST", [("content-length", "5000")])))
+        # 2 DATA frames of 25 bytes every 0.1 s: 250 B/s for each stream.
+        fill = frame(DATA, 0, 1, b"x" * 25) + frame(DATA, 0, 3, b"y" * 25)
+        t = Trickler(c, b"", 100, 10, fill=fill)
+        t0 = time.monotonic()
+        t.start()
+        fr = read_frames(c, until=lambda fs: {1, 3} <= set(statuses(fs)), timeout=15)
+        took = time.monotonic() - t0
+        assert statuses(fr) == {1: 408, 3: 408}, fr
+        assert took < 10, took
+        t.stop.set()
+        t.join(5)
+        c.sendall(frame(HEADERS, END_HEADERS | END_STREAM, 5, request_block(enc, "/hello")))
+        fr = read_frames(c, until=lambda fs: any(f[2] == 5 and f[1] & END_STREAM for f in fs))
+        assert b"".join(p for ty, _, sid, p in fr if ty == DATA and sid == 5) == b"hello"
+        c.close()
+    finally:
+        assert s.stop() == 0, s.text()
+
+
+def test_memory_cap_counts_stream_buffers():
+    # Non-sanitizer build (as test_serve's memory cap test). Over HTTP/2, the
+    # app takes all of its budget but 16 KiB, then answers: the stream's
+    # 64 KiB response buffer no longer fits, so the client gets 503; once the
+    # app lets go (asked over HTTP/1.1, whose buffers are not charged), HTTP/2
+    # is served again.
+    binary = plain_build()
+    if not binary:
+        pytest.skip("cannot build build/mse")
+    s = Server(binary=binary, args=["--memory", "256", "--threads", "2"])
+    try:
+        # The first HTTP/2 request: no buffer of an earlier stream is still
+        # charged when the app fills its budget (freeing it would make room).
+        assert s.get("/hello") == b"hello"
+        # Python may give back an arena between the fill and the answer (its
+        # own bookkeeping): a second stream while the app still holds it all.
+        codes = [h2_get(s, "/fill?16")[0], h2_get(s, "/hello")[0]]
+        assert 503 in codes and set(codes) <= {200, 503}, codes
+        assert s.get("/release") == b"released"
+        assert h2_get(s, "/hello") == (200, b"hello")
+    finally:
+        assert s.stop() == 0, s.text()
+    assert "would go over the memory cap: refused" in s.output, s.output
 
 
 # ---- the corpora: the same answers over HTTP/2 as over HTTP/1.1 ------------------------------

@@ -10,6 +10,7 @@ import hashlib
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -351,6 +352,99 @@ def test_large_upload_and_download_are_streamed(lean_server):
     # Neither body was held whole: the server grew by far less than its size.
     grown = plain_server.rss_kb() - before
     assert grown < 48 * 1024, "RSS grew by %d KiB moving %d MiB" % (grown, size >> 20)
+
+
+def raw_conn(server, rcvbuf=None):
+    """A socket to the server (TLS-wrapped if it is TLS); rcvbuf set before
+    connecting, so the window stays small."""
+    s = socket.socket()
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(30)
+    s.connect(("127.0.0.1", server.port))
+    if server.tls:
+        ctx = ssl.create_default_context(cafile=server.tls[0])
+        ctx.check_hostname = False
+        s = ctx.wrap_socket(s)
+    return s
+
+
+def pattern(n):
+    """The bytes /pattern?n answers (tests/apps/wsgi_testapp.py), made here."""
+    return random.Random(n).randbytes(n)
+
+
+@pytest.mark.parametrize("which", ["tls", "plain"])
+def test_slow_reader_gets_every_byte_of_large_responses(which, tls_server, plain_server):
+    # The response write path: head and body in one corked transmission
+    # (TLS, full records) or one writev (plain), the tail flushed with the
+    # last piece. A reader that drains a small window slowly makes those
+    # writes partial and wait; every byte must still arrive, in order.
+    server = tls_server if which == "tls" else plain_server
+    sock = raw_conn(server, rcvbuf=8192)
+    rd = hostile.SlowReader(sock)
+    shapes = ["6000000", "200000", "3000000:70000", "1000000:5000:chunked",
+              "100000:16384", "40000:16000", "16300"]
+    for q in shapes:
+        sock.sendall(b"GET /pattern?%s HTTP/1.1\r\nHost: x\r\n\r\n" % q.encode())
+        status, fields, body = rd.response()
+        n = int(q.split(":")[0])
+        assert status == 200 and len(body) == n, (q, status, len(body))
+        assert body == pattern(n), q
+        assert ("transfer-encoding" in fields) == q.endswith("chunked"), (q, fields)
+    # Nothing stays corked after a response: small answers on the same
+    # connection come at once (a cork left set would hold each ~200 ms).
+    t0 = time.monotonic()
+    for _ in range(20):
+        sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert rd.response()[2] == b"hello"
+    assert time.monotonic() - t0 < 2.5
+    sock.close()
+
+
+@pytest.mark.parametrize("which", ["tls", "plain"])
+def test_pipelined_requests_after_a_large_one(which, tls_server, plain_server):
+    # The connection's buffer grows for a large body, the requests
+    # pipelined behind it move to its front, and buffers are reused between
+    # keep-alive requests: each answer must be the right one.
+    server = tls_server if which == "tls" else plain_server
+    sock = raw_conn(server)
+    rd = hostile.SlowReader(sock, step=65536, pause=0)
+    big, small = os.urandom(300 * 1024 + 7), os.urandom(10)
+    batch = (b"POST /sha HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+             b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+             b"POST /sha HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n%s"
+             b"GET /pattern?50000 HTTP/1.1\r\nHost: x\r\n\r\n"
+             b"GET /environ/next HTTP/1.1\r\nHost: x\r\nX-Seq: %d\r\n\r\n")
+    for i in range(3):
+        sock.sendall(batch % (len(big), big, small, i))
+        answers = [rd.response() for _ in range(5)]
+        assert [a[0] for a in answers] == [200] * 5
+        assert answers[0][2].decode() == "%d %s" % (len(big), hashlib.sha256(big).hexdigest())
+        assert answers[1][2] == b"hello"
+        assert answers[2][2].decode() == "10 %s" % hashlib.sha256(small).hexdigest()
+        assert answers[3][2] == pattern(50000)
+        env = json.loads(answers[4][2])
+        assert (env["PATH_INFO"], env["HTTP_X_SEQ"]) == ("/environ/next", str(i))
+    sock.close()
+
+
+def test_tls_uploads_with_a_read_buffer_sized_for_the_body(tls_server):
+    # Over TLS, a body's size (Content-Length, or chunked) sizes OpenSSL's
+    # read buffer for it, and the next request on the connection goes back
+    # to one record: every size, buffered, streamed or chunked, arrives
+    # whole, and the small requests after each get their own answers.
+    c = tls_server.conn()
+    for size in (16 * 1024 + 1, 65536, 200 * 1024 + 3, 1536 * 1024 + 5):
+        body = os.urandom(size)
+        want = "%d %s" % (size, hashlib.sha256(body).hexdigest())
+        for chunked in (False, True):
+            r, data = tls_server.request("POST", "/sha", body=iter([body]) if chunked else body,
+                                         conn=c, chunked=chunked)
+            assert (r.status, data.decode()) == (200, want), (size, chunked)
+            r, data = tls_server.request("GET", "/hello", conn=c)
+            assert data == b"hello"
+    c.close()
 
 
 def test_malformed_requests_leave_the_server_up(plain_server):
