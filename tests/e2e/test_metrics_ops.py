@@ -221,6 +221,18 @@ def test_deploy_replicas_each_its_own_metrics_port(tmp_path):
         assert json.loads(run(MSE, "status", "mrep-2", "--json", env=env).stdout)["metrics"] == addrs[1]
         assert curl(f"https://localhost:{j['replica_ports'][1]}/health", ca) == "200"
         assert scrape(addrs[1])[1]["2xx"] >= 1
+        # A new version rolled without --metrics: each new replica keeps its old one's
+        # address, on the next free port (the old one holds its own until it stops).
+        (proj / "mse_src/app.py").write_text((proj / "mse_src/app.py").read_text() + "\n# v2\n")
+        j2 = json.loads(run(MSE, "deploy", "--project", proj, "--replicas", "2", "--no-tests",
+                            "--json", env=env).stdout)
+        new = j2["replica_metrics"]
+        assert len(new) == 2 and all(a and a.startswith("127.0.0.1:") for a in new), new
+        assert len(set(new)) == 2 and not set(new) & set(addrs), (addrs, new)
+        for i, a in enumerate(new):
+            _, c0, _ = scrape(a)
+            assert curl(f"https://localhost:{j2['replica_ports'][i]}/health", ca) == "200"
+            assert scrape(a)[1]["2xx"] - c0["2xx"] == 1
     finally:
         lst = run(MSE, "list", env=env, check=False).stdout
         names = [l.split()[0] for l in lst.splitlines()[1:] if l.strip()]
