@@ -462,7 +462,10 @@ def test_deploy_replicas_sgx_end_to_end(tmp_path):
 
             # A changed project: deploy again, the replicas roll, the CA stays.
             ca_before = ca.read_text()
-            out = deploy_sgx(env, proj, d / "signer.pem", pccs).stdout
+            j = json.loads(deploy_sgx(env, proj, d / "signer.pem", pccs, "--json").stdout)
+            assert j["ok"] and j["sgx"] is True and j["simulation"] is True and j["replicas"] == 2
+            assert j["mrenclave"] == cmre and j["ca"] == str(ca)
+            out = "\n".join(e["text"] for e in j["progress"])
             assert "reusing app2-coordinator" in out and '"seq":2' in out, out
             assert ca.read_text() == ca_before
             assert "stopping and removing app2-1 (replaced)" in out, out
@@ -514,3 +517,41 @@ def test_deploy_replicas_sgx_refuses_another_owners_coordinator(tmp_path):
                 proj / ".mse/owner.pub").read_text().strip()
         finally:
             stop_all(env, ("app4-coordinator",))
+
+
+def test_deploy_replicas_sgx_without_simulation_trust_refuses_the_standins_quote(tmp_path):
+    """Without --accept-simulation-quotes the owner verifies the SGX coordinator as on
+    hardware: Intel's collateral from the PCCS (asked: the stub counts), the quote's PCK
+    chain must end at Intel's root; the stand-in's does not, so step 5 (verify) refuses, and
+    the coordinator this run started is stopped and removed with nothing uploaded."""
+    env = env_for(tmp_path)
+    d = tmp_path
+    mse(env, "keygen", "--sgx-signer", "--output", d / "signer.pem")
+    mse(env, "sim", "init")
+    subprocess.run([os.path.abspath(MSE), "scaffold", "app5"], cwd=d, env=env, check=True,
+                   capture_output=True)
+    proj = d / "app5"
+    stub, _ = sim_pccs(env)
+    with stub as pccs:
+        try:
+            p = mse(env, "deploy", "--project", proj, "--replicas", "2", "--sgx", "--signer-key",
+                    d / "signer.pem", "--pccs", pccs.url, "--no-tests", check=False, timeout=600)
+            assert p.returncode == 1, p.stdout + p.stderr
+            assert "step 5 (verify) failed" in p.stderr, p.stderr
+            j = json.loads(mse(env, "deploy", "--project", proj, "--replicas", "2", "--sgx",
+                               "--signer-key", d / "signer.pem", "--pccs", pccs.url, "--no-tests",
+                               "--json", check=False, timeout=600).stdout)
+            assert j["ok"] is False and j["failed_step"] == "verify", j
+            assert j["error"]["step"] == "pck-chain" and j["error"]["field"] == "root CA certificate", j["error"]
+            assert "Intel" in p.stderr and "root" in p.stderr, p.stderr
+            assert pccs.hits.get("tcb", 0) >= 1, pccs.hits
+            assert "stopping and removing the coordinator app5-coordinator this run started" in p.stderr
+            assert instances(env) == []
+            assert not (proj / ".mse/ca.pem").exists()
+            assert not (proj / ".mse/coordinator/ratls.pem").exists()
+            # The coordinator's manifest had no --trust-sim-root: a production enclave.
+            starts = [c for c in calls(env, "gramine-sgx:run")
+                      if c["argv"][0].endswith("mse-coordinator")]
+            assert starts and all("--trust-sim-root" not in c["argv"] for c in starts)
+        finally:
+            stop_all(env, ("app5-coordinator",))
