@@ -247,6 +247,12 @@ def test_coordinator_replica_refuses_a_bad_metrics_address(tmp_path):
             "--url", "127.0.0.1:1", "--coordinator-mrenclave", "00" * 32, "--metrics", "x:y",
             env=env, check=False)
     assert r.returncode == 2 and "--metrics" in r.stderr and "x:y" in r.stderr, r.stderr
+    # A replica's option: another subcommand refuses it instead of ignoring it.
+    for sub in (["keygen", "--out", tmp_path / "k"],
+                ["start", "--name", "c", "--owner-key", tmp_path / "k.pub"]):
+        r = run(MSE, "coordinator", *sub, "--metrics", "127.0.0.1:0", env=env, check=False)
+        assert r.returncode == 2 and "--metrics" in r.stderr and sub[0] in r.stderr, r.stderr
+    assert not list(tmp_path.glob("k*")), "keygen ran despite the usage error"
     r = run(MSE, "spawn", "s", "--package", tmp_path / "p.tar", "--output", tmp_path / "o",
             "--metrics", "[::1]", env=env, check=False)
     assert r.returncode == 2 and "--metrics" in r.stderr, r.stderr
