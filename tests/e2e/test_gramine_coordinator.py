@@ -560,3 +560,21 @@ def test_deploy_replicas_sgx_without_simulation_trust_refuses_the_standins_quote
             assert starts and all("--trust-sim-root" not in c["argv"] for c in starts)
         finally:
             stop_all(env, ("app5-coordinator",))
+
+
+@pytest.mark.parametrize("bad,actual", [("30g1", "'g' (byte 0x67) at offset 2"),
+                                        ("308", "3 digits"), ("AB", "'A' (byte 0x41) at offset 0"),
+                                        ("ab" * 2049, "4098 digits")])
+def test_trust_sim_root_usage_error_names_expected_and_actual(bad, actual):
+    """A malformed --trust-sim-root is a usage error that says what was expected and what
+    was given, from both programs (they printed an empty message: the check set only
+    expected/actual and the programs printed the message part)."""
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+    for argv in ([str(COORD), "--owner-key", "ab" * 32],
+                 [str(BUILD / "mse-bootstrap"), "app:app", "--app-dir", "/nonexistent",
+                  "--coordinator-mrenclave", "cd" * 32]):
+        r = subprocess.run(argv + ["--trust-sim-root", bad], capture_output=True, text=True,
+                           env=env, timeout=30)
+        first = r.stderr.splitlines()[0] if r.stderr else ""
+        assert r.returncode == 2, r.stderr
+        assert "--trust-sim-root" in first and "lowercase hex" in first and actual in first, first

@@ -115,6 +115,23 @@ def test_serve_metrics_count_what_was_done_and_bad_addresses(tmp_path):
         p.terminate()
         assert p.wait(timeout=30) == 0, (tmp_path / "log").read_text()
         log.close()
+    # The app's own port: refused as a usage error naming both, before anything binds
+    # (it bound the metrics first, then failed "cannot listen on ...: in use" for the app).
+    for argv in ([MSE, "serve", "app:app", "--code", code, "--no-tls", "--port", str(mport)],
+                 [MSE, "serve", "app:app", "--code", code, "--no-tls"]):  # default --port 8443
+        p = argv[-1] if argv[-2] == "--port" else "8443"
+        r = run(*argv, "--metrics", f"127.0.0.1:{p}", env=env, check=False, timeout=60)
+        assert r.returncode == 2 and "--metrics" in r.stderr and "--port" in r.stderr, r.stderr
+        assert f"port {p} " in r.stderr, r.stderr
+    boot = os.environ.get("MSE_BOOTSTRAP", str(BUILD / "mse-bootstrap"))
+    benv = dict(env, MSE_COORDINATOR="127.0.0.1:1", MSE_REPLICA_LISTEN=f"127.0.0.1:{mport}",
+                MSE_REPLICA_METRICS=f"127.0.0.1:{mport}")
+    r = run(boot, "app:app", "--app-dir", code, "--coordinator-mrenclave", "ab" * 32, env=benv,
+            check=False, timeout=60)
+    assert r.returncode == 2 and "MSE_REPLICA_METRICS" in r.stderr and f"port {mport} " in r.stderr, r.stderr
+    r = run(boot, "app:app", "--app-dir", code, "--id", "x", "--no-ssl", "--port", mport,
+            "--metrics", f"127.0.0.1:{mport}", env=env, check=False, timeout=60)
+    assert r.returncode == 2 and "--metrics" in r.stderr and f"port {mport} " in r.stderr, r.stderr
     for bad in ("9100", "127.0.0.1", "127.0.0.1:99999", "::1:9100"):
         r = run(MSE, "serve", "app:app", "--code", code, "--no-tls", "--metrics", bad, env=env,
                 check=False, timeout=60)
