@@ -11,7 +11,6 @@ The counters are compared before and after the requests made here, so that the d
 own health checks do not count: the difference is exactly what this test did."""
 import json
 import os
-import re
 import socket
 import subprocess
 import time
@@ -20,18 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from clirun import run
 from prom_text import parse_prometheus
 
 MSE = os.path.abspath(os.environ.get("MSE_BIN", "build/mse"))
 BUILD = Path(os.environ.get("MSE_BUILD", "build"))
-
-
-def run(*args, env, cwd=None, check=True, timeout=300):
-    r = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, cwd=cwd,
-                       timeout=timeout)
-    if check and r.returncode != 0:
-        raise AssertionError(f"{args}: exit {r.returncode}\n{r.stdout}\n{r.stderr}")
-    return r
 
 
 def free_port():
