@@ -361,6 +361,17 @@ def stop_all(env, extra=()):
     assert instances(env) == [], mse(env, "list", check=False).stdout
 
 
+def sgx_project(env, d, name):
+    """What each deploy --replicas --sgx test starts from: the operator's signer key
+    d/signer.pem, this machine's simulation (the stand-in quotes with it) and a
+    scaffolded project d/NAME, returned."""
+    mse(env, "keygen", "--sgx-signer", "--output", d / "signer.pem")
+    mse(env, "sim", "init")
+    subprocess.run([os.path.abspath(MSE), "scaffold", name], cwd=d, env=env, check=True,
+                   capture_output=True)
+    return d / name
+
+
 def sim_pccs(env):
     """A PCCS serving this machine's simulation collateral (its PCK CA is a "Platform" one):
     what the stand-in's SGX enclaves fetch, as real ones fetch Intel's."""
@@ -384,11 +395,7 @@ def test_deploy_replicas_sgx_end_to_end(tmp_path):
     a second deploy of a changed project rolls the replicas, same CA."""
     env = env_for(tmp_path)
     d = tmp_path
-    mse(env, "keygen", "--sgx-signer", "--output", d / "signer.pem")
-    mse(env, "sim", "init")
-    subprocess.run([os.path.abspath(MSE), "scaffold", "app2"], cwd=d, env=env, check=True,
-                   capture_output=True)
-    proj = d / "app2"
+    proj = sgx_project(env, d, "app2")
     sdir = Path(env["XDG_STATE_HOME"]) / "mse"
     stub, sim = sim_pccs(env)
     root_hex = (sim / "root_ca.der").read_bytes().hex()
@@ -489,12 +496,8 @@ def test_deploy_replicas_sgx_refuses_another_owners_coordinator(tmp_path):
     MRENCLAVE for the owner's key, verify refuses it, nothing is uploaded, no replica starts."""
     env = env_for(tmp_path)
     d = tmp_path
-    mse(env, "keygen", "--sgx-signer", "--output", d / "signer.pem")
+    proj = sgx_project(env, d, "app4")
     mse(env, "coordinator", "keygen", "--out", d / "other")
-    mse(env, "sim", "init")
-    subprocess.run([os.path.abspath(MSE), "scaffold", "app4"], cwd=d, env=env, check=True,
-                   capture_output=True)
-    proj = d / "app4"
     stub, _ = sim_pccs(env)
     with stub as pccs:
         try:
@@ -531,11 +534,7 @@ def test_deploy_replicas_sgx_without_simulation_trust_refuses_the_standins_quote
     the coordinator this run started is stopped and removed with nothing uploaded."""
     env = env_for(tmp_path)
     d = tmp_path
-    mse(env, "keygen", "--sgx-signer", "--output", d / "signer.pem")
-    mse(env, "sim", "init")
-    subprocess.run([os.path.abspath(MSE), "scaffold", "app5"], cwd=d, env=env, check=True,
-                   capture_output=True)
-    proj = d / "app5"
+    proj = sgx_project(env, d, "app5")
     stub, _ = sim_pccs(env)
     with stub as pccs:
         try:
