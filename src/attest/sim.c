@@ -2,6 +2,7 @@
 #include "attest/sim.h"
 
 #include <errno.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,12 +52,21 @@ struct mse_sim {
 
 int mse_sim_root_from_hex(const char *hex, uint8_t **der, size_t *len, struct mse_err *err)
 {
-	size_t n = strlen(hex);
+	static const char *const want =
+		"a simulation root CA's DER in lowercase hex (an even number of digits, 2 to 4096)";
+	size_t n = strlen(hex), bad = strspn(hex, "0123456789abcdef");
+	char got[96];
 
-	if (n < 2 || n % 2 || n > MSE_SIM_ROOT_HEX_MAX || strspn(hex, "0123456789abcdef") != n)
-		return mse_err_expect(err, "--trust-sim-root",
-				      "a simulation root CA's DER in lowercase hex (at most 4096 digits)",
-				      "another text");
+	if (bad != n)
+		snprintf(got, sizeof(got), "'%c' (byte 0x%02x) at offset %zu",
+			 isprint((unsigned char)hex[bad]) ? hex[bad] : '?',
+			 (unsigned)(unsigned char)hex[bad], bad);
+	else if (n < 2 || n % 2 || n > MSE_SIM_ROOT_HEX_MAX)
+		snprintf(got, sizeof(got), "%zu digits", n);
+	if (bad != n || n < 2 || n % 2 || n > MSE_SIM_ROOT_HEX_MAX) {
+		mse_err_field(err, "--trust-sim-root", "not a simulation root CA");
+		return mse_err_mismatch(err, want, got);
+	}
 	if (!der)
 		return 0;
 	if (!(*der = malloc(n / 2)))
@@ -64,7 +74,7 @@ int mse_sim_root_from_hex(const char *hex, uint8_t **der, size_t *len, struct ms
 	if (mse_hex_decode_exact(*der, n / 2, hex, n) != 0) {
 		free(*der);
 		*der = NULL;
-		return mse_err_expect(err, "--trust-sim-root", "hex", "another text");
+		return mse_err_expect(err, "--trust-sim-root", want, "undecodable hex");
 	}
 	*len = n / 2;
 	return 0;

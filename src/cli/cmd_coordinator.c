@@ -22,13 +22,16 @@
 static void usage(void)
 {
 	puts("Usage: mse coordinator keygen --out PREFIX\n"
-	     "       mse coordinator measure --owner-key PUB [--coordinator BIN] [--sgx]\n"
+	     "       mse coordinator measure --owner-key PUB [--coordinator BIN]\n"
+	     "                               [--sgx [--accept-simulation-quotes]]\n"
 	     "       mse coordinator start --name NAME --owner-key PUB [--host ADDR] [--port N]\n"
-	     "                             [--sgx --signer-key KEY.pem [--pccs-url URL]]\n"
+	     "                             [--sgx --signer-key KEY.pem [--pccs-url URL]\n"
+	     "                             [--accept-simulation-quotes]]\n"
 	     "       mse coordinator replica --name NAME --package PKG.tar --url HOST:PORT\n"
 	     "                               --coordinator-mrenclave HEX [--dns NAME] [--size MB]\n"
 	     "                               [--host ADDR] [--port N] [--metrics HOST:PORT]\n"
-	     "                               [--sgx --signer-key KEY.pem [--pccs-url URL]]\n"
+	     "                               [--sgx --signer-key KEY.pem [--pccs-url URL]\n"
+	     "                               [--accept-simulation-quotes]]\n"
 	     "       mse coordinator manifest --coordinator-cert RATLS.pem (--project DIR |\n"
 	     "                                --package PKG.tar --code-key KEY) [--secrets FILE]\n"
 	     "                                [--secrets-to-seal FILE] [--dns NAME]...\n"
@@ -38,15 +41,19 @@ static void usage(void)
 	     "                                [--accept-tcb-status LIST] [--allow-simulation]\n"
 	     "                                [--accept-expired-collateral] [--bootstrap BIN]\n"
 	     "                                [--size MB] [--recovery-key PUB] [--out FILE]\n"
+	     "                                [--sgx [--accept-simulation-quotes]]\n"
 	     "       mse coordinator set --url HOST:PORT --pin RATLS.pem --manifest FILE\n"
 	     "                           --owner-key PRIV [--recovery-out FILE] [--record FILE]\n"
+	     "                           [--server-name NAME]\n"
 	     "       mse coordinator update --url HOST:PORT --pin RATLS.pem --manifest FILE\n"
 	     "                           --owner-key PRIV [--package PKG.tar] [--replicas N]\n"
-	     "                           [--recovery-out FILE] [--record FILE]\n"
+	     "                           [--recovery-out FILE] [--record FILE] [--server-name NAME]\n"
 	     "       mse coordinator ca --url HOST:PORT --pin RATLS.pem [--out FILE]\n"
+	     "                           [--server-name NAME]\n"
 	     "       mse coordinator status --url HOST:PORT --pin RATLS.pem [--record FILE]\n"
+	     "                           [--server-name NAME]\n"
 	     "       mse coordinator recover --url HOST:PORT --pin RATLS.pem --recovery-key PRIV\n"
-	     "                           --owner-key PRIV [--recovery-file FILE]\n"
+	     "                           --owner-key PRIV [--recovery-file FILE] [--server-name NAME]\n"
 	     "\n"
 	     "The owner's side of mse-coordinator, which attests replicas against a manifest the\n"
 	     "owner signs, is their CA and gives them one app key (docs/coordinator.md).\n"
@@ -96,6 +103,8 @@ static void usage(void)
 	     "             the verified coordinator's key, signed with the owner key; it then\n"
 	     "             serves the same CA and app key\n"
 	     "\n"
+	     "  --server-name NAME    set, update, ca, status, recover: the TLS name to check in\n"
+	     "                        the coordinator's certificate (default localhost)\n"
 	     "  --dns NAME            a name the replicas answer to (repeatable; default localhost)\n"
 	     "  --accept-tcb-status L comma-separated TCB statuses replicas may have (default UpToDate)\n"
 	     "  --allow-simulation    accept replicas whose quotes are simulated (not confidential)\n"
@@ -118,7 +127,8 @@ static void usage(void)
 	     "                        secrets) on http://HOST:PORT/metrics (PORT 0: a free one;\n"
 	     "                        docs/metrics.md); per replica, so never measured (--sgx:\n"
 	     "                        $MSE_REPLICA_METRICS); update keeps each replica's\n"
-	     "                        address, the new one taking the next free port\n"
+	     "                        address, the new one taking the next free port; refused\n"
+	     "                        with the other subcommands\n"
 	     "\n"
 	     "Exit status: 0 success, 1 failure, 2 usage error.");
 }
@@ -336,6 +346,13 @@ static int coordinator(int argc, char **argv)
 		return cli_usage_error("coordinator", "unexpected argument \"%s\"", argv[optind]);
 	mo.dns = dns;
 	mo.mrenclaves = (const uint8_t(*)[32])mres;
+	if (metrics && strcmp(sub, "replica"))
+		return cli_usage_error("coordinator", "--metrics: a replica's option (mse coordinator "
+						      "replica ... --metrics HOST:PORT), not %s's", sub);
+	if (accept_simq && strcmp(sub, "start") && strcmp(sub, "replica") && strcmp(sub, "measure") &&
+	    strcmp(sub, "manifest"))
+		return cli_usage_error("coordinator", "--accept-simulation-quotes: an option of start, "
+						      "replica, measure and manifest, not %s", sub);
 	if (accept_simq && !sgx)
 		return cli_usage_error("coordinator", "--accept-simulation-quotes goes with --sgx");
 	if (accept_simq) {

@@ -73,7 +73,7 @@ static const char usage[] =
 	"                   {\"ok\": true, \"name\", \"url\", \"host\", \"port\", \"san\", \"uuid\",\n"
 	"                   \"mrenclave\", \"tcb_status\", \"advisories\", \"simulation\",\n"
 	"                   \"package\", \"key\", \"evidence\", \"certificate\", (--metrics:\n"
-	"                   \"metrics\"), (--replicas: \"replicas\", \"coordinator\", \"ca\",\n"
+	"                   \"metrics\"), (--replicas: \"replicas\", \"sgx\", \"coordinator\", \"ca\",\n"
 	"                   \"replica_ports\", \"replica_metrics\"), \"progress\":\n"
 	"                   [{\"step\", \"kind\": \"step\"|\"detail\"|\"failed\"|\"cleanup\",\n"
 	"                   \"text\"}, ...]} or {\"ok\": false, \"failed_step\", \"log\",\n"
@@ -215,6 +215,7 @@ static int print_json(const struct mse_deploy_result *res, int rc, struct mse_er
 			json_t *ports = json_array(), *metrics = json_array();
 
 			json_object_set_new(o, "replicas", json_integer(res->replicas));
+			json_object_set_new(o, "sgx", json_boolean(res->sgx));
 			cli_json_str(o, "coordinator", res->coordinator);
 			cli_json_str(o, "ca", res->ca_path);
 			for (unsigned i = 0; i < res->replicas; i++) {

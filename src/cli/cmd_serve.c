@@ -301,6 +301,10 @@ int cmd_serve(int argc, char **argv)
 			return cli_failf("serve", "--port-file %s: path too long", ready.port_file);
 		ready.port_file = port_file;
 	}
+	if (metrics && metrics_port && metrics_port == c.port)
+		return cli_usage_error("serve", "--metrics: port %u is the app's --port%s: the metrics "
+						"need a port of their own",
+				       (unsigned)c.port, c.port == 8443 ? " (default 8443)" : "");
 	mse_log_init("mse serve", level);
 	if (access_path) {
 		access = strcmp(access_path, "-") == 0 ? stdout : fopen(access_path, "a");

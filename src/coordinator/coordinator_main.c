@@ -389,8 +389,11 @@ int main(int argc, char **argv)
 			o.att_dir = optarg;
 			break;
 		case 'Z':
-			if (mse_sim_root_from_hex(optarg, NULL, NULL, &err) != 0)
-				return usage_error("%s", err.msg);
+			if (mse_sim_root_from_hex(optarg, NULL, NULL, &err) != 0) {
+				char m[1400];
+
+				return usage_error("%s", mse_err_str(&err, m, sizeof(m)));
+			}
 			o.trust_sim_root = optarg;
 			break;
 		case 'r':

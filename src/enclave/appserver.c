@@ -124,6 +124,13 @@ static int logged_peer_gone(struct mse_exchange *x)
 	return l->in->ops->peer_gone(l->in);
 }
 
+static void logged_waiting(struct mse_exchange *x, int on)
+{
+	struct logged *l = (struct logged *)x;
+
+	l->in->ops->waiting(l->in, on);
+}
+
 struct handler_ctx {
 	mse_exchange_handler inner;
 	void *user;
@@ -172,6 +179,7 @@ static int handle(struct mse_exchange *x, void *user)
 	l.ops.finish = logged_finish;
 	l.ops.upgrade = x->ops->upgrade ? logged_upgrade : NULL;
 	l.ops.peer_gone = x->ops->peer_gone ? logged_peer_gone : NULL;
+	l.ops.waiting = x->ops->waiting ? logged_waiting : NULL;
 	l.x.ops = &l.ops;
 	l.x.req = x->req;
 	l.x.conn = x->conn;

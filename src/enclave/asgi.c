@@ -671,7 +671,23 @@ static int wait_cv(struct areq *r)
 	return 0;
 }
 
+static int asgi_handle(struct mse_exchange *x, void *user);
+
+/* This thread only waits on the event loop and never takes the GIL: the
+ * server counts it as blocked, and starts others for queued requests. */
 int mse_asgi_handle(struct mse_exchange *x, void *user)
+{
+	int rc;
+
+	if (x->ops->waiting)
+		x->ops->waiting(x, 1);
+	rc = asgi_handle(x, user);
+	if (x->ops->waiting)
+		x->ops->waiting(x, 0);
+	return rc;
+}
+
+static int asgi_handle(struct mse_exchange *x, void *user)
 {
 	struct mse_asgi *a = user;
 	struct areq *r = calloc(1, sizeof(*r));

@@ -148,7 +148,7 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0}};
 	uint8_t coord_mre[32];
 	char metrics_host[256] = "";
-	const char *metrics = NULL;
+	const char *metrics = NULL, *metrics_from = "--metrics";
 	uint16_t metrics_port = 0;
 	int rc;
 	struct mse_bootstrap_opts o;
@@ -273,8 +273,11 @@ int main(int argc, char **argv)
 			o.coordinator_mrenclave = coord_mre;
 			break;
 		case 'Z':
-			if (mse_sim_root_from_hex(optarg, NULL, NULL, &err) != 0)
-				return usage_error("%s", err.msg);
+			if (mse_sim_root_from_hex(optarg, NULL, NULL, &err) != 0) {
+				char m[1400];
+
+				return usage_error("%s", mse_err_str(&err, m, sizeof(m)));
+			}
 			o.trust_sim_root_hex = optarg;
 			break;
 		case 'l':
@@ -325,6 +328,7 @@ int main(int argc, char **argv)
 			if (mse_num_hostport(e, metrics_host, sizeof(metrics_host), &metrics_port) != 0)
 				return usage_error("MSE_REPLICA_METRICS: expected HOST:PORT, got \"%s\"", e);
 			metrics = e;
+			metrics_from = "MSE_REPLICA_METRICS";
 		}
 		if (!o.uuid && getenv("MSE_REPLICA_ID"))
 			o.uuid = getenv("MSE_REPLICA_ID");
@@ -337,6 +341,9 @@ int main(int argc, char **argv)
 			return usage_error("%s", "exactly one of --ratls, --certificate, --no-ssl is "
 						 "required");
 	}
+	if (metrics && metrics_port && metrics_port == o.port)
+		return usage_error("%s: port %u is also the app's port: the metrics need a port of "
+				   "their own", metrics_from, (unsigned)o.port);
 	if (sodium_init() < 0) {
 		fputs("mse-bootstrap: libsodium failed to initialise\n", stderr);
 		return 1;

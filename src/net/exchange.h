@@ -128,6 +128,15 @@ struct mse_exchange_ops {
 	 * bytes. 1 gone, 0 not that we know.
 	 */
 	int (*peer_gone)(struct mse_exchange *x);
+	/*
+	 * Optional: the handler's thread waits (on = 1) on another thread's
+	 * work, holding and wanting no lock the app's code runs under (the
+	 * ASGI bridge: the app runs on its event loop, the server thread only
+	 * waits for its answer), or is done waiting (on = 0). The server counts
+	 * the thread as blocked, as one asleep in its handler: requests queued
+	 * meanwhile get other threads (net/server.h: threads).
+	 */
+	void (*waiting)(struct mse_exchange *x, int on);
 };
 
 struct mse_exchange {

@@ -205,14 +205,15 @@ struct worker {
 	int stuck;                /* cur passed request_timeout_ms */
 	pthread_t tid;
 	pid_t ktid;               /* its kernel thread id (/proc/self/task) */
+	atomic_int waiting;       /* its handler said it waits (exchange.h: waiting) */
 };
 
 /*
  * Workers kept running while the queue has work, before the loop wakes
  * another one. The app is serialised by the GIL: a second runnable worker
  * mostly trades the GIL back and forth (a futex hand-over and a cold cache
- * per request), which measured ~30% slower than one hot worker. Blocking
- * apps keep their concurrency through STALL_MS below.
+ * per request), which measured ~30% slower than one hot worker. Apps
+ * classified blocking (classify_locked) are exempt: a worker per request.
  */
 #define ACTIVE_WORKERS 1
 /*
@@ -220,7 +221,7 @@ struct worker {
  * ones are blocked (sleep, I/O, a slow client), so the loop wakes another.
  */
 #define STALL_MS 2
-/* How often, at most, the loop reads the workers' states to decide to grow. */
+/* How often, at most, the loop reads the workers' states (classify_locked). */
 #define GROW_CHECK_MS 10
 /* While the app is classified blocking, how often the loop looks again
  * (work no longer waits then, so no stall would prompt it). */
@@ -1285,6 +1286,7 @@ static int xch_finish(struct mse_exchange *ex)
 static int xch_upgrade(struct mse_exchange *xe, const struct mse_http_header *h, size_t n,
 		       struct mse_stream **out);
 static int xch_peer_gone(struct mse_exchange *xe);
+static void xch_waiting(struct mse_exchange *xe, int on);
 
 static const struct mse_exchange_ops g_ops = {
 	.read_body = xch_read_body,
@@ -1293,6 +1295,7 @@ static const struct mse_exchange_ops g_ops = {
 	.finish = xch_finish,
 	.upgrade = xch_upgrade,
 	.peer_gone = xch_peer_gone,
+	.waiting = xch_waiting,
 };
 
 static void set_server_name(struct conn *c, const struct mse_http_request *req)
@@ -2233,7 +2236,9 @@ static int classify_locked(struct mse_server *s, int64_t t)
 
 		if (!w->serving_since)
 			continue;
-		if ((b = blocked_outside(w->ktid)) < 0) {
+		if (atomic_load_explicit(&w->waiting, memory_order_relaxed))
+			b = 1; /* on another thread's work: known without /proc */
+		else if ((b = blocked_outside(w->ktid)) < 0) {
 			known = 0;
 			break;
 		}
@@ -3465,6 +3470,14 @@ static int xch_upgrade_unlocked(struct mse_exchange *xe, const struct mse_http_h
 }
 
 /* Has the client closed or broken its end? A peek: no byte is consumed. */
+static void xch_waiting(struct mse_exchange *xe, int on)
+{
+	(void)xe;
+	/* Called by the handler, on its worker's thread. */
+	if (tl_worker)
+		atomic_store_explicit(&tl_worker->waiting, on, memory_order_relaxed);
+}
+
 static int xch_peer_gone(struct mse_exchange *xe)
 {
 	struct xch *x = xe->impl;

@@ -65,20 +65,21 @@ struct mse_server_config {
 	void (*thread_stop)(void *user);
 
 	/* Worker threads: `threads` always run (the floor; 0 = 2 x online
-	 * CPUs). When queued requests wait STALL_MS with no worker free to take
-	 * them (every worker is blocked in its handler: a sleep, a database or
-	 * HTTP call, a slow client's body), one more worker starts, up to
+	 * CPUs). While the serving workers are mostly blocked in their
+	 * handlers (a sleep, a database or HTTP call, a slow client's body),
+	 * each queued request gets a worker at once, woken or started, up to
 	 * max_threads (0 = MSE_SERVER_THREADS_MAX_DEFAULT, at least threads);
-	 * a worker beyond the floor idle for thread_idle_ms exits. Requests
-	 * are taken first in, first out. Threads stuck past
+	 * otherwise one worker serves back to back (docs/http.md: worker
+	 * pool). A worker beyond the floor idle for thread_idle_ms exits.
+	 * Requests are taken first in, first out. Threads stuck past
 	 * request_timeout_ms are replaced within the same bound. */
 	int threads;
 	int max_threads;
 	int thread_idle_ms;      /* default 10 s */
 	/* Optional: 1 if the app is running code that more threads would only
-	 * queue behind (the embedded Python holds its GIL). The pool grows only
-	 * when this said 0 at two checks in a row: workers blocked outside the
-	 * GIL (sleep, I/O), not waiting for it. */
+	 * queue behind (the embedded Python holds its GIL). Asked only where
+	 * /proc/self/task cannot tell what the workers do (Gramine): the app
+	 * counts as blocking when this said 0 at two checks in a row. */
 	int (*app_busy)(void *user);
 	size_t stack_size;       /* each worker's stack; 0 = MSE_SERVER_STACK_DEFAULT */
 	size_t max_connections;  /* open connections; default 10000 */

@@ -9,6 +9,7 @@ import os
 import time
 
 STATS = {"produced": 0, "disconnects": [], "shutdown": None}
+GATHER = {}
 
 
 async def _json(send, obj, status=200):
@@ -140,6 +141,23 @@ async def app(scope, receive, send):
         await asyncio.sleep(float(scope["query_string"].decode().partition("=")[2] or "1"))
         STATS["done"] = STATS.get("done", 0) + 1
         return await _json(send, {"slept": True})
+    if path == "/gather":
+        # Waits until n requests of /gather are in the app at once (each
+        # server thread waits on the loop for its request): met, or not
+        # within 15 s.
+        n = int(scope["query_string"].decode().partition("=")[2])
+        g = GATHER.setdefault("g", {"in": 0, "peak": 0, "event": asyncio.Event()})
+        g["in"] += 1
+        g["peak"] = max(g["peak"], g["in"])
+        if g["in"] >= n:
+            g["event"].set()
+        try:
+            await asyncio.wait_for(g["event"].wait(), 15)
+            met = True
+        except asyncio.TimeoutError:
+            met = False
+        g["in"] -= 1
+        return await _json(send, {"met": met, "peak": g["peak"]})
     if path == "/nobody":
         return  # returns without a response: the server answers 500
     if path == "/raise":

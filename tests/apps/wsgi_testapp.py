@@ -306,6 +306,31 @@ def memory_app(environ, start_response):
         return text(start_response, "MemoryError")
 
 
+HELD = []
+
+
+def fill_app(environ, start_response):
+    """Holds memory until the cap refuses more (1 MiB, then 64 KiB, then
+    4 KiB blocks), then gives back KEEP KiB (the query; default 32) so that
+    Python itself can go on: what is left of the budget is then about KEEP."""
+    keep = int(environ["QUERY_STRING"] or "32") * 1024
+    for size in (1 << 20, 64 << 10, 4 << 10):
+        while True:
+            try:
+                HELD.append(bytearray(size))
+            except MemoryError:
+                break
+    freed = 0
+    while freed < keep and HELD:
+        freed += len(HELD.pop())
+    return text(start_response, "held %d" % sum(len(b) for b in HELD))
+
+
+def release_app(environ, start_response):
+    HELD.clear()
+    return text(start_response, "released")
+
+
 def mmap_app(environ, start_response):
     """An anonymous mapping of MB megabytes, every page touched: memory that
     Python's allocator never sees (an enclave of the cap's size refuses it)."""
@@ -346,6 +371,8 @@ VALID = {
     "/thread": thread_app,
     "/memory": memory_app,
     "/mmap": mmap_app,
+    "/fill": fill_app,
+    "/release": release_app,
 }
 VALID = {k: validate.validator(v) for k, v in VALID.items()}
 

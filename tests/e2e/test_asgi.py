@@ -283,6 +283,28 @@ def test_app_errors(raw):
     assert "returned without sending a response" in log
 
 
+def test_requests_waiting_on_the_app_get_threads():
+    # Each request holds a server thread while it waits on the event loop
+    # (the thread never takes the GIL): 24 of them, from a floor of 2
+    # threads, are all in the app at once. Before, such threads counted as
+    # waiting for the GIL, the pool never grew, and 2 were in the app.
+    s = Server(app="asgi_raw:app", args=["--threads", "2", "--threads-max", "40"])
+    try:
+        out = []
+
+        def one():
+            out.append(get_json(s, "/gather?n=24"))
+        threads = [threading.Thread(target=one) for _ in range(24)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(out) == 24 and all(o["met"] for o in out), out
+        assert max(o["peak"] for o in out) == 24, out
+    finally:
+        assert s.stop() == 0, s.text()
+
+
 def test_tls():
     d = tempfile.mkdtemp()
     cert, key = os.path.join(d, "c.pem"), os.path.join(d, "k.pem")

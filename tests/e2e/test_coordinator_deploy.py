@@ -9,24 +9,17 @@ import json
 import os
 import re
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
+
+from clirun import run
 
 MSE = os.path.abspath(os.environ.get("MSE_BIN", "build/mse"))
 BUILD = Path(os.environ.get("MSE_BUILD", "build"))
 
 pytestmark = pytest.mark.skipif(not (BUILD / "mse-coordinator").exists(),
                                 reason="mse-coordinator not built")
-
-
-def run(*args, env, cwd=None, check=True, timeout=300):
-    r = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, cwd=cwd,
-                       timeout=timeout)
-    if check and r.returncode != 0:
-        raise AssertionError(f"{args}: exit {r.returncode}\n{r.stdout}\n{r.stderr}")
-    return r
 
 
 def curl(ca, port, path="/health"):

@@ -7,12 +7,13 @@ is unchanged, and `mse status COORDINATOR` shows which replica runs which identi
 import json
 import os
 import re
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from clirun import run
 
 MSE = os.path.abspath(os.environ.get("MSE_BIN", "build/mse"))
 BUILD = Path(os.environ.get("MSE_BUILD", "build"))
@@ -39,14 +40,6 @@ def appkey():
     with open(os.environ["APP_KEY_PATH"], "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
 '''
-
-
-def run(*args, env, cwd=None, check=True, timeout=300):
-    r = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, cwd=cwd,
-                       timeout=timeout)
-    if check and r.returncode != 0:
-        raise AssertionError(f"{args}: exit {r.returncode}\n{r.stdout}\n{r.stderr}")
-    return r
 
 
 def curl(ca, port, path="/health"):

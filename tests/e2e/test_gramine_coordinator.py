@@ -361,6 +361,17 @@ def stop_all(env, extra=()):
     assert instances(env) == [], mse(env, "list", check=False).stdout
 
 
+def sgx_project(env, d, name):
+    """What each deploy --replicas --sgx test starts from: the operator's signer key
+    d/signer.pem, this machine's simulation (the stand-in quotes with it) and a
+    scaffolded project d/NAME, returned."""
+    mse(env, "keygen", "--sgx-signer", "--output", d / "signer.pem")
+    mse(env, "sim", "init")
+    subprocess.run([os.path.abspath(MSE), "scaffold", name], cwd=d, env=env, check=True,
+                   capture_output=True)
+    return d / name
+
+
 def sim_pccs(env):
     """A PCCS serving this machine's simulation collateral (its PCK CA is a "Platform" one):
     what the stand-in's SGX enclaves fetch, as real ones fetch Intel's."""
@@ -378,22 +389,20 @@ def test_deploy_replicas_sgx_end_to_end(tmp_path):
     """`mse deploy --replicas 2 --sgx` (stand-in, simulation quotes accepted): the coordinator
     and both replicas run under gramine-sgx; the coordinator's MRENCLAVE the owner recomputed
     is the one its SIGSTRUCT (python3-cryptography) and its quote carry; the manifest accepts
-    the replicas' one MRENCLAVE, which is theirs; both answer curl --cacert ca.pem; a replica of
+    the replicas' one MRENCLAVE, which is theirs, and the signer's MRSIGNER with --isvprodid 7
+    and ISVSVN >= 3, the values their SIGSTRUCTs carry; both answer curl --cacert ca.pem; a replica of
     a tampered package (signed by another key) is refused by the coordinator at [measurement];
     a second deploy of a changed project rolls the replicas, same CA."""
     env = env_for(tmp_path)
     d = tmp_path
-    mse(env, "keygen", "--sgx-signer", "--output", d / "signer.pem")
-    mse(env, "sim", "init")
-    subprocess.run([os.path.abspath(MSE), "scaffold", "app2"], cwd=d, env=env, check=True,
-                   capture_output=True)
-    proj = d / "app2"
+    proj = sgx_project(env, d, "app2")
     sdir = Path(env["XDG_STATE_HOME"]) / "mse"
     stub, sim = sim_pccs(env)
     root_hex = (sim / "root_ca.der").read_bytes().hex()
     with stub as pccs:
         try:
-            p = deploy_sgx(env, proj, d / "signer.pem", pccs)
+            isv = ("--isvprodid", "7", "--isvsvn", "3")
+            p = deploy_sgx(env, proj, d / "signer.pem", pccs, *isv)
             out = p.stdout
             assert "2 replicas behind the coordinator" in out, out
             assert "SGX, simulation quotes accepted" in out, out
@@ -417,15 +426,18 @@ def test_deploy_replicas_sgx_end_to_end(tmp_path):
             man = json.loads((proj / ".mse/coordinator/manifest.json").read_text())
             ids = man["identities"]
             mrs = sigstruct_py.mrsigner(sigstruct_py.load_key(d / "signer.pem")).hex()
-            assert {"mrsigner": mrs, "isvprodid": 1, "min_isvsvn": 1} in ids
+            assert {"mrsigner": mrs, "isvprodid": 7, "min_isvsvn": 3} in ids
             (rmre,) = [i["mrenclave"] for i in ids if "mrenclave" in i]
             assert man["tcb"]["allow_simulation"] is True
             ports = []
             for r in ("app2-1", "app2-2"):
                 st = state(env, r)
                 assert st["mode"] == "sgx" and st["role"] == "replica"
-                assert sigstruct_py.parse((sdir / r / "mse.sig").read_bytes())["mrenclave"].hex() == rmre
+                rsig = sigstruct_py.parse((sdir / r / "mse.sig").read_bytes())
+                assert rsig["mrenclave"].hex() == rmre and rsig["mrsigner"].hex() == mrs
+                assert (rsig["isvprodid"], rsig["isvsvn"]) == (7, 3)
                 rm = tomllib.loads((sdir / r / "mse.manifest").read_text())
+                assert (rm["sgx"]["isvprodid"], rm["sgx"]["isvsvn"]) == (7, 3)
                 assert rm["loader"]["argv"][5] == cmre and rm["loader"]["argv"][-2:] == [
                     "--trust-sim-root", root_hex]
                 ports.append(st["port"])
@@ -462,7 +474,10 @@ def test_deploy_replicas_sgx_end_to_end(tmp_path):
 
             # A changed project: deploy again, the replicas roll, the CA stays.
             ca_before = ca.read_text()
-            out = deploy_sgx(env, proj, d / "signer.pem", pccs).stdout
+            j = json.loads(deploy_sgx(env, proj, d / "signer.pem", pccs, "--json", *isv).stdout)
+            assert j["ok"] and j["sgx"] is True and j["simulation"] is True and j["replicas"] == 2
+            assert j["mrenclave"] == cmre and j["ca"] == str(ca)
+            out = "\n".join(e["text"] for e in j["progress"])
             assert "reusing app2-coordinator" in out and '"seq":2' in out, out
             assert ca.read_text() == ca_before
             assert "stopping and removing app2-1 (replaced)" in out, out
@@ -481,12 +496,8 @@ def test_deploy_replicas_sgx_refuses_another_owners_coordinator(tmp_path):
     MRENCLAVE for the owner's key, verify refuses it, nothing is uploaded, no replica starts."""
     env = env_for(tmp_path)
     d = tmp_path
-    mse(env, "keygen", "--sgx-signer", "--output", d / "signer.pem")
+    proj = sgx_project(env, d, "app4")
     mse(env, "coordinator", "keygen", "--out", d / "other")
-    mse(env, "sim", "init")
-    subprocess.run([os.path.abspath(MSE), "scaffold", "app4"], cwd=d, env=env, check=True,
-                   capture_output=True)
-    proj = d / "app4"
     stub, _ = sim_pccs(env)
     with stub as pccs:
         try:
@@ -514,3 +525,55 @@ def test_deploy_replicas_sgx_refuses_another_owners_coordinator(tmp_path):
                 proj / ".mse/owner.pub").read_text().strip()
         finally:
             stop_all(env, ("app4-coordinator",))
+
+
+def test_deploy_replicas_sgx_without_simulation_trust_refuses_the_standins_quote(tmp_path):
+    """Without --accept-simulation-quotes the owner verifies the SGX coordinator as on
+    hardware: Intel's collateral from the PCCS (asked: the stub counts), the quote's PCK
+    chain must end at Intel's root; the stand-in's does not, so step 5 (verify) refuses, and
+    the coordinator this run started is stopped and removed with nothing uploaded."""
+    env = env_for(tmp_path)
+    d = tmp_path
+    proj = sgx_project(env, d, "app5")
+    stub, _ = sim_pccs(env)
+    with stub as pccs:
+        try:
+            p = mse(env, "deploy", "--project", proj, "--replicas", "2", "--sgx", "--signer-key",
+                    d / "signer.pem", "--pccs", pccs.url, "--no-tests", check=False, timeout=600)
+            assert p.returncode == 1, p.stdout + p.stderr
+            assert "step 5 (verify) failed" in p.stderr, p.stderr
+            j = json.loads(mse(env, "deploy", "--project", proj, "--replicas", "2", "--sgx",
+                               "--signer-key", d / "signer.pem", "--pccs", pccs.url, "--no-tests",
+                               "--json", check=False, timeout=600).stdout)
+            assert j["ok"] is False and j["failed_step"] == "verify", j
+            assert j["error"]["step"] == "pck-chain" and j["error"]["field"] == "root CA certificate", j["error"]
+            assert "Intel" in p.stderr and "root" in p.stderr, p.stderr
+            assert pccs.hits.get("tcb", 0) >= 1, pccs.hits
+            assert "stopping and removing the coordinator app5-coordinator this run started" in p.stderr
+            assert instances(env) == []
+            assert not (proj / ".mse/ca.pem").exists()
+            assert not (proj / ".mse/coordinator/ratls.pem").exists()
+            # The coordinator's manifest had no --trust-sim-root: a production enclave.
+            starts = [c for c in calls(env, "gramine-sgx:run")
+                      if c["argv"][0].endswith("mse-coordinator")]
+            assert starts and all("--trust-sim-root" not in c["argv"] for c in starts)
+        finally:
+            stop_all(env, ("app5-coordinator",))
+
+
+@pytest.mark.parametrize("bad,actual", [("30g1", "'g' (byte 0x67) at offset 2"),
+                                        ("308", "3 digits"), ("AB", "'A' (byte 0x41) at offset 0"),
+                                        ("ab" * 2049, "4098 digits")])
+def test_trust_sim_root_usage_error_names_expected_and_actual(bad, actual):
+    """A malformed --trust-sim-root is a usage error that says what was expected and what
+    was given, from both programs (they printed an empty message: the check set only
+    expected/actual and the programs printed the message part)."""
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+    for argv in ([str(COORD), "--owner-key", "ab" * 32],
+                 [str(BUILD / "mse-bootstrap"), "app:app", "--app-dir", "/nonexistent",
+                  "--coordinator-mrenclave", "cd" * 32]):
+        r = subprocess.run(argv + ["--trust-sim-root", bad], capture_output=True, text=True,
+                           env=env, timeout=30)
+        first = r.stderr.splitlines()[0] if r.stderr else ""
+        assert r.returncode == 2, r.stderr
+        assert "--trust-sim-root" in first and "lowercase hex" in first and actual in first, first

@@ -23,7 +23,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_serve import APPS, Server, sanitized  # noqa: E402,F401
+from test_serve import APPS, Server, plain_build, sanitized  # noqa: E402,F401
 from hostile import Trickler  # noqa: E402
 
 httpx = pytest.importorskip("httpx")
@@ -542,6 +542,31 @@ def test_slow_body_is_408_per_stream():
         c.close()
     finally:
         assert s.stop() == 0, s.text()
+
+
+def test_memory_cap_counts_stream_buffers():
+    # Non-sanitizer build (as test_serve's memory cap test). Over HTTP/2, the
+    # app takes all of its budget but 16 KiB, then answers: the stream's
+    # 64 KiB response buffer no longer fits, so the client gets 503; once the
+    # app lets go (asked over HTTP/1.1, whose buffers are not charged), HTTP/2
+    # is served again.
+    binary = plain_build()
+    if not binary:
+        pytest.skip("cannot build build/mse")
+    s = Server(binary=binary, args=["--memory", "256", "--threads", "2"])
+    try:
+        # The first HTTP/2 request: no buffer of an earlier stream is still
+        # charged when the app fills its budget (freeing it would make room).
+        assert s.get("/hello") == b"hello"
+        # Python may give back an arena between the fill and the answer (its
+        # own bookkeeping): a second stream while the app still holds it all.
+        codes = [h2_get(s, "/fill?16")[0], h2_get(s, "/hello")[0]]
+        assert 503 in codes and set(codes) <= {200, 503}, codes
+        assert s.get("/release") == b"released"
+        assert h2_get(s, "/hello") == (200, b"hello")
+    finally:
+        assert s.stop() == 0, s.text()
+    assert "would go over the memory cap: refused" in s.output, s.output
 
 
 # ---- the corpora: the same answers over HTTP/2 as over HTTP/1.1 ------------------------------

@@ -139,3 +139,45 @@ def test_pages_render_without_warnings():
         out = subprocess.run(["man", "--warnings", "-l", str(page)], capture_output=True,
                              text=True, env=env, timeout=60)
         assert out.returncode == 0 and not out.stderr.strip(), f"{page}: {out.stderr}"
+
+
+def synopses(text, prefix):
+    """{SUBCOMMAND: set of options} of each 'PREFIX SUB ...' form, continuation lines included."""
+    forms, cur = {}, None
+    for line in text.splitlines():
+        m = re.match(r"\s*(?:Usage:)?\s*" + re.escape(prefix) + r" (\w+)(.*)", line)
+        if m:
+            cur = forms.setdefault(m.group(1), set())
+            rest = m.group(2)
+        elif cur is not None and line.startswith(" ") and line.strip():
+            rest = line
+        else:
+            cur = None
+            continue
+        cur |= set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", rest))
+    return forms
+
+
+def test_coordinator_synopsis_per_subcommand_matches_help():
+    """Each `mse coordinator SUB` form of the page's SYNOPSIS names the options its
+    --help form names (test_command_page_lists_every_option only checks that each
+    option appears somewhere in the page: an option on the wrong subcommand passed)."""
+    out = subprocess.run([MSE, "coordinator", "--help"], capture_output=True, text=True,
+                         timeout=30).stdout
+    usage = out.split("\n\n")[0]
+    page = page_text(MAN / "man1" / "mse-coordinator.1")
+    syn = page.split("DESCRIPTION")[0]
+    syn = re.sub(r"\n(?=\S)", "\n\n", syn)  # one form per paragraph in the roff
+    help_forms = synopses(usage, "mse coordinator")
+    page_forms = {}
+    for para in re.split(r"\n\s*\n|\.PP|\.P\b", syn):
+        flat = " ".join(para.split())
+        m = re.search(r"mse coordinator (\w+)(.*)", flat)
+        if m:
+            page_forms.setdefault(m.group(1), set()).update(
+                re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", m.group(2)))
+    assert len(help_forms) >= 10, help_forms
+    assert set(help_forms) == set(page_forms), (sorted(help_forms), sorted(page_forms))
+    wrong = {sub: (sorted(help_forms[sub] - page_forms[sub]), sorted(page_forms[sub] - help_forms[sub]))
+             for sub in help_forms if help_forms[sub] != page_forms[sub]}
+    assert not wrong, f"--help only, page only: {wrong}"

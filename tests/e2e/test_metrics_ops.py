@@ -11,7 +11,6 @@ The counters are compared before and after the requests made here, so that the d
 own health checks do not count: the difference is exactly what this test did."""
 import json
 import os
-import re
 import socket
 import subprocess
 import time
@@ -20,18 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from clirun import run
 from prom_text import parse_prometheus
 
 MSE = os.path.abspath(os.environ.get("MSE_BIN", "build/mse"))
 BUILD = Path(os.environ.get("MSE_BUILD", "build"))
-
-
-def run(*args, env, cwd=None, check=True, timeout=300):
-    r = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, cwd=cwd,
-                       timeout=timeout)
-    if check and r.returncode != 0:
-        raise AssertionError(f"{args}: exit {r.returncode}\n{r.stdout}\n{r.stderr}")
-    return r
 
 
 def free_port():
@@ -115,6 +107,23 @@ def test_serve_metrics_count_what_was_done_and_bad_addresses(tmp_path):
         p.terminate()
         assert p.wait(timeout=30) == 0, (tmp_path / "log").read_text()
         log.close()
+    # The app's own port: refused as a usage error naming both, before anything binds
+    # (it bound the metrics first, then failed "cannot listen on ...: in use" for the app).
+    for argv in ([MSE, "serve", "app:app", "--code", code, "--no-tls", "--port", str(mport)],
+                 [MSE, "serve", "app:app", "--code", code, "--no-tls"]):  # default --port 8443
+        p = argv[-1] if argv[-2] == "--port" else "8443"
+        r = run(*argv, "--metrics", f"127.0.0.1:{p}", env=env, check=False, timeout=60)
+        assert r.returncode == 2 and "--metrics" in r.stderr and "--port" in r.stderr, r.stderr
+        assert f"port {p} " in r.stderr, r.stderr
+    boot = os.environ.get("MSE_BOOTSTRAP", str(BUILD / "mse-bootstrap"))
+    benv = dict(env, MSE_COORDINATOR="127.0.0.1:1", MSE_REPLICA_LISTEN=f"127.0.0.1:{mport}",
+                MSE_REPLICA_METRICS=f"127.0.0.1:{mport}")
+    r = run(boot, "app:app", "--app-dir", code, "--coordinator-mrenclave", "ab" * 32, env=benv,
+            check=False, timeout=60)
+    assert r.returncode == 2 and "MSE_REPLICA_METRICS" in r.stderr and f"port {mport} " in r.stderr, r.stderr
+    r = run(boot, "app:app", "--app-dir", code, "--id", "x", "--no-ssl", "--port", mport,
+            "--metrics", f"127.0.0.1:{mport}", env=env, check=False, timeout=60)
+    assert r.returncode == 2 and "--metrics" in r.stderr and f"port {mport} " in r.stderr, r.stderr
     for bad in ("9100", "127.0.0.1", "127.0.0.1:99999", "::1:9100"):
         r = run(MSE, "serve", "app:app", "--code", code, "--no-tls", "--metrics", bad, env=env,
                 check=False, timeout=60)
@@ -221,6 +230,18 @@ def test_deploy_replicas_each_its_own_metrics_port(tmp_path):
         assert json.loads(run(MSE, "status", "mrep-2", "--json", env=env).stdout)["metrics"] == addrs[1]
         assert curl(f"https://localhost:{j['replica_ports'][1]}/health", ca) == "200"
         assert scrape(addrs[1])[1]["2xx"] >= 1
+        # A new version rolled without --metrics: each new replica keeps its old one's
+        # address, on the next free port (the old one holds its own until it stops).
+        (proj / "mse_src/app.py").write_text((proj / "mse_src/app.py").read_text() + "\n# v2\n")
+        j2 = json.loads(run(MSE, "deploy", "--project", proj, "--replicas", "2", "--no-tests",
+                            "--json", env=env).stdout)
+        new = j2["replica_metrics"]
+        assert len(new) == 2 and all(a and a.startswith("127.0.0.1:") for a in new), new
+        assert len(set(new)) == 2 and not set(new) & set(addrs), (addrs, new)
+        for i, a in enumerate(new):
+            _, c0, _ = scrape(a)
+            assert curl(f"https://localhost:{j2['replica_ports'][i]}/health", ca) == "200"
+            assert scrape(a)[1]["2xx"] - c0["2xx"] == 1
     finally:
         lst = run(MSE, "list", env=env, check=False).stdout
         names = [l.split()[0] for l in lst.splitlines()[1:] if l.strip()]
@@ -235,6 +256,12 @@ def test_coordinator_replica_refuses_a_bad_metrics_address(tmp_path):
             "--url", "127.0.0.1:1", "--coordinator-mrenclave", "00" * 32, "--metrics", "x:y",
             env=env, check=False)
     assert r.returncode == 2 and "--metrics" in r.stderr and "x:y" in r.stderr, r.stderr
+    # A replica's option: another subcommand refuses it instead of ignoring it.
+    for sub in (["keygen", "--out", tmp_path / "k"],
+                ["start", "--name", "c", "--owner-key", tmp_path / "k.pub"]):
+        r = run(MSE, "coordinator", *sub, "--metrics", "127.0.0.1:0", env=env, check=False)
+        assert r.returncode == 2 and "--metrics" in r.stderr and sub[0] in r.stderr, r.stderr
+    assert not list(tmp_path.glob("k*")), "keygen ran despite the usage error"
     r = run(MSE, "spawn", "s", "--package", tmp_path / "p.tar", "--output", tmp_path / "o",
             "--metrics", "[::1]", env=env, check=False)
     assert r.returncode == 2 and "--metrics" in r.stderr, r.stderr

@@ -314,6 +314,12 @@ static void trust_sim_root_is_measured_as_given(void **state)
 	free(der);
 	assert_int_equal(mse_sim_root_from_hex("", NULL, NULL, &err), -1);
 	assert_int_equal(mse_sim_root_from_hex("3g", NULL, NULL, &err), -1);
+	/* The error says what was wrong: the field, the form wanted, what was given. */
+	assert_string_equal(err.field, "--trust-sim-root");
+	assert_non_null(strstr(err.expected, "lowercase hex"));
+	assert_string_equal(err.actual, "'g' (byte 0x67) at offset 1");
+	assert_int_equal(mse_sim_root_from_hex("308", NULL, NULL, &err), -1);
+	assert_string_equal(err.actual, "3 digits");
 }
 
 int main(void)
