@@ -277,8 +277,11 @@ def test_killed_during_provisioning_then_restart_and_run(tmp_path):
         assert r.text == json.loads((proj / "secrets.json").read_text())["login"]
         # Nothing secret was left outside the workspace.
         statedir = Path(env["XDG_STATE_HOME"]) / "mse/k"
-        for f in list(statedir.rglob("*")) + [p for d in set(Path("/tmp").iterdir()) - before
-                                              for p in ([d] if d.is_file() else d.rglob("*"))]:
+        # /tmp is shared: what other processes remove meanwhile is skipped
+        # (os.walk ignores errors; rglob raised on a vanished directory).
+        new = [d for d in set(Path("/tmp").iterdir()) - before]
+        files = [Path(r, n) for d in new for r, _, ns in os.walk(d) for n in ns]
+        for f in list(statedir.rglob("*")) + [d for d in new if d.is_file()] + files:
             if f.is_file() and "workspace" not in f.parts:
                 try:
                     data = f.read_bytes()
