@@ -1602,7 +1602,11 @@ static int call_close(struct mse_wsgi *w, PyObject *result)
  */
 static PyObject *reuse(PyObject **slot, PyObject *(*make)(void))
 {
-	if (!*slot || Py_REFCNT(*slot) != 1) {
+	/* A start_response is reused only with its write(): an app that kept
+	 * write() alone must not see it bound to a later request. */
+	if (!*slot || Py_REFCNT(*slot) != 1 ||
+	    (Py_IS_TYPE(*slot, &StartResponseType) &&
+	     Py_REFCNT(((StartResponseObject *)*slot)->write) != 1)) {
 		PyObject *o = make();
 
 		if (!o)

@@ -482,6 +482,24 @@ def use_kept_app(environ, start_response):
     return text(start_response, " ".join(out))
 
 
+def keep_write_app(environ, start_response):
+    """Keeps only the write() start_response returned (not start_response)."""
+    STATE["kept_write"] = start_response("200 OK", [("Content-Type", "text/plain"),
+                                                    ("Content-Length", "4")])
+    return [b"kept"]
+
+
+def use_kept_write_app(environ, start_response):
+    """Calls the write() kept from an earlier request: it must refuse, never
+    write into this response."""
+    try:
+        STATE["kept_write"](b"INJECTED")
+        out = "no error"
+    except Exception as e:
+        out = type(e).__name__
+    return text(start_response, out)
+
+
 def shainto_app(environ, start_response):
     """Streams the body with readinto() into one reused buffer (QUERY_STRING:
     its size, default 65536; odd sizes cross every boundary); answers its size
@@ -524,6 +542,8 @@ INVALID = {
     "/close-raises": close_raises_app,
     "/keep": keep_objects_app,
     "/use-kept": use_kept_app,
+    "/keep-write": keep_write_app,
+    "/use-kept-write": use_kept_write_app,
 }
 
 

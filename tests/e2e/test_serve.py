@@ -447,6 +447,19 @@ def test_tls_uploads_with_a_read_buffer_sized_for_the_body(tls_server):
     c.close()
 
 
+def test_objects_kept_from_a_request_are_never_rebound(plain_server):
+    # Worker threads reuse wsgi.input and start_response between requests
+    # when the app kept no reference; one kept (here: only write()) must
+    # stay dead, never write into a later request's response.
+    c = plain_server.conn()
+    for _ in range(12):
+        assert plain_server.request("GET", "/keep-write", conn=c)[1] == b"kept"
+        r, data = plain_server.request("GET", "/use-kept-write", conn=c)
+        assert (r.status, data) == (200, b"RuntimeError")
+        assert plain_server.request("GET", "/hello", conn=c)[1] == b"hello"
+    c.close()
+
+
 def test_malformed_requests_leave_the_server_up(plain_server):
     for raw in (b"GARBAGE\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
                 b"POST /sha HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
