@@ -560,9 +560,17 @@ def test_memory_cap_counts_stream_buffers():
         assert s.get("/hello") == b"hello"
         # Python may give back an arena between the fill and the answer (its
         # own bookkeeping): a second stream while the app still holds it all.
-        codes = [h2_get(s, "/fill?16")[0], h2_get(s, "/hello")[0]]
-        assert 503 in codes and set(codes) <= {200, 503}, codes
-        assert s.get("/release") == b"released"
+        # Under load that can happen to both: a few tries, each from an
+        # empty hold (without the charge no try ever sees a 503).
+        tries = []
+        for _ in range(4):
+            codes = [h2_get(s, "/fill?16")[0], h2_get(s, "/hello")[0]]
+            tries.append(codes)
+            assert set(codes) <= {200, 503}, tries
+            assert s.get("/release") == b"released"
+            if 503 in codes:
+                break
+        assert 503 in tries[-1], tries
         assert h2_get(s, "/hello") == (200, b"hello")
     finally:
         assert s.stop() == 0, s.text()
