@@ -309,7 +309,7 @@ def memory_app(environ, start_response):
 HELD = []
 
 
-def fill_app(environ, start_response):
+def fill(environ):
     """Holds memory until the cap refuses more (1 MiB, then 64 KiB, then
     4 KiB blocks), then gives back KEEP KiB (the query; default 32) so that
     Python itself can go on: what is left of the budget is then about KEEP."""
@@ -323,7 +323,41 @@ def fill_app(environ, start_response):
     freed = 0
     while freed < keep and HELD:
         freed += len(HELD.pop())
+
+
+def fill_app(environ, start_response):
+    fill(environ)
     return text(start_response, "held %d" % sum(len(b) for b in HELD))
+
+
+# Made before any fill: larger than what the bridge gathers before it
+# starts the answer, so the answer starts while the hold is still kept.
+FILLED = b"filled" * 65536
+
+
+class HeldUntilClosed:
+    """A body whose hold is let go only when the server closes it. It fills
+    again just before the server takes the body: room that another thread
+    gave back meanwhile is taken too."""
+
+    def __init__(self, environ):
+        self.environ = environ
+
+    def __iter__(self):
+        fill(self.environ)
+        yield FILLED
+
+    def close(self):
+        HELD.clear()
+
+
+def fill_answer_app(environ, start_response):
+    """Answers while holding all of the budget but KEEP KiB (filled as /fill
+    does, when the server takes the body): the server's buffers for this
+    answer must fit in what is left."""
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(FILLED)))])
+    return HeldUntilClosed(environ)
 
 
 def release_app(environ, start_response):
@@ -372,6 +406,7 @@ VALID = {
     "/memory": memory_app,
     "/mmap": mmap_app,
     "/fill": fill_app,
+    "/fillanswer": fill_answer_app,
     "/release": release_app,
 }
 VALID = {k: validate.validator(v) for k, v in VALID.items()}
