@@ -325,11 +325,6 @@ def fill(environ):
         freed += len(HELD.pop())
 
 
-def fill_app(environ, start_response):
-    fill(environ)
-    return text(start_response, "held %d" % sum(len(b) for b in HELD))
-
-
 # Made before any fill: larger than what the bridge gathers before it
 # starts the answer, so the answer starts while the hold is still kept.
 FILLED = b"filled" * 65536
@@ -352,17 +347,12 @@ class HeldUntilClosed:
 
 
 def fill_answer_app(environ, start_response):
-    """Answers while holding all of the budget but KEEP KiB (filled as /fill
+    """Answers while holding all of the budget but KEEP KiB (filled by fill()
     does, when the server takes the body): the server's buffers for this
     answer must fit in what is left."""
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(FILLED)))])
     return HeldUntilClosed(environ)
-
-
-def release_app(environ, start_response):
-    HELD.clear()
-    return text(start_response, "released")
 
 
 def mmap_app(environ, start_response):
@@ -405,9 +395,7 @@ VALID = {
     "/thread": thread_app,
     "/memory": memory_app,
     "/mmap": mmap_app,
-    "/fill": fill_app,
     "/fillanswer": fill_answer_app,
-    "/release": release_app,
 }
 VALID = {k: validate.validator(v) for k, v in VALID.items()}
 
