@@ -347,8 +347,8 @@ class HeldUntilClosed:
 
 
 def fill_answer_app(environ, start_response):
-    """Answers while holding all of the budget but KEEP KiB (filled by fill()
-    does, when the server takes the body): the server's buffers for this
+    """Answers while holding all of the budget but KEEP KiB (taken by fill()
+    when the server takes the body): the server's buffers for this
     answer must fit in what is left."""
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(FILLED)))])
