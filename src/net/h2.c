@@ -491,19 +491,6 @@ static ssize_t data_read_cb(nghttp2_session *sess, int32_t id, uint8_t *buf, siz
 	return (ssize_t)k;
 }
 
-static void rfc_date(char out[32])
-{
-	static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	time_t t = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
-		 months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 /* One Common Log Format line for a stream (as net/server.c writes them). */
 static void access_log(struct h2s *st)
 {
@@ -605,7 +592,7 @@ static int submit_head(struct h2s *st, int status, const struct mse_http_header 
 		o += hd->name_len;
 	}
 	if (!have_date) {
-		rfc_date(date);
+		mse_http_date(date);
 		nva[nn++] = (nghttp2_nv){(uint8_t *)"date", (uint8_t *)date, 4, strlen(date), 0};
 	}
 	if (!have_server)

@@ -2,7 +2,9 @@
 #include "net/http.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/buf.h"
 
@@ -725,4 +727,26 @@ long mse_http_chunked_decode(struct mse_http_chunked *d, char *buf, size_t *len)
 	if (o != i)
 		memmove(buf + o, buf + i, n - i);
 	return (long)(n - i);
+}
+
+void mse_http_date(char out[32])
+{
+	static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	/* Formatted once a second per thread, not once per response. */
+	static _Thread_local time_t last;
+	static _Thread_local char text[32];
+	time_t t = time(NULL);
+
+	if (t != last || !text[0]) {
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		snprintf(text, sizeof(text), "%s, %02d %s %04d %02d:%02d:%02d GMT",
+			 days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
+			 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		last = t;
+	}
+	memcpy(out, text, 32);
 }

@@ -55,6 +55,13 @@ int mse_http_parse_request(const char *buf, size_t len, size_t max_head_bytes,
 			   size_t max_headers, int *status);
 
 /* Case-insensitive lookup of the first field named name; NULL if none. */
+/*
+ * The current time as an RFC 9110 §5.6.7 IMF-fixdate ("Sun, 06 Nov 1994
+ * 08:49:37 GMT"), independent of the C locale, for the Date header.
+ * Formatted once a second per thread.
+ */
+void mse_http_date(char out[32]);
+
 const struct mse_http_header *mse_http_find_header(const struct mse_http_request *req,
 						   const char *name);
 

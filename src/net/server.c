@@ -687,29 +687,6 @@ static void conn_linger(struct conn *c)
 
 /* ---- response helpers ---------------------------------------------------- */
 
-/* RFC 9110 §5.6.7 IMF-fixdate, independent of the C locale. */
-static void http_date(char out[32])
-{
-	static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	/* Formatted once a second per thread, not once per response. */
-	static _Thread_local time_t last;
-	static _Thread_local char text[32];
-	time_t t = time(NULL);
-
-	if (t != last || !text[0]) {
-		struct tm tm;
-
-		gmtime_r(&t, &tm);
-		snprintf(text, sizeof(text), "%s, %02d %s %04d %02d:%02d:%02d GMT",
-			 days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
-			 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-		last = t;
-	}
-	memcpy(out, text, 32);
-}
-
 /* One Common Log Format line:
  * host ident authuser [date] "request-line" status bytes */
 static void access_log(struct mse_server *s, const struct conn *c,
@@ -770,7 +747,7 @@ static void answer_error_and_close(struct conn *c, const struct mse_http_request
 	const char *reason = mse_http_reason(status);
 	int n, body_len;
 
-	http_date(date);
+	mse_http_date(date);
 	c->waited_ms = 0; /* the answer gets its own write timeout */
 	c->moved = 0;
 	body_len = (int)strlen(reason) + 5;
@@ -1131,7 +1108,7 @@ static int xch_start_unlocked(struct mse_exchange *ex, int status, const char *r
 		out_str(x, "\r\n");
 	}
 	if (!have_date) {
-		http_date(date);
+		mse_http_date(date);
 		out_str(x, "Date: ");
 		out_str(x, date);
 		out_str(x, "\r\n");
@@ -2703,7 +2680,7 @@ static void answer_stuck(struct mse_server *s, struct stuck_req *r, int stuck, i
 		char date[32], msg[512];
 		int n;
 
-		http_date(date);
+		mse_http_date(date);
 		n = snprintf(msg, sizeof(msg),
 			     "HTTP/1.1 504 Gateway Timeout\r\nDate: %s\r\nServer: %s\r\n"
 			     "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 20\r\n"
