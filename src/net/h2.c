@@ -491,51 +491,16 @@ static ssize_t data_read_cb(nghttp2_session *sess, int32_t id, uint8_t *buf, siz
 	return (ssize_t)k;
 }
 
-/* One Common Log Format line for a stream (as net/server.c writes them). */
+/* Counts the status (the same counters as HTTP/1.1's); one Common Log
+ * Format line when logging. */
 static void access_log(struct h2s *st)
 {
-	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	FILE *f = st->c->h->cfg->access_log;
-	char line[1024];
-	size_t o = 0;
-	time_t t;
-	struct tm tm;
 
-	mse_metrics_status(st->status); /* the same counters as HTTP/1.1's */
-	if (!f)
-		return;
-	if (st->req.method) {
-		const char *parts[2] = {st->req.method, st->req.target};
-		size_t lens[2] = {st->req.method_len, st->req.target_len};
-
-		for (int k = 0; k < 2; k++) {
-			for (size_t i = 0; i < lens[k] && o + 16 < sizeof(line); i++) {
-				unsigned char ch = (unsigned char)parts[k][i];
-
-				if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
-					o += (size_t)snprintf(line + o, sizeof(line) - o, "\\x%02x", ch);
-				else
-					line[o++] = (char)ch;
-			}
-			line[o++] = ' ';
-		}
-		snprintf(line + o, sizeof(line) - o, "HTTP/2.0");
-	} else {
-		snprintf(line, sizeof(line), "-");
-	}
-	t = time(NULL);
-	gmtime_r(&t, &tm);
-	flockfile(f);
-	fprintf(f, "%s - - [%02d/%s/%04d:%02d:%02d:%02d +0000] \"%s\" %d ", st->c->info.remote_addr,
-		tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-		tm.tm_sec, line, st->status);
-	if (st->body_out && !st->head_only)
-		fprintf(f, "%llu\n", (unsigned long long)st->body_out);
-	else
-		fputs("-\n", f);
-	fflush(f);
-	funlockfile(f);
+	mse_metrics_status(st->status);
+	if (f)
+		mse_http_log_line(f, st->c->info.remote_addr, st->req.method ? &st->req : NULL,
+				  "HTTP/2.0", st->status, st->head_only ? 0 : st->body_out);
 }
 
 static int is_hop_by_hop(const char *n, size_t l)
