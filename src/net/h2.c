@@ -402,16 +402,11 @@ static int stream_build_request(struct h2s *st)
 				continue;
 		}
 		if (name_is(st, i, "content-length")) {
-			const char *v = st->arena + st->hv[i].value;
-			int64_t cl = 0;
+			int64_t cl;
 
-			if (st->hv[i].value_len == 0 || st->hv[i].value_len > 18)
+			if (mse_http_parse_length(st->arena + st->hv[i].value, st->hv[i].value_len,
+						  &cl) != 0)
 				return 400;
-			for (size_t k = 0; k < st->hv[i].value_len; k++) {
-				if (v[k] < '0' || v[k] > '9')
-					return 400;
-				cl = cl * 10 + (v[k] - '0');
-			}
 			q->content_length = cl;
 		}
 		st->hdrs[n++] = (struct mse_http_header){nm, st->hv[i].name_len,
@@ -703,16 +698,8 @@ static int h2_start(struct mse_exchange *x, int status, const char *reason,
 		    !mse_http_valid_field_value(hd->value, hd->value_len))
 			return -1;
 		if (hd->name_len == 14 && strncasecmp(hd->name, "content-length", 14) == 0) {
-			int64_t v = 0;
-
-			if (hd->value_len == 0 || hd->value_len > 18 || cl >= 0)
+			if (cl >= 0 || mse_http_parse_length(hd->value, hd->value_len, &cl) != 0)
 				return -1;
-			for (size_t k = 0; k < hd->value_len; k++) {
-				if (hd->value[k] < '0' || hd->value[k] > '9')
-					return -1;
-				v = v * 10 + (hd->value[k] - '0');
-			}
-			cl = v;
 		} else if (hd->name_len == 17 && strncasecmp(hd->name, "transfer-encoding", 17) == 0) {
 			return -1;
 		}

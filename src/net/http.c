@@ -236,8 +236,7 @@ static int parse_version(struct parse *p, int *minor)
 	return crlf(p);
 }
 
-/* Parses a decimal Content-Length element; -1 on anything but 1*DIGIT. */
-static int parse_length(const char *s, size_t n, int64_t *out)
+int mse_http_parse_length(const char *s, size_t n, int64_t *out)
 {
 	int64_t v = 0;
 
@@ -293,7 +292,7 @@ static int on_cl(const char *s, size_t n, void *ctx)
 	struct semantics *m = ctx;
 	int64_t v;
 
-	if (parse_length(s, n, &v) != 0 || (m->cl >= 0 && m->cl != v)) {
+	if (mse_http_parse_length(s, n, &v) != 0 || (m->cl >= 0 && m->cl != v)) {
 		m->cl_bad = 1;
 		return 1;
 	}

@@ -73,6 +73,10 @@ void mse_http_date(char out[32]);
 void mse_http_log_line(FILE *f, const char *remote, const struct mse_http_request *req,
 		       const char *version, int status, uint64_t bytes);
 
+/* Parses a decimal Content-Length value s[0..n) (1*DIGIT, at most 18 digits:
+ * no overflow); -1 on anything else. */
+int mse_http_parse_length(const char *s, size_t n, int64_t *out);
+
 /* Case-insensitive lookup of the first field named name; NULL if none. */
 const struct mse_http_header *mse_http_find_header(const struct mse_http_request *req,
 						   const char *name);

@@ -382,6 +382,24 @@ def test_body_over_max_body_is_413_with_or_without_content_length(plain_server):
         assert r.status_code == 200 and r.text.startswith("5 ")
 
 
+def test_malformed_content_length_never_reaches_the_app(plain_server):
+    """A content-length that is not 1*DIGIT, or too long to be a sane length, fails the
+    stream: nghttp2 resets the ones it rejects itself, the server answers 400 to the rest;
+    the app never runs and the connection goes on serving."""
+    enc = hpack.Encoder()
+    bad = ["abc", "-1", "1e3", " 5", "1234567890123456789"]
+    blocks = [(2 * i + 1, request_block(enc, "/sha", "POST", [("content-length", v)]), b"")
+              for i, v in enumerate(bad)]
+    blocks.append((2 * len(bad) + 1, request_block(enc, "/hello"), None))
+    frames = exchange_raw(plain_server, blocks)
+    got = statuses(frames)
+    reset = {sid for t, _, sid, _ in frames if t == RST_STREAM}
+    for sid, _, _ in blocks[:-1]:
+        assert got.get(sid) == 400 or (sid in reset and sid not in got), (sid, got, reset)
+    assert 400 in got.values()  # the 19-digit one passes nghttp2 and is ours to refuse
+    assert got[2 * len(bad) + 1] == 200
+
+
 # ---- floods: the offender is closed, others are served -----------------------------------------
 
 def flood_and_check(server, payload, what):
