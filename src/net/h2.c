@@ -447,16 +447,11 @@ static int stream_build_request(struct h2s *st)
 				continue;
 		}
 		if (name_is(st, i, "content-length")) {
-			const char *v = st->arena + st->hv[i].value;
-			int64_t cl = 0;
+			int64_t cl;
 
-			if (st->hv[i].value_len == 0 || st->hv[i].value_len > 18)
+			if (mse_http_parse_length(st->arena + st->hv[i].value, st->hv[i].value_len,
+						  &cl) != 0)
 				return 400;
-			for (size_t k = 0; k < st->hv[i].value_len; k++) {
-				if (v[k] < '0' || v[k] > '9')
-					return 400;
-				cl = cl * 10 + (v[k] - '0');
-			}
 			q->content_length = cl;
 		}
 		st->hdrs[n++] = (struct mse_http_header){nm, st->hv[i].name_len,
@@ -536,51 +531,16 @@ static ssize_t data_read_cb(nghttp2_session *sess, int32_t id, uint8_t *buf, siz
 	return (ssize_t)k;
 }
 
-/* One Common Log Format line for a stream (as net/server.c writes them). */
+/* Counts the status (the same counters as HTTP/1.1's); one Common Log
+ * Format line when logging. */
 static void access_log(struct h2s *st)
 {
-	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	FILE *f = st->c->h->cfg->access_log;
-	char line[1024];
-	size_t o = 0;
-	time_t t;
-	struct tm tm;
 
-	mse_metrics_status(st->status); /* the same counters as HTTP/1.1's */
-	if (!f)
-		return;
-	if (st->req.method) {
-		const char *parts[2] = {st->req.method, st->req.target};
-		size_t lens[2] = {st->req.method_len, st->req.target_len};
-
-		for (int k = 0; k < 2; k++) {
-			for (size_t i = 0; i < lens[k] && o + 16 < sizeof(line); i++) {
-				unsigned char ch = (unsigned char)parts[k][i];
-
-				if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
-					o += (size_t)snprintf(line + o, sizeof(line) - o, "\\x%02x", ch);
-				else
-					line[o++] = (char)ch;
-			}
-			line[o++] = ' ';
-		}
-		snprintf(line + o, sizeof(line) - o, "HTTP/2.0");
-	} else {
-		snprintf(line, sizeof(line), "-");
-	}
-	t = time(NULL);
-	gmtime_r(&t, &tm);
-	flockfile(f);
-	fprintf(f, "%s - - [%02d/%s/%04d:%02d:%02d:%02d +0000] \"%s\" %d ", st->c->info.remote_addr,
-		tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-		tm.tm_sec, line, st->status);
-	if (st->body_out && !st->head_only)
-		fprintf(f, "%llu\n", (unsigned long long)st->body_out);
-	else
-		fputs("-\n", f);
-	fflush(f);
-	funlockfile(f);
+	mse_metrics_status(st->status);
+	if (f)
+		mse_http_log_line(f, st->c->info.remote_addr, st->req.method ? &st->req : NULL,
+				  "HTTP/2.0", st->status, st->head_only ? 0 : st->body_out);
 }
 
 static int is_hop_by_hop(const char *n, size_t l)
@@ -786,16 +746,8 @@ static int h2_start(struct mse_exchange *x, int status, const char *reason,
 		    !mse_http_valid_field_value(hd->value, hd->value_len))
 			return -1;
 		if (hd->name_len == 14 && strncasecmp(hd->name, "content-length", 14) == 0) {
-			int64_t v = 0;
-
-			if (hd->value_len == 0 || hd->value_len > 18 || cl >= 0)
+			if (cl >= 0 || mse_http_parse_length(hd->value, hd->value_len, &cl) != 0)
 				return -1;
-			for (size_t k = 0; k < hd->value_len; k++) {
-				if (hd->value[k] < '0' || hd->value[k] > '9')
-					return -1;
-				v = v * 10 + (hd->value[k] - '0');
-			}
-			cl = v;
 		} else if (hd->name_len == 17 && strncasecmp(hd->name, "transfer-encoding", 17) == 0) {
 			return -1;
 		}

@@ -682,55 +682,17 @@ static void conn_linger(struct conn *c)
 
 /* ---- response helpers ---------------------------------------------------- */
 
-/* One Common Log Format line:
- * host ident authuser [date] "request-line" status bytes */
+/* Counts the status; one Common Log Format line when logging. */
 static void access_log(struct mse_server *s, const struct conn *c,
 		       const struct mse_http_request *req, int status, uint64_t bytes)
 {
-	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	char line[2048];
-	size_t o = 0;
-	time_t t;
-	struct tm tm;
+	char version[16];
 
 	mse_metrics_status(status);
-
 	if (!s->cfg.access_log)
 		return;
-	if (req && req->method) {
-		const char *parts[2] = {req->method, req->target};
-		size_t lens[2] = {req->method_len, req->target_len};
-
-		for (int k = 0; k < 2; k++) {
-			for (size_t i = 0; i < lens[k] && o + 8 < sizeof(line); i++) {
-				unsigned char ch = (unsigned char)parts[k][i];
-
-				/* Escape what could forge a log line or field. */
-				if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
-					o += (size_t)snprintf(line + o, sizeof(line) - o, "\\x%02x", ch);
-				else
-					line[o++] = (char)ch;
-			}
-			if (o + 12 < sizeof(line))
-				o += (size_t)snprintf(line + o, sizeof(line) - o, " ");
-		}
-		snprintf(line + o, sizeof(line) - o, "HTTP/1.%d", req->minor_version);
-	} else {
-		snprintf(line, sizeof(line), "-");
-	}
-	t = time(NULL);
-	gmtime_r(&t, &tm);
-	flockfile(s->cfg.access_log);
-	fprintf(s->cfg.access_log, "%s - - [%02d/%s/%04d:%02d:%02d:%02d +0000] \"%s\" %d ",
-		c->info.remote_addr, tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900,
-		tm.tm_hour, tm.tm_min, tm.tm_sec, line, status);
-	if (bytes)
-		fprintf(s->cfg.access_log, "%llu\n", (unsigned long long)bytes);
-	else
-		fputs("-\n", s->cfg.access_log);
-	fflush(s->cfg.access_log);
-	funlockfile(s->cfg.access_log);
+	snprintf(version, sizeof(version), "HTTP/1.%d", req ? req->minor_version : 1);
+	mse_http_log_line(s->cfg.access_log, c->info.remote_addr, req, version, status, bytes);
 }
 
 /* Answers a request we refuse, then closes (lingering). */
