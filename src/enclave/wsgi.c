@@ -118,6 +118,9 @@ struct wsgi_req {
 	int eof, body_failed, busy;
 	char cl_buf[24]; /* Content-Length we add for one-element results */
 	struct deferred *def; /* the last piece, sent once the GIL is released */
+	/* A worker thread's slot for the app's bytes object a deferred piece
+	 * was sent from (see defer()); NULL: deferred pieces are copied. */
+	PyObject **held;
 	/* request body read-ahead, for readline; last: not zeroed per request */
 	char ibuf[INPUT_BUF];
 };
@@ -133,6 +136,10 @@ struct tcache {
 	PyObject *input; /* InputObject */
 	PyObject *sr;	 /* StartResponseObject */
 	PyObject *server_name, *server_port, *remote_addr;
+	/* The bytes object the last response was sent from, without the GIL:
+	 * released when the thread next holds it (at its next request or its
+	 * end), so at most one response body (<= DEFER_MAX) per thread. */
+	PyObject *held;
 	char server_name_c[256], remote_addr_c[64];
 	unsigned server_port_n;
 	int req_busy;
@@ -153,6 +160,7 @@ static void tcache_clear(struct tcache *tc)
 	Py_CLEAR(tc->server_name);
 	Py_CLEAR(tc->server_port);
 	Py_CLEAR(tc->remote_addr);
+	Py_CLEAR(tc->held);
 }
 
 /* A server thread ends: drop its Python thread state (needs the GIL). */
@@ -768,7 +776,7 @@ fail:
 }
 
 /*
- * The last piece of a response whose length is known, copied out of Python
+ * The last piece of a response whose length is known, kept out of Python
  * so it can be sent after the GIL is released for good: a typical request
  * then takes the GIL once and hands it over once, instead of once per
  * write (each hand-over is a context switch between server threads).
@@ -783,20 +791,33 @@ struct deferred {
 	size_t nh;
 	const char *body;
 	size_t len;
-	/* headers, then the strings and the body they point to */
+	/* The bytes object body points into (a reference), or NULL: the body
+	 * was copied after the headers. */
+	PyObject *owner;
+	/* headers, then the strings (and the copied body) they point to */
 };
 
-/* Copies status, headers and body into one allocation. NULL if out of memory. */
+/*
+ * Copies status and headers into one allocation; the body too, unless
+ * owner (an exact bytes object holding it: immutable, so its buffer can be
+ * read without the GIL) can be kept alive until it is sent: on a worker
+ * thread (r->held) the body is sent straight from the app's buffer, no
+ * copy. NULL if out of memory.
+ */
 static struct deferred *defer(struct wsgi_req *r, int need_start, const char *reason,
 			      const struct mse_http_header *hdrs, size_t nh, const char *data,
-			      size_t len)
+			      size_t len, PyObject *owner)
 {
-	size_t size = sizeof(struct deferred) + nh * sizeof(*hdrs) + len, rl = 0;
+	size_t size = sizeof(struct deferred) + nh * sizeof(*hdrs), rl = 0;
 	struct deferred *d;
 	char *p;
 
 	if (reason)
 		rl = strlen(reason) + 1;
+	if (!r->held || !owner || !PyBytes_CheckExact(owner))
+		owner = NULL;
+	if (!owner)
+		size += len;
 	size += rl;
 	for (size_t i = 0; i < nh; i++)
 		size += hdrs[i].name_len + hdrs[i].value_len;
@@ -818,7 +839,13 @@ static struct deferred *defer(struct wsgi_req *r, int need_start, const char *re
 	}
 	d->reason = reason ? memcpy(p, reason, rl) : NULL;
 	p += rl;
-	d->body = len ? memcpy(p, data, len) : p;
+	if (owner) {
+		Py_INCREF(owner);
+		d->body = data;
+	} else {
+		d->body = len ? memcpy(p, data, len) : p;
+	}
+	d->owner = owner;
 	d->len = len;
 	return d;
 }
@@ -836,6 +863,9 @@ static int flush_deferred(struct wsgi_req *r)
 		rc = mse_exchange_start(r->x, d->status, d->reason, d->hdrs, d->nh);
 	if (rc == 0 && d->len > 0)
 		rc = mse_exchange_write(r->x, d->body, d->len);
+	/* The thread drops it when it next holds the GIL (no hand-over now). */
+	if (d->owner)
+		*r->held = d->owner;
 	free(d);
 	if (rc != 0) {
 		r->net_failed = 1;
@@ -856,7 +886,8 @@ static int body_complete(const struct wsgi_req *r)
  * after the app is done. add_len >= 0 adds a Content-Length the app did
  * not give. Returns 0, or -1 if the connection failed (no exception set).
  */
-static int send_body(struct wsgi_req *r, const char *data, size_t len, int64_t add_len)
+static int send_body(struct wsgi_req *r, const char *data, size_t len, int64_t add_len,
+		     PyObject *owner)
 {
 	struct mse_http_header stack_hdrs[32], *hdrs = stack_hdrs;
 	size_t nh = 0, cap = sizeof(stack_hdrs) / sizeof(stack_hdrs[0]);
@@ -910,7 +941,7 @@ static int send_body(struct wsgi_req *r, const char *data, size_t len, int64_t a
 	}
 	if (!r->def && len <= DEFER_MAX && r->declared_len >= 0 &&
 	    r->sent + len == (uint64_t)r->declared_len) {
-		r->def = defer(r, need_start, reason, hdrs, nh, data, len);
+		r->def = defer(r, need_start, reason, hdrs, nh, data, len, owner);
 		if (r->def) {
 			if (hdrs != stack_hdrs)
 				free(hdrs);
@@ -977,7 +1008,7 @@ static PyObject *wr_call(PyObject *o, PyObject *args, PyObject *kwds)
 			     Py_TYPE(data)->tp_name);
 		return NULL;
 	}
-	if (send_body(r, PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data), -1) != 0) {
+	if (send_body(r, PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data), -1, data) != 0) {
 		PyErr_SetString(PyExc_OSError, "write(): the client connection is gone");
 		return NULL;
 	}
@@ -1443,7 +1474,8 @@ static int send_item(struct wsgi_req *r, PyObject *item, int64_t add_len)
 	/* PEP 3333: headers wait for the first non-empty chunk. */
 	if (PyBytes_GET_SIZE(item) == 0)
 		return 0;
-	if (send_body(r, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item), add_len) != 0) {
+	if (send_body(r, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item), add_len, item) !=
+	    0) {
 		PyErr_SetString(PyExc_OSError, "the client connection is gone");
 		return -1;
 	}
@@ -1487,7 +1519,7 @@ static int send_file_wrapper(struct wsgi_req *r, PyObject *result)
 	if (r->declared_len >= 0 && left > (uint64_t)r->declared_len - r->sent)
 		left = (uint64_t)r->declared_len - r->sent;
 	/* Headers now (with the length if the app gave none), then the bytes. */
-	if (send_body(r, NULL, 0, r->declared_len < 0 ? (int64_t)left : -1) != 0 || r->def) {
+	if (send_body(r, NULL, 0, r->declared_len < 0 ? (int64_t)left : -1, NULL) != 0 || r->def) {
 		if (r->net_failed) {
 			PyErr_SetString(PyExc_OSError, "the client connection is gone");
 			return -1;
@@ -1691,7 +1723,7 @@ static enum app_outcome run_app(struct wsgi_req *r, char **tb, struct tcache *tc
 			*tb = log_exception(r, "protocol error");
 			goto failed;
 		}
-		if (send_body(r, NULL, 0, 0) != 0)
+		if (send_body(r, NULL, 0, 0, NULL) != 0)
 			goto failed;
 	}
 	goto out;
@@ -1787,6 +1819,10 @@ int mse_wsgi_handle(struct mse_exchange *x, void *user)
 	r->w = w;
 	r->declared_len = -1;
 	PyEval_RestoreThread(ts);
+	if (tc) {
+		Py_CLEAR(tc->held); /* the last response's body, sent */
+		r->held = &tc->held;
+	}
 	out = run_app(r, &tb, tc);
 	PyEval_SaveThread();
 	if (r->def)

@@ -229,6 +229,23 @@ def pattern_app(environ, start_response):
     return [body[i:i + k] for i in range(0, len(body), k)]
 
 
+# One bytes object answered by every /held request: the bridge sends the
+# last piece of a response straight from the app's bytes (no copy), keeping
+# a reference until the worker next holds the GIL; /held-refs shows that
+# reference went (sys.getrefcount of SENT_FROM does not grow).
+SENT_FROM = pattern_bytes(70001)
+
+
+def held_app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                              ("Content-Length", str(len(SENT_FROM)))])
+    return [SENT_FROM]
+
+
+def held_refs_app(environ, start_response):
+    return text(start_response, str(sys.getrefcount(SENT_FROM)))
+
+
 def sleep_app(environ, start_response):
     """Answers in two chunks a delay apart (a request in flight for shutdown tests)."""
     delay = float(environ["QUERY_STRING"] or "1")
@@ -386,6 +403,8 @@ VALID = {
     "/slow": slow_read_app,
     "/big": big_app,
     "/pattern": pattern_app,
+    "/held": held_app,
+    "/held-refs": held_refs_app,
     "/hello": hello_app,
     "/sleep": sleep_app,
     "/hang": hang_app,
