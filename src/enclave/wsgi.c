@@ -334,20 +334,35 @@ static struct wsgi_req *input_req(InputObject *self)
 }
 
 /*
- * Reads up to n bytes straight from the exchange, GIL released. Returns the
- * count, 0 at the end of the body, -1 with an exception set.
+ * Reads up to n bytes straight from the exchange, GIL released. With fill
+ * (read() and readinto(), which wait for n bytes anyway) it reads on until
+ * n bytes came or the body ended, the GIL released once for all of them:
+ * a streamed TLS body arrives one 16 KiB record per read, and every
+ * hand-over of the GIL may be a switch to another server thread and back.
+ * Without fill (readline), what one read gives. Returns the count, 0 at
+ * the end of the body, -1 with an exception set (the body failed: what was
+ * read of it is dropped, the server answers 400, 408 or 413).
  */
-static Py_ssize_t body_read_raw(struct wsgi_req *r, char *dst, size_t n)
+static Py_ssize_t body_read_raw(struct wsgi_req *r, char *dst, size_t n, int fill)
 {
-	ssize_t got;
+	ssize_t got = 0, k;
 
 	if (r->eof)
 		return 0;
 	r->busy = 1;
 	Py_BEGIN_ALLOW_THREADS
-	got = mse_exchange_read_body(r->x, dst, n);
+	do {
+		k = mse_exchange_read_body(r->x, dst + got, n - (size_t)got);
+		if (k <= 0)
+			break;
+		got += k;
+	} while (fill && (size_t)got < n);
 	Py_END_ALLOW_THREADS
 	r->busy = 0;
+	if (k < 0)
+		got = -1;
+	else if (k == 0)
+		r->eof = 1;
 	if (got < 0) {
 		r->eof = 1;
 		r->body_failed = 1;
@@ -369,7 +384,7 @@ static Py_ssize_t body_fill(struct wsgi_req *r)
 	if (r->ioff < r->ilen)
 		return (Py_ssize_t)(r->ilen - r->ioff);
 	r->ioff = r->ilen = 0;
-	got = body_read_raw(r, r->ibuf, sizeof(r->ibuf));
+	got = body_read_raw(r, r->ibuf, sizeof(r->ibuf), 0);
 	if (got > 0)
 		r->ilen = (size_t)got;
 	return got;
@@ -434,7 +449,7 @@ static PyObject *input_read(PyObject *o, PyObject *const *args, Py_ssize_t nargs
 			r->ioff += (size_t)got;
 		} else {
 			/* Large reads go straight into the result: no extra copy. */
-			got = body_read_raw(r, PyBytes_AS_STRING(out) + have, (size_t)(cap - have));
+			got = body_read_raw(r, PyBytes_AS_STRING(out) + have, (size_t)(cap - have), 1);
 			if (got < 0) {
 				Py_DECREF(out);
 				return NULL;
@@ -476,7 +491,7 @@ static PyObject *input_readinto(PyObject *o, PyObject *arg)
 			memcpy((char *)view.buf + have, r->ibuf + r->ioff, (size_t)got);
 			r->ioff += (size_t)got;
 		} else {
-			got = body_read_raw(r, (char *)view.buf + have, (size_t)(view.len - have));
+			got = body_read_raw(r, (char *)view.buf + have, (size_t)(view.len - have), 1);
 			if (got < 0) {
 				PyBuffer_Release(&view);
 				return NULL;
