@@ -115,6 +115,7 @@ struct wsgi_req {
 	int net_failed; /* an exchange op failed: the client is gone */
 	int truncated;	/* app wrote past its Content-Length */
 	size_t ilen, ioff; /* read-ahead: ibuf[ioff, ilen) */
+	uint64_t taken;	   /* body bytes read from the exchange (ibuf included) */
 	int eof, body_failed, busy;
 	char cl_buf[24]; /* Content-Length we add for one-element results */
 	struct deferred *def; /* the last piece, sent once the GIL is released */
@@ -363,6 +364,8 @@ static Py_ssize_t body_read_raw(struct wsgi_req *r, char *dst, size_t n, int fil
 		got = -1;
 	else if (k == 0)
 		r->eof = 1;
+	if (got > 0)
+		r->taken += (uint64_t)got;
 	if (got < 0) {
 		r->eof = 1;
 		r->body_failed = 1;
@@ -420,6 +423,20 @@ static PyObject *input_read(PyObject *o, PyObject *const *args, Py_ssize_t nargs
 
 	if (!r || parse_size("read", args, nargs, &size) != 0)
 		return NULL;
+	/*
+	 * A body of known length (Content-Length, not chunked): read() or a
+	 * read past its end takes exactly what is left, so the result is
+	 * allocated at its size and no read waits for an end already known
+	 * (Flask's get_data() is read(): a 64 KiB body was read into 64 KiB,
+	 * grown to 128 KiB for the empty read that found the end, then shrunk).
+	 */
+	if (!r->x->req->chunked && r->x->req->content_length >= 0) {
+		uint64_t cl = (uint64_t)r->x->req->content_length;
+		uint64_t left = (cl > r->taken ? cl - r->taken : 0) + (r->ilen - r->ioff);
+
+		if (left < (uint64_t)PY_SSIZE_T_MAX && (size < 0 || (uint64_t)size > left))
+			size = (Py_ssize_t)left;
+	}
 	/*
 	 * Grow as the bytes come, whatever size was asked: read(10**9) on a
 	 * small body (or a client lying about its Content-Length) must not

@@ -420,6 +420,22 @@ VALID = {k: validate.validator(v) for k, v in VALID.items()}
 
 
 # Apps that break the spec on purpose: the bridge itself must catch them.
+def read_peak_app(environ, start_response):
+    """read() without a size, as werkzeug's get_data() calls it (which
+    wsgiref.validate refuses, hence here): the body's size, SHA-256 and the
+    peak of memory Python allocated meanwhile (tracemalloc), which shows
+    whether the result was allocated at its size or grown and shrunk."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        data = environ["wsgi.input"].read()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return text(start_response, "%d %s %d" % (len(data), hashlib.sha256(data).hexdigest(), peak))
+
+
 def raise_app(environ, start_response):
     raise RuntimeError("boom from the app")
 
@@ -577,6 +593,7 @@ INVALID = {
     "/excinfo-late": excinfo_late_app,
     "/strbody": str_body_app,
     "/nostart": no_start_app,
+    "/read-peak": read_peak_app,
     "/hop": hop_app,
     "/short": short_app,
     "/long": long_app,

@@ -486,6 +486,26 @@ def test_bodies_sent_from_the_apps_bytes_are_released():
         assert s.stop() == 0, s.text()
 
 
+def test_read_of_a_known_length_body_is_allocated_at_its_size(tls_server):
+    # read() without a size (werkzeug's get_data()) on a body with a
+    # Content-Length takes exactly what is left: one allocation of the
+    # body's size. It was read into 64 KiB, grown to 128 KiB for a last
+    # read that found the end, and shrunk back (tracemalloc's peak shows).
+    c = tls_server.conn()
+    for size in (1, 65536, 200 * 1024 + 3, 1536 * 1024 + 5):
+        body = os.urandom(size)
+        r, data = tls_server.request("POST", "/read-peak", body=body, conn=c)
+        n, digest, peak = data.decode().split()
+        assert (r.status, int(n), digest) == (200, size, hashlib.sha256(body).hexdigest())
+        assert int(peak) < size + 16384, (size, peak)
+        # Chunked: no length known, grown as the bytes come, all of them.
+        r, data = tls_server.request("POST", "/read-peak", body=iter([body]), conn=c,
+                                     chunked=True)
+        n, digest, _ = data.decode().split()
+        assert (r.status, int(n), digest) == (200, size, hashlib.sha256(body).hexdigest())
+    c.close()
+
+
 def test_objects_kept_from_a_request_are_never_rebound(plain_server):
     # Worker threads reuse wsgi.input and start_response between requests
     # when the app kept no reference; one kept (here: only write()) must
