@@ -167,6 +167,7 @@ struct mse_server {
 	int nserving;  /* workers between taking a connection and being done */
 	int nstarting; /* threads created that have not joined s->workers yet */
 	int64_t last_pick;
+	int64_t last_take; /* when a worker last took a connection (only that) */
 	/* Threads started (tids[0, nthreads)), and how many of them are stuck
 	 * in a handler past request_timeout_ms. */
 	pthread_t *tids;
@@ -2071,7 +2072,7 @@ static void *worker_main(void *arg)
 		s->qlen--;
 		c->qnext = NULL;
 		c->state = CS_BUSY;
-		s->last_pick = self.serving_since = now_ms();
+		s->last_take = s->last_pick = self.serving_since = now_ms();
 		s->nserving++;
 		if (s->tr.on) {
 			int64_t wq = s->last_pick - c->queued_at;
@@ -2620,6 +2621,12 @@ static void inner_check_locked(struct mse_server *s, int64_t t)
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &g_mark_inner};
 
 	if (s->inner_armed || s->poller || t - s->last_poll < STALL_MS)
+		return;
+	/* A CPU-bound app's worker took a request within STALL_MS: it polls
+	 * again as soon as it has served what it queued. Reading ahead on the
+	 * loop thread meanwhile serves nobody sooner (the queue is FIFO) and
+	 * costs wake-ups of the loop (bench/README.md, issue 21). */
+	if (!s->blocking && s->nserving && t - s->last_take < STALL_MS)
 		return;
 	if (epoll_ctl(s->outer, EPOLL_CTL_MOD, s->epfd, &ev) == 0)
 		s->inner_armed = 1;
