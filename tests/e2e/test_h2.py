@@ -559,6 +559,52 @@ def test_stop_with_a_stuck_handler_is_bounded():
     assert "1 HTTP/2 handler(s) still running" in s.output, s.output
 
 
+def test_streams_waiting_on_the_app_get_threads():
+    # ASGI: each stream's handler thread waits on the event loop (exchange.h:
+    # waiting). 24 streams on one connection from a floor of 2 threads are
+    # all in the app at once: the HTTP/2 pool grows by the HTTP/1.1 rule
+    # (net/pool.h). Before, its 2 threads held 2 streams, the other 22
+    # queued behind them and the app's 15 s gather never met.
+    s = Server(app="asgi_raw:app", args=["--threads", "2", "--threads-max", "40"])
+    try:
+        async def run():
+            async with httpx.AsyncClient(http1=False, http2=True, timeout=60) as c:
+                url = "http://127.0.0.1:%d/gather?n=24" % s.port
+                return await asyncio.gather(*[c.get(url) for _ in range(24)])
+
+        rs = asyncio.run(run())
+        assert {r.http_version for r in rs} == {"HTTP/2"}
+        out = [r.json() for r in rs]
+        assert all(o["met"] for o in out), out
+        assert max(o["peak"] for o in out) == 24, out
+    finally:
+        assert s.stop() == 0, s.text()
+
+
+def test_blocking_wsgi_streams_get_threads_within_threads_max():
+    # WSGI handlers asleep outside the GIL (the kernel says so: /proc): 12
+    # streams of a 1 s sleep on one connection from a floor of 2 threads end
+    # together (one 1 s round, not six); --threads-max 4 bounds the pool:
+    # then they take three rounds.
+    for tmax, lo, hi in ((40, 0.9, 2.8), (4, 2.9, 20)):
+        s = Server(args=["--threads", "2", "--threads-max", str(tmax)])
+        try:
+            async def run():
+                async with httpx.AsyncClient(http1=False, http2=True, timeout=60) as c:
+                    url = "http://127.0.0.1:%d/hang?1" % s.port
+                    assert (await c.get(url)).status_code == 200  # warm: the app is loaded
+                    t0 = time.monotonic()
+                    rs = await asyncio.gather(*[c.get(url) for _ in range(12)])
+                    return rs, time.monotonic() - t0
+
+            rs, took = asyncio.run(run())
+            assert [(r.http_version, r.status_code, r.text) for r in rs] == \
+                [("HTTP/2", 200, "woke up")] * 12
+            assert lo < took < hi, (tmax, took)
+        finally:
+            assert s.stop() == 0, s.text()
+
+
 def test_slow_body_is_408_per_stream():
     # Two uploads trickled below the rate floor (1024 B/s after 2 s) on one
     # connection: one streamed to its handler (larger than the stream
