@@ -13,6 +13,11 @@
 #
 #   bench/bench_h2.sh                    10 s per keep-alive run, 10 churn rounds
 #   DURATION=3 ROUNDS=3 bench/bench_h2.sh
+# Besides req/s, each line gives the server's cost per request, which a
+# loaded machine disturbs far less than throughput: its CPU time (all
+# threads, /proc/PID/stat) in ms per 1000 requests, and its context
+# switches per request (voluntary + involuntary, summed over
+# /proc/PID/task/*/status: threads that exited during the run are missed).
 # Needs: scripts/deps.sh (nghttp2-client for h2load, python3-flask, python3-fastapi).
 set -eu
 cd "$(dirname "$0")/.."
@@ -86,6 +91,24 @@ stop_server() {
 	SERVER_PID=
 }
 
+# The server's CPU time in ms (utime + stime of all its threads, proc(5)).
+cpu_ms() {
+	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print int(($12 + $13) * 1000 / hz) }' \
+		"/proc/$SERVER_PID/stat" 2>/dev/null || echo 0
+}
+
+# Its threads' context switches so far.
+ctx_switches() {
+	cat /proc/"$SERVER_PID"/task/*/status 2>/dev/null |
+		awk '/^(non)?voluntary_ctxt_switches/ { n += $2 } END { print n + 0 }'
+}
+
+# "cpu-ms/1000req ctxsw/req" from the counters before (cpu0 cs0) and n requests.
+cost() {
+	awk -v c0="$1" -v c1="$(cpu_ms)" -v s0="$2" -v s1="$(ctx_switches)" -v n="$3" \
+		'BEGIN { if (n > 0) printf "%.0f %.2f", (c1 - c0) * 1000 / n, (s1 - s0) / n; else print "- -" }'
+}
+
 # h2load output -> "req/s succeeded failed seconds"
 parse() {
 	awk '/^finished in/ { t = $3; sub(/s,$/, "", t); if (t ~ /m$/) { sub(/m$/, "", t); t /= 1000 }
@@ -98,7 +121,8 @@ echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "h2load over TLS; keep-alive ${DURATION}s at $CONNS connections (h2: x $STREAMS streams);"
 echo "churn: $ROUNDS x ($CONNS connections x 100 requests)"
-printf '%-8s %-10s %-6s %10s %10s %8s\n' app run proto "req/s" requests failed
+printf '%-8s %-10s %-6s %10s %10s %8s %9s %7s\n' app run proto "req/s" requests failed \
+	"cpu-ms/k" "csw/req"
 RESULTS="$WORK/results"
 : >"$RESULTS"
 for app in $APPS; do
@@ -107,17 +131,21 @@ for app in $APPS; do
 	url="https://127.0.0.1:$port/"
 	h2load -c16 -m4 -D1 "$url" >/dev/null 2>&1 || true
 	for proto in h2 h1; do
+		c0=$(cpu_ms) s0=$(ctx_switches)
 		if [ "$proto" = h2 ]; then
 			out=$(h2load -c"$CONNS" -m"$STREAMS" -D"$DURATION" "$url" 2>&1)
 		else
 			out=$(h2load --h1 -c"$CONNS" -m1 -D"$DURATION" "$url" 2>&1)
 		fi
 		read -r rps ok bad _ <<<"$(echo "$out" | parse)"
-		printf '%-8s %-10s %-6s %10s %10s %8s\n' "$app" keep-alive "$proto" "$rps" "$ok" "$bad"
+		read -r cpk csw <<<"$(cost "$c0" "$s0" "$ok")"
+		printf '%-8s %-10s %-6s %10s %10s %8s %9s %7s\n' "$app" keep-alive "$proto" "$rps" "$ok" \
+			"$bad" "$cpk" "$csw"
 		echo "$app keep-alive $proto $rps" >>"$RESULTS"
 	done
 	for proto in h2 h1; do
 		total=0 secs=0 fails=0
+		c0=$(cpu_ms) s0=$(ctx_switches)
 		for _ in $(seq 1 "$ROUNDS"); do
 			if [ "$proto" = h2 ]; then
 				out=$(h2load -n $((CONNS * 100)) -c"$CONNS" -m"$STREAMS" "$url" 2>&1)
@@ -130,7 +158,9 @@ for app in $APPS; do
 			secs=$(awk -v a="$secs" -v b="$t" 'BEGIN { print a + b }')
 		done
 		rps=$(awk -v n="$total" -v s="$secs" 'BEGIN { if (s > 0) printf "%.2f", n / s; else print 0 }')
-		printf '%-8s %-10s %-6s %10s %10s %8s\n' "$app" churn "$proto" "$rps" "$total" "$fails"
+		read -r cpk csw <<<"$(cost "$c0" "$s0" "$total")"
+		printf '%-8s %-10s %-6s %10s %10s %8s %9s %7s\n' "$app" churn "$proto" "$rps" "$total" \
+			"$fails" "$cpk" "$csw"
 		echo "$app churn $proto $rps" >>"$RESULTS"
 	done
 	stop_server

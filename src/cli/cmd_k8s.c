@@ -67,16 +67,6 @@ enum {
 	O_MRE, O_COORD, O_SIM, O_PODMAN, O_STATE, O_METRICS
 };
 
-static int parse_uint(const char *s, unsigned max, unsigned *v)
-{
-	uint64_t x;
-
-	if (mse_num_parse(s, 0, max, &x) != 0)
-		return -1;
-	*v = (unsigned)x;
-	return 0;
-}
-
 int cmd_k8s(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -101,6 +91,7 @@ int cmd_k8s(int argc, char **argv)
 	};
 	struct mse_k8s_opts o = {.size_mb = 4096, .sim_dir = "/var/lib/mse-c/sim"};
 	struct mse_err err;
+	uint64_t n;
 	int c, have_replicas = 0;
 
 	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
@@ -117,9 +108,9 @@ int cmd_k8s(int argc, char **argv)
 		switch (c) {
 		case O_PROJECT: o.project = optarg; break;
 		case O_REPLICAS:
-			if (parse_uint(optarg, 100, &o.replicas) != 0 || o.replicas == 0)
-				return cli_usage_error("k8s", "--replicas: expected 1..100, got '%s'",
-						       optarg);
+			if (cli_num("k8s", "replicas", optarg, 1, 100, &n) != 0)
+				return MSE_EXIT_USAGE;
+			o.replicas = (unsigned)n;
 			have_replicas = 1;
 			break;
 		case O_OWNER: o.owner_key = optarg; break;
@@ -127,8 +118,9 @@ int cmd_k8s(int argc, char **argv)
 		case O_SGX: o.sgx = 1; break;
 		case O_NS: o.namespace_ = optarg; break;
 		case O_SIZE:
-			if (parse_uint(optarg, 1u << 20, &o.size_mb) != 0)
-				return cli_usage_error("k8s", "--size: expected MB, got '%s'", optarg);
+			if (cli_num("k8s", "size", optarg, 1, 1u << 20, &n) != 0)
+				return MSE_EXIT_USAGE;
+			o.size_mb = (unsigned)n;
 			break;
 		case O_DNS: o.dns = optarg; break;
 		case O_REG: o.registry = optarg; break;
@@ -139,9 +131,9 @@ int cmd_k8s(int argc, char **argv)
 		case O_PODMAN: o.podman = 1; break;
 		case O_STATE: o.state_dir = optarg; break;
 		case O_METRICS:
-			if (parse_uint(optarg, 65535, &o.metrics_port) != 0 || o.metrics_port == 0)
-				return cli_usage_error("k8s", "--metrics-port: expected 1..65535, got '%s'",
-						       optarg);
+			if (cli_num("k8s", "metrics-port", optarg, 1, 65535, &n) != 0)
+				return MSE_EXIT_USAGE;
+			o.metrics_port = (unsigned)n;
 			break;
 		case 'h': fputs(usage, stdout); return MSE_EXIT_OK;
 		default: return cli_usage_error("k8s", "unknown option");

@@ -21,6 +21,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@
 #include "common/log.h"
 #include "net/http.h"
 #include "net/metrics.h"
+#include "net/pool.h"
 #include "net/sslio.h"
 
 /* Stream flow-control window we grant at first: the protocol's default
@@ -62,6 +64,8 @@
 /* Socket reads per event before other connections get a turn. */
 #define H2_READS_PER_EVENT 16
 #define H2_RBUF (16 * 1024)
+/* Frames collected for one write (a TLS record holds 16 KiB of them). */
+#define H2_WBATCH (16 * 1024)
 /* At stop, how long after the cut handlers get to return before their
  * threads are left behind (detached): the cut fails every exchange op, so
  * a handler doing I/O returns at once; one that does not (stuck in Python)
@@ -158,10 +162,12 @@ struct h2c {
 struct h2w {
 	struct mse_h2 *h;
 	pthread_t tid;
+	pid_t ktid; /* its kernel thread id (net/pool.h: the classifier reads it) */
 	int used;   /* a thread was started in it and not joined/detached */
 	int exited; /* its thread is ending: join it */
 	int stuck;  /* its handler passed request_timeout_ms */
 	int busy;   /* in stream_run */
+	atomic_int waiting; /* its handler said it waits (exchange.h: waiting) */
 };
 
 struct mse_h2 {
@@ -180,15 +186,25 @@ struct mse_h2 {
 	 * joined). nworkers: started and not exiting, at most maxw (the
 	 * server's threads-max rule); nstuck: of those, in a handler past
 	 * request_timeout_ms; each is replaced while fewer than `threads`
-	 * are free. left: handlers still running after the stop (detached). */
+	 * are free. left: handlers still running after the stop (detached).
+	 * nidle: workers waiting for a job; qlen: streams queued. While the
+	 * app is classified blocking (net/pool.h, as net/server.c does for
+	 * HTTP/1.1), a stream queued with no idle worker gets a new one; a
+	 * worker above `threads` idle for thread_idle_ms exits. */
 	struct h2w *w;
-	int nslots, maxw, nworkers, nstuck, left;
+	int nslots, maxw, nworkers, nstuck, left, nidle;
+	size_t qlen;
+	size_t stack_size;
+	int idle_ms;
+	struct mse_pool_class cls;
 	size_t nlive; /* adopted connections not released yet */
 	int started, exiting, cut;
 	atomic_int stopping;
 	nghttp2_session_callbacks *cbs;
 	nghttp2_option *opt;
 };
+
+static void grow_locked(struct mse_h2 *h);
 
 static int64_t now_ms(void)
 {
@@ -209,18 +225,47 @@ static void wake_loop(struct mse_h2 *h)
 	}
 }
 
-/* Caller holds c->lock: the loop must send for c. */
+/* Set on the loop thread: it drains h->dirty before it sleeps again. */
+static _Thread_local int tl_h2_loop;
+/* A wake-up of this engine's loop that mark_dirty owes, sent by conn_unlock
+ * once c->lock is released: sent under it, the loop would wake only to
+ * block on c->lock (two more context switches). */
+static _Thread_local struct mse_h2 *tl_wake;
+
+/*
+ * Caller holds c->lock: the loop must send for c. The loop is woken only
+ * when the list was empty: it drains the whole list after every wake-up,
+ * so a connection added to a non-empty one is served by the wake-up that
+ * is already on its way (one eventfd write per loop turn, not one per
+ * exchange op).
+ */
 static void mark_dirty(struct h2c *c)
 {
 	struct mse_h2 *h = c->h;
+	int wake = 0;
 
 	pthread_mutex_lock(&h->lock);
 	if (!c->in_dirty) {
+		wake = !h->dirty && !tl_h2_loop;
 		c->in_dirty = 1;
 		c->dnext = h->dirty;
 		h->dirty = c;
 	}
 	pthread_mutex_unlock(&h->lock);
+	if (wake)
+		tl_wake = h;
+}
+
+/* Releases c->lock, then wakes the loop if mark_dirty said so. */
+static void conn_unlock(struct h2c *c)
+{
+	struct mse_h2 *h = tl_wake;
+
+	pthread_mutex_unlock(&c->lock);
+	if (h) {
+		tl_wake = NULL;
+		wake_loop(h);
+	}
 }
 
 static int below_rate(const struct mse_server_config *cfg, uint64_t bytes, int64_t elapsed_ms)
@@ -402,16 +447,11 @@ static int stream_build_request(struct h2s *st)
 				continue;
 		}
 		if (name_is(st, i, "content-length")) {
-			const char *v = st->arena + st->hv[i].value;
-			int64_t cl = 0;
+			int64_t cl;
 
-			if (st->hv[i].value_len == 0 || st->hv[i].value_len > 18)
+			if (mse_http_parse_length(st->arena + st->hv[i].value, st->hv[i].value_len,
+						  &cl) != 0)
 				return 400;
-			for (size_t k = 0; k < st->hv[i].value_len; k++) {
-				if (v[k] < '0' || v[k] > '9')
-					return 400;
-				cl = cl * 10 + (v[k] - '0');
-			}
 			q->content_length = cl;
 		}
 		st->hdrs[n++] = (struct mse_http_header){nm, st->hv[i].name_len,
@@ -491,51 +531,16 @@ static ssize_t data_read_cb(nghttp2_session *sess, int32_t id, uint8_t *buf, siz
 	return (ssize_t)k;
 }
 
-/* One Common Log Format line for a stream (as net/server.c writes them). */
+/* Counts the status (the same counters as HTTP/1.1's); one Common Log
+ * Format line when logging. */
 static void access_log(struct h2s *st)
 {
-	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	FILE *f = st->c->h->cfg->access_log;
-	char line[1024];
-	size_t o = 0;
-	time_t t;
-	struct tm tm;
 
-	mse_metrics_status(st->status); /* the same counters as HTTP/1.1's */
-	if (!f)
-		return;
-	if (st->req.method) {
-		const char *parts[2] = {st->req.method, st->req.target};
-		size_t lens[2] = {st->req.method_len, st->req.target_len};
-
-		for (int k = 0; k < 2; k++) {
-			for (size_t i = 0; i < lens[k] && o + 16 < sizeof(line); i++) {
-				unsigned char ch = (unsigned char)parts[k][i];
-
-				if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
-					o += (size_t)snprintf(line + o, sizeof(line) - o, "\\x%02x", ch);
-				else
-					line[o++] = (char)ch;
-			}
-			line[o++] = ' ';
-		}
-		snprintf(line + o, sizeof(line) - o, "HTTP/2.0");
-	} else {
-		snprintf(line, sizeof(line), "-");
-	}
-	t = time(NULL);
-	gmtime_r(&t, &tm);
-	flockfile(f);
-	fprintf(f, "%s - - [%02d/%s/%04d:%02d:%02d:%02d +0000] \"%s\" %d ", st->c->info.remote_addr,
-		tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-		tm.tm_sec, line, st->status);
-	if (st->body_out && !st->head_only)
-		fprintf(f, "%llu\n", (unsigned long long)st->body_out);
-	else
-		fputs("-\n", f);
-	fflush(f);
-	funlockfile(f);
+	mse_metrics_status(st->status);
+	if (f)
+		mse_http_log_line(f, st->c->info.remote_addr, st->req.method ? &st->req : NULL,
+				  "HTTP/2.0", st->status, st->head_only ? 0 : st->body_out);
 }
 
 static int is_hop_by_hop(const char *n, size_t l)
@@ -657,6 +662,11 @@ static int timed_wait(struct h2c *c, int64_t deadline)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
 	}
+	if (tl_wake) {
+		/* What this thread marked must go out while it waits. */
+		wake_loop(tl_wake);
+		tl_wake = NULL;
+	}
 	pthread_cond_timedwait(&c->cv, &c->lock, &ts);
 	return 0;
 }
@@ -714,9 +724,7 @@ static ssize_t h2_read_body(struct mse_exchange *x, void *buf, size_t n)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&c->lock);
-	if (r > 0)
-		wake_loop(c->h);
+	conn_unlock(c);
 	return r;
 }
 
@@ -738,16 +746,8 @@ static int h2_start(struct mse_exchange *x, int status, const char *reason,
 		    !mse_http_valid_field_value(hd->value, hd->value_len))
 			return -1;
 		if (hd->name_len == 14 && strncasecmp(hd->name, "content-length", 14) == 0) {
-			int64_t v = 0;
-
-			if (hd->value_len == 0 || hd->value_len > 18 || cl >= 0)
+			if (cl >= 0 || mse_http_parse_length(hd->value, hd->value_len, &cl) != 0)
 				return -1;
-			for (size_t k = 0; k < hd->value_len; k++) {
-				if (hd->value[k] < '0' || hd->value[k] > '9')
-					return -1;
-				v = v * 10 + (hd->value[k] - '0');
-			}
-			cl = v;
 		} else if (hd->name_len == 17 && strncasecmp(hd->name, "transfer-encoding", 17) == 0) {
 			return -1;
 		}
@@ -777,9 +777,7 @@ static int h2_start(struct mse_exchange *x, int status, const char *reason,
 		st->finished = 1;
 	rc = 0;
 out:
-	pthread_mutex_unlock(&c->lock);
-	if (rc == 0)
-		wake_loop(c->h);
+	conn_unlock(c);
 	return rc;
 }
 
@@ -852,9 +850,6 @@ static int h2_write(struct mse_exchange *x, const void *data, size_t n)
 				st->deferred = 0;
 				nghttp2_session_resume_data(c->sess, st->id);
 				mark_dirty(c);
-				pthread_mutex_unlock(&c->lock);
-				wake_loop(c->h);
-				pthread_mutex_lock(&c->lock);
 				continue;
 			}
 			if (timed_wait(c, deadline) != 0) {
@@ -880,8 +875,7 @@ static int h2_write(struct mse_exchange *x, const void *data, size_t n)
 		mark_dirty(c);
 	}
 out:
-	pthread_mutex_unlock(&c->lock);
-	wake_loop(c->h);
+	conn_unlock(c);
 	return rc;
 }
 
@@ -901,9 +895,11 @@ static int finish_locked(struct h2s *st)
 			rc = -1;
 		} else if (st->failed || !stream_usable(st)) {
 			rc = -1;
-		} else if (st->deferred) {
-			st->deferred = 0;
-			nghttp2_session_resume_data(c->sess, st->id);
+		} else {
+			if (st->deferred) {
+				st->deferred = 0;
+				nghttp2_session_resume_data(c->sess, st->id);
+			}
 			mark_dirty(c);
 		}
 	}
@@ -919,8 +915,7 @@ static int h2_finish(struct mse_exchange *x)
 		return -1;
 	pthread_mutex_lock(&st->c->lock);
 	rc = finish_locked(st);
-	pthread_mutex_unlock(&st->c->lock);
-	wake_loop(st->c->h);
+	conn_unlock(st->c);
 	return rc;
 }
 
@@ -931,8 +926,19 @@ static int h2_peer_gone(struct mse_exchange *x)
 
 	pthread_mutex_lock(&st->c->lock);
 	gone = !stream_usable(st) || st->failed;
-	pthread_mutex_unlock(&st->c->lock);
+	conn_unlock(st->c);
 	return gone;
+}
+
+/* The handler's thread waits on another thread's work (the ASGI bridge on
+ * its event loop): the classifier counts it blocked (net/pool.h). */
+static void h2_waiting(struct mse_exchange *x, int on)
+{
+	struct h2s *st = x->impl;
+
+	/* st->w is this thread's own slot (stream_run set it), NULL in memory mode. */
+	if (st->w)
+		atomic_store_explicit(&st->w->waiting, on, memory_order_relaxed);
 }
 
 static const struct mse_exchange_ops g_h2_ops = {
@@ -942,6 +948,7 @@ static const struct mse_exchange_ops g_h2_ops = {
 	.finish = h2_finish,
 	.upgrade = NULL, /* no WebSocket over HTTP/2 (RFC 8441 not offered) */
 	.peer_gone = h2_peer_gone,
+	.waiting = h2_waiting,
 };
 
 /* Caller holds c->lock: st is given up on (its handler may run on); it no
@@ -982,9 +989,8 @@ static void stream_run(struct h2s *st, struct h2w *self)
 			mark_dirty(c);
 		}
 	}
-	pthread_mutex_unlock(&c->lock);
+	conn_unlock(c);
 	if (run) {
-		wake_loop(h);
 		st->x.ops = &g_h2_ops;
 		st->x.req = &st->req;
 		st->x.conn = &c->info;
@@ -1031,7 +1037,7 @@ static void stream_run(struct h2s *st, struct h2w *self)
 			mem_give(st, st->in_cap);
 			st->in_cap = 0;
 		}
-		pthread_mutex_unlock(&c->lock);
+		conn_unlock(c);
 	}
 	pthread_mutex_lock(&c->lock);
 	st->queued = st->running = 0;
@@ -1052,8 +1058,7 @@ static void stream_run(struct h2s *st, struct h2w *self)
 	if (st->closed)
 		stream_free(st);
 	mark_dirty(c);
-	pthread_mutex_unlock(&c->lock);
-	wake_loop(h);
+	conn_unlock(c);
 }
 
 /* Caller holds c->lock: the stream goes to the workers (or runs now, in memory mode). */
@@ -1075,7 +1080,10 @@ static void stream_dispatch(struct h2s *st)
 	else
 		h->qhead = st;
 	h->qtail = st;
+	h->qlen++;
 	pthread_cond_signal(&h->cv);
+	if (h->threads)
+		grow_locked(h);
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -1399,17 +1407,51 @@ static int feed(struct h2c *c, const uint8_t *p, size_t n)
 }
 
 /*
+ * Caller holds c->lock, wbuf is empty: collects the session's frames into
+ * wbuf, up to H2_WBATCH bytes (past it by at most one frame). 0, or -1 on
+ * a session error or no memory.
+ */
+static int collect_locked(struct h2c *c)
+{
+	while (!c->dead && !c->fatal && c->wlen < H2_WBATCH) {
+		const uint8_t *data;
+		ssize_t n = nghttp2_session_mem_send(c->sess, &data);
+
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		if (c->wlen + (size_t)n > c->wcap) {
+			size_t cap = c->wcap ? c->wcap : 4096;
+			uint8_t *p;
+
+			while (cap < c->wlen + (size_t)n)
+				cap *= 2;
+			if (!(p = realloc(c->wbuf, cap)))
+				return -1;
+			c->wbuf = p;
+			c->wcap = cap;
+		}
+		memcpy(c->wbuf + c->wlen, data, (size_t)n);
+		c->wlen += (size_t)n;
+	}
+	return 0;
+}
+
+/*
  * Moves frames from the session to the socket until it would block or
- * nothing is left. Returns -1 if the connection is over (error, or the
- * session wants neither to read nor to write).
+ * nothing is left: the frames one turn produced (several streams' HEADERS
+ * and DATA, SETTINGS and WINDOW_UPDATE acks) go out in one write (one TLS
+ * record, one send) rather than one per frame. Returns -1 if the
+ * connection is over (error, or the session wants neither to read nor to
+ * write).
  */
 static int pump(struct h2c *c)
 {
 	int fr;
 
 	for (;;) {
-		const uint8_t *data;
-		ssize_t n;
+		int rc;
 
 		fr = flush_wbuf(c);
 		if (fr < 0)
@@ -1417,27 +1459,12 @@ static int pump(struct h2c *c)
 		if (fr > 0)
 			return 0;
 		pthread_mutex_lock(&c->lock);
-		n = c->dead || c->fatal ? 0 : nghttp2_session_mem_send(c->sess, &data);
-		if (n > 0) {
-			if ((size_t)n > c->wcap) {
-				uint8_t *p = realloc(c->wbuf, (size_t)n);
-
-				if (!p) {
-					pthread_mutex_unlock(&c->lock);
-					return -1;
-				}
-				c->wbuf = p;
-				c->wcap = (size_t)n;
-			}
-			memcpy(c->wbuf, data, (size_t)n);
-			c->wlen = (size_t)n;
-			c->woff = 0;
-		}
+		rc = collect_locked(c);
 		pthread_cond_broadcast(&c->cv);
-		pthread_mutex_unlock(&c->lock);
-		if (n < 0)
+		conn_unlock(c);
+		if (rc < 0)
 			return -1;
-		if (n == 0)
+		if (c->wlen == 0)
 			break;
 	}
 	pthread_mutex_lock(&c->lock);
@@ -1445,7 +1472,7 @@ static int pump(struct h2c *c)
 			  !nghttp2_session_want_write(c->sess) && c->nworking == c->nabandoned);
 	if (c->rdone && (c->fatal || !nghttp2_session_want_write(c->sess)))
 		fr = 1;
-	pthread_mutex_unlock(&c->lock);
+	conn_unlock(c);
 	return fr ? -1 : 0;
 }
 
@@ -1459,7 +1486,7 @@ static int conn_read(struct h2c *c)
 
 		pthread_mutex_lock(&c->lock);
 		r = feed(c, c->pre, c->pre_len);
-		pthread_mutex_unlock(&c->lock);
+		conn_unlock(c);
 		free(c->pre);
 		c->pre = NULL;
 		c->pre_len = 0;
@@ -1476,7 +1503,7 @@ static int conn_read(struct h2c *c)
 			return -1;
 		pthread_mutex_lock(&c->lock);
 		r = feed(c, buf, (size_t)n);
-		pthread_mutex_unlock(&c->lock);
+		conn_unlock(c);
 		if (c->h->cfg->wipe_buffers)
 			OPENSSL_cleanse(buf, (size_t)n);
 		if (r != 0)
@@ -1485,7 +1512,7 @@ static int conn_read(struct h2c *c)
 	if (!c->rdone && c->ssl && SSL_has_pending(c->ssl)) {
 		pthread_mutex_lock(&c->lock);
 		mark_dirty(c); /* more to read: come back after the others */
-		pthread_mutex_unlock(&c->lock);
+		conn_unlock(c);
 	}
 	return 0;
 }
@@ -1544,7 +1571,7 @@ static int conn_end(struct h2c *c)
 	pthread_cond_broadcast(&c->cv);
 	busy = c->nworking > 0;
 	held = busy && c->nworking == c->nabandoned;
-	pthread_mutex_unlock(&c->lock);
+	conn_unlock(c);
 	if (held)
 		conn_release(c);
 	if (busy)
@@ -1601,7 +1628,7 @@ static void conn_sweep(struct h2c *c, int64_t t)
 
 	pthread_mutex_lock(&c->lock);
 	if (c->dead) {
-		pthread_mutex_unlock(&c->lock);
+		conn_unlock(c);
 		return;
 	}
 	if (atomic_load(&h->stopping) && !c->goaway) {
@@ -1668,7 +1695,7 @@ static void conn_sweep(struct h2c *c, int64_t t)
 			pthread_mutex_unlock(&h->lock);
 		}
 	}
-	pthread_mutex_unlock(&c->lock);
+	conn_unlock(c);
 }
 
 static void conn_service(struct h2c *c)
@@ -1685,6 +1712,8 @@ static void *loop_main(void *arg)
 	struct mse_h2 *h = arg;
 	struct epoll_event evs[64];
 	int64_t next_sweep = now_ms() + 250;
+
+	tl_h2_loop = 1;
 
 	for (;;) {
 		int n = epoll_wait(h->epfd, evs, 64, 100);
@@ -1726,11 +1755,11 @@ static void *loop_main(void *arg)
 				break;
 			pthread_mutex_lock(&d->lock);
 			if (d->dead) {
-				pthread_mutex_unlock(&d->lock);
+				conn_unlock(d);
 				conn_end(d);
 				continue;
 			}
-			pthread_mutex_unlock(&d->lock);
+			conn_unlock(d);
 			if (d->ssl && SSL_has_pending(d->ssl) && conn_read(d) != 0) {
 				(void)pump(d);
 				conn_end(d);
@@ -1755,7 +1784,7 @@ static void *loop_main(void *arg)
 					pthread_mutex_lock(&c->lock);
 					for (struct h2s *st = c->streams; st; st = st->next)
 						stream_abandon_locked(st);
-					pthread_mutex_unlock(&c->lock);
+					conn_unlock(c);
 					conn_end(c);
 					continue;
 				}
@@ -1775,32 +1804,67 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
+/* Caller holds h->lock: waits on h->cv until signalled or `ms` passed. */
+static void wait_job_locked(struct mse_h2 *h, int64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&h->cv, &h->lock, &ts);
+}
+
 static void *worker_main(void *arg)
 {
 	struct h2w *self = arg;
 	struct mse_h2 *h = self->h;
 
+	self->ktid = (pid_t)syscall(SYS_gettid);
 	if (h->cfg->thread_start)
 		h->cfg->thread_start(h->cfg->user);
 	pthread_mutex_lock(&h->lock);
 	for (;;) {
 		struct h2s *st;
+		int64_t since = now_ms();
 
-		while (!h->qhead && !h->exiting)
-			pthread_cond_wait(&h->cv, &h->lock);
+		h->nidle++;
+		while (!h->qhead && !h->exiting) {
+			/* Above the floor (grown for a blocking app, or in a stuck
+			 * one's place), a worker idle for idle_ms leaves. */
+			if (h->nworkers - h->nstuck > h->threads) {
+				int64_t left = since + h->idle_ms - now_ms();
+
+				if (left <= 0)
+					break;
+				wait_job_locked(h, left);
+			} else {
+				pthread_cond_wait(&h->cv, &h->lock);
+			}
+		}
+		h->nidle--;
 		if (!h->qhead)
 			break;
 		st = h->qhead;
 		h->qhead = st->qnext;
 		if (!h->qhead)
 			h->qtail = NULL;
+		h->qlen--;
 		self->busy = 1;
 		pthread_mutex_unlock(&h->lock);
 		stream_run(st, self);
+		atomic_store_explicit(&self->waiting, 0, memory_order_relaxed);
 		pthread_mutex_lock(&h->lock);
 		self->busy = 0;
-		/* A stuck handler returned: its replacement makes one too many. */
-		if (!h->exiting && h->nworkers - h->nstuck > h->threads)
+		/* Above the floor while the app is (now) CPU-bound: another
+		 * runnable thread only queues for the GIL, so the surplus goes
+		 * as each is done (the waiters on h->cv are woken in turn, so
+		 * none would ever sit idle long enough to retire). */
+		if (!h->exiting && !h->cls.blocking && h->nworkers - h->nstuck > h->threads)
 			break;
 	}
 	h->nworkers--;
@@ -1817,7 +1881,6 @@ static void *worker_main(void *arg)
 /* Caller holds h->lock: one more worker (signals blocked), within maxw. */
 static int add_worker_locked(struct mse_h2 *h)
 {
-	sigset_t all, old;
 	struct h2w *w = NULL;
 	int rc;
 
@@ -1829,10 +1892,8 @@ static int add_worker_locked(struct mse_h2 *h)
 	if (!w)
 		return -1; /* retired workers not joined yet: the next sweep */
 	*w = (struct h2w){.h = h, .used = 1};
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&w->tid, NULL, worker_main, w);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* The server's workers' explicit stack (net/pool.h), not the default 8 MiB. */
+	rc = mse_pool_thread_create(&w->tid, h->stack_size, worker_main, w);
 	if (rc != 0) {
 		w->used = 0;
 		mse_warn("HTTP/2: cannot start another worker thread (%d running): %s",
@@ -1841,6 +1902,37 @@ static int add_worker_locked(struct mse_h2 *h)
 	}
 	h->nworkers++;
 	return 0;
+}
+
+/*
+ * Caller holds h->lock. Streams are queued with no idle worker to take
+ * them: if the app is classified blocking (its serving workers wait on the
+ * world or on the event loop: net/pool.h, the rule net/server.c follows
+ * for HTTP/1.1), a worker is started for each, within maxw. CPU-bound,
+ * none: another thread would only queue for the GIL.
+ */
+static void grow_locked(struct mse_h2 *h)
+{
+	struct mse_pool_probe p[MSE_POOL_SAMPLE];
+	int n = 0;
+	int64_t t;
+
+	if (h->qlen <= (size_t)h->nidle || h->nworkers >= h->maxw || h->exiting || h->cut)
+		return;
+	t = now_ms();
+	if (t - h->cls.last_check >= MSE_POOL_CHECK_MS)
+		for (int i = 0; i < h->nslots && n < MSE_POOL_SAMPLE; i++) {
+			const struct h2w *w = &h->w[i];
+
+			if (w->used && !w->exited && w->busy && !w->stuck)
+				p[n++] = (struct mse_pool_probe){
+					w->ktid, atomic_load_explicit(&w->waiting, memory_order_relaxed)};
+		}
+	if (!mse_pool_classify(&h->cls, t, p, n, h->cfg->app_busy, h->cfg->user))
+		return;
+	for (size_t k = (size_t)h->nidle; k < h->qlen; k++)
+		if (add_worker_locked(h) != 0)
+			break;
 }
 
 /* Loop thread: joins retired workers, replaces stuck ones (as they are
@@ -1862,6 +1954,7 @@ static void workers_tend(struct mse_h2 *h)
 	}
 	while (h->nworkers - h->nstuck < h->threads && add_worker_locked(h) == 0)
 		;
+	grow_locked(h);
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -1879,15 +1972,16 @@ int mse_h2_new(const struct mse_server_config *cfg, int threads, struct mse_h2 *
 	h->cfg = cfg;
 	h->threads = threads;
 	h->epfd = h->evfd = -1;
+	h->stack_size = mse_pool_stack_size(cfg->stack_size);
+	h->idle_ms = cfg->thread_idle_ms > 0 ? cfg->thread_idle_ms : 10000;
 	pthread_mutex_init(&h->lock, NULL);
-	pthread_cond_init(&h->cv, NULL);
-	pthread_cond_init(&h->gone, NULL);
 	{
+		/* Both are waited on with CLOCK_MONOTONIC deadlines. */
 		pthread_condattr_t ca;
 
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_destroy(&h->gone);
+		pthread_cond_init(&h->cv, &ca);
 		pthread_cond_init(&h->gone, &ca);
 		pthread_condattr_destroy(&ca);
 	}
@@ -2183,6 +2277,7 @@ static void run_queue(struct mse_h2 *h)
 			h->qhead = st->qnext;
 			if (!h->qhead)
 				h->qtail = NULL;
+			h->qlen--;
 		}
 		pthread_mutex_unlock(&h->lock);
 		if (!st)
@@ -2212,7 +2307,7 @@ long mse_h2_mem_run(struct mse_h2 *h, const uint8_t *const *pieces, const size_t
 	for (size_t i = 0; i < n && !failed; i++) {
 		pthread_mutex_lock(&c->lock);
 		failed = feed(c, pieces[i], lens[i]) != 0;
-		pthread_mutex_unlock(&c->lock);
+		conn_unlock(c);
 		run_queue(h);
 		conn_sweep(c, now_ms());
 		if (pump(c) != 0)

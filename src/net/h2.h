@@ -45,8 +45,13 @@
  * Stuck handlers: a stream whose handler has not started its response
  * request_timeout_ms after it began is answered 504 and abandoned; its
  * worker stays with the handler and another starts in its place while
- * fewer than `threads` are free (at most max_threads, the server's rule);
- * the extra one exits when a stuck handler returns. A connection that only
+ * fewer than `threads` are free (at most max_threads, the server's rule).
+ *
+ * Worker pool: `threads` at least; while the app is classified blocking
+ * (net/pool.h, the rule net/server.c follows: its serving workers asleep
+ * outside the GIL, or waiting on another thread's work, exchange.h
+ * waiting), a stream queued with no idle worker gets a new one, up to
+ * max_threads. A worker above `threads` idle for thread_idle_ms exits. A connection that only
  * abandoned handlers hold is released to the server as soon as its session
  * ends.
  *

@@ -236,8 +236,7 @@ static int parse_version(struct parse *p, int *minor)
 	return crlf(p);
 }
 
-/* Parses a decimal Content-Length element; -1 on anything but 1*DIGIT. */
-static int parse_length(const char *s, size_t n, int64_t *out)
+int mse_http_parse_length(const char *s, size_t n, int64_t *out)
 {
 	int64_t v = 0;
 
@@ -293,7 +292,7 @@ static int on_cl(const char *s, size_t n, void *ctx)
 	struct semantics *m = ctx;
 	int64_t v;
 
-	if (parse_length(s, n, &v) != 0 || (m->cl >= 0 && m->cl != v)) {
+	if (mse_http_parse_length(s, n, &v) != 0 || (m->cl >= 0 && m->cl != v)) {
 		m->cl_bad = 1;
 		return 1;
 	}
@@ -729,11 +728,12 @@ long mse_http_chunked_decode(struct mse_http_chunked *d, char *buf, size_t *len)
 	return (long)(n - i);
 }
 
+static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+				   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
 void mse_http_date(char out[32])
 {
 	static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	/* Formatted once a second per thread, not once per response. */
 	static _Thread_local time_t last;
 	static _Thread_local char text[32];
@@ -749,4 +749,52 @@ void mse_http_date(char out[32])
 		last = t;
 	}
 	memcpy(out, text, 32);
+}
+
+/* Appends s[0..n) to line[*o..cap), escaped; stops short of the end. */
+static void log_escape(char *line, size_t cap, size_t *o, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n && *o + 5 < cap; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
+			line[(*o)++] = '\\';
+			line[(*o)++] = 'x';
+			line[(*o)++] = hex[ch >> 4];
+			line[(*o)++] = hex[ch & 15];
+		} else {
+			line[(*o)++] = (char)ch;
+		}
+	}
+}
+
+void mse_http_log_line(FILE *f, const char *remote, const struct mse_http_request *req,
+		       const char *version, int status, uint64_t bytes)
+{
+	char line[2048];
+	size_t o = 0;
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (req && req->method) {
+		log_escape(line, sizeof(line) - 24, &o, req->method, req->method_len);
+		line[o++] = ' ';
+		log_escape(line, sizeof(line) - 24, &o, req->target, req->target_len);
+		snprintf(line + o, sizeof(line) - o, " %s", version);
+	} else {
+		snprintf(line, sizeof(line), "-");
+	}
+	gmtime_r(&t, &tm);
+	flockfile(f);
+	fprintf(f, "%s - - [%02d/%s/%04d:%02d:%02d:%02d +0000] \"%s\" %d ", remote, tm.tm_mday,
+		months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, line,
+		status);
+	if (bytes)
+		fprintf(f, "%llu\n", (unsigned long long)bytes);
+	else
+		fputs("-\n", f);
+	fflush(f);
+	funlockfile(f);
 }

@@ -30,6 +30,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "net/exchange.h"
 
@@ -54,7 +55,6 @@ int mse_http_parse_request(const char *buf, size_t len, size_t max_head_bytes,
 			   struct mse_http_request *req, struct mse_http_header *headers,
 			   size_t max_headers, int *status);
 
-/* Case-insensitive lookup of the first field named name; NULL if none. */
 /*
  * The current time as an RFC 9110 §5.6.7 IMF-fixdate ("Sun, 06 Nov 1994
  * 08:49:37 GMT"), independent of the C locale, for the Date header.
@@ -62,6 +62,22 @@ int mse_http_parse_request(const char *buf, size_t len, size_t max_head_bytes,
  */
 void mse_http_date(char out[32]);
 
+/*
+ * Writes one Common Log Format line to f (one locked write, flushed):
+ *   remote - - [03/Dec/2026:18:00:00 +0000] "GET /x HTTP/1.1" 200 1234
+ * The method and target are escaped (\xNN for controls, non-ASCII, '"' and
+ * '\\') so a client cannot forge a line or a field; req NULL (or without a
+ * method: nothing parsed) logs "-"; version is the protocol as written
+ * ("HTTP/1.1", "HTTP/2.0"); bytes 0 logs "-".
+ */
+void mse_http_log_line(FILE *f, const char *remote, const struct mse_http_request *req,
+		       const char *version, int status, uint64_t bytes);
+
+/* Parses a decimal Content-Length value s[0..n) (1*DIGIT, at most 18 digits:
+ * no overflow); -1 on anything else. */
+int mse_http_parse_length(const char *s, size_t n, int64_t *out);
+
+/* Case-insensitive lookup of the first field named name; NULL if none. */
 const struct mse_http_header *mse_http_find_header(const struct mse_http_request *req,
 						   const char *name);
 

@@ -31,6 +31,7 @@
 #include "net/h2.h"
 #include "net/http.h"
 #include "net/metrics.h"
+#include "net/pool.h"
 #include "net/sslio.h"
 #include "net/tls.h"
 
@@ -144,8 +145,7 @@ struct mse_server {
 	/* The loop sleeps past STALL_MS while a worker polls an idle server:
 	 * that worker nudges it (nudgefd) when it stops polling to serve. */
 	int loop_long, nudgefd;
-	int app_was_idle; /* app_busy said 0 at the last stall check */
-	int64_t last_grow_check; /* when the workers' states were last read */
+	struct mse_pool_class cls; /* net/pool.h: the app's classification */
 	/* The app's handlers were last seen mostly blocked outside the GIL
 	 * (classify_locked): workers then take queued work without regard to
 	 * the one-hot-worker rule, and more are woken or started at once for
@@ -171,6 +171,7 @@ struct mse_server {
 	int nserving;  /* workers between taking a connection and being done */
 	int nstarting; /* threads created that have not joined s->workers yet */
 	int64_t last_pick;
+	int64_t last_take; /* when a worker last took a connection (only that) */
 	/* Threads started (tids[0, nthreads)), and how many of them are stuck
 	 * in a handler past request_timeout_ms. */
 	pthread_t *tids;
@@ -193,7 +194,7 @@ struct mse_server {
 	struct {
 		int on;
 		int64_t last;
-		long picks, wait_sum, wait_max, qmax, checks;
+		long picks, wait_sum, wait_max, qmax, checks, arms, loop_events, wakes, loop_iters;
 	} tr;
 };
 
@@ -226,14 +227,9 @@ struct worker {
  * ones are blocked (sleep, I/O, a slow client), so the loop wakes another.
  */
 #define STALL_MS 2
-/* How often, at most, the loop reads the workers' states (classify_locked). */
-#define GROW_CHECK_MS 10
 /* While the app is classified blocking, how often the loop looks again
  * (work no longer waits then, so no stall would prompt it). */
 #define RECHECK_MS 100
-/* Serving workers whose states one check reads, at most (two small /proc
- * reads each): a sample decides, not all 128. */
-#define CLASSIFY_SAMPLE 16
 /* A worker's poll found events this recently: traffic flows, and the loop
  * checks every STALL_MS that someone polls. */
 #define ACTIVE_WINDOW_MS 100
@@ -692,55 +688,17 @@ static void conn_linger(struct conn *c)
 
 /* ---- response helpers ---------------------------------------------------- */
 
-/* One Common Log Format line:
- * host ident authuser [date] "request-line" status bytes */
+/* Counts the status; one Common Log Format line when logging. */
 static void access_log(struct mse_server *s, const struct conn *c,
 		       const struct mse_http_request *req, int status, uint64_t bytes)
 {
-	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	char line[2048];
-	size_t o = 0;
-	time_t t;
-	struct tm tm;
+	char version[16];
 
 	mse_metrics_status(status);
-
 	if (!s->cfg.access_log)
 		return;
-	if (req && req->method) {
-		const char *parts[2] = {req->method, req->target};
-		size_t lens[2] = {req->method_len, req->target_len};
-
-		for (int k = 0; k < 2; k++) {
-			for (size_t i = 0; i < lens[k] && o + 8 < sizeof(line); i++) {
-				unsigned char ch = (unsigned char)parts[k][i];
-
-				/* Escape what could forge a log line or field. */
-				if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
-					o += (size_t)snprintf(line + o, sizeof(line) - o, "\\x%02x", ch);
-				else
-					line[o++] = (char)ch;
-			}
-			if (o + 12 < sizeof(line))
-				o += (size_t)snprintf(line + o, sizeof(line) - o, " ");
-		}
-		snprintf(line + o, sizeof(line) - o, "HTTP/1.%d", req->minor_version);
-	} else {
-		snprintf(line, sizeof(line), "-");
-	}
-	t = time(NULL);
-	gmtime_r(&t, &tm);
-	flockfile(s->cfg.access_log);
-	fprintf(s->cfg.access_log, "%s - - [%02d/%s/%04d:%02d:%02d:%02d +0000] \"%s\" %d ",
-		c->info.remote_addr, tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900,
-		tm.tm_hour, tm.tm_min, tm.tm_sec, line, status);
-	if (bytes)
-		fprintf(s->cfg.access_log, "%llu\n", (unsigned long long)bytes);
-	else
-		fputs("-\n", s->cfg.access_log);
-	fflush(s->cfg.access_log);
-	funlockfile(s->cfg.access_log);
+	snprintf(version, sizeof(version), "HTTP/1.%d", req ? req->minor_version : 1);
+	mse_http_log_line(s->cfg.access_log, c->info.remote_addr, req, version, status, bytes);
 }
 
 /* Answers a request we refuse, then closes (lingering). */
@@ -1915,6 +1873,7 @@ static int wake_one_locked(struct mse_server *s)
 	w->next = NULL;
 	w->woken = 1;
 	s->nactive++;
+	s->tr.wakes++;
 	pthread_cond_signal(&w->cv);
 	return 1;
 }
@@ -2076,7 +2035,7 @@ static void *worker_main(void *arg)
 		s->qlen--;
 		c->qnext = NULL;
 		c->state = CS_BUSY;
-		s->last_pick = self.serving_since = now_ms();
+		s->last_take = s->last_pick = self.serving_since = now_ms();
 		s->nserving++;
 		if (s->tr.on) {
 			int64_t wq = s->last_pick - c->queued_at;
@@ -2155,43 +2114,8 @@ static void enqueue_locked(struct mse_server *s, struct conn *c)
 }
 
 /*
- * Is the worker thread asleep in the kernel on something other than a
- * futex (the GIL, a lock), i.e. blocked outside the GIL: a sleep, a poll,
- * a read? 1 yes, 0 no (running, runnable, or waiting on a futex), -1
- * unknown (/proc unreadable, as under Gramine).
- */
-static int blocked_outside(pid_t ktid)
-{
-	char path[64], buf[256];
-	ssize_t n;
-	int fd;
-	const char *p;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)ktid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	/* "tid (comm) S ...": the state follows the last ')'. */
-	if (!(p = strrchr(buf, ')')) || p[1] != ' ' || (p[2] != 'S' && p[2] != 'D'))
-		return 0;
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)ktid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	return atol(buf) != SYS_futex;
-}
-
-/*
  * Caller holds the lock. Classifies the app (s->blocking) from what its
- * serving workers do, at most every GROW_CHECK_MS (the cached answer
+ * serving workers do, at most every MSE_POOL_CHECK_MS (the cached answer
  * otherwise), and returns it. The kernel says what each is blocked on: a
  * sleep or I/O (in its handler, or on a slow client), or the GIL, a lock,
  * or a CPU on a loaded machine. Mostly blocked outside the GIL: the app
@@ -2202,49 +2126,17 @@ static int blocked_outside(pid_t ktid)
  */
 static int classify_locked(struct mse_server *s, int64_t t)
 {
-	int blocked = 0, other = 0, serving = 0, known = 1, idle;
+	struct mse_pool_probe p[MSE_POOL_SAMPLE];
+	int n = 0;
 
-	if (t - s->last_grow_check < GROW_CHECK_MS)
+	if (t - s->cls.last_check < MSE_POOL_CHECK_MS)
 		return s->blocking;
-	s->last_grow_check = t;
 	s->tr.checks++;
-	for (const struct worker *w = s->workers; w; w = w->all_next)
-		serving += w->serving_since != 0;
-	if (serving > CLASSIFY_SAMPLE)
-		serving = CLASSIFY_SAMPLE;
-	for (const struct worker *w = s->workers; w && blocked + other < serving;
-	     w = w->all_next) {
-		int b;
-
-		if (!w->serving_since)
-			continue;
-		if (atomic_load_explicit(&w->waiting, memory_order_relaxed))
-			b = 1; /* on another thread's work: known without /proc */
-		else if ((b = blocked_outside(w->ktid)) < 0) {
-			known = 0;
-			break;
-		}
-		if (b)
-			blocked++;
-		else
-			other++;
-		/* Decided once either side holds half. */
-		if (2 * blocked >= serving || 2 * other > serving)
-			break;
-	}
-	if (known) {
-		if (serving > 0)
-			s->blocking = blocked > 0 && blocked >= other;
-		return s->blocking;
-	}
-	/* /proc unreadable (Gramine): the GIL says. Free at this check and
-	 * the previous one, so a GIL hand-over caught mid-way does not count. */
-	if (!s->cfg.app_busy)
-		return s->blocking = 1;
-	idle = !s->cfg.app_busy(s->cfg.user);
-	s->blocking = idle && s->app_was_idle;
-	s->app_was_idle = idle;
-	return s->blocking;
+	for (const struct worker *w = s->workers; w && n < MSE_POOL_SAMPLE; w = w->all_next)
+		if (w->serving_since)
+			p[n++] = (struct mse_pool_probe){
+				w->ktid, atomic_load_explicit(&w->waiting, memory_order_relaxed)};
+	return s->blocking = mse_pool_classify(&s->cls, t, p, n, s->cfg.app_busy, s->cfg.user);
 }
 
 /*
@@ -2258,7 +2150,7 @@ static int classify_locked(struct mse_server *s, int64_t t)
 static int stall_check_locked(struct mse_server *s, int64_t t)
 {
 	/* Blocking: nothing waits, so nothing prompts a look; look anyway. */
-	if (s->blocking && s->nserving && t - s->last_grow_check >= RECHECK_MS)
+	if (s->blocking && s->nserving && t - s->cls.last_check >= RECHECK_MS)
 		classify_locked(s, t);
 	if (!s->qhead || (!s->idle && s->nthreads >= s->max_threads))
 		return s->blocking && s->nserving ? RECHECK_MS : -1;
@@ -2284,10 +2176,10 @@ static void trace_locked(struct mse_server *s, int64_t t)
 		idle++;
 	fprintf(stderr,
 		"sched: %s, threads %d (serving %d, parked %d), queue %zu (max %ld), "
-		"%ld picked (waited avg %.1f ms, max %ld), %ld checks\n",
+		"%ld picked (waited avg %.1f ms, max %ld), %ld checks, arms %ld, loop events %ld, wakes %ld, iters %ld\n",
 		s->blocking ? "blocking" : "cpu-bound", s->nthreads, s->nserving, idle, s->qlen,
 		s->tr.qmax, s->tr.picks, s->tr.picks ? (double)s->tr.wait_sum / s->tr.picks : 0.0,
-		s->tr.wait_max, s->tr.checks);
+		s->tr.wait_max, s->tr.checks, s->tr.arms, s->tr.loop_events, s->tr.wakes, s->tr.loop_iters);
 	memset(&s->tr, 0, sizeof(s->tr));
 	s->tr.on = 1;
 	s->tr.last = t;
@@ -2617,6 +2509,19 @@ static void poll_locked(struct mse_server *s, struct worker *self)
 }
 
 /*
+ * Caller holds the lock. 1 if a CPU-bound app's worker took a request
+ * within STALL_MS: it polls the connections again as soon as it has served
+ * what is queued. The loop reading requests ahead meanwhile serves nobody
+ * sooner (the queue is FIFO) and costs a wake-up of the loop per request
+ * (0.5 context switches and ~25 us of CPU per hello request with 64
+ * clients, bench/README.md, issue 21); the worker reads them in one batch.
+ */
+static int workers_flow_locked(const struct mse_server *s, int64_t t)
+{
+	return !s->blocking && s->nserving && t - s->last_take < STALL_MS;
+}
+
+/*
  * Caller holds the lock (the loop). Gives the connections back to the loop
  * when no worker polled them for STALL_MS (all are serving, or blocked).
  */
@@ -2624,10 +2529,11 @@ static void inner_check_locked(struct mse_server *s, int64_t t)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &g_mark_inner};
 
-	if (s->inner_armed || s->poller || t - s->last_poll < STALL_MS)
+	if (s->inner_armed || s->poller || t - s->last_poll < STALL_MS || workers_flow_locked(s, t))
 		return;
 	if (epoll_ctl(s->outer, EPOLL_CTL_MOD, s->epfd, &ev) == 0)
 		s->inner_armed = 1;
+	s->tr.arms++;
 }
 
 /* A request the watchdog abandoned, answered after the lock is released. */
@@ -2716,23 +2622,11 @@ static void *worker_main(void *arg);
  * its explicit stack size. */
 static int add_worker_locked(struct mse_server *s)
 {
-	sigset_t all, old;
-	pthread_attr_t attr;
 	int rc;
 
 	if (s->nthreads >= s->max_threads || s->nthreads + s->nreap >= s->max_threads)
 		return -1;
-	if (pthread_attr_init(&attr) != 0)
-		return -1;
-	if (pthread_attr_setstacksize(&attr, s->stack_size) != 0) {
-		pthread_attr_destroy(&attr);
-		return -1;
-	}
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&s->tids[s->nthreads], &attr, worker_main, s);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
+	rc = mse_pool_thread_create(&s->tids[s->nthreads], s->stack_size, worker_main, s);
 	if (rc != 0) {
 		int64_t t = now_ms();
 
@@ -2932,14 +2826,7 @@ int mse_server_new(const struct mse_server_config *cfg, struct mse_server **out,
 		s->max_threads = s->threads;
 	if (s->cfg.thread_idle_ms == 0)
 		s->cfg.thread_idle_ms = 10000;
-	s->stack_size = cfg->stack_size ? cfg->stack_size : MSE_SERVER_STACK_DEFAULT;
-#if defined(__SANITIZE_ADDRESS__)
-	s->stack_size *= 4; /* ASan's redzones and fake frames */
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-	s->stack_size *= 4;
-#endif
-#endif
+	s->stack_size = mse_pool_stack_size(cfg->stack_size);
 	if (cfg->tls && SSL_CTX_up_ref(cfg->tls) != 1) {
 		s->cfg.tls = NULL;
 		mse_err_set(err, "cannot reference the TLS context");
@@ -3183,6 +3070,7 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 		if (st >= 0 && st < wait)
 			wait = st;
 		n = epoll_wait(s->outer, evs, 64, wait);
+		s->tr.loop_iters++;
 
 		if (n < 0 && errno != EINTR) {
 			mse_error("epoll_wait: %s", strerror(errno));
@@ -3211,12 +3099,14 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 			struct epoll_event iev = {.events = EPOLLIN | EPOLLONESHOT,
 						  .data.ptr = &g_mark_inner};
 
+			s->tr.loop_events += k;
 			for (int i = 0; i < k; i++)
 				if (evs[i].data.ptr != &g_mark_stop)
 					conn_event(s, evs[i].data.ptr);
 			pthread_mutex_lock(&s->lock);
 			s->inner_armed = 0;
-			if (!s->poller && epoll_ctl(s->outer, EPOLL_CTL_MOD, s->epfd, &iev) == 0)
+			if (!s->poller && !workers_flow_locked(s, now_ms()) &&
+			    epoll_ctl(s->outer, EPOLL_CTL_MOD, s->epfd, &iev) == 0)
 				s->inner_armed = 1;
 			pthread_mutex_unlock(&s->lock);
 		}

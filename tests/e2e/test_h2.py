@@ -323,6 +323,35 @@ def statuses(frames):
     return out
 
 
+def test_access_log_lines_for_streams(tmp_path):
+    """Each stream gets a Common Log Format line with its status and the body bytes sent
+    (as curl counted them), the target escaped so no client can forge a line or a field."""
+    log = tmp_path / "access.log"
+    s = Server(args=["--access-log", str(log)])
+    try:
+        code, body = h2_get(s, "/hello")
+        assert code == 200
+        enc = hpack.Encoder()
+        frames = exchange_raw(s, [(1, request_block(enc, '/x"y\\z\xe9'), None),
+                                  (3, request_block(enc, "/hello", "HEAD"), None),
+                                  (5, request_block(enc, "/a\x01b"), None)])
+        got = statuses(frames)
+    finally:
+        assert s.stop() == 0, s.text()
+    # nghttp2 resets the stream whose :path holds a control byte: it never reaches the app.
+    assert 5 not in got and any(t == RST_STREAM and sid == 5 for t, _, sid, _ in frames)
+    lines = log.read_text().splitlines()
+    clf = re.compile(r'^127\.0\.0\.1 - - \[\d\d/\w\w\w/\d{4}:\d\d:\d\d:\d\d \+0000\] '
+                     r'"([^"]*)" (\d{3}) (\d+|-)$')
+    parsed = [clf.match(line) for line in lines]
+    assert all(parsed) and len(parsed) == 3, lines
+    by_target = {m.group(1): (int(m.group(2)), m.group(3)) for m in parsed}
+    assert by_target["GET /hello HTTP/2.0"] == (200, str(len(body)))
+    assert by_target["HEAD /hello HTTP/2.0"] == (got[3], "-")
+    odd = "GET /x\\x22y\\x5cz\\xc3\\xa9 HTTP/2.0"  # '"', '\\' and UTF-8 bytes escaped
+    assert by_target[odd][0] == got[1], lines
+
+
 def test_header_list_over_the_limit_is_431(plain_server):
     enc = hpack.Encoder()
     big = request_block(enc, extra=[("x-big", "a" * 70000)])
@@ -351,6 +380,24 @@ def test_body_over_max_body_is_413_with_or_without_content_length(plain_server):
         assert r.status_code == 413
         r = c.post(url, content=b"small")
         assert r.status_code == 200 and r.text.startswith("5 ")
+
+
+def test_malformed_content_length_never_reaches_the_app(plain_server):
+    """A content-length that is not 1*DIGIT, or too long to be a sane length, fails the
+    stream: nghttp2 resets the ones it rejects itself, the server answers 400 to the rest;
+    the app never runs and the connection goes on serving."""
+    enc = hpack.Encoder()
+    bad = ["abc", "-1", "1e3", " 5", "1234567890123456789"]
+    blocks = [(2 * i + 1, request_block(enc, "/sha", "POST", [("content-length", v)]), b"")
+              for i, v in enumerate(bad)]
+    blocks.append((2 * len(bad) + 1, request_block(enc, "/hello"), None))
+    frames = exchange_raw(plain_server, blocks)
+    got = statuses(frames)
+    reset = {sid for t, _, sid, _ in frames if t == RST_STREAM}
+    for sid, _, _ in blocks[:-1]:
+        assert got.get(sid) == 400 or (sid in reset and sid not in got), (sid, got, reset)
+    assert 400 in got.values()  # the 19-digit one passes nghttp2 and is ours to refuse
+    assert got[2 * len(bad) + 1] == 200
 
 
 # ---- floods: the offender is closed, others are served -----------------------------------------
@@ -510,6 +557,52 @@ def test_stop_with_a_stuck_handler_is_bounded():
     finally:
         s.stop()
     assert "1 HTTP/2 handler(s) still running" in s.output, s.output
+
+
+def test_streams_waiting_on_the_app_get_threads():
+    # ASGI: each stream's handler thread waits on the event loop (exchange.h:
+    # waiting). 24 streams on one connection from a floor of 2 threads are
+    # all in the app at once: the HTTP/2 pool grows by the HTTP/1.1 rule
+    # (net/pool.h). Before, its 2 threads held 2 streams, the other 22
+    # queued behind them and the app's 15 s gather never met.
+    s = Server(app="asgi_raw:app", args=["--threads", "2", "--threads-max", "40"])
+    try:
+        async def run():
+            async with httpx.AsyncClient(http1=False, http2=True, timeout=60) as c:
+                url = "http://127.0.0.1:%d/gather?n=24" % s.port
+                return await asyncio.gather(*[c.get(url) for _ in range(24)])
+
+        rs = asyncio.run(run())
+        assert {r.http_version for r in rs} == {"HTTP/2"}
+        out = [r.json() for r in rs]
+        assert all(o["met"] for o in out), out
+        assert max(o["peak"] for o in out) == 24, out
+    finally:
+        assert s.stop() == 0, s.text()
+
+
+def test_blocking_wsgi_streams_get_threads_within_threads_max():
+    # WSGI handlers asleep outside the GIL (the kernel says so: /proc): 12
+    # streams of a 1 s sleep on one connection from a floor of 2 threads end
+    # together (one 1 s round, not six); --threads-max 4 bounds the pool:
+    # then they take three rounds.
+    for tmax, lo, hi in ((40, 0.9, 2.8), (4, 2.9, 20)):
+        s = Server(args=["--threads", "2", "--threads-max", str(tmax)])
+        try:
+            async def run():
+                async with httpx.AsyncClient(http1=False, http2=True, timeout=60) as c:
+                    url = "http://127.0.0.1:%d/hang?1" % s.port
+                    assert (await c.get(url)).status_code == 200  # warm: the app is loaded
+                    t0 = time.monotonic()
+                    rs = await asyncio.gather(*[c.get(url) for _ in range(12)])
+                    return rs, time.monotonic() - t0
+
+            rs, took = asyncio.run(run())
+            assert [(r.http_version, r.status_code, r.text) for r in rs] == \
+                [("HTTP/2", 200, "woke up")] * 12
+            assert lo < took < hi, (tmax, took)
+        finally:
+            assert s.stop() == 0, s.text()
 
 
 def test_slow_body_is_408_per_stream():

@@ -270,11 +270,13 @@ def test_validator_and_yamllint_catch_mistakes(project, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--replicas", "0"], "--replicas: expected 1..100, got '0'"),
+    (["--replicas", "0"], "--replicas: expected a number in 1..100, got '0'"),
     (["--replicas", "2", "--sgx"], "--coordinator-mrenclave: required with --sgx"),
     (["--replicas", "2", "--namespace", "Bad_NS"], "--namespace"),
     (["--replicas", "2", "--size", "3000"], "--size: expected a power of two"),
     (["--replicas", "2", "--podman"], "--state-dir"),
+    (["--replicas", "2", "--metrics-port", "0"], "--metrics-port: expected a number in 1..65535, got '0'"),
+    (["--replicas", "2", "--size", "+8"], "--size: expected a number in 1..1048576, got '+8'"),
 ])
 def test_render_errors_name_the_option(project, tmp_path, args, message):
     r = render(project, tmp_path / "e", *args, check=False)
