@@ -43,6 +43,28 @@ pkg_query = $(or $(shell $(PKG_CONFIG) --$(1) $(PKGS) 2>/dev/null),$(error $(PKG
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_query,cflags))$(PKG_CFLAGS)
 PKG_LIBS = $(eval PKG_LIBS := $(call pkg_query,libs))$(PKG_LIBS)
 
+# Programs that run the app (mse serve, mse-bootstrap) link Debian's non-PIC
+# libpython3.11.a, as Debian links its own /usr/bin/python3: a non-PIE
+# executable that exports the C API to extension modules (--export-dynamic).
+# The interpreter then runs Flask 15-20 % faster than through the -fPIC
+# libpython3.11.so (bench/README.md, issue 21). PY_STATIC=0 links the shared
+# library (PIE); sanitizer builds do (tests/lsan.supp names libpython3.11).
+ifeq ($(SAN),1)
+PY_STATIC ?= 0
+else
+PY_STATIC ?= 1
+endif
+py_config = $(or $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("$(1)") or "")' \
+  2>/dev/null),$(error $(PYTHON) has no sysconfig $(1)))
+PY_STATIC_LIB = $(eval PY_STATIC_LIB := $(call py_config,LIBPL)/$(call py_config,LIBRARY))$(PY_STATIC_LIB)
+ifeq ($(PY_STATIC),1)
+APP_LDFLAGS = -no-pie -Wl,--export-dynamic
+APP_LIBS = $(filter-out -lpython3%,$(PKG_LIBS)) $(PY_STATIC_LIB) -lexpat -lz -ldl -lutil -lwslay -lm $(LDLIBS)
+else
+APP_LDFLAGS =
+APP_LIBS = $(LIBS)
+endif
+
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wvla -Wno-missing-field-initializers
 OPT ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) -Isrc $(PKG_CFLAGS) $(OPT) $(SANFLAGS) $(CFLAGS) -MMD -MP
@@ -111,7 +133,7 @@ $(BUILD)/libmse.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/mse: $(CLI_OBJ) $(BUILD)/libmse.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libmse.a $(LIBS)
+	$(CC) $(ALL_LDFLAGS) $(APP_LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libmse.a $(APP_LIBS)
 
 # The enclave's binary: the shared layers and src/enclave/ only.
 $(BUILD)/libmse-enclave.a: $(BOOT_LIB_OBJ)
@@ -120,7 +142,7 @@ $(BUILD)/libmse-enclave.a: $(BOOT_LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/mse-bootstrap: $(BOOT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libmse-enclave.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(BOOT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libmse-enclave.a $(LIBS)
+	$(CC) $(ALL_LDFLAGS) $(APP_LDFLAGS) -o $@ $(BOOT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libmse-enclave.a $(APP_LIBS)
 
 # The coordinator's binary: the shared layers and src/coordinator/ only.
 $(BUILD)/libmse-coordinator.a: $(COORD_LIB_OBJ)

@@ -56,8 +56,12 @@
  * so the client reads our answer instead of a TCP reset. */
 #define LINGER_MS 1000
 /* Freed connection buffers worth this much trigger a malloc_trim, so memory
- * a burst of large heads took goes back to the system. */
+ * a burst of large heads took goes back to the system; at most once every
+ * TRIM_EVERY_MS: under a steady stream of 64 KiB uploads (a grown buffer
+ * freed per request) a trim every 60 requests gave each request 2-4 page
+ * faults and madvise calls back for the same memory. */
 #define TRIM_BYTES (4 * 1024 * 1024)
+#define TRIM_EVERY_MS 1000
 /* Per-address accounting buckets (a chained hash of open counts). */
 #define ADDR_BUCKETS 1024
 
@@ -167,6 +171,7 @@ struct mse_server {
 	int nserving;  /* workers between taking a connection and being done */
 	int nstarting; /* threads created that have not joined s->workers yet */
 	int64_t last_pick;
+	int64_t last_take; /* when a worker last took a connection (only that) */
 	/* Threads started (tids[0, nthreads)), and how many of them are stuck
 	 * in a handler past request_timeout_ms. */
 	pthread_t *tids;
@@ -182,13 +187,14 @@ struct mse_server {
 	int64_t last_chunk_warning;
 	unsigned chunk_warnings_suppressed;
 	atomic_size_t freed_bytes; /* buffer bytes freed since the last trim */
+	int64_t last_trim;	   /* now_ms() of the last trim (the loop's) */
 	struct mse_h2 *h2;         /* HTTP/2 connections (cfg.http2), or NULL */
 	/* MSE_SCHED_TRACE set: the loop prints these each second (stderr),
 	 * to see how the pool follows the load (bench/README.md, issue 21). */
 	struct {
 		int on;
 		int64_t last;
-		long picks, wait_sum, wait_max, qmax, checks;
+		long picks, wait_sum, wait_max, qmax, checks, arms, loop_events, wakes, loop_iters;
 	} tr;
 };
 
@@ -1867,6 +1873,7 @@ static int wake_one_locked(struct mse_server *s)
 	w->next = NULL;
 	w->woken = 1;
 	s->nactive++;
+	s->tr.wakes++;
 	pthread_cond_signal(&w->cv);
 	return 1;
 }
@@ -2028,7 +2035,7 @@ static void *worker_main(void *arg)
 		s->qlen--;
 		c->qnext = NULL;
 		c->state = CS_BUSY;
-		s->last_pick = self.serving_since = now_ms();
+		s->last_take = s->last_pick = self.serving_since = now_ms();
 		s->nserving++;
 		if (s->tr.on) {
 			int64_t wq = s->last_pick - c->queued_at;
@@ -2169,10 +2176,10 @@ static void trace_locked(struct mse_server *s, int64_t t)
 		idle++;
 	fprintf(stderr,
 		"sched: %s, threads %d (serving %d, parked %d), queue %zu (max %ld), "
-		"%ld picked (waited avg %.1f ms, max %ld), %ld checks\n",
+		"%ld picked (waited avg %.1f ms, max %ld), %ld checks, arms %ld, loop events %ld, wakes %ld, iters %ld\n",
 		s->blocking ? "blocking" : "cpu-bound", s->nthreads, s->nserving, idle, s->qlen,
 		s->tr.qmax, s->tr.picks, s->tr.picks ? (double)s->tr.wait_sum / s->tr.picks : 0.0,
-		s->tr.wait_max, s->tr.checks);
+		s->tr.wait_max, s->tr.checks, s->tr.arms, s->tr.loop_events, s->tr.wakes, s->tr.loop_iters);
 	memset(&s->tr, 0, sizeof(s->tr));
 	s->tr.on = 1;
 	s->tr.last = t;
@@ -2502,6 +2509,19 @@ static void poll_locked(struct mse_server *s, struct worker *self)
 }
 
 /*
+ * Caller holds the lock. 1 if a CPU-bound app's worker took a request
+ * within STALL_MS: it polls the connections again as soon as it has served
+ * what is queued. The loop reading requests ahead meanwhile serves nobody
+ * sooner (the queue is FIFO) and costs a wake-up of the loop per request
+ * (0.5 context switches and ~25 us of CPU per hello request with 64
+ * clients, bench/README.md, issue 21); the worker reads them in one batch.
+ */
+static int workers_flow_locked(const struct mse_server *s, int64_t t)
+{
+	return !s->blocking && s->nserving && t - s->last_take < STALL_MS;
+}
+
+/*
  * Caller holds the lock (the loop). Gives the connections back to the loop
  * when no worker polled them for STALL_MS (all are serving, or blocked).
  */
@@ -2509,10 +2529,11 @@ static void inner_check_locked(struct mse_server *s, int64_t t)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &g_mark_inner};
 
-	if (s->inner_armed || s->poller || t - s->last_poll < STALL_MS)
+	if (s->inner_armed || s->poller || t - s->last_poll < STALL_MS || workers_flow_locked(s, t))
 		return;
 	if (epoll_ctl(s->outer, EPOLL_CTL_MOD, s->epfd, &ev) == 0)
 		s->inner_armed = 1;
+	s->tr.arms++;
 }
 
 /* A request the watchdog abandoned, answered after the lock is released. */
@@ -2674,8 +2695,9 @@ static void sweep(struct mse_server *s)
 	for (int i = 0; i < nstuck; i++)
 		answer_stuck(s, &stuck[i], total_stuck, nthreads);
 	reap_workers(s);
-	if (atomic_load(&s->freed_bytes) >= TRIM_BYTES) {
+	if (atomic_load(&s->freed_bytes) >= TRIM_BYTES && t - s->last_trim >= TRIM_EVERY_MS) {
 		atomic_store(&s->freed_bytes, 0);
+		s->last_trim = t;
 		malloc_trim(0);
 	}
 }
@@ -3048,6 +3070,7 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 		if (st >= 0 && st < wait)
 			wait = st;
 		n = epoll_wait(s->outer, evs, 64, wait);
+		s->tr.loop_iters++;
 
 		if (n < 0 && errno != EINTR) {
 			mse_error("epoll_wait: %s", strerror(errno));
@@ -3076,12 +3099,14 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 			struct epoll_event iev = {.events = EPOLLIN | EPOLLONESHOT,
 						  .data.ptr = &g_mark_inner};
 
+			s->tr.loop_events += k;
 			for (int i = 0; i < k; i++)
 				if (evs[i].data.ptr != &g_mark_stop)
 					conn_event(s, evs[i].data.ptr);
 			pthread_mutex_lock(&s->lock);
 			s->inner_armed = 0;
-			if (!s->poller && epoll_ctl(s->outer, EPOLL_CTL_MOD, s->epfd, &iev) == 0)
+			if (!s->poller && !workers_flow_locked(s, now_ms()) &&
+			    epoll_ctl(s->outer, EPOLL_CTL_MOD, s->epfd, &iev) == 0)
 				s->inner_armed = 1;
 			pthread_mutex_unlock(&s->lock);
 		}
