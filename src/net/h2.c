@@ -1508,6 +1508,11 @@ static int conn_read(struct h2c *c)
 			OPENSSL_cleanse(buf, (size_t)n);
 		if (r != 0)
 			return -1;
+		/* Drained (nothing buffered in TLS, less than asked from TCP): no
+		 * read that would only say EAGAIN; the socket is level-triggered,
+		 * so bytes that arrive meanwhile bring the next event. */
+		if (c->ssl ? !SSL_has_pending(c->ssl) : (size_t)n < sizeof(buf))
+			return 0;
 	}
 	if (!c->rdone && c->ssl && SSL_has_pending(c->ssl)) {
 		pthread_mutex_lock(&c->lock);
