@@ -1037,9 +1037,10 @@ static void stream_run(struct h2s *st, struct h2w *self)
 			mem_give(st, st->in_cap);
 			st->in_cap = 0;
 		}
-		conn_unlock(c);
+	} else {
+		pthread_mutex_lock(&c->lock);
 	}
-	pthread_mutex_lock(&c->lock);
+	/* (c->lock held on both paths: the reference goes in the same hold.) */
 	st->queued = st->running = 0;
 	st->w = NULL;
 	c->nworking--;
