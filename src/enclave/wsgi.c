@@ -115,9 +115,13 @@ struct wsgi_req {
 	int net_failed; /* an exchange op failed: the client is gone */
 	int truncated;	/* app wrote past its Content-Length */
 	size_t ilen, ioff; /* read-ahead: ibuf[ioff, ilen) */
+	uint64_t taken;	   /* body bytes read from the exchange (ibuf included) */
 	int eof, body_failed, busy;
 	char cl_buf[24]; /* Content-Length we add for one-element results */
 	struct deferred *def; /* the last piece, sent once the GIL is released */
+	/* A worker thread's slot for the app's bytes object a deferred piece
+	 * was sent from (see defer()); NULL: deferred pieces are copied. */
+	PyObject **held;
 	/* request body read-ahead, for readline; last: not zeroed per request */
 	char ibuf[INPUT_BUF];
 };
@@ -133,6 +137,10 @@ struct tcache {
 	PyObject *input; /* InputObject */
 	PyObject *sr;	 /* StartResponseObject */
 	PyObject *server_name, *server_port, *remote_addr;
+	/* The bytes object the last response was sent from, without the GIL:
+	 * released when the thread next holds it (at its next request or its
+	 * end), so at most one response body (<= DEFER_MAX) per thread. */
+	PyObject *held;
 	char server_name_c[256], remote_addr_c[64];
 	unsigned server_port_n;
 	int req_busy;
@@ -153,6 +161,7 @@ static void tcache_clear(struct tcache *tc)
 	Py_CLEAR(tc->server_name);
 	Py_CLEAR(tc->server_port);
 	Py_CLEAR(tc->remote_addr);
+	Py_CLEAR(tc->held);
 }
 
 /* A server thread ends: drop its Python thread state (needs the GIL). */
@@ -326,20 +335,37 @@ static struct wsgi_req *input_req(InputObject *self)
 }
 
 /*
- * Reads up to n bytes straight from the exchange, GIL released. Returns the
- * count, 0 at the end of the body, -1 with an exception set.
+ * Reads up to n bytes straight from the exchange, GIL released. With fill
+ * (read() and readinto(), which wait for n bytes anyway) it reads on until
+ * n bytes came or the body ended, the GIL released once for all of them:
+ * a streamed TLS body arrives one 16 KiB record per read, and every
+ * hand-over of the GIL may be a switch to another server thread and back.
+ * Without fill (readline), what one read gives. Returns the count, 0 at
+ * the end of the body, -1 with an exception set (the body failed: what was
+ * read of it is dropped, the server answers 400, 408 or 413).
  */
-static Py_ssize_t body_read_raw(struct wsgi_req *r, char *dst, size_t n)
+static Py_ssize_t body_read_raw(struct wsgi_req *r, char *dst, size_t n, int fill)
 {
-	ssize_t got;
+	ssize_t got = 0, k;
 
 	if (r->eof)
 		return 0;
 	r->busy = 1;
 	Py_BEGIN_ALLOW_THREADS
-	got = mse_exchange_read_body(r->x, dst, n);
+	do {
+		k = mse_exchange_read_body(r->x, dst + got, n - (size_t)got);
+		if (k <= 0)
+			break;
+		got += k;
+	} while (fill && (size_t)got < n);
 	Py_END_ALLOW_THREADS
 	r->busy = 0;
+	if (k < 0)
+		got = -1;
+	else if (k == 0)
+		r->eof = 1;
+	if (got > 0)
+		r->taken += (uint64_t)got;
 	if (got < 0) {
 		r->eof = 1;
 		r->body_failed = 1;
@@ -361,7 +387,7 @@ static Py_ssize_t body_fill(struct wsgi_req *r)
 	if (r->ioff < r->ilen)
 		return (Py_ssize_t)(r->ilen - r->ioff);
 	r->ioff = r->ilen = 0;
-	got = body_read_raw(r, r->ibuf, sizeof(r->ibuf));
+	got = body_read_raw(r, r->ibuf, sizeof(r->ibuf), 0);
 	if (got > 0)
 		r->ilen = (size_t)got;
 	return got;
@@ -398,6 +424,20 @@ static PyObject *input_read(PyObject *o, PyObject *const *args, Py_ssize_t nargs
 	if (!r || parse_size("read", args, nargs, &size) != 0)
 		return NULL;
 	/*
+	 * A body of known length (Content-Length, not chunked): read() or a
+	 * read past its end takes exactly what is left, so the result is
+	 * allocated at its size and no read waits for an end already known
+	 * (Flask's get_data() is read(): a 64 KiB body was read into 64 KiB,
+	 * grown to 128 KiB for the empty read that found the end, then shrunk).
+	 */
+	if (!r->x->req->chunked && r->x->req->content_length >= 0) {
+		uint64_t cl = (uint64_t)r->x->req->content_length;
+		uint64_t left = (cl > r->taken ? cl - r->taken : 0) + (r->ilen - r->ioff);
+
+		if (left < (uint64_t)PY_SSIZE_T_MAX && (size < 0 || (uint64_t)size > left))
+			size = (Py_ssize_t)left;
+	}
+	/*
 	 * Grow as the bytes come, whatever size was asked: read(10**9) on a
 	 * small body (or a client lying about its Content-Length) must not
 	 * allocate 1 GB up front.
@@ -426,7 +466,7 @@ static PyObject *input_read(PyObject *o, PyObject *const *args, Py_ssize_t nargs
 			r->ioff += (size_t)got;
 		} else {
 			/* Large reads go straight into the result: no extra copy. */
-			got = body_read_raw(r, PyBytes_AS_STRING(out) + have, (size_t)(cap - have));
+			got = body_read_raw(r, PyBytes_AS_STRING(out) + have, (size_t)(cap - have), 1);
 			if (got < 0) {
 				Py_DECREF(out);
 				return NULL;
@@ -468,7 +508,7 @@ static PyObject *input_readinto(PyObject *o, PyObject *arg)
 			memcpy((char *)view.buf + have, r->ibuf + r->ioff, (size_t)got);
 			r->ioff += (size_t)got;
 		} else {
-			got = body_read_raw(r, (char *)view.buf + have, (size_t)(view.len - have));
+			got = body_read_raw(r, (char *)view.buf + have, (size_t)(view.len - have), 1);
 			if (got < 0) {
 				PyBuffer_Release(&view);
 				return NULL;
@@ -768,7 +808,7 @@ fail:
 }
 
 /*
- * The last piece of a response whose length is known, copied out of Python
+ * The last piece of a response whose length is known, kept out of Python
  * so it can be sent after the GIL is released for good: a typical request
  * then takes the GIL once and hands it over once, instead of once per
  * write (each hand-over is a context switch between server threads).
@@ -783,20 +823,33 @@ struct deferred {
 	size_t nh;
 	const char *body;
 	size_t len;
-	/* headers, then the strings and the body they point to */
+	/* The bytes object body points into (a reference), or NULL: the body
+	 * was copied after the headers. */
+	PyObject *owner;
+	/* headers, then the strings (and the copied body) they point to */
 };
 
-/* Copies status, headers and body into one allocation. NULL if out of memory. */
+/*
+ * Copies status and headers into one allocation; the body too, unless
+ * owner (an exact bytes object holding it: immutable, so its buffer can be
+ * read without the GIL) can be kept alive until it is sent: on a worker
+ * thread (r->held) the body is sent straight from the app's buffer, no
+ * copy. NULL if out of memory.
+ */
 static struct deferred *defer(struct wsgi_req *r, int need_start, const char *reason,
 			      const struct mse_http_header *hdrs, size_t nh, const char *data,
-			      size_t len)
+			      size_t len, PyObject *owner)
 {
-	size_t size = sizeof(struct deferred) + nh * sizeof(*hdrs) + len, rl = 0;
+	size_t size = sizeof(struct deferred) + nh * sizeof(*hdrs), rl = 0;
 	struct deferred *d;
 	char *p;
 
 	if (reason)
 		rl = strlen(reason) + 1;
+	if (!r->held || !owner || !PyBytes_CheckExact(owner))
+		owner = NULL;
+	if (!owner)
+		size += len;
 	size += rl;
 	for (size_t i = 0; i < nh; i++)
 		size += hdrs[i].name_len + hdrs[i].value_len;
@@ -818,7 +871,13 @@ static struct deferred *defer(struct wsgi_req *r, int need_start, const char *re
 	}
 	d->reason = reason ? memcpy(p, reason, rl) : NULL;
 	p += rl;
-	d->body = len ? memcpy(p, data, len) : p;
+	if (owner) {
+		Py_INCREF(owner);
+		d->body = data;
+	} else {
+		d->body = len ? memcpy(p, data, len) : p;
+	}
+	d->owner = owner;
 	d->len = len;
 	return d;
 }
@@ -836,6 +895,9 @@ static int flush_deferred(struct wsgi_req *r)
 		rc = mse_exchange_start(r->x, d->status, d->reason, d->hdrs, d->nh);
 	if (rc == 0 && d->len > 0)
 		rc = mse_exchange_write(r->x, d->body, d->len);
+	/* The thread drops it when it next holds the GIL (no hand-over now). */
+	if (d->owner)
+		*r->held = d->owner;
 	free(d);
 	if (rc != 0) {
 		r->net_failed = 1;
@@ -856,7 +918,8 @@ static int body_complete(const struct wsgi_req *r)
  * after the app is done. add_len >= 0 adds a Content-Length the app did
  * not give. Returns 0, or -1 if the connection failed (no exception set).
  */
-static int send_body(struct wsgi_req *r, const char *data, size_t len, int64_t add_len)
+static int send_body(struct wsgi_req *r, const char *data, size_t len, int64_t add_len,
+		     PyObject *owner)
 {
 	struct mse_http_header stack_hdrs[32], *hdrs = stack_hdrs;
 	size_t nh = 0, cap = sizeof(stack_hdrs) / sizeof(stack_hdrs[0]);
@@ -910,7 +973,7 @@ static int send_body(struct wsgi_req *r, const char *data, size_t len, int64_t a
 	}
 	if (!r->def && len <= DEFER_MAX && r->declared_len >= 0 &&
 	    r->sent + len == (uint64_t)r->declared_len) {
-		r->def = defer(r, need_start, reason, hdrs, nh, data, len);
+		r->def = defer(r, need_start, reason, hdrs, nh, data, len, owner);
 		if (r->def) {
 			if (hdrs != stack_hdrs)
 				free(hdrs);
@@ -977,7 +1040,7 @@ static PyObject *wr_call(PyObject *o, PyObject *args, PyObject *kwds)
 			     Py_TYPE(data)->tp_name);
 		return NULL;
 	}
-	if (send_body(r, PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data), -1) != 0) {
+	if (send_body(r, PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data), -1, data) != 0) {
 		PyErr_SetString(PyExc_OSError, "write(): the client connection is gone");
 		return NULL;
 	}
@@ -1443,7 +1506,8 @@ static int send_item(struct wsgi_req *r, PyObject *item, int64_t add_len)
 	/* PEP 3333: headers wait for the first non-empty chunk. */
 	if (PyBytes_GET_SIZE(item) == 0)
 		return 0;
-	if (send_body(r, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item), add_len) != 0) {
+	if (send_body(r, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item), add_len, item) !=
+	    0) {
 		PyErr_SetString(PyExc_OSError, "the client connection is gone");
 		return -1;
 	}
@@ -1487,7 +1551,7 @@ static int send_file_wrapper(struct wsgi_req *r, PyObject *result)
 	if (r->declared_len >= 0 && left > (uint64_t)r->declared_len - r->sent)
 		left = (uint64_t)r->declared_len - r->sent;
 	/* Headers now (with the length if the app gave none), then the bytes. */
-	if (send_body(r, NULL, 0, r->declared_len < 0 ? (int64_t)left : -1) != 0 || r->def) {
+	if (send_body(r, NULL, 0, r->declared_len < 0 ? (int64_t)left : -1, NULL) != 0 || r->def) {
 		if (r->net_failed) {
 			PyErr_SetString(PyExc_OSError, "the client connection is gone");
 			return -1;
@@ -1691,7 +1755,7 @@ static enum app_outcome run_app(struct wsgi_req *r, char **tb, struct tcache *tc
 			*tb = log_exception(r, "protocol error");
 			goto failed;
 		}
-		if (send_body(r, NULL, 0, 0) != 0)
+		if (send_body(r, NULL, 0, 0, NULL) != 0)
 			goto failed;
 	}
 	goto out;
@@ -1787,6 +1851,10 @@ int mse_wsgi_handle(struct mse_exchange *x, void *user)
 	r->w = w;
 	r->declared_len = -1;
 	PyEval_RestoreThread(ts);
+	if (tc) {
+		Py_CLEAR(tc->held); /* the last response's body, sent */
+		r->held = &tc->held;
+	}
 	out = run_app(r, &tb, tc);
 	PyEval_SaveThread();
 	if (r->def)

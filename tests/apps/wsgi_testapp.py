@@ -229,6 +229,23 @@ def pattern_app(environ, start_response):
     return [body[i:i + k] for i in range(0, len(body), k)]
 
 
+# One bytes object answered by every /held request: the bridge sends the
+# last piece of a response straight from the app's bytes (no copy), keeping
+# a reference until the worker next holds the GIL; /held-refs shows that
+# reference went (sys.getrefcount of SENT_FROM does not grow).
+SENT_FROM = pattern_bytes(70001)
+
+
+def held_app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                              ("Content-Length", str(len(SENT_FROM)))])
+    return [SENT_FROM]
+
+
+def held_refs_app(environ, start_response):
+    return text(start_response, str(sys.getrefcount(SENT_FROM)))
+
+
 def sleep_app(environ, start_response):
     """Answers in two chunks a delay apart (a request in flight for shutdown tests)."""
     delay = float(environ["QUERY_STRING"] or "1")
@@ -386,6 +403,8 @@ VALID = {
     "/slow": slow_read_app,
     "/big": big_app,
     "/pattern": pattern_app,
+    "/held": held_app,
+    "/held-refs": held_refs_app,
     "/hello": hello_app,
     "/sleep": sleep_app,
     "/hang": hang_app,
@@ -401,6 +420,22 @@ VALID = {k: validate.validator(v) for k, v in VALID.items()}
 
 
 # Apps that break the spec on purpose: the bridge itself must catch them.
+def read_peak_app(environ, start_response):
+    """read() without a size, as werkzeug's get_data() calls it (which
+    wsgiref.validate refuses, hence here): the body's size, SHA-256 and the
+    peak of memory Python allocated meanwhile (tracemalloc), which shows
+    whether the result was allocated at its size or grown and shrunk."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        data = environ["wsgi.input"].read()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return text(start_response, "%d %s %d" % (len(data), hashlib.sha256(data).hexdigest(), peak))
+
+
 def raise_app(environ, start_response):
     raise RuntimeError("boom from the app")
 
@@ -558,6 +593,7 @@ INVALID = {
     "/excinfo-late": excinfo_late_app,
     "/strbody": str_body_app,
     "/nostart": no_start_app,
+    "/read-peak": read_peak_app,
     "/hop": hop_app,
     "/short": short_app,
     "/long": long_app,
