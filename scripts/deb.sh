@@ -63,6 +63,23 @@ mse-c ($version) unstable; urgency=medium
 EOF
 gzip -9n -c "$work/changelog" >"$doc/changelog.gz"
 
+# Programs linked with Debian's libpython3.11.a (the Makefile's PY_STATIC=1,
+# as Debian links /usr/bin/python3): non-PIE, and its pyexpat module carries
+# expat's error messages, which lintian takes for an embedded expat (Debian's
+# python3.11-minimal overrides the same tag); expat is the system's
+# libexpat.so.1 (NEEDED).
+overrides=""
+for f in "${bins[@]}"; do
+	if readelf -d "$f" | grep -q 'NEEDED.*libexpat' && ! readelf -d "$f" | grep -q 'NEEDED.*libpython'; then
+		rel=${f#"$pkg"/}
+		overrides+="mse-c: embedded-library expat [$rel]"$'\n'"mse-c: hardening-no-pie [$rel]"$'\n'
+	fi
+done
+if [ -n "$overrides" ]; then
+	mkdir -p "$pkg/usr/share/lintian/overrides"
+	printf '%s' "$overrides" >"$pkg/usr/share/lintian/overrides/mse-c"
+fi
+
 # Runtime libraries, as dpkg-shlibdeps finds them (it wants a debian/control).
 mkdir -p "$work/src/debian"
 printf 'Source: mse-c\n\nPackage: mse-c\nArchitecture: any\n' >"$work/src/debian/control"

@@ -172,6 +172,7 @@ struct mse_server {
 	int nstarting; /* threads created that have not joined s->workers yet */
 	int64_t last_pick;
 	int64_t last_take; /* when a worker last took a connection (only that) */
+	int64_t last_read_ahead; /* when the loop last read the connections */
 	/* Threads started (tids[0, nthreads)), and how many of them are stuck
 	 * in a handler past request_timeout_ms. */
 	pthread_t *tids;
@@ -2510,11 +2511,13 @@ static void poll_locked(struct mse_server *s, struct worker *self)
 
 /*
  * Caller holds the lock. 1 if a CPU-bound app's worker took a request
- * within STALL_MS: it polls the connections again as soon as it has served
- * what is queued. The loop reading requests ahead meanwhile serves nobody
- * sooner (the queue is FIFO) and costs a wake-up of the loop per request
- * (0.5 context switches and ~25 us of CPU per hello request with 64
- * clients, bench/README.md, issue 21); the worker reads them in one batch.
+ * within STALL_MS: it keeps taking queued work, and polls the connections
+ * itself once the queue is empty. The loop then reads requests ahead (on
+ * the other core, so the worker finds them parsed) in batches, at most once
+ * per STALL_MS, not as each arrives: armed all the time it woke once per
+ * request (0.5 context switches and ~25 us of CPU per hello request with 64
+ * clients); not reading ahead at all cost 8 % of the rate and doubled the
+ * p99 (bench/README.md, issue 21).
  */
 static int workers_flow_locked(const struct mse_server *s, int64_t t)
 {
@@ -2529,7 +2532,8 @@ static void inner_check_locked(struct mse_server *s, int64_t t)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &g_mark_inner};
 
-	if (s->inner_armed || s->poller || t - s->last_poll < STALL_MS || workers_flow_locked(s, t))
+	if (s->inner_armed || s->poller || t - s->last_poll < STALL_MS ||
+	    (workers_flow_locked(s, t) && t - s->last_read_ahead < STALL_MS))
 		return;
 	if (epoll_ctl(s->outer, EPOLL_CTL_MOD, s->epfd, &ev) == 0)
 		s->inner_armed = 1;
@@ -3105,7 +3109,8 @@ int mse_server_run(struct mse_server *s, struct mse_err *err)
 					conn_event(s, evs[i].data.ptr);
 			pthread_mutex_lock(&s->lock);
 			s->inner_armed = 0;
-			if (!s->poller && !workers_flow_locked(s, now_ms()) &&
+			s->last_read_ahead = now_ms();
+			if (!s->poller && !workers_flow_locked(s, s->last_read_ahead) &&
 			    epoll_ctl(s->outer, EPOLL_CTL_MOD, s->epfd, &iev) == 0)
 				s->inner_armed = 1;
 			pthread_mutex_unlock(&s->lock);
