@@ -1037,9 +1037,10 @@ static void stream_run(struct h2s *st, struct h2w *self)
 			mem_give(st, st->in_cap);
 			st->in_cap = 0;
 		}
-		conn_unlock(c);
+	} else {
+		pthread_mutex_lock(&c->lock);
 	}
-	pthread_mutex_lock(&c->lock);
+	/* (c->lock held on both paths: the reference goes in the same hold.) */
 	st->queued = st->running = 0;
 	st->w = NULL;
 	c->nworking--;
@@ -1508,6 +1509,11 @@ static int conn_read(struct h2c *c)
 			OPENSSL_cleanse(buf, (size_t)n);
 		if (r != 0)
 			return -1;
+		/* Drained (nothing buffered in TLS, less than asked from TCP): no
+		 * read that would only say EAGAIN; the socket is level-triggered,
+		 * so bytes that arrive meanwhile bring the next event. */
+		if (c->ssl ? !SSL_has_pending(c->ssl) : (size_t)n < sizeof(buf))
+			return 0;
 	}
 	if (!c->rdone && c->ssl && SSL_has_pending(c->ssl)) {
 		pthread_mutex_lock(&c->lock);
