@@ -324,6 +324,7 @@ def memory_app(environ, start_response):
 
 
 HELD = []
+HELD_FREE = threading.Condition()
 
 
 def fill(environ):
@@ -337,9 +338,20 @@ def fill(environ):
                 HELD.append(bytearray(size))
             except MemoryError:
                 break
+    # Give back KEEP in 4 KiB pieces: a larger block popped whole (when the
+    # 4 KiB pass took fewer than KEEP's worth) would leave a block's room.
     freed = 0
     while freed < keep and HELD:
-        freed += len(HELD.pop())
+        b = HELD.pop()
+        if len(b) > (4 << 10):
+            del b
+            while True:
+                try:
+                    HELD.append(bytearray(4 << 10))
+                except MemoryError:
+                    break
+            continue
+        freed += len(b)
 
 
 # Made before any fill: larger than what the bridge gathers before it
@@ -356,11 +368,18 @@ class HeldUntilClosed:
         self.environ = environ
 
     def __iter__(self):
-        fill(self.environ)
+        # An earlier answer's close() may still be on its way (the client
+        # has its last byte before the server closes the body): wait for
+        # it, or its clear() would give this answer's hold back too.
+        with HELD_FREE:
+            HELD_FREE.wait_for(lambda: not HELD, timeout=10)
+            fill(self.environ)
         yield FILLED
 
     def close(self):
-        HELD.clear()
+        with HELD_FREE:
+            HELD.clear()
+            HELD_FREE.notify_all()
 
 
 def fill_answer_app(environ, start_response):
