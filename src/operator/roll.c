@@ -66,9 +66,14 @@ static int wait_healthy(const struct mse_roll_opts *o, const char *name, uint16_
 			break;
 		usleep(100000);
 	}
-	if (h != MSE_STATUS_RUNNING)
-		return mse_err_set(err, "new replica %s: %s (%s); see 'mse logs %s'", name,
-				   mse_instance_status_name(h), detail, name);
+	if (h != MSE_STATUS_RUNNING) {
+		/* The caller removes it, log and all: its last words go in the error. */
+		char tail[600];
+
+		mse_instance_log_tail(ri.log_path, 6, tail, sizeof(tail));
+		return mse_err_set(err, "new replica %s: %s (%s); its last words:\n%s", name,
+				   mse_instance_status_name(h), detail, tail[0] ? tail : "(nothing)");
+	}
 	*port = ri.port;
 	snprintf(metrics, 300, "%s", ri.metrics);
 	return 0;

@@ -91,6 +91,8 @@ def test_deploy_replicas_that_never_get_healthy_are_removed(tmp_path):
                 env=env, check=False)
         assert r.returncode == 1, r.stdout + r.stderr
         assert "step 8 (test) failed" in r.stderr and "new replica bad-" in r.stderr, r.stderr
+        # The replica and its log are gone: the error quotes its last words.
+        assert "its last words:" in r.stderr and "broken on purpose" in r.stderr, r.stderr
         assert "the new replicas are not all healthy" in r.stdout, r.stdout
         lst = run(MSE, "list", env=env).stdout
         assert [l.split()[0] for l in lst.splitlines()[1:]] == ["bad-coordinator"], lst
