@@ -43,32 +43,36 @@ int mse_pool_thread_create(pthread_t *tid, size_t stack_size, void *(*fn)(void *
 	return rc;
 }
 
-int mse_pool_blocked_outside(pid_t ktid)
+/* Reads /proc/self/task/KTID/NAME into buf (NUL-terminated): 0, or -1. */
+static int read_task_file(pid_t ktid, const char *name, char *buf, size_t size)
 {
-	char path[64], buf[256];
+	char path[64];
 	ssize_t n;
 	int fd;
-	const char *p;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)ktid);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/%s", (int)ktid, name);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = read(fd, buf, size - 1);
 	close(fd);
 	if (n <= 0)
 		return -1;
 	buf[n] = 0;
+	return 0;
+}
+
+int mse_pool_blocked_outside(pid_t ktid)
+{
+	char buf[256];
+	const char *p;
+
+	if (read_task_file(ktid, "stat", buf, sizeof(buf)) != 0)
+		return -1;
 	/* "tid (comm) S ...": the state follows the last ')' (proc(5)). */
 	if (!(p = strrchr(buf, ')')) || p[1] != ' ' || (p[2] != 'S' && p[2] != 'D'))
 		return 0;
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)ktid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if (read_task_file(ktid, "syscall", buf, sizeof(buf)) != 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
 	return atol(buf) != SYS_futex;
 }
 
