@@ -51,17 +51,6 @@ static int ensure_sim(struct mse_err *err)
 	return mse_sim_exists(sim_dir) ? 0 : mse_sim_init(sim_dir, 0, err);
 }
 
-/* A single "not alive" while gramine-sgx execs its loader is confirmed before it counts. */
-static int alive_confirmed(const struct mse_instance *inst)
-{
-	for (int i = 0; i < 4; i++) {
-		if (mse_instance_alive(inst))
-			return 1;
-		usleep(100 * 1000);
-	}
-	return 0;
-}
-
 static void common_fields(const struct mse_cspawn_opts *o, struct mse_instance *inst)
 {
 	inst->mode = MSE_MODE_SIMULATION;
@@ -207,7 +196,7 @@ wait:
 			break;
 		}
 		json_decref(j);
-		if (!alive_confirmed(inst)) {
+		if (mse_instance_gone(inst)) {
 			mse_err_set(err, "mse-coordinator exited; see 'mse logs %s'", inst->name);
 			goto fail;
 		}

@@ -637,6 +637,17 @@ const char *mse_instance_status_name(enum mse_instance_status s)
 	return "unknown";
 }
 
+int mse_instance_gone(const struct mse_instance *inst)
+{
+	for (int i = 0; i < 4; i++) {
+		if (i)
+			usleep(100 * 1000);
+		if (mse_instance_alive(inst))
+			return 0;
+	}
+	return 1;
+}
+
 enum mse_instance_status mse_instance_probe(const struct mse_instance *inst, char *detail,
 					    size_t size)
 {
@@ -659,9 +670,9 @@ enum mse_instance_status mse_instance_probe(const struct mse_instance *inst, cha
 		size = sizeof(dummy);
 	}
 	detail[0] = 0;
-	if (!mse_instance_alive(inst)) {
-		if (inst->pid == 0)
-			return MSE_STATUS_STOPPED;
+	if (inst->pid == 0)
+		return MSE_STATUS_STOPPED;
+	if (mse_instance_gone(inst)) {
 		snprintf(detail, size, "process %d has exited; see 'mse logs %s'", (int)inst->pid,
 			 inst->name);
 		return MSE_STATUS_ON_ERROR;

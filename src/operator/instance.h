@@ -89,6 +89,13 @@ int mse_instance_load(struct mse_instance *inst, const char *name, struct mse_er
 /* 1 if inst->pid is a live mse-bootstrap process (not a recycled pid). */
 int mse_instance_alive(const struct mse_instance *inst);
 /*
+ * 1 if inst's process is gone for good: not alive at four reads 100 ms
+ * apart. While a process execs (gramine-sgx's script its loader, an
+ * interpreter its program) its command line can read empty for a moment,
+ * and one "not alive" then would wrongly count a starting enclave as dead.
+ */
+int mse_instance_gone(const struct mse_instance *inst);
+/*
  * Stops the process: SIGTERM, then SIGKILL after timeout_ms. Clears pid and
  * saves. Not running is not an error.
  */

@@ -51,18 +51,7 @@ int mse_spawn_wait_ready(struct mse_instance *inst, int timeout_s, struct mse_er
 	snprintf(hostport, sizeof(hostport), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
 		 (unsigned)inst->port);
 	for (int waited = 0;; waited += 100) {
-		/*
-		 * While a process execs (gramine-sgx's script its loader, an interpreter its
-		 * program), its command line can read empty for a moment: a single "not
-		 * alive" is confirmed before it counts.
-		 */
-		int gone = !mse_instance_alive(inst);
-
-		for (int i = 0; gone && i < 3; i++) {
-			usleep(100 * 1000);
-			gone = !mse_instance_alive(inst);
-		}
-		if (gone) {
+		if (mse_instance_gone(inst)) {
 			mse_instance_log_tail(inst->log_path, 6, tail, sizeof(tail));
 			return mse_err_set(err, "mse-bootstrap exited before its configuration server "
 						"answered; its last words:\n%s",

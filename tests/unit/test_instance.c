@@ -245,6 +245,52 @@ static void alive_needs_this_instance_workspace(void **state)
 	assert_int_equal(mse_instance_alive(&a), 0);
 }
 
+/*
+ * An enclave that is still exec'ing (gramine-sgx's script its loader) reads
+ * as someone else for a moment: mse_instance_gone() and the probe wait for
+ * it instead of calling a starting enclave dead (a roll then removed it).
+ */
+/* A child that keeps this test's command line for 150 ms, then becomes the
+ * instance's bootstrap (ARG0 mse-bootstrap, --workspace WS). */
+static pid_t start_mid_exec(const char *ws)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		usleep(150 * 1000);
+		execl("/bin/sh", "/opt/x/mse-bootstrap", "-c", "sleep 30", "x", "--workspace", ws,
+		      (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void a_process_mid_exec_is_not_gone(void **state)
+{
+	struct mse_instance a = {0};
+	struct mse_err err = {0};
+	char detail[256];
+
+	(void)state;
+	assert_int_equal(mse_instance_locate(&a, "starting", &err), 0);
+	a.mode = MSE_MODE_SIMULATION;
+	a.pid = start_mid_exec(a.workspace);
+	assert_int_equal(mse_instance_alive(&a), 0); /* not recognisable yet */
+	assert_int_not_equal(mse_instance_probe(&a, detail, sizeof(detail)), MSE_STATUS_ON_ERROR);
+	assert_int_equal(mse_instance_alive(&a), 1);
+	kill(a.pid, SIGKILL);
+	waitpid(a.pid, NULL, 0);
+	assert_int_equal(mse_instance_gone(&a), 1);
+	assert_int_equal(mse_instance_probe(&a, detail, sizeof(detail)), MSE_STATUS_ON_ERROR);
+	assert_non_null(strstr(detail, "has exited"));
+
+	a.pid = start_mid_exec(a.workspace);
+	assert_int_equal(mse_instance_gone(&a), 0);
+	kill(a.pid, SIGKILL);
+	waitpid(a.pid, NULL, 0);
+}
+
 /* A launch whose state cannot be saved leaves no process running untracked. */
 static void launch_without_saved_state_kills_the_process(void **state)
 {
@@ -277,6 +323,7 @@ int main(void)
 		cmocka_unit_test(a_foreign_pid_is_not_alive),
 		cmocka_unit_test_setup_teardown(create_claims_the_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(alive_needs_this_instance_workspace, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_process_mid_exec_is_not_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(launch_without_saved_state_kills_the_process, setup, teardown),
 	};
 
