@@ -59,7 +59,8 @@ py_config = $(or $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_con
 PY_STATIC_LIB = $(eval PY_STATIC_LIB := $(call py_config,LIBPL)/$(call py_config,LIBRARY))$(PY_STATIC_LIB)
 ifeq ($(PY_STATIC),1)
 APP_LDFLAGS = -no-pie -Wl,--export-dynamic
-APP_LIBS = $(filter-out -lpython3%,$(PKG_LIBS)) $(PY_STATIC_LIB) -lexpat -lz -ldl -lutil -lwslay -lm $(LDLIBS)
+# LIBS with the static library in -lpython3.11's place, then what it needs.
+APP_LIBS = $(PY_STATIC_LIB) $(filter-out -lpython3%,$(LIBS)) -lexpat -lz -ldl -lutil
 else
 APP_LDFLAGS =
 APP_LIBS = $(LIBS)

@@ -360,13 +360,7 @@ static Py_ssize_t body_read_raw(struct wsgi_req *r, char *dst, size_t n, int fil
 	} while (fill && (size_t)got < n);
 	Py_END_ALLOW_THREADS
 	r->busy = 0;
-	if (k < 0)
-		got = -1;
-	else if (k == 0)
-		r->eof = 1;
-	if (got > 0)
-		r->taken += (uint64_t)got;
-	if (got < 0) {
+	if (k < 0) {
 		r->eof = 1;
 		r->body_failed = 1;
 		r->close_conn = 1;
@@ -374,8 +368,9 @@ static Py_ssize_t body_read_raw(struct wsgi_req *r, char *dst, size_t n, int fil
 				"request body: the client went away, timed out or sent a bad chunk");
 		return -1;
 	}
-	if (got == 0)
+	if (k == 0)
 		r->eof = 1;
+	r->taken += (uint64_t)got;
 	return got;
 }
 

@@ -650,24 +650,16 @@ static void submit_canned(struct h2s *st, int status)
 
 static int timed_wait(struct h2c *c, int64_t deadline)
 {
-	struct timespec ts;
 	int64_t left = deadline - now_ms();
 
 	if (left <= 0)
 		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += left / 1000;
-	ts.tv_nsec += (left % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
 	if (tl_wake) {
 		/* What this thread marked must go out while it waits. */
 		wake_loop(tl_wake);
 		tl_wake = NULL;
 	}
-	pthread_cond_timedwait(&c->cv, &c->lock, &ts);
+	mse_pool_cond_wait_ms(&c->cv, &c->lock, left);
 	return 0;
 }
 
@@ -1810,21 +1802,6 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
-/* Caller holds h->lock: waits on h->cv until signalled or `ms` passed. */
-static void wait_job_locked(struct mse_h2 *h, int64_t ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_cond_timedwait(&h->cv, &h->lock, &ts);
-}
-
 static void *worker_main(void *arg)
 {
 	struct h2w *self = arg;
@@ -1847,7 +1824,7 @@ static void *worker_main(void *arg)
 
 				if (left <= 0)
 					break;
-				wait_job_locked(h, left);
+				mse_pool_cond_wait_ms(&h->cv, &h->lock, left);
 			} else {
 				pthread_cond_wait(&h->cv, &h->lock);
 			}
@@ -2154,20 +2131,12 @@ void mse_h2_stop(struct mse_h2 *h)
 /* Caller holds h->lock: waits on h->gone until woken or deadline (ms). */
 static void wait_gone_locked(struct mse_h2 *h, int64_t deadline)
 {
-	struct timespec ts;
 	int64_t left = deadline - now_ms();
 
 	if (left > 100)
 		left = 100;
-	if (left <= 0)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_nsec += left * 1000000;
-	while (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_cond_timedwait(&h->gone, &h->lock, &ts);
+	if (left > 0)
+		mse_pool_cond_wait_ms(&h->gone, &h->lock, left);
 }
 
 /* Caller holds h->lock: workers started and not ended yet. */

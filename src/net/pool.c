@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "net/server.h"
@@ -41,6 +42,20 @@ int mse_pool_thread_create(pthread_t *tid, size_t stack_size, void *(*fn)(void *
 	}
 	pthread_attr_destroy(&attr);
 	return rc;
+}
+
+void mse_pool_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *m, int64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(cv, m, &ts);
 }
 
 /* Reads /proc/self/task/KTID/NAME into buf (NUL-terminated): 0, or -1. */

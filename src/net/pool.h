@@ -44,6 +44,13 @@ size_t mse_pool_stack_size(size_t configured);
 int mse_pool_thread_create(pthread_t *tid, size_t stack_size, void *(*fn)(void *), void *arg);
 
 /*
+ * pthread_cond_timedwait for at most ms milliseconds (ms > 0) on cv, which
+ * was initialised with CLOCK_MONOTONIC (pthread_condattr_setclock), m held:
+ * a wall-clock jump neither shortens nor stretches the wait.
+ */
+void mse_pool_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *m, int64_t ms);
+
+/*
  * Is the thread ktid asleep in the kernel on something other than a futex
  * (the GIL, a lock), i.e. blocked outside the GIL: a sleep, a poll, a read?
  * 1 yes, 0 no (running, runnable, or on a futex), -1 unknown (/proc

@@ -145,12 +145,12 @@ struct mse_server {
 	/* The loop sleeps past STALL_MS while a worker polls an idle server:
 	 * that worker nudges it (nudgefd) when it stops polling to serve. */
 	int loop_long, nudgefd;
-	struct mse_pool_class cls; /* net/pool.h: the app's classification */
-	/* The app's handlers were last seen mostly blocked outside the GIL
-	 * (classify_locked): workers then take queued work without regard to
-	 * the one-hot-worker rule, and more are woken or started at once for
-	 * work nobody is free to take. */
-	int blocking;
+	/* The app's classification (net/pool.h). cls.blocking: its handlers
+	 * were last seen mostly blocked outside the GIL (classify_locked):
+	 * workers then take queued work without regard to the one-hot-worker
+	 * rule, and more are woken or started at once for work nobody is free
+	 * to take. */
+	struct mse_pool_class cls;
 	int threads;
 
 	pthread_mutex_t lock;
@@ -1891,7 +1891,7 @@ static int surplus_locked(struct mse_server *s, const struct worker *self, int64
 
 	/* Handlers that block release the GIL within a few hundred µs: a
 	 * worker that took work 1 ms ago is asleep, not contending. */
-	if (s->blocking)
+	if (s->cls.blocking)
 		return 0;
 	for (const struct worker *w = s->workers; w; w = w->all_next)
 		if (w != self && w->serving_since && t - w->serving_since < STALL_MS &&
@@ -1920,35 +1920,23 @@ static void unpark_self_locked(struct mse_server *s, struct worker *w)
  */
 static int park_locked(struct mse_server *s, struct worker *self)
 {
-	struct timespec ts;
-
 	self->next = s->idle;
 	s->idle = self;
 	s->nactive--;
 	self->parked_at = now_ms();
 	while (!self->woken) {
-		int64_t until = self->parked_at + s->cfg.thread_idle_ms;
+		int64_t left;
 
 		if (s->nthreads <= s->threads || s->workers_exit) {
 			pthread_cond_wait(&self->cv, &s->lock);
 			continue;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		{
-			int64_t left = until - now_ms();
-
-			if (left <= 0) {
-				unpark_self_locked(s, self);
-				return 1;
-			}
-			ts.tv_sec += left / 1000;
-			ts.tv_nsec += (left % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+		left = self->parked_at + s->cfg.thread_idle_ms - now_ms();
+		if (left <= 0) {
+			unpark_self_locked(s, self);
+			return 1;
 		}
-		pthread_cond_timedwait(&self->cv, &s->lock, &ts);
+		mse_pool_cond_wait_ms(&self->cv, &s->lock, left);
 	}
 	self->woken = 0;
 	return 0;
@@ -2110,12 +2098,12 @@ static void enqueue_locked(struct mse_server *s, struct conn *c)
 		s->tr.qmax = (long)s->qlen;
 	if (s->nactive < ACTIVE_WORKERS)
 		wake_one_locked(s);
-	else if (s->blocking)
+	else if (s->cls.blocking)
 		serve_queue_locked(s);
 }
 
 /*
- * Caller holds the lock. Classifies the app (s->blocking) from what its
+ * Caller holds the lock. Classifies the app (s->cls.blocking) from what its
  * serving workers do, at most every MSE_POOL_CHECK_MS (the cached answer
  * otherwise), and returns it. The kernel says what each is blocked on: a
  * sleep or I/O (in its handler, or on a slow client), or the GIL, a lock,
@@ -2131,13 +2119,13 @@ static int classify_locked(struct mse_server *s, int64_t t)
 	int n = 0;
 
 	if (t - s->cls.last_check < MSE_POOL_CHECK_MS)
-		return s->blocking;
+		return s->cls.blocking;
 	s->tr.checks++;
 	for (const struct worker *w = s->workers; w && n < MSE_POOL_SAMPLE; w = w->all_next)
 		if (w->serving_since)
 			p[n++] = (struct mse_pool_probe){
 				w->ktid, atomic_load_explicit(&w->waiting, memory_order_relaxed)};
-	return s->blocking = mse_pool_classify(&s->cls, t, p, n, s->cfg.app_busy, s->cfg.user);
+	return mse_pool_classify(&s->cls, t, p, n, s->cfg.app_busy, s->cfg.user);
 }
 
 /*
@@ -2151,10 +2139,10 @@ static int classify_locked(struct mse_server *s, int64_t t)
 static int stall_check_locked(struct mse_server *s, int64_t t)
 {
 	/* Blocking: nothing waits, so nothing prompts a look; look anyway. */
-	if (s->blocking && s->nserving && t - s->cls.last_check >= RECHECK_MS)
+	if (s->cls.blocking && s->nserving && t - s->cls.last_check >= RECHECK_MS)
 		classify_locked(s, t);
 	if (!s->qhead || (!s->idle && s->nthreads >= s->max_threads))
-		return s->blocking && s->nserving ? RECHECK_MS : -1;
+		return s->cls.blocking && s->nserving ? RECHECK_MS : -1;
 	if (s->nactive == 0 || t - s->last_pick >= STALL_MS ||
 	    (!s->idle && t - s->qhead->queued_at >= STALL_MS)) {
 		/* A worker polling takes what it queued as soon as it is back. */
@@ -2178,7 +2166,7 @@ static void trace_locked(struct mse_server *s, int64_t t)
 	fprintf(stderr,
 		"sched: %s, threads %d (serving %d, parked %d), queue %zu (max %ld), "
 		"%ld picked (waited avg %.1f ms, max %ld), %ld checks, arms %ld, loop events %ld, wakes %ld, iters %ld\n",
-		s->blocking ? "blocking" : "cpu-bound", s->nthreads, s->nserving, idle, s->qlen,
+		s->cls.blocking ? "blocking" : "cpu-bound", s->nthreads, s->nserving, idle, s->qlen,
 		s->tr.qmax, s->tr.picks, s->tr.picks ? (double)s->tr.wait_sum / s->tr.picks : 0.0,
 		s->tr.wait_max, s->tr.checks, s->tr.arms, s->tr.loop_events, s->tr.wakes, s->tr.loop_iters);
 	memset(&s->tr, 0, sizeof(s->tr));
@@ -2521,7 +2509,7 @@ static void poll_locked(struct mse_server *s, struct worker *self)
  */
 static int workers_flow_locked(const struct mse_server *s, int64_t t)
 {
-	return !s->blocking && s->nserving && t - s->last_take < STALL_MS;
+	return !s->cls.blocking && s->nserving && t - s->last_take < STALL_MS;
 }
 
 /*
@@ -2904,7 +2892,6 @@ void mse_server_stop(struct mse_server *s)
 
 static void drain_and_join(struct mse_server *s)
 {
-	struct timespec ts;
 	int64_t deadline = now_ms() + s->cfg.drain_timeout_ms;
 	struct conn *c, *next;
 	int n;
@@ -2919,18 +2906,8 @@ static void drain_and_join(struct mse_server *s)
 	s->workers_exit = 1;
 	while (wake_one_locked(s))
 		;
-	while (s->nbusy > 0 && now_ms() < deadline) {
-		int64_t left = deadline - now_ms();
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += left / 1000;
-		ts.tv_nsec += (left % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&s->idlecond, &s->lock, &ts);
-	}
+	for (int64_t left; s->nbusy > 0 && (left = deadline - now_ms()) > 0;)
+		mse_pool_cond_wait_ms(&s->idlecond, &s->lock, left);
 	if (s->nbusy > 0) {
 		mse_warn("stop: %zu connection(s) still busy after %d ms: cutting them", s->nbusy,
 			 s->cfg.drain_timeout_ms);

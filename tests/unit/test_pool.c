@@ -117,13 +117,17 @@ static void classify_by_state_waiting_and_fallback(void **state)
 	probe_start(&c, CONDWAIT);
 
 	/* Two of three asleep outside the GIL: blocking (read a few times,
-	 * as a sleeper is sometimes caught between two sleeps). */
+	 * 1 ms apart, as a sleeper is sometimes caught between two sleeps:
+	 * reads back to back could all land in the same instant). */
 	memset(&k, 0, sizeof(k));
 	p[0] = (struct mse_pool_probe){atomic_load(&s1.ktid), 0};
 	p[1] = (struct mse_pool_probe){atomic_load(&s2.ktid), 0};
 	p[2] = (struct mse_pool_probe){atomic_load(&c.ktid), 0};
-	for (int i = 0; i < 20 && !got; i++, t += MSE_POOL_CHECK_MS)
+	for (int i = 0; i < 20 && !got; i++, t += MSE_POOL_CHECK_MS) {
 		got = mse_pool_classify(&k, t, p, 3, NULL, NULL);
+		if (!got)
+			usleep(1000);
+	}
 	assert_int_equal(got, 1);
 
 	/* All on a condition variable (the GIL): CPU-bound. */
